@@ -1,0 +1,156 @@
+"""Identities: passwords, API tokens, sessions, and the access rule of every route.
+
+Deny by default: every view declares who may reach it with `@access(...)`;
+a view without a rule answers 403 (and a test walks every route to keep it so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask, abort, current_app, request
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import clock
+from .extensions import db, login_manager
+from .models import ROLE_COORDINATOR, ApiToken, User
+
+_hasher = PasswordHasher()
+TOKEN_PREFIX = "bar_"
+
+PUBLIC = "public"  # anyone
+BAROMETER = "barometer"  # anyone when PUBLIC_BAROMETER is on, else signed-in users
+USER = "user"  # any signed-in user (session or token)
+COORDINATOR = "coordinator"
+RULES = (PUBLIC, BAROMETER, USER, COORDINATOR)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    if not user.password_hash:
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User, name: str = "") -> str:
+    """Make a token; only its hash is stored, the token is shown once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user=user, name=name, token_hash=_digest(token), prefix=token[:10]))
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    if row is None or row.revoked_at is not None or not row.user.is_active:
+        return None
+    row.last_used_at = clock.now()
+    return row.user
+
+
+def access(rule: str, token_only: bool = False) -> Callable[[F], F]:
+    """Declare who may reach a view.
+
+    `token_only`: the identity must come from a bearer token, never from the
+    session cookie (API writes are exempt from CSRF, so a cookie must not do).
+    """
+    if rule not in RULES:
+        raise ValueError(rule)
+
+    def mark(view: F) -> F:
+        view.access_rule = rule  # type: ignore[attr-defined]
+        view.access_token_only = token_only  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def rule_of(endpoint: str | None) -> str | None:
+    if endpoint is None:
+        return PUBLIC  # 404 and 405 pass on to Flask's own answer
+    if endpoint == "static":
+        return PUBLIC
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "access_rule", None)
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
+def allowed(rule: str | None, user: Any) -> bool | None:
+    """True: go on; False: signed in but not allowed (403); None: sign in first (401)."""
+    if rule is None:
+        return False
+    if rule == PUBLIC:
+        return True
+    if rule == BAROMETER and current_app.config["SETTINGS"].public_barometer:
+        return True
+    if not user.is_authenticated:
+        return None
+    if rule == COORDINATOR:
+        return bool(user.role == ROLE_COORDINATOR)
+    return True
+
+
+def enforce_access() -> None:
+    """before_request: the one place where access is decided."""
+    rule = rule_of(request.endpoint)
+    if rule is None:
+        abort(403)
+    token = bearer_token()
+    if token is not None and not current_user.is_authenticated:
+        abort(401)  # a token was sent and it is not valid
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "access_token_only", False) and token is None:
+        abort(401)
+    verdict = allowed(rule, current_user)
+    if verdict is None:
+        abort(401)
+    if verdict is False:
+        abort(403)
+
+
+def init_auth(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        ident, _, version = user_id.partition(":")
+        if not ident.isdigit():
+            return None
+        user = db.session.get(User, int(ident))
+        if user is None or str(user.session_version) != version:
+            return None
+        return user
+
+    @login_manager.request_loader
+    def load_from_token(_request: Any) -> User | None:
+        token = bearer_token()
+        return user_for_token(db.session, token) if token else None
+
+    app.before_request(enforce_access)

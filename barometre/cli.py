@@ -1,0 +1,99 @@
+"""`flask --app barometre …` commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from . import seed as seeding
+from . import services
+from .auth import create_token, hash_password
+from .extensions import db
+from .models import ROLES, ROLE_WORKER, User
+from .settings import Settings
+
+
+def settings() -> Settings:
+    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+
+
+@click.command("seed")
+@click.option("--demo", is_flag=True, help="Ajoute des services, comptes et signalements de démo.")
+def seed_command(demo: bool) -> None:
+    """Référentiel et établissements bruxellois (idempotent)."""
+    seeding.seed_referentiel(db.session)
+    logins = seeding.seed_demo(db.session, settings()) if demo else []
+    db.session.commit()
+    click.echo("Référentiel et établissements en place.")
+    for email, password in logins:
+        click.echo(f"Compte de démo : {email} / {password}")
+
+
+users = click.Group("users", help="Comptes utilisateurs.")
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), default=ROLE_WORKER, show_default=True)
+@click.option("--service", "service_name", default="", help="Service membre (créé s'il manque).")
+@click.option("--name", default="")
+@click.option("--password-stdin", is_flag=True, help="Lit le mot de passe sur l'entrée standard.")
+def create_user(email: str, role: str, service_name: str, name: str, password_stdin: bool) -> None:
+    """Crée un compte."""
+    email = email.strip().lower()
+    if db.session.scalar(select(User).where(User.email == email)):
+        raise click.ClickException(f"Le compte {email} existe déjà.")
+    if role == ROLE_WORKER and not service_name:
+        raise click.ClickException("Un travailleur appartient à un service : --service NOM.")
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else ""
+    if password_stdin and len(password) < 10:
+        raise click.ClickException("Mot de passe trop court (10 caractères minimum).")
+    service = seeding.ensure_service(db.session, service_name) if service_name else None
+    user = User(
+        email=email,
+        name=name,
+        role=role,
+        service=service,
+        password_hash=hash_password(password) if password else "",
+    )
+    db.session.add(user)
+    services.audit(db.session, None, "user.create", user, role=role)
+    db.session.commit()
+    click.echo(f"Compte créé : {email} ({role})")
+
+
+tokens = click.Group("tokens", help="Jetons d'API.")
+
+
+@tokens.command("create")
+@click.argument("email")
+@click.option("--name", default="cli")
+def create_token_command(email: str, name: str) -> None:
+    """Crée un jeton d'API; il est affiché une seule fois, seul sur la dernière ligne."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"Compte inconnu : {email}")
+    token = create_token(db.session, user, name)
+    services.audit(db.session, None, "token.create", user)
+    db.session.commit()
+    click.echo(f"Jeton créé pour {user.email} (affiché une seule fois) :")
+    click.echo(token)
+
+
+levels = click.Group("levels", help="Niveaux des établissements.")
+
+
+@levels.command("recompute")
+def recompute_command() -> None:
+    """Expire les situations périmées et recalcule chaque niveau."""
+    changes = services.recompute_all(db.session, settings())
+    db.session.commit()
+    click.echo(f"Niveaux recalculés ; {len(changes)} changement(s) enregistré(s).")
+
+
+def register_cli(app: Flask) -> None:
+    for command in (seed_command, users, tokens, levels):
+        app.cli.add_command(command)

@@ -1,0 +1,123 @@
+"""The colour rules of the source document, as a pure module (R4, R13).
+
+No Flask, no database: plain facts in, a level out.
+
+- no open situation -> vert (all conditions met);
+- rouge <=> n >= red_threshold and at least red_min_offer_types distinct offer
+  types among the open situations ("activé au cinquième code orange ... au moins
+  2 (et idéalement 3) des 3 types d'offre");
+- otherwise orange, step min(n, 5) ("composé de 5 gradations").
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+OFFER_TYPES: tuple[str, ...] = ("individuel", "collectif", "cellulaire")
+VERT, ORANGE, ROUGE = "vert", "orange", "rouge"
+MAX_ORANGE_STEP = 5
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    red_threshold: int = 5
+    red_min_offer_types: int = 2
+
+
+@dataclass(frozen=True, order=False)
+class Level:
+    colour: str
+    step: int
+    open_situations: int
+    offer_types: tuple[str, ...]
+    red_blocked_by_diversity: bool
+
+    @property
+    def rank(self) -> int:
+        """Position on the 7-position gauge: vert 0, orange 1..5, rouge 6."""
+        return 6 if self.colour == ROUGE else self.step
+
+    @property
+    def diversity(self) -> int:
+        return len(self.offer_types)
+
+    @property
+    def missing_offer_types(self) -> tuple[str, ...]:
+        return tuple(t for t in OFFER_TYPES if t not in self.offer_types)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "colour": self.colour,
+            "step": self.step,
+            "open_situations": self.open_situations,
+            "offer_types": list(self.offer_types),
+            "red_blocked_by_diversity": self.red_blocked_by_diversity,
+        }
+
+
+GREEN = Level(VERT, 0, 0, (), False)
+
+
+def ordered_types(types: Iterable[str]) -> tuple[str, ...]:
+    present = set(types)
+    return tuple(t for t in OFFER_TYPES if t in present) + tuple(
+        sorted(present - set(OFFER_TYPES))
+    )
+
+
+def compute_level(
+    situations: Iterable[Iterable[str]], thresholds: Thresholds | None = None
+) -> Level:
+    """Level of one establishment from the offer types of its open situations."""
+    thresholds = thresholds or Thresholds()
+    situation_types = [frozenset(types) for types in situations]
+    count = len(situation_types)
+    if count == 0:
+        return GREEN
+    union = ordered_types(frozenset().union(*situation_types))
+    enough_situations = count >= thresholds.red_threshold
+    diverse = len(union) >= thresholds.red_min_offer_types
+    step = min(count, MAX_ORANGE_STEP)
+    if enough_situations and diverse:
+        return Level(ROUGE, step, count, union, False)
+    return Level(ORANGE, step, count, union, enough_situations)
+
+
+def is_rise(before: Level, after: Level) -> bool:
+    return after.rank > before.rank
+
+
+def step_for_count(count: int) -> int:
+    """The orange step that a count of situations alone would give (R13)."""
+    return min(count, MAX_ORANGE_STEP)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    by_offer_type: Mapping[str, int]
+    by_category: Mapping[str, int]
+
+    def steps_by_offer_type(self) -> dict[str, int]:
+        return {t: step_for_count(n) for t, n in self.by_offer_type.items()}
+
+    def steps_by_category(self) -> dict[str, int]:
+        return {c: step_for_count(n) for c, n in self.by_category.items()}
+
+
+def breakdown(
+    situations: Iterable[tuple[str, Iterable[str]]], categories: Iterable[str] = ()
+) -> Breakdown:
+    """Open situations per offer type and per category (R13).
+
+    `situations` holds (category code, offer types) of each open situation.
+    Every offer type and every given category appears, with 0 when none.
+    """
+    per_type: Counter[str] = Counter({t: 0 for t in OFFER_TYPES})
+    per_category: Counter[str] = Counter({c: 0 for c in categories})
+    for category, types in situations:
+        per_category[category] += 1
+        for offer_type in set(types):
+            per_type[offer_type] += 1
+    return Breakdown(dict(per_type), dict(per_category))

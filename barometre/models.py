@@ -1,0 +1,345 @@
+"""The data model of the barometer core.
+
+The database is the source of truth. An establishment row caches its current
+level so that reads never recompute; every change of that level is a
+`LevelChange` row, never rewritten (R5).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from . import clock
+from .extensions import db
+from .levels import GREEN, Level, ordered_types
+
+ROLE_WORKER = "worker"
+ROLE_COORDINATOR = "coordinator"
+ROLES = (ROLE_WORKER, ROLE_COORDINATOR)
+
+LANGUAGES = ("fr", "nl", "en")
+
+
+class Category(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "category"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    label_fr: Mapped[str] = mapped_column(String(120))
+    label_nl: Mapped[str] = mapped_column(String(120), default="")
+    label_en: Mapped[str] = mapped_column(String(120), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    conditions: Mapped[list[Condition]] = relationship(
+        back_populates="category", order_by="Condition.position"
+    )
+
+    def label(self, lang: str = "fr") -> str:
+        return str(getattr(self, f"label_{lang}", "") or self.label_fr)
+
+
+class Condition(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "condition"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("category.id"))
+    label_fr: Mapped[str] = mapped_column(Text)
+    label_nl: Mapped[str] = mapped_column(Text, default="")
+    label_en: Mapped[str] = mapped_column(Text, default="")
+    examples: Mapped[str] = mapped_column(Text, default="")
+    keywords: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    category: Mapped[Category] = relationship(back_populates="conditions")
+
+    def label(self, lang: str = "fr") -> str:
+        return str(getattr(self, f"label_{lang}", "") or self.label_fr)
+
+    @property
+    def active(self) -> bool:
+        return self.retired_at is None
+
+
+class OfferType(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "offer_type"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    label_fr: Mapped[str] = mapped_column(String(60))
+    label_nl: Mapped[str] = mapped_column(String(60), default="")
+    label_en: Mapped[str] = mapped_column(String(60), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    def label(self, lang: str = "fr") -> str:
+        return str(getattr(self, f"label_{lang}", "") or self.label_fr)
+
+
+class Establishment(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "establishment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    committee_note: Mapped[str] = mapped_column(Text, default="")
+    # Cached current level, written only by the recompute service.
+    colour: Mapped[str] = mapped_column(String(8), default="vert")
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    open_situations: Mapped[int] = mapped_column(Integer, default=0)
+    offer_types: Mapped[str] = mapped_column(String(64), default="")
+    red_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    level_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    @property
+    def level(self) -> Level:
+        if not self.open_situations:
+            return GREEN
+        types = ordered_types(t for t in self.offer_types.split(",") if t)
+        return Level(self.colour, self.step, self.open_situations, types, self.red_blocked)
+
+    def store_level(self, level: Level) -> None:
+        self.colour = level.colour
+        self.step = level.step
+        self.open_situations = level.open_situations
+        self.offer_types = ",".join(level.offer_types)
+        self.red_blocked = level.red_blocked_by_diversity
+
+
+class MemberService(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "member_service"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    alert_emails: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def alert_addresses(self) -> list[str]:
+        return [a.strip() for a in self.alert_emails.split(",") if a.strip()]
+
+
+class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
+    role: Mapped[str] = mapped_column(String(16), default=ROLE_WORKER)
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("member_service.id"))
+    language: Mapped[str] = mapped_column(String(2), default="fr")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped on password change: every older session stops being valid.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+
+    service: Mapped[MemberService | None] = relationship()
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.role == ROLE_COORDINATOR
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.active)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+
+class ApiToken(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship()
+
+
+report_condition = Table(
+    "report_condition",
+    db.metadata,
+    Column("report_id", ForeignKey("report.id"), primary_key=True),
+    Column("condition_id", ForeignKey("condition.id"), primary_key=True),
+)
+
+report_offer_type = Table(
+    "report_offer_type",
+    db.metadata,
+    Column("report_id", ForeignKey("report.id"), primary_key=True),
+    Column("offer_type_id", ForeignKey("offer_type.id"), primary_key=True),
+)
+
+situation_report = Table(
+    "situation_report",
+    db.metadata,
+    Column("situation_id", ForeignKey("situation.id"), primary_key=True),
+    Column("report_id", ForeignKey("report.id"), primary_key=True, index=True),
+)
+
+REVIEW_UNREVIEWED = "unreviewed"
+REVIEW_VALIDATED = "validated"
+REVIEW_REJECTED = "rejected"
+
+
+class Report(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "report"
+    __table_args__ = (Index("ix_report_establishment_submitted", "establishment_id", "submitted_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("member_service.id"))
+    visit_date: Mapped[date] = mapped_column(Date)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    description: Mapped[str] = mapped_column(Text, default="")
+    description_purged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    minutes_waited: Mapped[int | None] = mapped_column(Integer)
+    activity_cancelled: Mapped[bool | None] = mapped_column(Boolean)
+    detainees_not_seen: Mapped[int | None] = mapped_column(Integer)
+    submission_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    review_state: Mapped[str] = mapped_column(String(12), default=REVIEW_UNREVIEWED)
+    review_reason: Mapped[str] = mapped_column(Text, default="")
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    establishment: Mapped[Establishment] = relationship()
+    author: Mapped[User | None] = relationship(foreign_keys=[author_id])
+    service: Mapped[MemberService | None] = relationship()
+    conditions: Mapped[list[Condition]] = relationship(
+        secondary=report_condition, order_by="Condition.position"
+    )
+    offer_types: Mapped[list[OfferType]] = relationship(
+        secondary=report_offer_type, order_by="OfferType.position"
+    )
+    situations: Mapped[list[Situation]] = relationship(
+        secondary=situation_report, back_populates="reports"
+    )
+
+    @property
+    def offer_type_codes(self) -> list[str]:
+        return [o.code for o in self.offer_types]
+
+
+SITUATION_OPEN = "open"
+SITUATION_RESOLVED = "resolved"
+SITUATION_EXPIRED = "expired"
+SITUATION_WITHDRAWN = "withdrawn"  # every supporting report was rejected
+
+
+class Situation(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "situation"
+    __table_args__ = (
+        # At most one open situation per (establishment, condition) (R2).
+        Index(
+            "uq_situation_open",
+            "establishment_id",
+            "condition_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_situation_establishment_status", "establishment_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
+    condition_id: Mapped[int] = mapped_column(ForeignKey("condition.id"))
+    status: Mapped[str] = mapped_column(String(12), default=SITUATION_OPEN)
+    offer_types: Mapped[str] = mapped_column(String(64), default="")
+    opened_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    first_visit: Mapped[date] = mapped_column(Date)
+    last_confirmed: Mapped[date] = mapped_column(Date)
+    report_count: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    close_note: Mapped[str] = mapped_column(Text, default="")
+
+    establishment: Mapped[Establishment] = relationship()
+    condition: Mapped[Condition] = relationship()
+    reports: Mapped[list[Report]] = relationship(
+        secondary=situation_report, back_populates="situations"
+    )
+
+    @property
+    def offer_type_codes(self) -> tuple[str, ...]:
+        return ordered_types(t for t in self.offer_types.split(",") if t)
+
+
+class LevelChange(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "level_change"
+    __table_args__ = (Index("ix_level_change_establishment_at", "establishment_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=clock.now, index=True)
+    from_colour: Mapped[str] = mapped_column(String(8))
+    from_step: Mapped[int] = mapped_column(Integer)
+    to_colour: Mapped[str] = mapped_column(String(8))
+    to_step: Mapped[int] = mapped_column(Integer)
+    open_situations: Mapped[int] = mapped_column(Integer)
+    offer_types: Mapped[str] = mapped_column(String(64), default="")
+    red_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    cause: Mapped[str] = mapped_column(String(16))
+    cause_id: Mapped[int | None] = mapped_column(Integer)
+    # Situations opened by the cause (for alerts: "every new situation").
+    new_situation_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+    establishment: Mapped[Establishment] = relationship()
+
+    @property
+    def rank_before(self) -> int:
+        return 6 if self.from_colour == "rouge" else self.from_step
+
+    @property
+    def rank_after(self) -> int:
+        return 6 if self.to_colour == "rouge" else self.to_step
+
+    @property
+    def is_rise(self) -> bool:
+        return self.rank_after > self.rank_before
+
+
+class Contact(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "contact"
+    __table_args__ = (UniqueConstraint("establishment_id", "email"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(2), default="fr")
+    alerts: Mapped[bool] = mapped_column(Boolean, default=True)
+    digest: Mapped[bool] = mapped_column(Boolean, default=True)
+    red_only: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    establishment: Mapped[Establishment] = relationship()
+
+
+class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "audit_entry"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=clock.now, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32), default="")
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    actor: Mapped[User | None] = relationship()

@@ -1,0 +1,481 @@
+"""The services of the barometer core: record, review and close, recompute.
+
+Every service takes the session explicitly, flushes but never commits: the
+caller commits once, so that a report, the situations it opens, the level
+change it causes and the work it schedules are one transaction. Each change of
+an establishment's level goes through `recompute`, under a lock on the
+establishment's row, so two concurrent reports cannot both compute from stale
+facts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import clock
+from .errors import Conflict, NotFound, ValidationFailed
+from .levels import Level, Thresholds, compute_level, ordered_types
+from .models import (
+    REVIEW_REJECTED,
+    REVIEW_VALIDATED,
+    SITUATION_EXPIRED,
+    SITUATION_OPEN,
+    SITUATION_RESOLVED,
+    SITUATION_WITHDRAWN,
+    AuditEntry,
+    Condition,
+    Establishment,
+    LevelChange,
+    OfferType,
+    Report,
+    Situation,
+    User,
+)
+from .settings import Settings
+
+MAX_DESCRIPTION = 2000
+MAX_COUNT = 100_000
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    establishment: str
+    visit_date: date
+    conditions: Sequence[str]
+    offer_types: Sequence[str]
+    description: str = ""
+    minutes_waited: int | None = None
+    activity_cancelled: bool | None = None
+    detainees_not_seen: int | None = None
+    submission_id: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What a service changed: the level before and after, and the changes recorded."""
+
+    establishment: Establishment
+    before: Level
+    after: Level
+    changes: list[LevelChange] = field(default_factory=list)
+    report: Report | None = None
+    created: bool = True
+    new_situations: list[Situation] = field(default_factory=list)
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(settings.red_threshold, settings.red_min_offer_types)
+
+
+def audit(
+    session: Session,
+    actor: User | None,
+    action: str,
+    target: Any = None,
+    **detail: Any,
+) -> None:
+    """Record who did what; never report text."""
+    session.add(
+        AuditEntry(
+            actor_id=actor.id if actor else None,
+            action=action,
+            target_type=type(target).__name__.lower() if target is not None else "",
+            target_id=getattr(target, "id", None),
+            detail=detail,
+        )
+    )
+
+
+# --- validation ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedReport:
+    establishment: Establishment
+    conditions: list[Condition]
+    offer_types: list[OfferType]
+
+
+def check_report(session: Session, data: ReportInput, settings: Settings) -> ResolvedReport:
+    """Check R1 against the database; raise every field error at once."""
+    errors: dict[str, list[str]] = {}
+    establishment = session.scalar(
+        select(Establishment).where(Establishment.slug == data.establishment)
+    )
+    if establishment is None or not establishment.active:
+        errors["establishment"] = [_("Établissement inconnu.")]
+    today = clock.today()
+    if data.visit_date > today:
+        errors["visit_date"] = [_("La date de visite ne peut pas être dans le futur.")]
+    elif data.visit_date < today - timedelta(days=settings.max_visit_age_days):
+        errors["visit_date"] = [
+            _(
+                "La date de visite ne peut pas dater de plus de %(days)d jours.",
+                days=settings.max_visit_age_days,
+            )
+        ]
+    conditions = _known(session, Condition, data.conditions)
+    if not data.conditions:
+        errors["conditions"] = [_("Choisissez au moins une condition non respectée.")]
+    elif unknown := _unknown_codes(data.conditions, conditions):
+        errors["conditions"] = [_("Condition inconnue : %(codes)s.", codes=", ".join(unknown))]
+    offer_types = _known(session, OfferType, data.offer_types)
+    if not data.offer_types:
+        errors["offer_types"] = [_("Choisissez au moins un type d'offre impacté.")]
+    elif unknown := _unknown_codes(data.offer_types, offer_types):
+        errors["offer_types"] = [_("Type d'offre inconnu : %(codes)s.", codes=", ".join(unknown))]
+    errors.update(check_free_fields(data))
+    if errors:
+        raise ValidationFailed(errors)
+    assert establishment is not None  # noqa: S101 - narrowed by the checks above
+    return ResolvedReport(establishment, conditions, offer_types)
+
+
+def check_free_fields(data: ReportInput) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if len(data.description) > MAX_DESCRIPTION:
+        errors["description"] = [
+            _("La description ne peut dépasser %(max)d caractères.", max=MAX_DESCRIPTION)
+        ]
+    elif "\x00" in data.description:
+        errors["description"] = [_("La description contient un caractère interdit.")]
+    for name in ("minutes_waited", "detainees_not_seen"):
+        value = getattr(data, name)
+        if value is not None and not 0 <= value <= MAX_COUNT:
+            errors[name] = [_("Indiquez un nombre entre 0 et %(max)d.", max=MAX_COUNT)]
+    if data.submission_id is not None:
+        try:
+            uuid.UUID(data.submission_id)
+        except ValueError:
+            errors["submission_id"] = [_("Identifiant de soumission invalide (UUID attendu).")]
+    return errors
+
+
+def _known(session: Session, model: Any, codes: Iterable[str]) -> list[Any]:
+    wanted = sorted({c for c in codes if isinstance(c, str)})
+    if not wanted:
+        return []
+    rows = session.scalars(select(model).where(model.code.in_(wanted))).all()
+    return [r for r in rows if getattr(r, "retired_at", None) is None]
+
+
+def _unknown_codes(codes: Iterable[str], found: Iterable[Any]) -> list[str]:
+    known = {row.code for row in found}
+    return sorted({str(c) for c in codes} - known)
+
+
+# --- recording ------------------------------------------------------------------------
+
+
+def record_report(
+    session: Session, data: ReportInput, author: User | None, settings: Settings
+) -> Outcome:
+    """Store one report (R1), attach it to situations (R2) and recompute (R4, R5).
+
+    A repeated `submission_id` returns the first report and stores nothing.
+    """
+    if data.submission_id and (existing := _by_submission(session, data.submission_id)):
+        return _unchanged(existing)
+    resolved = check_report(session, data, settings)
+    establishment = lock_establishment(session, resolved.establishment.id)
+    before = establishment.level
+    changes = expire_stale(session, establishment, settings)
+    report = Report(
+        establishment=establishment,
+        author=author,
+        service_id=author.service_id if author else None,
+        visit_date=data.visit_date,
+        description=data.description.strip(),
+        minutes_waited=data.minutes_waited,
+        activity_cancelled=data.activity_cancelled,
+        detainees_not_seen=data.detainees_not_seen,
+        submission_id=data.submission_id,
+        conditions=resolved.conditions,
+        offer_types=resolved.offer_types,
+    )
+    session.add(report)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Same submission_id stored by a concurrent request: answer with that one.
+        session.rollback()
+        existing = _by_submission(session, data.submission_id or "")
+        if existing is None:
+            raise
+        return _unchanged(existing)
+    new = attach_report(session, report, settings) if counts(report, settings) else []
+    change = recompute(session, establishment, settings, "report", report.id, new)
+    changes += [change] if change else []
+    return Outcome(establishment, before, establishment.level, changes, report, True, new)
+
+
+def _by_submission(session: Session, submission_id: str) -> Report | None:
+    return session.scalar(select(Report).where(Report.submission_id == submission_id))
+
+
+def _unchanged(report: Report) -> Outcome:
+    level = report.establishment.level
+    return Outcome(report.establishment, level, level, report=report, created=False)
+
+
+def counts(report: Report, settings: Settings) -> bool:
+    """Whether a report supports situations (R11)."""
+    if report.review_state == REVIEW_REJECTED:
+        return False
+    return not settings.reports_require_review or report.review_state == REVIEW_VALIDATED
+
+
+def lock_establishment(session: Session, establishment_id: int) -> Establishment:
+    query = (
+        select(Establishment)
+        .where(Establishment.id == establishment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.execute(query).scalar_one()
+
+
+def ttl_cutoff(settings: Settings) -> date:
+    """Situations last confirmed before this date are stale (R3)."""
+    return clock.today() - timedelta(days=settings.situation_ttl_days)
+
+
+def attach_report(session: Session, report: Report, settings: Settings) -> list[Situation]:
+    """Group the report into (establishment, condition) situations (R2).
+
+    A report whose visit is already older than the TTL is kept in history but
+    opens nothing and confirms nothing.
+    """
+    if report.visit_date < ttl_cutoff(settings):
+        return []
+    opened: list[Situation] = []
+    open_by_condition = {
+        s.condition_id: s for s in open_situations(session, report.establishment_id)
+    }
+    for condition in report.conditions:
+        situation = open_by_condition.get(condition.id)
+        if situation is None:
+            situation = Situation(
+                establishment_id=report.establishment_id,
+                condition=condition,
+                status=SITUATION_OPEN,
+                first_visit=report.visit_date,
+                last_confirmed=report.visit_date,
+                report_count=0,
+                offer_types="",
+                opened_at=clock.now(),
+            )
+            session.add(situation)
+            opened.append(situation)
+        situation.reports.append(report)
+        situation.report_count = (situation.report_count or 0) + 1
+        situation.last_confirmed = max(situation.last_confirmed, report.visit_date)
+        situation.first_visit = min(situation.first_visit, report.visit_date)
+        situation.offer_types = ",".join(
+            ordered_types([*situation.offer_type_codes, *report.offer_type_codes])
+        )
+    session.flush()
+    return opened
+
+
+def open_situations(session: Session, establishment_id: int) -> list[Situation]:
+    query = select(Situation).where(
+        Situation.establishment_id == establishment_id, Situation.status == SITUATION_OPEN
+    )
+    return list(session.scalars(query))
+
+
+def recompute(
+    session: Session,
+    establishment: Establishment,
+    settings: Settings,
+    cause: str,
+    cause_id: int | None = None,
+    new_situations: Sequence[Situation] = (),
+) -> LevelChange | None:
+    """Compute the level from the open situations; record a change if it moved (R5)."""
+    situations = open_situations(session, establishment.id)
+    before = establishment.level
+    after = compute_level((s.offer_type_codes for s in situations), thresholds(settings))
+    establishment.store_level(after)
+    if (before.colour, before.step, before.red_blocked_by_diversity) == (
+        after.colour,
+        after.step,
+        after.red_blocked_by_diversity,
+    ):
+        return None
+    at = clock.now()
+    establishment.level_changed_at = at
+    change = LevelChange(
+        establishment_id=establishment.id,
+        at=at,
+        from_colour=before.colour,
+        from_step=before.step,
+        to_colour=after.colour,
+        to_step=after.step,
+        open_situations=after.open_situations,
+        offer_types=",".join(after.offer_types),
+        red_blocked=after.red_blocked_by_diversity,
+        cause=cause,
+        cause_id=cause_id,
+        new_situation_ids=[s.id for s in new_situations],
+    )
+    session.add(change)
+    session.flush()
+    for hook in LEVEL_CHANGE_HOOKS:
+        hook(session, change)
+    return change
+
+
+# Callbacks run in the same transaction as each recorded level change
+# (the alerts package registers one that records notifications).
+LEVEL_CHANGE_HOOKS: list[Any] = []
+
+
+def _close(situation: Situation, status: str, actor: User | None, note: str) -> None:
+    situation.status = status
+    situation.closed_at = clock.now()
+    situation.closed_by_id = actor.id if actor else None
+    situation.close_note = note
+
+
+def expire_stale(
+    session: Session, establishment: Establishment, settings: Settings
+) -> list[LevelChange]:
+    """Close the situations no report confirmed within the TTL (R3)."""
+    cutoff = ttl_cutoff(settings)
+    stale = [s for s in open_situations(session, establishment.id) if s.last_confirmed < cutoff]
+    if not stale:
+        return []
+    for situation in stale:
+        _close(situation, SITUATION_EXPIRED, None, "")
+    session.flush()
+    change = recompute(session, establishment, settings, "expiry")
+    return [change] if change else []
+
+
+def expire_all(session: Session, settings: Settings) -> list[LevelChange]:
+    changes: list[LevelChange] = []
+    for establishment_id in session.scalars(select(Establishment.id)).all():
+        changes += expire_stale(session, lock_establishment(session, establishment_id), settings)
+    return changes
+
+
+def recompute_all(session: Session, settings: Settings) -> list[LevelChange]:
+    changes = expire_all(session, settings)
+    for establishment_id in session.scalars(select(Establishment.id)).all():
+        establishment = lock_establishment(session, establishment_id)
+        change = recompute(session, establishment, settings, "recompute")
+        changes += [change] if change else []
+    return changes
+
+
+# --- review and closing ------------------------------------------------------------------
+
+
+def _required_note(note: str | None, field_name: str) -> str:
+    note = (note or "").strip()
+    if not note:
+        raise ValidationFailed({field_name: [_("Ce champ est obligatoire.")]})
+    if len(note) > MAX_DESCRIPTION or "\x00" in note:
+        raise ValidationFailed(
+            {field_name: [_("Texte trop long ou caractère interdit (%(max)d max).", max=MAX_DESCRIPTION)]}
+        )
+    return note
+
+
+def resolve_situation(
+    session: Session, situation_id: int, actor: User, note: str | None, settings: Settings
+) -> Outcome:
+    """A coordinator closes a situation with a note (R3)."""
+    note = _required_note(note, "note")
+    situation = session.get(Situation, situation_id)
+    if situation is None:
+        raise NotFound(_("Situation inconnue."))
+    establishment = lock_establishment(session, situation.establishment_id)
+    session.refresh(situation)
+    if situation.status != SITUATION_OPEN:
+        raise Conflict(_("Cette situation n'est plus ouverte."))
+    before = establishment.level
+    _close(situation, SITUATION_RESOLVED, actor, note)
+    session.flush()
+    change = recompute(session, establishment, settings, "resolution", situation.id)
+    audit(session, actor, "situation.resolve", situation, establishment=establishment.slug)
+    return Outcome(establishment, before, establishment.level, [change] if change else [])
+
+
+def reject_report(
+    session: Session, report_id: int, actor: User, reason: str | None, settings: Settings
+) -> Outcome:
+    """The committee rejects a report: it stops counting (R11).
+
+    Each situation it supported keeps the offer types of its other reports, and
+    closes when no other report supports it. The level falls through a new level
+    change; history is not rewritten.
+    """
+    reason = _required_note(reason, "reason")
+    report = session.get(Report, report_id)
+    if report is None:
+        raise NotFound(_("Signalement inconnu."))
+    establishment = lock_establishment(session, report.establishment_id)
+    if report.review_state == REVIEW_REJECTED:
+        raise Conflict(_("Ce signalement est déjà rejeté."))
+    before = establishment.level
+    report.review_state = REVIEW_REJECTED
+    report.review_reason = reason
+    report.reviewed_by_id = actor.id
+    report.reviewed_at = clock.now()
+    for situation in report.situations:
+        if situation.status == SITUATION_OPEN:
+            _rebuild_situation(situation, settings, actor)
+    session.flush()
+    change = recompute(session, establishment, settings, "rejection", report.id)
+    audit(session, actor, "report.reject", report, establishment=establishment.slug)
+    return Outcome(establishment, before, establishment.level, [change] if change else [], report)
+
+
+def _rebuild_situation(situation: Situation, settings: Settings, actor: User) -> None:
+    supporting = [r for r in situation.reports if counts(r, settings)]
+    if not supporting:
+        _close(situation, SITUATION_WITHDRAWN, actor, "")
+        return
+    situation.report_count = len(supporting)
+    situation.offer_types = ",".join(
+        ordered_types(t for r in supporting for t in r.offer_type_codes)
+    )
+    situation.last_confirmed = max(r.visit_date for r in supporting)
+    situation.first_visit = min(r.visit_date for r in supporting)
+
+
+def validate_report(
+    session: Session, report_id: int, actor: User, settings: Settings
+) -> Outcome:
+    """The committee validates a report; with REPORTS_REQUIRE_REVIEW it starts counting."""
+    report = session.get(Report, report_id)
+    if report is None:
+        raise NotFound(_("Signalement inconnu."))
+    establishment = lock_establishment(session, report.establishment_id)
+    if report.review_state != "unreviewed":
+        raise Conflict(_("Ce signalement a déjà été revu."))
+    before = establishment.level
+    counted_before = counts(report, settings)
+    report.review_state = REVIEW_VALIDATED
+    report.reviewed_by_id = actor.id
+    report.reviewed_at = clock.now()
+    changes = expire_stale(session, establishment, settings)
+    new: list[Situation] = []
+    if counts(report, settings) and not counted_before:
+        new = attach_report(session, report, settings)
+    change = recompute(session, establishment, settings, "validation", report.id, new)
+    changes += [change] if change else []
+    audit(session, actor, "report.validate", report, establishment=establishment.slug)
+    return Outcome(establishment, before, establishment.level, changes, report, True, new)

@@ -1,0 +1,181 @@
+"""The write side of the JSON API: reports in, committee decisions."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from barometre import services
+from barometre.auth import COORDINATOR, USER, access
+from barometre.errors import DomainError, ValidationFailed
+from barometre.extensions import db
+from barometre.settings import Settings
+
+bp = Blueprint("intake_api", __name__, url_prefix="/api/v1")
+
+REPORT_FIELDS = (
+    "establishment",
+    "visit_date",
+    "conditions",
+    "offer_types",
+    "description",
+    "minutes_waited",
+    "activity_cancelled",
+    "detainees_not_seen",
+    "submission_id",
+)
+
+
+def settings() -> Settings:
+    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+
+
+@bp.errorhandler(DomainError)
+def domain_error(error: DomainError) -> ResponseReturnValue:
+    db.session.rollback()
+    if isinstance(error, ValidationFailed):
+        return jsonify(errors=error.errors), error.status
+    return jsonify(error=error.message), error.status
+
+
+def json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationFailed({"body": [_("Corps JSON attendu (un objet).")]})
+    return body
+
+
+class Parser:
+    """Turns untrusted JSON values into typed fields, collecting French errors."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self.errors: dict[str, list[str]] = {}
+
+    def fail(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+    def text(self, name: str, required: bool = False) -> str:
+        value = self.body.get(name)
+        if value is None or value == "":
+            if required:
+                self.fail(name, _("Ce champ est obligatoire."))
+            return ""
+        if not isinstance(value, str):
+            self.fail(name, _("Texte attendu."))
+            return ""
+        return value
+
+    def day(self, name: str) -> date:
+        value = self.text(name, required=True)
+        try:
+            return date.fromisoformat(value) if value else date.min
+        except ValueError:
+            self.fail(name, _("Date invalide (format AAAA-MM-JJ)."))
+            return date.min
+
+    def codes(self, name: str) -> list[str]:
+        value = self.body.get(name)
+        if value is None:
+            self.fail(name, _("Ce champ est obligatoire."))
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(name, _("Liste de codes attendue."))
+            return []
+        if len(value) > 100:
+            self.fail(name, _("Trop de valeurs."))
+            return []
+        return value
+
+    def count(self, name: str) -> int | None:
+        value = self.body.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(name, _("Nombre entier attendu."))
+            return None
+        return value
+
+    def flag(self, name: str) -> bool | None:
+        value = self.body.get(name)
+        if value is None or isinstance(value, bool):
+            return value
+        self.fail(name, _("Valeur vrai/faux attendue."))
+        return None
+
+
+def parse_report(body: dict[str, Any]) -> services.ReportInput:
+    parser = Parser(body)
+    for unknown in sorted(set(body) - set(REPORT_FIELDS))[:20]:
+        parser.fail(str(unknown)[:64], _("Champ inconnu."))
+    data = services.ReportInput(
+        establishment=parser.text("establishment", required=True),
+        visit_date=parser.day("visit_date"),
+        conditions=parser.codes("conditions"),
+        offer_types=parser.codes("offer_types"),
+        description=parser.text("description"),
+        minutes_waited=parser.count("minutes_waited"),
+        activity_cancelled=parser.flag("activity_cancelled"),
+        detainees_not_seen=parser.count("detainees_not_seen"),
+        submission_id=parser.text("submission_id") or None,
+    )
+    if parser.errors:
+        # Type errors first; the domain checks add what they can judge.
+        errors = parser.errors
+        try:
+            if data.visit_date != date.min:
+                services.check_report(db.session, data, settings())
+        except ValidationFailed as failed:
+            for name, messages in failed.errors.items():
+                errors.setdefault(name, messages)
+        raise ValidationFailed(errors)
+    return data
+
+
+@bp.post("/reports")
+@access(USER, token_only=True)
+def create_report() -> ResponseReturnValue:
+    data = parse_report(json_body())
+    outcome = services.record_report(db.session, data, current_user, settings())
+    db.session.commit()
+    assert outcome.report is not None  # noqa: S101 - record_report always returns the report
+    body = {
+        "id": outcome.report.id,
+        "created": outcome.created,
+        "establishment": outcome.establishment.slug,
+        "level": outcome.after.as_dict(),
+        "level_before": outcome.before.as_dict(),
+    }
+    return jsonify(body), 201 if outcome.created else 200
+
+
+def note_from_body(name: str) -> str:
+    value = json_body().get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValidationFailed({name: [_("Texte attendu.")]})
+    return value or ""
+
+
+@bp.post("/situations/<int:situation_id>/resolve")
+@access(COORDINATOR, token_only=True)
+def resolve(situation_id: int) -> ResponseReturnValue:
+    note = note_from_body("note")
+    outcome = services.resolve_situation(db.session, situation_id, current_user, note, settings())
+    db.session.commit()
+    return jsonify(
+        situation=situation_id, status="resolved", level=outcome.after.as_dict()
+    )
+
+
+@bp.post("/reports/<int:report_id>/reject")
+@access(COORDINATOR, token_only=True)
+def reject(report_id: int) -> ResponseReturnValue:
+    reason = note_from_body("reason")
+    outcome = services.reject_report(db.session, report_id, current_user, reason, settings())
+    db.session.commit()
+    return jsonify(report=report_id, status="rejected", level=outcome.after.as_dict())
