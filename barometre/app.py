@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, has_request_context, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
@@ -65,6 +65,8 @@ def engine_options(url: str) -> dict[str, Any]:
 
 
 def select_locale() -> str | None:
+    if not has_request_context():
+        return None
     if current_user and getattr(current_user, "is_authenticated", False):
         language = getattr(current_user, "language", None)
         if language in LOCALES:

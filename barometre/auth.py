@@ -13,17 +13,16 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, g, request
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from . import clock
-from .extensions import db, login_manager
+from .extensions import DbSession, db, login_manager
 from .models import ROLE_COORDINATOR, ApiToken, User
 
 _hasher = PasswordHasher()
-TOKEN_PREFIX = "bar_"
+TOKEN_PREFIX = "bar_"  # noqa: S105 - a prefix, not a secret
 
 PUBLIC = "public"  # anyone
 BAROMETER = "barometer"  # anyone when PUBLIC_BAROMETER is on, else signed-in users
@@ -51,14 +50,14 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, user: User, name: str = "") -> str:
+def create_token(session: DbSession, user: User, name: str = "") -> str:
     """Make a token; only its hash is stored, the token is shown once."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(user=user, name=name, token_hash=_digest(token), prefix=token[:10]))
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
+def user_for_token(session: DbSession, token: str) -> User | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
@@ -154,3 +153,8 @@ def init_auth(app: Flask) -> None:
         return user_for_token(db.session, token) if token else None
 
     app.before_request(enforce_access)
+
+    @app.teardown_request
+    def forget_user(_error: BaseException | None) -> None:
+        # The identity belongs to one request, even when an app context outlives it.
+        g.pop("_login_user", None)

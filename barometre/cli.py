@@ -12,12 +12,12 @@ from . import seed as seeding
 from . import services
 from .auth import create_token, hash_password
 from .extensions import db
-from .models import ROLES, ROLE_WORKER, User
+from .models import ROLE_WORKER, ROLES, User
 from .settings import Settings
 
 
 def settings() -> Settings:
-    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+    return current_app.config["SETTINGS"]
 
 
 @click.command("seed")

@@ -1,12 +1,14 @@
 """Flask extensions, created here and initialised once in the app factory."""
 
+from typing import Any, TypeAlias
+
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -26,3 +28,6 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+
+# What services take: a plain session or Flask-SQLAlchemy's scoped `db.session`.
+DbSession: TypeAlias = Session | scoped_session[Any]

@@ -62,9 +62,7 @@ GREEN = Level(VERT, 0, 0, (), False)
 
 def ordered_types(types: Iterable[str]) -> tuple[str, ...]:
     present = set(types)
-    return tuple(t for t in OFFER_TYPES if t in present) + tuple(
-        sorted(present - set(OFFER_TYPES))
-    )
+    return tuple(t for t in OFFER_TYPES if t in present) + tuple(sorted(present - set(OFFER_TYPES)))
 
 
 def compute_level(

@@ -39,7 +39,7 @@ ROLES = (ROLE_WORKER, ROLE_COORDINATOR)
 LANGUAGES = ("fr", "nl", "en")
 
 
-class Category(db.Model):  # type: ignore[name-defined,misc]
+class Category(db.Model):  # type: ignore[name-defined]
     __tablename__ = "category"
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(8), unique=True)
@@ -56,7 +56,7 @@ class Category(db.Model):  # type: ignore[name-defined,misc]
         return str(getattr(self, f"label_{lang}", "") or self.label_fr)
 
 
-class Condition(db.Model):  # type: ignore[name-defined,misc]
+class Condition(db.Model):  # type: ignore[name-defined]
     __tablename__ = "condition"
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
@@ -79,7 +79,7 @@ class Condition(db.Model):  # type: ignore[name-defined,misc]
         return self.retired_at is None
 
 
-class OfferType(db.Model):  # type: ignore[name-defined,misc]
+class OfferType(db.Model):  # type: ignore[name-defined]
     __tablename__ = "offer_type"
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
@@ -92,7 +92,7 @@ class OfferType(db.Model):  # type: ignore[name-defined,misc]
         return str(getattr(self, f"label_{lang}", "") or self.label_fr)
 
 
-class Establishment(db.Model):  # type: ignore[name-defined,misc]
+class Establishment(db.Model):  # type: ignore[name-defined]
     __tablename__ = "establishment"
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -122,7 +122,7 @@ class Establishment(db.Model):  # type: ignore[name-defined,misc]
         self.red_blocked = level.red_blocked_by_diversity
 
 
-class MemberService(db.Model):  # type: ignore[name-defined,misc]
+class MemberService(db.Model):  # type: ignore[name-defined]
     __tablename__ = "member_service"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -134,7 +134,7 @@ class MemberService(db.Model):  # type: ignore[name-defined,misc]
         return [a.strip() for a in self.alert_emails.split(",") if a.strip()]
 
 
-class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+class User(UserMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "user_account"
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -162,7 +162,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
         return f"{self.id}:{self.session_version}"
 
 
-class ApiToken(db.Model):  # type: ignore[name-defined,misc]
+class ApiToken(db.Model):  # type: ignore[name-defined]
     __tablename__ = "api_token"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
@@ -202,9 +202,11 @@ REVIEW_VALIDATED = "validated"
 REVIEW_REJECTED = "rejected"
 
 
-class Report(db.Model):  # type: ignore[name-defined,misc]
+class Report(db.Model):  # type: ignore[name-defined]
     __tablename__ = "report"
-    __table_args__ = (Index("ix_report_establishment_submitted", "establishment_id", "submitted_at"),)
+    __table_args__ = (
+        Index("ix_report_establishment_submitted", "establishment_id", "submitted_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
@@ -246,7 +248,7 @@ SITUATION_EXPIRED = "expired"
 SITUATION_WITHDRAWN = "withdrawn"  # every supporting report was rejected
 
 
-class Situation(db.Model):  # type: ignore[name-defined,misc]
+class Situation(db.Model):  # type: ignore[name-defined]
     __tablename__ = "situation"
     __table_args__ = (
         # At most one open situation per (establishment, condition) (R2).
@@ -284,7 +286,7 @@ class Situation(db.Model):  # type: ignore[name-defined,misc]
         return ordered_types(t for t in self.offer_types.split(",") if t)
 
 
-class LevelChange(db.Model):  # type: ignore[name-defined,misc]
+class LevelChange(db.Model):  # type: ignore[name-defined]
     __tablename__ = "level_change"
     __table_args__ = (Index("ix_level_change_establishment_at", "establishment_id", "at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -317,7 +319,7 @@ class LevelChange(db.Model):  # type: ignore[name-defined,misc]
         return self.rank_after > self.rank_before
 
 
-class Contact(db.Model):  # type: ignore[name-defined,misc]
+class Contact(db.Model):  # type: ignore[name-defined]
     __tablename__ = "contact"
     __table_args__ = (UniqueConstraint("establishment_id", "email"),)
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -332,7 +334,7 @@ class Contact(db.Model):  # type: ignore[name-defined,misc]
     establishment: Mapped[Establishment] = relationship()
 
 
-class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+class AuditEntry(db.Model):  # type: ignore[name-defined]
     __tablename__ = "audit_entry"
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=clock.now, index=True)

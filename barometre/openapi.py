@@ -45,7 +45,13 @@ SCHEMAS: dict[str, Any] = {
             "offer_types": {"type": "array", "items": {"type": "string", "enum": OFFER_TYPES}},
             "red_blocked_by_diversity": {"type": "boolean"},
         },
-        "required": ["colour", "step", "open_situations", "offer_types", "red_blocked_by_diversity"],
+        "required": [
+            "colour",
+            "step",
+            "open_situations",
+            "offer_types",
+            "red_blocked_by_diversity",
+        ],
     },
     "Establishment": {
         "type": "object",
@@ -186,7 +192,12 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Un établissement",
                     "parameters": [
-                        {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+                        {
+                            "name": "slug",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
                     ],
                     "responses": {
                         "200": _json(_ref("Establishment"), "Établissement"),

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import joinedload
 
+from .extensions import DbSession
 from .levels import Breakdown, Level, breakdown
 from .models import (
     SITUATION_OPEN,
@@ -35,12 +36,12 @@ class EstablishmentView:
         return self.establishment.slug
 
 
-def category_codes(session: Session) -> list[str]:
+def category_codes(session: DbSession) -> list[str]:
     return list(session.scalars(select(Category.code).order_by(Category.position)))
 
 
 def barometer(
-    session: Session, slugs: Sequence[str] | None = None, changes_per_establishment: int = 0
+    session: DbSession, slugs: Sequence[str] | None = None, changes_per_establishment: int = 0
 ) -> list[EstablishmentView]:
     """Every active establishment (or the given ones), with level and breakdown."""
     query = select(Establishment).where(Establishment.active.is_(True)).order_by(Establishment.name)
@@ -67,7 +68,7 @@ def barometer(
     return views
 
 
-def _open_situations(session: Session, ids: list[int]) -> dict[int, list[Situation]]:
+def _open_situations(session: DbSession, ids: list[int]) -> dict[int, list[Situation]]:
     if not ids:
         return {}
     query = (
@@ -82,9 +83,7 @@ def _open_situations(session: Session, ids: list[int]) -> dict[int, list[Situati
     return grouped
 
 
-def _recent_changes(
-    session: Session, ids: list[int], limit: int
-) -> dict[int, list[LevelChange]]:
+def _recent_changes(session: DbSession, ids: list[int], limit: int) -> dict[int, list[LevelChange]]:
     if not ids or limit <= 0:
         return {}
     ranked = (
@@ -109,7 +108,7 @@ def _recent_changes(
     return grouped
 
 
-def referentiel(session: Session) -> tuple[list[Category], list[OfferType]]:
+def referentiel(session: DbSession) -> tuple[list[Category], list[OfferType]]:
     categories = list(
         session.scalars(
             select(Category).options(joinedload(Category.conditions)).order_by(Category.position)

@@ -64,46 +64,55 @@ _ACCESS_EN = "Service workers have access to "
 
 CONDITIONS: tuple[ConditionDef, ...] = (
     ConditionDef(
-        "ACC-01", "ACC",
+        "ACC-01",
+        "ACC",
         _ACCESS_FR + "aux parloirs (twix et unités)",
         _ACCESS_NL + "de bezoekzalen (twix en units)",
         _ACCESS_EN + "the visiting rooms (twix and units)",
-        "twix et unités", "parloir bezoekzaal visiting room",
+        "twix et unités",
+        "parloir bezoekzaal visiting room",
     ),
     ConditionDef(
-        "ACC-02", "ACC",
+        "ACC-02",
+        "ACC",
         _ACCESS_FR + "aux toilettes",
         _ACCESS_NL + "de toiletten",
         _ACCESS_EN + "the toilets",
-        "", "toilettes wc toilet",
+        "",
+        "toilettes wc toilet",
     ),
     ConditionDef(
-        "ACC-03", "ACC",
+        "ACC-03",
+        "ACC",
         _ACCESS_FR + "aux locaux d'activités",
         _ACCESS_NL + "de activiteitenlokalen",
         _ACCESS_EN + "the activity rooms",
-        "", "local salle activité lokaal",
+        "",
+        "local salle activité lokaal",
     ),
     ConditionDef(
-        "ACC-04", "ACC",
+        "ACC-04",
+        "ACC",
         _ACCESS_FR + "au cellulaire (guichet, locaux d'entretiens, activités)",
         _ACCESS_NL + "de cellulaire afdeling (loket, gesprekslokalen, activiteiten)",
         _ACCESS_EN + "the cell blocks (hatch, interview rooms, activities)",
-        "guichet, locaux d'entretiens, activités", "cellule aile section vleugel",
+        "guichet, locaux d'entretiens, activités",
+        "cellule aile section vleugel",
     ),
     ConditionDef(
-        "ACC-05", "ACC",
+        "ACC-05",
+        "ACC",
         _ACCESS_FR + "aux lieux utiles aux services "
         "(Mess, bureau des communautés, greffes, comptabilité, …)",
         _ACCESS_NL + "de plaatsen die de diensten nodig hebben "
         "(mess, bureau van de gemeenschappen, griffie, boekhouding, …)",
-        _ACCESS_EN + "the places services need "
-        "(mess, communities' office, registry, accounts, …)",
+        _ACCESS_EN + "the places services need (mess, communities' office, registry, accounts, …)",
         "Mess, bureau des communautés, greffes, comptabilité",
         "mess greffe compta bureau griffie",
     ),
     ConditionDef(
-        "ACC-06", "ACC",
+        "ACC-06",
+        "ACC",
         "Chaque local d'entretiens/d'activités comporte le matériel nécessaire "
         "(connexion internet, table, chaises, armoires)",
         "Elk gespreks-/activiteitenlokaal heeft het nodige materiaal "
@@ -114,33 +123,37 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "matériel wifi internet chaise table armoire materiaal",
     ),
     ConditionDef(
-        "ACC-07", "ACC",
+        "ACC-07",
+        "ACC",
         "Les détenus ont accès aux travailleurs des services",
         "De gedetineerden hebben toegang tot de medewerkers van de diensten",
         "Detainees have access to the service workers",
-        "", "détenu pas amené gedetineerde",
+        "",
+        "détenu pas amené gedetineerde",
     ),
     ConditionDef(
-        "ACC-08", "ACC",
+        "ACC-08",
+        "ACC",
         "Les travailleurs peuvent rentrer avec tous les objets ne portant pas atteinte "
         "à la sécurité de l'établissement",
         "De medewerkers mogen binnenkomen met alle voorwerpen die de veiligheid van "
         "de inrichting niet in gevaar brengen",
-        "Workers may bring in any object that does not endanger the establishment's "
-        "security",
-        "", "objet matériel refusé entrée voorwerp ordinateur",
+        "Workers may bring in any object that does not endanger the establishment's security",
+        "",
+        "objet matériel refusé entrée voorwerp ordinateur",
     ),
     ConditionDef(
-        "ACC-09", "ACC",
-        "Les travailleurs sont informés sans délai de la non-accessibilité à "
-        "l'établissement",
-        "De medewerkers worden onverwijld ingelicht wanneer de inrichting niet "
-        "toegankelijk is",
+        "ACC-09",
+        "ACC",
+        "Les travailleurs sont informés sans délai de la non-accessibilité à l'établissement",
+        "De medewerkers worden onverwijld ingelicht wanneer de inrichting niet toegankelijk is",
         "Workers are told without delay when the establishment cannot be accessed",
-        "", "grève fermeture staking prévenu informé",
+        "",
+        "grève fermeture staking prévenu informé",
     ),
     ConditionDef(
-        "ACC-10", "ACC",
+        "ACC-10",
+        "ACC",
         "Les détenus sont informés de la fonction du travailleur leur rendant visite "
         "(service extérieur, avocat, police, …)",
         "De gedetineerden worden ingelicht over de functie van de medewerker die hen "
@@ -151,14 +164,17 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "fonction avocat police functie",
     ),
     ConditionDef(
-        "ACC-11", "ACC",
+        "ACC-11",
+        "ACC",
         "Accessibilité aux plateformes de la justice (Sidis, Justfromcell)",
         "Toegang tot de platformen van justitie (Sidis, Justfromcell)",
         "Access to the justice platforms (Sidis, Justfromcell)",
-        "Sidis, Justfromcell", "sidis justfromcell plateforme platform",
+        "Sidis, Justfromcell",
+        "sidis justfromcell plateforme platform",
     ),
     ConditionDef(
-        "SEC-01", "SEC",
+        "SEC-01",
+        "SEC",
         "Les travailleurs peuvent se déplacer librement et en toute sécurité au sein de "
         "l'établissement, tenant compte des moyens de sécurité propres à chaque "
         "établissement (Dects, talki-walkie, bouton d'alarme fonctionnel)",
@@ -171,22 +187,26 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "dect talkie walkie alarme bouton déplacement alarmknop",
     ),
     ConditionDef(
-        "SEC-02", "SEC",
-        "Les travailleurs des services ont connaissance des procédures de "
-        "sécurité/incendie",
+        "SEC-02",
+        "SEC",
+        "Les travailleurs des services ont connaissance des procédures de sécurité/incendie",
         "De medewerkers van de diensten kennen de veiligheids-/brandprocedures",
         "Service workers know the safety/fire procedures",
-        "", "incendie feu évacuation brand",
+        "",
+        "incendie feu évacuation brand",
     ),
     ConditionDef(
-        "SEC-03", "SEC",
+        "SEC-03",
+        "SEC",
         "Les travailleurs ne sont pas enfermés dans les locaux (sauf si accord contraire)",
         "De medewerkers worden niet opgesloten in de lokalen (tenzij anders afgesproken)",
         "Workers are not locked in the rooms (unless agreed otherwise)",
-        "sauf si accord contraire", "enfermé clé porte fermée opgesloten",
+        "sauf si accord contraire",
+        "enfermé clé porte fermée opgesloten",
     ),
     ConditionDef(
-        "SEC-04", "SEC",
+        "SEC-04",
+        "SEC",
         "Les services sont informés des mesures prophylactiques à adopter pour leur "
         "personnel (en cas de situation gravement contagieuse : ex. TBC) ; concertation "
         "entre les services de prévention et de protection internes et externes",
@@ -200,36 +220,41 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "tbc tuberculose contagion maladie besmetting",
     ),
     ConditionDef(
-        "OFF-01", "OFF",
+        "OFF-01",
+        "OFF",
         "Les travailleurs des services ont accès à la répartition de compétences des "
         "personnes clés au sein des établissements",
         "De medewerkers van de diensten kennen de bevoegdheidsverdeling van de "
         "sleutelpersonen in de inrichtingen",
         "Service workers know who the key people in the establishment are and what "
         "each is responsible for",
-        "", "organigramme interlocuteur contact sleutelpersoon",
+        "",
+        "organigramme interlocuteur contact sleutelpersoon",
     ),
     ConditionDef(
-        "OFF-02", "OFF",
-        "La confidentialité des entretiens est garantie tenant compte du code de "
-        "déontologie",
-        "De vertrouwelijkheid van de gesprekken is gewaarborgd volgens de deontologische "
-        "code",
+        "OFF-02",
+        "OFF",
+        "La confidentialité des entretiens est garantie tenant compte du code de déontologie",
+        "De vertrouwelijkheid van de gesprekken is gewaarborgd volgens de deontologische code",
         "The confidentiality of interviews is guaranteed, in line with the code of ethics",
-        "", "confidentialité agent présent écoute vertrouwelijkheid",
+        "",
+        "confidentialité agent présent écoute vertrouwelijkheid",
     ),
     ConditionDef(
-        "OFF-03", "OFF",
+        "OFF-03",
+        "OFF",
         "Les différents services concernés par un même bénéficiaire partagent les "
         "informations pertinentes, dans le respect du secret professionnel",
         "De diensten die met eenzelfde begunstigde werken delen de relevante informatie, "
         "met respect voor het beroepsgeheim",
         "The services working with the same beneficiary share the relevant information, "
         "within professional secrecy",
-        "", "information partage secret beroepsgeheim",
+        "",
+        "information partage secret beroepsgeheim",
     ),
     ConditionDef(
-        "OFF-04", "OFF",
+        "OFF-04",
+        "OFF",
         "Les travailleurs et les bénéficiaires ont accès à leur communication, que ce "
         "soit par courrier, billet de rapport ou plateforme de communication",
         "De medewerkers en de begunstigden hebben toegang tot hun communicatie, via "
@@ -240,17 +265,18 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "courrier billet rapport lettre brief",
     ),
     ConditionDef(
-        "OFF-05", "OFF",
+        "OFF-05",
+        "OFF",
         "Les services peuvent promouvoir leur offre de services "
         "(affiches, flyers, plateforme de communication)",
-        "De diensten kunnen hun aanbod bekendmaken (affiches, flyers, "
-        "communicatieplatform)",
+        "De diensten kunnen hun aanbod bekendmaken (affiches, flyers, communicatieplatform)",
         "Services can promote what they offer (posters, flyers, communication platform)",
         "affiches, flyers, plateforme de communication",
         "affiche flyer promotion publicité",
     ),
     ConditionDef(
-        "OFF-06", "OFF",
+        "OFF-06",
+        "OFF",
         "Les établissements s'engagent à ce que les travailleurs puissent effectuer "
         "toutes leurs missions (individuelles et collectives) dans des délais "
         "raisonnables de 30 à 45 minutes (diminution du temps d'attente)",
@@ -259,35 +285,42 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "kunnen uitvoeren (minder wachttijd)",
         "Establishments see to it that workers can carry out all their tasks "
         "(individual and group) within a reasonable 30 to 45 minutes (shorter waits)",
-        "30 à 45 minutes", "attente attendre retard délai wachttijd wachten",
+        "30 à 45 minutes",
+        "attente attendre retard délai wachttijd wachten",
     ),
     ConditionDef(
-        "OFF-07", "OFF",
+        "OFF-07",
+        "OFF",
         "Toute décision ayant une implication sur l'offre des services se fait de "
         "manière concertée",
         "Elke beslissing die gevolgen heeft voor het aanbod van de diensten wordt in "
         "overleg genomen",
         "Every decision that affects the service offer is taken in consultation",
-        "", "décision concertation annulation overleg",
+        "",
+        "décision concertation annulation overleg",
     ),
     ConditionDef(
-        "OFF-08", "OFF",
-        "Être informé en tout temps de l'impossibilité pour le détenu de se rendre à la "
-        "visite",
+        "OFF-08",
+        "OFF",
+        "Être informé en tout temps de l'impossibilité pour le détenu de se rendre à la visite",
         "Altijd ingelicht worden wanneer de gedetineerde niet naar het bezoek kan komen",
         "Being told at all times when the detainee cannot come to the visit",
-        "", "détenu absent pas venu gedetineerde afwezig",
+        "",
+        "détenu absent pas venu gedetineerde afwezig",
     ),
     ConditionDef(
-        "CON-01", "CON",
+        "CON-01",
+        "CON",
         "Les différents intervenants veillent à se respecter mutuellement dans leurs "
         "différentes communications",
         "De verschillende betrokkenen respecteren elkaar in hun communicatie",
         "Everyone involved treats each other with respect in all communication",
-        "", "respect insulte ton agressif",
+        "",
+        "respect insulte ton agressif",
     ),
     ConditionDef(
-        "CON-02", "CON",
+        "CON-02",
+        "CON",
         "Les différents services concernés collaborent constructivement "
         "(Directions, Access, agents pénitentiaires, SPS, greffe, compta, …)",
         "De betrokken diensten werken constructief samen "
@@ -298,23 +331,26 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "collaboration direction agent sps samenwerking",
     ),
     ConditionDef(
-        "CON-03", "CON",
+        "CON-03",
+        "CON",
         "Le personnel pénitentiaire a connaissance de l'offre des services, y est "
         "sensibilisé et la reconnaît",
         "Het penitentiair personeel kent het aanbod van de diensten, is ervoor "
         "gesensibiliseerd en erkent het",
         "Prison staff know about the service offer, are aware of it and recognise it",
-        "", "agent ignore reconnaissance erkenning",
+        "",
+        "agent ignore reconnaissance erkenning",
     ),
     ConditionDef(
-        "CON-04", "CON",
+        "CON-04",
+        "CON",
         "De manière générale, on évite toute décision arbitraire ; le personnel des "
         "communautés est considéré comme du personnel pénitentiaire",
         "In het algemeen wordt elke willekeurige beslissing vermeden; het personeel van "
         "de gemeenschappen wordt als penitentiair personeel beschouwd",
-        "Arbitrary decisions are avoided in general; community staff are treated as "
-        "prison staff",
-        "", "arbitraire willekeur",
+        "Arbitrary decisions are avoided in general; community staff are treated as prison staff",
+        "",
+        "arbitraire willekeur",
     ),
 )
 

@@ -6,10 +6,10 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from . import clock, referentiel, services
 from .auth import hash_password
+from .extensions import DbSession
 from .models import (
     ROLE_COORDINATOR,
     ROLE_WORKER,
@@ -26,7 +26,7 @@ DEMO_NAMESPACE = uuid.UUID("6f1d7a52-3c1e-4c55-9a55-0d6c1f7b0e11")
 DEMO_PASSWORD = "demo-barometre"  # noqa: S105 - demo accounts, printed by the CLI
 
 
-def seed_referentiel(session: Session) -> None:
+def seed_referentiel(session: DbSession) -> None:
     categories = {c.code: c for c in session.scalars(select(Category))}
     for position, cat in enumerate(referentiel.CATEGORIES):
         row = categories.get(cat.code) or Category(code=cat.code)
@@ -55,7 +55,7 @@ def seed_referentiel(session: Session) -> None:
     session.flush()
 
 
-def ensure_service(session: Session, name: str, email: str = "") -> MemberService:
+def ensure_service(session: DbSession, name: str, email: str = "") -> MemberService:
     service = session.scalar(select(MemberService).where(MemberService.name == name))
     if service is None:
         service = MemberService(name=name, alert_emails=email)
@@ -65,7 +65,7 @@ def ensure_service(session: Session, name: str, email: str = "") -> MemberServic
 
 
 def ensure_user(
-    session: Session, email: str, role: str, password: str, service: MemberService | None = None
+    session: DbSession, email: str, role: str, password: str, service: MemberService | None = None
 ) -> User:
     user = session.scalar(select(User).where(User.email == email))
     if user is None:
@@ -87,7 +87,7 @@ DEMO_REPORTS = (
 )
 
 
-def seed_demo(session: Session, settings: Settings) -> list[tuple[str, str]]:
+def seed_demo(session: DbSession, settings: Settings) -> list[tuple[str, str]]:
     """Demo services, users and reports; returns the demo logins."""
     services_demo = [
         ensure_service(session, "Service d'aide aux justiciables (démo)", "alertes@sajd.demo"),

@@ -19,10 +19,10 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from . import clock
 from .errors import Conflict, NotFound, ValidationFailed
+from .extensions import DbSession
 from .levels import Level, Thresholds, compute_level, ordered_types
 from .models import (
     REVIEW_REJECTED,
@@ -77,7 +77,7 @@ def thresholds(settings: Settings) -> Thresholds:
 
 
 def audit(
-    session: Session,
+    session: DbSession,
     actor: User | None,
     action: str,
     target: Any = None,
@@ -105,7 +105,7 @@ class ResolvedReport:
     offer_types: list[OfferType]
 
 
-def check_report(session: Session, data: ReportInput, settings: Settings) -> ResolvedReport:
+def check_report(session: DbSession, data: ReportInput, settings: Settings) -> ResolvedReport:
     """Check R1 against the database; raise every field error at once."""
     errors: dict[str, list[str]] = {}
     establishment = session.scalar(
@@ -160,7 +160,7 @@ def check_free_fields(data: ReportInput) -> dict[str, list[str]]:
     return errors
 
 
-def _known(session: Session, model: Any, codes: Iterable[str]) -> list[Any]:
+def _known(session: DbSession, model: Any, codes: Iterable[str]) -> list[Any]:
     wanted = sorted({c for c in codes if isinstance(c, str)})
     if not wanted:
         return []
@@ -177,7 +177,7 @@ def _unknown_codes(codes: Iterable[str], found: Iterable[Any]) -> list[str]:
 
 
 def record_report(
-    session: Session, data: ReportInput, author: User | None, settings: Settings
+    session: DbSession, data: ReportInput, author: User | None, settings: Settings
 ) -> Outcome:
     """Store one report (R1), attach it to situations (R2) and recompute (R4, R5).
 
@@ -218,7 +218,7 @@ def record_report(
     return Outcome(establishment, before, establishment.level, changes, report, True, new)
 
 
-def _by_submission(session: Session, submission_id: str) -> Report | None:
+def _by_submission(session: DbSession, submission_id: str) -> Report | None:
     return session.scalar(select(Report).where(Report.submission_id == submission_id))
 
 
@@ -234,7 +234,7 @@ def counts(report: Report, settings: Settings) -> bool:
     return not settings.reports_require_review or report.review_state == REVIEW_VALIDATED
 
 
-def lock_establishment(session: Session, establishment_id: int) -> Establishment:
+def lock_establishment(session: DbSession, establishment_id: int) -> Establishment:
     query = (
         select(Establishment)
         .where(Establishment.id == establishment_id)
@@ -249,7 +249,7 @@ def ttl_cutoff(settings: Settings) -> date:
     return clock.today() - timedelta(days=settings.situation_ttl_days)
 
 
-def attach_report(session: Session, report: Report, settings: Settings) -> list[Situation]:
+def attach_report(session: DbSession, report: Report, settings: Settings) -> list[Situation]:
     """Group the report into (establishment, condition) situations (R2).
 
     A report whose visit is already older than the TTL is kept in history but
@@ -287,7 +287,7 @@ def attach_report(session: Session, report: Report, settings: Settings) -> list[
     return opened
 
 
-def open_situations(session: Session, establishment_id: int) -> list[Situation]:
+def open_situations(session: DbSession, establishment_id: int) -> list[Situation]:
     query = select(Situation).where(
         Situation.establishment_id == establishment_id, Situation.status == SITUATION_OPEN
     )
@@ -295,7 +295,7 @@ def open_situations(session: Session, establishment_id: int) -> list[Situation]:
 
 
 def recompute(
-    session: Session,
+    session: DbSession,
     establishment: Establishment,
     settings: Settings,
     cause: str,
@@ -349,7 +349,7 @@ def _close(situation: Situation, status: str, actor: User | None, note: str) -> 
 
 
 def expire_stale(
-    session: Session, establishment: Establishment, settings: Settings
+    session: DbSession, establishment: Establishment, settings: Settings
 ) -> list[LevelChange]:
     """Close the situations no report confirmed within the TTL (R3)."""
     cutoff = ttl_cutoff(settings)
@@ -363,14 +363,14 @@ def expire_stale(
     return [change] if change else []
 
 
-def expire_all(session: Session, settings: Settings) -> list[LevelChange]:
+def expire_all(session: DbSession, settings: Settings) -> list[LevelChange]:
     changes: list[LevelChange] = []
     for establishment_id in session.scalars(select(Establishment.id)).all():
         changes += expire_stale(session, lock_establishment(session, establishment_id), settings)
     return changes
 
 
-def recompute_all(session: Session, settings: Settings) -> list[LevelChange]:
+def recompute_all(session: DbSession, settings: Settings) -> list[LevelChange]:
     changes = expire_all(session, settings)
     for establishment_id in session.scalars(select(Establishment.id)).all():
         establishment = lock_establishment(session, establishment_id)
@@ -388,13 +388,17 @@ def _required_note(note: str | None, field_name: str) -> str:
         raise ValidationFailed({field_name: [_("Ce champ est obligatoire.")]})
     if len(note) > MAX_DESCRIPTION or "\x00" in note:
         raise ValidationFailed(
-            {field_name: [_("Texte trop long ou caractère interdit (%(max)d max).", max=MAX_DESCRIPTION)]}
+            {
+                field_name: [
+                    _("Texte trop long ou caractère interdit (%(max)d max).", max=MAX_DESCRIPTION)
+                ]
+            }
         )
     return note
 
 
 def resolve_situation(
-    session: Session, situation_id: int, actor: User, note: str | None, settings: Settings
+    session: DbSession, situation_id: int, actor: User, note: str | None, settings: Settings
 ) -> Outcome:
     """A coordinator closes a situation with a note (R3)."""
     note = _required_note(note, "note")
@@ -414,7 +418,7 @@ def resolve_situation(
 
 
 def reject_report(
-    session: Session, report_id: int, actor: User, reason: str | None, settings: Settings
+    session: DbSession, report_id: int, actor: User, reason: str | None, settings: Settings
 ) -> Outcome:
     """The committee rejects a report: it stops counting (R11).
 
@@ -456,9 +460,7 @@ def _rebuild_situation(situation: Situation, settings: Settings, actor: User) ->
     situation.first_visit = min(r.visit_date for r in supporting)
 
 
-def validate_report(
-    session: Session, report_id: int, actor: User, settings: Settings
-) -> Outcome:
+def validate_report(session: DbSession, report_id: int, actor: User, settings: Settings) -> Outcome:
     """The committee validates a report; with REPORTS_REQUIRE_REVIEW it starts counting."""
     report = session.get(Report, report_id)
     if report is None:

@@ -32,7 +32,7 @@ REPORT_FIELDS = (
 
 
 def settings() -> Settings:
-    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+    return current_app.config["SETTINGS"]
 
 
 @bp.errorhandler(DomainError)
@@ -167,9 +167,7 @@ def resolve(situation_id: int) -> ResponseReturnValue:
     note = note_from_body("note")
     outcome = services.resolve_situation(db.session, situation_id, current_user, note, settings())
     db.session.commit()
-    return jsonify(
-        situation=situation_id, status="resolved", level=outcome.after.as_dict()
-    )
+    return jsonify(situation=situation_id, status="resolved", level=outcome.after.as_dict())
 
 
 @bp.post("/reports/<int:report_id>/reject")

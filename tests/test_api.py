@@ -1,0 +1,243 @@
+"""The JSON API: every status code, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from barometre.extensions import db
+from barometre.models import ApiToken, Report, Situation, User
+from tests.conftest import bearer
+
+TODAY = date.today().isoformat()
+
+
+def body(**changes: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "establishment": "haren",
+        "visit_date": TODAY,
+        "conditions": ["SEC-01"],
+        "offer_types": ["individuel"],
+        "description": "Pas de DECT disponible à l'accueil.",
+        "minutes_waited": 50,
+        "activity_cancelled": False,
+        "detainees_not_seen": 2,
+    }
+    payload.update(changes)
+    return {k: v for k, v in payload.items() if v is not ...}
+
+
+def test_referentiel_is_public(client: FlaskClient) -> None:
+    data = client.get("/api/v1/referentiel").get_json()
+    assert [c["code"] for c in data["categories"]] == ["ACC", "SEC", "OFF", "CON"]
+    assert len(data["conditions"]) == 27
+    sec01 = next(c for c in data["conditions"] if c["code"] == "SEC-01")
+    assert "Dects, talki-walkie, bouton d'alarme" in sec01["examples"]
+    assert [o["code"] for o in data["offer_types"]] == ["individuel", "collectif", "cellulaire"]
+
+
+def test_post_report_returns_201_with_the_level(client: FlaskClient, worker: User) -> None:
+    response = client.post("/api/v1/reports", json=body(), headers=bearer(worker))
+    assert response.status_code == 201
+    data = response.get_json()
+    assert data["level"] == {
+        "colour": "orange",
+        "step": 1,
+        "open_situations": 1,
+        "offer_types": ["individuel"],
+        "red_blocked_by_diversity": False,
+    }
+    report = db.session.get(Report, data["id"])
+    assert report is not None and report.service_id == worker.service_id
+
+
+def test_repeated_submission_id_returns_the_first(client: FlaskClient, worker: User) -> None:
+    payload = body(submission_id="7d5c4b2a-3e1f-4a6b-8c9d-0e1f2a3b4c5d")
+    first = client.post("/api/v1/reports", json=payload, headers=bearer(worker))
+    second = client.post("/api/v1/reports", json=payload, headers=bearer(worker))
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.get_json()["id"] == second.get_json()["id"]
+    assert db.session.query(Report).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"establishment": ...}, "establishment"),
+        ({"establishment": "inconnue"}, "establishment"),
+        ({"visit_date": ...}, "visit_date"),
+        ({"visit_date": "26/11/2026"}, "visit_date"),
+        ({"visit_date": (date.today() + timedelta(days=1)).isoformat()}, "visit_date"),
+        ({"visit_date": (date.today() - timedelta(days=91)).isoformat()}, "visit_date"),
+        ({"conditions": []}, "conditions"),
+        ({"conditions": ...}, "conditions"),
+        ({"conditions": "SEC-01"}, "conditions"),
+        ({"conditions": ["NOPE-1"]}, "conditions"),
+        ({"offer_types": []}, "offer_types"),
+        ({"offer_types": ["aquatique"]}, "offer_types"),
+        ({"description": "x" * 10_000}, "description"),
+        ({"description": "a\x00b"}, "description"),
+        ({"description": 12}, "description"),
+        ({"minutes_waited": "beaucoup"}, "minutes_waited"),
+        ({"minutes_waited": True}, "minutes_waited"),
+        ({"detainees_not_seen": -3}, "detainees_not_seen"),
+        ({"activity_cancelled": "oui"}, "activity_cancelled"),
+        ({"submission_id": "abc"}, "submission_id"),
+        ({"auteur": "Jean"}, "auteur"),
+    ],
+)
+def test_bad_input_is_422_with_french_field_errors(
+    client: FlaskClient, worker: User, changes: dict[str, Any], field: str
+) -> None:
+    response = client.post("/api/v1/reports", json=body(**changes), headers=bearer(worker))
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert field in errors and all(isinstance(m, str) and m for m in errors[field])
+    assert db.session.query(Report).count() == 0
+
+
+def test_messages_are_french(client: FlaskClient, worker: User) -> None:
+    response = client.post("/api/v1/reports", json=body(conditions=[]), headers=bearer(worker))
+    assert response.get_json()["errors"]["conditions"] == [
+        "Choisissez au moins une condition non respectée."
+    ]
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b"null", b"\x00\xff"])
+def test_unreadable_body_is_422(client: FlaskClient, worker: User, raw: bytes) -> None:
+    response = client.post(
+        "/api/v1/reports",
+        data=raw,
+        headers={**bearer(worker), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "body" in response.get_json()["errors"]
+
+
+def test_no_token_is_401(client: FlaskClient) -> None:
+    response = client.post("/api/v1/reports", json=body())
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "Authentification requise."
+
+
+def test_bad_token_is_401(client: FlaskClient) -> None:
+    headers = {"Authorization": "Bearer bar_not-a-real-token"}
+    assert client.post("/api/v1/reports", json=body(), headers=headers).status_code == 401
+
+
+def test_revoked_token_is_401(client: FlaskClient, worker: User) -> None:
+    headers = bearer(worker)
+    token = db.session.scalar(select(ApiToken))
+    assert token is not None
+    token.revoked_at = token.created_at
+    db.session.commit()
+    assert client.post("/api/v1/reports", json=body(), headers=headers).status_code == 401
+
+
+def test_tokens_are_stored_hashed(worker: User) -> None:
+    headers = bearer(worker)
+    raw = headers["Authorization"].split()[1]
+    stored = db.session.scalar(select(ApiToken))
+    assert stored is not None and raw not in stored.token_hash and len(stored.token_hash) == 64
+
+
+def _situation_id(client: FlaskClient, worker: User) -> int:
+    client.post("/api/v1/reports", json=body(), headers=bearer(worker))
+    situation = db.session.scalar(select(Situation))
+    assert situation is not None
+    return situation.id
+
+
+def test_worker_cannot_resolve_403(client: FlaskClient, worker: User) -> None:
+    situation_id = _situation_id(client, worker)
+    response = client.post(
+        f"/api/v1/situations/{situation_id}/resolve", json={"note": "ok"}, headers=bearer(worker)
+    )
+    assert response.status_code == 403
+
+
+def test_coordinator_resolves(client: FlaskClient, worker: User, coordinator: User) -> None:
+    situation_id = _situation_id(client, worker)
+    url = f"/api/v1/situations/{situation_id}/resolve"
+    headers = bearer(coordinator)
+    assert client.post(url, json={}, headers=headers).status_code == 422
+    response = client.post(url, json={"note": "Réglé en concertation"}, headers=headers)
+    assert response.status_code == 200
+    assert response.get_json()["level"]["colour"] == "vert"
+    assert client.post(url, json={"note": "encore"}, headers=headers).status_code == 409
+    missing = client.post("/api/v1/situations/999/resolve", json={"note": "x"}, headers=headers)
+    assert missing.status_code == 404
+
+
+def test_coordinator_rejects(client: FlaskClient, worker: User, coordinator: User) -> None:
+    report_id = client.post("/api/v1/reports", json=body(), headers=bearer(worker)).get_json()["id"]
+    url = f"/api/v1/reports/{report_id}/reject"
+    assert client.post(url, json={"reason": "x"}, headers=bearer(worker)).status_code == 403
+    response = client.post(url, json={"reason": "Doublon"}, headers=bearer(coordinator))
+    assert response.status_code == 200
+    assert response.get_json()["level"]["colour"] == "vert"
+    missing = client.post(
+        "/api/v1/reports/999/reject", json={"reason": "x"}, headers=bearer(coordinator)
+    )
+    assert missing.status_code == 404
+
+
+def test_session_cookie_cannot_write(client: FlaskClient, worker: User) -> None:
+    with client.session_transaction() as session:
+        session["_user_id"] = worker.get_id()
+        session["_fresh"] = True
+    assert client.post("/api/v1/reports", json=body()).status_code == 401
+
+
+class TestPrivateBarometer:
+    def test_reads_need_a_token(self, client: FlaskClient, worker: User) -> None:
+        assert client.get("/api/v1/establishments").status_code == 401
+        assert client.get("/api/v1/establishments/haren").status_code == 401
+        response = client.get("/api/v1/establishments", headers=bearer(worker))
+        assert response.status_code == 200
+        assert [e["slug"] for e in response.get_json()["establishments"]] == [
+            "haren",
+            "saint-gilles",
+        ]
+
+    def test_unknown_establishment_is_404(self, client: FlaskClient, worker: User) -> None:
+        assert client.get("/api/v1/establishments/nope", headers=bearer(worker)).status_code == 404
+
+    def test_detail_lists_open_situations_for_users(
+        self, client: FlaskClient, worker: User
+    ) -> None:
+        headers = bearer(worker)
+        client.post("/api/v1/reports", json=body(), headers=headers)
+        data = client.get("/api/v1/establishments/haren", headers=headers).get_json()
+        (situation,) = data["open_situations"]
+        assert situation["condition"] == "SEC-01" and situation["report_count"] == 1
+        assert data["recent_changes"][0]["to"] == {"colour": "orange", "step": 1}
+
+
+class TestPublicBarometer:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"public_barometer": True}
+
+    def test_anonymous_sees_aggregates_only(self, client: FlaskClient, worker: User) -> None:
+        client.post("/api/v1/reports", json=body(), headers=bearer(worker))
+        for url in ("/api/v1/establishments", "/api/v1/establishments/haren"):
+            response = client.get(url)
+            assert response.status_code == 200
+            text = response.get_data(as_text=True)
+            for secret in ("DECT disponible", worker.email, "Service A", "Camille"):
+                assert secret not in text
+        detail = client.get("/api/v1/establishments/haren").get_json()
+        assert "open_situations" not in detail
+        assert detail["level"]["colour"] == "orange"
+        assert detail["breakdown"]["by_category"]["SEC"] == 1
+
+
+def test_openapi_document(client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    assert {"/api/v1/reports", "/api/v1/establishments/{slug}"} <= set(document["paths"])
