@@ -156,3 +156,10 @@ def file_report(author: User | None = None, **kwargs: Any) -> Any:
     )
     db.session.commit()
     return outcome
+
+
+def login(client: FlaskClient, user: User) -> None:
+    """Sign a test client in as `user` (a real Flask-Login session cookie)."""
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True

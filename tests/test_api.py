@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from barometre.extensions import db
 from barometre.models import ApiToken, Report, Situation, User
-from tests.conftest import bearer
+from tests.conftest import bearer, login
 
 TODAY = date.today().isoformat()
 
@@ -187,9 +187,7 @@ def test_coordinator_rejects(client: FlaskClient, worker: User, coordinator: Use
 
 
 def test_session_cookie_cannot_write(client: FlaskClient, worker: User) -> None:
-    with client.session_transaction() as session:
-        session["_user_id"] = worker.get_id()
-        session["_fresh"] = True
+    login(client, worker)
     assert client.post("/api/v1/reports", json=body()).status_code == 401
 
 
