@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import clock
@@ -235,6 +235,18 @@ def counts(report: Report, settings: Settings) -> bool:
 
 
 def lock_establishment(session: DbSession, establishment_id: int) -> Establishment:
+    """Serialise the changes of one establishment until the transaction ends.
+
+    PostgreSQL: SELECT … FOR UPDATE. SQLite ignores FOR UPDATE; a no-op UPDATE
+    takes its database write lock instead (waiting up to the busy timeout).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Establishment)
+            .where(Establishment.id == establishment_id)
+            .values(id=Establishment.id)
+            .execution_options(synchronize_session=False)
+        )
     query = (
         select(Establishment)
         .where(Establishment.id == establishment_id)
