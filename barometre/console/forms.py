@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from barometre.errors import ValidationFailed
@@ -14,6 +16,11 @@ from barometre.errors import ValidationFailed
 from .admin import MAX_NAME, MAX_NOTE, MAX_WORDING
 
 REQUIRED = _l("Ce champ est obligatoire.")
+
+
+def options(pairs: Iterable[tuple[str, Any]]) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms choices."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 def required() -> DataRequired:
@@ -84,7 +91,7 @@ class NoteForm(FlaskForm):
     )
 
 
-LANGUAGE_CHOICES = [("fr", _l("Français")), ("nl", _l("Néerlandais"))]
+LANGUAGE_CHOICES = options([("fr", _l("Français")), ("nl", _l("Néerlandais"))])
 
 
 class ContactForm(FlaskForm):
@@ -129,9 +136,10 @@ class ConditionForm(FlaskForm):
 
 class ExportForm(FlaskForm):
     kind = SelectField(
-        _l("Contenu"), choices=[("reports", _l("Signalements")), ("situations", _l("Situations"))]
+        _l("Contenu"),
+        choices=options([("reports", _l("Signalements")), ("situations", _l("Situations"))]),
     )
-    format = SelectField(_l("Format"), choices=[("xlsx", "XLSX (Excel)"), ("csv", "CSV")])
+    format = SelectField(_l("Format"), choices=options([("xlsx", "XLSX (Excel)"), ("csv", "CSV")]))
 
 
 def apply_errors(form: FlaskForm, failed: ValidationFailed) -> None:

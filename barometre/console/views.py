@@ -65,6 +65,7 @@ from .forms import (
     ServiceForm,
     UserForm,
     apply_errors,
+    options,
 )
 from .models import Export
 
@@ -129,7 +130,7 @@ def actor() -> User:
 def domain_error(error: DomainError) -> ResponseReturnValue:
     db.session.rollback()
     if isinstance(error, NotFound):
-        abort(404)
+        return render_template("error.html", code=404, message=error.message), 404
     flash(error.message or _("Action impossible."), "error")
     back = request.referrer or ""
     return redirect(back if back.startswith(request.host_url) else url_for(".home"))
@@ -152,28 +153,40 @@ def failed(form: Any, error: ValidationFailed) -> None:
 def filter_form(states: dict[str, Any]) -> tuple[FilterForm, Filters]:
     form = FilterForm(formdata=request.args)
     every = [("", _("Tous"))]
-    form.establishment.choices = every + [
-        (e.slug, e.name)
-        for e in db.session.scalars(select(Establishment).order_by(Establishment.name))
-    ]
-    form.category.choices = every + [
-        (c.code, c.label(lang()))
-        for c in db.session.scalars(select(Category).order_by(Category.position))
-    ]
-    form.offer_type.choices = every + [
-        (o.code, o.label(lang()))
-        for o in db.session.scalars(select(OfferType).order_by(OfferType.position))
-    ]
-    form.service.choices = every + [
-        (str(s.id), s.name)
-        for s in db.session.scalars(select(MemberService).order_by(MemberService.name))
-    ]
-    form.state.choices = every + [(key, str(label)) for key, label in states.items()]
+    form.establishment.choices = options(
+        every
+        + [
+            (e.slug, e.name)
+            for e in db.session.scalars(select(Establishment).order_by(Establishment.name))
+        ]
+    )
+    form.category.choices = options(
+        every
+        + [
+            (c.code, c.label(lang()))
+            for c in db.session.scalars(select(Category).order_by(Category.position))
+        ]
+    )
+    form.offer_type.choices = options(
+        every
+        + [
+            (o.code, o.label(lang()))
+            for o in db.session.scalars(select(OfferType).order_by(OfferType.position))
+        ]
+    )
+    form.service.choices = options(
+        every
+        + [
+            (str(s.id), s.name)
+            for s in db.session.scalars(select(MemberService).order_by(MemberService.name))
+        ]
+    )
+    form.state.choices = options(every + [(key, str(label)) for key, label in states.items()])
     form.validate()
 
     def chosen(field: Any) -> str:
         value = field.data or ""
-        return value if value in {str(v) for v, _label in field.choices} else ""
+        return value if value in {str(choice.value) for choice in field.choices} else ""
 
     service = chosen(form.service)
     filters = Filters(
@@ -545,11 +558,14 @@ def user_form(row: User, formdata: bool) -> UserForm:
         if formdata
         else UserForm(role=row.role, service=str(row.service_id or ""), active=row.active)
     )
-    form.role.choices = [(r, str(ROLE_LABELS[r])) for r in ROLES]
-    form.service.choices = [("", _("Aucun (coordinateur)"))] + [
-        (str(s.id), s.name)
-        for s in db.session.scalars(select(MemberService).order_by(MemberService.name))
-    ]
+    form.role.choices = options([(r, str(ROLE_LABELS[r])) for r in ROLES])
+    form.service.choices = options(
+        [("", _("Aucun (coordinateur)"))]
+        + [
+            (str(s.id), s.name)
+            for s in db.session.scalars(select(MemberService).order_by(MemberService.name))
+        ]
+    )
     return form
 
 
@@ -583,10 +599,12 @@ def user(ident: int) -> ResponseReturnValue:
 
 def condition_form(**values: Any) -> ConditionForm:
     form = ConditionForm(**values)
-    form.category.choices = [
-        (c.code, c.label(lang()))
-        for c in db.session.scalars(select(Category).order_by(Category.position))
-    ]
+    form.category.choices = options(
+        [
+            (c.code, c.label(lang()))
+            for c in db.session.scalars(select(Category).order_by(Category.position))
+        ]
+    )
     return form
 
 
