@@ -103,9 +103,11 @@ def register_blueprints(app: Flask) -> None:
     from intake.api import bp as intake_api
 
     from .api import bp as api
+    from .console.views import bp as console
     from .views import bp as pages
 
     app.register_blueprint(pages)
+    app.register_blueprint(console)
     app.register_blueprint(api)
     app.register_blueprint(intake_api)
     csrf.exempt(intake_api)

@@ -1,18 +1,122 @@
-"""The barometer pages (a plain list for now; the full pages grow here)."""
+"""The barometer people look at: cards, establishment history, codes, badge, feed.
+
+Anonymous visitors (when PUBLIC_BAROMETER is on) see aggregates only: levels,
+counts by category and offer type, history (SPEC §4). Signed-in users also see
+the wording of the conditions behind the open situations. No page here ever
+shows report text, authors or services.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask.typing import ResponseReturnValue
+from typing import Any
 
-from .auth import BAROMETER, access
+from flask import Blueprint, Response, abort, current_app, render_template
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from . import clock, history
+from .auth import BAROMETER, PUBLIC, access
+from .charts import badge, history_chart
 from .extensions import db
-from .queries import barometer
+from .presentation import init_presentation, label_map, lang, level_words, short_level
+from .queries import EstablishmentView, barometer, referentiel
+from .settings import Settings
 
 bp = Blueprint("barometre", __name__)
+bp.record_once(lambda state: init_presentation(state.app))  # type: ignore[arg-type]
+
+SHORT_CACHE = "public, max-age=300"
+
+
+def settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def signed_in() -> bool:
+    return bool(current_user.is_authenticated)
+
+
+def labels() -> dict[str, Any]:
+    """Category, condition and offer-type labels for the templates."""
+    categories, offer_types = referentiel(db.session)
+    return {
+        "category_labels": label_map(categories),
+        "offer_labels": label_map(offer_types),
+        "categories": categories,
+        "offer_types": offer_types,
+    }
+
+
+def one_view(slug: str) -> EstablishmentView:
+    views = barometer(db.session, [slug])
+    if not views:
+        abort(404)
+    view = views[0]
+    if not view.establishment.active and not getattr(current_user, "is_coordinator", False):
+        abort(404)
+    return view
 
 
 @bp.get("/")
 @access(BAROMETER)
 def index() -> ResponseReturnValue:
-    return render_template("barometre/index.html", views=barometer(db.session))
+    return render_template(
+        "barometre/index.html", views=barometer(db.session), signed_in=signed_in(), **labels()
+    )
+
+
+@bp.get("/etablissements/<slug>")
+@access(BAROMETER)
+def establishment(slug: str) -> ResponseReturnValue:
+    view = one_view(slug)
+    changes = history.level_changes(db.session, view.establishment.id)
+    chart = history_chart(history.chart_changes(changes), view.level.rank, clock.now())
+    return render_template(
+        "barometre/establishment.html",
+        view=view,
+        chart=chart,
+        changes=list(reversed(changes)),
+        causes=history.cause_situations(db.session, changes) if signed_in() else {},
+        closed=history.recently_closed(db.session, view.establishment.id),
+        closed_days=history.RECENTLY_CLOSED_DAYS,
+        signed_in=signed_in(),
+        **labels(),
+    )
+
+
+@bp.get("/codes")
+@access(PUBLIC)
+def codes() -> ResponseReturnValue:
+    return render_template("barometre/codes.html", settings=settings(), **labels())
+
+
+@bp.get("/badge/<slug>.svg")
+@access(BAROMETER)
+def badge_svg(slug: str) -> ResponseReturnValue:
+    view = one_view(slug)
+    level = view.level
+    picture = badge(view.establishment.name, short_level(level.colour, level.step), level.colour)
+    body = render_template(
+        "barometre/badge.svg",
+        badge=picture,
+        alt=f"{view.establishment.name} : {level_words(level.colour, level.step)}",
+    )
+    response = Response(body, mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = SHORT_CACHE
+    return response
+
+
+@bp.get("/feed.atom")
+@access(BAROMETER)
+def feed() -> ResponseReturnValue:
+    changes = history.feed_changes(db.session)
+    body = render_template(
+        "barometre/feed.xml",
+        changes=changes,
+        updated=changes[0].at if changes else clock.now(),
+        base_url=settings().base_url.rstrip("/"),
+        lang=lang(),
+    )
+    response = Response(body, mimetype="application/atom+xml")
+    response.headers["Cache-Control"] = SHORT_CACHE
+    return response

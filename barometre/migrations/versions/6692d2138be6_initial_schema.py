@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3b5156425c26
+Revision ID: 6692d2138be6
 Revises: 
-Create Date: 2026-11-26 05:09:47.269874
+Create Date: 2026-11-26 05:30:09.472031
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '3b5156425c26'
+revision = '6692d2138be6'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -155,6 +155,24 @@ def upgrade():
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_entry_at'), ['at'], unique=False)
 
+    op.create_table('export',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('format', sa.String(length=8), nullable=False),
+    sa.Column('filters', sa.JSON(), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('progress', sa.Integer(), nullable=False),
+    sa.Column('row_count', sa.Integer(), nullable=False),
+    sa.Column('total_rows', sa.Integer(), nullable=False),
+    sa.Column('file_path', sa.String(length=500), nullable=False),
+    sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=True),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user_account.id'], name=op.f('fk_export_created_by_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_export'))
+    )
     op.create_table('report',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('establishment_id', sa.Integer(), nullable=False),
@@ -250,6 +268,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_report_author_id'))
 
     op.drop_table('report')
+    op.drop_table('export')
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_entry_at'))
 

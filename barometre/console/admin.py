@@ -1,0 +1,374 @@
+"""What coordinators manage: establishments, contacts, member services, users, référentiel.
+
+Services in the house style: they take the session, flush, never commit, raise
+`ValidationFailed` with French messages per field, and audit every change
+(never with report text).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from barometre import clock
+from barometre.errors import NotFound, ValidationFailed
+from barometre.extensions import DbSession
+from barometre.models import (
+    ROLE_COORDINATOR,
+    ROLE_WORKER,
+    ROLES,
+    Category,
+    Condition,
+    Contact,
+    Establishment,
+    MemberService,
+    User,
+)
+from barometre.services import audit
+
+MAX_NAME = 200
+MAX_NOTE = 280
+MAX_WORDING = 1000
+CONTACT_LANGUAGES = ("fr", "nl")
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def clean_text(value: str | None, field: str, maximum: int, required: bool = True) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise ValidationFailed({field: [_("Ce champ est obligatoire.")]})
+    if len(text) > maximum:
+        raise ValidationFailed({field: [_("%(max)d caractères au maximum.", max=maximum)]})
+    # Names and addresses are one line (they end up in email headers).
+    if "\x00" in text or (maximum <= MAX_NAME and any(ch in text for ch in "\r\n")):
+        raise ValidationFailed({field: [_("Caractère interdit.")]})
+    return text
+
+
+def clean_email(value: str | None, field: str = "email") -> str:
+    raw = (value or "").strip()
+    if any(ch in raw for ch in "\r\n\x00,;"):
+        raise ValidationFailed({field: [_("Adresse e-mail invalide.")]})
+    try:
+        return validate_email(raw, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise ValidationFailed({field: [_("Adresse e-mail invalide.")]}) from None
+
+
+def clean_email_list(value: str | None, field: str = "alert_emails") -> str:
+    """Comma, semicolon or line separated addresses, stored comma separated."""
+    parts = [p.strip() for p in re.split(r"[,;\s]+", value or "") if p.strip()]
+    if len(parts) > 20:
+        raise ValidationFailed({field: [_("20 adresses au maximum.")]})
+    cleaned = []
+    for part in parts:
+        try:
+            cleaned.append(clean_email(part, field))
+        except ValidationFailed:
+            raise ValidationFailed(
+                {field: [_("Adresse e-mail invalide : %(address)s", address=part[:80])]}
+            ) from None
+    return ",".join(dict.fromkeys(cleaned))
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:60] or "etablissement"
+
+
+# --- establishments -------------------------------------------------------------------------
+
+
+def add_establishment(session: DbSession, actor: User, name: str | None) -> Establishment:
+    name = clean_text(name, "name", MAX_NAME)
+    base = slugify(name.removeprefix("Prison de ").removeprefix("Prison d'"))
+    taken = set(
+        session.scalars(select(Establishment.slug).where(Establishment.slug.like(base + "%")))
+    )
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    establishment = Establishment(slug=slug, name=name)
+    session.add(establishment)
+    session.flush()
+    audit(session, actor, "establishment.create", establishment, slug=slug)
+    return establishment
+
+
+def establishment(session: DbSession, ident: int) -> Establishment:
+    row = session.get(Establishment, ident)
+    if row is None:
+        raise NotFound(_("Établissement inconnu."))
+    return row
+
+
+def rename_establishment(session: DbSession, actor: User, ident: int, name: str | None) -> None:
+    row = establishment(session, ident)
+    row.name = clean_text(name, "name", MAX_NAME)
+    session.flush()
+    audit(session, actor, "establishment.rename", row, slug=row.slug)
+
+
+def set_establishment_active(session: DbSession, actor: User, ident: int, active: bool) -> None:
+    """Deactivated establishments leave the barometer and the form; history stays."""
+    row = establishment(session, ident)
+    row.active = active
+    session.flush()
+    action = "establishment.activate" if active else "establishment.deactivate"
+    audit(session, actor, action, row, slug=row.slug)
+
+
+def set_committee_note(session: DbSession, actor: User, ident: int, note: str | None) -> None:
+    """R12: a short public note, shown until removed (an empty note removes it)."""
+    row = establishment(session, ident)
+    row.committee_note = clean_text(note, "note", MAX_NOTE, required=False)
+    session.flush()
+    action = "establishment.note.set" if row.committee_note else "establishment.note.remove"
+    audit(session, actor, action, row, slug=row.slug)
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContactData:
+    email: str
+    name: str = ""
+    language: str = "fr"
+    alerts: bool = True
+    digest: bool = True
+    red_only: bool = False
+
+
+def _contact_values(
+    session: DbSession, data: ContactData, establishment_id: int, contact_id: int | None
+) -> dict[str, object]:
+    email = clean_email(data.email)
+    if data.language not in CONTACT_LANGUAGES:
+        raise ValidationFailed({"language": [_("Langue inconnue.")]})
+    clash = session.scalar(
+        select(Contact.id).where(
+            Contact.establishment_id == establishment_id,
+            func.lower(Contact.email) == email,
+            Contact.id != (contact_id or 0),
+        )
+    )
+    if clash:
+        raise ValidationFailed({"email": [_("Ce contact existe déjà pour cet établissement.")]})
+    return {
+        "email": email,
+        "name": clean_text(data.name, "name", MAX_NAME, required=False),
+        "language": data.language,
+        "alerts": data.alerts,
+        "digest": data.digest,
+        "red_only": data.red_only,
+    }
+
+
+def add_contact(
+    session: DbSession, actor: User, establishment_id: int, data: ContactData
+) -> Contact:
+    row = establishment(session, establishment_id)
+    contact = Contact(establishment_id=row.id, **_contact_values(session, data, row.id, None))
+    session.add(contact)
+    session.flush()
+    audit(session, actor, "contact.create", contact, establishment=row.slug)
+    return contact
+
+
+def contact(session: DbSession, ident: int) -> Contact:
+    row = session.get(Contact, ident)
+    if row is None:
+        raise NotFound(_("Contact inconnu."))
+    return row
+
+
+def update_contact(session: DbSession, actor: User, ident: int, data: ContactData) -> Contact:
+    row = contact(session, ident)
+    for key, value in _contact_values(session, data, row.establishment_id, row.id).items():
+        setattr(row, key, value)
+    session.flush()
+    audit(session, actor, "contact.update", row, establishment=row.establishment.slug)
+    return row
+
+
+def remove_contact(session: DbSession, actor: User, ident: int) -> str:
+    row = contact(session, ident)
+    slug = row.establishment.slug
+    audit(session, actor, "contact.remove", row, establishment=slug)
+    session.delete(row)
+    session.flush()
+    return slug
+
+
+# --- member services ------------------------------------------------------------------------
+
+
+def member_service(session: DbSession, ident: int) -> MemberService:
+    row = session.get(MemberService, ident)
+    if row is None:
+        raise NotFound(_("Service inconnu."))
+    return row
+
+
+def _unique_service_name(session: DbSession, name: str | None, ident: int | None) -> str:
+    cleaned = clean_text(name, "name", MAX_NAME)
+    clash = session.scalar(
+        select(MemberService.id).where(
+            func.lower(MemberService.name) == cleaned.lower(), MemberService.id != (ident or 0)
+        )
+    )
+    if clash:
+        raise ValidationFailed({"name": [_("Un service porte déjà ce nom.")]})
+    return cleaned
+
+
+def add_service(
+    session: DbSession, actor: User, name: str | None, emails: str | None
+) -> MemberService:
+    row = MemberService(
+        name=_unique_service_name(session, name, None), alert_emails=clean_email_list(emails)
+    )
+    session.add(row)
+    session.flush()
+    audit(session, actor, "service.create", row)
+    return row
+
+
+def update_service(
+    session: DbSession, actor: User, ident: int, name: str | None, emails: str | None, active: bool
+) -> MemberService:
+    row = member_service(session, ident)
+    row.name = _unique_service_name(session, name, row.id)
+    row.alert_emails = clean_email_list(emails)
+    was_active, row.active = row.active, active
+    session.flush()
+    audit(session, actor, "service.update", row)
+    if was_active and not active:
+        audit(session, actor, "service.deactivate", row)
+    return row
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+def user(session: DbSession, ident: int) -> User:
+    row = session.get(User, ident)
+    if row is None:
+        raise NotFound(_("Compte inconnu."))
+    return row
+
+
+def update_user(
+    session: DbSession, actor: User, ident: int, role: str, service_id: int | None, active: bool
+) -> User:
+    """Change role, service or activity; a coordinator never locks themself out."""
+    row = user(session, ident)
+    if role not in ROLES:
+        raise ValidationFailed({"role": [_("Rôle inconnu.")]})
+    if row.id == actor.id and (role != ROLE_COORDINATOR or not active):
+        raise ValidationFailed(
+            {
+                "role": [
+                    _("Vous ne pouvez pas retirer votre propre rôle ni désactiver votre compte.")
+                ]
+            }
+        )
+    service = member_service(session, service_id) if service_id else None
+    if role == ROLE_WORKER and service is None:
+        raise ValidationFailed({"service": [_("Un travailleur appartient à un service membre.")]})
+    changes = {
+        "role": (row.role, role),
+        "service": (row.service_id, service.id if service else None),
+        "active": (row.active, active),
+    }
+    row.role, row.service, row.active = role, service, active
+    if not active or changes["role"][0] != role:
+        row.session_version += 1  # older sessions end with the old rights
+    session.flush()
+    changed = {key: new for key, (old, new) in changes.items() if old != new}
+    audit(session, actor, "user.update", row, **changed)
+    return row
+
+
+# --- référentiel ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wording:
+    label_fr: str
+    label_nl: str = ""
+    label_en: str = ""
+    examples: str = ""
+    keywords: str = ""
+
+
+def _wording_values(data: Wording) -> dict[str, str]:
+    return {
+        "label_fr": clean_text(data.label_fr, "label_fr", MAX_WORDING),
+        "label_nl": clean_text(data.label_nl, "label_nl", MAX_WORDING, required=False),
+        "label_en": clean_text(data.label_en, "label_en", MAX_WORDING, required=False),
+        "examples": clean_text(data.examples, "examples", MAX_WORDING, required=False),
+        "keywords": clean_text(data.keywords, "keywords", MAX_WORDING, required=False),
+    }
+
+
+def next_code(session: DbSession, category: Category) -> str:
+    """The next unused code of a category; retired codes are never given again."""
+    codes: Iterable[str] = session.scalars(
+        select(Condition.code).where(Condition.code.like(category.code + "-%"))
+    )
+    numbers = [int(c.rsplit("-", 1)[1]) for c in codes if c.rsplit("-", 1)[1].isdigit()]
+    return f"{category.code}-{max(numbers, default=0) + 1:02d}"
+
+
+def add_condition(session: DbSession, actor: User, category_code: str, data: Wording) -> Condition:
+    category = session.scalar(select(Category).where(Category.code == category_code))
+    if category is None:
+        raise ValidationFailed({"category": [_("Catégorie inconnue.")]})
+    values = _wording_values(data)
+    position = session.scalar(select(func.max(Condition.position))) or 0
+    row = Condition(
+        code=next_code(session, category), category=category, position=position + 1, **values
+    )
+    session.add(row)
+    session.flush()
+    audit(session, actor, "condition.create", row, code=row.code)
+    return row
+
+
+def condition(session: DbSession, ident: int) -> Condition:
+    row = session.get(Condition, ident)
+    if row is None:
+        raise NotFound(_("Condition inconnue."))
+    return row
+
+
+def update_condition(session: DbSession, actor: User, ident: int, data: Wording) -> Condition:
+    """New wording; the code stays, so history and reports keep their meaning."""
+    row = condition(session, ident)
+    for key, value in _wording_values(data).items():
+        setattr(row, key, value)
+    session.flush()
+    audit(session, actor, "condition.update", row, code=row.code)
+    return row
+
+
+def set_condition_retired(session: DbSession, actor: User, ident: int, retired: bool) -> Condition:
+    """Retired conditions leave the form; their reports and situations stay."""
+    row = condition(session, ident)
+    row.retired_at = clock.now() if retired else None
+    session.flush()
+    audit(
+        session, actor, "condition.retire" if retired else "condition.reinstate", row, code=row.code
+    )
+    return row

@@ -1,0 +1,151 @@
+"""The console's forms (Flask-WTF: CSRF on every POST, French messages)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from barometre.errors import ValidationFailed
+
+from .admin import MAX_NAME, MAX_NOTE, MAX_WORDING
+
+REQUIRED = _l("Ce champ est obligatoire.")
+
+
+def options(pairs: Iterable[tuple[str, Any]]) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms choices."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def required() -> DataRequired:
+    return DataRequired(message=REQUIRED)
+
+
+def at_most(maximum: int) -> Length:
+    return Length(max=maximum, message=_l("%(max)d caractères au maximum.", max=maximum))
+
+
+class FilterForm(FlaskForm):
+    """Read from the query string: no CSRF, bad values are ignored with a message."""
+
+    class Meta:
+        csrf = False
+
+    establishment = SelectField(_l("Établissement"), choices=[], validate_choice=False)
+    date_from = DateField(
+        _l("Visite du"),
+        validators=[Optional()],
+        format="%Y-%m-%d",
+    )
+    date_to = DateField(_l("au"), validators=[Optional()], format="%Y-%m-%d")
+    category = SelectField(_l("Catégorie"), choices=[], validate_choice=False)
+    offer_type = SelectField(_l("Type d'offre"), choices=[], validate_choice=False)
+    service = SelectField(_l("Service"), choices=[], validate_choice=False)
+    state = SelectField(_l("État"), choices=[], validate_choice=False)
+
+
+class ReviewForm(FlaskForm):
+    """Validate: only the CSRF token."""
+
+
+class RejectForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Motif du rejet"),
+        validators=[required(), at_most(2000)],
+        description=_l(
+            "Le motif est gardé avec le signalement ; il n'apparaît jamais publiquement."
+        ),
+    )
+
+
+class ResolveForm(FlaskForm):
+    note = TextAreaField(
+        _l("Note de résolution"),
+        validators=[required(), at_most(2000)],
+        description=_l("Ce qui a changé, ou pourquoi la situation est close."),
+    )
+
+
+class NameForm(FlaskForm):
+    name = StringField(_l("Nom"), validators=[required(), at_most(MAX_NAME)])
+
+
+class ActiveForm(FlaskForm):
+    active = HiddenField()
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField(
+        _l("Note du comité baromètre"),
+        validators=[at_most(MAX_NOTE)],
+        description=_l(
+            "Courte note publique, ex. « vert, avec une alerte sur les temps d'attente ». "
+            "Laisser vide pour la retirer."
+        ),
+    )
+
+
+LANGUAGE_CHOICES = options([("fr", _l("Français")), ("nl", _l("Néerlandais"))])
+
+
+class ContactForm(FlaskForm):
+    email = StringField(_l("Adresse e-mail"), validators=[required(), at_most(254)])
+    name = StringField(_l("Nom"), validators=[at_most(MAX_NAME)])
+    language = SelectField(_l("Langue des e-mails"), choices=LANGUAGE_CHOICES)
+    alerts = BooleanField(_l("Reçoit les alertes"), default=True)
+    red_only = BooleanField(_l("Seulement les passages au rouge"))
+    digest = BooleanField(_l("Reçoit le résumé hebdomadaire"), default=True)
+
+
+class ServiceForm(FlaskForm):
+    name = StringField(_l("Nom du service"), validators=[required(), at_most(MAX_NAME)])
+    alert_emails = TextAreaField(
+        _l("Adresses d'alerte"),
+        validators=[at_most(5000)],
+        description=_l("Une ou plusieurs adresses, séparées par des virgules."),
+    )
+    active = BooleanField(_l("Actif"), default=True)
+
+
+class UserForm(FlaskForm):
+    role = SelectField(_l("Rôle"), choices=[])
+    service = SelectField(_l("Service membre"), choices=[], validate_choice=False)
+    active = BooleanField(_l("Compte actif"))
+
+
+class ConditionForm(FlaskForm):
+    category = SelectField(_l("Catégorie"), choices=[])
+    label_fr = TextAreaField(
+        _l("Libellé (français)"), validators=[required(), at_most(MAX_WORDING)]
+    )
+    label_nl = TextAreaField(_l("Libellé (néerlandais)"), validators=[at_most(MAX_WORDING)])
+    label_en = TextAreaField(_l("Libellé (anglais)"), validators=[at_most(MAX_WORDING)])
+    examples = StringField(_l("Exemples"), validators=[at_most(MAX_WORDING)])
+    keywords = StringField(
+        _l("Mots-clés de recherche"),
+        validators=[at_most(MAX_WORDING)],
+        description=_l("Les mots du terrain qui aident à trouver la condition."),
+    )
+
+
+class ExportForm(FlaskForm):
+    kind = SelectField(
+        _l("Contenu"),
+        choices=options([("reports", _l("Signalements")), ("situations", _l("Situations"))]),
+    )
+    format = SelectField(_l("Format"), choices=options([("xlsx", "XLSX (Excel)"), ("csv", "CSV")]))
+
+
+def apply_errors(form: FlaskForm, failed: ValidationFailed) -> None:
+    """Show a service's field errors on the form (unknown fields on the first one)."""
+    fields: dict[str, Any] = {name: field for name, field in form._fields.items()}
+    for name, messages in failed.errors.items():
+        field = fields.get(name) or next((f for n, f in fields.items() if n != "csrf_token"), None)
+        if field is not None:
+            field.errors = [*list(field.errors or []), *messages]

@@ -1,0 +1,81 @@
+"""Read side of an establishment's history: level changes, closed situations, causes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from . import clock
+from .charts import Change
+from .extensions import DbSession
+from .models import SITUATION_OPEN, Condition, Establishment, LevelChange, Situation
+
+RECENTLY_CLOSED_DAYS = 90
+FEED_SIZE = 50
+
+
+def level_changes(session: DbSession, establishment_id: int) -> list[LevelChange]:
+    """Every recorded change of one establishment, oldest first (R5)."""
+    query = (
+        select(LevelChange)
+        .where(LevelChange.establishment_id == establishment_id)
+        .order_by(LevelChange.at, LevelChange.id)
+    )
+    return list(session.scalars(query))
+
+
+def chart_changes(changes: Sequence[LevelChange]) -> list[Change]:
+    return [Change(c.at, c.rank_before, c.rank_after) for c in changes]
+
+
+def recently_closed(
+    session: DbSession, establishment_id: int, days: int = RECENTLY_CLOSED_DAYS
+) -> list[Situation]:
+    since = clock.now() - timedelta(days=days)
+    query = (
+        select(Situation)
+        .where(
+            Situation.establishment_id == establishment_id,
+            Situation.status != SITUATION_OPEN,
+            Situation.closed_at >= since,
+        )
+        .options(joinedload(Situation.condition).joinedload(Condition.category))
+        .order_by(Situation.closed_at.desc(), Situation.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def cause_situations(
+    session: DbSession, changes: Sequence[LevelChange]
+) -> dict[int, list[Situation]]:
+    """The situations each change is about: those it opened, or the one resolved."""
+    wanted: dict[int, list[int]] = {}
+    for change in changes:
+        ids = list(change.new_situation_ids or [])
+        if change.cause == "resolution" and change.cause_id:
+            ids.append(change.cause_id)
+        if ids:
+            wanted[change.id] = ids
+    every_id = {i for ids in wanted.values() for i in ids}
+    if not every_id:
+        return {}
+    query = (
+        select(Situation).where(Situation.id.in_(every_id)).options(joinedload(Situation.condition))
+    )
+    found = {s.id: s for s in session.scalars(query)}
+    return {cid: [found[i] for i in ids if i in found] for cid, ids in wanted.items()}
+
+
+def feed_changes(session: DbSession, limit: int = FEED_SIZE) -> list[LevelChange]:
+    query = (
+        select(LevelChange)
+        .join(LevelChange.establishment)
+        .where(Establishment.active.is_(True))
+        .options(joinedload(LevelChange.establishment))
+        .order_by(LevelChange.at.desc(), LevelChange.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))

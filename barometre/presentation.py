@@ -1,0 +1,131 @@
+"""How levels, causes, states and dates read in French (through Flask-Babel).
+
+Shared by the barometer pages, the console, the feed and the exports, so that
+a level is always said the same way: in words, with a shape, and in colour
+(never colour alone).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from flask import Flask
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from .clock import LOCAL_TZ
+from .levels import ROUGE, VERT
+
+LANGS = ("fr", "nl", "en")
+
+# One shape per colour, so the level reads without colour (WCAG 1.4.1).
+SHAPES = {VERT: "cercle", "orange": "triangle", ROUGE: "carré"}
+
+CAUSES = {
+    "report": _l("Nouveau signalement"),
+    "resolution": _l("Situation résolue"),
+    "rejection": _l("Signalement rejeté par le comité"),
+    "validation": _l("Signalement validé par le comité"),
+    "expiry": _l("Situation expirée (sans confirmation)"),
+    "recompute": _l("Recalcul des niveaux"),
+}
+
+SITUATION_STATES = {
+    "open": _l("Ouverte"),
+    "resolved": _l("Résolue"),
+    "expired": _l("Expirée"),
+    "withdrawn": _l("Retirée (signalements rejetés)"),
+}
+
+REVIEW_STATES = {
+    "unreviewed": _l("À examiner"),
+    "validated": _l("Validé"),
+    "rejected": _l("Rejeté"),
+}
+
+ROLE_LABELS = {"worker": _l("Travailleur"), "coordinator": _l("Coordinateur")}
+
+
+def lang() -> str:
+    locale = str(get_locale() or "fr")
+    return locale if locale in LANGS else "fr"
+
+
+def rank_of(colour: str, step: int) -> int:
+    return 6 if colour == ROUGE else step
+
+
+def level_words(colour: str, step: int) -> str:
+    if colour == VERT or step == 0:
+        return _("Code vert")
+    if colour == ROUGE:
+        return _("Code rouge")
+    return _("Code orange %(step)d sur 5", step=step)
+
+
+def rank_words(rank: int) -> str:
+    if rank >= 6:
+        return level_words(ROUGE, 5)
+    return level_words(VERT if rank == 0 else "orange", rank)
+
+
+def short_level(colour: str, step: int) -> str:
+    """For the badge: a few characters."""
+    if colour == VERT or step == 0:
+        return _("vert")
+    if colour == ROUGE:
+        return _("rouge")
+    return _("orange %(step)d/5", step=step)
+
+
+def local(value: datetime | None) -> datetime | None:
+    """Naive UTC (as stored) to Brussels time."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC).astimezone(LOCAL_TZ)
+
+
+def datetime_fr(value: datetime | None) -> str:
+    shown = local(value)
+    return shown.strftime("%d/%m/%Y %H:%M") if shown else ""
+
+
+def date_fr(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        shown = local(value)
+        return shown.strftime("%d/%m/%Y") if shown else ""
+    return value.strftime("%d/%m/%Y")
+
+
+def label_map(rows: Any) -> dict[str, str]:
+    """code -> label in the current language."""
+    current = lang()
+    return {row.code: row.label(current) for row in rows}
+
+
+def labels(codes: Any, mapping: dict[str, str]) -> str:
+    return ", ".join(mapping.get(code, code) for code in codes)
+
+
+def init_presentation(app: Flask) -> None:
+    app.add_template_filter(labels, "labels")
+    app.add_template_filter(datetime_fr, "datetime_fr")
+    app.add_template_filter(date_fr, "date_fr")
+
+    @app.context_processor
+    def helpers() -> dict[str, Any]:
+        return {
+            "level_words": level_words,
+            "rank_words": rank_words,
+            "rank_of": rank_of,
+            "shapes": SHAPES,
+            "cause_labels": CAUSES,
+            "situation_states": SITUATION_STATES,
+            "review_states": REVIEW_STATES,
+            "role_labels": ROLE_LABELS,
+            "current_lang": lang,
+        }

@@ -1,0 +1,142 @@
+"""Every registered route × every role gives the status its access rule promises.
+
+The walk reads `app.url_map`, so a route added later is checked without
+editing this file; a view without `access_rule` fails the suite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.routing import Rule
+
+from barometre.auth import BAROMETER, COORDINATOR, PUBLIC, USER
+from barometre.models import ROLE_COORDINATOR, ROLE_WORKER
+from tests.conftest import file_report, login, make_user
+
+ROLES = ("anonymous", "worker", "coordinator")
+ALLOWED = "allowed"  # reached the view: anything but 401/403 and never a 5xx
+SIGN_IN = "sign in"  # anonymous: 401 now, a redirect to the login page later
+FORBIDDEN = "forbidden"  # signed in without the right: 403
+
+# The expectation table: (rule, token_only) -> role -> outcome, per PUBLIC_BAROMETER.
+TABLE: dict[tuple[str, bool], dict[str, str]] = {
+    (PUBLIC, False): {"anonymous": ALLOWED, "worker": ALLOWED, "coordinator": ALLOWED},
+    (BAROMETER, False): {"anonymous": SIGN_IN, "worker": ALLOWED, "coordinator": ALLOWED},
+    (USER, False): {"anonymous": SIGN_IN, "worker": ALLOWED, "coordinator": ALLOWED},
+    (COORDINATOR, False): {"anonymous": SIGN_IN, "worker": FORBIDDEN, "coordinator": ALLOWED},
+    # Token-only views never accept the session cookie (CSRF-exempt writes).
+    (USER, True): {"anonymous": SIGN_IN, "worker": SIGN_IN, "coordinator": SIGN_IN},
+    (COORDINATOR, True): {"anonymous": SIGN_IN, "worker": SIGN_IN, "coordinator": SIGN_IN},
+}
+
+SAMPLE_VALUES = {"slug": "haren", "filename": "barometre.css"}
+
+
+def expected(rule: str, token_only: bool, role: str, public: bool) -> str:
+    if rule == BAROMETER and public and not token_only:
+        return ALLOWED
+    return TABLE[(rule, token_only)][role]
+
+
+def sample_url(rule: Rule) -> str:
+    values: dict[str, Any] = {}
+    for name in rule.arguments:
+        converter = rule._converters[name]
+        values[name] = (
+            1 if type(converter).__name__ == "IntegerConverter" else SAMPLE_VALUES.get(name, "x")
+        )
+    built = rule.build(values, append_unknown=False)
+    assert built is not None, rule.rule
+    return built[1]
+
+
+def check(status: int, outcome: str, where: str) -> None:
+    assert status < 500, where
+    if outcome == ALLOWED:
+        assert status not in (401, 403), where
+    elif outcome == SIGN_IN:
+        assert status in (302, 401), where
+    else:
+        assert status == 403, where
+
+
+def clients(app: Flask) -> dict[str, FlaskClient]:
+    worker = make_user(ROLE_WORKER)
+    coordinator = make_user(ROLE_COORDINATOR)
+    file_report(worker)  # report 1, situation 1 exist
+    made = {role: app.test_client() for role in ROLES}
+    login(made["worker"], worker)
+    login(made["coordinator"], coordinator)
+    return made
+
+
+def test_every_route_has_an_access_rule(app: Flask) -> None:
+    missing = [
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        and getattr(app.view_functions[rule.endpoint], "access_rule", None)
+        not in (PUBLIC, BAROMETER, USER, COORDINATOR)
+    ]
+    assert missing == []
+
+
+def test_a_view_without_rule_answers_403(app: Flask) -> None:
+    app.add_url_rule("/sans-regle", "sans_regle", lambda: "secret")
+    response = app.test_client().get("/sans-regle")
+    assert response.status_code == 403 and b"secret" not in response.data
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"public_barometer": False}, {"public_barometer": True}],
+    ids=["private", "public"],
+)
+def test_every_route_for_every_role(app: Flask, settings_overrides: dict[str, Any]) -> None:
+    public = settings_overrides["public_barometer"]
+    made = clients(app)
+    walked = 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions[rule.endpoint]
+        access_rule = PUBLIC if rule.endpoint == "static" else view.access_rule
+        token_only = bool(getattr(view, "access_token_only", False))
+        url = sample_url(rule)
+        # Writes last per route, and coordinators last, so that no POST hides a GET's answer.
+        for method in sorted(
+            (rule.methods or set()) - {"HEAD", "OPTIONS"}, key=lambda m: m != "GET"
+        ):
+            for role in ROLES:
+                response = made[role].open(url, method=method)
+                outcome = expected(access_rule, token_only, role, public)
+                check(
+                    response.status_code,
+                    outcome,
+                    f"{method} {url} as {role}: {response.status_code}",
+                )
+                walked += 1
+    assert walked > 60  # the walk really covered the app
+
+
+def test_private_pages_show_nothing_to_anonymous(client: FlaskClient) -> None:
+    worker = make_user(ROLE_WORKER, service="Service-Tres-Prive")
+    file_report(worker, description="Description-tres-privee")
+    for url in (
+        "/",
+        "/etablissements/haren",
+        "/badge/haren.svg",
+        "/feed.atom",
+        "/coordination/",
+        "/coordination/signalements",
+        "/coordination/signalements/1",
+        "/coordination/exports",
+    ):
+        response = client.get(url)
+        assert response.status_code in (302, 401), url
+        body = response.get_data(as_text=True)
+        assert "Description-tres-privee" not in body and "Service-Tres-Prive" not in body
+        assert "Prison de Haren" not in body

@@ -1,0 +1,216 @@
+"""The barometer pages by role: aggregates for anonymous, condition wording when signed in.
+
+SPEC §4: anonymous visitors see levels, counts by category and offer type, and
+history; never report text, authors or services.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from barometre.extensions import db
+from barometre.models import Condition, Establishment, User
+from tests.conftest import file_report, login, make_user
+
+SECRET_TEXT = "Texte-confidentiel-du-signalement-7731"
+SECRET_SERVICE = "Service-Secret-Unique-4410"
+AUTHOR_NAME = "Camille Exemple"  # make_user's name
+IND, COLL, CELL = "individuel", "collectif", "cellulaire"
+PUBLIC_URLS = (
+    "/",
+    "/etablissements/haren",
+    "/badge/haren.svg",
+    "/feed.atom",
+    "/api/v1/establishments",
+    "/api/v1/establishments/haren",
+)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"public_barometer": True}
+
+
+@pytest.fixture
+def author(app: Any) -> User:
+    return make_user(email="auteur.secret@example.org", service=SECRET_SERVICE)
+
+
+def html_of(client: FlaskClient, url: str) -> str:
+    return html.unescape(client.get(url).get_data(as_text=True))
+
+
+def wording(code: str) -> str:
+    condition = db.session.scalar(select(Condition).where(Condition.code == code))
+    assert condition is not None
+    return condition.label_fr
+
+
+def haren() -> Establishment:
+    row = db.session.scalar(select(Establishment).where(Establishment.slug == "haren"))
+    assert row is not None
+    return row
+
+
+def five_on_one_type(author: User) -> None:
+    for code in ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02"):
+        file_report(author, conditions=(code,), offer_types=(IND,), description=SECRET_TEXT)
+
+
+def test_anonymous_sees_aggregates_only_everywhere(client: FlaskClient, author: User) -> None:
+    five_on_one_type(author)
+    for url in PUBLIC_URLS:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        text = html.unescape(response.get_data(as_text=True))
+        for secret in (SECRET_TEXT, SECRET_SERVICE, AUTHOR_NAME, author.email):
+            assert secret not in text, (url, secret)
+        if url in ("/", "/etablissements/haren"):
+            assert wording("SEC-01") not in text  # condition wording is for signed-in users
+
+
+def test_card_shows_level_in_words_shape_gauge_and_blocked_red(
+    client: FlaskClient, author: User
+) -> None:
+    five_on_one_type(author)
+    page = html_of(client, "/")
+    card = page.split('id="etablissement-haren"')[1].split('id="etablissement-')[0]
+    assert 'data-colour="orange" data-step="5"' in page
+    assert "Code orange 5 sur 5" in card and "forme : triangle" in card
+    assert card.count('class="pos ') == 7 and 'class="pos pos-orange current"' in card
+    assert "Diversité des types d'offre : 1/3" in card
+    assert "Rouge bloqué par la diversité" in card
+    assert "types d'offre absents : Collectif, Cellulaire" in card
+    assert "5 situations problématiques ouvertes" in card
+    assert "Dernier changement de niveau" in card
+
+
+def test_breakdown_counts_and_step_alone(client: FlaskClient, author: User) -> None:
+    five_on_one_type(author)
+    file_report(author, conditions=("OFF-01",), offer_types=(COLL,))
+    page = html_of(client, "/etablissements/haren")
+    assert "Code rouge" in page and "forme : carré" in page
+    pattern = r"<tr><th scope=\"row\">([^<]+)</th><td>(\d+)</td><td>([^<]+)</td>"
+    rows = {label: (count, step) for label, count, step in re.findall(pattern, page)}
+    assert rows["Accessibilité"] == ("3", "orange 3") and rows["Sécurité"] == ("2", "orange 2")
+    assert rows["Offre de services"] == ("1", "orange 1")
+    assert rows["Considération-reconnaissance-respect"] == ("0", "vert")
+    assert rows["Individuel"] == ("5", "orange 5") and rows["Collectif"] == ("1", "orange 1")
+    assert rows["Cellulaire"] == ("0", "vert")
+
+
+def test_signed_in_users_see_condition_wording_not_text(client: FlaskClient, author: User) -> None:
+    file_report(author, conditions=("SEC-01",), description=SECRET_TEXT)
+    reader = make_user(email="lectrice@example.org", service="Autre service")
+    login(client, reader)
+    for url in ("/", "/etablissements/haren"):
+        text = html_of(client, url)
+        assert wording("SEC-01") in text
+        assert SECRET_TEXT not in text and SECRET_SERVICE not in text and author.email not in text
+
+
+def test_committee_note_is_public(client: FlaskClient) -> None:
+    haren().committee_note = "vert, avec une alerte sur les temps d'attente"
+    db.session.commit()
+    for url in ("/", "/etablissements/haren"):
+        assert "avec une alerte sur les temps d'attente" in html_of(client, url)
+
+
+def test_establishment_page_lists_open_and_recently_closed(
+    client: FlaskClient, author: User, coordinator: User
+) -> None:
+    from barometre import services
+
+    file_report(author, conditions=("SEC-01",), offer_types=(IND, COLL))
+    file_report(author, conditions=("SEC-01",), offer_types=(CELL,))
+    outcome = file_report(author, conditions=("ACC-02",))
+    services.resolve_situation(
+        db.session,
+        outcome.new_situations[0].id,
+        coordinator,
+        "Réglé avec la direction",
+        client.application.config["SETTINGS"],
+    )
+    db.session.commit()
+    anonymous = html_of(client, "/etablissements/haren")
+    assert "Types d'offre : Individuel, Collectif, Cellulaire" in anonymous
+    assert "2 signalements" in anonymous
+    assert "Résolue" in anonymous and "Réglé avec la direction" not in anonymous
+    login(client, author)
+    signed = html_of(client, "/etablissements/haren")
+    assert wording("ACC-02") in signed and "Réglé avec la direction" in signed
+
+
+def test_codes_page_is_generated_from_data_and_settings(
+    client: FlaskClient, settings_overrides: dict[str, Any]
+) -> None:
+    page = html_of(client, "/codes")
+    assert "Explication des codes" in page and "Les bonnes conditions de travail en prison" in page
+    for code in ("ACC-01", "SEC-04", "OFF-08", "CON-04"):
+        assert code in page
+    assert "Exemples : Dects, talki-walkie, bouton d'alarme fonctionnel" in page
+    assert "Activé à partir de 5 situations" in page and "au moins 2 des 3 types" in page
+    for label in ("Individuel", "Collectif", "Cellulaire", "Considération-reconnaissance-respect"):
+        assert label in page
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"public_barometer": False, "red_threshold": 4, "red_min_offer_types": 3}],
+)
+def test_codes_page_shows_configured_thresholds_even_when_private(client: FlaskClient) -> None:
+    page = html_of(client, "/codes")
+    assert "Activé à partir de 4 situations" in page and "au moins 3 des 3 types" in page
+
+
+def test_badge_is_svg_with_alt_text(client: FlaskClient, author: User) -> None:
+    file_report(author)
+    response = client.get("/badge/haren.svg")
+    assert response.mimetype == "image/svg+xml"
+    svg = ElementTree.fromstring(response.data)  # noqa: S314 - our own output
+    ns = "{http://www.w3.org/2000/svg}"
+    assert svg.get("role") == "img"
+    assert svg.get("aria-label") == "Prison de Haren : Code orange 1 sur 5"
+    assert svg.find(f"{ns}title").text == "Prison de Haren : Code orange 1 sur 5"  # type: ignore[union-attr]
+    texts = [t.text for t in svg.iter(f"{ns}text")]
+    assert texts == ["Prison de Haren", "orange 1/5"]
+    assert client.get("/badge/inconnue.svg").status_code == 404
+
+
+def test_feed_lists_level_changes_as_atom(client: FlaskClient, author: User) -> None:
+    file_report(author)
+    file_report(author, conditions=("ACC-01",))
+    response = client.get("/feed.atom")
+    assert response.mimetype == "application/atom+xml"
+    feed = ElementTree.fromstring(response.data)  # noqa: S314 - our own output
+    ns = "{http://www.w3.org/2005/Atom}"
+    titles = [e.findtext(f"{ns}title") for e in feed.findall(f"{ns}entry")]
+    assert titles == [
+        "Prison de Haren : Code orange 2 sur 5",
+        "Prison de Haren : Code orange 1 sur 5",
+    ]
+    assert feed.findtext(f"{ns}id") and feed.findtext(f"{ns}updated")
+    links = [e.find(f"{ns}link").get("href") for e in feed.findall(f"{ns}entry")]  # type: ignore[union-attr]
+    assert all(link.endswith("/etablissements/haren") for link in links)  # type: ignore[union-attr]
+
+
+def test_inactive_establishment_leaves_the_barometer(client: FlaskClient) -> None:
+    haren().active = False
+    db.session.commit()
+    assert "Prison de Haren" not in client.get("/").get_data(as_text=True)
+    assert client.get("/etablissements/haren").status_code == 404
+    assert client.get("/badge/haren.svg").status_code == 404
+
+
+def test_pages_fit_a_phone(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert 'name="viewport" content="width=device-width, initial-scale=1"' in page
+    css = client.get("/static/pages.css").get_data(as_text=True)
+    assert "@media (max-width: 40rem)" in css and ".table-scroll { overflow-x: auto" in css
