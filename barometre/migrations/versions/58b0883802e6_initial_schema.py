@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3b5156425c26
+Revision ID: 58b0883802e6
 Revises: 
-Create Date: 2026-11-26 05:09:47.269874
+Create Date: 2026-11-26 05:29:12.761356
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '3b5156425c26'
+revision = '58b0883802e6'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -43,6 +43,17 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_establishment')),
     sa.UniqueConstraint('slug', name=op.f('uq_establishment_slug'))
     )
+    op.create_table('login_failure',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('account_key', sa.String(length=64), nullable=False),
+    sa.Column('address', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_failure'))
+    )
+    with op.batch_alter_table('login_failure', schema=None) as batch_op:
+        batch_op.create_index('ix_login_failure_account_at', ['account_key', 'at'], unique=False)
+        batch_op.create_index('ix_login_failure_address_at', ['address', 'at'], unique=False)
+
     op.create_table('member_service',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -268,6 +279,11 @@ def downgrade():
     op.drop_table('condition')
     op.drop_table('offer_type')
     op.drop_table('member_service')
+    with op.batch_alter_table('login_failure', schema=None) as batch_op:
+        batch_op.drop_index('ix_login_failure_address_at')
+        batch_op.drop_index('ix_login_failure_account_at')
+
+    op.drop_table('login_failure')
     op.drop_table('establishment')
     op.drop_table('category')
     # ### end Alembic commands ###
