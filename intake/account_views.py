@@ -8,6 +8,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from barometre.auth import COORDINATOR, PUBLIC, USER, access
 from barometre.errors import ValidationFailed
@@ -200,9 +201,10 @@ def choose_language() -> ResponseReturnValue:
     return response
 
 
-def _service_choices() -> list[tuple[int | None, str]]:
+def _service_choices() -> list[SelectChoice]:
     query = select(MemberService).where(MemberService.active.is_(True)).order_by(MemberService.name)
-    return [(None, "—")] + [(s.id, s.name) for s in db.session.scalars(query)]
+    services = db.session.scalars(query)
+    return [SelectChoice("", "—")] + [SelectChoice(str(s.id), s.name) for s in services]
 
 
 @bp.route("/coordination/utilisateurs/inviter", methods=["GET", "POST"])

@@ -26,6 +26,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
 
 from barometre import clock, services
@@ -45,8 +46,8 @@ def no_nul(_form: Any, field: Field) -> None:
         raise ValidationError(_l("Ce champ contient un caractère interdit."))
 
 
-def language_choices() -> list[tuple[str, str]]:
-    return [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
+def language_choices() -> list[SelectChoice]:
+    return [SelectChoice(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
 
 
 class FrenchDateField(DateField):
@@ -101,7 +102,7 @@ class ReportForm(FlaskForm):
     minutes_waited = OptionalCountField(_l("Minutes d'attente"))
     activity_cancelled = RadioField(
         _l("L'activité a-t-elle été annulée ?"),
-        choices=[("true", _l("Oui")), ("false", _l("Non"))],
+        choices=[SelectChoice("true", _l("Oui")), SelectChoice("false", _l("Non"))],
         validate_choice=False,
     )
     detainees_not_seen = OptionalCountField(_l("Détenus qui n'ont pas pu être vus"))
@@ -252,7 +253,7 @@ class InviteForm(FlaskForm):
     name = StringField(_l("Nom (facultatif)"), validators=[Optional(), Length(max=200), no_nul])
     role = RadioField(
         _l("Rôle"),
-        choices=[(r, ROLE_NAMES[r]) for r in ROLES],
+        choices=[SelectChoice(r, ROLE_NAMES[r]) for r in ROLES],
         default=ROLES[0],
         validators=[InputRequired(message=REQUIRED)],
     )
