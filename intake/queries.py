@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from barometre import clock
 from barometre.extensions import DbSession
+from barometre.services import ReportInput
 from barometre.levels import GREEN, Level, ordered_types
 from barometre.models import (
     Category,
@@ -114,3 +117,37 @@ def my_reports(session: DbSession, user_id: int, limit: int = 200) -> list[Repor
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+# A report identical to one the same author sent this recently is the same report
+# sent again (the back button re-renders the form with a new submission id).
+REPEAT_WINDOW = timedelta(minutes=10)
+
+
+def recent_repeat(session: DbSession, author_id: int, data: ReportInput) -> Report | None:
+    query = (
+        select(Report)
+        .where(
+            Report.author_id == author_id,
+            Report.submitted_at >= clock.now() - REPEAT_WINDOW,
+            Report.visit_date == data.visit_date,
+        )
+        .options(selectinload(Report.conditions), selectinload(Report.offer_types))
+        .order_by(Report.id)
+    )
+    for report in session.scalars(query):
+        if _same(report, data):
+            return report
+    return None
+
+
+def _same(report: Report, data: ReportInput) -> bool:
+    return (
+        report.establishment.slug == data.establishment
+        and {c.code for c in report.conditions} == set(data.conditions)
+        and set(report.offer_type_codes) == set(data.offer_types)
+        and report.description == data.description.strip()
+        and report.minutes_waited == data.minutes_waited
+        and report.activity_cancelled == data.activity_cancelled
+        and report.detainees_not_seen == data.detainees_not_seen
+    )

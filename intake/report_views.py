@@ -54,6 +54,9 @@ def submit_report() -> ResponseReturnValue:
         # Type errors first; the domain adds what it can judge of the rest.
         form.add_domain_errors(_domain_errors(data))
         return _page(form, 422)
+    repeat = queries.recent_repeat(db.session, current_user.id, data)
+    if repeat is not None:
+        return redirect(url_for("intake.thanks", report_id=repeat.id), 303)
     try:
         outcome = services.record_report(db.session, data, current_user, settings())
     except ValidationFailed as failed:

@@ -20,7 +20,9 @@ LINK = re.compile(r"https?://\S+?(/mot-de-passe/definir/\S+)")
 
 def outbox(app: Flask) -> list[EmailMessage]:
     folder: Path = app.config["SETTINGS"].outbox_path
-    files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []
+    files = (
+        sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []
+    )
     return [message_from_bytes(p.read_bytes(), policy=policy.default) for p in files]  # type: ignore[misc]
 
 
@@ -42,7 +44,11 @@ def link_path(message: EmailMessage) -> str:
 
 
 def sign_in(
-    client: FlaskClient, email: str, password: str = PASSWORD, address: str = "192.0.2.1", **extra: Any
+    client: FlaskClient,
+    email: str,
+    password: str = PASSWORD,
+    address: str = "192.0.2.1",
+    **extra: Any,
 ) -> TestResponse:
     return client.post(
         "/connexion",

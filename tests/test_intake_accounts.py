@@ -47,7 +47,9 @@ class TestInvitation:
         response = invite(client)
         assert response.status_code == 303
         user = db.session.scalar(select(User).where(User.email == "nouvelle@example.org"))
-        assert user is not None and user.password_hash == "" and user.service_id == worker.service_id
+        assert (
+            user is not None and user.password_hash == "" and user.service_id == worker.service_id
+        )
         entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "user.invite"))
         assert entry is not None and entry.actor_id == coordinator.id and entry.target_id == user.id
         [message] = outbox(app)
@@ -175,7 +177,9 @@ class TestThrottling:
             assert refused.status_code == 429
             assert "Trop de tentatives de connexion" in text(refused)
             frozen.tick(timedelta(seconds=40))
-            assert sign_in(client, worker.email, PASSWORD, address="198.51.100.7").status_code == 303
+            assert (
+                sign_in(client, worker.email, PASSWORD, address="198.51.100.7").status_code == 303
+            )
 
     def test_sixth_failure_from_one_address_is_429(
         self, app: Flask, client: FlaskClient, worker: User
@@ -243,9 +247,7 @@ class TestAccess:
         response = client.post("/api/v1/reports", json={})
         assert response.status_code == 401 and response.is_json
 
-    def test_worker_cannot_reach_coordinator_pages(
-        self, client: FlaskClient, worker: User
-    ) -> None:
+    def test_worker_cannot_reach_coordinator_pages(self, client: FlaskClient, worker: User) -> None:
         login(client, worker)
         assert client.get("/coordination/utilisateurs/inviter").status_code == 403
         assert invite(client).status_code == 403
@@ -266,7 +268,9 @@ class TestCsrf:
         assert response.status_code == 400
         assert "Le formulaire a expiré ou n'est pas valide" in text(response)
 
-    def test_form_with_its_token_passes(self, app: Flask, client: FlaskClient, worker: User) -> None:
+    def test_form_with_its_token_passes(
+        self, app: Flask, client: FlaskClient, worker: User
+    ) -> None:
         app.config["WTF_CSRF_ENABLED"] = True
         page = client.get("/connexion").get_data(as_text=True)
         token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
@@ -297,7 +301,11 @@ class TestSessions:
         self, client: FlaskClient, worker: User
     ) -> None:
         sign_in(client, worker.email)
-        data = {"current_password": "faux-faux-faux", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+        data = {
+            "current_password": "faux-faux-faux",
+            "password": NEW_PASSWORD,
+            "confirm": NEW_PASSWORD,
+        }
         response = client.post("/profil/mot-de-passe", data=data)
         assert response.status_code == 422
         assert "Mot de passe actuel incorrect." in text(response)

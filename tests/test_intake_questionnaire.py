@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from freezegun import freeze_time
 from sqlalchemy import select
 
 from barometre import clock
@@ -113,12 +114,28 @@ class TestSubmit:
         assert first.headers["Location"] == second.headers["Location"]
         assert reports() == 1
 
+    def test_back_button_resubmit_with_a_new_id_stores_one(self, signed_in: FlaskClient) -> None:
+        first = signed_in.post("/signalement", data=form())
+        again = signed_in.post("/signalement", data=form())  # the re-rendered form: new id
+        assert first.headers["Location"] == again.headers["Location"] and reports() == 1
+        other = signed_in.post("/signalement", data=form(conditions=["ACC-02"]))
+        assert other.headers["Location"] != first.headers["Location"] and reports() == 2
+
+    def test_same_report_later_is_a_new_report(self, signed_in: FlaskClient) -> None:
+        with freeze_time(clock.now()) as frozen:
+            signed_in.post("/signalement", data=form())
+            frozen.tick(timedelta(minutes=11))
+            signed_in.post("/signalement", data=form())
+        assert reports() == 2
+
     def test_honeypot_stores_nothing(self, signed_in: FlaskClient) -> None:
         response = signed_in.post("/signalement", data=form(website="http://spam.example"))
         assert response.status_code == 400 and reports() == 0
 
     def test_optional_fields_may_be_empty(self, signed_in: FlaskClient) -> None:
-        data = form(description="", minutes_waited="", detainees_not_seen="", activity_cancelled=...)
+        data = form(
+            description="", minutes_waited="", detainees_not_seen="", activity_cancelled=...
+        )
         assert signed_in.post("/signalement", data=data).status_code == 303
         report = db.session.scalar(select(Report))
         assert report is not None

@@ -32,7 +32,16 @@ def makefile_keywords() -> list[str]:
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     out = tmp_path_factory.mktemp("babel") / "messages.pot"
     pybabel = Path(sys.executable).parent / "pybabel"
-    command = [str(pybabel), "extract", "-F", "babel.cfg", *makefile_keywords(), "-o", str(out), "."]
+    command = [
+        str(pybabel),
+        "extract",
+        "-F",
+        "babel.cfg",
+        *makefile_keywords(),
+        "-o",
+        str(out),
+        ".",
+    ]
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=120)
     with out.open("rb") as handle:
         return read_po(handle)
