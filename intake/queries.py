@@ -10,7 +10,6 @@ from sqlalchemy.orm import selectinload
 
 from barometre import clock
 from barometre.extensions import DbSession
-from barometre.services import ReportInput
 from barometre.levels import GREEN, Level, ordered_types
 from barometre.models import (
     Category,
@@ -21,6 +20,7 @@ from barometre.models import (
     Report,
     Situation,
 )
+from barometre.services import ReportInput
 
 
 @dataclass(frozen=True)
