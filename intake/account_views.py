@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+import smtplib
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -73,8 +84,12 @@ def _link_url(user: User, purpose: str) -> str:
     return settings().base_url.rstrip("/") + path
 
 
-def _send_link(user: User, purpose: str) -> None:
-    """The invitation or reset email, in the user's language (after commit)."""
+def _send_link(user: User, purpose: str) -> bool:
+    """The invitation or reset email, in the user's language (after commit).
+
+    False when the mail server could not take it: the account is already
+    committed, so the page says so instead of failing.
+    """
     url = _link_url(user, purpose)
     hours = int(links.MAX_AGE[purpose].total_seconds() // 3600)
     with force_locale(user.language if user.language in LANGUAGES else "fr"):
@@ -85,7 +100,12 @@ def _send_link(user: User, purpose: str) -> None:
         body = render_template(
             f"intake/email_{purpose}.txt", user=user, url=url, hours=hours, days=hours // 24
         )
-    send_account_email(user.email, subject, body)
+    try:
+        send_account_email(user.email, subject, body)
+    except (OSError, smtplib.SMTPException):
+        current_app.logger.exception("account email not sent (user %s, %s)", user.id, purpose)
+        return False
+    return True
 
 
 @bp.route("/mot-de-passe/oubli", methods=["GET", "POST"])
@@ -230,6 +250,13 @@ def invite() -> ResponseReturnValue:
             field.errors = [*field.errors, *messages]
         return render_template("intake/invite.html", form=form), 422
     db.session.commit()
-    _send_link(user, links.INVITE)
-    flash(_("Invitation envoyée à %(email)s.", email=user.email), "success")
+    if _send_link(user, links.INVITE):
+        flash(_("Invitation envoyée à %(email)s.", email=user.email), "success")
+    else:
+        message = _(
+            "Le compte %(email)s est créé mais l'e-mail n'a pas pu partir : "
+            "envoyez-lui un lien par « Mot de passe oublié » plus tard.",
+            email=user.email,
+        )
+        flash(message, "error")
     return redirect(url_for("intake.invite"), 303)

@@ -379,3 +379,19 @@ def test_account_email_goes_through_a_real_smtp_server(tmp_path: Any) -> None:
     assert message["To"] == "ana@example.org" and message["Subject"] == "Invitation"
     assert "voici le lien" in message.get_payload()
     assert not (tmp_path / "instance" / "outbox").exists()
+
+
+def test_invitation_when_the_mail_server_is_down(
+    app: Flask, client: FlaskClient, coordinator: User, worker: User
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    settings = app.config["SETTINGS"]
+    app.config["SETTINGS"] = settings.with_overrides(smtp_host="127.0.0.1", smtp_port=closed_port)
+    login(client, coordinator)
+    response = invite(client)
+    assert response.status_code == 303
+    page = text(client.get(response.headers["Location"]))
+    assert "est créé mais l'e-mail n'a pas pu partir" in page
+    assert db.session.scalar(select(User).where(User.email == "nouvelle@example.org")) is not None

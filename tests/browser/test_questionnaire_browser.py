@@ -107,6 +107,7 @@ def assert_fits_the_screen(page: Page) -> None:
 def test_worker_reports_from_a_phone_and_sees_the_new_level(live_server: str, phone: Page) -> None:
     phone.goto(live_server + "/signalement")
     expect(phone).to_have_url(re.compile(r"/connexion\?next="))
+    assert_accessible(phone)
     phone.get_by_label("Adresse e-mail").fill(WORKER)
     phone.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
     phone.get_by_role("button", name="Se connecter").click()
