@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app barometre
 
-.PHONY: run test lint install services
+.PHONY: run test lint install services translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,19 @@ lint: install
 
 test: install services lint
 	$(BIN)/pytest
+
+# Extract the French source strings, update the nl/en catalogs, compile them (.mo committed).
+BABEL_KEYWORDS := -k _l -k lazy_gettext
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
+		--project barometre --copyright-holder Fidex -o barometre/translations/messages.pot \
+		.
+	for lang in nl en; do \
+		if [ -f barometre/translations/$$lang/LC_MESSAGES/messages.po ]; then \
+			$(BIN)/pybabel update --no-fuzzy-matching -i barometre/translations/messages.pot \
+				-d barometre/translations -l $$lang; \
+		else \
+			$(BIN)/pybabel init -i barometre/translations/messages.pot -d barometre/translations -l $$lang; \
+		fi; \
+	done
+	$(BIN)/pybabel compile -d barometre/translations

@@ -5,13 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, jsonify, render_template, request
-from flask_babel import gettext as _
+from flask import (
+    Flask,
+    current_app,
+    has_request_context,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from .auth import init_auth
-from .extensions import babel, csrf, db, migrate
+from .extensions import babel, csrf, db, login_manager, migrate
 from .settings import Settings, ensure_secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +56,7 @@ def configure(app: Flask, settings: Settings) -> None:
         SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings.sqlalchemy_url),
         BABEL_DEFAULT_LOCALE=settings.default_locale,
+        BABEL_DEFAULT_TIMEZONE=settings.timezone,
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
         TESTING=settings.testing,
         WTF_CSRF_TIME_LIMIT=None,
@@ -101,6 +112,7 @@ def _sqlite_pragmas() -> None:
 
 def register_blueprints(app: Flask) -> None:
     from intake.api import bp as intake_api
+    from intake.views import bp as intake_pages
 
     from .api import bp as api
     from .console.views import bp as console
@@ -110,6 +122,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(console)
     app.register_blueprint(api)
     app.register_blueprint(intake_api)
+    app.register_blueprint(intake_pages)
     csrf.exempt(intake_api)
 
 
@@ -118,23 +131,34 @@ def wants_json() -> bool:
 
 
 ERROR_MESSAGES = {
-    400: "Requête invalide.",
-    401: "Authentification requise.",
-    403: "Accès refusé.",
-    404: "Page introuvable.",
-    405: "Méthode non autorisée.",
-    413: "Envoi trop volumineux.",
-    429: "Trop de tentatives. Réessayez dans une minute.",
-    500: "Erreur interne. L'équipe a été prévenue.",
-    503: "Service momentanément indisponible.",
+    400: _l("Requête invalide."),
+    401: _l("Authentification requise."),
+    403: _l("Accès refusé."),
+    404: _l("Page introuvable."),
+    405: _l("Méthode non autorisée."),
+    413: _l("Envoi trop volumineux."),
+    429: _l("Trop de tentatives. Réessayez dans une minute."),
+    500: _l("Erreur interne. L'équipe a été prévenue."),
+    503: _l("Service momentanément indisponible."),
 }
+CSRF_MESSAGE = _l("Le formulaire a expiré ou n'est pas valide : rechargez la page et réessayez.")
+
+
+def to_login() -> Any:
+    """Browsers that must sign in go to the login page, and come back after."""
+    target = request.full_path if request.query_string else request.path
+    return redirect(url_for(str(login_manager.login_view), next=target), 303)
 
 
 def register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
         code = error.code or 500
-        message = _(ERROR_MESSAGES.get(code, "Erreur."))
+        message = str(ERROR_MESSAGES.get(code, _l("Erreur.")))
+        if isinstance(error, CSRFError):
+            message = str(CSRF_MESSAGE)
+        if code == 401 and not wants_json() and login_manager.login_view:
+            return to_login()
         if wants_json():
             return jsonify(error=message), code
         return render_template("error.html", code=code, message=message), code
@@ -143,7 +167,7 @@ def register_errors(app: Flask) -> None:
     def unexpected(error: Exception) -> Any:
         current_app.logger.exception("unhandled error")
         db.session.rollback()
-        message = _(ERROR_MESSAGES[500])
+        message = str(ERROR_MESSAGES[500])
         if wants_json():
             return jsonify(error=message), 500
         return render_template("error.html", code=500, message=message), 500

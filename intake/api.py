@@ -69,6 +69,10 @@ class Parser:
         if not isinstance(value, str):
             self.fail(name, _("Texte attendu."))
             return ""
+        if "\x00" in value and name != "description":
+            # PostgreSQL refuses NUL in text; the description has its own domain message.
+            self.fail(name, _("Ce champ contient un caractère interdit."))
+            return ""
         return value
 
     def day(self, name: str) -> date:
@@ -90,6 +94,9 @@ class Parser:
         if len(value) > 100:
             self.fail(name, _("Trop de valeurs."))
             return []
+        if any("\x00" in v for v in value):
+            self.fail(name, _("Ce champ contient un caractère interdit."))
+            return [v for v in value if "\x00" not in v]
         return value
 
     def count(self, name: str) -> int | None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure what the tests need is there: PostgreSQL and Redis on loopback.
+# Make sure what the tests need is there: PostgreSQL and Redis on loopback, Chromium.
 # Starts a stopped server; installs it with apt-get where the machine lacks it.
 set -euo pipefail
 
@@ -45,5 +45,12 @@ ensure_redis() {
   wait_for redis sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
 }
 
+ensure_chromium() {
+  # The browser tests drive Debian's Chromium (Playwright downloads no browser here).
+  if [ -x /usr/bin/chromium ]; then log "chromium is installed"; return; fi
+  apt_install chromium
+}
+
 ensure_postgres
 ensure_redis
+ensure_chromium

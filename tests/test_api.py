@@ -239,3 +239,21 @@ def test_openapi_document(client: FlaskClient) -> None:
     document = client.get("/api/v1/openapi.json").get_json()
     assert document["openapi"].startswith("3.")
     assert {"/api/v1/reports", "/api/v1/establishments/{slug}"} <= set(document["paths"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("establishment", "har\x00en"),
+        ("conditions", ["SEC-01\x00"]),
+        ("offer_types", ["\x00"]),
+        ("submission_id", "\x00"),
+    ],
+)
+def test_nul_bytes_are_field_errors_never_500(
+    client: FlaskClient, worker: User, field: str, value: Any
+) -> None:
+    response = client.post("/api/v1/reports", json=body(**{field: value}), headers=bearer(worker))
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]
+    assert db.session.query(Report).count() == 0

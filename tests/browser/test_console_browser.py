@@ -93,7 +93,7 @@ def test_a_coordinator_rejects_a_report_and_the_barometer_falls(
     last = file_report(worker, conditions=("SEC-02",), offer_types=(COLL,), description="Bloqué")
     assert last.report is not None and last.after.colour == "rouge"
 
-    public = browser.new_context(viewport={"width": 360, "height": 740}).new_page()
+    public = browser.new_context(viewport={"width": 360, "height": 740}, locale="fr-BE").new_page()
     public.goto(live_server + "/")
     assert card(public, "haren") == ("rouge", "5")
     assert "Code rouge" in public.locator("#etablissement-haren").inner_text()

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 6692d2138be6
+Revision ID: b67f723b1a4b
 Revises: 
-Create Date: 2026-11-26 05:30:09.472031
+Create Date: 2026-11-26 05:59:22.898603
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '6692d2138be6'
+revision = 'b67f723b1a4b'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -43,6 +43,17 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_establishment')),
     sa.UniqueConstraint('slug', name=op.f('uq_establishment_slug'))
     )
+    op.create_table('login_failure',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('account_key', sa.String(length=64), nullable=False),
+    sa.Column('address', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_failure'))
+    )
+    with op.batch_alter_table('login_failure', schema=None) as batch_op:
+        batch_op.create_index('ix_login_failure_account_at', ['account_key', 'at'], unique=False)
+        batch_op.create_index('ix_login_failure_address_at', ['address', 'at'], unique=False)
+
     op.create_table('member_service',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -287,6 +298,11 @@ def downgrade():
     op.drop_table('condition')
     op.drop_table('offer_type')
     op.drop_table('member_service')
+    with op.batch_alter_table('login_failure', schema=None) as batch_op:
+        batch_op.drop_index('ix_login_failure_address_at')
+        batch_op.drop_index('ix_login_failure_account_at')
+
+    op.drop_table('login_failure')
     op.drop_table('establishment')
     op.drop_table('category')
     # ### end Alembic commands ###

@@ -1,0 +1,60 @@
+/* The questionnaire without JavaScript works; with it, a worker finds a condition
+   by typing a word ("dect", "attente") and sees how much description is left.
+   No inline script: the CSP forbids them. */
+(function () {
+  "use strict";
+
+  function normalise(text) {
+    return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+
+  function setUpFilter(box) {
+    var input = box.querySelector("input[type=search]");
+    var status = box.querySelector("[data-filter-status]");
+    var items = Array.prototype.slice.call(document.querySelectorAll("[data-search]"));
+    var groups = Array.prototype.slice.call(document.querySelectorAll("[data-category]"));
+    items.forEach(function (item) {
+      item.setAttribute("data-normalised", normalise(item.getAttribute("data-search")));
+    });
+    box.hidden = false;
+
+    function apply() {
+      var words = normalise(input.value).split(/\s+/).filter(Boolean);
+      var shown = 0;
+      items.forEach(function (item) {
+        var haystack = item.getAttribute("data-normalised");
+        var ticked = item.querySelector("input").checked;
+        var match = words.every(function (word) { return haystack.indexOf(word) !== -1; });
+        item.hidden = !(match || ticked); // a ticked box never disappears
+        if (!item.hidden) { shown += 1; }
+      });
+      groups.forEach(function (group) {
+        group.hidden = !group.querySelector("[data-search]:not([hidden])");
+      });
+      status.textContent = words.length
+        ? status.getAttribute("data-template").replace("{n}", String(shown)) : "";
+    }
+
+    input.addEventListener("input", apply);
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); } // Enter filters, it does not send
+    });
+  }
+
+  function setUpCounter(counter) {
+    var field = document.getElementById("description");
+    if (!field) { return; }
+    var limit = parseInt(field.getAttribute("maxlength"), 10) || 2000;
+    function update() {
+      counter.textContent = counter.getAttribute("data-template")
+        .replace("{n}", String(Math.max(0, limit - field.value.length)));
+    }
+    field.addEventListener("input", update);
+    update();
+  }
+
+  var box = document.querySelector("[data-condition-filter]");
+  if (box) { setUpFilter(box); }
+  var counter = document.querySelector("[data-counter]");
+  if (counter) { setUpCounter(counter); }
+}());

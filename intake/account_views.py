@@ -1,0 +1,262 @@
+"""Sign in and out, invitations, password links, profile and language."""
+
+from __future__ import annotations
+
+import smtplib
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from barometre.auth import COORDINATOR, PUBLIC, USER, access
+from barometre.errors import ValidationFailed
+from barometre.extensions import db
+from barometre.models import LANGUAGES, MemberService, User
+
+from . import accounts, links
+from .blueprint import bp, client_address, current_language, safe_next, settings
+from .forms import (
+    ChangePasswordForm,
+    ForgotPasswordForm,
+    InviteForm,
+    LanguageForm,
+    LoginForm,
+    SetPasswordForm,
+)
+from .mail import send_account_email
+
+LANG_COOKIE_AGE = 365 * 24 * 3600
+
+
+def home_for(user: User) -> str:
+    if user.is_coordinator:
+        return url_for("barometre.index")
+    return url_for("intake.questionnaire")
+
+
+@bp.route("/connexion", methods=["GET", "POST"])
+@access(PUBLIC)
+def login() -> ResponseReturnValue:
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if not form.validate_on_submit():
+        return render_template("intake/login.html", form=form), 422 if form.errors else 200
+    try:
+        user = accounts.authenticate(
+            db.session, form.email.data or "", form.password.data or "", client_address()
+        )
+    except accounts.Throttled:
+        db.session.rollback()
+        message = _("Trop de tentatives de connexion. Réessayez dans une minute.")
+        return render_template("intake/login.html", form=form, refused=message), 429
+    db.session.commit()
+    if user is None:
+        error = _("Adresse e-mail ou mot de passe incorrect.")
+        return render_template("intake/login.html", form=form, refused=error), 422
+    login_user(user)
+    return redirect(safe_next(form.next.data, home_for(user)), 303)
+
+
+@bp.post("/deconnexion")
+@access(PUBLIC)
+def logout() -> ResponseReturnValue:
+    logout_user()
+    flash(_("Vous êtes déconnecté."), "info")
+    return redirect(url_for("intake.login"), 303)
+
+
+def _link_url(user: User, purpose: str) -> str:
+    path = url_for("intake.set_password", token=links.make_token(user, purpose))
+    return settings().base_url.rstrip("/") + path
+
+
+def _send_link(user: User, purpose: str) -> bool:
+    """The invitation or reset email, in the user's language (after commit).
+
+    False when the mail server could not take it: the account is already
+    committed, so the page says so instead of failing.
+    """
+    url = _link_url(user, purpose)
+    hours = int(links.MAX_AGE[purpose].total_seconds() // 3600)
+    with force_locale(user.language if user.language in LANGUAGES else "fr"):
+        if purpose == links.INVITE:
+            subject = _("Invitation au Baromètre Fidex")
+        else:
+            subject = _("Baromètre Fidex : nouveau mot de passe")
+        body = render_template(
+            f"intake/email_{purpose}.txt", user=user, url=url, hours=hours, days=hours // 24
+        )
+    try:
+        send_account_email(user.email, subject, body)
+    except (OSError, smtplib.SMTPException):
+        current_app.logger.exception("account email not sent (user %s, %s)", user.id, purpose)
+        return False
+    return True
+
+
+@bp.route("/mot-de-passe/oubli", methods=["GET", "POST"])
+@access(PUBLIC)
+def forgot_password() -> ResponseReturnValue:
+    form = ForgotPasswordForm()
+    if not form.validate_on_submit():
+        return render_template("intake/forgot.html", form=form), 422 if form.errors else 200
+    user = accounts.find_user(db.session, form.email.data or "")
+    if user is not None and user.is_active:
+        _send_link(user, links.RESET)
+    # The same answer whether the account exists or not.
+    flash(_("Si un compte existe pour cette adresse, un lien vient de lui être envoyé."), "info")
+    return redirect(url_for("intake.login"), 303)
+
+
+@bp.route("/mot-de-passe/definir/<token>", methods=["GET", "POST"])
+@access(PUBLIC)
+def set_password(token: str) -> ResponseReturnValue:
+    check = links.check_token(db.session, token)
+    if check.user is None:
+        if check.expired:
+            message = _("Ce lien a expiré. Demandez-en un nouveau.")
+        else:
+            message = _("Ce lien n'est pas valide ou a déjà servi.")
+        return render_template("intake/link_invalid.html", message=message), 400
+    form = SetPasswordForm()
+    if not form.validate_on_submit():
+        status = 422 if form.errors else 200
+        return render_template("intake/set_password.html", form=form, user=check.user), status
+    accounts.set_password(db.session, check.user, form.password.data or "")
+    db.session.commit()
+    login_user(check.user)
+    flash(_("Votre mot de passe est enregistré."), "success")
+    return redirect(home_for(check.user), 303)
+
+
+@bp.get("/profil")
+@access(USER)
+def profile() -> ResponseReturnValue:
+    return _profile_page(LanguageForm(language=current_user.language), ChangePasswordForm())
+
+
+def _profile_page(
+    language_form: LanguageForm, password_form: ChangePasswordForm, status: int = 200
+) -> ResponseReturnValue:
+    return (
+        render_template(
+            "intake/profile.html", language_form=language_form, password_form=password_form
+        ),
+        status,
+    )
+
+
+@bp.post("/profil/langue")
+@access(USER)
+def profile_language() -> ResponseReturnValue:
+    form = LanguageForm()
+    if not form.validate_on_submit():
+        return _profile_page(form, ChangePasswordForm(formdata=None), 422)
+    accounts.set_language(db.session, current_user, form.language.data or "fr")
+    db.session.commit()
+    flash(_("Langue enregistrée."), "success")
+    return redirect(url_for("intake.profile"), 303)
+
+
+@bp.post("/profil/mot-de-passe")
+@access(USER)
+def profile_password() -> ResponseReturnValue:
+    form = ChangePasswordForm()
+    language_form = LanguageForm(formdata=None, language=current_user.language)
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                db.session, current_user, form.current_password.data or "", form.password.data or ""
+            )
+        except ValidationFailed as failed:
+            db.session.rollback()
+            form.current_password.errors = [
+                *form.current_password.errors,
+                *failed.errors.get("current_password", []),
+            ]
+        else:
+            db.session.commit()
+            # Other sessions end with the new session_version; this one goes on.
+            login_user(current_user._get_current_object())
+            flash(_("Mot de passe changé. Vos autres sessions sont fermées."), "success")
+            return redirect(url_for("intake.profile"), 303)
+    return _profile_page(language_form, form, 422)
+
+
+@bp.post("/langue")
+@access(PUBLIC)
+def choose_language() -> ResponseReturnValue:
+    """The language switcher: a cookie for everyone, the profile for signed-in users."""
+    language = request.form.get("lang", "")
+    if language not in LANGUAGES:
+        abort(400)
+    if current_user.is_authenticated:
+        accounts.set_language(db.session, current_user, language)
+        db.session.commit()
+    response = make_response(
+        redirect(safe_next(request.form.get("next"), url_for("barometre.index")), 303)
+    )
+    response.set_cookie(
+        "lang",
+        language,
+        max_age=LANG_COOKIE_AGE,
+        samesite="Lax",
+        secure=settings().base_url.startswith("https://"),
+        httponly=True,
+    )
+    return response
+
+
+def _service_choices() -> list[SelectChoice]:
+    query = select(MemberService).where(MemberService.active.is_(True)).order_by(MemberService.name)
+    services = db.session.scalars(query)
+    return [SelectChoice("", "—")] + [SelectChoice(str(s.id), s.name) for s in services]
+
+
+@bp.route("/coordination/utilisateurs/inviter", methods=["GET", "POST"])
+@access(COORDINATOR)
+def invite() -> ResponseReturnValue:
+    form = InviteForm()
+    form.service.choices = _service_choices()
+    if not form.validate_on_submit():
+        return render_template("intake/invite.html", form=form), 422 if form.errors else 200
+    data = accounts.Invitation(
+        email=form.email.data or "",
+        role=form.role.data or "",
+        service_id=form.service.data,
+        language=form.language.data or current_language(),
+        name=form.name.data or "",
+    )
+    try:
+        user = accounts.invite(db.session, current_user, data)
+    except ValidationFailed as failed:
+        db.session.rollback()
+        for name, messages in failed.errors.items():
+            field = form._fields[name]
+            field.errors = [*field.errors, *messages]
+        return render_template("intake/invite.html", form=form), 422
+    db.session.commit()
+    if _send_link(user, links.INVITE):
+        flash(_("Invitation envoyée à %(email)s.", email=user.email), "success")
+    else:
+        message = _(
+            "Le compte %(email)s est créé mais l'e-mail n'a pas pu partir : "
+            "envoyez-lui un lien par « Mot de passe oublié » plus tard.",
+            email=user.email,
+        )
+        flash(message, "error")
+    return redirect(url_for("intake.invite"), 303)

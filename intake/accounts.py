@@ -1,0 +1,110 @@
+"""Account services: invite, sign in, set or change a password, choose a language.
+
+Like the core's services they take the session, flush and never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from barometre import services
+from barometre.auth import check_password, hash_password
+from barometre.errors import ValidationFailed
+from barometre.extensions import DbSession
+from barometre.models import LANGUAGES, ROLE_WORKER, ROLES, MemberService, User
+
+from . import throttle
+
+# Verified when the account does not exist, so that both answers take as long.
+_DUMMY = User(password_hash=hash_password("not-a-real-password"))
+
+
+class Throttled(Exception):
+    """Too many failed sign-ins for this account or from this address."""
+
+
+@dataclass(frozen=True)
+class Invitation:
+    email: str
+    role: str
+    service_id: int | None
+    language: str
+    name: str = ""
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user(session: DbSession, email: str) -> User | None:
+    wanted = normalise_email(email)
+    return session.scalar(select(User).where(func.lower(User.email) == wanted))
+
+
+def authenticate(session: DbSession, email: str, password: str, address: str) -> User | None:
+    """The user for these credentials; None after recording a failure.
+
+    Raises Throttled before checking anything when the window is full.
+    """
+    if throttle.is_throttled(session, email, address):
+        raise Throttled
+    user = find_user(session, email)
+    if user is None:
+        check_password(_DUMMY, password)
+    elif user.is_active and check_password(user, password):
+        return user
+    throttle.record_failure(session, email, address)
+    return None
+
+
+def invite(session: DbSession, actor: User, data: Invitation) -> User:
+    """Create an account without a password; the invitation link sets it."""
+    errors: dict[str, list[str]] = {}
+    email = normalise_email(data.email)
+    if find_user(session, email) is not None:
+        errors["email"] = [_("Un compte existe déjà pour cette adresse.")]
+    if data.role not in ROLES:
+        errors["role"] = [_("Rôle inconnu.")]
+    service = session.get(MemberService, data.service_id) if data.service_id else None
+    if data.role == ROLE_WORKER and service is None:
+        errors["service"] = [_("Un travailleur appartient à un service membre.")]
+    if data.language not in LANGUAGES:
+        errors["language"] = [_("Langue inconnue.")]
+    if errors:
+        raise ValidationFailed(errors)
+    user = User(
+        email=email,
+        name=data.name.strip(),
+        role=data.role,
+        service=service if data.role == ROLE_WORKER else None,
+        language=data.language,
+        password_hash="",
+    )
+    session.add(user)
+    session.flush()
+    services.audit(session, actor, "user.invite", user, role=data.role)
+    return user
+
+
+def set_password(session: DbSession, user: User, password: str) -> None:
+    """New password; every other session of the user ends (session_version)."""
+    user.password_hash = hash_password(password)
+    user.session_version = (user.session_version or 1) + 1
+    session.flush()
+
+
+def change_password(session: DbSession, user: User, current: str, new: str) -> None:
+    if not check_password(user, current):
+        raise ValidationFailed({"current_password": [_("Mot de passe actuel incorrect.")]})
+    set_password(session, user, new)
+    services.audit(session, user, "user.password_change", user)
+
+
+def set_language(session: DbSession, user: User, language: str) -> None:
+    if language not in LANGUAGES:
+        raise ValidationFailed({"language": [_("Langue inconnue.")]})
+    user.language = language
+    session.flush()

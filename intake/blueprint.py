@@ -1,0 +1,66 @@
+"""The blueprint of the intake pages, and what every page's template needs from it."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from barometre.extensions import login_manager
+from barometre.models import LANGUAGES
+from barometre.settings import Settings
+
+from .forms import LANGUAGE_NAMES
+
+bp = Blueprint("intake", __name__)
+
+
+@bp.record_once
+def _set_login_view(_state: Any) -> None:
+    # The app's 401 handler sends browsers here.
+    login_manager.login_view = "intake.login"
+
+
+@bp.app_context_processor
+def page_globals() -> dict[str, Any]:
+    return {
+        "get_locale": lambda: str(get_locale() or "fr"),
+        "language_names": {code: LANGUAGE_NAMES[code] for code in LANGUAGES},
+    }
+
+
+@bp.app_template_global()
+def level_text(colour: str, step: int) -> str:
+    """A level in words: the colour is never the only carrier of meaning."""
+    if colour == "vert":
+        return _("Code vert")
+    if colour == "rouge":
+        return _("Code rouge")
+    return _("Code orange %(step)d sur 5", step=step)
+
+
+def settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def current_language() -> str:
+    return str(get_locale() or "fr")
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """A local path to go back to; anything pointing elsewhere gives the default."""
+    if not target or len(target) > 2000 or any(ord(c) < 32 for c in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target:
+        return default
+    return target
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"

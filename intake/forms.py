@@ -1,0 +1,268 @@
+"""The web forms of the intake package.
+
+WTForms checks types (dates, numbers, one value per field); the rules of a
+report are the core's (`services.check_report`), shared with the JSON API, and
+their French messages are put next to the matching fields.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    Field,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
+
+from barometre import clock, services
+from barometre.models import LANGUAGES, ROLES
+
+REQUIRED = _l("Ce champ est obligatoire.")
+MAX_CODES = 100
+PASSWORD_MIN = 10
+PASSWORD_MAX = 200
+
+LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
+
+
+def no_nul(_form: Any, field: Field) -> None:
+    values = field.data if isinstance(field.data, list) else [field.data]
+    if any(isinstance(v, str) and "\x00" in v for v in values):
+        raise ValidationError(_l("Ce champ contient un caractère interdit."))
+
+
+def language_choices() -> list[SelectChoice]:
+    return [SelectChoice(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
+
+
+class FrenchDateField(DateField):
+    """A date in ISO form (what <input type=date> sends), with our own message."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist or not valuelist[0]:
+            self.data = None
+            return
+        try:
+            self.data = date.fromisoformat(str(valuelist[0]).strip())
+        except ValueError:
+            self.data = None
+            raise ValueError(_l("Date invalide (format AAAA-MM-JJ).")) from None
+
+
+class OptionalCountField(IntegerField):
+    """An optional whole number: empty means "not said"."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        raw = str(valuelist[0]).strip() if valuelist else ""
+        if not raw:
+            self.data = None
+            return
+        if len(raw) > 12 or not raw.lstrip("-").isdigit() or not raw.isascii():
+            self.data = None
+            raise ValueError(_l("Nombre entier attendu."))
+        self.data = int(raw)
+
+
+class CodesField(SelectMultipleField):
+    """Checked codes; unknown codes are judged by the core, not by WTForms."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, validate_choice=False, **kwargs)
+
+    def pre_validate(self, form: Any) -> None:
+        if len(self.data or []) > MAX_CODES:
+            raise ValidationError(_l("Trop de valeurs."))
+
+
+def new_submission_id() -> str:
+    return str(uuid.uuid4())
+
+
+class ReportForm(FlaskForm):
+    establishment = RadioField(_l("Établissement"), validate_choice=False, validators=[no_nul])
+    visit_date = FrenchDateField(_l("Date de la visite"), default=clock.today)
+    conditions = CodesField(_l("Conditions non respectées"), validators=[no_nul])
+    offer_types = CodesField(_l("Types d'offre impactés"), validators=[no_nul])
+    description = TextAreaField(_l("Description (facultative)"))
+    minutes_waited = OptionalCountField(_l("Minutes d'attente"))
+    activity_cancelled = RadioField(
+        _l("L'activité a-t-elle été annulée ?"),
+        choices=[SelectChoice("true", _l("Oui")), SelectChoice("false", _l("Non"))],
+        validate_choice=False,
+    )
+    detainees_not_seen = OptionalCountField(_l("Détenus qui n'ont pas pu être vus"))
+    submission_id = HiddenField(default=new_submission_id, validators=[no_nul])
+    # Honeypot: hidden from people, filled by robots.
+    website = StringField(_l("Laissez ce champ vide"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.general_errors: list[str] = []
+
+    def validate_activity_cancelled(self, field: Field) -> None:
+        if field.data not in (None, "", "None", "true", "false"):
+            raise ValidationError(_l("Valeur vrai/faux attendue."))
+
+    def validate_establishment(self, field: Field) -> None:
+        if not field.data or field.data == "None":
+            raise ValidationError(_l("Choisissez un établissement."))
+
+    def validate_visit_date(self, field: Field) -> None:
+        if field.data is None and not field.errors:
+            raise ValidationError(REQUIRED)
+
+    def report_input(self) -> services.ReportInput:
+        """What was typed, as the core's input; unusable values become empty."""
+        return services.ReportInput(
+            establishment=_clean(self.establishment.data),
+            visit_date=self.visit_date.data or clock.today(),
+            conditions=_clean_codes(self.conditions.data),
+            offer_types=_clean_codes(self.offer_types.data),
+            description=self.description.data or "",
+            minutes_waited=self.minutes_waited.data,
+            activity_cancelled={"true": True, "false": False}.get(
+                str(self.activity_cancelled.data)
+            ),
+            detainees_not_seen=self.detainees_not_seen.data,
+            submission_id=_clean(self.submission_id.data) or None,
+        )
+
+    def add_domain_errors(self, errors: Mapping[str, Sequence[str]]) -> None:
+        """The core's field errors next to their fields (type errors come first)."""
+        for name, messages in errors.items():
+            field = self._fields.get(name)
+            if field is None or name in ("submission_id", "website"):
+                self.general_errors.extend(messages)
+            elif not field.errors:
+                field.errors = [*field.errors, *messages]
+        if "submission_id" in errors:
+            # A tampered id: the next try gets a fresh one.
+            self.submission_id.data = new_submission_id()
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.general_errors) or any(f.errors for f in self)
+
+
+def _clean(value: Any) -> str:
+    if not isinstance(value, str) or "\x00" in value or value == "None":
+        return ""
+    return value
+
+
+def _clean_codes(values: Any) -> list[str]:
+    return [v for v in (values or [])[:MAX_CODES] if isinstance(v, str) and "\x00" not in v]
+
+
+def _password_field(label: Any) -> PasswordField:
+    return PasswordField(
+        label,
+        validators=[
+            InputRequired(message=REQUIRED),
+            Length(
+                min=PASSWORD_MIN,
+                max=PASSWORD_MAX,
+                message=_l(
+                    "Entre %(min)d et %(max)d caractères.", min=PASSWORD_MIN, max=PASSWORD_MAX
+                ),
+            ),
+            no_nul,
+        ],
+    )
+
+
+class LoginForm(FlaskForm):
+    email = StringField(
+        _l("Adresse e-mail"), validators=[InputRequired(message=REQUIRED), Length(max=254), no_nul]
+    )
+    password = PasswordField(
+        _l("Mot de passe"),
+        validators=[InputRequired(message=REQUIRED), Length(max=PASSWORD_MAX), no_nul],
+    )
+    next = HiddenField()
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = StringField(
+        _l("Adresse e-mail"),
+        validators=[
+            InputRequired(message=REQUIRED),
+            Length(max=254),
+            no_nul,
+            Email(message=_l("Adresse e-mail invalide.")),
+        ],
+    )
+
+
+class SetPasswordForm(FlaskForm):
+    password = _password_field(_l("Nouveau mot de passe"))
+    confirm = PasswordField(
+        _l("Confirmez le mot de passe"),
+        validators=[
+            InputRequired(message=REQUIRED),
+            EqualTo("password", message=_l("Les deux mots de passe diffèrent.")),
+        ],
+    )
+
+
+class ChangePasswordForm(SetPasswordForm):
+    current_password = PasswordField(
+        _l("Mot de passe actuel"),
+        validators=[InputRequired(message=REQUIRED), Length(max=PASSWORD_MAX), no_nul],
+    )
+
+
+class LanguageForm(FlaskForm):
+    language = SelectField(_l("Langue"), choices=language_choices())
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+ROLE_NAMES = {"worker": _l("Travailleur (service membre)"), "coordinator": _l("Coordinateur Fidex")}
+
+
+class InviteForm(FlaskForm):
+    email = StringField(
+        _l("Adresse e-mail"),
+        validators=[
+            InputRequired(message=REQUIRED),
+            Length(max=254),
+            no_nul,
+            Email(message=_l("Adresse e-mail invalide.")),
+        ],
+    )
+    name = StringField(_l("Nom (facultatif)"), validators=[Optional(), Length(max=200), no_nul])
+    role = RadioField(
+        _l("Rôle"),
+        choices=[SelectChoice(r, ROLE_NAMES[r]) for r in ROLES],
+        default=ROLES[0],
+        validators=[InputRequired(message=REQUIRED)],
+    )
+    service = SelectField(_l("Service membre (pour un travailleur)"), coerce=_int_or_none)
+    language = SelectField(_l("Langue"), choices=language_choices(), default="fr")
+
+
+class TokenForm(FlaskForm):
+    name = StringField(
+        _l("Nom du jeton"),
+        validators=[InputRequired(message=REQUIRED), Length(max=100), no_nul],
+    )

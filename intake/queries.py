@@ -1,0 +1,153 @@
+"""Read side of the intake pages: what the questionnaire shows, and what a report changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from barometre import clock
+from barometre.extensions import DbSession
+from barometre.levels import GREEN, Level, ordered_types
+from barometre.models import (
+    Category,
+    Condition,
+    Establishment,
+    LevelChange,
+    OfferType,
+    Report,
+    Situation,
+)
+from barometre.services import ReportInput
+
+
+@dataclass(frozen=True)
+class Choices:
+    establishments: list[Establishment]
+    categories: list[tuple[Category, list[Condition]]]
+    offer_types: list[OfferType]
+
+
+def questionnaire_choices(session: DbSession) -> Choices:
+    """Active establishments, and active conditions grouped under their category."""
+    establishments = session.scalars(
+        select(Establishment).where(Establishment.active.is_(True)).order_by(Establishment.name)
+    )
+    categories = session.scalars(
+        select(Category).options(selectinload(Category.conditions)).order_by(Category.position)
+    )
+    offer_types = session.scalars(select(OfferType).order_by(OfferType.position))
+    grouped = [(c, [x for x in c.conditions if x.active]) for c in categories]
+    return Choices(list(establishments), [g for g in grouped if g[1]], list(offer_types))
+
+
+@dataclass
+class Confirmation:
+    """What a report did to its establishment's level."""
+
+    after: Level
+    before: Level | None = None
+    new_situations: list[Situation] = field(default_factory=list)
+    confirmed_situations: list[Situation] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.before is not None
+
+
+def _level_after(change: LevelChange) -> Level:
+    types = ordered_types(t for t in change.offer_types.split(",") if t)
+    return Level(
+        change.to_colour, change.to_step, change.open_situations, types, change.red_blocked
+    )
+
+
+def _level_before(change: LevelChange, previous: LevelChange | None) -> Level:
+    if previous is not None:
+        return _level_after(previous)
+    return Level(change.from_colour, change.from_step, 0, (), False)
+
+
+def confirmation(session: DbSession, report: Report) -> Confirmation:
+    change = session.scalar(
+        select(LevelChange).where(LevelChange.cause == "report", LevelChange.cause_id == report.id)
+    )
+    new: list[Situation] = []
+    confirmed: list[Situation] = []
+    for situation in sorted(report.situations, key=lambda s: s.condition.position):
+        opened_by_report = min(r.id for r in situation.reports) == report.id
+        (new if opened_by_report else confirmed).append(situation)
+    if change is None:
+        # The level did not move: it is the establishment's level at that time.
+        return Confirmation(_level_at(session, report), None, new, confirmed)
+    previous = session.scalar(
+        select(LevelChange)
+        .where(LevelChange.establishment_id == change.establishment_id, LevelChange.id < change.id)
+        .order_by(LevelChange.id.desc())
+        .limit(1)
+    )
+    return Confirmation(_level_after(change), _level_before(change, previous), new, confirmed)
+
+
+def _level_at(session: DbSession, report: Report) -> Level:
+    last = session.scalar(
+        select(LevelChange)
+        .where(
+            LevelChange.establishment_id == report.establishment_id,
+            LevelChange.at <= report.submitted_at,
+        )
+        .order_by(LevelChange.at.desc(), LevelChange.id.desc())
+        .limit(1)
+    )
+    return _level_after(last) if last is not None else GREEN
+
+
+def my_reports(session: DbSession, user_id: int, limit: int = 200) -> list[Report]:
+    query = (
+        select(Report)
+        .where(Report.author_id == user_id)
+        .options(
+            selectinload(Report.conditions),
+            selectinload(Report.offer_types),
+            selectinload(Report.establishment),
+        )
+        .order_by(Report.submitted_at.desc(), Report.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+# A report identical to one the same author sent this recently is the same report
+# sent again (the back button re-renders the form with a new submission id).
+REPEAT_WINDOW = timedelta(minutes=10)
+
+
+def recent_repeat(session: DbSession, author_id: int, data: ReportInput) -> Report | None:
+    query = (
+        select(Report)
+        .where(
+            Report.author_id == author_id,
+            Report.submitted_at >= clock.now() - REPEAT_WINDOW,
+            Report.visit_date == data.visit_date,
+        )
+        .options(selectinload(Report.conditions), selectinload(Report.offer_types))
+        .order_by(Report.id)
+    )
+    for report in session.scalars(query):
+        if _same(report, data):
+            return report
+    return None
+
+
+def _same(report: Report, data: ReportInput) -> bool:
+    return (
+        report.establishment.slug == data.establishment
+        and {c.code for c in report.conditions} == set(data.conditions)
+        and set(report.offer_type_codes) == set(data.offer_types)
+        and report.description == data.description.strip()
+        and report.minutes_waited == data.minutes_waited
+        and report.activity_cancelled == data.activity_cancelled
+        and report.detainees_not_seen == data.detainees_not_seen
+    )

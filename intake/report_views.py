@@ -1,0 +1,103 @@
+"""The questionnaire: a report filed in two minutes from a phone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import abort, current_app, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from barometre import clock, services
+from barometre.auth import USER, access
+from barometre.errors import ValidationFailed
+from barometre.extensions import db
+from barometre.models import Report
+
+from . import queries
+from .blueprint import bp, current_language, settings
+from .forms import ReportForm
+
+
+def _page(form: ReportForm, status: int = 200) -> ResponseReturnValue:
+    choices = queries.questionnaire_choices(db.session)
+    today = clock.today()
+    html = render_template(
+        "intake/questionnaire.html",
+        form=form,
+        choices=choices,
+        lang=current_language(),
+        max_date=today.isoformat(),
+        min_date=(today - timedelta(days=settings().max_visit_age_days)).isoformat(),
+    )
+    return html, status
+
+
+@bp.get("/signalement")
+@access(USER)
+def questionnaire() -> ResponseReturnValue:
+    return _page(ReportForm(formdata=None))
+
+
+@bp.post("/signalement")
+@access(USER)
+def submit_report() -> ResponseReturnValue:
+    form = ReportForm()
+    if form.website.data:
+        # A robot filled the honeypot: store nothing, say little.
+        current_app.logger.info("questionnaire honeypot filled; nothing stored")
+        form.general_errors.append(_("Envoi refusé."))
+        return _page(form, 400)
+    data = form.report_input()
+    if not form.validate():
+        # Type errors first; the domain adds what it can judge of the rest.
+        form.add_domain_errors(_domain_errors(data))
+        return _page(form, 422)
+    repeat = queries.recent_repeat(db.session, current_user.id, data)
+    if repeat is not None:
+        return redirect(url_for("intake.thanks", report_id=repeat.id), 303)
+    try:
+        outcome = services.record_report(db.session, data, current_user, settings())
+    except ValidationFailed as failed:
+        db.session.rollback()
+        form.add_domain_errors(failed.errors)
+        return _page(form, 422)
+    db.session.commit()
+    assert outcome.report is not None  # noqa: S101 - record_report always returns the report
+    return redirect(url_for("intake.thanks", report_id=outcome.report.id), 303)
+
+
+def _domain_errors(data: services.ReportInput) -> dict[str, list[str]]:
+    try:
+        services.check_report(db.session, data, settings())
+    except ValidationFailed as failed:
+        return failed.errors
+    finally:
+        db.session.rollback()
+    return {}
+
+
+@bp.get("/signalement/<int:report_id>/merci")
+@access(USER)
+def thanks(report_id: int) -> ResponseReturnValue:
+    report = db.session.get(Report, report_id)
+    if report is None:
+        abort(404)
+    if report.author_id != current_user.id and not current_user.is_coordinator:
+        abort(403)
+    summary = queries.confirmation(db.session, report)
+    return render_template(
+        "intake/thanks.html",
+        report=report,
+        summary=summary,
+        counted=services.counts(report, settings()),
+        lang=current_language(),
+    )
+
+
+@bp.get("/mes-signalements")
+@access(USER)
+def my_reports() -> ResponseReturnValue:
+    reports = queries.my_reports(db.session, current_user.id)
+    return render_template("intake/my_reports.html", reports=reports, lang=current_language())

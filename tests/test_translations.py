@@ -1,0 +1,84 @@
+"""Every French string of the code has a Dutch and an English translation, compiled.
+
+The catalogs are extracted here as `make translations` does; a new string
+without its nl/en translation (or a stale .mo) fails this test.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSLATIONS = ROOT / "barometre" / "translations"
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+
+
+def makefile_keywords() -> list[str]:
+    line = next(
+        x for x in (ROOT / "Makefile").read_text().splitlines() if x.startswith("BABEL_KEYWORDS")
+    )
+    return line.split(":=", 1)[1].split()
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    out = tmp_path_factory.mktemp("babel") / "messages.pot"
+    pybabel = Path(sys.executable).parent / "pybabel"
+    command = [
+        str(pybabel),
+        "extract",
+        "-F",
+        "babel.cfg",
+        *makefile_keywords(),
+        "-o",
+        str(out),
+        ".",
+    ]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=120)
+    with out.open("rb") as handle:
+        return read_po(handle)
+
+
+def source_ids(catalog: Catalog) -> set[str]:
+    ids = {m.id for m in catalog if m.id}
+    assert all(isinstance(i, str) for i in ids), "plural forms: extend this test"
+    return {str(i) for i in ids}
+
+
+def test_extraction_finds_the_strings_of_every_layer(extracted: Catalog) -> None:
+    ids = source_ids(extracted)
+    assert "Choisissez au moins une condition non respectée." in ids  # barometre/services.py
+    assert "Page introuvable." in ids  # barometre/app.py
+    assert "Envoyer le signalement" in ids  # templates
+    assert "Trop de tentatives de connexion. Réessayez dans une minute." in ids  # intake
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_every_string_is_translated(extracted: Catalog, lang: str) -> None:
+    folder = TRANSLATIONS / lang / "LC_MESSAGES"
+    with (folder / "messages.po").open("rb") as handle:
+        po = read_po(handle)
+    with (folder / "messages.mo").open("rb") as handle:
+        mo = read_mo(handle)
+    missing, stale, broken = [], [], []
+    for msgid in sorted(source_ids(extracted)):
+        message = po.get(msgid)
+        if message is None or not message.string or message.fuzzy:
+            missing.append(msgid)
+            continue
+        compiled = mo.get(msgid)
+        if compiled is None or compiled.string != message.string:
+            stale.append(msgid)
+        if sorted(PLACEHOLDER.findall(msgid)) != sorted(PLACEHOLDER.findall(str(message.string))):
+            broken.append(msgid)
+    assert not missing, f"{lang}: untranslated (run `make translations`, then translate): {missing}"
+    assert not stale, f"{lang}: .mo out of date (run `make translations`): {stale}"
+    assert not broken, f"{lang}: placeholders differ from the French: {broken}"
