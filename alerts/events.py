@@ -106,7 +106,22 @@ def record_back_to_green(session: DbSession, change: LevelChange, settings: Sett
         announced_before = group.from_colour != VERT
         session.flush()
     if settings.notify_back_to_green and announced_before:
-        record_event(session, _event_from_change(change, GREEN_AGAIN))
+        was_red = red_told_since_green(session, change.establishment_id)
+        record_event(session, _event_from_change(change, GREEN_AGAIN), was_red)
+
+
+def red_told_since_green(session: DbSession, establishment_id: int) -> bool:
+    """Whether the last red-or-green alert of the establishment was a red one."""
+    query = (
+        select(AlertEvent.kind)
+        .where(
+            AlertEvent.establishment_id == establishment_id,
+            AlertEvent.kind.in_((RED, GREEN_AGAIN)),
+        )
+        .order_by(AlertEvent.id.desc())
+        .limit(1)
+    )
+    return session.scalar(query) == RED
 
 
 def _event_from_change(change: LevelChange, kind: str) -> AlertEvent:
@@ -126,13 +141,16 @@ def _event_from_change(change: LevelChange, kind: str) -> AlertEvent:
     )
 
 
-def record_event(session: DbSession, event: AlertEvent) -> list[Notification]:
-    """Store the event and one notification per recipient; deliver them after commit."""
+def record_event(
+    session: DbSession, event: AlertEvent, was_red: bool = False
+) -> list[Notification]:
+    """Store the event and one notification per recipient; deliver them after commit.
+
+    `was_red`: a back-to-green notice also goes to red-only contacts, who were told of the red.
+    """
     session.add(event)
     session.flush()
-    recipients = alert_recipients(
-        session, event.establishment_id, event.kind, was_red=event.from_colour == ROUGE
-    )
+    recipients = alert_recipients(session, event.establishment_id, event.kind, was_red)
     rows: dict[str, Notification] = {}
     for recipient in recipients:
         row = new_notification(event.kind, recipient, clock.now(), event_id=event.id)
