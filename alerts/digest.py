@@ -173,7 +173,7 @@ class Timeline:
     def worst(self, start: datetime, end: datetime) -> tuple[int, str, int]:
         states = [self.at(start)]
         states += [
-            (c.rank_after, c.to_colour, c.to_step) for c in self.changes if start < c.at < end
+            (c.rank_after, c.to_colour, c.to_step) for c in self.changes if start < c.at <= end
         ]
         return max(states, key=lambda s: s[0])
 
@@ -284,8 +284,8 @@ def _report_counts(
         select(Report.establishment_id, func.count(Report.id))
         .where(
             Report.establishment_id.in_(ids),
-            Report.submitted_at >= start,
-            Report.submitted_at < end,
+            Report.submitted_at > start,
+            Report.submitted_at <= end,
             Report.review_state != REVIEW_REJECTED,
         )
         .group_by(Report.establishment_id)
