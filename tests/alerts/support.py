@@ -138,8 +138,15 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.process = subprocess.Popen(
             [
-                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no",
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -182,9 +189,23 @@ class Worker:
 
     def start(self) -> Worker:
         command = [
-            sys.executable, "-m", "celery", "-A", "alerts", "worker",
-            "--pool", "solo", "-Q", self.queue, "-n", f"{self.queue}-{uuid.uuid4().hex[:6]}@%h",
-            "--loglevel", "INFO", "--without-heartbeat", "--without-mingle", "--without-gossip",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "alerts",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            self.queue,
+            "-n",
+            f"{self.queue}-{uuid.uuid4().hex[:6]}@%h",
+            "--loglevel",
+            "INFO",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
         ]
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 from datetime import datetime, timedelta
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask, current_app
 from freezegun import freeze_time
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from alerts import delivery
@@ -117,7 +118,7 @@ def test_temporary_failures_retry_for_24_hours_then_fail(app: Flask, smtp: SmtpS
     assert row.state == "failed"
     assert row.last_error.startswith("Abandon après 24 h : 421")
     assert row.attempts == len(attempts_at)
-    gaps = [(b - a).total_seconds() for a, b in zip(attempts_at, attempts_at[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(attempts_at)]
     assert gaps[0] < gaps[3] < gaps[6]  # growing
     assert max(gaps) <= 3600 * 1.2  # capped
     assert attempts_at[-1] - start <= timedelta(hours=24)
@@ -279,9 +280,7 @@ def _all_text(raw: bytes) -> str:
     return raw.decode(errors="replace") + "\n".join(parts)
 
 
-def test_no_email_carries_report_text_reporter_or_service(
-    app: Flask, smtp: SmtpServer
-) -> None:
+def test_no_email_carries_report_text_reporter_or_service(app: Flask, smtp: SmtpServer) -> None:
     service = MemberService(name=SERVICE_NAME, alert_emails="alertes@confidentiel.test")
     db.session.add(service)
     author = user("zephyrin@confidentiel.test", "worker", service)
@@ -289,8 +288,13 @@ def test_no_email_carries_report_text_reporter_or_service(
     coordinator = user("coordination@fidex.test", "coordinator")
     add_contact("direction@haren.test", language="nl")
     five = ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02")
-    red = file_report(author, conditions=five, offer_types=("individuel", "collectif"),
-                      description=SECRET_TEXT, minutes_waited=120)
+    red = file_report(
+        author,
+        conditions=five,
+        offer_types=("individuel", "collectif"),
+        description=SECRET_TEXT,
+        minutes_waited=120,
+    )
     services.reject_report(db.session, red.report.id, coordinator, "Doublon", settings())
     db.session.commit()
     runner = app.test_cli_runner()
@@ -300,6 +304,13 @@ def test_no_email_carries_report_text_reporter_or_service(
     assert smtp.collector.count() == len(notifications())
     for received in smtp.collector.all():
         text = _all_text(received.raw)
-        for secret in (SECRET_TEXT, "TEXTE-CONFIDENTIEL", AUTHOR_NAME, "Secretnom",
-                       "zephyrin@", SERVICE_NAME, "Confidentiel Xyzzy"):
+        for secret in (
+            SECRET_TEXT,
+            "TEXTE-CONFIDENTIEL",
+            AUTHOR_NAME,
+            "Secretnom",
+            "zephyrin@",
+            SERVICE_NAME,
+            "Confidentiel Xyzzy",
+        ):
             assert secret not in text, (secret, received.recipients)

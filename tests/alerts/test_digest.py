@@ -86,8 +86,14 @@ def test_digest_send_twice_in_one_week_sends_one_per_recipient(
     assert first.exit_code == 0 and "2026-W10 : 8 envoi(s)" in first.output
     assert second.exit_code == 0 and "2026-W10 : 0 envoi(s)" in second.output
     everyone = [
-        people["service_address"], people["coordinator"].email, people["coordinator_nl"].email,
-        people["fr"], people["nl"], people["red_only"], people["no_alerts"], people["other_prison"],
+        people["service_address"],
+        people["coordinator"].email,
+        people["coordinator_nl"].email,
+        people["fr"],
+        people["nl"],
+        people["red_only"],
+        people["no_alerts"],
+        people["other_prison"],
     ]
     got = sorted(address for r in smtp.collector.all() for address in r.recipients)
     assert got == sorted(a.lower() for a in everyone)  # each once

@@ -141,9 +141,7 @@ def test_the_end_of_a_red_reaches_red_only_contacts(
     ]
 
 
-def test_falls_that_stay_above_green_send_nothing(
-    people: dict[str, Any], smtp: SmtpServer
-) -> None:
+def test_falls_that_stay_above_green_send_nothing(people: dict[str, Any], smtp: SmtpServer) -> None:
     file_report(people["worker"], conditions=("ACC-01", "ACC-02"))
     smtp.collector.reset()
     situation = db.session.scalars(select(Situation).where(Situation.status == "open")).first()
