@@ -84,16 +84,20 @@ def deliver(session: DbSession, notification_id: int, settings: Settings) -> str
     notification = session.get(Notification, notification_id)
     if notification is None:  # deleted meanwhile
         return "skipped"
-    attempt = notification.attempts
+    attempt, give_up_at = notification.attempts, notification.give_up_at
     try:
-        transmit(compose(session, notification, settings), notification.id, settings)
+        message = compose(session, notification, settings)
+        # No transaction stays open while the network is slow.
+        session.rollback()
+        transmit(message, notification_id, settings)
     except (PermanentFailure, AddressRefused) as error:
-        outcome = _failed(attempt, notification, _describe(error), permanent=True)
+        outcome = _failed(attempt, give_up_at, _describe(error), permanent=True)
     except Exception as error:
         log.warning("alerts: notification %s not sent: %s", notification_id, _describe(error))
-        outcome = _failed(attempt, notification, _describe(error), permanent=False)
+        outcome = _failed(attempt, give_up_at, _describe(error), permanent=False)
     else:
         outcome = {"state": SENT, "sent_at": clock.now(), "claimed_at": None}
+    session.rollback()
     _record(session, notification_id, attempt, outcome)
     session.commit()
     return str(outcome["state"])
@@ -105,15 +109,13 @@ def _describe(error: BaseException) -> str:
     return (str(error) or type(error).__name__)[:MAX_ERROR]
 
 
-def _failed(
-    attempt: int, notification: Notification, error: str, permanent: bool
-) -> dict[str, object]:
+def _failed(attempt: int, give_up_at: datetime, error: str, permanent: bool) -> dict[str, object]:
     now = clock.now()
     outcome: dict[str, object] = {"last_error": error, "claimed_at": None}
     if permanent:
         return {**outcome, "state": FAILED}
     next_attempt = now + backoff_delay(attempt)
-    if next_attempt > notification.give_up_at:
+    if next_attempt > give_up_at:
         return {**outcome, "state": FAILED, "last_error": f"Abandon après 24 h : {error}"}
     return {**outcome, "state": PENDING, "next_attempt_at": next_attempt}
 

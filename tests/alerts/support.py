@@ -279,3 +279,13 @@ def clear_queue(broker_url: str, queue: str) -> None:
                 client.zrem("unacked_index", tag)
     finally:
         client.close()
+
+
+def queue_length(broker_url: str, queue: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=2)
+    try:
+        return int(client.llen(queue))
+    finally:
+        client.close()
