@@ -200,3 +200,20 @@ def test_alerts_reconcile_runs_by_hand(app: Flask, smtp: SmtpServer) -> None:
     assert result.exit_code == 0
     assert "notifications relancées : 1." in result.output
     assert [(n.state, n.attempts) for n in notifications()] == [("sent", 2)]
+
+
+def test_the_embedded_ticker_runs_the_reconciler(app: Flask, people: dict[str, Any]) -> None:
+    from alerts import embedded
+
+    assert embedded.start_ticker(app) is None  # never under TESTING
+    with freeze_time("2026-03-02 05:00:00"):
+        current_app.config["SETTINGS"] = settings().with_overrides(alert_group_wait=300)
+        file_report(people["worker"])
+        assert notifications() == []  # waiting in its group
+    with freeze_time("2026-03-02 05:05:01"):
+        embedded.tick(app)
+    assert len(notifications(state="sent")) == 5
+    app.config["SETTINGS"] = settings().with_overrides(testing=False)
+    stop = embedded.start_ticker(app)
+    assert stop is not None and embedded.start_ticker(app) is stop  # once per app
+    stop.set()

@@ -242,3 +242,16 @@ class TestWorkerKilled:
         assert {m["Message-ID"] for m in received} == {
             message_id(rows[0].id, current_app.config["SETTINGS"])
         }
+
+
+def test_the_beat_digest_task_sends_once_per_recipient_through_the_worker(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer, worker: Worker, queue: str
+) -> None:
+    from alerts.dispatch import publisher
+
+    celery = publisher(app)
+    for _ in range(2):  # two beats, or a beat and a restart, in the same week
+        celery.send_task("alerts.send_digest", queue=queue, retry=False)
+    rows = wait_until(lambda: settled(8, queue), 30, "digest deliveries")
+    assert {(n.kind, n.state) for n in rows} == {("digest", "sent")}
+    assert len(set(addresses(smtp))) == len(addresses(smtp)) == 8
