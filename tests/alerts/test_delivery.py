@@ -314,3 +314,52 @@ def test_no_email_carries_report_text_reporter_or_service(app: Flask, smtp: Smtp
             "Confidentiel Xyzzy",
         ):
             assert secret not in text, (secret, received.recipients)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_smtp_login_is_used_when_configured(app: Flask) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from .support import Collector
+
+    logins: list[tuple[str, str]] = []
+
+    def text(value: bytes | str) -> str:
+        return value.decode() if isinstance(value, bytes) else value
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        logins.append((text(data.login), text(data.password)))
+        return AuthResult(success=logins[-1][1] == "mot-de-passe-smtp", handled=False)
+
+    collector = Collector()
+    port = free_port()
+    controller = Controller(
+        collector,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        current_app.config["SETTINGS"] = settings().with_overrides(
+            smtp_port=port, smtp_user="barometre", smtp_password="mauvais"
+        )
+        add_contact(ONLY)
+        file_report()
+        row = one_notification()
+        assert row.state == "failed" and row.last_error.startswith("535")  # 5xx: at once
+        current_app.config["SETTINGS"] = settings().with_overrides(
+            smtp_password="mot-de-passe-smtp"
+        )
+        assert delivery.retry(db.session, row.id, None)
+        db.session.commit()
+    finally:
+        controller.stop()
+    assert one_notification().state == "sent"
+    # smtplib tries each mechanism the server offers before giving up.
+    assert {user for user, _ in logins} == {"barometre"}
+    assert [p for _, p in logins] == ["mauvais"] * (len(logins) - 1) + ["mot-de-passe-smtp"]
+    assert len(collector.to(ONLY)) == 1

@@ -284,3 +284,17 @@ class TestGrouping:
             "Baromètre : Prison de Haren passe en orange 1 sur 5",
             "Baromètre : Prison de Haren revient au vert",
         ]
+
+
+def test_the_reconciler_expires_stale_situations_and_tells_the_return_to_green(
+    people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    with freeze_time("2026-03-02 05:00:00", real_asyncio=True) as frozen:
+        file_report(people["worker"])
+        smtp.collector.reset()
+        frozen.move_to("2026-04-06 05:00:00")  # 35 days later, a Monday before 08:00
+        result = reconcile(db.session, settings())
+        db.session.commit()
+    assert result.expired == 1
+    [message] = smtp.collector.to(people["fr"])
+    assert message["Subject"] == "Baromètre : Prison de Haren revient au vert"
