@@ -1,0 +1,39 @@
+"""Alerts: the Celery app, level-change alerts, email delivery and the weekly digest.
+
+`celery -A alerts worker` / `celery -A alerts beat` find the Celery app here
+as `app` (also `celery`). `init_app` wires the package into the Flask app.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import tasks  # noqa: F401 - registers the tasks on the Celery app
+from .celery_app import celery_app
+
+app = celery_app
+celery = celery_app
+
+
+def init_app(flask_app: Flask) -> None:
+    """Hook, session listeners, blueprint and commands: called once by create_app."""
+    from barometre import services
+
+    from .cli import register_cli
+    from .dispatch import install_listeners
+    from .embedded import start_ticker
+    from .events import on_level_change
+    from .views import bp
+
+    if on_level_change not in services.LEVEL_CHANGE_HOOKS:
+        services.LEVEL_CHANGE_HOOKS.append(on_level_change)
+    install_listeners()
+    flask_app.register_blueprint(bp)
+    register_cli(flask_app)
+
+    @flask_app.before_request
+    def ensure_ticker() -> None:
+        start_ticker(flask_app)
+
+
+__all__ = ["app", "celery", "celery_app", "init_app"]

@@ -125,6 +125,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(intake_pages)
     csrf.exempt(intake_api)
 
+    from alerts import init_app as init_alerts
+
+    init_alerts(app)  # level-change hook, after-commit hand-over, pages, commands
+
 
 def wants_json() -> bool:
     return request.path.startswith("/api/")

@@ -28,6 +28,7 @@ class Settings:
     database_url: str = ""
     redis_url: str = ""
     celery_broker_url: str = ""
+    celery_queue: str = "barometre"
     base_url: str = "http://127.0.0.1:5000"
     public_barometer: bool = False
     situation_ttl_days: int = 30

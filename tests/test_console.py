@@ -267,7 +267,8 @@ def test_users_change_role_service_and_deactivate(
     assert done.status_code == 302
     db.session.expire_all()
     assert not db.session.get(User, worker.id).active  # type: ignore[union-attr]
-    assert worker_client.get("/etablissements/haren").status_code in (302, 303, 401)  # session ended
+    # the session ended
+    assert worker_client.get("/etablissements/haren").status_code in (302, 303, 401)
     assert worker.email in text(console.get("/coordination/utilisateurs"))
     assert actions()[-1] == "user.update"
 

@@ -1,0 +1,379 @@
+"""The weekly digest (R9): planned once per ISO week and address, rendered when sent.
+
+Every Monday 08:00 Europe/Brussels (DIGEST_DAY, DIGEST_HOUR, TIMEZONE) each
+address gets one digest: establishment contacts for their establishments,
+coordinators and member services for all. A `DigestRun` row, unique per
+(ISO week, address), is inserted with ON CONFLICT DO NOTHING: two beats, a
+restart or `flask digest send` twice cannot send a second one, and a missed
+run is caught up by the reconciler later in the week.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from barometre import clock
+from barometre.extensions import DbSession
+from barometre.models import (
+    REVIEW_REJECTED,
+    Category,
+    Establishment,
+    LevelChange,
+    OfferType,
+    Report,
+)
+from barometre.queries import EstablishmentView, barometer
+from barometre.settings import Settings
+
+from . import dispatch
+from .emails import Rendered, common_context, level_colour, level_label, render
+from .events import new_notification
+from .models import DIGEST, DigestRun, Notification
+from .recipients import MAX_ADDRESS, Recipient, clean_address, digest_recipients, key
+
+HISTORY_WEEKS = 12
+BAR_UNIT = 8  # pixels per step of the gauge
+
+CAUSES = {
+    "fr": {
+        "report": "signalement",
+        "resolution": "résolution",
+        "expiry": "expiration",
+        "rejection": "rejet d'un signalement",
+        "validation": "validation d'un signalement",
+        "recompute": "recalcul",
+    },
+    "nl": {
+        "report": "melding",
+        "resolution": "oplossing",
+        "expiry": "verlopen",
+        "rejection": "afwijzing van een melding",
+        "validation": "validatie van een melding",
+        "recompute": "herberekening",
+    },
+}
+WEEK_LETTER = {"fr": "S", "nl": "W"}
+
+
+# --- schedule ---------------------------------------------------------------------------
+
+
+def zone(settings: Settings) -> ZoneInfo:
+    return ZoneInfo(settings.timezone)
+
+
+def local(moment: datetime, settings: Settings) -> datetime:
+    """A naive UTC moment (what columns store) in the digest's time zone."""
+    return moment.replace(tzinfo=UTC).astimezone(zone(settings))
+
+
+def to_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def iso_week(moment: datetime, settings: Settings) -> str:
+    year, week, _ = local(moment, settings).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def iso_week_now(settings: Settings) -> str:
+    return iso_week(clock.now(), settings)
+
+
+def week_monday(week: str) -> date:
+    year, number = week.split("-W")
+    return date.fromisocalendar(int(year), int(number), 1)
+
+
+def scheduled_at(week: str, settings: Settings) -> datetime:
+    """When the week's digest is due, as naive UTC (DST-aware)."""
+    day = week_monday(week) + timedelta(days=settings.digest_day)
+    moment = datetime(day.year, day.month, day.day, settings.digest_hour, tzinfo=zone(settings))
+    return to_utc(moment)
+
+
+def due_week(now: datetime, settings: Settings) -> str | None:
+    """The ISO week whose digest time has passed, if any (catch-up within the week)."""
+    week = iso_week(now, settings)
+    return week if now >= scheduled_at(week, settings) else None
+
+
+def week_planned(session: DbSession, week: str) -> bool:
+    found = session.scalar(select(DigestRun.id).where(DigestRun.iso_week == week).limit(1))
+    return found is not None
+
+
+# --- planning ---------------------------------------------------------------------------
+
+
+def plan(session: DbSession, settings: Settings, week: str | None = None) -> list[Notification]:
+    """One digest run and notification per address that has none for this week yet."""
+    now = clock.now()
+    week = week or iso_week(now, settings)
+    created: list[Notification] = []
+    for recipient in digest_recipients(session):
+        run_id = _insert_run(session, week, recipient, now)
+        if run_id is None:
+            continue  # already has this week's digest
+        row = new_notification(DIGEST, recipient, now, digest_run_id=run_id)
+        session.add(row)
+        created.append(row)
+    session.flush()
+    dispatch.after_commit(session, [n.id for n in created if n.state != "failed"])
+    return created
+
+
+def _insert_run(session: DbSession, week: str, recipient: Recipient, now: datetime) -> int | None:
+    address = clean_address(recipient.address) or recipient.address[:MAX_ADDRESS]
+    ids = recipient.establishment_ids
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(DigestRun)
+        .values(
+            iso_week=week,
+            recipient=key(address),
+            establishment_ids=sorted(ids) if ids is not None else None,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["iso_week", "recipient"])
+        .returning(DigestRun.id)
+    )
+    return session.scalar(statement)
+
+
+# --- content ----------------------------------------------------------------------------
+
+
+@dataclass
+class Timeline:
+    """An establishment's level over time, from its level changes (R5)."""
+
+    changes: list[LevelChange]
+    current: tuple[int, str, int]  # (rank, colour, step)
+
+    def at(self, moment: datetime) -> tuple[int, str, int]:
+        before = [c for c in self.changes if c.at <= moment]
+        if before:
+            last = before[-1]
+            return (last.rank_after, last.to_colour, last.to_step)
+        if self.changes:
+            first = self.changes[0]
+            return (first.rank_before, first.from_colour, first.from_step)
+        return self.current
+
+    def worst(self, start: datetime, end: datetime) -> tuple[int, str, int]:
+        states = [self.at(start)]
+        states += [
+            (c.rank_after, c.to_colour, c.to_step) for c in self.changes if start < c.at <= end
+        ]
+        return max(states, key=lambda s: s[0])
+
+
+@dataclass
+class EstablishmentDigest:
+    name: str
+    rank: int
+    level: str
+    colour: str
+    colour_hex: str
+    open_situations: int
+    diversity: int
+    red_blocked: bool
+    week_ago: str
+    trend: str
+    note: str
+    new_reports: int
+    previous_reports: int
+    by_category: list[tuple[str, int]]
+    by_offer_type: list[tuple[str, int]]
+    changes: list[dict[str, str]] = field(default_factory=list)
+    bars: list[dict[str, Any]] = field(default_factory=list)
+
+
+def digest_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
+    run = notification.digest_run
+    if run is None:
+        raise ValueError(f"notification {notification.id} has no digest run")
+    lang = notification.language
+    now = clock.now()
+    context = {
+        **common_context(notification.recipient, settings),
+        "week": run.iso_week,
+        "week_number": int(run.iso_week.rsplit("W", 1)[1]),
+        "all_establishments": run.establishment_ids is None,
+        "establishments": content(session, run.establishment_ids, now, lang, settings),
+    }
+    return render("digest", lang, context)
+
+
+def content(
+    session: DbSession,
+    establishment_ids: Sequence[int] | None,
+    now: datetime,
+    lang: str,
+    settings: Settings,
+) -> list[EstablishmentDigest]:
+    """Per establishment, worst first: level now and a week ago, changes, counts, history."""
+    slugs = None
+    if establishment_ids is not None:
+        query = select(Establishment.slug).where(Establishment.id.in_(establishment_ids))
+        slugs = list(session.scalars(query))
+    views = barometer(session, slugs)
+    ids = [v.establishment.id for v in views]
+    starts = week_starts(now, settings)
+    timelines = _timelines(session, views, starts[0])
+    this_week = _report_counts(session, ids, now - timedelta(days=7), now)
+    last_week = _report_counts(session, ids, now - timedelta(days=14), now - timedelta(days=7))
+    labels = _labels(session, lang)
+    digests = []
+    for view in views:
+        eid = view.establishment.id
+        digest = _one(view, timelines[eid], labels, now, starts, lang, settings)
+        digest.new_reports, digest.previous_reports = this_week.get(eid, 0), last_week.get(eid, 0)
+        digests.append(digest)
+    return sorted(digests, key=lambda d: (-d.rank, -d.open_situations, d.name))
+
+
+def week_starts(now: datetime, settings: Settings) -> list[datetime]:
+    """Naive UTC starts (local Monday 00:00) of the last HISTORY_WEEKS weeks, oldest first."""
+    today = local(now, settings).date()
+    monday = today - timedelta(days=today.weekday())
+    starts = []
+    for back in range(HISTORY_WEEKS - 1, -1, -1):
+        day = monday - timedelta(weeks=back)
+        starts.append(to_utc(datetime(day.year, day.month, day.day, tzinfo=zone(settings))))
+    return starts
+
+
+def _timelines(
+    session: DbSession, views: list[EstablishmentView], since: datetime
+) -> dict[int, Timeline]:
+    ids = [v.establishment.id for v in views]
+    grouped: dict[int, list[LevelChange]] = defaultdict(list)
+    if ids:
+        query = (
+            select(LevelChange)
+            .where(LevelChange.establishment_id.in_(ids), LevelChange.at >= since)
+            .order_by(LevelChange.at, LevelChange.id)
+        )
+        for change in session.scalars(query):
+            grouped[change.establishment_id].append(change)
+    return {
+        v.establishment.id: Timeline(
+            grouped[v.establishment.id], (v.level.rank, v.level.colour, v.level.step)
+        )
+        for v in views
+    }
+
+
+def _report_counts(
+    session: DbSession, ids: list[int], start: datetime, end: datetime
+) -> dict[int, int]:
+    if not ids:
+        return {}
+    query = (
+        select(Report.establishment_id, func.count(Report.id))
+        .where(
+            Report.establishment_id.in_(ids),
+            Report.submitted_at > start,
+            Report.submitted_at <= end,
+            Report.review_state != REVIEW_REJECTED,
+        )
+        .group_by(Report.establishment_id)
+    )
+    return {eid: int(n) for eid, n in session.execute(query).all()}
+
+
+def _labels(session: DbSession, lang: str) -> dict[str, dict[str, str]]:
+    categories = session.scalars(select(Category).order_by(Category.position))
+    offer_types = session.scalars(select(OfferType).order_by(OfferType.position))
+    return {
+        "category": {c.code: c.label(lang) for c in categories},
+        "offer_type": {o.code: o.label(lang) for o in offer_types},
+    }
+
+
+def _one(
+    view: EstablishmentView,
+    timeline: Timeline,
+    labels: dict[str, dict[str, str]],
+    now: datetime,
+    starts: list[datetime],
+    lang: str,
+    settings: Settings,
+) -> EstablishmentDigest:
+    level = view.level
+    rank_ago, colour_ago, step_ago = timeline.at(now - timedelta(days=7))
+    trend = "up" if level.rank > rank_ago else "down" if level.rank < rank_ago else "same"
+    return EstablishmentDigest(
+        name=view.establishment.name,
+        rank=level.rank,
+        level=level_label(level.colour, level.step, lang),
+        colour=level.colour,
+        colour_hex=level_colour(level.colour, level.step),
+        open_situations=level.open_situations,
+        diversity=level.diversity,
+        red_blocked=level.red_blocked_by_diversity,
+        week_ago=level_label(colour_ago, step_ago, lang),
+        trend=trend,
+        note=view.establishment.committee_note or "",
+        new_reports=0,
+        previous_reports=0,
+        by_category=[
+            (labels["category"].get(code, code), n)
+            for code, n in view.breakdown.by_category.items()
+        ],
+        by_offer_type=[
+            (labels["offer_type"].get(code, code), n)
+            for code, n in view.breakdown.by_offer_type.items()
+        ],
+        changes=_changes(timeline, now, lang, settings),
+        bars=_bars(timeline, now, starts, lang, settings),
+    )
+
+
+def _changes(
+    timeline: Timeline, now: datetime, lang: str, settings: Settings
+) -> list[dict[str, str]]:
+    since = now - timedelta(days=7)
+    causes = CAUSES.get(lang, CAUSES["fr"])
+    return [
+        {
+            "at": local(c.at, settings).strftime("%d/%m %H:%M"),
+            "from": level_label(c.from_colour, c.from_step, lang),
+            "to": level_label(c.to_colour, c.to_step, lang),
+            "cause": causes.get(c.cause, c.cause),
+        }
+        for c in timeline.changes
+        if since <= c.at <= now
+    ]
+
+
+def _bars(
+    timeline: Timeline, now: datetime, starts: list[datetime], lang: str, settings: Settings
+) -> list[dict[str, Any]]:
+    """The worst level of each of the last 12 weeks, as bar heights and colours."""
+    bars = []
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else now
+        rank, colour, step = timeline.worst(start, end)
+        week_number = local(start, settings).isocalendar()[1]
+        bars.append(
+            {
+                "label": f"{WEEK_LETTER.get(lang, 'S')}{week_number}",
+                "height": 6 + BAR_UNIT * rank,
+                "colour": level_colour(colour, step),
+                "title": level_label(colour, step, lang),
+                "short": "V" if colour == "vert" else "R" if colour == "rouge" else f"O{step}",
+            }
+        )
+    return bars

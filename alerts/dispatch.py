@@ -1,0 +1,166 @@
+"""Hand recorded work over after commit: to Celery, or in-process (embedded default).
+
+Services record notification ids and alert groups on the session
+(`session.info`); once the transaction commits, the `after_commit` listener
+hands them over. A rollback forgets them, so nothing is ever sent for work
+that was not stored.
+
+With a broker, publishing uses a fresh connection with ~1 s timeouts and no
+retry: Redis down or frozen costs a request about a second, never a hang, and
+the reconciler picks up whatever could not be handed over. Without a broker,
+emails are delivered in this process right after commit, with a session of
+their own (the committing one cannot emit SQL inside its own after_commit).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+from barometre.extensions import DbSession, db
+from barometre.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INFO_KEY = "alerts.handoff"
+SEND_NOTIFICATION = "alerts.send_notification"
+SEND_GROUP = "alerts.send_group"
+PUBLISH_TIMEOUT = 1.0
+
+
+@dataclass
+class Handoff:
+    notification_ids: list[int] = field(default_factory=list)
+    # (group id, seconds until it is due)
+    groups: list[tuple[int, int]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.notification_ids or self.groups)
+
+
+def _handoff(session: DbSession) -> Handoff:
+    info = session.info
+    if INFO_KEY not in info:
+        info[INFO_KEY] = Handoff()
+    handoff: Handoff = info[INFO_KEY]
+    return handoff
+
+
+def after_commit(session: DbSession, notification_ids: Iterable[int] = ()) -> None:
+    """Deliver these notifications once the current transaction commits."""
+    handoff = _handoff(session)
+    for notification_id in notification_ids:
+        if notification_id not in handoff.notification_ids:
+            handoff.notification_ids.append(notification_id)
+
+
+def group_after_commit(session: DbSession, group_id: int, delay: int) -> None:
+    """Close this alert group when due (Celery mode: a countdown task; else the ticker)."""
+    _handoff(session).groups.append((group_id, delay))
+
+
+def _on_commit(session: Session) -> None:
+    handoff: Handoff | None = session.info.pop(INFO_KEY, None)
+    if not handoff:
+        return
+    if not has_app_context():
+        log.warning("alerts: committed outside an app context; the reconciler will send")
+        return
+    try:
+        hand_over(current_app._get_current_object(), handoff)  # type: ignore[attr-defined]
+    except Exception:
+        # The transaction is committed: never turn a stored report into an error page.
+        log.exception("alerts: hand-over failed; the reconciler will retry")
+
+
+def _on_rollback(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:
+        session.info.pop(INFO_KEY, None)
+
+
+def install_listeners() -> None:
+    """Once per process: listen to every session's commits and rollbacks."""
+    if not event.contains(Session, "after_commit", _on_commit):
+        event.listen(Session, "after_commit", _on_commit)
+        event.listen(Session, "after_soft_rollback", _on_rollback)
+
+
+def hand_over(app: Flask, handoff: Handoff) -> None:
+    settings: Settings = app.config["SETTINGS"]
+    if settings.broker_url:
+        publish(app, handoff)
+    else:
+        deliver_in_process(app, handoff.notification_ids)
+
+
+def deliver_in_process(app: Flask, notification_ids: Iterable[int]) -> None:
+    from .delivery import deliver
+
+    settings: Settings = app.config["SETTINGS"]
+    for notification_id in notification_ids:
+        with Session(db.engine) as session:
+            deliver(session, notification_id, settings)
+
+
+# --- Celery mode -------------------------------------------------------------------
+
+
+def publisher(app: Flask) -> Any:
+    """A Celery app used only to publish, with short timeouts and no retries."""
+    found = app.extensions.get("alerts.publisher")
+    if found is None:
+        from celery import Celery
+
+        settings: Settings = app.config["SETTINGS"]
+        found = Celery("barometre-publisher", set_as_current=False)
+        found.conf.update(
+            broker_url=settings.broker_url,
+            broker_connection_timeout=PUBLISH_TIMEOUT,
+            broker_connection_retry=False,
+            broker_connection_max_retries=0,
+            broker_transport_options={
+                "socket_connect_timeout": PUBLISH_TIMEOUT,
+                "socket_timeout": PUBLISH_TIMEOUT,
+                "retry_on_timeout": False,
+                "max_retries": 0,
+            },
+            task_default_queue=settings.celery_queue,
+        )
+        app.extensions["alerts.publisher"] = found
+    return found
+
+
+def publish(app: Flask, handoff: Handoff) -> bool:
+    """Publish every task of the hand-off; stop at the first failure (the broker is away)."""
+    celery = publisher(app)
+    queue = app.config["SETTINGS"].celery_queue
+    messages: list[tuple[str, int, int | None]] = [
+        (SEND_NOTIFICATION, i, None) for i in handoff.notification_ids
+    ]
+    messages += [(SEND_GROUP, group_id, delay + 1) for group_id, delay in handoff.groups]
+    try:
+        # A fresh connection each time: a pooled one may be dead after a Redis restart.
+        with celery.connection_for_write() as connection, connection.Producer() as producer:
+            for name, ident, countdown in messages:
+                celery.send_task(
+                    name,
+                    args=[ident],
+                    queue=queue,
+                    countdown=countdown,
+                    producer=producer,
+                    retry=False,
+                )
+    except Exception as error:
+        log.warning(
+            "alerts: broker unavailable (%s); %d task(s) left to the reconciler",
+            type(error).__name__,
+            len(messages),
+        )
+        return False
+    return True

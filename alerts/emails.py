@@ -1,0 +1,204 @@
+"""Email rendering: one function renders subject, text and HTML from templates.
+
+Templates live in `templates/emails/<lang>/<name>.{subject.txt,txt,html}`, in
+French and Dutch. What goes in is built here from ids and levels only: the
+establishment, the level, the diversity, the conditions' wording, links. Never
+a report's text, its author or the author's service (SPEC §4).
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from barometre.extensions import DbSession
+from barometre.levels import MAX_ORANGE_STEP, OFFER_TYPES, Level
+from barometre.models import Condition, OfferType, Situation
+from barometre.settings import Settings
+
+from .models import Notification
+from .recipients import clean_address
+
+PREFERENCES_SALT = "alerts.preferences"
+
+LEVEL_WORDS = {
+    "fr": {"vert": "vert", "orange": "orange {step} sur {max}", "rouge": "rouge"},
+    "nl": {"vert": "groen", "orange": "oranje {step} op {max}", "rouge": "rood"},
+}
+
+COLOURS = {
+    "vert": "#2e7d32",
+    "rouge": "#c62828",
+    "orange": ("#fbc02d", "#f9a825", "#fb8c00", "#f57c00", "#e65100"),
+}
+
+
+class AddressRefused(ValueError):
+    """An address that could inject a header or is not an address at all."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def level_label(colour: str, step: int, lang: str) -> str:
+    words = LEVEL_WORDS.get(lang, LEVEL_WORDS["fr"])
+    return words.get(colour, colour).format(step=step, max=MAX_ORANGE_STEP)
+
+
+def level_colour(colour: str, step: int) -> str:
+    if colour == "orange":
+        shades = COLOURS["orange"]
+        return shades[max(1, min(step, len(shades))) - 1]
+    value = COLOURS.get(colour, COLOURS["vert"])
+    return value if isinstance(value, str) else value[0]
+
+
+def render(name: str, lang: str, context: dict[str, Any]) -> Rendered:
+    env = current_app.jinja_env
+    parts = {
+        ext: env.get_template(f"emails/{lang}/{name}.{ext}").render(**context)
+        for ext in ("subject.txt", "txt", "html")
+    }
+    # One line, whatever the data held: a subject never spans headers.
+    subject = " ".join(parts["subject.txt"].split())
+    text = re.sub(r"\n{3,}", "\n\n", parts["txt"]).strip() + "\n"
+    return Rendered(subject, text, parts["html"])
+
+
+# --- links -----------------------------------------------------------------------------
+
+
+def _serializer(settings: Settings) -> URLSafeSerializer:
+    return URLSafeSerializer(settings.secret_key, salt=PREFERENCES_SALT)
+
+
+def preferences_token(address: str, settings: Settings) -> str:
+    return str(_serializer(settings).dumps(address.strip().lower()))
+
+
+def address_from_token(token: str, settings: Settings) -> str | None:
+    try:
+        value = _serializer(settings).loads(token)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def preferences_url(address: str, settings: Settings) -> str:
+    token = preferences_token(address, settings)
+    return f"{settings.base_url.rstrip('/')}/alertes/preferences/{token}"
+
+
+def barometer_url(settings: Settings) -> str:
+    return settings.base_url.rstrip("/") + "/"
+
+
+# --- message ---------------------------------------------------------------------------
+
+
+def message_id(notification_id: int, settings: Settings) -> str:
+    """The same Message-ID at every attempt, so a resent email can be deduplicated."""
+    tag = hmac.new(
+        settings.secret_key.encode(), f"notification:{notification_id}".encode(), "sha256"
+    )
+    domain = settings.mail_from.rpartition("@")[2] or "barometre.invalid"
+    domain = re.sub(r"[^A-Za-z0-9.-]", "", domain) or "barometre.invalid"
+    return f"<barometre.{notification_id}.{tag.hexdigest()[:16]}@{domain}>"
+
+
+def build_message(
+    notification_id: int, recipient: str, rendered: Rendered, settings: Settings
+) -> EmailMessage:
+    address = clean_address(recipient)
+    if address is None:
+        raise AddressRefused(recipient)
+    message = EmailMessage()
+    message["Subject"] = rendered.subject
+    message["From"] = settings.mail_from
+    message["To"] = address
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = message_id(notification_id, settings)
+    message["Auto-Submitted"] = "auto-generated"
+    message["List-Unsubscribe"] = f"<{preferences_url(address, settings)}>"
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+# --- contexts --------------------------------------------------------------------------
+
+
+def offer_type_labels(session: DbSession, codes: tuple[str, ...], lang: str) -> list[str]:
+    rows = {o.code: o for o in session.scalars(select(OfferType))}
+    return [rows[c].label(lang) if c in rows else c for c in codes]
+
+
+def situation_lines(session: DbSession, ids: list[int], lang: str) -> list[dict[str, str]]:
+    """New situations, by the wording of their condition only."""
+    if not ids:
+        return []
+    query = (
+        select(Situation)
+        .where(Situation.id.in_(ids))
+        .options(joinedload(Situation.condition).joinedload(Condition.category))
+        .order_by(Situation.id)
+    )
+    return [
+        {
+            "code": s.condition.code,
+            "label": s.condition.label(lang),
+            "category": s.condition.category.label(lang),
+        }
+        for s in session.scalars(query)
+    ]
+
+
+def level_context(session: DbSession, level: Level, lang: str) -> dict[str, Any]:
+    return {
+        "level": level_label(level.colour, level.step, lang),
+        "colour": level.colour,
+        "colour_hex": level_colour(level.colour, level.step),
+        "open_situations": level.open_situations,
+        "diversity": level.diversity,
+        "offer_type_count": len(OFFER_TYPES),
+        "offer_types": offer_type_labels(session, level.offer_types, lang),
+        "missing_offer_types": offer_type_labels(session, level.missing_offer_types, lang),
+        "red_blocked": level.red_blocked_by_diversity,
+    }
+
+
+def common_context(recipient: str, settings: Settings) -> dict[str, Any]:
+    return {
+        "barometer_url": barometer_url(settings),
+        "manage_url": preferences_url(recipient, settings),
+    }
+
+
+def alert_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
+    """A rise, red or back-to-green email, from the event's snapshot of the level."""
+    event = notification.event
+    if event is None:
+        raise ValueError(f"notification {notification.id} has no event")
+    lang = notification.language
+    context = {
+        **common_context(notification.recipient, settings),
+        **level_context(session, event.level, lang),
+        "kind": event.kind,
+        "establishment": event.establishment.name,
+        "previous_level": level_label(event.from_colour, event.from_step, lang),
+        "new_situations": situation_lines(session, list(event.new_situation_ids or []), lang),
+    }
+    return render(event.kind, lang, context)

@@ -1,0 +1,171 @@
+"""The alert pipeline's state: groups, events, notifications, digest runs, preferences.
+
+Each email is one `Notification` row, recorded in the transaction that decided
+it and delivered after commit (SPEC §7). A row moves pending -> sending -> sent,
+or to failed (permanent error, or retries exhausted after 24 h), or to uncertain
+(a worker died while sending; it is resent with the same Message-ID).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from barometre import clock
+from barometre.extensions import db
+from barometre.levels import GREEN, Level, ordered_types
+from barometre.models import Establishment
+
+# Notification states (STYLE.md §5).
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+UNCERTAIN = "uncertain"
+STATES = (PENDING, SENDING, SENT, FAILED, UNCERTAIN)
+
+# Alert kinds (R6) and the digest (R9).
+RISE = "rise"
+RED = "red"
+GREEN_AGAIN = "green"
+DIGEST = "digest"
+
+GROUP_OPEN = "open"
+GROUP_SENT = "sent"
+GROUP_CANCELLED = "cancelled"
+
+# Who a recipient is, for the notification log.
+TO_CONTACT = "contact"
+TO_COORDINATOR = "coordinator"
+TO_SERVICE = "service"
+
+
+class AlertGroup(db.Model):  # type: ignore[name-defined]
+    """Rises of one establishment waiting `ALERT_GROUP_WAIT` seconds to be sent as one (R7)."""
+
+    __tablename__ = "alert_group"
+    __table_args__ = (
+        Index(
+            "uq_alert_group_open",
+            "establishment_id",
+            unique=True,
+            sqlite_where=text("state = 'open'"),
+            postgresql_where=text("state = 'open'"),
+        ),
+        Index("ix_alert_group_state_send_after", "state", "send_after"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
+    state: Mapped[str] = mapped_column(String(12), default=GROUP_OPEN)
+    opened_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    send_after: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The level before the first rise of the group: what recipients last heard of.
+    from_colour: Mapped[str] = mapped_column(String(8))
+    from_step: Mapped[int] = mapped_column(Integer)
+    level_change_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    new_situation_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+    establishment: Mapped[Establishment] = relationship()
+
+    @property
+    def rank_before(self) -> int:
+        return 6 if self.from_colour == "rouge" else self.from_step
+
+
+class AlertEvent(db.Model):  # type: ignore[name-defined]
+    """One alert to send: a rise, a red, or a return to green, with a snapshot of the level."""
+
+    __tablename__ = "alert_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("alert_group.id"), unique=True)
+    from_colour: Mapped[str] = mapped_column(String(8))
+    from_step: Mapped[int] = mapped_column(Integer)
+    to_colour: Mapped[str] = mapped_column(String(8))
+    to_step: Mapped[int] = mapped_column(Integer)
+    open_situations: Mapped[int] = mapped_column(Integer)
+    offer_types: Mapped[str] = mapped_column(String(64), default="")
+    red_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    level_change_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    new_situation_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+    establishment: Mapped[Establishment] = relationship()
+
+    @property
+    def level(self) -> Level:
+        if not self.open_situations:
+            return GREEN
+        types = ordered_types(t for t in self.offer_types.split(",") if t)
+        return Level(self.to_colour, self.to_step, self.open_situations, types, self.red_blocked)
+
+
+class DigestRun(db.Model):  # type: ignore[name-defined]
+    """One weekly digest for one address: unique per ISO week, so it is never sent twice (R9)."""
+
+    __tablename__ = "digest_run"
+    __table_args__ = (UniqueConstraint("iso_week", "recipient"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    iso_week: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(String(254))
+    # Establishment ids the digest covers; None: all establishments.
+    establishment_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+
+
+class Notification(db.Model):  # type: ignore[name-defined]
+    """One email to one address, delivered exactly once as far as SMTP allows (R8)."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        UniqueConstraint("event_id", "recipient"),
+        Index("ix_notification_state_next", "state", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("alert_event.id"))
+    digest_run_id: Mapped[int | None] = mapped_column(ForeignKey("digest_run.id"), unique=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    recipient_kind: Mapped[str] = mapped_column(String(12))
+    language: Mapped[str] = mapped_column(String(2), default="fr")
+    state: Mapped[str] = mapped_column(String(12), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now, index=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    give_up_at: Mapped[datetime] = mapped_column(DateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+    event: Mapped[AlertEvent | None] = relationship()
+    digest_run: Mapped[DigestRun | None] = relationship()
+
+
+class AddressPreference(db.Model):  # type: ignore[name-defined]
+    """What an address chose through the signed link in its emails (R10)."""
+
+    __tablename__ = "address_preference"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    alerts: Mapped[bool] = mapped_column(Boolean, default=True)
+    digest: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"email": self.email, "alerts": self.alerts, "digest": self.digest}

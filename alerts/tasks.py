@@ -1,0 +1,56 @@
+"""Thin Celery tasks: ids in, one service call in the app context, commit, log."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+
+from barometre.extensions import db
+from barometre.settings import Settings
+
+from . import delivery, digest, events
+from .celery_app import SEND_TIME_LIMIT, celery_app
+from .reconcile import reconcile as reconcile_all
+
+log = logging.getLogger(__name__)
+
+
+def settings() -> Settings:
+    found: Settings = current_app.config["SETTINGS"]
+    return found
+
+
+@celery_app.task(
+    name="alerts.send_notification",
+    soft_time_limit=SEND_TIME_LIMIT - 30,
+    time_limit=SEND_TIME_LIMIT,
+)
+def send_notification(notification_id: int) -> str:
+    state = delivery.deliver(db.session, notification_id, settings())
+    log.info("notification %s: %s", notification_id, state)
+    return state
+
+
+@celery_app.task(name="alerts.send_group")
+def send_group(group_id: int) -> bool:
+    event = events.close_group(db.session, group_id)
+    db.session.commit()
+    log.info("alert group %s: %s", group_id, "sent" if event else "not due or done")
+    return event is not None
+
+
+@celery_app.task(name="alerts.reconcile")
+def reconcile() -> dict[str, int]:
+    result = reconcile_all(db.session, settings())
+    db.session.commit()
+    log.info("reconciled: %s", result)
+    return dict(result.__dict__)
+
+
+@celery_app.task(name="alerts.send_digest")
+def send_digest() -> int:
+    planned = digest.plan(db.session, settings())
+    db.session.commit()
+    log.info("digest: %d planned", len(planned))
+    return len(planned)

@@ -1,0 +1,146 @@
+"""Coordinator pages (notification log, outbox) and the signed preferences page."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from barometre.auth import COORDINATOR, PUBLIC, access
+from barometre.extensions import db
+from barometre.settings import Settings
+
+from . import delivery
+from .emails import address_from_token
+from .models import FAILED, STATES, UNCERTAIN, AlertEvent, Notification
+from .recipients import preference, set_preference
+
+bp = Blueprint("alerts", __name__)
+
+LOG_LIMIT = 200
+OUTBOX_LIMIT = 200
+OUTBOX_NAME = re.compile(r"^notification-\d{6,}\.eml$")
+RETRYABLE = (FAILED, UNCERTAIN)
+
+
+def settings() -> Settings:
+    found: Settings = current_app.config["SETTINGS"]
+    return found
+
+
+@bp.get("/coordination/notifications")
+@access(COORDINATOR)
+def notifications() -> ResponseReturnValue:
+    state = request.args.get("state", "")
+    query = (
+        select(Notification)
+        .options(
+            joinedload(Notification.event).joinedload(AlertEvent.establishment),
+            joinedload(Notification.digest_run),
+        )
+        .order_by(Notification.id.desc())
+        .limit(LOG_LIMIT)
+    )
+    if state in STATES:
+        query = query.where(Notification.state == state)
+    counts = dict(
+        db.session.execute(
+            select(Notification.state, func.count(Notification.id)).group_by(Notification.state)
+        ).all()
+    )
+    return render_template(
+        "alerts/notifications.html",
+        rows=list(db.session.scalars(query)),
+        state=state if state in STATES else "",
+        states=STATES,
+        counts=counts,
+        retryable=RETRYABLE,
+        embedded=not settings().smtp_host,
+    )
+
+
+@bp.post("/coordination/notifications/<int:notification_id>/retry")
+@access(COORDINATOR)
+def retry(notification_id: int) -> ResponseReturnValue:
+    if delivery.retry(db.session, notification_id, current_user):
+        db.session.commit()
+        flash(_("Nouvel essai demandé."), "success")
+    else:
+        db.session.rollback()
+        flash(_("Seule une notification en échec ou incertaine peut être relancée."), "error")
+    return redirect(url_for(".notifications"))
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    name: str
+    written: datetime
+    to: str
+    subject: str
+
+
+def _read(path: Path) -> EmailMessage:
+    parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)  # noqa: S101 - policy.default builds EmailMessage
+    return parsed
+
+
+@bp.get("/coordination/outbox")
+@access(COORDINATOR)
+def outbox() -> ResponseReturnValue:
+    folder = settings().outbox_path
+    files = sorted(folder.glob("notification-*.eml"), reverse=True) if folder.is_dir() else []
+    entries = []
+    for path in files[:OUTBOX_LIMIT]:
+        message = _read(path)
+        written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        entries.append(OutboxEntry(path.name, written, str(message["To"]), str(message["Subject"])))
+    return render_template(
+        "alerts/outbox.html", entries=entries, folder=str(folder), total=len(files)
+    )
+
+
+@bp.get("/coordination/outbox/<name>")
+@access(COORDINATOR)
+def outbox_message(name: str) -> ResponseReturnValue:
+    path = settings().outbox_path / name
+    if not OUTBOX_NAME.match(name) or not path.is_file():
+        abort(404)
+    message = _read(path)
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else ""
+    headers = [(h, str(message[h])) for h in ("Date", "From", "To", "Subject", "Message-ID")]
+    return render_template("alerts/outbox_message.html", name=name, headers=headers, text=text)
+
+
+@bp.route("/alertes/preferences/<token>", methods=["GET", "POST"])
+@access(PUBLIC)
+def preferences(token: str) -> ResponseReturnValue:
+    address = address_from_token(token, settings())
+    if address is None:
+        abort(404)
+    if request.method == "POST":
+        stop_all = "stop_all" in request.form
+        alerts = not stop_all and request.form.get("alerts") == "1"
+        digest = not stop_all and request.form.get("digest") == "1"
+        set_preference(db.session, address, alerts, digest)
+        db.session.commit()
+        flash(_("Vos préférences sont enregistrées."), "success")
+        return redirect(url_for(".preferences", token=token))
+    row = preference(db.session, address)
+    return render_template(
+        "alerts/preferences.html",
+        address=address,
+        alerts=row.alerts if row else True,
+        digest=row.digest if row else True,
+    )

@@ -1,0 +1,291 @@
+"""Real parts for the alert tests: an SMTP server, a private Redis, Celery workers.
+
+Everything listens on loopback on a free port; nothing touches the shared
+PostgreSQL or Redis servers beyond a test database and a unique queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy (real processes need real time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Received:
+    recipients: list[str]
+    message: EmailMessage
+    raw: bytes
+
+
+class Collector:
+    """aiosmtpd handler: keeps accepted messages; can answer errors or hold one message."""
+
+    def __init__(self) -> None:
+        self.messages: list[Received] = []
+        self.replies: deque[str] = deque()
+        self.lock = threading.Lock()
+        self.hold_for: str | None = None
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.messages.clear()
+            self.replies.clear()
+        self.hold_for = None
+        self.held.clear()
+        self.release.clear()
+
+    def answer(self, *replies: str) -> None:
+        """The next DATA commands get these replies instead of 250."""
+        self.replies.extend(replies)
+
+    def hold_once(self, address: str) -> None:
+        """Store the next message to `address`, then stall before answering 250."""
+        self.hold_for = address.lower()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.replies:
+            return self.replies.popleft()
+        content = bytes(envelope.content)
+        parsed = message_from_bytes(content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        recipients = [str(r).lower() for r in envelope.rcpt_tos]
+        with self.lock:
+            self.messages.append(Received(recipients, parsed, content))
+        if self.hold_for and self.hold_for in recipients:
+            self.hold_for = None
+            self.held.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.02)
+        return "250 2.0.0 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [r.message for r in self.messages if address.lower() in r.recipients]
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.messages)
+
+    def all(self) -> list[Received]:
+        with self.lock:
+            return list(self.messages)
+
+
+class SmtpServer:
+    def __init__(self) -> None:
+        self.collector = Collector()
+        self.port = free_port()
+        self.controller = Controller(self.collector, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.collector.release.set()
+        self.controller.stop()
+
+
+class RedisServer:
+    """A private redis-server subprocess, to stop, freeze and restart at will."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(self.ping, 10, "redis-server to answer")
+        return self
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def freeze(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+
+class Worker:
+    """`celery -A alerts worker --pool solo -Q <queue>` as a real subprocess."""
+
+    def __init__(self, env: dict[str, str], queue: str, log_dir: Path) -> None:
+        self.env = env
+        self.queue = queue
+        self.log = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "alerts",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            self.queue,
+            "-n",
+            f"{self.queue}-{uuid.uuid4().hex[:6]}@%h",
+            "--loglevel",
+            "INFO",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        wait_until(lambda: self._ready(), 60, f"celery worker ready (log {self.log})")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"worker exited: {self.log.read_text(errors='replace')}")
+        return "ready." in self.log.read_text(errors="replace")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to ack, reject or record anything."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+
+def worker_env(
+    database_url: str, broker_url: str, queue: str, smtp_port: int, instance: Path, secret: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "COV_"))}
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=broker_url,
+        CELERY_QUEUE=queue,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_port),
+        SMTP_TIMEOUT="5",
+        SECRET_KEY=secret,
+        INSTANCE_PATH=str(instance),
+        MAIL_FROM="barometre@fidex.test",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def clear_queue(broker_url: str, queue: str) -> None:
+    """Remove this test's queue and its unacked messages from a shared Redis database."""
+    import json
+
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=2)
+    try:
+        client.delete(queue)
+        for tag, payload in client.hgetall("unacked").items():
+            try:
+                routing = json.loads(payload)[2]
+            except (ValueError, IndexError, TypeError):
+                continue
+            if routing == queue:
+                client.hdel("unacked", tag)
+                client.zrem("unacked_index", tag)
+    finally:
+        client.close()
+
+
+def queue_length(broker_url: str, queue: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=2)
+    try:
+        return int(client.llen(queue))
+    finally:
+        client.close()

@@ -1,0 +1,365 @@
+"""Delivery (R8, SPEC §7.3-7.4): claims, retries, backoff, uncertainty, privacy."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask, current_app
+from freezegun import freeze_time
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from alerts import delivery
+from alerts.emails import AddressRefused, Rendered, build_message, message_id
+from alerts.models import Notification
+from alerts.reconcile import reconcile
+from barometre import services
+from barometre.extensions import db
+from barometre.models import MemberService
+from tests.conftest import file_report
+
+from .conftest import add_contact, notifications, user
+from .support import SmtpServer, free_port
+
+MONDAY_EARLY = "2026-03-02 05:00:00"  # 06:00 in Brussels: no digest due yet
+ONLY = "seul-contact@haren.test"
+
+
+@pytest.fixture
+def settings_overrides(smtp_server: SmtpServer) -> dict[str, Any]:
+    return {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_server.port,
+        "alert_group_wait": 0,
+        "mail_from": "barometre@fidex.test",
+    }
+
+
+def settings() -> services.Settings:
+    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+
+
+def run_reconciler() -> None:
+    reconcile(db.session, settings())
+    db.session.commit()
+
+
+def one_notification(kind: str = "rise") -> Notification:
+    [row] = notifications(kind=kind)
+    return row
+
+
+def test_smtp_451_then_recovering_delivers_once_with_attempts_recorded(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    add_contact(ONLY)
+    smtp.collector.answer("451 4.3.0 Essayez plus tard")
+    with freeze_time(MONDAY_EARLY, real_asyncio=True) as frozen:
+        file_report()
+        row = one_notification()
+        assert (row.state, row.attempts) == ("pending", 1)
+        assert row.last_error.startswith("451 4.3.0")
+        wait = row.next_attempt_at - datetime(2026, 3, 2, 5)
+        assert timedelta(seconds=48) <= wait <= timedelta(seconds=72)
+        run_reconciler()  # not due yet: nothing happens
+        assert one_notification().attempts == 1 and smtp.collector.count() == 0
+        frozen.tick(75)
+        run_reconciler()
+    row = one_notification()
+    assert (row.state, row.attempts) == ("sent", 2)
+    assert row.last_error.startswith("451")  # the history of the failure stays visible
+    assert len(smtp.collector.to(ONLY)) == 1
+
+
+def test_a_5xx_fails_at_once_and_a_coordinator_can_retry(app: Flask, smtp: SmtpServer) -> None:
+    add_contact(ONLY)
+    smtp.collector.answer("550 5.1.1 Boîte inconnue")
+    with freeze_time(MONDAY_EARLY, real_asyncio=True) as frozen:
+        file_report()
+        row = one_notification()
+        assert (row.state, row.attempts) == ("failed", 1)
+        assert row.last_error.startswith("550 5.1.1")
+        frozen.tick(3600)
+        run_reconciler()
+        assert one_notification().state == "failed"  # never retried on its own
+        assert delivery.retry(db.session, row.id, None)
+        db.session.commit()  # the retry is handed over after commit
+    row = one_notification()
+    assert (row.state, row.attempts) == ("sent", 2)
+    assert len(smtp.collector.to(ONLY)) == 1
+
+
+def test_backoff_doubles_with_jitter_up_to_an_hour() -> None:
+    rng = random.Random(4)
+    delays = [delivery.backoff_delay(n, rng).total_seconds() for n in range(1, 12)]
+    for attempt, delay in enumerate(delays, start=1):
+        base = min(60 * 2 ** (attempt - 1), 3600)
+        assert 0.8 * base <= delay <= 1.2 * base
+    assert len({round(d) for d in delays}) == len(delays)  # jitter: no two alike
+
+
+def test_temporary_failures_retry_for_24_hours_then_fail(app: Flask, smtp: SmtpServer) -> None:
+    add_contact(ONLY)
+    smtp.collector.answer(*["421 4.7.0 Surcharge"] * 200)
+    start = datetime(2026, 3, 2, 5)
+    with freeze_time(start, real_asyncio=True) as frozen:
+        file_report()
+        attempts_at = [start]
+        while (row := one_notification()).state == "pending":
+            frozen.move_to(row.next_attempt_at)
+            attempts_at.append(row.next_attempt_at)
+            run_reconciler()
+    row = one_notification()
+    assert row.state == "failed"
+    assert row.last_error.startswith("Abandon après 24 h : 421")
+    assert row.attempts == len(attempts_at)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(attempts_at)]
+    assert gaps[0] < gaps[3] < gaps[6]  # growing
+    assert max(gaps) <= 3600 * 1.2  # capped
+    assert attempts_at[-1] - start <= timedelta(hours=24)
+    assert smtp.collector.count() == 0
+
+
+def test_smtp_server_down_is_a_temporary_failure(
+    app: Flask, smtp: SmtpServer, settings_overrides: dict[str, Any]
+) -> None:
+    add_contact(ONLY)
+    current_app.config["SETTINGS"] = settings().with_overrides(smtp_port=free_port())
+    file_report()
+    row = one_notification()
+    assert (row.state, row.attempts) == ("pending", 1)
+    assert row.last_error.startswith("Connexion SMTP impossible")
+
+
+def test_a_send_left_in_sending_becomes_uncertain_then_is_resent_with_the_same_message_id(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    add_contact(ONLY)
+    smtp.collector.answer("451 4.3.0 Plus tard")  # keeps the row pending after the first try
+    with freeze_time(MONDAY_EARLY, real_asyncio=True) as frozen:
+        file_report()
+        row = one_notification()
+        frozen.tick(75)
+        # A worker claims it and dies before recording anything.
+        assert delivery.claim(db.session, row.id, datetime.now())
+        db.session.commit()
+        frozen.tick(4 * 60)
+        run_reconciler()
+        assert one_notification().state == "sending"  # could still be on its way
+        frozen.tick(2 * 60)
+        run_reconciler()
+    row = one_notification()
+    assert (row.state, row.attempts) == ("sent", 3)
+    [message] = smtp.collector.to(ONLY)
+    assert message["Message-ID"] == message_id(row.id, settings())
+
+
+def test_message_ids_are_stable_per_notification_and_distinct(app: Flask) -> None:
+    assert message_id(7, settings()) == message_id(7, settings())
+    assert message_id(7, settings()) != message_id(8, settings())
+    assert message_id(7, settings()).endswith("@fidex.test>")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "victime@haren.test\r\nBcc: espion@ailleurs.test",
+        "victime@haren.test\nBcc: espion@ailleurs.test",
+        "victime@haren.test\rX: y",
+        "nul\x00@haren.test",
+        "pas-une-adresse",
+        "x" * 250 + "@haren.test",
+    ],
+)
+def test_addresses_that_could_inject_headers_are_refused(app: Flask, address: str) -> None:
+    rendered = Rendered("Sujet", "Texte", "<p>Texte</p>")
+    with pytest.raises(AddressRefused):
+        build_message(1, address, rendered, settings())
+
+
+def test_an_injected_service_address_fails_visibly_and_nothing_is_sent(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    db.session.add(
+        MemberService(name="Service piégé", alert_emails="a@svc.test\r\nBcc: espion@ailleurs.test")
+    )
+    db.session.commit()
+    file_report()
+    row = one_notification()
+    assert row.state == "failed" and row.attempts == 0
+    assert "\n" not in row.recipient and "\r" not in row.recipient
+    assert row.last_error.startswith("Adresse refusée")
+    assert smtp.collector.count() == 0
+
+
+def test_embedded_mode_writes_one_eml_file_per_email(app: Flask) -> None:
+    current_app.config["SETTINGS"] = settings().with_overrides(smtp_host="")
+    add_contact(ONLY)
+    add_contact("autre@haren.test", language="nl")
+    file_report()
+    files = sorted(settings().outbox_path.glob("*.eml"))
+    rows = notifications()
+    assert [f.name for f in files] == [delivery.outbox_name(n.id) for n in rows]
+    assert all(n.state == "sent" for n in rows)
+    assert b"Barometer: Prison de Haren" in files[1].read_bytes()
+
+
+# --- concurrency (PostgreSQL: real row locks and concurrent transactions) ---------------
+
+
+def _race(app: Flask, threads: int, action: Any) -> list[Any]:
+    barrier = threading.Barrier(threads)
+    results: list[Any] = [None] * threads
+
+    def run(index: int) -> None:
+        with app.app_context(), Session(db.engine) as session:
+            barrier.wait()
+            results[index] = action(session)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(30)
+    return results
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_two_workers_claiming_the_same_notification_one_wins(app: Flask) -> None:
+    add_contact(ONLY)
+    current_app.config["SETTINGS"] = settings().with_overrides(smtp_port=free_port())
+    file_report()  # the SMTP port is closed: the row stays pending
+    row_id = one_notification().id
+
+    def claim(session: Session) -> bool:
+        won = delivery.claim(session, row_id, datetime.now() + timedelta(hours=1))
+        session.commit()
+        return won
+
+    for _ in range(25):
+        db.session.execute(update(Notification).values(state="pending"))
+        db.session.commit()
+        assert sorted(_race(app, 6, claim)) == [False] * 5 + [True]
+    assert one_notification().attempts == 1 + 25
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_concurrent_deliveries_send_one_email(app: Flask, smtp: SmtpServer) -> None:
+    add_contact(ONLY)
+    smtp.collector.answer("451 4.3.0 Plus tard")
+    file_report()
+    row_id = one_notification().id
+    for round_number in range(10):
+        db.session.execute(
+            update(Notification).values(state="pending", next_attempt_at=datetime(2000, 1, 1))
+        )
+        db.session.commit()
+        outcomes = _race(app, 5, lambda s: delivery.deliver(s, row_id, settings()))
+        assert sorted(outcomes) == ["sent"] + ["skipped"] * 4
+        assert len(smtp.collector.to(ONLY)) == round_number + 1
+
+
+# --- privacy -----------------------------------------------------------------------------
+
+SECRET_TEXT = "TEXTE-CONFIDENTIEL-42 le détenu Untel"
+AUTHOR_NAME = "Zéphyrin Secretnom"
+SERVICE_NAME = "Service Confidentiel Xyzzy"
+
+
+def _all_text(raw: bytes) -> str:
+    from email import message_from_bytes, policy
+
+    message = message_from_bytes(raw, policy=policy.default)
+    parts = [f"{k}: {v}" for k, v in message.items()]
+    parts += [part.get_content() for part in message.walk() if not part.is_multipart()]
+    return raw.decode(errors="replace") + "\n".join(parts)
+
+
+def test_no_email_carries_report_text_reporter_or_service(app: Flask, smtp: SmtpServer) -> None:
+    service = MemberService(name=SERVICE_NAME, alert_emails="alertes@confidentiel.test")
+    db.session.add(service)
+    author = user("zephyrin@confidentiel.test", "worker", service)
+    author.name = AUTHOR_NAME
+    coordinator = user("coordination@fidex.test", "coordinator")
+    add_contact("direction@haren.test", language="nl")
+    five = ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02")
+    red = file_report(
+        author,
+        conditions=five,
+        offer_types=("individuel", "collectif"),
+        description=SECRET_TEXT,
+        minutes_waited=120,
+    )
+    services.reject_report(db.session, red.report.id, coordinator, "Doublon", settings())
+    db.session.commit()
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["digest", "send"]).exit_code == 0
+    kinds = {n.kind for n in notifications()}
+    assert kinds == {"red", "green", "digest"}
+    assert smtp.collector.count() == len(notifications())
+    for received in smtp.collector.all():
+        text = _all_text(received.raw)
+        for secret in (
+            SECRET_TEXT,
+            "TEXTE-CONFIDENTIEL",
+            AUTHOR_NAME,
+            "Secretnom",
+            "zephyrin@",
+            SERVICE_NAME,
+            "Confidentiel Xyzzy",
+        ):
+            assert secret not in text, (secret, received.recipients)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_smtp_login_is_used_when_configured(app: Flask) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from .support import Collector
+
+    logins: list[tuple[str, str]] = []
+
+    def text(value: bytes | str) -> str:
+        return value.decode() if isinstance(value, bytes) else value
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        logins.append((text(data.login), text(data.password)))
+        return AuthResult(success=logins[-1][1] == "mot-de-passe-smtp", handled=False)
+
+    collector = Collector()
+    port = free_port()
+    controller = Controller(
+        collector,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        current_app.config["SETTINGS"] = settings().with_overrides(
+            smtp_port=port, smtp_user="barometre", smtp_password="mauvais"
+        )
+        add_contact(ONLY)
+        file_report()
+        row = one_notification()
+        assert row.state == "failed" and row.last_error.startswith("535")  # 5xx: at once
+        current_app.config["SETTINGS"] = settings().with_overrides(
+            smtp_password="mot-de-passe-smtp"
+        )
+        assert delivery.retry(db.session, row.id, None)
+        db.session.commit()
+    finally:
+        controller.stop()
+    assert one_notification().state == "sent"
+    # smtplib tries each mechanism the server offers before giving up.
+    assert {user for user, _ in logins} == {"barometre"}
+    assert [p for _, p in logins] == ["mauvais"] * (len(logins) - 1) + ["mot-de-passe-smtp"]
+    assert len(collector.to(ONLY)) == 1

@@ -1,0 +1,233 @@
+"""The weekly digest (R9): schedule, once per ISO week and address, content."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+import pytest
+from celery.schedules import crontab
+from flask import Flask, current_app
+from freezegun import freeze_time
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from alerts import digest
+from alerts.celery_app import celery_config
+from alerts.models import DigestRun
+from alerts.reconcile import reconcile
+from barometre import services
+from barometre.extensions import db
+from barometre.models import Situation
+from barometre.settings import Settings
+from tests.conftest import file_report
+
+from .conftest import establishment, notifications
+from .support import SmtpServer
+
+WINTER = Settings()  # Monday 08:00 Europe/Brussels
+
+
+@pytest.fixture
+def settings_overrides(smtp_server: SmtpServer) -> dict[str, Any]:
+    return {"smtp_host": "127.0.0.1", "smtp_port": smtp_server.port, "alert_group_wait": 0}
+
+
+def settings() -> Settings:
+    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("utc", "week"),
+    [
+        ("2026-03-02 06:59:59", None),  # Monday 07:59 CET
+        ("2026-03-02 07:00:00", "2026-W10"),  # Monday 08:00 CET
+        ("2026-03-05 12:00:00", "2026-W10"),  # Thursday: a missed run catches up
+        ("2026-03-08 22:59:00", "2026-W10"),  # Sunday 23:59 in Brussels
+        ("2026-03-08 23:00:00", None),  # Monday 00:00 in Brussels: a new week
+        ("2026-06-01 05:59:00", None),  # Monday 07:59 CEST
+        ("2026-06-01 06:00:00", "2026-W23"),  # Monday 08:00 CEST
+        ("2026-12-28 07:00:00", "2026-W53"),  # ISO week 53
+    ],
+)
+def test_due_week_follows_the_brussels_clock(utc: str, week: str | None) -> None:
+    with freeze_time(utc):
+        assert digest.due_week(datetime.now(), WINTER) == week
+
+
+def test_another_day_and_hour_can_be_configured() -> None:
+    wednesday_five_pm = Settings(digest_day=2, digest_hour=17)
+    assert digest.due_week(datetime(2026, 3, 4, 15, 59), wednesday_five_pm) is None
+    assert digest.due_week(datetime(2026, 3, 4, 16, 0), wednesday_five_pm) == "2026-W10"
+
+
+def test_beat_runs_the_reconciler_every_minute_and_the_digest_on_monday_at_eight() -> None:
+    config = celery_config(Settings(redis_url="redis://127.0.0.1:6379/0"))
+    schedule = config["beat_schedule"]
+    assert schedule["reconcile"]["schedule"] == 60.0
+    weekly = schedule["weekly-digest"]["schedule"]
+    assert isinstance(weekly, crontab)
+    assert (weekly.minute, weekly.hour, weekly.day_of_week) == ({0}, {8}, {1})
+    assert config["timezone"] == "Europe/Brussels"
+    sunday = celery_config(Settings(digest_day=6, digest_hour=7))["beat_schedule"]
+    assert sunday["weekly-digest"]["schedule"].day_of_week == {0}
+    assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
+    assert config["worker_prefetch_multiplier"] == 1
+
+
+def test_digest_send_twice_in_one_week_sends_one_per_recipient(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    runner = app.test_cli_runner()
+    with freeze_time("2026-03-03 09:00:00", real_asyncio=True):
+        first = runner.invoke(args=["digest", "send"])
+        second = runner.invoke(args=["digest", "send"])
+    assert first.exit_code == 0 and "2026-W10 : 8 envoi(s)" in first.output
+    assert second.exit_code == 0 and "2026-W10 : 0 envoi(s)" in second.output
+    everyone = [
+        people["service_address"],
+        people["coordinator"].email,
+        people["coordinator_nl"].email,
+        people["fr"],
+        people["nl"],
+        people["red_only"],
+        people["no_alerts"],
+        people["other_prison"],
+    ]
+    got = sorted(address for r in smtp.collector.all() for address in r.recipients)
+    assert got == sorted(a.lower() for a in everyone)  # each once
+    [dutch] = smtp.collector.to(people["nl"])
+    assert dutch["Subject"] == "Barometer: weekoverzicht week 10"
+    [contact] = smtp.collector.to(people["fr"])
+    assert contact["Subject"] == "Baromètre : synthèse de la semaine 10"
+    contact_text = contact.get_body(("plain",)).get_content()
+    assert "Prison de Haren" in contact_text and "Saint-Gilles" not in contact_text
+    [coordinator] = smtp.collector.to(people["coordinator"].email)
+    coordinator_text = coordinator.get_body(("plain",)).get_content()
+    assert "Prison de Haren" in coordinator_text and "Prison de Saint-Gilles" in coordinator_text
+
+
+def test_opted_out_and_no_digest_contacts_get_none(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    from alerts.recipients import set_preference
+
+    from .conftest import add_contact
+
+    add_contact("pas-de-synthese@haren.test", digest=False)
+    set_preference(db.session, people["nl"], alerts=True, digest=False)
+    db.session.commit()
+    digest.plan(db.session, settings(), "2026-W10")
+    db.session.commit()
+    assert smtp.collector.to("pas-de-synthese@haren.test") == []
+    assert smtp.collector.to(people["nl"]) == []
+    assert len(smtp.collector.to(people["fr"])) == 1
+
+
+def test_the_reconciler_sends_each_weeks_digest_once_over_two_weeks(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    def run() -> None:
+        reconcile(db.session, settings())
+        db.session.commit()
+
+    with freeze_time("2026-03-02 06:59:00", real_asyncio=True) as frozen:
+        run()
+        assert smtp.collector.count() == 0
+        frozen.move_to("2026-03-02 07:01:00")
+        run()
+        run()  # a second beat in the same minute
+        assert smtp.collector.count() == 8
+        frozen.move_to("2026-03-05 10:00:00")
+        run()
+        assert smtp.collector.count() == 8
+        frozen.move_to("2026-03-09 07:30:00")
+        run()
+        frozen.move_to("2026-03-09 07:31:00")
+        run()
+    assert smtp.collector.count() == 16
+    weeks = db.session.execute(
+        select(DigestRun.iso_week, func.count()).group_by(DigestRun.iso_week)
+    ).all()
+    assert sorted(weeks) == [("2026-W10", 8), ("2026-W11", 8)]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_two_beats_planning_at_once_make_one_digest_per_recipient(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    current_app.config["SETTINGS"] = settings().with_overrides(smtp_host="")
+    barrier = threading.Barrier(4)
+    counts: list[int] = []
+
+    def beat() -> None:
+        with app.app_context(), Session(db.engine) as session:
+            barrier.wait()
+            counts.append(len(digest.plan(session, settings(), "2026-W10")))
+            session.commit()
+
+    threads = [threading.Thread(target=beat) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sum(counts) == 8
+    assert db.session.scalar(select(func.count()).select_from(DigestRun)) == 8
+    assert len(notifications(kind="digest")) == 8
+
+
+def test_digest_content_levels_changes_counts_and_history(
+    app: Flask, people: dict[str, Any]
+) -> None:
+    worker, coordinator = people["worker"], people["coordinator"]
+    with freeze_time("2026-02-10 10:00:00"):  # week 7: orange 1
+        file_report(worker, conditions=("ACC-01",))
+    with freeze_time("2026-02-23 10:00:00"):  # week 9: orange 2
+        file_report(worker, conditions=("ACC-02",))
+    with freeze_time("2026-03-03 10:00:00"):  # week 10: two reports, one resolved
+        file_report(worker, conditions=("SEC-01",), offer_types=("collectif",))
+        file_report(worker, conditions=("SEC-01",), offer_types=("individuel",))
+        situation = db.session.scalars(
+            select(Situation).where(Situation.status == "open").order_by(Situation.id)
+        ).first()
+        assert situation is not None
+        services.resolve_situation(db.session, situation.id, coordinator, "ok", settings())
+        establishment("haren").committee_note = "Vert, avec une alerte sur les temps d'attente"
+        db.session.commit()
+        five = ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02")
+        both = ("individuel", "collectif")
+        file_report(worker, establishment="saint-gilles", conditions=five, offer_types=both)
+        found = digest.content(db.session, None, datetime.now(), "fr", settings())
+    assert [d.name for d in found] == ["Prison de Saint-Gilles", "Prison de Haren"]  # worst first
+    haren = found[1]
+    assert haren.level == "orange 2 sur 5" and haren.week_ago == "orange 2 sur 5"
+    assert haren.note.startswith("Vert, avec une alerte")
+    assert haren.new_reports == 2 and haren.previous_reports == 1
+    assert [(c["from"], c["to"], c["cause"]) for c in haren.changes] == [
+        ("orange 2 sur 5", "orange 3 sur 5", "signalement"),
+        ("orange 3 sur 5", "orange 2 sur 5", "résolution"),
+    ]
+    assert dict(haren.by_offer_type) == {"Individuel": 2, "Collectif": 1, "Cellulaire": 0}
+    assert dict(haren.by_category)["Sécurité"] == 1
+    assert len(haren.bars) == 12
+    assert [b["label"] for b in haren.bars][-3:] == ["S8", "S9", "S10"]
+    assert [b["short"] for b in haren.bars][-5:] == ["V", "O1", "O1", "O2", "O3"]
+    assert haren.bars[-1]["height"] > haren.bars[-2]["height"] > haren.bars[0]["height"]
+    assert found[0].bars[-1]["short"] == "R" and found[0].bars[-1]["colour"] == "#c62828"
+
+
+def test_digest_html_draws_bars_with_tables_not_images(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    file_report(people["worker"], conditions=("ACC-01",))
+    smtp.collector.reset()
+    digest.plan(db.session, settings(), "2026-W10")
+    db.session.commit()
+    [message] = smtp.collector.to(people["fr"])
+    html = message.get_body(("html",)).get_content()
+    assert "<img" not in html and "background-image" not in html
+    assert html.count('valign="bottom"') == 12  # one bar per week, one establishment
+    assert 'bgcolor="#fbc02d"' in html  # orange 1, as an attribute Outlook honours
+    text = message.get_body(("plain",)).get_content()
+    assert "12 dernières semaines" in text and "Signalements cette semaine : 1" in text

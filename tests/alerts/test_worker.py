@@ -1,0 +1,257 @@
+"""Integration: real Redis, real `celery -A alerts worker` processes, real SMTP (aiosmtpd).
+
+The web side runs in this process (the test client, committing to a test
+PostgreSQL database); the worker subprocess reads the same database, takes
+tasks from a queue unique to this module on its own Redis database number, and
+sends to the SMTP server of this module.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, current_app
+from flask.testing import FlaskClient
+from freezegun import freeze_time
+
+from alerts.emails import message_id
+from alerts.reconcile import reconcile
+from barometre.extensions import db
+from tests.conftest import bearer
+
+from .conftest import SECRET, add_contact, notifications, rise_recipients
+from .support import SmtpServer, Worker, clear_queue, queue_length, wait_until, worker_env
+
+pytestmark = pytest.mark.integration
+
+REDIS_DB = int(os.environ.get("TEST_ALERTS_REDIS_DB", "11"))
+BROKER = f"redis://127.0.0.1:6379/{REDIS_DB}"
+FIVE = ["ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02"]
+FINAL = ("sent", "failed")
+
+
+@pytest.fixture
+def backend() -> str:
+    return "postgresql"  # one database shared by this process and the worker
+
+
+@pytest.fixture(scope="module")
+def queue() -> str:
+    return f"alerts-test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def worker(
+    pg_url: str, queue: str, smtp_server: SmtpServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worker]:
+    folder = tmp_path_factory.mktemp("worker")
+    env = worker_env(pg_url, BROKER, queue, smtp_server.port, folder, SECRET)
+    process = Worker(env, queue, folder).start()
+    yield process
+    process.stop()
+    clear_queue(BROKER, queue)
+
+
+@pytest.fixture
+def settings_overrides(queue: str, smtp_server: SmtpServer) -> dict[str, Any]:
+    return {
+        "redis_url": BROKER,
+        "celery_queue": queue,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_server.port,
+        "alert_group_wait": 0,
+        "mail_from": "barometre@fidex.test",
+    }
+
+
+def report(client: FlaskClient, author: Any, conditions: list[str], **extra: Any) -> int:
+    body = {
+        "establishment": "haren",
+        "visit_date": date.today().isoformat(),
+        "conditions": conditions,
+        "offer_types": ["individuel"],
+        **extra,
+    }
+    response = client.post("/api/v1/reports", json=body, headers=bearer(author))
+    assert response.status_code == 201, response.get_json()
+    return int(response.get_json()["id"])
+
+
+def settled(count: int, queue: str, broker: str = BROKER) -> list[Any] | None:
+    """All `count` notifications done and nothing left in the queue."""
+    rows = notifications()
+    done = len(rows) == count and all(n.state in FINAL for n in rows)
+    return rows if done and queue_length(broker, queue) == 0 else None
+
+
+def addresses(smtp: SmtpServer) -> list[str]:
+    return sorted(a for r in smtp.collector.all() for a in r.recipients)
+
+
+def test_a_report_delivers_exactly_one_email_per_recipient_in_their_language(
+    client: FlaskClient, people: dict[str, Any], smtp: SmtpServer, worker: Worker, queue: str
+) -> None:
+    report(client, people["worker"], ["SEC-01"])
+    expected = rise_recipients(people)
+    rows = wait_until(lambda: settled(len(expected), queue), 30, "deliveries")
+    assert {(n.state, n.attempts) for n in rows} == {("sent", 1)}
+    assert addresses(smtp) == sorted(a.lower() for a in expected)
+    for address, lang in expected.items():
+        [message] = smtp.collector.to(address)
+        prefix = "Barometer: Prison de Haren gaat naar" if lang == "nl" else "Baromètre : Prison"
+        assert message["Subject"].startswith(prefix)
+    ids = {message_id(n.id, current_app.config["SETTINGS"]) for n in rows}
+    assert {r.message["Message-ID"] for r in smtp.collector.all()} == ids
+
+
+def test_red_sends_the_red_template(
+    client: FlaskClient, people: dict[str, Any], smtp: SmtpServer, worker: Worker, queue: str
+) -> None:
+    report(client, people["worker"], FIVE, offer_types=["individuel", "collectif"])
+    expected = {**rise_recipients(people), people["red_only"]: "fr"}
+    wait_until(lambda: settled(len(expected), queue), 30, "deliveries")
+    assert addresses(smtp) == sorted(a.lower() for a in expected)
+    assert {r.message["Subject"] for r in smtp.collector.all()} == {
+        "Baromètre : code rouge à Prison de Haren",
+        "Barometer: code rood in Prison de Haren",
+    }
+
+
+def test_rejection_back_to_green_sends_the_back_to_green_notice(
+    client: FlaskClient, people: dict[str, Any], smtp: SmtpServer, worker: Worker, queue: str
+) -> None:
+    report_id = report(client, people["worker"], ["SEC-01"])
+    expected = rise_recipients(people)
+    wait_until(lambda: settled(len(expected), queue), 30, "rise deliveries")
+    response = client.post(
+        f"/api/v1/reports/{report_id}/reject",
+        json={"reason": "Doublon"},
+        headers=bearer(people["coordinator"]),
+    )
+    assert response.status_code == 200
+    wait_until(lambda: settled(2 * len(expected), queue), 30, "green deliveries")
+    for address in expected:
+        subjects = [m["Subject"] for m in smtp.collector.to(address)]
+        assert len(subjects) == 2
+        assert subjects[1] in (
+            "Baromètre : Prison de Haren revient au vert",
+            "Barometer: Prison de Haren opnieuw groen",
+        )
+
+
+class TestGroupWait:
+    @pytest.fixture
+    def settings_overrides(self, queue: str, smtp_server: SmtpServer) -> dict[str, Any]:
+        return {
+            "redis_url": BROKER,
+            "celery_queue": queue,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_server.port,
+            "alert_group_wait": 2,
+            "mail_from": "barometre@fidex.test",
+        }
+
+    def test_three_reports_within_the_group_wait_deliver_one_email(
+        self,
+        client: FlaskClient,
+        people: dict[str, Any],
+        smtp: SmtpServer,
+        worker: Worker,
+        queue: str,
+    ) -> None:
+        for code in ("ACC-01", "ACC-02", "SEC-01"):
+            report(client, people["worker"], [code])
+        assert smtp.collector.count() == 0
+        expected = rise_recipients(people)
+        wait_until(lambda: settled(len(expected), queue), 30, "the grouped deliveries")
+        assert addresses(smtp) == sorted(a.lower() for a in expected)
+        [message] = smtp.collector.to(people["fr"])
+        assert message["Subject"] == "Baromètre : Prison de Haren passe en orange 3 sur 5"
+
+
+class TestWorkerKilled:
+    """SIGKILL while the SMTP server holds the message: nothing lost, resent with its Message-ID."""
+
+    @pytest.fixture
+    def own_queue(self) -> Iterator[str]:
+        name = f"alerts-test-kill-{uuid.uuid4().hex[:8]}"
+        yield name
+        clear_queue(BROKER, name)
+
+    @pytest.fixture
+    def settings_overrides(self, own_queue: str, smtp_server: SmtpServer) -> dict[str, Any]:
+        return {
+            "redis_url": BROKER,
+            "celery_queue": own_queue,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_server.port,
+            "alert_group_wait": 0,
+            "mail_from": "barometre@fidex.test",
+        }
+
+    def test_killed_while_sending_the_row_ends_sent(
+        self,
+        app: Flask,
+        client: FlaskClient,
+        people: dict[str, Any],
+        smtp: SmtpServer,
+        pg_url: str,
+        own_queue: str,
+        tmp_path: Path,
+    ) -> None:
+        from barometre.models import Contact, MemberService, User
+
+        # One recipient only: a contact.
+        db.session.query(Contact).delete()
+        db.session.query(MemberService).update({"alert_emails": ""})
+        db.session.query(User).filter(User.role == "coordinator").update({"active": False})
+        db.session.commit()
+        add_contact("lent@haren.test", digest=False)  # no digest in the way
+        env = worker_env(pg_url, BROKER, own_queue, smtp.port, tmp_path, SECRET)
+        first = Worker(env, own_queue, tmp_path).start()
+        second = None
+        try:
+            smtp.collector.hold_once("lent@haren.test")
+            report(client, people["worker"], ["SEC-01"])
+            assert smtp.collector.held.wait(30), first.output()
+            [row] = notifications()
+            assert (row.state, row.attempts) == ("sending", 1)
+            first.kill()
+            smtp.collector.release.set()
+            second = Worker(env, own_queue, tmp_path).start()
+            with freeze_time(datetime.now() + timedelta(minutes=6)):
+                done = reconcile(db.session, current_app.config["SETTINGS"])
+            assert done.uncertain == 1 and done.requeued == 1
+            db.session.commit()  # hands the uncertain row over to the second worker
+            rows = wait_until(lambda: settled(1, own_queue), 30, "the resend")
+        finally:
+            first.kill()
+            if second is not None:
+                second.stop()
+        assert (rows[0].state, rows[0].attempts) == ("sent", 2)
+        received = smtp.collector.to("lent@haren.test")
+        # The first copy reached the server before the kill: the one documented duplicate,
+        # which carries the same Message-ID so mail clients fold it.
+        assert len(received) == 2
+        assert {m["Message-ID"] for m in received} == {
+            message_id(rows[0].id, current_app.config["SETTINGS"])
+        }
+
+
+def test_the_beat_digest_task_sends_once_per_recipient_through_the_worker(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer, worker: Worker, queue: str
+) -> None:
+    from alerts.dispatch import publisher
+
+    celery = publisher(app)
+    for _ in range(2):  # two beats, or a beat and a restart, in the same week
+        celery.send_task("alerts.send_digest", queue=queue, retry=False)
+    rows = wait_until(lambda: settled(8, queue), 30, "digest deliveries")
+    assert {(n.kind, n.state) for n in rows} == {("digest", "sent")}
+    assert len(set(addresses(smtp))) == len(addresses(smtp)) == 8
