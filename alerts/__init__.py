@@ -18,15 +18,18 @@ celery = celery_app
 def init_app(flask_app: Flask) -> None:
     """Hook, session listeners, blueprint and commands: called once by create_app."""
     from barometre import services
+    from barometre.console import exports
 
     from .cli import register_cli
-    from .dispatch import install_listeners
+    from .dispatch import export_via_celery, install_listeners
     from .embedded import start_ticker
     from .events import on_level_change
     from .views import bp
 
     if on_level_change not in services.LEVEL_CHANGE_HOOKS:
         services.LEVEL_CHANGE_HOOKS.append(on_level_change)
+    if export_via_celery not in exports.EXPORT_DISPATCHERS:
+        exports.EXPORT_DISPATCHERS.append(export_via_celery)
     install_listeners()
     flask_app.register_blueprint(bp)
     register_cli(flask_app)

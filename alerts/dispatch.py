@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 INFO_KEY = "alerts.handoff"
 SEND_NOTIFICATION = "alerts.send_notification"
 SEND_GROUP = "alerts.send_group"
+RUN_EXPORT = "alerts.run_export"
 PUBLISH_TIMEOUT = 1.0
 
 
@@ -138,12 +139,24 @@ def publisher(app: Flask) -> Any:
 
 def publish(app: Flask, handoff: Handoff) -> bool:
     """Publish every task of the hand-off; stop at the first failure (the broker is away)."""
-    celery = publisher(app)
-    queue = app.config["SETTINGS"].celery_queue
     messages: list[tuple[str, int, int | None]] = [
         (SEND_NOTIFICATION, i, None) for i in handoff.notification_ids
     ]
     messages += [(SEND_GROUP, group_id, delay + 1) for group_id, delay in handoff.groups]
+    return publish_tasks(app, messages)
+
+
+def export_via_celery(export_id: int) -> bool:
+    """Export dispatcher: with a broker, a worker builds the file (False: run it here)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config["SETTINGS"].broker_url:
+        return False
+    return publish_tasks(app, [(RUN_EXPORT, export_id, None)])
+
+
+def publish_tasks(app: Flask, messages: list[tuple[str, int, int | None]]) -> bool:
+    celery = publisher(app)
+    queue = app.config["SETTINGS"].celery_queue
     try:
         # A fresh connection each time: a pooled one may be dead after a Redis restart.
         with celery.connection_for_write() as connection, connection.Producer() as producer:

@@ -6,6 +6,7 @@ import logging
 
 from flask import current_app
 
+from barometre.console import exports
 from barometre.extensions import db
 from barometre.settings import Settings
 
@@ -46,6 +47,12 @@ def reconcile() -> dict[str, int]:
     db.session.commit()
     log.info("reconciled: %s", result)
     return dict(result.__dict__)
+
+
+@celery_app.task(name="alerts.run_export")
+def run_export(export_id: int) -> None:
+    exports.run_export(export_id)
+    log.info("export %s done", export_id)
 
 
 @celery_app.task(name="alerts.send_digest")

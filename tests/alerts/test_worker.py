@@ -255,3 +255,26 @@ def test_the_beat_digest_task_sends_once_per_recipient_through_the_worker(
     rows = wait_until(lambda: settled(8, queue), 30, "digest deliveries")
     assert {(n.kind, n.state) for n in rows} == {("digest", "sent")}
     assert len(set(addresses(smtp))) == len(addresses(smtp)) == 8
+
+
+def test_an_export_is_built_by_the_worker(
+    app: Flask, client: FlaskClient, worker: Worker, people: dict[str, Any]
+) -> None:
+    from barometre.console.models import Export
+    from tests.conftest import file_report, login
+
+    file_report(people["worker"])
+    login(client, people["coordinator"])
+    response = client.post("/coordination/exports", data={"kind": "reports", "format": "csv"})
+    assert response.status_code in (302, 303)
+    export_id = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+
+    def done() -> Export | None:
+        db.session.expire_all()
+        row = db.session.get(Export, export_id)
+        return row if row is not None and row.finished else None
+
+    row = wait_until(done, timeout=60, what="the worker to build the export")
+    assert (row.state, row.row_count) == ("done", 1), worker.output()
+    # Built by the worker process, in its own instance folder, not in a thread here.
+    assert Path(row.file_path).parent.parent == Path(worker.env["INSTANCE_PATH"])
