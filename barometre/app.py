@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, jsonify, render_template, request
+from flask import Flask, current_app, g, has_request_context, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from .auth import init_auth
-from .extensions import babel, csrf, db, migrate
-from .settings import Settings, ensure_secret_key
+from .extensions import babel, csrf, db, login_manager, migrate
+from .logs import init_logging
+from .security import init_security
+from .settings import Settings, ensure_secret_key, settings_from_env_or_exit
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -21,7 +26,7 @@ LOCALES = ("fr", "nl", "en")
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    settings = ensure_secret_key(settings or Settings.from_env())
+    settings = ensure_secret_key(settings or settings_from_env_or_exit())
     app = Flask(
         "barometre",
         instance_path=settings.instance_path,
@@ -33,6 +38,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_extensions(app)
     register_blueprints(app)
     register_errors(app)
+    init_security(app)
+    init_logging(app)
     from .cli import register_cli
 
     register_cli(app)
@@ -49,7 +56,7 @@ def configure(app: Flask, settings: Settings) -> None:
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
         TESTING=settings.testing,
         WTF_CSRF_TIME_LIMIT=None,
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
@@ -59,9 +66,16 @@ def configure(app: Flask, settings: Settings) -> None:
 
 
 def engine_options(url: str) -> dict[str, Any]:
+    # hide_parameters: a database error in the logs must not carry report text.
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": 10,
+        "max_overflow": 10,
+        "hide_parameters": True,
+        "connect_args": {"connect_timeout": 5},  # an unreachable server must not hang requests
+    }
 
 
 def select_locale() -> str | None:
@@ -103,10 +117,14 @@ def register_blueprints(app: Flask) -> None:
     from intake.api import bp as intake_api
 
     from .api import bp as api
+    from .health import bp as health
+    from .privacy import bp as privacy
     from .views import bp as pages
 
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    app.register_blueprint(health)
+    app.register_blueprint(privacy)
     app.register_blueprint(intake_api)
     csrf.exempt(intake_api)
 
@@ -136,6 +154,21 @@ def register_errors(app: Flask) -> None:
         if wants_json():
             return jsonify(error=message), code
         return render_template("error.html", code=code, message=message), code
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(error: Exception) -> Any:
+        """The database is down or saturated: a 503 page, never a traceback."""
+        current_app.logger.error("database unavailable: %s", type(error).__name__)
+        with contextlib.suppress(DBAPIError):
+            db.session.rollback()
+        # Render as anonymous: loading the signed-in user would query the database again.
+        g._login_user = login_manager.anonymous_user()
+        message = _(ERROR_MESSAGES[503])
+        if wants_json():
+            return jsonify(error=message), 503
+        return render_template("error.html", code=503, message=message), 503
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Any:
