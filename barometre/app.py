@@ -151,9 +151,13 @@ def register_errors(app: Flask) -> None:
     def http_error(error: HTTPException) -> Any:
         code = error.code or 500
         message = _(ERROR_MESSAGES.get(code, "Erreur."))
+        # Keep what the protocol requires of the error (Allow on a 405, Retry-After …).
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         if wants_json():
-            return jsonify(error=message), code
-        return render_template("error.html", code=code, message=message), code
+            if code == 401:
+                headers.append(("WWW-Authenticate", 'Bearer realm="barometre"'))
+            return jsonify(error=message), code, headers
+        return render_template("error.html", code=code, message=message), code, headers
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
