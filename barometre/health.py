@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import sys
 import time
 from typing import Any
 
@@ -143,3 +144,33 @@ def metrics() -> ResponseReturnValue:
     from .metrics import CONTENT_TYPE, exposition
 
     return Response(exposition(db.session, settings()), content_type=CONTENT_TYPE)
+
+
+def main() -> int:
+    """`python -m barometre.health`: the worker container's health check.
+
+    Exit 0 while the worker's heartbeat in Redis is fresh, 1 otherwise.
+    """
+    from .settings import settings_from_env_or_exit
+
+    url = redis_url_of(settings_from_env_or_exit())
+    if not url:
+        print("embedded mode: no worker to check")
+        return 0
+    client = redis_client(url)
+    try:
+        age = heartbeat_age(client)
+    except RedisError:
+        print("broker unreachable")
+        return 1
+    finally:
+        client.close()
+    if age is None or age > HEARTBEAT_MAX_AGE:
+        print("worker heartbeat missing or older than 5 minutes")
+        return 1
+    print(f"worker alive (heartbeat {age:.0f} s ago)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -245,3 +248,28 @@ def test_notifications_by_state_when_the_table_exists(client: FlaskClient) -> No
         db.metadata.remove(table)
     assert 'barometre_notifications{state="sent",table="test_notification"} 2.0' in text
     assert 'barometre_notifications{state="failed",table="test_notification"} 1.0' in text
+
+
+def test_worker_container_health_check(tmp_path: Path, redis_server: OwnRedis) -> None:
+    """`python -m barometre.health`, the worker's health check in docker-compose.yml."""
+
+    def check() -> subprocess.CompletedProcess[str]:
+        env = {
+            "PATH": os.environ["PATH"],
+            "INSTANCE_PATH": str(tmp_path),
+            "REDIS_URL": redis_server.url,
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "barometre.health"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert check().returncode == 1
+    record_worker_heartbeat(redis_server.client())
+    alive = check()
+    assert alive.returncode == 0 and "worker alive" in alive.stdout
+    redis_server.kill()
+    assert check().returncode == 1

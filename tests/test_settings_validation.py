@@ -136,9 +136,13 @@ def test_gunicorn_as_in_compose_says_it_once_and_stops(tmp_path: Path) -> None:
 
 
 def test_bare_gunicorn_stops_instead_of_restarting_workers(tmp_path: Path) -> None:
-    """Without our config file the workers fail, and exit code 4 stops the master."""
+    """Without our config file the workers fail, and their exit code 4 stops the master.
+
+    (The master's own exit code is 4, or 1 when gunicorn halts from inside its
+    signal handler: a race of gunicorn's, either way it stops.)
+    """
     command = [GUNICORN, "--bind", "127.0.0.1:0", "--workers", "2", "barometre:create_app()"]
     done = _run(command, tmp_path)
-    assert done.returncode == 4
+    assert done.returncode in (1, 4)
     assert "SECRET_KEY: obligatoire en production" in done.stderr
     assert "App failed to load" in done.stderr
