@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from . import clock
 from .auth import COORDINATOR, access
 from .extensions import DbSession, db
-from .models import ApiToken, AuditEntry, Contact, LevelChange, Report, Situation, User
+from .models import ApiToken, AuditEntry, Contact, Report, Situation, User
 from .retention import description_cutoff
 from .settings import Settings
 
@@ -68,7 +68,7 @@ def inventory(session: DbSession, current: Settings) -> Inventory:
             str(_l("Situations, niveaux et historique des niveaux")),
             str(_l("Tous (agrégats sans données personnelles)")),
             str(_l("Tant que l'historique du baromètre est tenu")),
-            _count(session, model=Situation) + _count(session, model=LevelChange),
+            _count(session, model=Situation),
         ),
         Holding(
             str(_l("Comptes (email, nom, rôle, service, langue)")),

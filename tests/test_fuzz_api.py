@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -312,8 +311,9 @@ def test_committee_paths_survive_any_id(
         url = f"/api/v1/{kind}/{quote(segment, safe='')}/{action}"
         body = {"note": "Réglé"} if kind == "situations" else {"reason": "Doublon"}
         response = client.post(url, json=body, headers=headers)
-        assert response.status_code in (404, 405), (url, response.status_code)
-        assert response.get_json()["error"]
+        assert response.status_code in (308, 404, 405), (url, response.status_code)
+        if response.status_code != 308:  # see test_establishment_path_survives_anything
+            assert response.get_json()["error"]
 
     check()
     assert count(AuditEntry) == 0
@@ -324,7 +324,8 @@ def fuzz_establishment_paths(client: FlaskClient, headers: dict[str, str], n: in
     @given(segment=path_segments())
     def check(segment: str) -> None:
         response = client.get(f"/api/v1/establishments/{quote(segment, safe='')}", headers=headers)
-        assert response.status_code in (200, 404), (segment, response.status_code)
+        # 308: an encoded "/" made "//", which Werkzeug merges by redirecting
+        assert response.status_code in (200, 308, 404), (segment, response.status_code)
         if response.status_code == 200:
             assert response.get_json()["slug"] in SLUGS
 
@@ -350,21 +351,20 @@ def header_values() -> st.SearchStrategy[str]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_read_endpoints_survive_any_headers_and_query(client: FlaskClient, app: Flask) -> None:
+@pytest.mark.parametrize(
+    "url", ["/api/v1/referentiel", "/api/v1/establishments", "/api/v1/openapi.json"]
+)
+def test_read_endpoints_survive_any_headers_and_query(client: FlaskClient, url: str) -> None:
     """Random tokens, languages, cookies and query strings on every GET of the API."""
-    urls = ["/api/v1/referentiel", "/api/v1/establishments", "/api/v1/openapi.json"]
 
     @FAST
     @given(
-        url=st.sampled_from(urls),
         authorization=st.one_of(st.none(), header_values()),
         language=header_values(),
         cookie=header_values(),
         query=st.dictionaries(st.text(max_size=10), st.text(max_size=30), max_size=3),
     )
-    def check(
-        url: str, authorization: str | None, language: str, cookie: str, query: dict[str, str]
-    ) -> None:
+    def check(authorization: str | None, language: str, cookie: str, query: dict[str, str]) -> None:
         headers = {"Accept-Language": language, "Cookie": cookie}
         if authorization is not None:
             headers["Authorization"] = authorization
