@@ -170,9 +170,10 @@ def register_errors(app: Flask) -> None:
         # Render as anonymous: loading the signed-in user would query the database again.
         g._login_user = login_manager.anonymous_user()
         message = _(ERROR_MESSAGES[503])
+        headers = {"Retry-After": "30"}
         if wants_json():
-            return jsonify(error=message), 503
-        return render_template("error.html", code=503, message=message), 503
+            return jsonify(error=message), 503, headers
+        return render_template("error.html", code=503, message=message), 503, headers
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Any:

@@ -261,6 +261,7 @@ def test_database_down_gives_a_503_page_not_a_traceback(app_without_database: Fl
     assert "Service momentanément indisponible." in text and "Rien n'est perdu" in text
     assert "Traceback" not in text and "OperationalError" not in text
     assert page.headers["Content-Security-Policy"] == CSP
+    assert page.headers["Retry-After"] == "30"
     api = client.get("/api/v1/establishments")
     assert api.status_code == 503
     assert api.get_json() == {"error": "Service momentanément indisponible."}
