@@ -44,7 +44,8 @@ from .settings import Settings
 
 MAX_DESCRIPTION = 2000
 MAX_COUNT = 100_000
-MAX_DB_ID = 2**63 - 1  # larger ids cannot exist, and SQLite cannot even compare them
+# Ids are 32-bit integer columns: PostgreSQL refuses to compare them with a larger number.
+MAX_DB_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)

@@ -292,16 +292,20 @@ def path_segments() -> st.SearchStrategy[str]:
     )
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-def test_committee_paths_survive_any_id(
-    client: FlaskClient, worker: User, coordinator: User
+def fuzz_committee_paths(
+    client: FlaskClient, worker: User, coordinator: User, max_examples: int
 ) -> None:
     """Unknown, huge or garbled ids: 404, and nothing changes."""
     outcome = file_report(worker)
     existing = {str(outcome.report.id), str(outcome.new_situations[0].id)}
     headers = bearer(coordinator)
 
-    @FAST
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
     @given(
         segment=path_segments().filter(lambda s: s.lstrip("0") not in existing),
         kind=st.sampled_from(["situations", "reports"]),
@@ -317,6 +321,20 @@ def test_committee_paths_survive_any_id(
 
     check()
     assert count(AuditEntry) == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_committee_paths_survive_any_id(
+    client: FlaskClient, worker: User, coordinator: User
+) -> None:
+    fuzz_committee_paths(client, worker, coordinator, 1000)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_committee_paths_survive_any_id_on_postgresql(
+    client: FlaskClient, worker: User, coordinator: User
+) -> None:
+    fuzz_committee_paths(client, worker, coordinator, 300)
 
 
 def fuzz_establishment_paths(client: FlaskClient, headers: dict[str, str], n: int) -> None:

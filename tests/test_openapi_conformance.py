@@ -1,11 +1,12 @@
 """Schemathesis against /api/v1/openapi.json, on a server of ours on loopback.
 
-Every phase (coverage, fuzzing, stateful through the document's links) and every
-check but one: no server error, and no response that breaks the published
-document (status codes, headers, content types, bodies), auth not ignored,
-schema-invalid input refused. Left out: `positive_data_acceptance`, since some
-rules cannot be written in JSON Schema (a visit date within the last 90 days,
-a condition code of the référentiel): those inputs get a documented 422.
+Every phase (coverage, fuzzing, stateful through the document's links) and
+every check but one, on SQLite and on PostgreSQL: no server error, and no
+response that breaks the published document (status codes, headers, content
+types, bodies), auth not ignored, schema-invalid input refused. Left out:
+`positive_data_acceptance`, since some rules cannot be written in JSON Schema
+(a visit date within the last 90 days, a condition code of the référentiel):
+those inputs get a documented 422.
 """
 
 from __future__ import annotations
@@ -24,11 +25,6 @@ from barometre.models import User
 from tests.conftest import bearer, file_report
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
-
-
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
 
 
 @pytest.fixture
