@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app barometre
 
-.PHONY: run test lint install services translations
+.PHONY: run test lint install services translations audit lock load-test
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,26 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: install services lint
+# pip-audit on the locked runtime dependencies; prints NOT AUDITED when its
+# vulnerability service cannot be reached (AUDIT_REQUIRED=1 makes that fail).
+audit: install
+	$(BIN)/python scripts/audit.py requirements.lock
+
+# Re-lock the runtime dependencies from a clean venv (what the Docker image installs).
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet .
+	{ echo '# Locked runtime dependencies (Python 3.11), what the Docker image installs.'; \
+	  echo '# Regenerate with `make lock`; `make audit` checks them with pip-audit.'; \
+	  .lock-venv/bin/pip freeze --exclude-editable | grep -iv '^barometre'; } > requirements.lock
+	rm -rf .lock-venv build
+
+# Not part of `make test`: 200 reports from 20 clients against gunicorn on loopback.
+load-test: install services
+	$(BIN)/python bench/load_test.py
+
+test: install services lint audit
 	$(BIN)/pytest
 
 # Extract the French source strings, update the nl/en catalogs, compile them (.mo committed).

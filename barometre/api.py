@@ -18,6 +18,7 @@ from .queries import EstablishmentView, barometer, iso, referentiel
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 RECENT_CHANGES = 10
+MAX_SLUG = 64
 
 
 @bp.after_request
@@ -115,6 +116,8 @@ def list_establishments() -> ResponseReturnValue:
 @bp.get("/establishments/<slug>")
 @access(BAROMETER)
 def get_establishment(slug: str) -> ResponseReturnValue:
+    if len(slug) > MAX_SLUG or "\x00" in slug:
+        abort(404)  # no such slug can exist, and PostgreSQL refuses NUL in a query
     views = barometer(db.session, [slug], changes_per_establishment=RECENT_CHANGES)
     if not views:
         abort(404)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 from flask import (
     Flask,
     current_app,
+    g,
     has_request_context,
     jsonify,
     redirect,
@@ -18,11 +20,15 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from .auth import init_auth
 from .extensions import babel, csrf, db, login_manager, migrate
-from .settings import Settings, ensure_secret_key
+from .logs import init_logging
+from .security import init_security
+from .settings import Settings, ensure_secret_key, settings_from_env_or_exit
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -31,7 +37,7 @@ LOCALES = ("fr", "nl", "en")
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    settings = ensure_secret_key(settings or Settings.from_env())
+    settings = ensure_secret_key(settings or settings_from_env_or_exit())
     app = Flask(
         "barometre",
         instance_path=settings.instance_path,
@@ -43,6 +49,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_extensions(app)
     register_blueprints(app)
     register_errors(app)
+    init_security(app)
+    init_logging(app)
     from .cli import register_cli
 
     register_cli(app)
@@ -60,7 +68,7 @@ def configure(app: Flask, settings: Settings) -> None:
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
         TESTING=settings.testing,
         WTF_CSRF_TIME_LIMIT=None,
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
@@ -70,9 +78,16 @@ def configure(app: Flask, settings: Settings) -> None:
 
 
 def engine_options(url: str) -> dict[str, Any]:
+    # hide_parameters: a database error in the logs must not carry report text.
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": 10,
+        "max_overflow": 10,
+        "hide_parameters": True,
+        "connect_args": {"connect_timeout": 5},  # an unreachable server must not hang requests
+    }
 
 
 def select_locale() -> str | None:
@@ -116,11 +131,15 @@ def register_blueprints(app: Flask) -> None:
 
     from .api import bp as api
     from .console.views import bp as console
+    from .health import bp as health
+    from .privacy import bp as privacy
     from .views import bp as pages
 
     app.register_blueprint(pages)
     app.register_blueprint(console)
     app.register_blueprint(api)
+    app.register_blueprint(health)
+    app.register_blueprint(privacy)
     app.register_blueprint(intake_api)
     app.register_blueprint(intake_pages)
     csrf.exempt(intake_api)
@@ -163,9 +182,29 @@ def register_errors(app: Flask) -> None:
             message = str(CSRF_MESSAGE)
         if code == 401 and not wants_json() and login_manager.login_view:
             return to_login()
+        # Keep what the protocol requires of the error (Allow on a 405, Retry-After …).
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         if wants_json():
-            return jsonify(error=message), code
-        return render_template("error.html", code=code, message=message), code
+            if code == 401:
+                headers.append(("WWW-Authenticate", 'Bearer realm="barometre"'))
+            return jsonify(error=message), code, headers
+        return render_template("error.html", code=code, message=message), code, headers
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(error: Exception) -> Any:
+        """The database is down or saturated: a 503 page, never a traceback."""
+        current_app.logger.error("database unavailable: %s", type(error).__name__)
+        with contextlib.suppress(DBAPIError):
+            db.session.rollback()
+        # Render as anonymous: loading the signed-in user would query the database again.
+        g._login_user = login_manager.anonymous_user()
+        message = str(ERROR_MESSAGES[503])
+        headers = {"Retry-After": "30"}
+        if wants_json():
+            return jsonify(error=message), 503, headers
+        return render_template("error.html", code=503, message=message), 503, headers
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Any:

@@ -67,11 +67,15 @@ def user_for_token(session: DbSession, token: str) -> User | None:
     return row.user
 
 
-def access(rule: str, token_only: bool = False) -> Callable[[F], F]:
+def access(
+    rule: str, token_only: bool = False, or_if: Callable[[], bool] | None = None
+) -> Callable[[F], F]:
     """Declare who may reach a view.
 
     `token_only`: the identity must come from a bearer token, never from the
     session cookie (API writes are exempt from CSRF, so a cookie must not do).
+    `or_if`: a check of a credential of the view's own (e.g. the metrics
+    scraper's token); when it returns True the request is let in as well.
     """
     if rule not in RULES:
         raise ValueError(rule)
@@ -79,6 +83,7 @@ def access(rule: str, token_only: bool = False) -> Callable[[F], F]:
     def mark(view: F) -> F:
         view.access_rule = rule  # type: ignore[attr-defined]
         view.access_token_only = token_only  # type: ignore[attr-defined]
+        view.access_or_if = or_if  # type: ignore[attr-defined]
         return view
 
     return mark
@@ -120,10 +125,13 @@ def enforce_access() -> None:
     rule = rule_of(request.endpoint)
     if rule is None:
         abort(403)
+    view = current_app.view_functions.get(request.endpoint or "")
+    or_if = getattr(view, "access_or_if", None)
+    if or_if is not None and or_if():
+        return
     token = bearer_token()
     if token is not None and not current_user.is_authenticated:
         abort(401)  # a token was sent and it is not valid
-    view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "access_token_only", False) and token is None:
         abort(401)
     verdict = allowed(rule, current_user)

@@ -95,5 +95,7 @@ def recompute_command() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for command in (seed_command, users, tokens, levels):
+    from .retention import retention_cli
+
+    for command in (seed_command, users, tokens, levels, retention_cli):
         app.cli.add_command(command)

@@ -6,6 +6,15 @@ from typing import Any
 
 COLOURS = ["vert", "orange", "rouge"]
 OFFER_TYPES = ["individuel", "collectif", "cellulaire"]
+MAX_COUNT = 100_000
+# Text fields refuse the NUL character (no database stores it).
+NO_NUL = "^[^\\u0000]*$"
+NOTE = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 2000,
+    "pattern": "^[^\\u0000]*\\S[^\\u0000]*$",
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -86,21 +95,49 @@ SCHEMAS: dict[str, Any] = {
     "ReportIn": {
         "type": "object",
         "properties": {
-            "establishment": {"type": "string", "description": "slug"},
-            "visit_date": {"type": "string", "format": "date"},
-            "conditions": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "establishment": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 64,
+                "pattern": NO_NUL,
+                "description": "slug (GET /api/v1/establishments)",
+            },
+            "visit_date": {
+                "type": "string",
+                "format": "date",
+                "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                "description": "AAAA-MM-JJ, ni dans le futur, ni plus vieux que MAX_VISIT_AGE_DAYS",
+            },
+            "conditions": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "pattern": NO_NUL},
+                "minItems": 1,
+                "maxItems": 100,
+                "description": "codes du référentiel (GET /api/v1/referentiel)",
+            },
             "offer_types": {
                 "type": "array",
                 "items": {"type": "string", "enum": OFFER_TYPES},
                 "minItems": 1,
+                "maxItems": 100,
             },
-            "description": {"type": "string", "maxLength": 2000},
-            "minutes_waited": {"type": ["integer", "null"], "minimum": 0},
+            "description": {"type": "string", "maxLength": 2000, "pattern": NO_NUL},
+            "minutes_waited": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_COUNT},
             "activity_cancelled": {"type": ["boolean", "null"]},
-            "detainees_not_seen": {"type": ["integer", "null"], "minimum": 0},
-            "submission_id": {"type": ["string", "null"], "format": "uuid"},
+            "detainees_not_seen": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": MAX_COUNT,
+            },
+            "submission_id": {
+                "type": ["string", "null"],
+                "format": "uuid",
+                "minLength": 36,
+                "maxLength": 36,
+            },
         },
         "required": ["establishment", "visit_date", "conditions", "offer_types"],
+        "additionalProperties": False,
     },
     "ReportCreated": {
         "type": "object",
@@ -113,34 +150,37 @@ SCHEMAS: dict[str, Any] = {
         },
         "required": ["id", "created", "establishment", "level"],
     },
-    "Note": {
-        "type": "object",
-        "properties": {"note": {"type": "string", "minLength": 1, "maxLength": 2000}},
-        "required": ["note"],
-    },
-    "Reason": {
-        "type": "object",
-        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
-        "required": ["reason"],
-    },
+    "Note": {"type": "object", "properties": {"note": NOTE}, "required": ["note"]},
+    "Reason": {"type": "object", "properties": {"reason": NOTE}, "required": ["reason"]},
 }
 
 AUTH_ERRORS = {
     "401": _error("Jeton absent ou invalide"),
     "403": _error("Rôle insuffisant"),
 }
+# Any operation: the database is momentarily unreachable.
+UNAVAILABLE = {"503": _error("Service momentanément indisponible")}
 
 
-def _write(summary: str, body: str, ok: dict[str, Any], with_id: bool) -> dict[str, Any]:
+def _write(
+    operation_id: str,
+    summary: str,
+    body: str,
+    ok: dict[str, Any],
+    with_id: bool,
+) -> dict[str, Any]:
     operation: dict[str, Any] = {
+        "operationId": operation_id,
         "summary": summary,
         "security": [{"bearer": []}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(body)}}},
         "responses": {
             **ok,
             "400": _json(_ref("FieldErrors"), "Corps JSON illisible"),
+            "413": _error("Corps trop volumineux"),
             "422": _json(_ref("FieldErrors"), "Erreurs par champ"),
             **AUTH_ERRORS,
+            **UNAVAILABLE,
         },
     }
     if with_id:
@@ -152,7 +192,50 @@ def _write(summary: str, body: str, ok: dict[str, Any], with_id: bool) -> dict[s
     return operation
 
 
+def _link(operation_id: str, **parameters: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": parameters}
+
+
+def _read(operation_id: str, summary: str, ok: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "responses": {
+            **ok,
+            "401": _error("Jeton invalide, ou baromètre non public et jeton absent"),
+            **UNAVAILABLE,
+        },
+        **extra,
+    }
+
+
+ESTABLISHMENTS = {
+    "type": "object",
+    "properties": {"establishments": {"type": "array", "items": _ref("Establishment")}},
+    "required": ["establishments"],
+}
+SLUG_PARAMETER = {
+    "name": "slug",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1},
+}
+
+
 def document() -> dict[str, Any]:
+    listed = _json(ESTABLISHMENTS, "Établissements")
+    listed["links"] = {
+        "GetEstablishment": _link("getEstablishment", slug="$response.body#/establishments/0/slug")
+    }
+    detail = _json(_ref("Establishment"), "Établissement")
+    detail["links"] = {
+        "ResolveSituation": _link("resolveSituation", id="$response.body#/open_situations/0/id")
+    }
+    created = _json(_ref("ReportCreated"), "Enregistré")
+    created["links"] = {
+        "RejectReport": _link("rejectReport", id="$response.body#/id"),
+        "GetEstablishment": _link("getEstablishment", slug="$response.body#/establishment"),
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Baromètre API", "version": "1"},
@@ -163,62 +246,40 @@ def document() -> dict[str, Any]:
         },
         "paths": {
             "/api/v1/referentiel": {
-                "get": {
-                    "summary": "Catégories, conditions et types d'offre",
-                    "responses": {"200": _json({"type": "object"}, "Référentiel")},
-                }
+                "get": _read(
+                    "getReferentiel",
+                    "Catégories, conditions et types d'offre",
+                    {"200": _json({"type": "object"}, "Référentiel")},
+                )
             },
             "/api/v1/establishments": {
-                "get": {
-                    "summary": "Niveau de chaque établissement",
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "establishments": {
-                                        "type": "array",
-                                        "items": _ref("Establishment"),
-                                    }
-                                },
-                            },
-                            "Établissements",
-                        ),
-                        "401": _error("Baromètre non public: jeton requis"),
-                    },
-                }
+                "get": _read(
+                    "listEstablishments", "Niveau de chaque établissement", {"200": listed}
+                )
             },
             "/api/v1/establishments/{slug}": {
-                "get": {
-                    "summary": "Un établissement",
-                    "parameters": [
-                        {
-                            "name": "slug",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "responses": {
-                        "200": _json(_ref("Establishment"), "Établissement"),
-                        "401": _error("Baromètre non public: jeton requis"),
-                        "404": _error("Inconnu"),
-                    },
-                }
+                "get": _read(
+                    "getEstablishment",
+                    "Un établissement",
+                    {"200": detail, "404": _error("Inconnu")},
+                    parameters=[SLUG_PARAMETER],
+                )
             },
             "/api/v1/reports": {
                 "post": _write(
+                    "createReport",
                     "Enregistrer un signalement",
                     "ReportIn",
                     {
                         "200": _json(_ref("ReportCreated"), "Déjà enregistré (même submission_id)"),
-                        "201": _json(_ref("ReportCreated"), "Enregistré"),
+                        "201": created,
                     },
                     with_id=False,
                 )
             },
             "/api/v1/reports/{id}/reject": {
                 "post": _write(
+                    "rejectReport",
                     "Rejeter un signalement (coordination)",
                     "Reason",
                     {"200": _json({"type": "object"}, "Rejeté")},
@@ -227,6 +288,7 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/situations/{id}/resolve": {
                 "post": _write(
+                    "resolveSituation",
                     "Résoudre une situation (coordination)",
                     "Note",
                     {"200": _json({"type": "object"}, "Résolue")},

@@ -44,6 +44,8 @@ from .settings import Settings
 
 MAX_DESCRIPTION = 2000
 MAX_COUNT = 100_000
+# Ids are 32-bit integer columns: PostgreSQL refuses to compare them with a larger number.
+MAX_DB_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -105,12 +107,33 @@ class ResolvedReport:
     offer_types: list[OfferType]
 
 
+def storable(text: str) -> bool:
+    """Text every database takes: no NUL byte, nothing UTF-8 cannot encode (lone surrogates)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def valid_submission_id(value: str) -> bool:
+    """The canonical 36-character form only: it is stored in a 36-character column."""
+    try:
+        return len(value) == 36 and uuid.UUID(value) is not None
+    except ValueError:
+        return False
+
+
 def check_report(session: DbSession, data: ReportInput, settings: Settings) -> ResolvedReport:
     """Check R1 against the database; raise every field error at once."""
     errors: dict[str, list[str]] = {}
-    establishment = session.scalar(
-        select(Establishment).where(Establishment.slug == data.establishment)
-    )
+    establishment = None
+    if storable(data.establishment):
+        establishment = session.scalar(
+            select(Establishment).where(Establishment.slug == data.establishment)
+        )
     if establishment is None or not establishment.active:
         errors["establishment"] = [_("Établissement inconnu.")]
     today = clock.today()
@@ -146,22 +169,19 @@ def check_free_fields(data: ReportInput) -> dict[str, list[str]]:
         errors["description"] = [
             _("La description ne peut dépasser %(max)d caractères.", max=MAX_DESCRIPTION)
         ]
-    elif "\x00" in data.description:
+    elif not storable(data.description):
         errors["description"] = [_("La description contient un caractère interdit.")]
     for name in ("minutes_waited", "detainees_not_seen"):
         value = getattr(data, name)
         if value is not None and not 0 <= value <= MAX_COUNT:
             errors[name] = [_("Indiquez un nombre entre 0 et %(max)d.", max=MAX_COUNT)]
-    if data.submission_id is not None:
-        try:
-            uuid.UUID(data.submission_id)
-        except ValueError:
-            errors["submission_id"] = [_("Identifiant de soumission invalide (UUID attendu).")]
+    if data.submission_id is not None and not valid_submission_id(data.submission_id):
+        errors["submission_id"] = [_("Identifiant de soumission invalide (UUID attendu).")]
     return errors
 
 
 def _known(session: DbSession, model: Any, codes: Iterable[str]) -> list[Any]:
-    wanted = sorted({c for c in codes if isinstance(c, str)})
+    wanted = sorted({c for c in codes if isinstance(c, str) and storable(c)})
     if not wanted:
         return []
     rows = session.scalars(select(model).where(model.code.in_(wanted))).all()
@@ -169,8 +189,9 @@ def _known(session: DbSession, model: Any, codes: Iterable[str]) -> list[Any]:
 
 
 def _unknown_codes(codes: Iterable[str], found: Iterable[Any]) -> list[str]:
+    """The unknown codes, cut short: the message echoes what was sent."""
     known = {row.code for row in found}
-    return sorted({str(c) for c in codes} - known)
+    return [c[:30] for c in sorted({str(c) for c in codes} - known)[:5]]
 
 
 # --- recording ------------------------------------------------------------------------
@@ -183,7 +204,11 @@ def record_report(
 
     A repeated `submission_id` returns the first report and stores nothing.
     """
-    if data.submission_id and (existing := _by_submission(session, data.submission_id)):
+    if (
+        data.submission_id
+        and valid_submission_id(data.submission_id)
+        and (existing := _by_submission(session, data.submission_id))
+    ):
         return _unchanged(existing)
     resolved = check_report(session, data, settings)
     establishment = lock_establishment(session, resolved.establishment.id)
@@ -398,7 +423,7 @@ def _required_note(note: str | None, field_name: str) -> str:
     note = (note or "").strip()
     if not note:
         raise ValidationFailed({field_name: [_("Ce champ est obligatoire.")]})
-    if len(note) > MAX_DESCRIPTION or "\x00" in note:
+    if len(note) > MAX_DESCRIPTION or not storable(note):
         raise ValidationFailed(
             {
                 field_name: [
@@ -414,7 +439,7 @@ def resolve_situation(
 ) -> Outcome:
     """A coordinator closes a situation with a note (R3)."""
     note = _required_note(note, "note")
-    situation = session.get(Situation, situation_id)
+    situation = session.get(Situation, situation_id) if situation_id <= MAX_DB_ID else None
     if situation is None:
         raise NotFound(_("Situation inconnue."))
     establishment = lock_establishment(session, situation.establishment_id)
@@ -439,7 +464,7 @@ def reject_report(
     change; history is not rewritten.
     """
     reason = _required_note(reason, "reason")
-    report = session.get(Report, report_id)
+    report = session.get(Report, report_id) if report_id <= MAX_DB_ID else None
     if report is None:
         raise NotFound(_("Signalement inconnu."))
     establishment = lock_establishment(session, report.establishment_id)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 DEFAULT_INSTANCE = Path.cwd() / "instance"
 
@@ -51,6 +54,12 @@ class Settings:
     digest_hour: int = 8
     timezone: str = "Europe/Brussels"
     default_locale: str = "fr"
+    audit_retention_days: int = 1095
+    log_format: str = "json"
+    metrics_token: str = ""
+    max_content_length: int = 1024 * 1024
+    trusted_proxies: int = 0
+    privacy_contact: str = ""
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -90,7 +99,7 @@ class Settings:
             try:
                 values[f.name] = _parse(raw, f.type)
             except ValueError:
-                errors.append(f"{name}: valeur invalide {raw!r} ({f.type})")
+                errors.append(f"{name}: {EXPECTED.get(str(f.type), 'valeur invalide')}")
         settings = cls(**values)
         errors.extend(settings.problems())
         if errors:
@@ -98,6 +107,7 @@ class Settings:
         return settings
 
     def problems(self) -> list[str]:
+        """Every missing or wrong value, one French sentence each (never a secret's value)."""
         found = []
         if self.env not in ("development", "production"):
             found.append("BAROMETRE_ENV: 'development' ou 'production'")
@@ -109,7 +119,109 @@ class Settings:
             found.append("SITUATION_TTL_DAYS >= 1 et ALERT_GROUP_WAIT >= 0")
         if not 0 <= self.digest_day <= 6 or not 0 <= self.digest_hour <= 23:
             found.append("DIGEST_DAY dans 0..6 (0 = lundi) et DIGEST_HOUR dans 0..23")
+        for check in (_url_problems, _mail_problems, _limit_problems, _production_problems):
+            found.extend(check(self))
         return found
+
+
+DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql", "postgresql+psycopg")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+BROKER_SCHEMES = (*REDIS_SCHEMES, "redis+socket", "sentinel", "amqp", "amqps", "pyamqp")
+
+
+def _url_problem(name: str, url: str, schemes: tuple[str, ...], needs_host: bool) -> str | None:
+    """Say what is wrong with a URL without repeating it: it may hold a password."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return f"{name}: adresse illisible (port ou format invalide)"
+    if parts.scheme not in schemes:
+        allowed = ", ".join(f"{s}://" for s in schemes)
+        return f"{name}: schéma {parts.scheme or '(aucun)'!r} non pris en charge ({allowed})"
+    if needs_host and not parts.hostname and "host=" not in parts.query:
+        return f"{name}: nom d'hôte manquant"
+    return None
+
+
+def _url_problems(settings: Settings) -> list[str]:
+    checks = [
+        ("BASE_URL", settings.base_url, ("http", "https"), True),
+        ("DATABASE_URL", settings.database_url, DATABASE_SCHEMES, False),
+        ("REDIS_URL", settings.redis_url, REDIS_SCHEMES, False),
+        ("CELERY_BROKER_URL", settings.celery_broker_url, BROKER_SCHEMES, False),
+    ]
+    found = []
+    for name, url, schemes, needs_host in checks:
+        if not url:
+            continue
+        host_required = needs_host or url.split(":", 1)[0] in ("redis", "rediss")
+        if problem := _url_problem(name, url, schemes, host_required):
+            found.append(problem)
+    return found
+
+
+def _has_control(value: str) -> bool:
+    return any(c in value for c in "\r\n\x00")
+
+
+def _mail_problems(settings: Settings) -> list[str]:
+    found = []
+    if not 1 <= settings.smtp_port <= 65535:
+        found.append("SMTP_PORT: un port entre 1 et 65535 (25, 465 ou 587 en général)")
+    if not 0 < settings.smtp_timeout <= 300:
+        found.append("SMTP_TIMEOUT: un nombre de secondes entre 0 et 300")
+    address = settings.mail_from
+    if _has_control(address) or "@" not in address or " " in address.strip():
+        # It goes into every email's From header: no line breaks, one address.
+        found.append("MAIL_FROM: une adresse email, sans espace ni retour à la ligne")
+    if _has_control(settings.smtp_host) or " " in settings.smtp_host.strip():
+        found.append("SMTP_HOST: un nom d'hôte, sans espace")
+    return found
+
+
+def _limit_problems(settings: Settings) -> list[str]:
+    found = []
+    if settings.retention_days < 1 or settings.audit_retention_days < 1:
+        found.append("RETENTION_DAYS et AUDIT_RETENTION_DAYS: au moins 1 jour")
+    if settings.max_visit_age_days < 1:
+        found.append("MAX_VISIT_AGE_DAYS: au moins 1 jour")
+    if settings.log_format not in ("json", "text"):
+        found.append("LOG_FORMAT: 'json' ou 'text'")
+    if not 16 * 1024 <= settings.max_content_length <= 100 * 1024 * 1024:
+        found.append("MAX_CONTENT_LENGTH: en octets, entre 16384 et 104857600")
+    if not 0 <= settings.trusted_proxies <= 5:
+        found.append("TRUSTED_PROXIES: nombre de proxys de confiance devant l'application, 0 à 5")
+    if settings.metrics_token and len(settings.metrics_token) < 24:
+        found.append("METRICS_TOKEN: au moins 24 caractères (ou vide pour le désactiver)")
+    if settings.default_locale not in ("fr", "nl", "en"):
+        found.append("DEFAULT_LOCALE: 'fr', 'nl' ou 'en'")
+    try:
+        ZoneInfo(settings.timezone)
+    except (ValueError, KeyError, OSError):
+        found.append("TIMEZONE: un fuseau horaire IANA, par exemple Europe/Brussels")
+    return found
+
+
+def _production_problems(settings: Settings) -> list[str]:
+    if not settings.production:
+        return []
+    found = []
+    if settings.sqlalchemy_url.startswith("sqlite"):
+        found.append(
+            "DATABASE_URL: PostgreSQL obligatoire en production "
+            "(postgresql://utilisateur:motdepasse@hôte:5432/base ; SQLite sert à la démo)"
+        )
+    if settings.smtp_user and not settings.smtp_starttls and settings.smtp_port != 465:
+        found.append("SMTP_STARTTLS=1 requis avec SMTP_USER : le mot de passe circulerait en clair")
+    return found
+
+
+EXPECTED = {
+    "bool": "valeur invalide (1/0, true/false, oui/non)",
+    "int": "nombre entier attendu",
+    "float": "nombre attendu (par exemple 10 ou 2.5)",
+}
 
 
 def _parse(raw: str, kind: object) -> Any:
@@ -126,6 +238,19 @@ def _parse(raw: str, kind: object) -> Any:
     if kind == "float":
         return float(raw)
     return raw
+
+
+def settings_from_env_or_exit() -> Settings:
+    """Read the settings; on a wrong value, print the French message and stop.
+
+    Exit code 4 is gunicorn's "app failed to load": its master then stops
+    instead of restarting workers that would fail the same way forever.
+    """
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        print(f"Baromètre ne démarre pas. {error}", file=sys.stderr)
+        raise SystemExit(4) from None
 
 
 def normalise_database_url(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -17,6 +18,8 @@ from barometre.extensions import db
 from barometre.settings import Settings
 
 bp = Blueprint("intake_api", __name__, url_prefix="/api/v1")
+
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 REPORT_FIELDS = (
     "establishment",
@@ -44,7 +47,10 @@ def domain_error(error: DomainError) -> ResponseReturnValue:
 
 
 def json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the JSON decoder goes
+        body = None
     if not isinstance(body, dict):
         raise ValidationFailed({"body": [_("Corps JSON attendu (un objet).")]})
     return body
@@ -69,16 +75,19 @@ class Parser:
         if not isinstance(value, str):
             self.fail(name, _("Texte attendu."))
             return ""
-        if "\x00" in value and name != "description":
-            # PostgreSQL refuses NUL in text; the description has its own domain message.
-            self.fail(name, _("Ce champ contient un caractère interdit."))
+        if not services.storable(value):
+            self.fail(name, _("Caractère interdit (caractère nul ou invalide)."))
             return ""
         return value
 
     def day(self, name: str) -> date:
         value = self.text(name, required=True)
         try:
-            return date.fromisoformat(value) if value else date.min
+            if not value:
+                return date.min
+            if not ISO_DATE.fullmatch(value):
+                raise ValueError(value)  # fromisoformat also takes 20261126 and 2026-W48-4
+            return date.fromisoformat(value)
         except ValueError:
             self.fail(name, _("Date invalide (format AAAA-MM-JJ)."))
             return date.min
@@ -94,9 +103,9 @@ class Parser:
         if len(value) > 100:
             self.fail(name, _("Trop de valeurs."))
             return []
-        if any("\x00" in v for v in value):
-            self.fail(name, _("Ce champ contient un caractère interdit."))
-            return [v for v in value if "\x00" not in v]
+        if not all(services.storable(v) for v in value):
+            self.fail(name, _("Caractère interdit (caractère nul ou invalide)."))
+            return []
         return value
 
     def count(self, name: str) -> int | None:
@@ -135,8 +144,7 @@ def parse_report(body: dict[str, Any]) -> services.ReportInput:
         # Type errors first; the domain checks add what they can judge.
         errors = parser.errors
         try:
-            if data.visit_date != date.min:
-                services.check_report(db.session, data, settings())
+            services.check_report(db.session, data, settings())
         except ValidationFailed as failed:
             for name, messages in failed.errors.items():
                 errors.setdefault(name, messages)

@@ -1,0 +1,101 @@
+"""Structured logs: one JSON line per event, safe to keep and to ship.
+
+What a request log says: method, route, status, duration. Never the query
+string, the body, a header, the client address or the concrete path of a
+route with parameters (signed links carry their token in the path): only
+the route's pattern, e.g. `/api/v1/establishments/<slug>`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, g, request, request_started
+from flask.logging import default_handler
+from werkzeug.wrappers import Response
+
+from .settings import Settings
+
+request_logger = logging.getLogger("barometre.request")
+MAX_PATH = 200
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = getattr(record, "fields", {})
+        return line + "".join(f" {key}={value}" for key, value in fields.items())
+
+
+class _OurHandler(logging.StreamHandler):
+    """Marks the handler we installed, so a second app does not add another."""
+
+
+def configure_logging(settings: Settings) -> None:
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _OurHandler)]:
+        root.removeHandler(handler)
+    handler = _OurHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def route_of_request() -> str:
+    if request.url_rule is not None:
+        return request.url_rule.rule
+    return request.path[:MAX_PATH]
+
+
+def _mark_start(_sender: Flask, **_extra: Any) -> None:
+    g.request_started = time.perf_counter()
+
+
+def log_request(response: Response) -> Response:
+    started = g.get("request_started", time.perf_counter())
+    request_logger.info(
+        "request",
+        extra={
+            "fields": {
+                "method": request.method,
+                "path": route_of_request(),
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+        },
+    )
+    return response
+
+
+def init_logging(app: Flask) -> None:
+    settings: Settings = app.config["SETTINGS"]
+    if not settings.testing:
+        configure_logging(settings)
+        # Our root handler formats Flask's own messages too.
+        app.logger.removeHandler(default_handler)
+    # Connected to the request_started signal, so the time counts from before any
+    # before_request function (access checks may answer early).
+    request_started.connect(_mark_start, app)
+    app.after_request(log_request)

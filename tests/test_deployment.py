@@ -1,0 +1,200 @@
+"""The production shape: docker-compose.yml (validated against the Compose
+Specification's schema), the Dockerfile, the lock file and the audit script."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = Path(__file__).resolve().parent / "schemas" / "compose-spec.json"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_compose_file_is_valid_against_the_compose_spec(compose: dict[str, Any]) -> None:
+    validator = Draft7Validator(json.loads(SCHEMA.read_text()))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(compose)]
+    assert errors == []
+
+
+def test_the_schema_does_catch_mistakes(compose: dict[str, Any]) -> None:
+    """The vendored schema is strict enough to fail a wrong file."""
+    validator = Draft7Validator(json.loads(SCHEMA.read_text()))
+    broken = json.loads(json.dumps(compose))
+    broken["services"]["web"]["depends_on"]["migrate"]["condition"] = "service_done"
+    broken["services"]["web"]["restart_policy"] = "always"
+    assert len(list(validator.iter_errors(broken))) >= 2
+
+
+def command(service: dict[str, Any]) -> str:
+    value = service["command"]
+    return " ".join(value) if isinstance(value, list) else str(value)
+
+
+def test_services_of_the_production_shape(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"db", "redis", "mailpit", "migrate", "web", "worker", "beat"}
+    assert "gunicorn" in command(services["web"])
+    assert "barometre:create_app()" in command(services["web"])
+    assert command(services["worker"]).startswith("celery -A alerts worker")
+    assert command(services["beat"]).startswith("celery -A alerts beat")
+    assert services["beat"]["deploy"]["replicas"] == 1
+    assert services["db"]["image"].startswith("postgres:")
+    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+    redis = command(services["redis"])
+    assert "--appendonly yes" in redis and "--maxmemory-policy noeviction" in redis
+
+
+def test_migrations_run_first_and_once(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    migrate = command(services["migrate"])
+    assert "flask --app barometre db upgrade && flask --app barometre seed" in migrate
+    assert services["migrate"]["restart"] == "no"
+    for name in ("web", "worker", "beat"):
+        condition = services[name]["depends_on"]["migrate"]["condition"]
+        assert condition == "service_completed_successfully", name
+
+
+def test_health_checks_and_volumes(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("db", "redis", "mailpit", "web", "worker"):
+        assert services[name]["healthcheck"]["test"], name
+    assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
+    assert "redisdata:/data" in services["redis"]["volumes"]
+    assert {"pgdata", "redisdata"} <= set(compose["volumes"])
+    assert services["web"]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_nothing_is_published_beyond_loopback(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+
+
+def test_app_containers_are_locked_down(compose: dict[str, Any]) -> None:
+    for name in ("migrate", "web", "worker", "beat"):
+        service = compose["services"][name]
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert service["environment"]["BAROMETRE_ENV"] == "production", name
+
+
+def test_required_variables_are_in_env_example() -> None:
+    """Every ${VAR:?…} that compose insists on is listed in .env.example."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
+    assert required == {"SECRET_KEY", "POSTGRES_PASSWORD"}
+    example = (ROOT / ".env.example").read_text()
+    for name in required | set(re.findall(r"\$\{([A-Z_]+):-", text)):
+        assert re.search(rf"^{name}=", example, re.MULTILINE), name
+
+
+def test_dockerfile() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert text.splitlines()[1] == "FROM python:3.11-slim"
+    users = re.findall(r"^USER (\S+)", text, re.MULTILINE)
+    assert users and users[-1] not in ("root", "0")
+    assert "pip install --requirement requirements.lock" in text
+    assert "pip install --no-deps ." in text
+    for source in re.findall(r"^COPY (.+) \S+$", text, re.MULTILINE):
+        for path in source.split():
+            assert (ROOT / path).exists(), path
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".env" in ignored and ".venv" in ignored
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_lock_covers_every_runtime_dependency() -> None:
+    """A dependency added to pyproject.toml without `make lock` would be missing from the image."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {
+        normalise(re.split(r"[\[<>=!~ ;]", d, maxsplit=1)[0]) for d in project["dependencies"]
+    }
+    lines = (ROOT / "requirements.lock").read_text().splitlines()
+    locked = {normalise(line.split("==")[0]) for line in lines if "==" in line}
+    assert wanted - locked == set(), "run `make lock`"
+    assert all("==" in line for line in lines if line and not line.startswith("#"))
+
+
+def test_gunicorn_config_matches_compose() -> None:
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
+    assert spec is not None and spec.loader is not None
+    config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(config)
+    assert config.bind == "0.0.0.0:8000"
+    assert config.accesslog is None  # the app logs requests itself, without query strings
+    assert callable(config.on_starting)
+
+
+STUB = """#!/bin/sh
+# A stand-in for pip-audit: writes the JSON report the test chose.
+while [ "$#" -gt 0 ]; do
+  if [ "$1" = "--output" ]; then cp "$STUB_REPORT" "$2"; fi
+  shift
+done
+"""
+
+
+def run_audit(
+    tmp_path: Path, report: dict[str, Any], **env: str
+) -> subprocess.CompletedProcess[str]:
+    stub = tmp_path / "pip-audit"
+    stub.write_text(STUB)
+    stub.chmod(0o755)
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    environ = {
+        "PATH": os.environ["PATH"],
+        "PIP_AUDIT": str(stub),
+        "STUB_REPORT": str(tmp_path / "report.json"),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "audit.py"), str(ROOT / "requirements.lock")],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_audit_fails_on_a_known_vulnerability(tmp_path: Path) -> None:
+    vuln = {"id": "PYSEC-0000-1", "fix_versions": ["9.9"], "description": ""}
+    report = {"dependencies": [{"name": "flask", "version": "3.1.3", "vulns": [vuln]}]}
+    done = run_audit(tmp_path, report)
+    assert done.returncode == 1
+    assert "VULNERABLE flask 3.1.3: PYSEC-0000-1 (9.9)" in done.stdout
+
+
+def test_audit_says_clearly_when_it_could_not_audit(tmp_path: Path) -> None:
+    skipped = {"name": "flask", "version": "3.1.3", "skip_reason": "Dependency not found on PyPI"}
+    report = {"dependencies": [skipped]}
+    done = run_audit(tmp_path, report)
+    assert done.returncode == 0 and "NOT AUDITED" in done.stdout
+    strict = run_audit(tmp_path, report, AUDIT_REQUIRED="1")
+    assert strict.returncode == 2 and "NOT AUDITED" in strict.stdout
+
+
+def test_audit_passes_when_everything_was_checked(tmp_path: Path) -> None:
+    report = {"dependencies": [{"name": "flask", "version": "3.1.3", "vulns": []}]}
+    done = run_audit(tmp_path, report)
+    assert done.returncode == 0 and "1 locked packages audited" in done.stdout

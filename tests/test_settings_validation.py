@@ -1,0 +1,148 @@
+"""Settings are checked at start: one clear French line per wrong value, then a stop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from barometre.settings import Settings, SettingsError
+
+GOOD_PRODUCTION = {
+    "BAROMETRE_ENV": "production",
+    "SECRET_KEY": "k" * 40,
+    "DATABASE_URL": "postgresql://barometre:secret@db:5432/barometre",
+}
+
+
+def problems_of(environ: dict[str, str]) -> str:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(environ)
+    return str(raised.value)
+
+
+def test_a_good_production_configuration_passes() -> None:
+    settings = Settings.from_env(
+        {**GOOD_PRODUCTION, "REDIS_URL": "redis://redis:6379/0", "BASE_URL": "https://b.example"}
+    )
+    assert settings.production and settings.broker_url == "redis://redis:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"BAROMETRE_ENV": "production", "DATABASE_URL": "postgresql://h/db"}, "SECRET_KEY"),
+        ({**GOOD_PRODUCTION, "SECRET_KEY": "court"}, "SECRET_KEY"),
+        ({**GOOD_PRODUCTION, "DATABASE_URL": ""}, "PostgreSQL obligatoire en production"),
+        ({**GOOD_PRODUCTION, "DATABASE_URL": "sqlite:///x.db"}, "PostgreSQL obligatoire"),
+        ({"DATABASE_URL": "mysql://h/db"}, "DATABASE_URL: schéma 'mysql'"),
+        ({"DATABASE_URL": "postgresql://h:port/db"}, "DATABASE_URL: adresse illisible"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://"}, "REDIS_URL: nom d'hôte manquant"),
+        ({"CELERY_BROKER_URL": "http://broker"}, "CELERY_BROKER_URL"),
+        ({"BASE_URL": "barometre.example"}, "BASE_URL"),
+        ({"BASE_URL": "ftp://barometre.example"}, "BASE_URL"),
+        ({"SMTP_PORT": "0"}, "SMTP_PORT"),
+        ({"SMTP_PORT": "70000"}, "SMTP_PORT"),
+        ({"SMTP_PORT": "vingt-cinq"}, "SMTP_PORT: nombre entier attendu"),
+        ({"SMTP_TIMEOUT": "0"}, "SMTP_TIMEOUT"),
+        ({"MAIL_FROM": "barometre@fidex.be\r\nBcc: x@y.z"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "pas une adresse"}, "MAIL_FROM"),
+        ({"SMTP_HOST": "smtp.example\nX"}, "SMTP_HOST"),
+        ({"PUBLIC_BAROMETER": "peut-être"}, "PUBLIC_BAROMETER: valeur invalide"),
+        ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS"),
+        ({"AUDIT_RETENTION_DAYS": "-1"}, "AUDIT_RETENTION_DAYS"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"MAX_CONTENT_LENGTH": "10"}, "MAX_CONTENT_LENGTH"),
+        ({"METRICS_TOKEN": "court"}, "METRICS_TOKEN"),
+        ({"TRUSTED_PROXIES": "9"}, "TRUSTED_PROXIES"),
+        ({"TIMEZONE": "Europe/Bruxelles"}, "TIMEZONE"),
+        ({"DEFAULT_LOCALE": "de"}, "DEFAULT_LOCALE"),
+        ({**GOOD_PRODUCTION, "SMTP_USER": "u", "SMTP_PORT": "587"}, "SMTP_STARTTLS=1 requis"),
+    ],
+)
+def test_each_wrong_value_is_named(environ: dict[str, str], expected: str) -> None:
+    assert expected in problems_of(environ)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    message = problems_of({"BAROMETRE_ENV": "production", "SMTP_PORT": "0", "LOG_FORMAT": "x"})
+    for name in ("SECRET_KEY", "DATABASE_URL", "SMTP_PORT", "LOG_FORMAT"):
+        assert name in message
+
+
+def test_messages_never_repeat_a_secret() -> None:
+    message = problems_of(
+        {
+            **GOOD_PRODUCTION,
+            "DATABASE_URL": "mysql://admin:Tr3sSecret@db/x",
+            "REDIS_URL": "http://:Tr3sSecret@redis",
+        }
+    )
+    assert "Tr3sSecret" not in message
+
+
+def test_every_setting_has_an_environment_name_documented() -> None:
+    """`.env.example` and the README list every Settings field under its env name."""
+    root = Path(__file__).resolve().parent.parent
+    example = (root / ".env.example").read_text()
+    readme = (root / "README.md").read_text()
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        name = f.metadata.get("env", f.name.upper())
+        assert f"{name}=" in example, name
+        assert f"`{name}`" in readme, name
+
+
+def _run(
+    command: list[str], tmp_path: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "INSTANCE_PATH": str(tmp_path),
+        "BAROMETRE_ENV": "production",
+        "SMTP_PORT": "99999",
+    }
+    # Run from elsewhere than the repository: gunicorn reads ./gunicorn.conf.py by itself.
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=timeout, cwd=tmp_path
+    )
+
+
+def test_flask_stops_at_once_with_the_message(tmp_path: Path) -> None:
+    done = _run([sys.executable, "-m", "flask", "--app", "barometre", "db", "upgrade"], tmp_path)
+    assert done.returncode == 4
+    assert "SECRET_KEY: obligatoire en production" in done.stderr
+    assert "SMTP_PORT" in done.stderr and "DATABASE_URL" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_gunicorn_as_in_compose_says_it_once_and_stops(tmp_path: Path) -> None:
+    config = str(ROOT / "gunicorn.conf.py")
+    command = [GUNICORN, "--config", config, "--bind", "127.0.0.1:0", "barometre:create_app()"]
+    done = _run(command, tmp_path)
+    assert done.returncode == 4
+    assert done.stderr.count("SECRET_KEY: obligatoire en production") == 1
+    assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr
+
+
+def test_bare_gunicorn_stops_instead_of_restarting_workers(tmp_path: Path) -> None:
+    """Without our config file the workers fail, and their exit code 4 stops the master.
+
+    (The master's own exit code is 4, or 1 when gunicorn halts from inside its
+    signal handler: a race of gunicorn's, either way it stops.)
+    """
+    command = [GUNICORN, "--bind", "127.0.0.1:0", "--workers", "2", "barometre:create_app()"]
+    done = _run(command, tmp_path)
+    assert done.returncode in (1, 4)
+    assert "SECRET_KEY: obligatoire en production" in done.stderr
+    assert "App failed to load" in done.stderr
