@@ -67,7 +67,9 @@ def signed_in_page(browser: Browser, app: Flask, base: str, user: User) -> Page:
     login(client, user)
     cookie = client.get_cookie("session")
     assert cookie is not None
-    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="fr-BE")
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740}, locale="fr-BE", bypass_csp=True
+    )
     context.add_cookies([{"name": "session", "value": cookie.value, "url": base}])
     return context.new_page()
 
@@ -93,7 +95,9 @@ def test_a_coordinator_rejects_a_report_and_the_barometer_falls(
     last = file_report(worker, conditions=("SEC-02",), offer_types=(COLL,), description="Bloqué")
     assert last.report is not None and last.after.colour == "rouge"
 
-    public = browser.new_context(viewport={"width": 360, "height": 740}, locale="fr-BE").new_page()
+    public = browser.new_context(
+        viewport={"width": 360, "height": 740}, locale="fr-BE", bypass_csp=True
+    ).new_page()
     public.goto(live_server + "/")
     assert card(public, "haren") == ("rouge", "5")
     assert "Code rouge" in public.locator("#etablissement-haren").inner_text()
@@ -122,3 +126,23 @@ def test_a_coordinator_rejects_a_report_and_the_barometer_falls(
     page.goto(live_server + "/etablissements/haren")
     assert "Signalement rejeté par le comité" in page.locator("table.changes").inner_text()
     assert axe_violations(page) == []
+
+
+def test_pages_run_under_the_content_security_policy(
+    app: Flask, live_server: str, browser: Browser, worker: User, coordinator: User
+) -> None:
+    """Without bypass: no page of ours needs an inline script or style the CSP forbids."""
+    file_report(worker, conditions=("ACC-01",), offer_types=(IND,))
+    client = app.test_client()
+    login(client, coordinator)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    context = browser.new_context(locale="fr-BE")
+    context.add_cookies([{"name": "session", "value": cookie.value, "url": live_server}])
+    page = context.new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    for path in ("/", "/etablissements/haren", "/codes", "/signalement", "/coordination/"):
+        page.goto(live_server + path)
+        page.wait_for_load_state("load")
+    assert refused == []
