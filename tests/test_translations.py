@@ -48,9 +48,19 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 
 def source_ids(catalog: Catalog) -> set[str]:
-    ids = {m.id for m in catalog if m.id}
-    assert all(isinstance(i, str) for i in ids), "plural forms: extend this test"
-    return {str(i) for i in ids}
+    """The msgids; a plural message (ngettext) is known by its singular."""
+    return {str(m.id[0]) if m.pluralizable else str(m.id) for m in catalog if m.id}
+
+
+def forms(value: object) -> tuple[str, ...]:
+    """Every form of a msgid or msgstr: one for a plain message, each plural form else."""
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) if v is not None else "" for v in value)
+    return (str(value) if value is not None else "",)
+
+
+def placeholders(texts: tuple[str, ...]) -> list[list[str]]:
+    return [sorted(PLACEHOLDER.findall(t)) for t in texts]
 
 
 def test_extraction_finds_the_strings_of_every_layer(extracted: Catalog) -> None:
@@ -70,14 +80,25 @@ def test_every_string_is_translated(extracted: Catalog, lang: str) -> None:
         mo = read_mo(handle)
     missing, stale, broken = [], [], []
     for msgid in sorted(source_ids(extracted)):
+        source = extracted.get(msgid)
+        assert source is not None
         message = po.get(msgid)
-        if message is None or not message.string or message.fuzzy:
+        strings = forms(message.string) if message is not None else ()
+        if (
+            message is None
+            or not all(strings)
+            or message.fuzzy
+            or message.pluralizable != source.pluralizable
+            or len(strings) != (po.num_plurals if source.pluralizable else 1)
+        ):
             missing.append(msgid)
             continue
         compiled = mo.get(msgid)
-        if compiled is None or compiled.string != message.string:
+        if compiled is None or forms(compiled.string) != strings:
             stale.append(msgid)
-        if sorted(PLACEHOLDER.findall(msgid)) != sorted(PLACEHOLDER.findall(str(message.string))):
+        # Every translated form carries the placeholders of the French (singular or plural).
+        french = {tuple(p) for p in placeholders(forms(source.id))}
+        if any(tuple(p) not in french for p in placeholders(strings)):
             broken.append(msgid)
     assert not missing, f"{lang}: untranslated (run `make translations`, then translate): {missing}"
     assert not stale, f"{lang}: .mo out of date (run `make translations`): {stale}"
