@@ -153,6 +153,15 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def browsing() -> bool:
+    """A person's browser asking for a page (not the API, a scraper or a script)."""
+    return (
+        not wants_json()
+        and request.method in ("GET", "HEAD")
+        and request.accept_mimetypes.accept_html
+    )
+
+
 ERROR_MESSAGES = {
     400: _l("Requête invalide."),
     401: _l("Authentification requise."),
@@ -180,7 +189,7 @@ def register_errors(app: Flask) -> None:
         message = str(ERROR_MESSAGES.get(code, _l("Erreur.")))
         if isinstance(error, CSRFError):
             message = str(CSRF_MESSAGE)
-        if code == 401 and not wants_json() and login_manager.login_view:
+        if code == 401 and browsing() and login_manager.login_view:
             return to_login()
         # Keep what the protocol requires of the error (Allow on a 405, Retry-After …).
         headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
