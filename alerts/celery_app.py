@@ -69,7 +69,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def beat_schedule(settings: Settings) -> dict[str, Any]:
     return {
+        # Each task run also refreshes the worker heartbeat (alerts.observe).
         "reconcile": {"task": "alerts.reconcile", "schedule": RECONCILE_EVERY},
+        "retention": {"task": "alerts.purge_retention", "schedule": crontab(minute=30, hour=3)},
         "weekly-digest": {
             "task": "alerts.send_digest",
             # DIGEST_DAY counts from Monday = 0; crontab counts from Sunday = 0.

@@ -8,9 +8,10 @@ from flask import current_app
 
 from barometre.console import exports
 from barometre.extensions import db
+from barometre.retention import purge_expired
 from barometre.settings import Settings
 
-from . import delivery, digest, events
+from . import delivery, digest, events, observe  # noqa: F401 - observe connects signals
 from .celery_app import SEND_TIME_LIMIT, celery_app
 from .reconcile import reconcile as reconcile_all
 
@@ -53,6 +54,14 @@ def reconcile() -> dict[str, int]:
 def run_export(export_id: int) -> None:
     exports.run_export(export_id)
     log.info("export %s done", export_id)
+
+
+@celery_app.task(name="alerts.purge_retention")
+def purge_retention() -> dict[str, int]:
+    purged = purge_expired(db.session, settings())
+    db.session.commit()
+    log.info("retention purge: %s", purged)
+    return {"descriptions": purged.descriptions, "audit_entries": purged.audit_entries}
 
 
 @celery_app.task(name="alerts.send_digest")

@@ -23,7 +23,7 @@ from freezegun import freeze_time
 from alerts.emails import message_id
 from alerts.reconcile import reconcile
 from barometre.extensions import db
-from tests.conftest import bearer
+from tests.conftest import bearer, login
 
 from .conftest import SECRET, add_contact, notifications, rise_recipients
 from .support import SmtpServer, Worker, clear_queue, queue_length, wait_until, worker_env
@@ -278,3 +278,21 @@ def test_an_export_is_built_by_the_worker(
     assert (row.state, row.row_count) == ("done", 1), worker.output()
     # Built by the worker process, in its own instance folder, not in a thread here.
     assert Path(row.file_path).parent.parent == Path(worker.env["INSTANCE_PATH"])
+
+
+def test_the_worker_beats_and_reports_task_latency(
+    client: FlaskClient, worker: Worker, people: dict[str, Any]
+) -> None:
+    import redis
+
+    from barometre.health import HEARTBEAT_KEY
+
+    connection = redis.Redis.from_url(BROKER)
+    connection.delete(HEARTBEAT_KEY)
+    report(client, people["worker"], ["OFF-07"])
+    wait_until(lambda: connection.get(HEARTBEAT_KEY), timeout=30, what="a worker heartbeat")
+    ready = client.get("/readyz").get_json()
+    assert ready["checks"]["worker"] == "ok", ready
+    login(client, people["coordinator"])
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'task="alerts.send_notification"' in metrics
