@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from barometre.auth import BAROMETER, COORDINATOR, PUBLIC, USER
+from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR, ROLE_WORKER
 from tests.conftest import file_report, login, make_user
 
@@ -64,14 +65,25 @@ def check(status: int, outcome: str, where: str) -> None:
         assert status == 403, where
 
 
-def clients(app: Flask) -> dict[str, FlaskClient]:
-    worker = make_user(ROLE_WORKER)
-    coordinator = make_user(ROLE_COORDINATOR)
-    file_report(worker)  # report 1, situation 1 exist
-    made = {role: app.test_client() for role in ROLES}
-    login(made["worker"], worker)
-    login(made["coordinator"], coordinator)
-    return made
+class Clients:
+    """One client per role; each request starts signed in again (a POST may sign out)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.users = {"worker": make_user(ROLE_WORKER), "coordinator": make_user(ROLE_COORDINATOR)}
+        file_report(self.users["worker"])  # report 1, situation 1 exist
+        self.made = {role: app.test_client() for role in ROLES}
+
+    def __getitem__(self, role: str) -> FlaskClient:
+        client = self.made[role]
+        user = self.users.get(role)
+        if user is not None:
+            db.session.refresh(user)
+            login(client, user)
+        return client
+
+
+def clients(app: Flask) -> Clients:
+    return Clients(app)
 
 
 def test_every_route_has_an_access_rule(app: Flask) -> None:
