@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+from typing import Any
 
 from flask import (
     abort,
@@ -233,21 +234,15 @@ def invite() -> ResponseReturnValue:
     form = InviteForm()
     form.service.choices = _service_choices()
     if not form.validate_on_submit():
+        if form.errors:
+            # Type errors first; the database adds what it knows of the other fields.
+            _add_errors(form, accounts.invitation_errors(db.session, _invitation(form)))
         return render_template("intake/invite.html", form=form), 422 if form.errors else 200
-    data = accounts.Invitation(
-        email=form.email.data or "",
-        role=form.role.data or "",
-        service_id=form.service.data,
-        language=form.language.data or current_language(),
-        name=form.name.data or "",
-    )
     try:
-        user = accounts.invite(db.session, current_user, data)
+        user = accounts.invite(db.session, current_user, _invitation(form))
     except ValidationFailed as failed:
         db.session.rollback()
-        for name, messages in failed.errors.items():
-            field = form._fields[name]
-            field.errors = [*field.errors, *messages]
+        _add_errors(form, failed.errors)
         return render_template("intake/invite.html", form=form), 422
     db.session.commit()
     if _send_link(user, links.INVITE):
@@ -260,3 +255,26 @@ def invite() -> ResponseReturnValue:
         )
         flash(message, "error")
     return redirect(url_for("intake.invite"), 303)
+
+
+def _invitation(form: InviteForm) -> accounts.Invitation:
+    """The form as an invitation; a value that failed its own checks is left empty."""
+
+    def usable(field: Any) -> Any:
+        return None if field.errors else field.data
+
+    return accounts.Invitation(
+        email=usable(form.email) or "",
+        role=usable(form.role) or "",
+        service_id=usable(form.service),
+        language=usable(form.language) or current_language(),
+        name=usable(form.name) or "",
+    )
+
+
+def _add_errors(form: InviteForm, errors: dict[str, list[str]]) -> None:
+    """Errors next to their fields, unless the field already shows one."""
+    for name, messages in errors.items():
+        field = form._fields[name]
+        if not field.errors:
+            field.errors = [*field.errors, *messages]

@@ -60,8 +60,8 @@ def authenticate(session: DbSession, email: str, password: str, address: str) ->
     return None
 
 
-def invite(session: DbSession, actor: User, data: Invitation) -> User:
-    """Create an account without a password; the invitation link sets it."""
+def invitation_errors(session: DbSession, data: Invitation) -> dict[str, list[str]]:
+    """What the database knows against an invitation (also shown beside type errors)."""
     errors: dict[str, list[str]] = {}
     email = normalise_email(data.email)
     if find_user(session, email) is not None:
@@ -73,8 +73,16 @@ def invite(session: DbSession, actor: User, data: Invitation) -> User:
         errors["service"] = [_("Un travailleur appartient à un service membre.")]
     if data.language not in LANGUAGES:
         errors["language"] = [_("Langue inconnue.")]
+    return errors
+
+
+def invite(session: DbSession, actor: User, data: Invitation) -> User:
+    """Create an account without a password; the invitation link sets it."""
+    errors = invitation_errors(session, data)
     if errors:
         raise ValidationFailed(errors)
+    email = normalise_email(data.email)
+    service = session.get(MemberService, data.service_id) if data.service_id else None
     user = User(
         email=email,
         name=data.name.strip(),

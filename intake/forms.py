@@ -46,6 +46,12 @@ def no_nul(_form: Any, field: Field) -> None:
         raise ValidationError(_l("Ce champ contient un caractère interdit."))
 
 
+def one_line(_form: Any, field: Field) -> None:
+    """Names are one line, like the console's (they may end up in email headers)."""
+    if isinstance(field.data, str) and any(c in field.data for c in "\r\n\x85\u2028\u2029"):
+        raise ValidationError(_l("Ce champ tient sur une seule ligne."))
+
+
 def language_choices() -> list[SelectChoice]:
     return [SelectChoice(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
 
@@ -250,7 +256,9 @@ class InviteForm(FlaskForm):
             Email(message=_l("Adresse e-mail invalide.")),
         ],
     )
-    name = StringField(_l("Nom (facultatif)"), validators=[Optional(), Length(max=200), no_nul])
+    name = StringField(
+        _l("Nom (facultatif)"), validators=[Optional(), Length(max=200), no_nul, one_line]
+    )
     role = RadioField(
         _l("Rôle"),
         choices=[SelectChoice(r, ROLE_NAMES[r]) for r in ROLES],
