@@ -32,3 +32,11 @@ lint: install
 
 test: install services lint
 	$(BIN)/pytest
+
+# Benchmarks (see README "Performance"): the full run, and one under 3 minutes.
+.PHONY: bench bench-quick
+bench: install services
+	$(BIN)/python -m bench
+
+bench-quick: install services
+	$(BIN)/python -m bench --quick
