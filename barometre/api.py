@@ -108,7 +108,7 @@ def get_referentiel() -> ResponseReturnValue:
 @bp.get("/establishments")
 @access(BAROMETER)
 def list_establishments() -> ResponseReturnValue:
-    views = barometer(db.session)
+    views = barometer(db.session, with_situations=False)
     return jsonify(establishments=[establishment_json(v, detail=False) for v in views])
 
 

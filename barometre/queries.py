@@ -36,36 +36,53 @@ class EstablishmentView:
         return self.establishment.slug
 
 
+# (category code, offer types) of one open situation: what the breakdown needs.
+Facts = list[tuple[str, Sequence[str]]]
+
+
 def category_codes(session: DbSession) -> list[str]:
     return list(session.scalars(select(Category.code).order_by(Category.position)))
 
 
 def barometer(
-    session: DbSession, slugs: Sequence[str] | None = None, changes_per_establishment: int = 0
+    session: DbSession,
+    slugs: Sequence[str] | None = None,
+    changes_per_establishment: int = 0,
+    with_situations: bool = True,
 ) -> list[EstablishmentView]:
-    """Every active establishment (or the given ones), with level and breakdown."""
+    """Every active establishment (or the given ones), with level and breakdown.
+
+    A constant number of queries whatever the number of establishments.
+    `with_situations=False` leaves `EstablishmentView.situations` empty and
+    reads only what the breakdown needs, as plain rows: lists of many
+    establishments do not pay for loading every open situation as an object.
+    """
     query = select(Establishment).where(Establishment.active.is_(True)).order_by(Establishment.name)
     if slugs is not None:
         query = select(Establishment).where(Establishment.slug.in_(slugs))
     establishments = list(session.scalars(query))
     ids = [e.id for e in establishments]
-    situations = _open_situations(session, ids)
-    changes = _recent_changes(session, ids, changes_per_establishment)
     categories = category_codes(session)
-    views = []
-    for establishment in establishments:
-        mine = situations.get(establishment.id, [])
-        facts = [(s.condition.category.code, s.offer_type_codes) for s in mine]
-        views.append(
-            EstablishmentView(
-                establishment,
-                establishment.level,
-                breakdown(facts, categories),
-                mine,
-                changes.get(establishment.id, []),
-            )
+    facts: dict[int, Facts]
+    if with_situations:
+        situations = _open_situations(session, ids)
+        facts = {
+            key: [(s.condition.category.code, s.offer_type_codes) for s in mine]
+            for key, mine in situations.items()
+        }
+    else:
+        situations, facts = {}, _open_facts(session, ids)
+    changes = _recent_changes(session, ids, changes_per_establishment)
+    return [
+        EstablishmentView(
+            establishment,
+            establishment.level,
+            breakdown(facts.get(establishment.id, ()), categories),
+            situations.get(establishment.id, []),
+            changes.get(establishment.id, []),
         )
-    return views
+        for establishment in establishments
+    ]
 
 
 def _open_situations(session: DbSession, ids: list[int]) -> dict[int, list[Situation]]:
@@ -80,6 +97,22 @@ def _open_situations(session: DbSession, ids: list[int]) -> dict[int, list[Situa
     grouped: dict[int, list[Situation]] = defaultdict(list)
     for situation in session.scalars(query):
         grouped[situation.establishment_id].append(situation)
+    return grouped
+
+
+def _open_facts(session: DbSession, ids: list[int]) -> dict[int, Facts]:
+    """(category code, offer types) of each open situation, per establishment."""
+    if not ids:
+        return {}
+    query = (
+        select(Situation.establishment_id, Category.code, Situation.offer_types)
+        .join(Condition, Condition.id == Situation.condition_id)
+        .join(Category, Category.id == Condition.category_id)
+        .where(Situation.establishment_id.in_(ids), Situation.status == SITUATION_OPEN)
+    )
+    grouped: dict[int, Facts] = defaultdict(list)
+    for establishment_id, category, offer_types in session.execute(query):
+        grouped[establishment_id].append((category, [t for t in offer_types.split(",") if t]))
     return grouped
 
 

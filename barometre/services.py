@@ -105,12 +105,19 @@ class ResolvedReport:
     offer_types: list[OfferType]
 
 
-def check_report(session: DbSession, data: ReportInput, settings: Settings) -> ResolvedReport:
-    """Check R1 against the database; raise every field error at once."""
+def check_report(
+    session: DbSession, data: ReportInput, settings: Settings, lock: bool = False
+) -> ResolvedReport:
+    """Check R1 against the database; raise every field error at once.
+
+    `lock`: read the establishment with its row lock taken (see `lock_establishment`),
+    saving the recorder a second read of the same row.
+    """
     errors: dict[str, list[str]] = {}
-    establishment = session.scalar(
-        select(Establishment).where(Establishment.slug == data.establishment)
-    )
+    query = select(Establishment).where(Establishment.slug == data.establishment)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    establishment = session.scalar(query)
     if establishment is None or not establishment.active:
         errors["establishment"] = [_("Établissement inconnu.")]
     today = clock.today()
@@ -181,14 +188,21 @@ def record_report(
 ) -> Outcome:
     """Store one report (R1), attach it to situations (R2) and recompute (R4, R5).
 
-    A repeated `submission_id` returns the first report and stores nothing.
+    A repeated `submission_id` returns the first report and stores nothing. The
+    repeat is rare (a double tap, a retry), so it is found by the unique index
+    when the report is flushed rather than by a look-up before every report.
     """
-    if data.submission_id and (existing := _by_submission(session, data.submission_id)):
-        return _unchanged(existing)
-    resolved = check_report(session, data, settings)
-    establishment = lock_establishment(session, resolved.establishment.id)
+    try:
+        resolved = check_report(session, data, settings, lock=True)
+    except ValidationFailed:
+        # A retry of a stored report answers with it, even if its data no longer pass.
+        if data.submission_id and (existing := _by_submission(session, data.submission_id)):
+            return _unchanged(existing)
+        raise
+    establishment = resolved.establishment
     before = establishment.level
-    changes = expire_stale(session, establishment, settings)
+    situations = open_situations(session, establishment.id)
+    changes = expire_stale(session, establishment, settings, situations)
     report = Report(
         establishment=establishment,
         author=author,
@@ -201,19 +215,23 @@ def record_report(
         submission_id=data.submission_id,
         conditions=resolved.conditions,
         offer_types=resolved.offer_types,
+        situations=[],  # known empty: attaching will not load it
     )
     session.add(report)
     try:
         session.flush()
     except IntegrityError:
-        # Same submission_id stored by a concurrent request: answer with that one.
+        # The submission_id is stored already (a repeat, or a concurrent request).
         session.rollback()
         existing = _by_submission(session, data.submission_id or "")
         if existing is None:
             raise
         return _unchanged(existing)
-    new = attach_report(session, report, settings) if counts(report, settings) else []
-    change = recompute(session, establishment, settings, "report", report.id, new)
+    situations = still_open(situations)
+    new = attach_report(session, report, settings, situations) if counts(report, settings) else []
+    change = recompute(
+        session, establishment, settings, "report", report.id, new, [*situations, *new]
+    )
     changes += [change] if change else []
     return Outcome(establishment, before, establishment.level, changes, report, True, new)
 
@@ -249,18 +267,24 @@ def ttl_cutoff(settings: Settings) -> date:
     return clock.today() - timedelta(days=settings.situation_ttl_days)
 
 
-def attach_report(session: DbSession, report: Report, settings: Settings) -> list[Situation]:
+def attach_report(
+    session: DbSession,
+    report: Report,
+    settings: Settings,
+    situations: Sequence[Situation] | None = None,
+) -> list[Situation]:
     """Group the report into (establishment, condition) situations (R2).
 
     A report whose visit is already older than the TTL is kept in history but
-    opens nothing and confirms nothing.
+    opens nothing and confirms nothing. `situations`: the establishment's open
+    situations when the caller has them (it holds the establishment's lock).
     """
     if report.visit_date < ttl_cutoff(settings):
         return []
     opened: list[Situation] = []
-    open_by_condition = {
-        s.condition_id: s for s in open_situations(session, report.establishment_id)
-    }
+    if situations is None:
+        situations = open_situations(session, report.establishment_id)
+    open_by_condition = {s.condition_id: s for s in situations}
     for condition in report.conditions:
         situation = open_by_condition.get(condition.id)
         if situation is None:
@@ -276,7 +300,9 @@ def attach_report(session: DbSession, report: Report, settings: Settings) -> lis
             )
             session.add(situation)
             opened.append(situation)
-        situation.reports.append(report)
+        # From the report's side: appending to situation.reports would load every
+        # report the situation ever had, a cost that grows with history.
+        report.situations.append(situation)
         situation.report_count = (situation.report_count or 0) + 1
         situation.last_confirmed = max(situation.last_confirmed, report.visit_date)
         situation.first_visit = min(situation.first_visit, report.visit_date)
@@ -294,6 +320,10 @@ def open_situations(session: DbSession, establishment_id: int) -> list[Situation
     return list(session.scalars(query))
 
 
+def still_open(situations: Iterable[Situation]) -> list[Situation]:
+    return [s for s in situations if s.status == SITUATION_OPEN]
+
+
 def recompute(
     session: DbSession,
     establishment: Establishment,
@@ -301,9 +331,15 @@ def recompute(
     cause: str,
     cause_id: int | None = None,
     new_situations: Sequence[Situation] = (),
+    situations: Sequence[Situation] | None = None,
 ) -> LevelChange | None:
-    """Compute the level from the open situations; record a change if it moved (R5)."""
-    situations = open_situations(session, establishment.id)
+    """Compute the level from the open situations; record a change if it moved (R5).
+
+    `situations`: the establishment's open situations when the caller keeps them
+    up to date under the establishment's lock; read from the database otherwise.
+    """
+    if situations is None:
+        situations = open_situations(session, establishment.id)
     before = establishment.level
     after = compute_level((s.offer_type_codes for s in situations), thresholds(settings))
     establishment.store_level(after)
@@ -349,17 +385,25 @@ def _close(situation: Situation, status: str, actor: User | None, note: str) -> 
 
 
 def expire_stale(
-    session: DbSession, establishment: Establishment, settings: Settings
+    session: DbSession,
+    establishment: Establishment,
+    settings: Settings,
+    situations: Sequence[Situation] | None = None,
 ) -> list[LevelChange]:
-    """Close the situations no report confirmed within the TTL (R3)."""
+    """Close the situations no report confirmed within the TTL (R3).
+
+    `situations`: the establishment's open situations, if the caller has them.
+    """
+    if situations is None:
+        situations = open_situations(session, establishment.id)
     cutoff = ttl_cutoff(settings)
-    stale = [s for s in open_situations(session, establishment.id) if s.last_confirmed < cutoff]
+    stale = [s for s in situations if s.last_confirmed < cutoff]
     if not stale:
         return []
     for situation in stale:
         _close(situation, SITUATION_EXPIRED, None, "")
     session.flush()
-    change = recompute(session, establishment, settings, "expiry")
+    change = recompute(session, establishment, settings, "expiry", None, (), still_open(situations))
     return [change] if change else []
 
 

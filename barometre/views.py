@@ -15,4 +15,5 @@ bp = Blueprint("barometre", __name__)
 @bp.get("/")
 @access(BAROMETER)
 def index() -> ResponseReturnValue:
-    return render_template("barometre/index.html", views=barometer(db.session))
+    views = barometer(db.session, with_situations=False)
+    return render_template("barometre/index.html", views=views)
