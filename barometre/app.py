@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
+from . import i18n_cache
 from .auth import init_auth
 from .extensions import babel, csrf, db, migrate
 from .settings import Settings, ensure_secret_key
@@ -82,6 +83,7 @@ def init_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    i18n_cache.install(app)
     init_auth(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():

@@ -106,6 +106,9 @@ class Establishment(db.Model):  # type: ignore[name-defined]
     offer_types: Mapped[str] = mapped_column(String(64), default="")
     red_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     level_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # [condition id, offer types] of each open situation, written with the level:
+    # lists of many establishments read their breakdown (R13) here, not from situations.
+    open_facts: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
 
     @property
     def level(self) -> Level:
@@ -114,7 +117,9 @@ class Establishment(db.Model):  # type: ignore[name-defined]
         types = ordered_types(t for t in self.offer_types.split(",") if t)
         return Level(self.colour, self.step, self.open_situations, types, self.red_blocked)
 
-    def store_level(self, level: Level) -> None:
+    def store_level(self, level: Level, facts: list[list[Any]] | None = None) -> None:
+        if facts is not None:
+            self.open_facts = facts
         self.colour = level.colour
         self.step = level.step
         self.open_situations = level.open_situations

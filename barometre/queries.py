@@ -36,10 +36,6 @@ class EstablishmentView:
         return self.establishment.slug
 
 
-# (category code, offer types) of one open situation: what the breakdown needs.
-Facts = list[tuple[str, Sequence[str]]]
-
-
 def category_codes(session: DbSession) -> list[str]:
     return list(session.scalars(select(Category.code).order_by(Category.position)))
 
@@ -53,36 +49,58 @@ def barometer(
     """Every active establishment (or the given ones), with level and breakdown.
 
     A constant number of queries whatever the number of establishments.
-    `with_situations=False` leaves `EstablishmentView.situations` empty and
-    reads only what the breakdown needs, as plain rows: lists of many
-    establishments do not pay for loading every open situation as an object.
+    `with_situations=False` leaves `EstablishmentView.situations` empty and takes
+    the breakdown from what each establishment keeps of its open situations
+    (`Establishment.open_facts`, written with its level): lists of many
+    establishments then read no situation at all.
     """
     query = select(Establishment).where(Establishment.active.is_(True)).order_by(Establishment.name)
     if slugs is not None:
         query = select(Establishment).where(Establishment.slug.in_(slugs))
     establishments = list(session.scalars(query))
     ids = [e.id for e in establishments]
-    categories = category_codes(session)
-    facts: dict[int, Facts]
+    categories, category_of = _categories(session)
+    situations: dict[int, list[Situation]] = {}
     if with_situations:
         situations = _open_situations(session, ids)
-        facts = {
-            key: [(s.condition.category.code, s.offer_type_codes) for s in mine]
-            for key, mine in situations.items()
-        }
-    else:
-        situations, facts = {}, _open_facts(session, ids)
     changes = _recent_changes(session, ids, changes_per_establishment)
-    return [
-        EstablishmentView(
-            establishment,
-            establishment.level,
-            breakdown(facts.get(establishment.id, ()), categories),
-            situations.get(establishment.id, []),
-            changes.get(establishment.id, []),
+    views = []
+    for establishment in establishments:
+        mine = situations.get(establishment.id, [])
+        if with_situations:
+            facts = [(s.condition.category.code, s.offer_type_codes) for s in mine]
+        else:
+            facts = [
+                (category_of[condition_id], offer_types.split(",") if offer_types else ())
+                for condition_id, offer_types in establishment.open_facts or ()
+            ]
+        views.append(
+            EstablishmentView(
+                establishment,
+                establishment.level,
+                breakdown(facts, categories),
+                mine,
+                changes.get(establishment.id, []),
+            )
         )
-        for establishment in establishments
-    ]
+    return views
+
+
+def _categories(session: DbSession) -> tuple[list[str], dict[int, str]]:
+    """Category codes in order, and the category code of each condition, in one query."""
+    rows = session.execute(
+        select(Category.code, Condition.id)
+        .outerjoin(Condition, Condition.category_id == Category.id)
+        .order_by(Category.position, Category.id)
+    )
+    codes: list[str] = []
+    category_of: dict[int, str] = {}
+    for code, condition_id in rows:
+        if not codes or codes[-1] != code:
+            codes.append(code)
+        if condition_id is not None:
+            category_of[condition_id] = code
+    return codes, category_of
 
 
 def _open_situations(session: DbSession, ids: list[int]) -> dict[int, list[Situation]]:
@@ -100,25 +118,19 @@ def _open_situations(session: DbSession, ids: list[int]) -> dict[int, list[Situa
     return grouped
 
 
-def _open_facts(session: DbSession, ids: list[int]) -> dict[int, Facts]:
-    """(category code, offer types) of each open situation, per establishment."""
-    if not ids:
-        return {}
-    query = (
-        select(Situation.establishment_id, Category.code, Situation.offer_types)
-        .join(Condition, Condition.id == Situation.condition_id)
-        .join(Category, Category.id == Condition.category_id)
-        .where(Situation.establishment_id.in_(ids), Situation.status == SITUATION_OPEN)
-    )
-    grouped: dict[int, Facts] = defaultdict(list)
-    for establishment_id, category, offer_types in session.execute(query):
-        grouped[establishment_id].append((category, [t for t in offer_types.split(",") if t]))
-    return grouped
-
-
 def _recent_changes(session: DbSession, ids: list[int], limit: int) -> dict[int, list[LevelChange]]:
     if not ids or limit <= 0:
         return {}
+    if len(ids) == 1:
+        # One establishment (its detail page): read the newest rows off the
+        # (establishment, at) index, whatever the length of its history.
+        latest = (
+            select(LevelChange)
+            .where(LevelChange.establishment_id == ids[0])
+            .order_by(LevelChange.at.desc(), LevelChange.id.desc())
+            .limit(limit)
+        )
+        return {ids[0]: list(session.scalars(latest))}
     ranked = (
         select(
             LevelChange.id,

@@ -290,6 +290,7 @@ def attach_report(
         if situation is None:
             situation = Situation(
                 establishment_id=report.establishment_id,
+                condition_id=condition.id,
                 condition=condition,
                 status=SITUATION_OPEN,
                 first_visit=report.visit_date,
@@ -342,7 +343,8 @@ def recompute(
         situations = open_situations(session, establishment.id)
     before = establishment.level
     after = compute_level((s.offer_type_codes for s in situations), thresholds(settings))
-    establishment.store_level(after)
+    facts = sorted([s.condition_id, s.offer_types] for s in situations)
+    establishment.store_level(after, facts)
     if (before.colour, before.step, before.red_blocked_by_diversity) == (
         after.colour,
         after.step,

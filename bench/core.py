@@ -112,8 +112,8 @@ class Sizes:
     establishments: int = 200
 
 
-QUICK = Sizes("quick", 2, 5.0, 4, (100, 10_000, 100_000), 60, 100_000)
-FULL = Sizes("full", 3, 20.0, 4, (100, 10_000, 1_000_000), 200, 1_000_000)
+QUICK = Sizes("quick", 8, 1.5, 4, (100, 10_000, 100_000), 60, 100_000)
+FULL = Sizes("full", 15, 4.0, 4, (100, 10_000, 1_000_000), 200, 1_000_000)
 
 
 def log(message: str) -> None:

@@ -35,6 +35,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Json
 
 from barometre import clock
 from barometre.levels import Level, compute_level, ordered_types
@@ -200,8 +201,8 @@ class Generator:
         with self.conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO establishment (slug, name, active, committee_note, colour, step,"
-                " open_situations, offer_types, red_blocked) VALUES"
-                " (%s, %s, true, '', 'vert', 0, 0, '', false)",
+                " open_situations, offer_types, red_blocked, open_facts) VALUES"
+                " (%s, %s, true, '', 'vert', 0, 0, '', false, '[]')",
                 rows,
             )
         ids = [r[0] for r in self.conn.execute("SELECT id FROM establishment ORDER BY id")]
@@ -421,9 +422,15 @@ class Generator:
                     copy.write_row(row)
                 finals[establishment] = level_of(still_open[establishment])
         self.stats.rows["level_change"] = next(ids) - 1
-        self.store_levels(finals)
+        facts = {
+            establishment: sorted(
+                [s.condition_id, ",".join(ordered_types(s.types))] for s in situations
+            )
+            for establishment, situations in still_open.items()
+        }
+        self.store_levels(finals, facts)
 
-    def store_levels(self, finals: dict[int, Level]) -> None:
+    def store_levels(self, finals: dict[int, Level], facts: dict[int, list[list[Any]]]) -> None:
         last_change = dict(
             self.conn.execute(
                 "SELECT establishment_id, max(at) FROM level_change GROUP BY establishment_id"
@@ -432,7 +439,8 @@ class Generator:
         with self.conn.cursor() as cur:
             cur.executemany(
                 "UPDATE establishment SET colour = %s, step = %s, open_situations = %s,"
-                " offer_types = %s, red_blocked = %s, level_changed_at = %s WHERE id = %s",
+                " offer_types = %s, red_blocked = %s, level_changed_at = %s, open_facts = %s"
+                " WHERE id = %s",
                 [
                     (
                         level.colour,
@@ -441,6 +449,7 @@ class Generator:
                         ",".join(level.offer_types),
                         level.red_blocked_by_diversity,
                         last_change.get(establishment),
+                        Json(facts.get(establishment, [])),
                         establishment,
                     )
                     for establishment, level in finals.items()

@@ -12,7 +12,7 @@ import http.client
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,12 @@ class LoadResult:
     statuses: Counter[int] = field(default_factory=Counter)
     errors: int = 0
     first_error: str = ""
+    cpu_seconds: float = 0.0  # of the server's workers, over the whole run
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        served = sum(self.statuses.values())
+        return self.cpu_seconds / served * 1000 if served else 0.0
 
     @property
     def requests(self) -> int:
@@ -62,10 +68,22 @@ class LoadResult:
             "p99_ms": round(self.p(99), 2),
             "errors": self.errors,
             "statuses": dict(self.statuses),
+            "server_cpu_ms_per_request": round(self.cpu_ms_per_request, 2),
         }
 
 
 RequestMaker = Callable[[int, int], Request]
+
+
+def merged(runs: Sequence[LoadResult]) -> LoadResult:
+    """Several runs of one side as one: all latencies, summed durations and CPU."""
+    total = LoadResult(runs[0].clients, sum(r.seconds for r in runs))
+    for r in runs:
+        total.latencies.extend(r.latencies)
+        total.statuses.update(r.statuses)
+        total.errors += r.errors
+        total.cpu_seconds += r.cpu_seconds
+    return total
 
 
 def run_load(
@@ -73,7 +91,7 @@ def run_load(
     make_request: RequestMaker,
     clients: int,
     seconds: float,
-    warmup: float = 1.0,
+    warmup: float = 0.25,
     expect: tuple[int, ...] = (200, 201),
 ) -> LoadResult:
     """Drive `clients` closed-loop clients for `warmup + seconds`; measure the last `seconds`.

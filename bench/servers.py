@@ -14,8 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core import ROOT
-from .load import Request, fetch
+from .core import ROOT, Sizes, log
+from .features import children
+from .load import LoadResult, Request, RequestMaker, fetch, run_load
 
 # Same settings for the app and its baseline: only the code under test differs.
 WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "4"))
@@ -51,6 +52,18 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the workers (user + system): noise-proof cost per request."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in children(self.process.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return total
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -122,3 +135,23 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+def measure(
+    server: Server,
+    make: RequestMaker,
+    sizes: Sizes,
+    label: str,
+    expect: tuple[int, ...] = (200, 201),
+) -> LoadResult:
+    """One round of load on `server`, with the CPU its workers spent; any error stops the row."""
+    cpu = server.cpu_seconds()
+    outcome = run_load(server.port, make, sizes.clients, sizes.load_seconds, expect=expect)
+    outcome.cpu_seconds = server.cpu_seconds() - cpu
+    log(
+        f"{label}: {outcome.rps:.0f} req/s, p95 {outcome.p(95):.1f} ms,"
+        f" {outcome.cpu_ms_per_request:.1f} ms CPU/request"
+    )
+    if outcome.errors:
+        raise RuntimeError(f"{label}: {outcome.errors} errors, first: {outcome.first_error}")
+    return outcome

@@ -19,10 +19,10 @@ from barometre.settings import Settings
 from .. import datagen
 from ..context import Context
 from ..core import Check, Goal, RowResult, fmt, log, median_ratio
-from ..load import LoadResult, Request, RequestMaker, run_load
+from ..load import LoadResult, Request, RequestMaker, merged
 from ..querycount import count_queries
-from ..servers import REDIS_URL, app_env, gunicorn
-from .intake import merged
+from ..servers import REDIS_URL, app_env, gunicorn, measure
+from .intake import cpu_check
 
 KEY = "barometer"
 TITLE = "barometer page at scale"
@@ -53,9 +53,9 @@ def run(ctx: Context) -> RowResult:
     ):
         for n in range(ctx.sizes.rounds):
             for page in PAGES:
-                runs[page].append(measured(app.port, get(page), ctx, f"round {n + 1} {page}"))
+                runs[page].append(measure(app, get(page), ctx.sizes, f"round {n + 1} {page}"))
             runs["baseline"].append(
-                measured(base.port, get("/barometre"), ctx, f"round {n + 1} baseline")
+                measure(base, get("/barometre"), ctx.sizes, f"round {n + 1} baseline")
             )
     ctx.databases.discard(volume)
     return result(runs, queries, volume)
@@ -64,14 +64,6 @@ def run(ctx: Context) -> RowResult:
 def get(path: str) -> RequestMaker:
     request = Request("GET", path, headers={"Accept-Language": "fr"})
     return lambda _client, _n: request
-
-
-def measured(port: int, make: RequestMaker, ctx: Context, label: str) -> LoadResult:
-    outcome = run_load(port, make, ctx.sizes.clients, ctx.sizes.load_seconds, expect=(200,))
-    log(f"{label}: {outcome.rps:.0f} req/s, p95 {outcome.p(95):.1f} ms")
-    if outcome.errors:
-        raise RuntimeError(f"{label}: {outcome.errors} errors, first: {outcome.first_error}")
-    return outcome
 
 
 def count_pages(url: str, instance: str) -> dict[str, int]:
@@ -114,6 +106,7 @@ def result(
                 baseline=f"{fmt(base_all.rps)} req/s, p95 {fmt(base_all.p(95))} ms",
             )
         )
+        checks.append(cpu_check(app_all, base_all, f"`{page}` "))
     for page in PAGES:
         large, small = queries["large"][page], queries["small"][page]
         checks.append(

@@ -24,9 +24,9 @@ from barometre.referentiel import CONDITIONS, OFFER_TYPES
 
 from .. import baseline, datagen
 from ..context import Context
-from ..core import Check, Goal, RowResult, fmt, log, median_ratio
-from ..load import LoadResult, Request, RequestMaker, run_load
-from ..servers import app_env, gunicorn
+from ..core import Check, Goal, RowResult, fmt, median_ratio
+from ..load import LoadResult, Request, RequestMaker, merged
+from ..servers import app_env, gunicorn, measure
 
 KEY = "intake"
 TITLE = "intake throughput"
@@ -40,12 +40,12 @@ DESCRIPTIONS = (*datagen.DESCRIPTIONS, "", "", "")
 def run(ctx: Context) -> RowResult:
     url = ctx.databases.get(VOLUME)
     try:
-        return measure(ctx, url)
+        return measure_on(ctx, url)
     finally:
         ctx.databases.discard(VOLUME)
 
 
-def measure(ctx: Context, url: str) -> RowResult:
+def measure_on(ctx: Context, url: str) -> RowResult:
     baseline.create_schema(url)
     tokens = make_tokens(url, ctx.sizes.clients, ctx.instance(KEY))
     slugs = establishment_slugs(url)
@@ -62,21 +62,13 @@ def measure(ctx: Context, url: str) -> RowResult:
         ) as base,
     ):
         for n in range(ctx.sizes.rounds):
-            app_runs.append(measured(app.port, post, ctx, f"round {n + 1} app"))
-            base_runs.append(measured(base.port, post, ctx, f"round {n + 1} baseline"))
+            app_runs.append(measure(app, post, ctx.sizes, f"round {n + 1} app"))
+            base_runs.append(measure(base, post, ctx.sizes, f"round {n + 1} baseline"))
     stored = count_reports(url) - before
     created = sum(r.statuses.get(201, 0) for r in app_runs)
     if stored != created:
         raise RuntimeError(f"{created} reports answered 201 but {stored} stored")
     return result(app_runs, base_runs, stored)
-
-
-def measured(port: int, make: RequestMaker, ctx: Context, label: str) -> LoadResult:
-    outcome = run_load(port, make, ctx.sizes.clients, ctx.sizes.load_seconds)
-    log(f"{label}: {outcome.rps:.0f} req/s, p95 {outcome.p(95):.1f} ms")
-    if outcome.errors:
-        raise RuntimeError(f"{label}: {outcome.errors} errors, first: {outcome.first_error}")
-    return outcome
 
 
 def result(
@@ -104,6 +96,7 @@ def result(
                 baseline=f"{fmt(base_all.p(95))} ms",
                 unit="ms",
             ),
+            cpu_check(app_all, base_all),
         ],
         figures={
             "app": app_all.summary(),
@@ -116,15 +109,6 @@ def result(
             "database": {"establishments": VOLUME.establishments, "reports": VOLUME.reports},
         },
     )
-
-
-def merged(runs: Sequence[LoadResult]) -> LoadResult:
-    total = LoadResult(runs[0].clients, sum(r.seconds for r in runs))
-    for r in runs:
-        total.latencies.extend(r.latencies)
-        total.statuses.update(r.statuses)
-        total.errors += r.errors
-    return total
 
 
 def report_maker(tokens: Sequence[str], slugs: Sequence[str]) -> RequestMaker:
@@ -178,3 +162,13 @@ def count_reports(url: str) -> int:
     with psycopg.connect(datagen.psycopg_url(url)) as conn:
         row = conn.execute("SELECT count(*) FROM report").fetchone()
     return int(row[0]) if row else 0
+
+
+def cpu_check(app: LoadResult, base: LoadResult, label: str = "") -> Check:
+    """What a request costs the server's workers: the figure that noise does not move."""
+    return Check(
+        f"{label}server CPU per request (baseline / app)",
+        base.cpu_ms_per_request / app.cpu_ms_per_request if app.cpu_ms_per_request else 0.0,
+        app=f"{fmt(app.cpu_ms_per_request)} ms",
+        baseline=f"{fmt(base.cpu_ms_per_request)} ms",
+    )

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3b5156425c26
+Revision ID: 135ead787d9f
 Revises: 
-Create Date: 2026-11-26 05:09:47.269874
+Create Date: 2026-11-26 05:59:03.939185
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '3b5156425c26'
+revision = '135ead787d9f'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -40,6 +40,7 @@ def upgrade():
     sa.Column('offer_types', sa.String(length=64), nullable=False),
     sa.Column('red_blocked', sa.Boolean(), nullable=False),
     sa.Column('level_changed_at', sa.DateTime(), nullable=True),
+    sa.Column('open_facts', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_establishment')),
     sa.UniqueConstraint('slug', name=op.f('uq_establishment_slug'))
     )
