@@ -6,6 +6,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -59,7 +61,8 @@ def barometer(
         query = select(Establishment).where(Establishment.slug.in_(slugs))
     establishments = list(session.scalars(query))
     ids = [e.id for e in establishments]
-    categories, category_of = _categories(session)
+    referentiel = referentiel_key(session)
+    categories = list(referentiel[0])
     situations: dict[int, list[Situation]] = {}
     if with_situations:
         situations = _open_situations(session, ids)
@@ -69,16 +72,15 @@ def barometer(
         mine = situations.get(establishment.id, [])
         if with_situations:
             facts = [(s.condition.category.code, s.offer_type_codes) for s in mine]
+            counts = breakdown(facts, categories)
         else:
-            facts = [
-                (category_of[condition_id], offer_types.split(",") if offer_types else ())
-                for condition_id, offer_types in establishment.open_facts or ()
-            ]
+            stored = tuple(tuple(fact) for fact in establishment.open_facts or ())
+            counts = stored_breakdown(stored, referentiel)
         views.append(
             EstablishmentView(
                 establishment,
                 establishment.level,
-                breakdown(facts, categories),
+                counts,
                 mine,
                 changes.get(establishment.id, []),
             )
@@ -86,8 +88,40 @@ def barometer(
     return views
 
 
-def _categories(session: DbSession) -> tuple[list[str], dict[int, str]]:
-    """Category codes in order, and the category code of each condition, in one query."""
+ReferentielKey = tuple[tuple[str, ...], tuple[tuple[int, str], ...]]
+
+
+def stored_breakdown(
+    facts: tuple[tuple[Any, ...], ...], referentiel_key: ReferentielKey
+) -> Breakdown:
+    """The breakdown of an establishment's `open_facts`, memoized on its very inputs.
+
+    Many establishments share the same few open situations; the result is a
+    pure function of the facts and of the categories of the conditions, so the
+    cache can never be stale. Each call gets its own dicts.
+    """
+    by_type, by_category = _breakdown_items(facts, referentiel_key)
+    return Breakdown(dict(by_type), dict(by_category))
+
+
+@lru_cache(maxsize=4096)
+def _breakdown_items(
+    facts: tuple[tuple[Any, ...], ...], referentiel_key: ReferentielKey
+) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]:
+    categories, pairs = referentiel_key
+    category_of = dict(pairs)
+    result = breakdown(
+        (
+            (category_of[condition_id], types.split(",") if types else ())
+            for condition_id, types in facts
+        ),
+        categories,
+    )
+    return tuple(result.by_offer_type.items()), tuple(result.by_category.items())
+
+
+def referentiel_key(session: DbSession) -> ReferentielKey:
+    """Category codes in order, and the category of each condition, in one query."""
     rows = session.execute(
         select(Category.code, Condition.id)
         .outerjoin(Condition, Condition.category_id == Category.id)
@@ -100,7 +134,7 @@ def _categories(session: DbSession) -> tuple[list[str], dict[int, str]]:
             codes.append(code)
         if condition_id is not None:
             category_of[condition_id] = code
-    return codes, category_of
+    return tuple(codes), tuple(sorted(category_of.items()))
 
 
 def _open_situations(session: DbSession, ids: list[int]) -> dict[int, list[Situation]]:

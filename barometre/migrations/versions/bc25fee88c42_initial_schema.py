@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 135ead787d9f
+Revision ID: bc25fee88c42
 Revises: 
-Create Date: 2026-11-26 05:59:03.939185
+Create Date: 2026-11-26 06:06:46.877137
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '135ead787d9f'
+revision = 'bc25fee88c42'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -41,6 +41,7 @@ def upgrade():
     sa.Column('red_blocked', sa.Boolean(), nullable=False),
     sa.Column('level_changed_at', sa.DateTime(), nullable=True),
     sa.Column('open_facts', sa.JSON(), nullable=False),
+    sa.Column('revision', sa.Integer(), server_default='1', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_establishment')),
     sa.UniqueConstraint('slug', name=op.f('uq_establishment_slug'))
     )
