@@ -26,6 +26,7 @@ from .extensions import DbSession
 from .levels import Level, Thresholds, compute_level, ordered_types
 from .models import (
     REVIEW_REJECTED,
+    REVIEW_UNREVIEWED,
     REVIEW_VALIDATED,
     SITUATION_EXPIRED,
     SITUATION_OPEN,
@@ -205,6 +206,7 @@ def record_report(
     changes = expire_stale(session, establishment, settings, situations)
     report = Report(
         establishment=establishment,
+        establishment_id=establishment.id,
         author=author,
         service_id=author.service_id if author else None,
         visit_date=data.visit_date,
@@ -213,13 +215,16 @@ def record_report(
         activity_cancelled=data.activity_cancelled,
         detainees_not_seen=data.detainees_not_seen,
         submission_id=data.submission_id,
+        review_state=REVIEW_UNREVIEWED,
         conditions=resolved.conditions,
         offer_types=resolved.offer_types,
         situations=[],  # known empty: attaching will not load it
     )
     session.add(report)
+    situations = still_open(situations)
+    new = attach_report(session, report, settings, situations) if counts(report, settings) else []
     try:
-        session.flush()
+        session.flush()  # the report, its links and its situations, at once
     except IntegrityError:
         # The submission_id is stored already (a repeat, or a concurrent request).
         session.rollback()
@@ -227,8 +232,6 @@ def record_report(
         if existing is None:
             raise
         return _unchanged(existing)
-    situations = still_open(situations)
-    new = attach_report(session, report, settings, situations) if counts(report, settings) else []
     change = recompute(
         session, establishment, settings, "report", report.id, new, [*situations, *new]
     )
@@ -278,6 +281,8 @@ def attach_report(
     A report whose visit is already older than the TTL is kept in history but
     opens nothing and confirms nothing. `situations`: the establishment's open
     situations when the caller has them (it holds the establishment's lock).
+    Nothing is flushed here: the caller's next flush writes the report's links
+    and situations together.
     """
     if report.visit_date < ttl_cutoff(settings):
         return []
@@ -310,7 +315,6 @@ def attach_report(
         situation.offer_types = ",".join(
             ordered_types([*situation.offer_type_codes, *report.offer_type_codes])
         )
-    session.flush()
     return opened
 
 
@@ -351,6 +355,8 @@ def recompute(
         after.red_blocked_by_diversity,
     ):
         return None
+    if any(s.id is None for s in new_situations):
+        session.flush()  # their ids go into the change
     at = clock.now()
     establishment.level_changed_at = at
     change = LevelChange(
