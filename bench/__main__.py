@@ -9,7 +9,7 @@ import traceback
 from datetime import UTC, datetime
 
 from .context import Context
-from .core import FULL, QUICK, NotMeasured, RowResult, table, write_json
+from .core import FULL, QUICK, NotMeasured, RowResult, describe, machine, table, write_json
 from .rows import ROWS
 
 
@@ -33,9 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ctx.close()
     seconds = time.perf_counter() - began
-    path = write_json(sizes, results, started, seconds)
+    path = write_json(sizes, results, started, seconds, ctx.databases.stats)
     print()
-    print(f"Baromètre benchmark ({sizes.name}, {seconds:.0f} s)")
+    print(f"Baromètre benchmark ({sizes.name}, {seconds:.0f} s) — {describe(machine())}")
+    print()
     print(table(results))
     print(f"\nJSON: {path}")
     return 1 if any(r.error for r in results) else 0

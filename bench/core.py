@@ -36,7 +36,7 @@ class Goal:
 
     def __str__(self) -> str:
         sign = "≥" if self.op == ">=" else "≤"
-        return f"{sign} {fmt(self.threshold)}{(' ' + self.unit) if self.unit else ''}"
+        return f"{sign} {self.threshold:g}{(' ' + self.unit) if self.unit else ''}"
 
 
 @dataclass
@@ -190,6 +190,15 @@ def table(rows: Sequence[RowResult]) -> str:
     return "\n".join(lines)
 
 
+def describe(info: dict[str, Any]) -> str:
+    return (
+        f"{info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']},"
+        f" PostgreSQL {info['postgresql']}, Redis {info['redis']},"
+        f" load average {info['load_average'][0]:.1f} at the end, commit {info['commit']}"
+        + (" (modified)" if info["dirty"] else "")
+    )
+
+
 def machine() -> dict[str, Any]:
     from . import pg
 
@@ -221,7 +230,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_json(sizes: Sizes, rows: Sequence[RowResult], started: str, seconds: float) -> Path:
+def write_json(
+    sizes: Sizes,
+    rows: Sequence[RowResult],
+    started: str,
+    seconds: float,
+    generated: dict[str, Any],
+) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     body = {
         "mode": sizes.name,
@@ -229,6 +244,7 @@ def write_json(sizes: Sizes, rows: Sequence[RowResult], started: str, seconds: f
         "seconds": round(seconds, 1),
         "machine": machine(),
         "sizes": asdict(sizes),
+        "generated_databases": generated,
         "rows": [row.as_dict() for row in rows],
     }
     path = RESULTS / f"{started.replace(':', '').replace('-', '')}-{sizes.name}.json"

@@ -175,6 +175,8 @@ class Generator:
         self.events: list[tuple[int, datetime, int, int, int]] = []
 
     def run(self) -> None:
+        # Older schemas (the bench also measures older commits) lack this column.
+        self.facts_column = self.has_column("establishment", "open_facts")
         ref = self.referentiel()
         establishments = self.establishments()
         authors = self.people()
@@ -204,8 +206,11 @@ class Generator:
         with self.conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO establishment (slug, name, active, committee_note, colour, step,"
-                " open_situations, offer_types, red_blocked, open_facts) VALUES"
-                " (%s, %s, true, '', 'vert', 0, 0, '', false, '[]')",
+                " open_situations, offer_types, red_blocked"
+                + (", open_facts" if self.facts_column else "")
+                + ") VALUES (%s, %s, true, '', 'vert', 0, 0, '', false"
+                + (", '[]'" if self.facts_column else "")
+                + ")",
                 rows,
             )
         ids = [r[0] for r in self.conn.execute("SELECT id FROM establishment ORDER BY id")]
@@ -442,8 +447,9 @@ class Generator:
         with self.conn.cursor() as cur:
             cur.executemany(
                 "UPDATE establishment SET colour = %s, step = %s, open_situations = %s,"
-                " offer_types = %s, red_blocked = %s, level_changed_at = %s, open_facts = %s"
-                " WHERE id = %s",
+                " offer_types = %s, red_blocked = %s, level_changed_at = %s"
+                + (", open_facts = %s" if self.facts_column else "")
+                + " WHERE id = %s",
                 [
                     (
                         level.colour,
@@ -452,7 +458,7 @@ class Generator:
                         ",".join(level.offer_types),
                         level.red_blocked_by_diversity,
                         last_change.get(establishment),
-                        Json(facts.get(establishment, [])),
+                        *([Json(facts.get(establishment, []))] if self.facts_column else []),
                         establishment,
                     )
                     for establishment, level in finals.items()
@@ -461,6 +467,13 @@ class Generator:
         colours = Counter(level.colour for level in finals.values() if level.open_situations)
         colours["vert"] = self.volume.establishments - sum(colours.values())
         self.stats.levels = dict(sorted(colours.items()))
+
+    def has_column(self, table: str, column: str) -> bool:
+        found = self.conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
+            (table, column),
+        ).fetchone()
+        return found is not None
 
     def reset_sequences(self) -> None:
         for table in ("report", "situation", "level_change"):
