@@ -149,8 +149,8 @@ def median_ratio(pairs: Sequence[tuple[float, float]]) -> float:
 
 
 def fmt(value: float) -> str:
-    if value == 0:
-        return "0"
+    if float(value).is_integer() and abs(value) < 100:
+        return str(int(value))
     if abs(value) >= 100:
         return f"{value:,.0f}".replace(",", " ")
     if abs(value) >= 10:
