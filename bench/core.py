@@ -194,7 +194,7 @@ def describe(info: dict[str, Any]) -> str:
     return (
         f"{info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']},"
         f" PostgreSQL {info['postgresql']}, Redis {info['redis']},"
-        f" load average {info['load_average'][0]:.1f} at the end, commit {info['commit']}"
+        f" load average {info['load_average'][0]:.1f} at the end, commit {info['commit'] or '?'}"
         + (" (modified)" if info["dirty"] else "")
     )
 
