@@ -13,7 +13,8 @@ import os
 import platform
 import statistics
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -122,8 +123,6 @@ def log(message: str) -> None:
 
 @contextmanager
 def step(message: str) -> Iterator[None]:
-    import time
-
     started = time.perf_counter()
     log(message + " …")
     yield
@@ -252,6 +251,3 @@ def write_json(
     path.write_text(text)
     (RESULTS / f"latest-{sizes.name}.json").write_text(text)
     return path
-
-
-RowRunner = Callable[[Any], RowResult]

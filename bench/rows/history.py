@@ -4,8 +4,9 @@ One database per volume (200 establishments each, same generator, same seed),
 all alive at once; the same reports are recorded on each in turn (round robin),
 so a noisy second of the shared machine hits every volume alike. What is timed
 is the service that records a report (`record_report`) and its commit, in
-process: the part of a submission that touches history. The queries of one
-recording are counted on each volume too: they must not depend on it.
+process: the part of a submission that touches history. The statements of the
+warm-up recordings are counted on each volume too: the most in one recording
+must not grow with history.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class Volume:
 def run(ctx: Context) -> RowResult:
     volumes = [open_volume(ctx, n) for n in ctx.sizes.history]
     try:
-        inputs = report_inputs(volumes[0].app, ctx.sizes.history_samples + WARMUP + 1)
+        inputs = report_inputs(volumes[0].app, ctx.sizes.history_samples + WARMUP)
         for index, data in enumerate(inputs):
             for volume in volumes:
                 record(volume, data, index)
@@ -121,17 +122,16 @@ def record(volume: Volume, data: ReportInput, index: int) -> None:
     with volume.app.app_context():
         settings = volume.app.config["SETTINGS"]
         author = db.session.get(User, volume.author_id)
-        if index == WARMUP:  # one recording counted, not timed
+        if index < WARMUP:  # the warm-up recordings are counted, not timed
             with count_queries(db.engine) as queries:
                 record_report(db.session, data, author, settings)
                 db.session.commit()
-            volume.queries = queries.count
+            volume.queries = max(volume.queries, queries.count)
         else:
             started = time.perf_counter()
             record_report(db.session, data, author, settings)
             db.session.commit()
-            if index > WARMUP:
-                volume.timings.append(time.perf_counter() - started)
+            volume.timings.append(time.perf_counter() - started)
         db.session.remove()
 
 
@@ -168,7 +168,7 @@ def result(volumes: Sequence[Volume]) -> RowResult:
         )
     checks.append(
         Check(
-            f"queries per recording, {label(large.reports)} − {label(small.reports)}",
+            f"most statements in one recording, {label(large.reports)} − {label(small.reports)}",
             large.queries - small.queries,
             Goal("<=", 0),
             app=str(large.queries),
