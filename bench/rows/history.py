@@ -4,9 +4,10 @@ One database per volume (200 establishments each, same generator, same seed),
 all alive at once; the same reports are recorded on each in turn (round robin),
 so a noisy second of the shared machine hits every volume alike. What is timed
 is the service that records a report (`record_report`) and its commit, in
-process: the part of a submission that touches history. The statements of the
-warm-up recordings are counted on each volume too: the most in one recording
-must not grow with history.
+process: the part of a submission that touches history. The reads (SELECT) of
+the warm-up recordings are counted on each volume too: the most in one
+recording must not grow with history (the writes depend on what each report
+changes, not on the past).
 """
 
 from __future__ import annotations
@@ -126,7 +127,10 @@ def record(volume: Volume, data: ReportInput, index: int) -> None:
             with count_queries(db.engine) as queries:
                 record_report(db.session, data, author, settings)
                 db.session.commit()
-            volume.queries = max(volume.queries, queries.count)
+            # Reads are what could grow with history (a scan, a lazy load per row);
+            # the writes depend on what the report changes, not on the past.
+            reads = sum(1 for q in queries.statements if q.lstrip().upper().startswith("SELECT"))
+            volume.queries = max(volume.queries, reads)
         else:
             started = time.perf_counter()
             record_report(db.session, data, author, settings)
@@ -168,7 +172,7 @@ def result(volumes: Sequence[Volume]) -> RowResult:
         )
     checks.append(
         Check(
-            f"most statements in one recording, {label(large.reports)} − {label(small.reports)}",
+            f"most reads in one recording, {label(large.reports)} − {label(small.reports)}",
             large.queries - small.queries,
             Goal("<=", 0),
             app=str(large.queries),
