@@ -67,3 +67,11 @@ translations: install
 		fi; \
 	done
 	$(BIN)/pybabel compile -d barometre/translations
+
+# Benchmarks (see README "Performance"): the full run, and one under 3 minutes.
+.PHONY: bench bench-quick
+bench: install services
+	$(BIN)/python -m bench
+
+bench-quick: install services
+	$(BIN)/python -m bench --quick

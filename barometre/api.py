@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify
+from flask import Blueprint, abort, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from . import openapi
 from .auth import BAROMETER, PUBLIC, access
+from .datacache import barometer_key, cache
 from .extensions import db
 from .levels import Level
 from .models import LevelChange, Situation
@@ -109,8 +110,15 @@ def get_referentiel() -> ResponseReturnValue:
 @bp.get("/establishments")
 @access(BAROMETER)
 def list_establishments() -> ResponseReturnValue:
-    views = barometer(db.session)
-    return jsonify(establishments=[establishment_json(v, detail=False) for v in views])
+    # The list is the same for every caller: kept while its data is unchanged.
+    body = cache("api.establishments").get(barometer_key(db.session), list_body)
+    return current_app.response_class(body, mimetype=current_app.json.mimetype)  # type: ignore[attr-defined]
+
+
+def list_body() -> str:
+    views = barometer(db.session, with_situations=False)
+    document = {"establishments": [establishment_json(v, detail=False) for v in views]}
+    return current_app.json.dumps(document, separators=(",", ":")) + "\n"
 
 
 @bp.get("/establishments/<slug>")

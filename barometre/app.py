@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from . import i18n_cache
 from .auth import init_auth
 from .extensions import babel, csrf, db, login_manager, migrate
 from .logs import init_logging
@@ -108,6 +109,7 @@ def init_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    i18n_cache.install(app)
     init_auth(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():

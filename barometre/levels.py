@@ -11,9 +11,9 @@ No Flask, no database: plain facts in, a level out.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 OFFER_TYPES: tuple[str, ...] = ("individuel", "collectif", "cellulaire")
 VERT, ORANGE, ROUGE = "vert", "orange", "rouge"
@@ -62,7 +62,21 @@ GREEN = Level(VERT, 0, 0, (), False)
 
 def ordered_types(types: Iterable[str]) -> tuple[str, ...]:
     present = set(types)
-    return tuple(t for t in OFFER_TYPES if t in present) + tuple(sorted(present - set(OFFER_TYPES)))
+    known = tuple(t for t in OFFER_TYPES if t in present)
+    if len(known) == len(present):
+        return known
+    return known + tuple(sorted(present - set(OFFER_TYPES)))
+
+
+@lru_cache(maxsize=1024)
+def stored_level(
+    colour: str, step: int, open_situations: int, offer_types: str, red_blocked: bool
+) -> Level:
+    """The level kept in an establishment's columns (few distinct values: memoized)."""
+    if not open_situations:
+        return GREEN
+    types = ordered_types(t for t in offer_types.split(",") if t)
+    return Level(colour, step, open_situations, types, red_blocked)
 
 
 def compute_level(
@@ -112,10 +126,10 @@ def breakdown(
     `situations` holds (category code, offer types) of each open situation.
     Every offer type and every given category appears, with 0 when none.
     """
-    per_type: Counter[str] = Counter({t: 0 for t in OFFER_TYPES})
-    per_category: Counter[str] = Counter({c: 0 for c in categories})
+    per_type = dict.fromkeys(OFFER_TYPES, 0)
+    per_category = dict.fromkeys(categories, 0)
     for category, types in situations:
-        per_category[category] += 1
+        per_category[category] = per_category.get(category, 0) + 1
         for offer_type in set(types):
-            per_type[offer_type] += 1
-    return Breakdown(dict(per_type), dict(per_category))
+            per_type[offer_type] = per_type.get(offer_type, 0) + 1
+    return Breakdown(per_type, per_category)

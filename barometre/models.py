@@ -24,13 +24,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import clock
 from .extensions import db
-from .levels import GREEN, Level, ordered_types
+from .levels import Level, ordered_types, stored_level
 
 ROLE_WORKER = "worker"
 ROLE_COORDINATOR = "coordinator"
@@ -106,15 +107,24 @@ class Establishment(db.Model):  # type: ignore[name-defined]
     offer_types: Mapped[str] = mapped_column(String(64), default="")
     red_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     level_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # [condition id, offer types] of each open situation, written with the level:
+    # lists of many establishments read their breakdown (R13) here, not from situations.
+    open_facts: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    # Bumped by every UPDATE of the row (onupdate): lists of the barometer are
+    # cached under the (id, revision) of every establishment (see barometre.datacache).
+    revision: Mapped[int] = mapped_column(
+        Integer, default=1, server_default="1", onupdate=literal_column("revision + 1")
+    )
 
     @property
     def level(self) -> Level:
-        if not self.open_situations:
-            return GREEN
-        types = ordered_types(t for t in self.offer_types.split(",") if t)
-        return Level(self.colour, self.step, self.open_situations, types, self.red_blocked)
+        return stored_level(
+            self.colour, self.step, self.open_situations, self.offer_types, self.red_blocked
+        )
 
-    def store_level(self, level: Level) -> None:
+    def store_level(self, level: Level, facts: list[list[Any]] | None = None) -> None:
+        if facts is not None:
+            self.open_facts = facts
         self.colour = level.colour
         self.step = level.step
         self.open_situations = level.open_situations

@@ -6,6 +6,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -41,31 +43,98 @@ def category_codes(session: DbSession) -> list[str]:
 
 
 def barometer(
-    session: DbSession, slugs: Sequence[str] | None = None, changes_per_establishment: int = 0
+    session: DbSession,
+    slugs: Sequence[str] | None = None,
+    changes_per_establishment: int = 0,
+    with_situations: bool = True,
 ) -> list[EstablishmentView]:
-    """Every active establishment (or the given ones), with level and breakdown."""
+    """Every active establishment (or the given ones), with level and breakdown.
+
+    A constant number of queries whatever the number of establishments.
+    `with_situations=False` leaves `EstablishmentView.situations` empty and takes
+    the breakdown from what each establishment keeps of its open situations
+    (`Establishment.open_facts`, written with its level): lists of many
+    establishments then read no situation at all.
+    """
     query = select(Establishment).where(Establishment.active.is_(True)).order_by(Establishment.name)
     if slugs is not None:
         query = select(Establishment).where(Establishment.slug.in_(slugs))
     establishments = list(session.scalars(query))
     ids = [e.id for e in establishments]
-    situations = _open_situations(session, ids)
+    referentiel = referentiel_key(session)
+    categories = list(referentiel[0])
+    situations: dict[int, list[Situation]] = {}
+    if with_situations:
+        situations = _open_situations(session, ids)
     changes = _recent_changes(session, ids, changes_per_establishment)
-    categories = category_codes(session)
     views = []
     for establishment in establishments:
         mine = situations.get(establishment.id, [])
-        facts = [(s.condition.category.code, s.offer_type_codes) for s in mine]
+        if with_situations:
+            facts = [(s.condition.category.code, s.offer_type_codes) for s in mine]
+            counts = breakdown(facts, categories)
+        else:
+            stored = tuple(tuple(fact) for fact in establishment.open_facts or ())
+            counts = stored_breakdown(stored, referentiel)
         views.append(
             EstablishmentView(
                 establishment,
                 establishment.level,
-                breakdown(facts, categories),
+                counts,
                 mine,
                 changes.get(establishment.id, []),
             )
         )
     return views
+
+
+ReferentielKey = tuple[tuple[str, ...], tuple[tuple[int, str], ...]]
+
+
+def stored_breakdown(
+    facts: tuple[tuple[Any, ...], ...], referentiel_key: ReferentielKey
+) -> Breakdown:
+    """The breakdown of an establishment's `open_facts`, memoized on its very inputs.
+
+    Many establishments share the same few open situations; the result is a
+    pure function of the facts and of the categories of the conditions, so the
+    cache can never be stale. Each call gets its own dicts.
+    """
+    by_type, by_category = _breakdown_items(facts, referentiel_key)
+    return Breakdown(dict(by_type), dict(by_category))
+
+
+@lru_cache(maxsize=4096)
+def _breakdown_items(
+    facts: tuple[tuple[Any, ...], ...], referentiel_key: ReferentielKey
+) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]:
+    categories, pairs = referentiel_key
+    category_of = dict(pairs)
+    result = breakdown(
+        (
+            (category_of[condition_id], types.split(",") if types else ())
+            for condition_id, types in facts
+        ),
+        categories,
+    )
+    return tuple(result.by_offer_type.items()), tuple(result.by_category.items())
+
+
+def referentiel_key(session: DbSession) -> ReferentielKey:
+    """Category codes in order, and the category of each condition, in one query."""
+    rows = session.execute(
+        select(Category.code, Condition.id)
+        .outerjoin(Condition, Condition.category_id == Category.id)
+        .order_by(Category.position, Category.id)
+    )
+    codes: list[str] = []
+    category_of: dict[int, str] = {}
+    for code, condition_id in rows:
+        if not codes or codes[-1] != code:
+            codes.append(code)
+        if condition_id is not None:
+            category_of[condition_id] = code
+    return tuple(codes), tuple(sorted(category_of.items()))
 
 
 def _open_situations(session: DbSession, ids: list[int]) -> dict[int, list[Situation]]:
@@ -86,6 +155,16 @@ def _open_situations(session: DbSession, ids: list[int]) -> dict[int, list[Situa
 def _recent_changes(session: DbSession, ids: list[int], limit: int) -> dict[int, list[LevelChange]]:
     if not ids or limit <= 0:
         return {}
+    if len(ids) == 1:
+        # One establishment (its detail page): read the newest rows off the
+        # (establishment, at) index, whatever the length of its history.
+        latest = (
+            select(LevelChange)
+            .where(LevelChange.establishment_id == ids[0])
+            .order_by(LevelChange.at.desc(), LevelChange.id.desc())
+            .limit(limit)
+        )
+        return {ids[0]: list(session.scalars(latest))}
     ranked = (
         select(
             LevelChange.id,

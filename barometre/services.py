@@ -26,6 +26,7 @@ from .extensions import DbSession
 from .levels import Level, Thresholds, compute_level, ordered_types
 from .models import (
     REVIEW_REJECTED,
+    REVIEW_UNREVIEWED,
     REVIEW_VALIDATED,
     SITUATION_EXPIRED,
     SITUATION_OPEN,
@@ -202,7 +203,8 @@ def record_report(
 ) -> Outcome:
     """Store one report (R1), attach it to situations (R2) and recompute (R4, R5).
 
-    A repeated `submission_id` returns the first report and stores nothing.
+    A repeated `submission_id` returns the first report and stores nothing; the
+    unique index also catches a concurrent repeat at flush.
     """
     if (
         data.submission_id
@@ -213,9 +215,11 @@ def record_report(
     resolved = check_report(session, data, settings)
     establishment = lock_establishment(session, resolved.establishment.id)
     before = establishment.level
-    changes = expire_stale(session, establishment, settings)
+    situations = open_situations(session, establishment.id)
+    changes = expire_stale(session, establishment, settings, situations)
     report = Report(
         establishment=establishment,
+        establishment_id=establishment.id,
         author=author,
         service_id=author.service_id if author else None,
         visit_date=data.visit_date,
@@ -224,21 +228,26 @@ def record_report(
         activity_cancelled=data.activity_cancelled,
         detainees_not_seen=data.detainees_not_seen,
         submission_id=data.submission_id,
+        review_state=REVIEW_UNREVIEWED,
         conditions=resolved.conditions,
         offer_types=resolved.offer_types,
+        situations=[],  # known empty: attaching will not load it
     )
     session.add(report)
+    situations = still_open(situations)
+    new = attach_report(session, report, settings, situations) if counts(report, settings) else []
     try:
-        session.flush()
+        session.flush()  # the report, its links and its situations, at once
     except IntegrityError:
-        # Same submission_id stored by a concurrent request: answer with that one.
+        # The submission_id is stored already (a repeat, or a concurrent request).
         session.rollback()
         existing = _by_submission(session, data.submission_id or "")
         if existing is None:
             raise
         return _unchanged(existing)
-    new = attach_report(session, report, settings) if counts(report, settings) else []
-    change = recompute(session, establishment, settings, "report", report.id, new)
+    change = recompute(
+        session, establishment, settings, "report", report.id, new, [*situations, *new]
+    )
     changes += [change] if change else []
     return Outcome(establishment, before, establishment.level, changes, report, True, new)
 
@@ -286,23 +295,32 @@ def ttl_cutoff(settings: Settings) -> date:
     return clock.today() - timedelta(days=settings.situation_ttl_days)
 
 
-def attach_report(session: DbSession, report: Report, settings: Settings) -> list[Situation]:
+def attach_report(
+    session: DbSession,
+    report: Report,
+    settings: Settings,
+    situations: Sequence[Situation] | None = None,
+) -> list[Situation]:
     """Group the report into (establishment, condition) situations (R2).
 
     A report whose visit is already older than the TTL is kept in history but
-    opens nothing and confirms nothing.
+    opens nothing and confirms nothing. `situations`: the establishment's open
+    situations when the caller has them (it holds the establishment's lock).
+    Nothing is flushed here: the caller's next flush writes the report's links
+    and situations together.
     """
     if report.visit_date < ttl_cutoff(settings):
         return []
     opened: list[Situation] = []
-    open_by_condition = {
-        s.condition_id: s for s in open_situations(session, report.establishment_id)
-    }
+    if situations is None:
+        situations = open_situations(session, report.establishment_id)
+    open_by_condition = {s.condition_id: s for s in situations}
     for condition in report.conditions:
         situation = open_by_condition.get(condition.id)
         if situation is None:
             situation = Situation(
                 establishment_id=report.establishment_id,
+                condition_id=condition.id,
                 condition=condition,
                 status=SITUATION_OPEN,
                 first_visit=report.visit_date,
@@ -313,14 +331,15 @@ def attach_report(session: DbSession, report: Report, settings: Settings) -> lis
             )
             session.add(situation)
             opened.append(situation)
-        situation.reports.append(report)
+        # From the report's side: appending to situation.reports would load every
+        # report the situation ever had, a cost that grows with history.
+        report.situations.append(situation)
         situation.report_count = (situation.report_count or 0) + 1
         situation.last_confirmed = max(situation.last_confirmed, report.visit_date)
         situation.first_visit = min(situation.first_visit, report.visit_date)
         situation.offer_types = ",".join(
             ordered_types([*situation.offer_type_codes, *report.offer_type_codes])
         )
-    session.flush()
     return opened
 
 
@@ -331,6 +350,10 @@ def open_situations(session: DbSession, establishment_id: int) -> list[Situation
     return list(session.scalars(query))
 
 
+def still_open(situations: Iterable[Situation]) -> list[Situation]:
+    return [s for s in situations if s.status == SITUATION_OPEN]
+
+
 def recompute(
     session: DbSession,
     establishment: Establishment,
@@ -338,18 +361,27 @@ def recompute(
     cause: str,
     cause_id: int | None = None,
     new_situations: Sequence[Situation] = (),
+    situations: Sequence[Situation] | None = None,
 ) -> LevelChange | None:
-    """Compute the level from the open situations; record a change if it moved (R5)."""
-    situations = open_situations(session, establishment.id)
+    """Compute the level from the open situations; record a change if it moved (R5).
+
+    `situations`: the establishment's open situations when the caller keeps them
+    up to date under the establishment's lock; read from the database otherwise.
+    """
+    if situations is None:
+        situations = open_situations(session, establishment.id)
     before = establishment.level
     after = compute_level((s.offer_type_codes for s in situations), thresholds(settings))
-    establishment.store_level(after)
+    facts = sorted([s.condition_id, s.offer_types] for s in situations)
+    establishment.store_level(after, facts)
     if (before.colour, before.step, before.red_blocked_by_diversity) == (
         after.colour,
         after.step,
         after.red_blocked_by_diversity,
     ):
         return None
+    if any(s.id is None for s in new_situations):
+        session.flush()  # their ids go into the change
     at = clock.now()
     establishment.level_changed_at = at
     change = LevelChange(
@@ -386,17 +418,25 @@ def _close(situation: Situation, status: str, actor: User | None, note: str) -> 
 
 
 def expire_stale(
-    session: DbSession, establishment: Establishment, settings: Settings
+    session: DbSession,
+    establishment: Establishment,
+    settings: Settings,
+    situations: Sequence[Situation] | None = None,
 ) -> list[LevelChange]:
-    """Close the situations no report confirmed within the TTL (R3)."""
+    """Close the situations no report confirmed within the TTL (R3).
+
+    `situations`: the establishment's open situations, if the caller has them.
+    """
+    if situations is None:
+        situations = open_situations(session, establishment.id)
     cutoff = ttl_cutoff(settings)
-    stale = [s for s in open_situations(session, establishment.id) if s.last_confirmed < cutoff]
+    stale = [s for s in situations if s.last_confirmed < cutoff]
     if not stale:
         return []
     for situation in stale:
         _close(situation, SITUATION_EXPIRED, None, "")
     session.flush()
-    change = recompute(session, establishment, settings, "expiry")
+    change = recompute(session, establishment, settings, "expiry", None, (), still_open(situations))
     return [change] if change else []
 
 

@@ -157,8 +157,8 @@ def parse_report(body: dict[str, Any]) -> services.ReportInput:
 def create_report() -> ResponseReturnValue:
     data = parse_report(json_body())
     outcome = services.record_report(db.session, data, current_user, settings())
-    db.session.commit()
     assert outcome.report is not None  # noqa: S101 - record_report always returns the report
+    # Read before the commit, which expires the objects: no reload after it.
     body = {
         "id": outcome.report.id,
         "created": outcome.created,
@@ -166,6 +166,7 @@ def create_report() -> ResponseReturnValue:
         "level": outcome.after.as_dict(),
         "level_before": outcome.before.as_dict(),
     }
+    db.session.commit()
     return jsonify(body), 201 if outcome.created else 200
 
 

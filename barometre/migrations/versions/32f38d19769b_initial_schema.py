@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 410f78bcdc59
+Revision ID: 32f38d19769b
 Revises: 
-Create Date: 2026-11-26 06:05:32.945533
+Create Date: 2026-11-26 06:59:09.259362
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '410f78bcdc59'
+revision = '32f38d19769b'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -58,6 +58,8 @@ def upgrade():
     sa.Column('offer_types', sa.String(length=64), nullable=False),
     sa.Column('red_blocked', sa.Boolean(), nullable=False),
     sa.Column('level_changed_at', sa.DateTime(), nullable=True),
+    sa.Column('open_facts', sa.JSON(), nullable=False),
+    sa.Column('revision', sa.Integer(), server_default='1', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_establishment')),
     sa.UniqueConstraint('slug', name=op.f('uq_establishment_slug'))
     )
