@@ -280,6 +280,11 @@ def test_an_export_is_built_by_the_worker(
     assert Path(row.file_path).parent.parent == Path(worker.env["INSTANCE_PATH"])
 
 
+def fresh_notifications() -> list[Any]:
+    db.session.expire_all()
+    return notifications()
+
+
 def test_the_worker_beats_and_reports_task_latency(
     client: FlaskClient, worker: Worker, people: dict[str, Any]
 ) -> None:
@@ -296,3 +301,5 @@ def test_the_worker_beats_and_reports_task_latency(
     login(client, people["coordinator"])
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'task="alerts.send_notification"' in metrics
+    # Leave the worker idle: its deliveries must not race the teardown.
+    wait_until(lambda: all(n.state in FINAL for n in fresh_notifications()), what="deliveries")
