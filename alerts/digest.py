@@ -62,6 +62,8 @@ CAUSES = {
     },
 }
 WEEK_LETTER = {"fr": "S", "nl": "W"}
+# Letter of green in the 12-week bars, as on the gauge (vert -> V, groen -> G).
+GREEN_LETTER = {"fr": "V", "nl": "G"}
 
 
 # --- schedule ---------------------------------------------------------------------------
@@ -363,6 +365,7 @@ def _bars(
 ) -> list[dict[str, Any]]:
     """The worst level of each of the last 12 weeks, as bar heights and colours."""
     bars = []
+    green = GREEN_LETTER.get(lang, "V")
     for index, start in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else now
         rank, colour, step = timeline.worst(start, end)
@@ -373,7 +376,7 @@ def _bars(
                 "height": 6 + BAR_UNIT * rank,
                 "colour": level_colour(colour, step),
                 "title": level_label(colour, step, lang),
-                "short": "V" if colour == "vert" else "R" if colour == "rouge" else f"O{step}",
+                "short": green if colour == "vert" else "R" if colour == "rouge" else f"O{step}",
             }
         )
     return bars

@@ -12,6 +12,7 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -22,7 +23,19 @@ from barometre.settings import Settings
 
 from . import delivery
 from .emails import address_from_token
-from .models import FAILED, STATES, UNCERTAIN, AlertEvent, Notification
+from .models import (
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    STATES,
+    TO_CONTACT,
+    TO_COORDINATOR,
+    TO_SERVICE,
+    UNCERTAIN,
+    AlertEvent,
+    Notification,
+)
 from .recipients import preference, set_preference
 
 bp = Blueprint("alerts", __name__)
@@ -31,6 +44,21 @@ LOG_LIMIT = 200
 OUTBOX_LIMIT = 200
 OUTBOX_NAME = re.compile(r"^notification-\d{6,}\.eml$")
 RETRYABLE = (FAILED, UNCERTAIN)
+
+# What the log shows for a notification's state and its kind of recipient (the
+# stored codes stay English; the page speaks the reader's language).
+STATE_LABELS = {
+    PENDING: _l("En attente"),
+    SENDING: _l("En cours d'envoi"),
+    SENT: _l("Envoyée"),
+    FAILED: _l("Échec"),
+    UNCERTAIN: _l("Incertaine"),
+}
+RECIPIENT_LABELS = {
+    TO_CONTACT: _l("contact"),
+    TO_COORDINATOR: _l("coordinateur"),
+    TO_SERVICE: _l("service membre"),
+}
 
 
 def settings() -> Settings:
@@ -63,6 +91,8 @@ def notifications() -> ResponseReturnValue:
         rows=list(db.session.scalars(query)),
         state=state if state in STATES else "",
         states=STATES,
+        state_labels=STATE_LABELS,
+        recipient_labels=RECIPIENT_LABELS,
         counts=counts,
         retryable=RETRYABLE,
         embedded=not settings().smtp_host,

@@ -21,7 +21,7 @@ from .levels import ROUGE, VERT
 LANGS = ("fr", "nl", "en")
 
 # One shape per colour, so the level reads without colour (WCAG 1.4.1).
-SHAPES = {VERT: "cercle", "orange": "triangle", ROUGE: "carré"}
+SHAPES = {VERT: _l("cercle"), "orange": _l("triangle"), ROUGE: _l("carré")}
 
 CAUSES = {
     "report": _l("Nouveau signalement"),

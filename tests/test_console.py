@@ -331,4 +331,5 @@ def test_audit_log_shows_who_did_what_without_report_text(
     console.post(f"/coordination/signalements/{report.id}/rejeter", data={"reason": "Motif-prive"})
     page = text(console.get("/coordination/journal"))
     assert "Signalement rejeté" in page and coordinator.email in page
+    assert f"Signalement n° {report.id}" in page and "report n°" not in page  # target in words
     assert SECRET_TEXT not in page and "Motif-prive" not in page

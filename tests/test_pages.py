@@ -92,6 +92,19 @@ def test_card_shows_level_in_words_shape_gauge_and_blocked_red(
     assert "Dernier changement de niveau" in card
 
 
+@pytest.mark.parametrize(
+    ("language", "named"), [("nl", "vorm: driehoek"), ("en", "shape: triangle")]
+)
+def test_the_shape_is_named_in_the_reader_language(
+    client: FlaskClient, author: User, language: str, named: str
+) -> None:
+    five_on_one_type(author)
+    page = html.unescape(
+        client.get("/", headers={"Accept-Language": language}).get_data(as_text=True)
+    )
+    assert named in page and "forme" not in page
+
+
 def test_breakdown_counts_and_step_alone(client: FlaskClient, author: User) -> None:
     five_on_one_type(author)
     file_report(author, conditions=("OFF-01",), offer_types=(COLL,))

@@ -106,6 +106,27 @@ AUDIT_LABELS = {
     "condition.retire": _l("Condition retirée"),
     "condition.reinstate": _l("Condition remise"),
     "export.create": _l("Export demandé"),
+    "service.alert_emails": _l("Adresses d'alerte modifiées"),
+    "contact.save": _l("Contact enregistré"),
+    "notification.retry": _l("Nouvel essai d'envoi demandé"),
+    "user.invite": _l("Invitation envoyée"),
+    "user.password_change": _l("Mot de passe changé"),
+    "token.revoke": _l("Jeton d'API révoqué"),
+    "retention.purge": _l("Données effacées en fin de conservation"),
+}
+
+# What an audit entry is about: `type(target).__name__.lower()` in services.audit.
+AUDIT_TARGETS = {
+    "report": _l("Signalement"),
+    "situation": _l("Situation"),
+    "establishment": _l("Établissement"),
+    "contact": _l("Contact"),
+    "memberservice": _l("Service membre"),
+    "user": _l("Compte"),
+    "apitoken": _l("Jeton d'API"),
+    "condition": _l("Condition"),
+    "export": _l("Export"),
+    "notification": _l("Notification"),
 }
 
 
@@ -114,6 +135,7 @@ def console_helpers() -> dict[str, Any]:
     return {
         "export_states": EXPORT_STATES,
         "audit_label": lambda action: AUDIT_LABELS.get(action, action),
+        "audit_target": lambda kind: AUDIT_TARGETS.get(kind, kind),
     }
 
 

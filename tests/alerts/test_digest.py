@@ -99,6 +99,8 @@ def test_digest_send_twice_in_one_week_sends_one_per_recipient(
     assert got == sorted(a.lower() for a in everyone)  # each once
     [dutch] = smtp.collector.to(people["nl"])
     assert dutch["Subject"] == "Barometer: weekoverzicht week 10"
+    dutch_text = dutch.get_body(("plain",)).get_content()
+    assert dutch_text.startswith("Goedendag,") and "Legende: G groen" in dutch_text
     [contact] = smtp.collector.to(people["fr"])
     assert contact["Subject"] == "Baromètre : synthèse de la semaine 10"
     contact_text = contact.get_body(("plain",)).get_content()
@@ -199,6 +201,7 @@ def test_digest_content_levels_changes_counts_and_history(
         both = ("individuel", "collectif")
         file_report(worker, establishment="saint-gilles", conditions=five, offer_types=both)
         found = digest.content(db.session, None, datetime.now(), "fr", settings())
+        dutch = digest.content(db.session, None, datetime.now(), "nl", settings())
     assert [d.name for d in found] == ["Prison de Saint-Gilles", "Prison de Haren"]  # worst first
     haren = found[1]
     assert haren.level == "orange 2 sur 5" and haren.week_ago == "orange 2 sur 5"
@@ -215,6 +218,7 @@ def test_digest_content_levels_changes_counts_and_history(
     assert [b["short"] for b in haren.bars][-5:] == ["V", "O1", "O1", "O2", "O3"]
     assert haren.bars[-1]["height"] > haren.bars[-2]["height"] > haren.bars[0]["height"]
     assert found[0].bars[-1]["short"] == "R" and found[0].bars[-1]["colour"] == "#c62828"
+    assert [b["short"] for b in dutch[1].bars][-5:] == ["G", "O1", "O1", "O2", "O3"]  # as the gauge
 
 
 def test_digest_html_draws_bars_with_tables_not_images(

@@ -60,11 +60,12 @@ def test_the_log_shows_what_went_to_whom_and_the_outbox_lists_emails(
     login(client, people["coordinator"])
     page = client.get("/coordination/notifications").get_data(as_text=True)
     assert people["nl"] in page and "Hausse" in page and "Prison de Haren" in page
-    assert page.count("<td>sent</td>") == 5
+    assert page.count("<td>Envoyée</td>") == 5  # the state in words, not the stored code
+    assert "<td>sent</td>" not in page and "(contact, nl)" in page
     assert (
         client.get("/coordination/notifications?state=failed")
         .get_data(as_text=True)
-        .count("<td>sent</td>")
+        .count("<td>Envoyée</td>")
         == 0
     )
     outbox = client.get("/coordination/outbox").get_data(as_text=True)
@@ -75,6 +76,16 @@ def test_the_log_shows_what_went_to_whom_and_the_outbox_lists_emails(
     assert message.status_code == 200 and "Bonjour" in message.get_data(as_text=True)
     for bad in ("notification-1.eml", "secret_key", "notification-000999.eml", "..%2Fsecret_key"):
         assert client.get(f"/coordination/outbox/{bad}").status_code == 404
+
+
+def test_the_log_speaks_the_coordinator_language(
+    client: FlaskClient, people: dict[str, Any]
+) -> None:
+    file_report(people["worker"])
+    login(client, people["coordinator_nl"])
+    page = client.get("/coordination/notifications").get_data(as_text=True)
+    assert page.count("<td>Verstuurd</td>") == 5 and "(contactpersoon, nl)" in page
+    assert "Envoyée" not in page and "<td>sent</td>" not in page
 
 
 def test_a_failed_notification_is_retried_from_the_log(
