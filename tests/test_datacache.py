@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_babel import refresh
 from sqlalchemy import select, update
 
-from barometre.datacache import DataCache, barometer_key, cache
+from barometre.datacache import DataCache
 from barometre.extensions import db
 from barometre.models import Category, Condition, Establishment
-from tests.conftest import file_report, login, make_user
+from tests.conftest import file_report, make_user
 
 
 @pytest.fixture
@@ -66,25 +65,6 @@ def test_the_list_follows_reports_edits_and_the_referentiel(
     haren().active = False
     db.session.commit()
     assert "haren" not in listed(client)
-
-
-def test_the_page_follows_the_data_and_the_language(app: Flask, client: FlaskClient) -> None:
-    assert "Code vert" in client.get("/").text
-    file_report(make_user(), conditions=("SEC-01",))
-    assert "Code orange 1 sur 5" in client.get("/").text
-    data = barometer_key(db.session)
-    refresh()  # the test's app context outlives requests: forget the chosen locale
-    client.get("/", headers={"Accept-Language": "nl"})
-    refresh()
-    login(client, make_user())
-    client.get("/")
-    kept = set(cache("barometre.cards")._values)
-    assert len(kept) == 4  # the first page, before the report, is the fourth
-    assert kept >= {
-        (data, "fr", None),
-        (data, "nl", None),
-        (data, "fr", "worker"),
-    }
 
 
 def test_the_cache_keeps_a_few_values() -> None:
