@@ -18,22 +18,11 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
 from barometre.models import User
+from tests.browser.support import AXE, CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import file_report, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("backend", ["sqlite"])]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 IND, COLL = "individuel", "collectif"
 
 

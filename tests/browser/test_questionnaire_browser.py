@@ -22,22 +22,11 @@ from barometre import create_app
 from barometre.extensions import db
 from barometre.models import ROLE_WORKER
 from barometre.seed import ensure_service, ensure_user, seed_referentiel
+from tests.browser.support import AXE, CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD, make_settings
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 WORKER = "travailleuse@service.example"
 
 
