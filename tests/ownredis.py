@@ -37,9 +37,9 @@ class RedisServer:
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is needed (scripts/ensure-services.sh installs it)"
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1"]  # noqa: RUF005
-            + ["--save", "", "--appendonly", "no"],
+            [binary, *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
