@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from barometre import clock
 from barometre.extensions import db
-from barometre.levels import GREEN, Level, ordered_types
+from barometre.levels import GREEN, Level, ordered_types, rank_of
 from barometre.models import Establishment
 
 # Notification states (STYLE.md §5).
@@ -84,7 +84,7 @@ class AlertGroup(db.Model):  # type: ignore[name-defined]
 
     @property
     def rank_before(self) -> int:
-        return 6 if self.from_colour == "rouge" else self.from_step
+        return rank_of(self.from_colour, self.from_step)
 
 
 class AlertEvent(db.Model):  # type: ignore[name-defined]

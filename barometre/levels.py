@@ -36,8 +36,7 @@ class Level:
 
     @property
     def rank(self) -> int:
-        """Position on the 7-position gauge: vert 0, orange 1..5, rouge 6."""
-        return 6 if self.colour == ROUGE else self.step
+        return rank_of(self.colour, self.step)
 
     @property
     def diversity(self) -> int:
@@ -55,6 +54,11 @@ class Level:
             "offer_types": list(self.offer_types),
             "red_blocked_by_diversity": self.red_blocked_by_diversity,
         }
+
+
+def rank_of(colour: str, step: int) -> int:
+    """Position on the 7-position gauge: vert 0, orange 1..5, rouge 6."""
+    return 6 if colour == ROUGE else step
 
 
 GREEN = Level(VERT, 0, 0, (), False)

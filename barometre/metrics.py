@@ -140,7 +140,7 @@ class BarometreCollector(Collector):
         )
         for establishment in self.session.scalars(select(Establishment)):
             level = establishment.level
-            rank.add_metric([establishment.slug], 6 if level.colour == "rouge" else level.step)
+            rank.add_metric([establishment.slug], level.rank)
             situations.add_metric([establishment.slug], level.open_situations)
         yield rank
         yield situations

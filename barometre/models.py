@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import clock
 from .extensions import db
-from .levels import Level, ordered_types, stored_level
+from .levels import Level, ordered_types, rank_of, stored_level
 
 ROLE_WORKER = "worker"
 ROLE_COORDINATOR = "coordinator"
@@ -318,11 +318,11 @@ class LevelChange(db.Model):  # type: ignore[name-defined]
 
     @property
     def rank_before(self) -> int:
-        return 6 if self.from_colour == "rouge" else self.from_step
+        return rank_of(self.from_colour, self.from_step)
 
     @property
     def rank_after(self) -> int:
-        return 6 if self.to_colour == "rouge" else self.to_step
+        return rank_of(self.to_colour, self.to_step)
 
     @property
     def is_rise(self) -> bool:

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .clock import LOCAL_TZ
-from .levels import ROUGE, VERT
+from .levels import ROUGE, VERT, rank_of
 
 LANGS = ("fr", "nl", "en")
 
@@ -51,10 +51,6 @@ ROLE_LABELS = {"worker": _l("Travailleur"), "coordinator": _l("Coordinateur")}
 def lang() -> str:
     locale = str(get_locale() or "fr")
     return locale if locale in LANGS else "fr"
-
-
-def rank_of(colour: str, step: int) -> int:
-    return 6 if colour == ROUGE else step
 
 
 def level_words(colour: str, step: int) -> str:
