@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import select
 
 from barometre.extensions import db
 from barometre.models import Contact, Establishment
 from barometre.seed import ensure_service
 from barometre.services import audit
-from barometre.settings import Settings
+from barometre.settings import current as settings
 
 from . import digest
 from .recipients import clean_address, key
@@ -18,10 +18,6 @@ from .reconcile import reconcile
 
 MAX_NAME = 200
 
-
-def settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 def checked_address(raw: str) -> str:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
-
 from barometre.console import exports
 from barometre.extensions import db
 from barometre.retention import purge_expired
-from barometre.settings import Settings
+from barometre.settings import current as settings
 
 from . import delivery, digest, events, observe  # noqa: F401 - observe connects signals
 from .celery_app import SEND_TIME_LIMIT, celery_app
@@ -17,10 +15,6 @@ from .reconcile import reconcile as reconcile_all
 
 log = logging.getLogger(__name__)
 
-
-def settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 @celery_app.task(

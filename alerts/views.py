@@ -9,7 +9,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload
 
 from barometre.auth import COORDINATOR, PUBLIC, access
 from barometre.extensions import db
-from barometre.settings import Settings
+from barometre.settings import current as settings
 
 from . import delivery
 from .emails import address_from_token
@@ -60,10 +60,6 @@ RECIPIENT_LABELS = {
     TO_SERVICE: _l("service membre"),
 }
 
-
-def settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 @bp.get("/coordination/notifications")

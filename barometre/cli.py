@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import select
 
 from . import seed as seeding
@@ -13,11 +13,7 @@ from . import services
 from .auth import create_token, hash_password
 from .extensions import db
 from .models import ROLE_WORKER, ROLES, User
-from .settings import Settings
-
-
-def settings() -> Settings:
-    return current_app.config["SETTINGS"]
+from .settings import current as settings
 
 
 @click.command("seed")

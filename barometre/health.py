@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .auth import COORDINATOR, PUBLIC, access, bearer_token
 from .extensions import db
 from .settings import Settings
+from .settings import current as settings
 
 bp = Blueprint("health", __name__)
 
@@ -43,9 +44,6 @@ OK, DOWN, STALE, MISSING, EMBEDDED, UNCHECKED = (
     "unchecked",
 )
 
-
-def settings() -> Settings:
-    return current_app.config["SETTINGS"]
 
 
 def record_worker_heartbeat(redis_client: Any) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -17,6 +17,7 @@ from .extensions import DbSession, db
 from .models import ApiToken, AuditEntry, Contact, Report, Situation, User
 from .retention import description_cutoff
 from .settings import Settings
+from .settings import current as settings
 
 bp = Blueprint("privacy", __name__, url_prefix="/coordination/donnees")
 
@@ -39,9 +40,6 @@ class Inventory:
     oldest_text: datetime | None
     next_text_expiry: datetime | None
 
-
-def settings() -> Settings:
-    return current_app.config["SETTINGS"]
 
 
 def _count(session: DbSession, *where: Any, model: type[Any] = Report) -> int:

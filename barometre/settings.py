@@ -271,3 +271,11 @@ def ensure_secret_key(settings: Settings) -> Settings:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return settings.with_overrides(secret_key=path.read_text().strip())
+
+
+def current() -> Settings:
+    """The settings of the running app (inside an app context)."""
+    from flask import current_app
+
+    found: Settings = current_app.config["SETTINGS"]
+    return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Response, abort, render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -20,16 +20,13 @@ from .charts import badge, history_chart
 from .extensions import db
 from .presentation import init_presentation, label_map, lang, level_words, short_level
 from .queries import EstablishmentView, barometer, referentiel
-from .settings import Settings
+from .settings import current as settings
 
 bp = Blueprint("barometre", __name__)
 bp.record_once(lambda state: init_presentation(state.app))  # type: ignore[arg-type]
 
 SHORT_CACHE = "public, max-age=300"
 
-
-def settings() -> Settings:
-    return current_app.config["SETTINGS"]
 
 
 def signed_in() -> bool:

@@ -26,9 +26,10 @@ from barometre.auth import COORDINATOR, PUBLIC, USER, access
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
 from barometre.models import LANGUAGES, MemberService, User
+from barometre.settings import current as settings
 
 from . import accounts, links
-from .blueprint import bp, client_address, current_language, safe_next, settings
+from .blueprint import bp, client_address, current_language, safe_next
 from .forms import (
     ChangePasswordForm,
     ForgotPasswordForm,

@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -15,7 +15,7 @@ from barometre import services
 from barometre.auth import COORDINATOR, USER, access
 from barometre.errors import DomainError, ValidationFailed
 from barometre.extensions import db
-from barometre.settings import Settings
+from barometre.settings import current as settings
 
 bp = Blueprint("intake_api", __name__, url_prefix="/api/v1")
 
@@ -33,9 +33,6 @@ REPORT_FIELDS = (
     "submission_id",
 )
 
-
-def settings() -> Settings:
-    return current_app.config["SETTINGS"]
 
 
 @bp.errorhandler(DomainError)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from barometre.extensions import login_manager
 from barometre.models import LANGUAGES
-from barometre.settings import Settings
 
 from .forms import LANGUAGE_NAMES
 
@@ -41,9 +40,6 @@ def level_text(colour: str, step: int) -> str:
         return _("Code rouge")
     return _("Code orange %(step)d sur 5", step=step)
 
-
-def settings() -> Settings:
-    return current_app.config["SETTINGS"]
 
 
 def current_language() -> str:

@@ -14,9 +14,10 @@ from barometre.auth import USER, access
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
 from barometre.models import Report
+from barometre.settings import current as settings
 
 from . import queries
-from .blueprint import bp, current_language, settings
+from .blueprint import bp, current_language
 from .forms import ReportForm
 
 

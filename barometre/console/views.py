@@ -47,8 +47,8 @@ from barometre.models import (
     User,
 )
 from barometre.presentation import REVIEW_STATES, ROLE_LABELS, SITUATION_STATES, label_map, lang
-from barometre.settings import Settings
 
+from ..settings import current as settings
 from . import admin, exports
 from .filters import Filters, report_clauses, situation_clauses
 from .forms import (
@@ -138,9 +138,6 @@ def console_helpers() -> dict[str, Any]:
         "audit_target": lambda kind: AUDIT_TARGETS.get(kind, kind),
     }
 
-
-def settings() -> Settings:
-    return current_app.config["SETTINGS"]
 
 
 def actor() -> User:
