@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from .extensions import DbSession
 from .models import Establishment
-from .queries import referentiel_key
+from .queries import ReferentielKey, referentiel_key
 
 T = TypeVar("T")
 
@@ -61,7 +61,7 @@ def cache(name: str) -> DataCache[Any]:
     return caches[name]
 
 
-def barometer_key(session: DbSession) -> Hashable:
+def barometer_key(session: DbSession) -> tuple[tuple[tuple[int, int], ...], ReferentielKey]:
     """Everything a list of the active establishments depends on, in two small queries.
 
     Read before the list itself: if a change commits in between, the value made
@@ -72,7 +72,7 @@ def barometer_key(session: DbSession) -> Hashable:
         .where(Establishment.active.is_(True))
         .order_by(Establishment.name)
     )
-    return (tuple(tuple(row) for row in rows), referentiel_key(session))
+    return (tuple((row[0], row[1]) for row in rows), referentiel_key(session))
 
 
 def clear_caches() -> None:

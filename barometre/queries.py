@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import joinedload
 
 from .extensions import DbSession
@@ -47,6 +47,7 @@ def barometer(
     slugs: Sequence[str] | None = None,
     changes_per_establishment: int = 0,
     with_situations: bool = True,
+    known_referentiel: ReferentielKey | None = None,
 ) -> list[EstablishmentView]:
     """Every active establishment (or the given ones), with level and breakdown.
 
@@ -54,14 +55,15 @@ def barometer(
     `with_situations=False` leaves `EstablishmentView.situations` empty and takes
     the breakdown from what each establishment keeps of its open situations
     (`Establishment.open_facts`, written with its level): lists of many
-    establishments then read no situation at all.
+    establishments then read no situation at all. `known_referentiel` spares
+    reading the référentiel's shape again when the caller has just read it.
     """
     query = select(Establishment).where(Establishment.active.is_(True)).order_by(Establishment.name)
     if slugs is not None:
         query = select(Establishment).where(Establishment.slug.in_(slugs))
     establishments = list(session.scalars(query))
     ids = [e.id for e in establishments]
-    referentiel = referentiel_key(session)
+    referentiel = known_referentiel or referentiel_key(session)
     categories = list(referentiel[0])
     situations: dict[int, list[Situation]] = {}
     if with_situations:
@@ -135,6 +137,25 @@ def referentiel_key(session: DbSession) -> ReferentielKey:
         if condition_id is not None:
             category_of[condition_id] = code
     return tuple(codes), tuple(sorted(category_of.items()))
+
+
+def wording_key(session: DbSession) -> tuple[tuple[Any, ...], ...]:
+    """Every label of the référentiel in every language, in one query: what pages print."""
+    parts = [
+        select(literal(kind), model.code, model.label_fr, model.label_nl, model.label_en)
+        for kind, model in (("category", Category), ("condition", Condition), ("offer", OfferType))
+    ]
+    rows = session.execute(union_all(*parts))
+    return tuple(sorted(tuple(row) for row in rows))
+
+
+WORDING_COLUMN = {"fr": 2, "nl": 3, "en": 4}
+
+
+def wording_labels(wording: tuple[tuple[Any, ...], ...], kind: str, lang: str) -> dict[str, str]:
+    """code -> label of one kind in `lang` (French where it is not translated), from wording_key."""
+    column = WORDING_COLUMN.get(lang, 2)
+    return {row[1]: row[column] or row[2] for row in wording if row[0] == kind}
 
 
 def _open_situations(session: DbSession, ids: list[int]) -> dict[int, list[Situation]]:

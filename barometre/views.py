@@ -10,23 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from markupsafe import Markup
 
 from . import clock, history
 from .auth import BAROMETER, PUBLIC, access
 from .charts import badge, history_chart
+from .datacache import barometer_key, cache
 from .extensions import db
 from .presentation import init_presentation, label_map, lang, level_words, short_level
-from .queries import EstablishmentView, barometer, referentiel
+from .queries import EstablishmentView, barometer, referentiel, wording_key, wording_labels
 from .settings import current as settings
 
 bp = Blueprint("barometre", __name__)
 bp.record_once(lambda state: init_presentation(state.app))  # type: ignore[arg-type]
 
 SHORT_CACHE = "public, max-age=300"
-
 
 
 def signed_in() -> bool:
@@ -57,9 +58,34 @@ def one_view(slug: str) -> EstablishmentView:
 @bp.get("/")
 @access(BAROMETER)
 def index() -> ResponseReturnValue:
-    return render_template(
-        "barometre/index.html", views=barometer(db.session), signed_in=signed_in(), **labels()
-    )
+    return render_template("barometre/index.html", cards=cards())
+
+
+def cards() -> Markup:
+    """The cards of `/`, kept while their data is unchanged (see barometre.datacache).
+
+    What they show depends on the establishments' rows, the référentiel and its
+    wording (the key), the language, whether the reader is signed in (the
+    conditions behind the level) and the address the app is mounted at; nothing
+    else of the request.
+    """
+    viewer = signed_in()
+    current = lang()
+    shape, wording = barometer_key(db.session), wording_key(db.session)
+    key = (shape, wording, current, viewer, request.script_root)
+
+    def render() -> Markup:
+        views = barometer(db.session, with_situations=viewer, known_referentiel=shape[1])
+        html = render_template(
+            "barometre/_cards.html",
+            views=views,
+            signed_in=viewer,
+            category_labels=wording_labels(wording, "category", current),
+            offer_labels=wording_labels(wording, "offer", current),
+        )
+        return Markup(html)  # noqa: S704 - autoescaped template output
+
+    return cache("pages.cards").get(key, render)
 
 
 @bp.get("/etablissements/<slug>")

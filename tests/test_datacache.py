@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from barometre.datacache import DataCache
 from barometre.extensions import db
 from barometre.models import Category, Condition, Establishment
-from tests.conftest import file_report, make_user
+from tests.conftest import file_report, login, make_user
 
 
 @pytest.fixture
@@ -77,3 +77,38 @@ def test_the_cache_keeps_a_few_values() -> None:
 
     assert [cache.get(n, lambda n=n: make(n)) for n in (1, 2, 1, 3, 1, 2)] == [1, 2, 1, 3, 1, 2]
     assert made == [1, 2, 3, 2]  # 2 was pushed out by 3; 1 stayed, being used
+
+
+def card(client: FlaskClient, slug: str = "haren", **headers: str) -> str:
+    page = client.get("/", headers={"Accept": "text/html", **headers})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    start = html.index(f'id="etablissement-{slug}"')
+    return html[start : html.index("</li>\n", html.index('class="changed"', start))]
+
+
+def test_the_cards_of_the_home_page_follow_data_language_and_reader(
+    app: Flask, client: FlaskClient
+) -> None:
+    assert 'data-colour="vert"' in card(client)
+    assert 'data-colour="vert"' in card(client)  # served from the cache
+
+    worker = make_user()
+    file_report(worker, conditions=("SEC-01",), offer_types=("collectif",))
+    assert 'data-step="1"' in card(client)
+    assert "SEC-01" not in card(client)  # anonymous readers never see the conditions
+
+    haren().committee_note = "Note du comité pour Haren"
+    db.session.commit()
+    assert "Note du comité pour Haren" in card(client)
+    assert "Note du comité pour Haren" in card(client, **{"Accept-Language": "nl"})
+    assert "Détail par catégorie" not in card(client, **{"Accept-Language": "nl"})
+    assert "Détail par catégorie" in card(client)  # the French cards are still French
+
+    login(client, worker)
+    assert "SEC-01" in card(client)  # signed in: the wording of the conditions
+
+    condition = db.session.scalars(select(Condition).where(Condition.code == "SEC-01")).one()
+    condition.label_fr = "Un libellé revu par le comité"
+    db.session.commit()
+    assert "Un libellé revu par le comité" in card(client, **{"Accept-Language": "fr"})
