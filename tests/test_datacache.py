@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_babel import refresh
 from sqlalchemy import select, update
 
 from barometre.datacache import DataCache
@@ -80,6 +81,8 @@ def test_the_cache_keeps_a_few_values() -> None:
 
 
 def card(client: FlaskClient, slug: str = "haren", **headers: str) -> str:
+    # The test's app context outlives the requests: forget the locale it cached in `g`.
+    refresh()
     page = client.get("/", headers={"Accept": "text/html", **headers})
     assert page.status_code == 200
     html = page.get_data(as_text=True)
