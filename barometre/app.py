@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,9 @@ def engine_options(url: str) -> dict[str, Any]:
     # hide_parameters: a database error in the logs must not carry report text.
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    # No pool_pre_ping (a round trip on every checkout): connections idle for a
+    # while are pinged on checkout instead (see _ping_idle_connections).
     return {
-        "pool_pre_ping": True,
         "pool_size": 10,
         "max_overflow": 10,
         "hide_parameters": True,
@@ -111,9 +113,11 @@ def init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     i18n_cache.install(app)
     init_auth(app)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        with app.app_context():
+    with app.app_context():
+        if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             _sqlite_pragmas()
+        else:
+            _ping_idle_connections()
 
 
 def _sqlite_pragmas() -> None:
@@ -125,6 +129,49 @@ def _sqlite_pragmas() -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+# A pooled connection unused for this long is checked before use: the server may
+# have restarted or dropped it meanwhile. A busy pool never pays the round trip.
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_idle_connections() -> None:
+    from sqlalchemy import event
+
+    engine = db.engine
+    if event.contains(engine, "checkout", _checkout):
+        return
+    event.listen(engine, "checkin", _checkin)
+    event.listen(engine, "checkout", _checkout)
+
+
+def _checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["idle_since"] = time.monotonic()
+
+
+def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Pessimistic disconnect handling, for idle connections only.
+
+    Raising DisconnectionError makes the pool drop this connection and try
+    another (up to three times), as pool_pre_ping does.
+    """
+    from sqlalchemy import exc
+
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        if not getattr(dbapi_connection, "autocommit", True):
+            dbapi_connection.rollback()  # end the ping's implicit transaction
+    except Exception as error:
+        raise exc.DisconnectionError(str(error)) from error
 
 
 def register_blueprints(app: Flask) -> None:
