@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import null, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import clock
@@ -127,14 +127,25 @@ def valid_submission_id(value: str) -> bool:
         return False
 
 
-def check_report(session: DbSession, data: ReportInput, settings: Settings) -> ResolvedReport:
-    """Check R1 against the database; raise every field error at once."""
+def check_report(
+    session: DbSession,
+    data: ReportInput,
+    settings: Settings,
+    located: tuple[Establishment | None] | None = None,
+) -> ResolvedReport:
+    """Check R1 against the database; raise every field error at once.
+
+    `located`: the establishment the caller has already read for `data.establishment`.
+    """
     errors: dict[str, list[str]] = {}
-    establishment = None
-    if storable(data.establishment):
-        establishment = session.scalar(
-            select(Establishment).where(Establishment.slug == data.establishment)
-        )
+    if located is not None:
+        establishment = located[0]
+    else:
+        establishment = None
+        if storable(data.establishment):
+            establishment = session.scalar(
+                select(Establishment).where(Establishment.slug == data.establishment)
+            )
     if establishment is None or not establishment.active:
         errors["establishment"] = [_("Établissement inconnu.")]
     today = clock.today()
@@ -206,14 +217,14 @@ def record_report(
     A repeated `submission_id` returns the first report and stores nothing; the
     unique index also catches a concurrent repeat at flush.
     """
-    if (
-        data.submission_id
-        and valid_submission_id(data.submission_id)
-        and (existing := _by_submission(session, data.submission_id))
-    ):
-        return _unchanged(existing)
-    resolved = check_report(session, data, settings)
-    establishment = lock_establishment(session, resolved.establishment.id)
+    submission_id = data.submission_id if valid_submission_id(data.submission_id or "") else None
+    found, existing_id = locate_for_report(session, data.establishment, submission_id)
+    if existing_id is not None:
+        return _unchanged(session.get_one(Report, existing_id))
+    if found is None and submission_id and (existing := _by_submission(session, submission_id)):
+        return _unchanged(existing)  # a repeat naming an establishment since renamed
+    resolved = check_report(session, data, settings, located=(found,))
+    establishment = resolved.establishment
     before = establishment.level
     situations = open_situations(session, establishment.id)
     changes = expire_stale(session, establishment, settings, situations)
@@ -266,6 +277,35 @@ def counts(report: Report, settings: Settings) -> bool:
     if report.review_state == REVIEW_REJECTED:
         return False
     return not settings.reports_require_review or report.review_state == REVIEW_VALIDATED
+
+
+def locate_for_report(
+    session: DbSession, slug: str, submission_id: str | None
+) -> tuple[Establishment | None, int | None]:
+    """The establishment a report names, locked as lock_establishment does, and the id
+    of the report already stored under `submission_id` (a repeat), in one statement."""
+    if not storable(slug):
+        return None, None
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Establishment)
+            .where(Establishment.slug == slug)
+            .values(id=Establishment.id)
+            .execution_options(synchronize_session=False)
+        )
+    repeat = (
+        select(Report.id).where(Report.submission_id == submission_id).scalar_subquery()
+        if submission_id
+        else null()
+    )
+    query = (
+        select(Establishment, repeat)
+        .where(Establishment.slug == slug)
+        .with_for_update(of=Establishment)
+        .execution_options(populate_existing=True)
+    )
+    row = session.execute(query).first()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def lock_establishment(session: DbSession, establishment_id: int) -> Establishment:

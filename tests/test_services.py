@@ -178,6 +178,22 @@ def test_submission_id_makes_a_repeat_return_the_first(worker: User) -> None:
     assert db.session.query(Report).count() == 1
 
 
+def test_a_late_repeat_returns_the_first_even_when_it_would_no_longer_pass(
+    worker: User,
+) -> None:
+    """A phone that retries days later gets its report back, not an error about it."""
+    data = report_input(submission_id="5d0c3c1e-8f7b-4b7e-a2a4-4f1b2c3d4e5f")
+    first = services.record_report(db.session, data, worker, settings())
+    db.session.commit()
+    establishment = first.establishment
+    establishment.slug = "haren-nouveau"  # renamed since
+    db.session.commit()
+    with freeze_time(data.visit_date + timedelta(days=settings().max_visit_age_days + 5)):
+        again = services.record_report(db.session, data, worker, settings())
+    assert again.created is False and again.report.id == first.report.id
+    assert db.session.query(Report).count() == 1
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
