@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import null, select, update
+from sqlalchemy import null, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from . import clock
@@ -158,12 +158,11 @@ def check_report(
                 days=settings.max_visit_age_days,
             )
         ]
-    conditions = _known(session, Condition, data.conditions)
+    conditions, offer_types = _known_pair(session, data.conditions, data.offer_types)
     if not data.conditions:
         errors["conditions"] = [_("Choisissez au moins une condition non respectée.")]
     elif unknown := _unknown_codes(data.conditions, conditions):
         errors["conditions"] = [_("Condition inconnue : %(codes)s.", codes=", ".join(unknown))]
-    offer_types = _known(session, OfferType, data.offer_types)
     if not data.offer_types:
         errors["offer_types"] = [_("Choisissez au moins un type d'offre impacté.")]
     elif unknown := _unknown_codes(data.offer_types, offer_types):
@@ -192,8 +191,35 @@ def check_free_fields(data: ReportInput) -> dict[str, list[str]]:
     return errors
 
 
+def _known_pair(
+    session: DbSession, condition_codes: Iterable[str], offer_codes: Iterable[str]
+) -> tuple[list[Condition], list[OfferType]]:
+    """The named conditions and offer types; one statement when every code is known.
+
+    The usual report names a few of each: their cross join is a handful of rows.
+    When a code is missing from it (unknown, retired, or none sent on one side),
+    each kind is read on its own so that the errors name exactly what is wrong.
+    """
+    wanted_conditions, wanted_offers = _wanted(condition_codes), _wanted(offer_codes)
+    if wanted_conditions and wanted_offers:
+        rows = session.execute(
+            select(Condition, OfferType)
+            .join(OfferType, true())
+            .where(Condition.code.in_(wanted_conditions), OfferType.code.in_(wanted_offers))
+        ).all()
+        conditions = list({r[0].id: r[0] for r in rows if r[0].retired_at is None}.values())
+        offer_types = list({r[1].id: r[1] for r in rows}.values())
+        if len(conditions) == len(wanted_conditions) and len(offer_types) == len(wanted_offers):
+            return conditions, offer_types
+    return _known(session, Condition, condition_codes), _known(session, OfferType, offer_codes)
+
+
+def _wanted(codes: Iterable[str]) -> list[str]:
+    return sorted({c for c in codes if isinstance(c, str) and storable(c)})
+
+
 def _known(session: DbSession, model: Any, codes: Iterable[str]) -> list[Any]:
-    wanted = sorted({c for c in codes if isinstance(c, str) and storable(c)})
+    wanted = _wanted(codes)
     if not wanted:
         return []
     rows = session.scalars(select(model).where(model.code.in_(wanted))).all()
