@@ -3,7 +3,7 @@
 Goals: ≤ 30 s each from the click to the last byte of the file, and the
 process that writes the file peaks at ≤ 300 MB (the export must stream).
 
-Production shape: gunicorn and one Celery worker of the `alerts` app
+Production shape: gunicorn (2 workers) and one Celery worker of the `alerts` app
 (`--pool solo`, so the worker process itself runs the task and its peak memory
 is the export's), both with REDIS_URL on a private Redis database (purged
 before and after), on a generated database of 200 establishments and 10⁵
@@ -66,6 +66,7 @@ CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 POLL = 0.2  # seconds between two looks at the export's page
 TIMEOUT = 300.0  # an export still running after this is an error
 CHUNK = 1 << 16
+WEB_WORKERS = 2  # the web side only serves the form, the page and the file
 
 
 @dataclass

@@ -15,7 +15,8 @@ must answer 303 (POST → redirect to the thank-you page).
 
 The baseline is `bench.baseline`'s `POST /signalement`: the same form body,
 parsed and validated by hand, one row inserted, 303; no WTForms, no CSRF, no
-session. Both sides get the same requests; rounds alternate app and baseline.
+session. Both sides get the same requests; rounds alternate app and baseline
+(the full run's number of rounds; 4 in the quick run).
 Each round draws new reports (the form treats the same report from the same
 worker within 10 minutes as a repeat and stores nothing).
 
@@ -51,6 +52,7 @@ RATIO_GOAL = Goal(">=", 0.4)
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 REDIRECT = (303,)
 VOLUME = intake.VOLUME
+QUICK_ROUNDS = 4  # of app + baseline: the quick run stays under 3 minutes
 
 
 def run(ctx: Context) -> RowResult:
@@ -80,7 +82,8 @@ def measure_on(ctx: Context, url: str) -> RowResult:
     ):
         sessions = [open_form(app, user) for user in users]
         log(f"{len(sessions)} workers signed in, CSRF tokens read from {PATH}")
-        for n in range(ctx.sizes.rounds):
+        rounds = ctx.sizes.rounds if ctx.sizes.name == "full" else QUICK_ROUNDS
+        for n in range(rounds):
             post = form_maker(sessions, slugs, salt=n + 1)
             app_runs.append(measure(app, post, ctx.sizes, f"round {n + 1} app", REDIRECT))
             base_runs.append(measure(base, post, ctx.sizes, f"round {n + 1} baseline", REDIRECT))
