@@ -20,7 +20,7 @@ from barometre.models import (
     Report,
     Situation,
 )
-from barometre.services import ReportInput
+from barometre.services import ReportInput, storable
 
 
 @dataclass(frozen=True)
@@ -125,12 +125,22 @@ REPEAT_WINDOW = timedelta(minutes=10)
 
 
 def recent_repeat(session: DbSession, author_id: int, data: ReportInput) -> Report | None:
+    # The fields of the report itself are compared by the database, so that only
+    # true candidates (almost always none) are loaded with their codes.
+    if not (storable(data.description) and storable(data.establishment)):
+        return None  # text no database takes was never stored: the core will refuse it
     query = (
         select(Report)
+        .join(Establishment, Report.establishment_id == Establishment.id)
         .where(
             Report.author_id == author_id,
             Report.submitted_at >= clock.now() - REPEAT_WINDOW,
             Report.visit_date == data.visit_date,
+            Establishment.slug == data.establishment,
+            Report.description == data.description.strip(),
+            Report.minutes_waited.is_not_distinct_from(data.minutes_waited),
+            Report.activity_cancelled.is_not_distinct_from(data.activity_cancelled),
+            Report.detainees_not_seen.is_not_distinct_from(data.detainees_not_seen),
         )
         .options(selectinload(Report.conditions), selectinload(Report.offer_types))
         .order_by(Report.id)

@@ -16,7 +16,10 @@ from sqlalchemy import select
 from barometre import clock
 from barometre.extensions import db
 from barometre.models import ApiToken, Report, User
-from tests.conftest import file_report, login, make_user
+from barometre.services import ReportInput
+from bench.querycount import count_queries
+from intake import queries
+from tests.conftest import file_report, login, make_user, report_input
 from tests.intake_helpers import text
 
 
@@ -203,6 +206,30 @@ class TestSubmit:
         page = text(signed_in.post("/signalement", data=data))
         for field in ("conditions", "offer_types", "visit_date", "minutes_waited"):
             assert f'id="{field}-errors"' in page
+
+    def test_repeat_check_does_not_grow_with_the_reports_of_the_day(self, worker: User) -> None:
+        """One statement and no report loaded, whatever the author sent in the window."""
+        author_id = worker.id
+
+        def check(data: ReportInput) -> tuple[int, int, Report | None]:
+            db.session.commit()
+            db.session.expunge_all()  # nothing loaded beforehand: the check's own work
+            with count_queries(db.engine) as log:
+                found = queries.recent_repeat(db.session, author_id, data)
+            loaded = sum(isinstance(o, Report) for o in db.session.identity_map.values())
+            return log.count, loaded, found
+
+        other = report_input(description="Un autre signalement.")
+        file_report(worker, description="Premier.")
+        assert check(other) == (1, 0, None)
+        for n in range(12):
+            author = db.session.get(User, author_id)
+            file_report(author, description=f"Signalement {n}.", minutes_waited=n)
+        assert check(other) == (1, 0, None)
+        _statements, loaded, found = check(
+            report_input(description="Signalement 3.", minutes_waited=3)
+        )
+        assert loaded == 1 and found is not None and found.description == "Signalement 3."
 
     def test_tampered_submission_id(self, signed_in: FlaskClient) -> None:
         response = signed_in.post("/signalement", data=form(submission_id="pas-un-uuid"))

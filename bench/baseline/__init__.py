@@ -3,6 +3,10 @@
 - `POST /api/v1/reports` validates the same fields by hand (known codes are
   read once at start) and inserts one row; it only checks that a bearer token
   is present, it does not look it up.
+- `POST /signalement` takes the questionnaire's HTML form (form-encoded): it
+  reads the same fields by hand into the JSON shape, validates them with the
+  same code, checks that the honeypot is empty, inserts one row and answers
+  303 (POST → redirect). No WTForms, no CSRF, no session.
 - `GET /barometre` reads the establishments in one query and renders a bare
   Jinja page with one row each.
 
@@ -16,7 +20,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Boolean, Date, DateTime, Integer, String, Text, text
@@ -76,6 +80,7 @@ def create_app() -> Flask:
         }
         db.session.remove()
     app.add_url_rule("/api/v1/reports", view_func=create_report, methods=["POST"])
+    app.add_url_rule("/signalement", view_func=submit_form, methods=["POST"])
     app.add_url_rule("/barometre", view_func=page)
     return app
 
@@ -130,6 +135,11 @@ def create_report() -> ResponseReturnValue:
     errors = validate(body, current_app.config["KNOWN"])
     if errors:
         return jsonify(errors=errors), 422
+    report = insert(body)
+    return jsonify(id=report.id), 201
+
+
+def insert(body: dict[str, Any]) -> BaselineReport:
     report = BaselineReport(
         establishment=body["establishment"],
         visit_date=date.fromisoformat(body["visit_date"]),
@@ -143,7 +153,43 @@ def create_report() -> ResponseReturnValue:
     )
     db.session.add(report)
     db.session.commit()
-    return jsonify(id=report.id), 201
+    return report
+
+
+FORM_ONLY = {"csrf_token", "website"}  # sent by the app's form; the baseline ignores the token
+
+
+def form_body() -> tuple[dict[str, Any], dict[str, str]]:
+    """The form's fields in the JSON shape (lists, ints, booleans), and the parse errors."""
+    form = request.form
+    lists = ("conditions", "offer_types")
+    body: dict[str, Any] = {name: form[name] for name in form if name not in FORM_ONLY}
+    body.update({name: form.getlist(name) for name in lists})
+    errors: dict[str, str] = {}
+    for name in ("minutes_waited", "detainees_not_seen"):
+        raw = body.pop(name, "").strip()
+        if raw:
+            if raw.isascii() and raw.isdigit() and len(raw) <= 12:
+                body[name] = int(raw)
+            else:
+                errors[name] = "nombre invalide"
+    cancelled = body.pop("activity_cancelled", "")
+    if cancelled:
+        body["activity_cancelled"] = {"true": True, "false": False}.get(cancelled, cancelled)
+    if not body.get("submission_id"):
+        body.pop("submission_id", None)
+    return body, errors
+
+
+def submit_form() -> ResponseReturnValue:
+    if request.form.get("website"):
+        return "Envoi refusé.", 400
+    body, errors = form_body()
+    errors.update(validate(body, current_app.config["KNOWN"]))
+    if errors:
+        return jsonify(errors=errors), 422
+    report = insert(body)
+    return redirect(f"/signalement/{report.id}/merci", 303)
 
 
 def page() -> ResponseReturnValue:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -113,13 +113,29 @@ def result(
 
 def report_maker(tokens: Sequence[str], slugs: Sequence[str]) -> RequestMaker:
     """Client i is worker i; its n-th report is drawn from a generator seeded by (i, n)."""
+    draw = report_drawer(slugs)
+
+    def make(client: int, n: int) -> Request:
+        body = draw(client, n)
+        headers = {"Authorization": f"Bearer {tokens[client]}", "Content-Type": "application/json"}
+        return Request("POST", "/api/v1/reports", json.dumps(body).encode(), headers)
+
+    return make
+
+
+def report_drawer(slugs: Sequence[str], salt: int = 0) -> Callable[[int, int], dict[str, Any]]:
+    """`draw(client, n)`: a realistic report as the API takes it, drawn from (salt, i, n).
+
+    1–3 conditions, 1–3 offer types, a visit in the last week, a fresh submission
+    id. A different `salt` (e.g. the round) draws different reports for the same (i, n).
+    """
     conditions = [c.code for c in CONDITIONS]
     offer_types = [o.code for o in OFFER_TYPES]
     today = clock.today()
 
-    def make(client: int, n: int) -> Request:
-        rng = random.Random(client * 1_000_003 + n)
-        body: dict[str, Any] = {
+    def draw(client: int, n: int) -> dict[str, Any]:
+        rng = random.Random((salt * 1_000 + client) * 1_000_003 + n)
+        return {
             "establishment": rng.choice(slugs),
             "visit_date": (today - timedelta(days=rng.randrange(7))).isoformat(),
             "conditions": rng.sample(conditions, rng.choice((1, 1, 2, 3))),
@@ -129,10 +145,8 @@ def report_maker(tokens: Sequence[str], slugs: Sequence[str]) -> RequestMaker:
             "activity_cancelled": rng.choice((None, True, False)),
             "submission_id": str(uuid.uuid4()),
         }
-        headers = {"Authorization": f"Bearer {tokens[client]}", "Content-Type": "application/json"}
-        return Request("POST", "/api/v1/reports", json.dumps(body).encode(), headers)
 
-    return make
+    return draw
 
 
 def make_tokens(url: str, count: int, instance: str) -> list[str]:
