@@ -21,7 +21,7 @@ from pathlib import Path
 
 import redis
 
-from .core import ROOT
+from .core import ROOT, step
 from .features import children, peak_rss_mb
 
 PRIVATE_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -80,7 +80,8 @@ def alerts_worker(env: Mapping[str, str], queue: str) -> Iterator[AlertsWorker]:
     try:
         yield AlertsWorker(process, log_path)
     finally:
-        stop_worker(process)
+        with step("stopping the celery worker"):
+            stop_worker(process)
         clear_queue(broker, queue)
 
 
