@@ -7,6 +7,7 @@ and that every expected message arrives exactly once.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -59,6 +60,8 @@ class SmtpSink:
 
 @contextmanager
 def smtp_sink() -> Iterator[SmtpSink]:
+    # aiosmtpd logs every SMTP command at INFO: thousands of lines once the app set up logging.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     sink = SmtpSink(free_port())
     controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()

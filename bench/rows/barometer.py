@@ -57,7 +57,7 @@ def run(ctx: Context) -> RowResult:
             runs["baseline"].append(
                 measure(base, get("/barometre"), ctx.sizes, f"round {n + 1} baseline")
             )
-    ctx.databases.discard(volume)
+    # The digest row, next, uses the same database and drops it.
     return result(runs, queries, volume)
 
 

@@ -1,0 +1,121 @@
+"""A `celery -A alerts worker` of the app, on a private Redis database and queue.
+
+The rows that follow work through the alert pipeline (report → inbox, digest)
+start one in the production shape (prefork, concurrency 2 as in
+docker-compose.yml), with the same environment as the web app or command, on a
+Redis database of their own (other rows use `servers.REDIS_URL`) and a queue
+named after the bench process, so nothing else takes or purges their tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from .core import ROOT, step
+from .features import children, peak_rss_mb
+
+PRIVATE_REDIS_URL = "redis://127.0.0.1:6379/13"
+CONCURRENCY = 2  # as the worker of docker-compose.yml
+
+
+def queue_name(row: str) -> str:
+    return f"bench-{row}-{os.getpid()}"
+
+
+@dataclass
+class AlertsWorker:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def peak_rss_mb(self) -> float:
+        """Largest VmHWM of the worker and its pool processes, while they are alive."""
+        peaks = []
+        for pid in (self.process.pid, *children(self.process.pid)):
+            try:
+                peaks.append(peak_rss_mb(pid))
+            except OSError:
+                continue
+        return max(peaks, default=0.0)
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"celery worker exited:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@contextmanager
+def alerts_worker(env: Mapping[str, str], queue: str) -> Iterator[AlertsWorker]:
+    """`celery -A alerts worker -Q <queue>`, stopped (and its queue cleared) on exit."""
+    broker = env["REDIS_URL"]
+    clear_queue(broker, queue)
+    log_path = Path(tempfile.mkdtemp(prefix="bench-worker-")) / "worker.log"
+    command = [
+        sys.executable, "-m", "celery", "-A", "alerts", "worker", "-Q", queue,
+        "-n", f"{queue}@%h", "--concurrency", str(CONCURRENCY), "--loglevel", "warning",
+        "--without-mingle", "--without-gossip", "--without-heartbeat",
+    ]  # fmt: skip
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**env, "CELERY_QUEUE": queue},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield AlertsWorker(process, log_path)
+    finally:
+        with step("stopping the celery worker"):
+            stop_worker(process)
+        clear_queue(broker, queue)
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()  # warm shutdown: the pool finishes its current task
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def clear_queue(broker_url: str, queue: str) -> None:
+    """Remove this queue, its delayed and unacked messages; nothing else of the database."""
+    client = redis.Redis.from_url(broker_url, socket_timeout=2)
+    try:
+        client.delete(queue)
+        for tag, payload in client.hgetall("unacked").items():
+            try:
+                routing = json.loads(payload)[2]
+            except (ValueError, IndexError, TypeError):
+                continue
+            if routing == queue:
+                client.hdel("unacked", tag)
+                client.zrem("unacked_index", tag)
+    finally:
+        client.close()
+
+
+def queue_length(broker_url: str, queue: str) -> int:
+    client = redis.Redis.from_url(broker_url, socket_timeout=2)
+    try:
+        return int(client.llen(queue))
+    finally:
+        client.close()
