@@ -16,14 +16,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import literal, null, select, union_all
 
 from .extensions import DbSession
-from .models import Establishment
-from .queries import ReferentielKey, referentiel_key
+from .models import Category, Condition, Establishment, OfferType
+from .queries import ReferentielKey, Wording
 
 T = TypeVar("T")
 
@@ -61,18 +61,57 @@ def cache(name: str) -> DataCache[Any]:
     return caches[name]
 
 
-def barometer_key(session: DbSession) -> tuple[tuple[tuple[int, int], ...], ReferentielKey]:
-    """Everything a list of the active establishments depends on, in two small queries.
+class ListKey(NamedTuple):
+    """What a list of the active establishments shows depends on, read in one statement."""
+
+    establishments: tuple[tuple[int, int], ...]  # (id, revision) of each active one
+    referentiel: ReferentielKey  # category codes in order, the category of each condition
+    wording: Wording  # every label of the référentiel, in every language
+
+
+def barometer_key(session: DbSession) -> ListKey:
+    """Everything a list of the active establishments depends on, in one small query.
 
     Read before the list itself: if a change commits in between, the value made
     is newer than its key, and that key never comes back (revisions only grow).
     """
-    rows = session.execute(
-        select(Establishment.id, Establishment.revision)
-        .where(Establishment.active.is_(True))
-        .order_by(Establishment.name)
-    )
-    return (tuple((row[0], row[1]) for row in rows), referentiel_key(session))
+    labels = (Category.label_fr, Category.label_nl, Category.label_en)
+    parts = [
+        select(literal("e"), Establishment.id, Establishment.revision, *_nulls(4)).where(
+            Establishment.active.is_(True)
+        ),
+        select(literal("category"), Category.position, Category.id, Category.code, *labels),
+        select(
+            literal("condition"),
+            Condition.category_id,
+            Condition.id,
+            Condition.code,
+            Condition.label_fr,
+            Condition.label_nl,
+            Condition.label_en,
+        ),
+        select(
+            literal("offer"),
+            OfferType.position,
+            OfferType.id,
+            OfferType.code,
+            OfferType.label_fr,
+            OfferType.label_nl,
+            OfferType.label_en,
+        ),
+    ]
+    rows = [tuple(row) for row in session.execute(union_all(*parts))]
+    establishments = tuple(sorted((r[1], r[2]) for r in rows if r[0] == "e"))
+    categories = sorted((r[1], r[2], r[3]) for r in rows if r[0] == "category")
+    code_of = {category_id: code for _position, category_id, code in categories}
+    category_of = sorted((r[2], code_of[r[1]]) for r in rows if r[0] == "condition")
+    referentiel = (tuple(code for *_rest, code in categories), tuple(category_of))
+    wording = tuple(sorted((r[0], *r[3:]) for r in rows if r[0] != "e"))
+    return ListKey(establishments, referentiel, wording)
+
+
+def _nulls(count: int) -> list[Any]:
+    return [null()] * count
 
 
 def clear_caches() -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from .extensions import DbSession
@@ -139,21 +139,15 @@ def referentiel_key(session: DbSession) -> ReferentielKey:
     return tuple(codes), tuple(sorted(category_of.items()))
 
 
-def wording_key(session: DbSession) -> tuple[tuple[Any, ...], ...]:
-    """Every label of the référentiel in every language, in one query: what pages print."""
-    parts = [
-        select(literal(kind), model.code, model.label_fr, model.label_nl, model.label_en)
-        for kind, model in (("category", Category), ("condition", Condition), ("offer", OfferType))
-    ]
-    rows = session.execute(union_all(*parts))
-    return tuple(sorted(tuple(row) for row in rows))
+# (kind, code, label_fr, label_nl, label_en) of every category, condition and offer type.
+Wording = tuple[tuple[Any, ...], ...]
 
 
 WORDING_COLUMN = {"fr": 2, "nl": 3, "en": 4}
 
 
-def wording_labels(wording: tuple[tuple[Any, ...], ...], kind: str, lang: str) -> dict[str, str]:
-    """code -> label of one kind in `lang` (French where it is not translated), from wording_key."""
+def wording_labels(wording: Wording, kind: str, lang: str) -> dict[str, str]:
+    """code -> label of one kind in `lang` (French where it is not translated)."""
     column = WORDING_COLUMN.get(lang, 2)
     return {row[1]: row[column] or row[2] for row in wording if row[0] == kind}
 

@@ -22,7 +22,7 @@ from .charts import badge, history_chart
 from .datacache import barometer_key, cache
 from .extensions import db
 from .presentation import init_presentation, label_map, lang, level_words, short_level
-from .queries import EstablishmentView, barometer, referentiel, wording_key, wording_labels
+from .queries import EstablishmentView, barometer, referentiel, wording_labels
 from .settings import current as settings
 
 bp = Blueprint("barometre", __name__)
@@ -73,17 +73,17 @@ def cards() -> Markup:
     """
     viewer = signed_in()
     current = lang()
-    shape, wording = barometer_key(db.session), wording_key(db.session)
-    key = (shape, wording, current, viewer, request.script_root)
+    data = barometer_key(db.session)
+    key = (data, current, viewer, request.script_root)
 
     def render() -> Markup:
-        views = barometer(db.session, with_situations=viewer, known_referentiel=shape[1])
+        views = barometer(db.session, with_situations=viewer, known_referentiel=data.referentiel)
         html = render_template(
             "barometre/_cards.html",
             views=views,
             signed_in=viewer,
-            category_labels=wording_labels(wording, "category", current),
-            offer_labels=wording_labels(wording, "offer", current),
+            category_labels=wording_labels(data.wording, "category", current),
+            offer_labels=wording_labels(data.wording, "offer", current),
         )
         # Indentation between tags is a third of 200 cards: one newline renders the same
         # (no <pre> or pre-wrap text in a card; user text cannot hold a raw "<").
