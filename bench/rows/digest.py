@@ -4,7 +4,8 @@ Goals: ≤ 60 s in all, peak memory ≤ 300 MB.
 
 The database is the barometer row's (200 establishments and its volume of
 reports: 10⁵ quick, 10⁶ full; the barometer row leaves it for this one, which
-drops it), plus 1 000 digest contacts (5 per establishment, fr and nl). Nothing
+drops it), plus 1 000 digest contacts (5 per establishment, fr and nl; 300 in the quick
+run, said in the label). Nothing
 was sent before (a fresh database: no digest run), so the digest of the current
 ISO week goes to every recipient: the 1 000 contacts (their establishment) and,
 as R9 says, the coordinators and every member service's alert address (all
@@ -47,7 +48,7 @@ GOALS = "≤ 60 s, peak memory ≤ 300 MB"
 SECONDS_GOAL = Goal("<=", 60, "s")
 MEMORY_GOAL = Goal("<=", 300, "MB")
 ESTABLISHMENTS = 200
-RECIPIENTS = 1_000
+RECIPIENTS = {"full": 1_000, "quick": 300}  # the quick run stays under 3 minutes
 TIMEOUT = 300.0  # seconds for the last message, well past the goal
 
 
@@ -63,7 +64,7 @@ def run(ctx: Context) -> RowResult:
 
 def measure_on(ctx: Context, url: str, volume: datagen.Volume) -> RowResult:
     nothing_sent_yet(url)
-    added = add_contacts(url, RECIPIENTS)
+    added = add_contacts(url, RECIPIENTS.get(ctx.sizes.name, 1_000))
     queue = queue_name(KEY)
     with smtp_sink() as sink:
         env = app_env(
@@ -192,7 +193,8 @@ def judge(
         TITLE,
         checks=[
             Check(
-                f"digest send → last of {len(expected)} messages ({who})",
+                f"digest send → last of {len(expected)} messages ({who})"
+                + (" (quick)" if len(expected) < 1_000 else ""),
                 seconds,
                 SECONDS_GOAL,
                 app=f"{fmt(seconds)} s",
