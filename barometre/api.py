@@ -14,7 +14,7 @@ from .datacache import barometer_key, cache
 from .extensions import db
 from .levels import Level
 from .models import LevelChange, Situation
-from .queries import EstablishmentView, barometer, iso, referentiel
+from .queries import EstablishmentView, ReferentielKey, barometer, iso, referentiel
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -111,12 +111,13 @@ def get_referentiel() -> ResponseReturnValue:
 @access(BAROMETER)
 def list_establishments() -> ResponseReturnValue:
     # The list is the same for every caller: kept while its data is unchanged.
-    body = cache("api.establishments").get(barometer_key(db.session), list_body)
+    key = barometer_key(db.session)
+    body = cache("api.establishments").get(key, lambda: list_body(key.referentiel))
     return current_app.response_class(body, mimetype=current_app.json.mimetype)  # type: ignore[attr-defined]
 
 
-def list_body() -> str:
-    views = barometer(db.session, with_situations=False)
+def list_body(referentiel: ReferentielKey) -> str:
+    views = barometer(db.session, with_situations=False, known_referentiel=referentiel)
     document = {"establishments": [establishment_json(v, detail=False) for v in views]}
     return current_app.json.dumps(document, separators=(",", ":")) + "\n"
 
