@@ -84,12 +84,13 @@ def record_rise(session: DbSession, change: LevelChange, settings: Settings) -> 
             send_after=now + timedelta(seconds=settings.alert_group_wait),
             from_colour=change.from_colour,
             from_step=change.from_step,
-            level_change_ids=[],
-            new_situation_ids=[],
+            level_change_ids=[change.id],
+            new_situation_ids=list(change.new_situation_ids),
         )
         session.add(group)
         session.flush()
         dispatch.group_after_commit(session, group.id, settings.alert_group_wait)
+        return
     # Reassign (not append): the JSON columns are not mutation-tracked.
     group.level_change_ids = [*group.level_change_ids, change.id]
     group.new_situation_ids = [*group.new_situation_ids, *change.new_situation_ids]

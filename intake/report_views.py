@@ -64,9 +64,10 @@ def submit_report() -> ResponseReturnValue:
         db.session.rollback()
         form.add_domain_errors(failed.errors)
         return _page(form, 422)
-    db.session.commit()
     assert outcome.report is not None  # noqa: S101 - record_report always returns the report
-    return redirect(url_for("intake.thanks", report_id=outcome.report.id), 303)
+    report_id = outcome.report.id  # read before the commit expires it: no reload after
+    db.session.commit()
+    return redirect(url_for("intake.thanks", report_id=report_id), 303)
 
 
 def _domain_errors(data: services.ReportInput) -> dict[str, list[str]]:
