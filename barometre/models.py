@@ -216,10 +216,12 @@ class Report(db.Model):  # type: ignore[name-defined]
     __tablename__ = "report"
     __table_args__ = (
         Index("ix_report_establishment_submitted", "establishment_id", "submitted_at"),
+        # "My reports" (newest first) and the questionnaire's repeat check (the last minutes).
+        Index("ix_report_author_submitted", "author_id", "submitted_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     service_id: Mapped[int | None] = mapped_column(ForeignKey("member_service.id"))
     visit_date: Mapped[date] = mapped_column(Date)
     submitted_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
