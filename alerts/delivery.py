@@ -112,13 +112,16 @@ def deliver_batch(
     """Deliver these notifications one after the other, over one SMTP connection.
 
     Each one goes through `deliver`'s steps on its own: its claim is committed
-    before its email leaves, its outcome is recorded and committed right after.
-    A crash mid-batch leaves the rest pending (or the current one sending) for
-    the reconciler. What is common to the recipients of an event is rendered
-    once per language. After `budget` seconds no further notification is
-    claimed: the rest stay pending and due, for the reconciler (no outcome).
+    before its email leaves, its outcome is recorded after it left. To save a
+    commit per email, an outcome is committed together with the next claim (or
+    at the end): at every moment the rows are as `deliver` would leave them, so
+    a crash mid-batch leaves the one being sent in sending and the rest pending,
+    for the reconciler. Ids are taken in ascending order, so two batches holding
+    one row each never wait for each other's. What is common to the recipients
+    of an event is rendered once per language. After `budget` seconds no further
+    notification is claimed: the rest stay pending and due, without an outcome.
     """
-    ids = list(dict.fromkeys(notification_ids))
+    ids = sorted(set(notification_ids))
     outcomes: dict[int, str] = {}
     if not ids:
         return outcomes
@@ -127,17 +130,40 @@ def deliver_batch(
     session.rollback()
     renderer = AlertRenderer(session, settings)
     with Transport(settings) as transport:
-        for notification_id in ids:
-            if budget is not None and time.monotonic() - started > budget:
-                left = len(ids) - len(outcomes)
-                log.warning("alerts: batch over its time budget; %d left to the reconciler", left)
-                break
-            found = addressed.get(notification_id)
-            if found is None:  # deleted meanwhile
-                outcomes[notification_id] = "skipped"
-                continue
-            outcomes[notification_id] = _deliver_one(session, found, settings, transport, renderer)
+        try:
+            for notification_id in ids:
+                if budget is not None and time.monotonic() - started > budget:
+                    left = len(ids) - len(outcomes)
+                    log.warning("alerts: batch over its budget; %d left to the reconciler", left)
+                    break
+                found = addressed.get(notification_id)
+                if found is None:  # deleted meanwhile
+                    outcomes[notification_id] = "skipped"
+                    continue
+                claimed = claim_attempt(session, notification_id, clock.now())
+                # The previous outcome and this claim, committed before this email leaves.
+                session.commit()
+                if claimed is None:
+                    outcomes[notification_id] = "skipped"
+                    continue
+                attempt, give_up_at = claimed
+                outcome = _attempt(
+                    session, found, attempt, give_up_at, settings, transport, renderer
+                )
+                _record(session, notification_id, attempt, outcome)
+                outcomes[notification_id] = str(outcome["state"])
+        except BaseException:
+            _commit_quietly(session)  # a time limit between an outcome and its commit
+            raise
+        session.commit()  # the last outcome
     return outcomes
+
+
+def _commit_quietly(session: DbSession) -> None:
+    try:
+        session.commit()
+    except Exception:
+        session.rollback()
 
 
 def _addressed(session: DbSession, ids: list[int]) -> dict[int, Addressed]:
@@ -151,19 +177,16 @@ def _addressed(session: DbSession, ids: list[int]) -> dict[int, Addressed]:
     return {row.id: Addressed(*row) for row in session.execute(query)}
 
 
-def _deliver_one(
+def _attempt(
     session: DbSession,
     notification: Addressed,
+    attempt: int,
+    give_up_at: datetime,
     settings: Settings,
     transport: Transport,
     renderer: AlertRenderer,
-) -> str:
-    claimed = claim_attempt(session, notification.id, clock.now())
-    if claimed is None:
-        session.rollback()
-        return "skipped"
-    session.commit()
-    attempt, give_up_at = claimed
+) -> dict[str, object]:
+    """Compose and send one claimed notification; the values its row takes afterwards."""
     try:
         message = compose_batch(session, notification, settings, renderer)
         # No transaction stays open while the network is slow.
@@ -177,9 +200,7 @@ def _deliver_one(
     else:
         outcome = {"state": SENT, "sent_at": clock.now(), "claimed_at": None}
     session.rollback()
-    _record(session, notification.id, attempt, outcome)
-    session.commit()
-    return str(outcome["state"])
+    return outcome
 
 
 def _describe(error: BaseException) -> str:
