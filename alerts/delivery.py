@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from barometre import clock
 from barometre.extensions import DbSession
@@ -66,10 +66,10 @@ def claim(session: DbSession, notification_id: int, now: datetime) -> bool:
 
 
 def claim_attempt(
-    session: DbSession, notification_id: int, now: datetime
+    executor: DbSession | Connection, notification_id: int, now: datetime
 ) -> tuple[int, datetime] | None:
     """Like `claim`, returning (the attempt number, when to give up) to the winner."""
-    row = session.execute(
+    row = executor.execute(
         update(Notification)
         .where(
             Notification.id == notification_id,
@@ -87,7 +87,7 @@ def deliver(session: DbSession, notification_id: int, settings: Settings) -> str
     """Send one notification if it is due and nobody else is sending it.
 
     Commits twice on purpose: the claim must be visible to others before the
-    email leaves, and the outcome is recorded after it left.
+    email leaves, and the outcome is recorded after it left (a batch of one).
     """
     return deliver_batch(session, [notification_id], settings)[notification_id]
 
@@ -112,16 +112,15 @@ def deliver_batch(
     """Deliver these notifications one after the other, over one SMTP connection.
 
     Each one goes through `deliver`'s steps on its own: its claim is committed
-    before its email leaves, its outcome is recorded after it left. To save a
-    commit per email, an outcome is committed together with the next claim (or
-    at the end): at every moment the rows are as `deliver` would leave them, so
-    a crash mid-batch leaves the one being sent in sending and the rest pending,
-    for the reconciler. Ids are taken in ascending order, so two batches holding
-    one row each never wait for each other's. What is common to the recipients
-    of an event is rendered once per language. After `budget` seconds no further
-    notification is claimed: the rest stay pending and due, without an outcome.
+    before its email leaves, its outcome is recorded after it left, so a crash
+    mid-batch leaves the one being sent in sending and the rest pending, for
+    the reconciler. Claims and outcomes are single statements, each committed
+    on its own (autocommit: one round trip, no BEGIN/COMMIT). What is common to
+    the recipients of an event is rendered once per language. After `budget`
+    seconds no further notification is claimed: the rest stay pending and due,
+    without an outcome.
     """
-    ids = sorted(set(notification_ids))
+    ids = list(dict.fromkeys(notification_ids))
     outcomes: dict[int, str] = {}
     if not ids:
         return outcomes
@@ -129,41 +128,29 @@ def deliver_batch(
     addressed = _addressed(session, ids)
     session.rollback()
     renderer = AlertRenderer(session, settings)
-    with Transport(settings) as transport:
-        try:
-            for notification_id in ids:
-                if budget is not None and time.monotonic() - started > budget:
-                    left = len(ids) - len(outcomes)
-                    log.warning("alerts: batch over its budget; %d left to the reconciler", left)
-                    break
-                found = addressed.get(notification_id)
-                if found is None:  # deleted meanwhile
-                    outcomes[notification_id] = "skipped"
-                    continue
-                claimed = claim_attempt(session, notification_id, clock.now())
-                # The previous outcome and this claim, committed before this email leaves.
-                session.commit()
-                if claimed is None:
-                    outcomes[notification_id] = "skipped"
-                    continue
-                attempt, give_up_at = claimed
-                outcome = _attempt(
-                    session, found, attempt, give_up_at, settings, transport, renderer
-                )
-                _record(session, notification_id, attempt, outcome)
-                outcomes[notification_id] = str(outcome["state"])
-        except BaseException:
-            _commit_quietly(session)  # a time limit between an outcome and its commit
-            raise
-        session.commit()  # the last outcome
+    with (
+        session.get_bind().engine.connect() as connection,
+        Transport(settings) as transport,
+    ):
+        writer = connection.execution_options(isolation_level="AUTOCOMMIT")
+        for notification_id in ids:
+            if budget is not None and time.monotonic() - started > budget:
+                left = len(ids) - len(outcomes)
+                log.warning("alerts: batch over its budget; %d left to the reconciler", left)
+                break
+            found = addressed.get(notification_id)
+            if found is None:  # deleted meanwhile
+                outcomes[notification_id] = "skipped"
+                continue
+            claimed = claim_attempt(writer, notification_id, clock.now())
+            if claimed is None:
+                outcomes[notification_id] = "skipped"
+                continue
+            attempt, give_up_at = claimed
+            outcome = _attempt(session, found, attempt, give_up_at, settings, transport, renderer)
+            _record(writer, notification_id, attempt, outcome)
+            outcomes[notification_id] = str(outcome["state"])
     return outcomes
-
-
-def _commit_quietly(session: DbSession) -> None:
-    try:
-        session.commit()
-    except Exception:
-        session.rollback()
 
 
 def _addressed(session: DbSession, ids: list[int]) -> dict[int, Addressed]:
@@ -221,10 +208,10 @@ def _failed(attempt: int, give_up_at: datetime, error: str, permanent: bool) -> 
 
 
 def _record(
-    session: DbSession, notification_id: int, attempt: int, values: dict[str, object]
+    executor: DbSession | Connection, notification_id: int, attempt: int, values: dict[str, object]
 ) -> None:
     # Only our own attempt may be recorded: the row must still be ours (sending, same count).
-    session.execute(
+    executor.execute(
         update(Notification)
         .where(
             Notification.id == notification_id,
