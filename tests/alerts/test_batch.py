@@ -228,3 +228,40 @@ def test_the_hand_over_publishes_notifications_in_batches(
     batches = [args[0] for _, args in tasks]
     assert [len(b) for b in batches] == [9, 8, 8]
     assert [i for b in batches for i in b] == ids
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_a_batch_logs_in_once_for_its_connection(app: Flask, people: dict[str, Any]) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from .support import Collector, free_port
+
+    logins: list[str] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        logins.append(mechanism)
+        return AuthResult(success=True)
+
+    collector = Collector()
+    port = free_port()
+    controller = Controller(
+        collector,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        current_app.config["SETTINGS"] = settings().with_overrides(
+            smtp_port=port, smtp_user="barometre", smtp_password="mot-de-passe-smtp"
+        )
+        rows = report_not_handed_over()
+        outcomes = delivery.deliver_batch(db.session, [n.id for n in rows], settings())
+    finally:
+        controller.stop()
+    assert set(outcomes.values()) == {"sent"}
+    assert collector.count() == len(rows) > 1
+    assert (collector.connections(), len(logins)) == (1, 1)
