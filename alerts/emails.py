@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import formatdate
 from typing import Any
 
@@ -121,6 +122,71 @@ def message_id(notification_id: int, settings: Settings) -> str:
     return f"<barometre.{notification_id}.{tag.hexdigest()[:16]}@{domain}>"
 
 
+# Headers that repeat from one email to the next (an event's subject, the sender, the
+# parts' MIME headers): the email package parses and folds each one for every email, a
+# good part of an email's cost. They are pure functions of the header and the policy.
+SHARED_HEADERS = frozenset(
+    {
+        "subject",
+        "from",
+        "auto-submitted",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
+SHARED_HEADER_LIMIT = 1024
+_parsed: dict[tuple[str, str], tuple[str, Any]] = {}
+_folded: dict[tuple[Any, ...], bytes] = {}
+
+
+def _shared(name: str, value: object) -> bool:
+    # A multipart's Content-Type carries its own random boundary: never seen twice.
+    return name.lower() in SHARED_HEADERS and "boundary" not in str(value)
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= SHARED_HEADER_LIMIT:
+        cache.clear()
+    cache[key] = value
+
+
+class SharedHeaderPolicy(EmailPolicy):
+    """`email.policy.default`, parsing and folding each repeated header once per process."""
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if not isinstance(value, str) or hasattr(value, "name") or not _shared(name, value):
+            return super().header_store_parse(name, value)
+        key = (name, value)
+        found = _parsed.get(key)
+        if found is None:
+            found = super().header_store_parse(name, value)
+            _remember(_parsed, key, found)
+        return found
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if not _shared(name, value):
+            return super().fold_binary(name, value)
+        key = (
+            name,
+            str(value),
+            hasattr(value, "name"),
+            self.linesep,
+            self.max_line_length,
+            self.utf8,
+            self.cte_type,
+            self.refold_source,
+        )
+        found = _folded.get(key)
+        if found is None:
+            found = super().fold_binary(name, value)
+            _remember(_folded, key, found)
+        return found
+
+
+MESSAGE_POLICY = SharedHeaderPolicy()
+
+
 def build_message(
     notification_id: int,
     recipient: str,
@@ -133,7 +199,7 @@ def build_message(
         raise AddressRefused(recipient)
     if manage_url is None:
         manage_url = preferences_url(address, settings)
-    message = EmailMessage()
+    message = EmailMessage(policy=MESSAGE_POLICY)
     message["Subject"] = rendered.subject
     message["From"] = settings.mail_from
     message["To"] = address

@@ -265,3 +265,34 @@ def test_a_batch_logs_in_once_for_its_connection(app: Flask, people: dict[str, A
     assert set(outcomes.values()) == {"sent"}
     assert collector.count() == len(rows) > 1
     assert (collector.connections(), len(logins)) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Baromètre : Prison de Haren passe à orange 3 sur 5",
+        "Barometer: Prison de Haren gaat naar oranje 3 op 5 — " * 4,  # folded, encoded words
+    ],
+)
+def test_shared_header_policy_writes_the_same_bytes_as_the_default_policy(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, subject: str
+) -> None:
+    import email.policy
+    import re
+
+    from alerts import emails
+
+    rendered = emails.Rendered(subject, "Texte é\n" * 3, "<p>Texte é</p>")
+
+    def raw(address: str) -> bytes:
+        message = emails.build_message(7, address, rendered, settings())
+        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        # Each multipart has its own random boundary.
+        return re.sub(rb"={15}\d+==", b"BOUNDARY", data)
+
+    with freeze_time("2026-03-02 05:00:00"):
+        shared = [raw(a) for a in ("a@haren.test", "b@haren.test", "a@haren.test")]
+        monkeypatch.setattr(emails, "MESSAGE_POLICY", email.policy.default)
+        default = [raw(a) for a in ("a@haren.test", "b@haren.test", "a@haren.test")]
+    assert shared == default
+    assert shared[0] == shared[2] != shared[1]
