@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Update, select, update
 
 from barometre import clock
 from barometre.extensions import DbSession
@@ -69,7 +69,12 @@ def claim_attempt(
     executor: DbSession | Connection, notification_id: int, now: datetime
 ) -> tuple[int, datetime] | None:
     """Like `claim`, returning (the attempt number, when to give up) to the winner."""
-    row = executor.execute(
+    row = executor.execute(_claim_statement(notification_id, now)).first()
+    return None if row is None else (int(row[0]), row[1])
+
+
+def _claim_statement(notification_id: int, now: datetime) -> Update:
+    return (
         update(Notification)
         .where(
             Notification.id == notification_id,
@@ -79,7 +84,35 @@ def claim_attempt(
         .values(state=SENDING, attempts=Notification.attempts + 1, claimed_at=now)
         .returning(Notification.attempts, Notification.give_up_at)
         .execution_options(synchronize_session=False)
-    ).first()
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An attempt's result, to record on its row (still ours: sending, same attempt)."""
+
+    notification_id: int
+    attempt: int
+    values: dict[str, object]
+
+
+def record_then_claim(
+    connection: Connection, previous: Outcome | None, notification_id: int, now: datetime
+) -> tuple[int, datetime] | None:
+    """Record the previous email's outcome and claim the next one: one autocommitted statement.
+
+    On PostgreSQL both updates go in one statement (a data-modifying WITH), so
+    one commit, one round trip, before the next email leaves; elsewhere two.
+    The rows are then exactly as two separate commits leave them. Batches take
+    ids in ascending order, so two such statements never wait for each other.
+    """
+    if previous is None:
+        return claim_attempt(connection, notification_id, now)
+    if connection.dialect.name != "postgresql":
+        _record(connection, previous)
+        return claim_attempt(connection, notification_id, now)
+    recorded = _record_statement(previous).returning(Notification.id).cte("recorded")
+    row = connection.execute(_claim_statement(notification_id, now).add_cte(recorded)).first()
     return None if row is None else (int(row[0]), row[1])
 
 
@@ -113,14 +146,14 @@ def deliver_batch(
 
     Each one goes through `deliver`'s steps on its own: its claim is committed
     before its email leaves, its outcome is recorded after it left, so a crash
-    mid-batch leaves the one being sent in sending and the rest pending, for
-    the reconciler. Claims and outcomes are single statements, each committed
-    on its own (autocommit: one round trip, no BEGIN/COMMIT). What is common to
-    the recipients of an event is rendered once per language. After `budget`
-    seconds no further notification is claimed: the rest stay pending and due,
-    without an outcome.
+    mid-batch leaves the one being sent (or just sent) in sending and the rest
+    pending, for the reconciler. Statements are autocommitted (no BEGIN/COMMIT
+    round trips); an outcome goes with the next claim (`record_then_claim`).
+    What is common to the recipients of an event is rendered once per
+    language. After `budget` seconds no further notification is claimed: the
+    rest stay pending and due, without an outcome.
     """
-    ids = list(dict.fromkeys(notification_ids))
+    ids = sorted(set(notification_ids))
     outcomes: dict[int, str] = {}
     if not ids:
         return outcomes
@@ -133,23 +166,31 @@ def deliver_batch(
         Transport(settings) as transport,
     ):
         writer = connection.execution_options(isolation_level="AUTOCOMMIT")
-        for notification_id in ids:
-            if budget is not None and time.monotonic() - started > budget:
-                left = len(ids) - len(outcomes)
-                log.warning("alerts: batch over its budget; %d left to the reconciler", left)
-                break
-            found = addressed.get(notification_id)
-            if found is None:  # deleted meanwhile
-                outcomes[notification_id] = "skipped"
-                continue
-            claimed = claim_attempt(writer, notification_id, clock.now())
-            if claimed is None:
-                outcomes[notification_id] = "skipped"
-                continue
-            attempt, give_up_at = claimed
-            outcome = _attempt(session, found, attempt, give_up_at, settings, transport, renderer)
-            _record(writer, notification_id, attempt, outcome)
-            outcomes[notification_id] = str(outcome["state"])
+        unrecorded: Outcome | None = None
+        try:
+            for notification_id in ids:
+                if budget is not None and time.monotonic() - started > budget:
+                    left = len(ids) - len(outcomes)
+                    log.warning("alerts: batch over its budget; %d left to the reconciler", left)
+                    break
+                found = addressed.get(notification_id)
+                if found is None:  # deleted meanwhile
+                    outcomes[notification_id] = "skipped"
+                    continue
+                claimed = record_then_claim(writer, unrecorded, notification_id, clock.now())
+                unrecorded = None
+                if claimed is None:
+                    outcomes[notification_id] = "skipped"
+                    continue
+                attempt, give_up_at = claimed
+                values = _attempt(
+                    session, found, attempt, give_up_at, settings, transport, renderer
+                )
+                unrecorded = Outcome(notification_id, attempt, values)
+                outcomes[notification_id] = str(values["state"])
+        finally:
+            if unrecorded is not None:
+                _record(writer, unrecorded)
     return outcomes
 
 
@@ -207,18 +248,20 @@ def _failed(attempt: int, give_up_at: datetime, error: str, permanent: bool) -> 
     return {**outcome, "state": PENDING, "next_attempt_at": next_attempt}
 
 
-def _record(
-    executor: DbSession | Connection, notification_id: int, attempt: int, values: dict[str, object]
-) -> None:
+def _record(executor: DbSession | Connection, outcome: Outcome) -> None:
+    executor.execute(_record_statement(outcome))
+
+
+def _record_statement(outcome: Outcome) -> Update:
     # Only our own attempt may be recorded: the row must still be ours (sending, same count).
-    executor.execute(
+    return (
         update(Notification)
         .where(
-            Notification.id == notification_id,
+            Notification.id == outcome.notification_id,
             Notification.state == SENDING,
-            Notification.attempts == attempt,
+            Notification.attempts == outcome.attempt,
         )
-        .values(**values)
+        .values(**outcome.values)
         .execution_options(synchronize_session=False)
     )
 

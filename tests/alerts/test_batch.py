@@ -296,3 +296,28 @@ def test_shared_header_policy_writes_the_same_bytes_as_the_default_policy(
         default = [raw(a) for a in ("a@haren.test", "b@haren.test", "a@haren.test")]
     assert shared == default
     assert shared[0] == shared[2] != shared[1]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_each_outcome_goes_with_the_next_claim_in_one_statement(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    from sqlalchemy import event
+
+    rows = report_not_handed_over()
+    updates: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "UPDATE notification" in statement:
+            updates.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        outcomes = delivery.deliver_batch(db.session, [n.id for n in rows], settings())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert set(outcomes.values()) == {"sent"}
+    # A claim per email, the outcome of the one before riding along; the last outcome alone.
+    assert len(updates) == len(rows) + 1
+    assert sum(s.lstrip().startswith("WITH recorded") for s in updates) == len(rows) - 1
+    assert {(n.state, n.attempts) for n in notifications()} == {("sent", 1)}
