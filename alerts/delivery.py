@@ -15,10 +15,13 @@ import os
 import random
 import smtplib
 import ssl
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Update, select, update
 
 from barometre import clock
 from barometre.extensions import DbSession
@@ -27,8 +30,9 @@ from barometre.services import audit
 from barometre.settings import Settings
 
 from . import dispatch
-from .emails import AddressRefused, alert_email, build_message
+from .emails import AddressRefused, AlertRenderer, alert_email, build_message, preferences_url
 from .models import DIGEST, FAILED, PENDING, SENDING, SENT, UNCERTAIN, Notification
+from .recipients import clean_address
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,19 @@ def backoff_delay(attempts: int, rng: random.Random = _jitter) -> timedelta:
 
 def claim(session: DbSession, notification_id: int, now: datetime) -> bool:
     """pending/uncertain -> sending, attempts + 1; True only for the one caller that won."""
-    result = session.execute(
+    return claim_attempt(session, notification_id, now) is not None
+
+
+def claim_attempt(
+    executor: DbSession | Connection, notification_id: int, now: datetime
+) -> tuple[int, datetime] | None:
+    """Like `claim`, returning (the attempt number, when to give up) to the winner."""
+    row = executor.execute(_claim_statement(notification_id, now)).first()
+    return None if row is None else (int(row[0]), row[1])
+
+
+def _claim_statement(notification_id: int, now: datetime) -> Update:
+    return (
         update(Notification)
         .where(
             Notification.id == notification_id,
@@ -66,41 +82,153 @@ def claim(session: DbSession, notification_id: int, now: datetime) -> bool:
             Notification.next_attempt_at <= now,
         )
         .values(state=SENDING, attempts=Notification.attempts + 1, claimed_at=now)
+        .returning(Notification.attempts, Notification.give_up_at)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An attempt's result, to record on its row (still ours: sending, same attempt)."""
+
+    notification_id: int
+    attempt: int
+    values: dict[str, object]
+
+
+def record_then_claim(
+    connection: Connection, previous: Outcome | None, notification_id: int, now: datetime
+) -> tuple[int, datetime] | None:
+    """Record the previous email's outcome and claim the next one: one autocommitted statement.
+
+    On PostgreSQL both updates go in one statement (a data-modifying WITH), so
+    one commit, one round trip, before the next email leaves; elsewhere two.
+    The rows are then exactly as two separate commits leave them. Batches take
+    ids in ascending order, so two such statements never wait for each other.
+    """
+    if previous is None:
+        return claim_attempt(connection, notification_id, now)
+    if connection.dialect.name != "postgresql":
+        _record(connection, previous)
+        return claim_attempt(connection, notification_id, now)
+    recorded = _record_statement(previous).returning(Notification.id).cte("recorded")
+    row = connection.execute(_claim_statement(notification_id, now).add_cte(recorded)).first()
+    return None if row is None else (int(row[0]), row[1])
 
 
 def deliver(session: DbSession, notification_id: int, settings: Settings) -> str:
     """Send one notification if it is due and nobody else is sending it.
 
     Commits twice on purpose: the claim must be visible to others before the
-    email leaves, and the outcome is recorded after it left.
+    email leaves, and the outcome is recorded after it left (a batch of one).
     """
-    if not claim(session, notification_id, clock.now()):
-        session.rollback()
-        return "skipped"
-    session.commit()
-    notification = session.get(Notification, notification_id)
-    if notification is None:  # deleted meanwhile
-        return "skipped"
-    attempt, give_up_at = notification.attempts, notification.give_up_at
+    return deliver_batch(session, [notification_id], settings)[notification_id]
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """What a notification's email is made of; none of it changes after the row is created."""
+
+    id: int
+    kind: str
+    event_id: int | None
+    recipient: str
+    language: str
+
+
+def deliver_batch(
+    session: DbSession,
+    notification_ids: Iterable[int],
+    settings: Settings,
+    budget: float | None = None,
+) -> dict[int, str]:
+    """Deliver these notifications one after the other, over one SMTP connection.
+
+    Each one goes through `deliver`'s steps on its own: its claim is committed
+    before its email leaves, its outcome is recorded after it left, so a crash
+    mid-batch leaves the one being sent (or just sent) in sending and the rest
+    pending, for the reconciler. Statements are autocommitted (no BEGIN/COMMIT
+    round trips); an outcome goes with the next claim (`record_then_claim`).
+    What is common to the recipients of an event is rendered once per
+    language. After `budget` seconds no further notification is claimed: the
+    rest stay pending and due, without an outcome.
+    """
+    ids = sorted(set(notification_ids))
+    outcomes: dict[int, str] = {}
+    if not ids:
+        return outcomes
+    started = time.monotonic()
+    addressed = _addressed(session, ids)
+    session.rollback()
+    renderer = AlertRenderer(session, settings)
+    with (
+        session.get_bind().engine.connect() as connection,
+        Transport(settings) as transport,
+    ):
+        writer = connection.execution_options(isolation_level="AUTOCOMMIT")
+        unrecorded: Outcome | None = None
+        try:
+            for notification_id in ids:
+                if budget is not None and time.monotonic() - started > budget:
+                    left = len(ids) - len(outcomes)
+                    log.warning("alerts: batch over its budget; %d left to the reconciler", left)
+                    break
+                found = addressed.get(notification_id)
+                if found is None:  # deleted meanwhile
+                    outcomes[notification_id] = "skipped"
+                    continue
+                claimed = record_then_claim(writer, unrecorded, notification_id, clock.now())
+                unrecorded = None
+                if claimed is None:
+                    outcomes[notification_id] = "skipped"
+                    continue
+                attempt, give_up_at = claimed
+                values = _attempt(
+                    session, found, attempt, give_up_at, settings, transport, renderer
+                )
+                unrecorded = Outcome(notification_id, attempt, values)
+                outcomes[notification_id] = str(values["state"])
+        finally:
+            if unrecorded is not None:
+                _record(writer, unrecorded)
+    return outcomes
+
+
+def _addressed(session: DbSession, ids: list[int]) -> dict[int, Addressed]:
+    query = select(
+        Notification.id,
+        Notification.kind,
+        Notification.event_id,
+        Notification.recipient,
+        Notification.language,
+    ).where(Notification.id.in_(ids))
+    return {row.id: Addressed(*row) for row in session.execute(query)}
+
+
+def _attempt(
+    session: DbSession,
+    notification: Addressed,
+    attempt: int,
+    give_up_at: datetime,
+    settings: Settings,
+    transport: Transport,
+    renderer: AlertRenderer,
+) -> dict[str, object]:
+    """Compose and send one claimed notification; the values its row takes afterwards."""
     try:
-        message = compose(session, notification, settings)
+        message = compose_batch(session, notification, settings, renderer)
         # No transaction stays open while the network is slow.
         session.rollback()
-        transmit(message, notification_id, settings)
+        transport.send(message, notification.id)
     except (PermanentFailure, AddressRefused) as error:
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=True)
     except Exception as error:
-        log.warning("alerts: notification %s not sent: %s", notification_id, _describe(error))
+        log.warning("alerts: notification %s not sent: %s", notification.id, _describe(error))
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=False)
     else:
         outcome = {"state": SENT, "sent_at": clock.now(), "claimed_at": None}
     session.rollback()
-    _record(session, notification_id, attempt, outcome)
-    session.commit()
-    return str(outcome["state"])
+    return outcome
 
 
 def _describe(error: BaseException) -> str:
@@ -120,18 +248,20 @@ def _failed(attempt: int, give_up_at: datetime, error: str, permanent: bool) -> 
     return {**outcome, "state": PENDING, "next_attempt_at": next_attempt}
 
 
-def _record(
-    session: DbSession, notification_id: int, attempt: int, values: dict[str, object]
-) -> None:
+def _record(executor: DbSession | Connection, outcome: Outcome) -> None:
+    executor.execute(_record_statement(outcome))
+
+
+def _record_statement(outcome: Outcome) -> Update:
     # Only our own attempt may be recorded: the row must still be ours (sending, same count).
-    session.execute(
+    return (
         update(Notification)
         .where(
-            Notification.id == notification_id,
+            Notification.id == outcome.notification_id,
             Notification.state == SENDING,
-            Notification.attempts == attempt,
+            Notification.attempts == outcome.attempt,
         )
-        .values(**values)
+        .values(**outcome.values)
         .execution_options(synchronize_session=False)
     )
 
@@ -146,17 +276,105 @@ def compose(session: DbSession, notification: Notification, settings: Settings) 
     return build_message(notification.id, notification.recipient, rendered, settings)
 
 
+def compose_batch(
+    session: DbSession, notification: Addressed, settings: Settings, renderer: AlertRenderer
+) -> EmailMessage:
+    """`compose` within a batch: an alert's common part comes from the renderer."""
+    if notification.kind == DIGEST or notification.event_id is None:
+        row = session.get(Notification, notification.id)
+        if row is None:
+            raise ValueError(f"notification {notification.id} not found")
+        return compose(session, row, settings)
+    address = clean_address(notification.recipient)
+    if address is None:
+        raise AddressRefused(notification.recipient)
+    # As `alert_email` and `build_message` do: the body links the recorded address, the
+    # List-Unsubscribe header the normalised one (the same token unless normalising changed it).
+    body_url = preferences_url(notification.recipient, settings)
+    same = address.strip().lower() == notification.recipient.strip().lower()
+    header_url = body_url if same else preferences_url(address, settings)
+    rendered = renderer.email(notification.event_id, notification.language, body_url)
+    return build_message(notification.id, notification.recipient, rendered, settings, header_url)
+
+
 # --- transports --------------------------------------------------------------------------
 
 
 def transmit(message: EmailMessage, notification_id: int, settings: Settings) -> None:
-    if settings.smtp_host:
-        smtp_send(message, settings)
-    else:
-        write_outbox(message, notification_id, settings)
+    with Transport(settings) as transport:
+        transport.send(message, notification_id)
 
 
 def smtp_send(message: EmailMessage, settings: Settings) -> None:
+    with Transport(settings) as transport:
+        transport.send(message, 0)
+
+
+class Transport:
+    """Where a batch's emails go: one SMTP connection, opened on the first email.
+
+    STARTTLS and login happen once per connection. A connection that broke is
+    dropped: the email being sent is a temporary failure and the next one
+    reconnects. Without an SMTP host, emails are written to the outbox folder.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+        self.connections = 0
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def send(self, message: EmailMessage, notification_id: int) -> None:
+        if not self.settings.smtp_host:
+            write_outbox(message, notification_id, self.settings)
+            return
+        smtp = self._connection()
+        try:
+            smtp.send_message(
+                message, from_addr=self.settings.mail_from, to_addrs=[str(message["To"])]
+            )
+        except smtplib.SMTPRecipientsRefused as error:
+            self._drop_if_closed()
+            code, text = next(iter(error.recipients.values()))
+            raise _by_code(code, text) from error
+        except smtplib.SMTPResponseException as error:
+            self._drop_if_closed()
+            raise _by_code(error.smtp_code, error.smtp_error) from error
+        except (smtplib.SMTPException, OSError) as error:
+            self._drop()
+            raise TemporaryFailure(f"{type(error).__name__}: {error}") from error
+        except BaseException:
+            self._drop()  # a time limit mid-send: the connection's state is unknown
+            raise
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            smtp, self._smtp = self._smtp, None
+            _quit(smtp)
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is None:
+            self._smtp = _connect(self.settings)
+            self.connections += 1
+        return self._smtp
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            smtp, self._smtp = self._smtp, None
+            smtp.close()
+
+    def _drop_if_closed(self) -> None:
+        # smtplib closes the socket itself on a 421 or a lost connection; else it reset.
+        if self._smtp is not None and self._smtp.sock is None:
+            self._drop()
+
+
+def _connect(settings: Settings) -> smtplib.SMTP:
     try:
         smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
     except OSError as error:
@@ -166,16 +384,16 @@ def smtp_send(message: EmailMessage, settings: Settings) -> None:
             smtp.starttls(context=ssl.create_default_context())
         if settings.smtp_user:
             smtp.login(settings.smtp_user, settings.smtp_password)
-        smtp.send_message(message, from_addr=settings.mail_from, to_addrs=[str(message["To"])])
-    except smtplib.SMTPRecipientsRefused as error:
-        code, text = next(iter(error.recipients.values()))
-        raise _by_code(code, text) from error
     except smtplib.SMTPResponseException as error:
+        _quit(smtp)
         raise _by_code(error.smtp_code, error.smtp_error) from error
     except (smtplib.SMTPException, OSError) as error:
-        raise TemporaryFailure(f"{type(error).__name__}: {error}") from error
-    finally:
         _quit(smtp)
+        raise TemporaryFailure(f"{type(error).__name__}: {error}") from error
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
 
 
 def _quit(smtp: smtplib.SMTP) -> None:

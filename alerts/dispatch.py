@@ -15,7 +15,7 @@ their own (the committing one cannot emit SQL inside its own after_commit).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +29,14 @@ from barometre.settings import Settings
 log = logging.getLogger(__name__)
 
 INFO_KEY = "alerts.handoff"
-SEND_NOTIFICATION = "alerts.send_notification"
+SEND_NOTIFICATION = "alerts.send_notification"  # one id: still served for older messages
+SEND_NOTIFICATIONS = "alerts.send_notifications"  # a batch of ids
 SEND_GROUP = "alerts.send_group"
 RUN_EXPORT = "alerts.run_export"
 PUBLISH_TIMEOUT = 1.0
+# Notifications per batch task: enough to share a connection and a rendering, few enough
+# that an event's fan-out (24 recipients is common) is spread over the worker processes.
+BATCH_SIZE = 12
 
 
 @dataclass
@@ -101,12 +105,27 @@ def hand_over(app: Flask, handoff: Handoff) -> None:
 
 
 def deliver_in_process(app: Flask, notification_ids: Iterable[int]) -> None:
-    from .delivery import deliver
+    from .delivery import deliver_batch
 
     settings: Settings = app.config["SETTINGS"]
-    for notification_id in notification_ids:
+    ids = list(notification_ids)
+    if ids:
         with Session(db.engine) as session:
-            deliver(session, notification_id, settings)
+            deliver_batch(session, ids, settings)
+
+
+def batches(ids: Sequence[int], size: int = BATCH_SIZE) -> list[list[int]]:
+    """`ids` in order, cut into as few batches of at most `size` as even as can be."""
+    if not ids:
+        return []
+    count = -(-len(ids) // size)
+    base, extra = divmod(len(ids), count)
+    cut, start = [], 0
+    for index in range(count):
+        end = start + base + (1 if index < extra else 0)
+        cut.append(list(ids[start:end]))
+        start = end
+    return cut
 
 
 # --- Celery mode -------------------------------------------------------------------
@@ -138,9 +157,13 @@ def publisher(app: Flask) -> Any:
 
 
 def publish(app: Flask, handoff: Handoff) -> bool:
-    """Publish every task of the hand-off; stop at the first failure (the broker is away)."""
-    messages: list[tuple[str, int, int | None]] = [
-        (SEND_NOTIFICATION, i, None) for i in handoff.notification_ids
+    """Publish every task of the hand-off; stop at the first failure (the broker is away).
+
+    Notifications go in batches (`alerts.send_notifications`): one task delivers
+    several over one SMTP connection, each with its own claim and outcome.
+    """
+    messages: list[tuple[str, Any, int | None]] = [
+        (SEND_NOTIFICATIONS, batch, None) for batch in batches(handoff.notification_ids)
     ]
     messages += [(SEND_GROUP, group_id, delay + 1) for group_id, delay in handoff.groups]
     return publish_tasks(app, messages)
@@ -154,16 +177,17 @@ def export_via_celery(export_id: int) -> bool:
     return publish_tasks(app, [(RUN_EXPORT, export_id, None)])
 
 
-def publish_tasks(app: Flask, messages: list[tuple[str, int, int | None]]) -> bool:
+def publish_tasks(app: Flask, messages: Sequence[tuple[str, Any, int | None]]) -> bool:
+    """Publish (task name, its one argument, countdown) messages over one fresh connection."""
     celery = publisher(app)
     queue = app.config["SETTINGS"].celery_queue
     try:
         # A fresh connection each time: a pooled one may be dead after a Redis restart.
         with celery.connection_for_write() as connection, connection.Producer() as producer:
-            for name, ident, countdown in messages:
+            for name, argument, countdown in messages:
                 celery.send_task(
                     name,
-                    args=[ident],
+                    args=[argument],
                     queue=queue,
                     countdown=countdown,
                     producer=producer,

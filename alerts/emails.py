@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hmac
 import re
+import secrets
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import formatdate
 from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
+from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -25,7 +28,7 @@ from barometre.levels import MAX_ORANGE_STEP, OFFER_TYPES, Level
 from barometre.models import Condition, OfferType, Situation
 from barometre.settings import Settings
 
-from .models import Notification
+from .models import AlertEvent, Notification
 from .recipients import clean_address
 
 PREFERENCES_SALT = "alerts.preferences"
@@ -119,20 +122,91 @@ def message_id(notification_id: int, settings: Settings) -> str:
     return f"<barometre.{notification_id}.{tag.hexdigest()[:16]}@{domain}>"
 
 
+# Headers that repeat from one email to the next (an event's subject, the sender, the
+# parts' MIME headers): the email package parses and folds each one for every email, a
+# good part of an email's cost. They are pure functions of the header and the policy.
+SHARED_HEADERS = frozenset(
+    {
+        "subject",
+        "from",
+        "auto-submitted",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
+SHARED_HEADER_LIMIT = 1024
+_parsed: dict[tuple[str, str], tuple[str, Any]] = {}
+_folded: dict[tuple[Any, ...], bytes] = {}
+
+
+def _shared(name: str, value: object) -> bool:
+    # A multipart's Content-Type carries its own random boundary: never seen twice.
+    return name.lower() in SHARED_HEADERS and "boundary" not in str(value)
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= SHARED_HEADER_LIMIT:
+        cache.clear()
+    cache[key] = value
+
+
+class SharedHeaderPolicy(EmailPolicy):
+    """`email.policy.default`, parsing and folding each repeated header once per process."""
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if not isinstance(value, str) or hasattr(value, "name") or not _shared(name, value):
+            return super().header_store_parse(name, value)
+        key = (name, value)
+        found = _parsed.get(key)
+        if found is None:
+            found = super().header_store_parse(name, value)
+            _remember(_parsed, key, found)
+        return found
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if not _shared(name, value):
+            return super().fold_binary(name, value)
+        key = (
+            name,
+            str(value),
+            hasattr(value, "name"),
+            self.linesep,
+            self.max_line_length,
+            self.utf8,
+            self.cte_type,
+            self.refold_source,
+        )
+        found = _folded.get(key)
+        if found is None:
+            found = super().fold_binary(name, value)
+            _remember(_folded, key, found)
+        return found
+
+
+MESSAGE_POLICY = SharedHeaderPolicy()
+
+
 def build_message(
-    notification_id: int, recipient: str, rendered: Rendered, settings: Settings
+    notification_id: int,
+    recipient: str,
+    rendered: Rendered,
+    settings: Settings,
+    manage_url: str | None = None,
 ) -> EmailMessage:
     address = clean_address(recipient)
     if address is None:
         raise AddressRefused(recipient)
-    message = EmailMessage()
+    if manage_url is None:
+        manage_url = preferences_url(address, settings)
+    message = EmailMessage(policy=MESSAGE_POLICY)
     message["Subject"] = rendered.subject
     message["From"] = settings.mail_from
     message["To"] = address
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(notification_id, settings)
     message["Auto-Submitted"] = "auto-generated"
-    message["List-Unsubscribe"] = f"<{preferences_url(address, settings)}>"
+    message["List-Unsubscribe"] = f"<{manage_url}>"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     return message
@@ -141,9 +215,14 @@ def build_message(
 # --- contexts --------------------------------------------------------------------------
 
 
-def offer_type_labels(session: DbSession, codes: tuple[str, ...], lang: str) -> list[str]:
-    rows = {o.code: o for o in session.scalars(select(OfferType))}
-    return [rows[c].label(lang) if c in rows else c for c in codes]
+def offer_types_by_code(session: DbSession) -> dict[str, OfferType]:
+    return {o.code: o for o in session.scalars(select(OfferType))}
+
+
+def offer_type_labels(
+    offer_types: dict[str, OfferType], codes: tuple[str, ...], lang: str
+) -> list[str]:
+    return [offer_types[c].label(lang) if c in offer_types else c for c in codes]
 
 
 def situation_lines(session: DbSession, ids: list[int], lang: str) -> list[dict[str, str]]:
@@ -166,7 +245,7 @@ def situation_lines(session: DbSession, ids: list[int], lang: str) -> list[dict[
     ]
 
 
-def level_context(session: DbSession, level: Level, lang: str) -> dict[str, Any]:
+def level_context(offer_types: dict[str, OfferType], level: Level, lang: str) -> dict[str, Any]:
     return {
         "level": level_label(level.colour, level.step, lang),
         "colour": level.colour,
@@ -174,8 +253,8 @@ def level_context(session: DbSession, level: Level, lang: str) -> dict[str, Any]
         "open_situations": level.open_situations,
         "diversity": level.diversity,
         "offer_type_count": len(OFFER_TYPES),
-        "offer_types": offer_type_labels(session, level.offer_types, lang),
-        "missing_offer_types": offer_type_labels(session, level.missing_offer_types, lang),
+        "offer_types": offer_type_labels(offer_types, level.offer_types, lang),
+        "missing_offer_types": offer_type_labels(offer_types, level.missing_offer_types, lang),
         "red_blocked": level.red_blocked_by_diversity,
     }
 
@@ -187,6 +266,19 @@ def common_context(recipient: str, settings: Settings) -> dict[str, Any]:
     }
 
 
+def event_context(
+    session: DbSession, event: AlertEvent, lang: str, offer_types: dict[str, OfferType]
+) -> dict[str, Any]:
+    """Everything an alert says that is the same for every recipient of one language."""
+    return {
+        **level_context(offer_types, event.level, lang),
+        "kind": event.kind,
+        "establishment": event.establishment.name,
+        "previous_level": level_label(event.from_colour, event.from_step, lang),
+        "new_situations": situation_lines(session, list(event.new_situation_ids or []), lang),
+    }
+
+
 def alert_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
     """A rise, red or back-to-green email, from the event's snapshot of the level."""
     event = notification.event
@@ -195,10 +287,53 @@ def alert_email(session: DbSession, notification: Notification, settings: Settin
     lang = notification.language
     context = {
         **common_context(notification.recipient, settings),
-        **level_context(session, event.level, lang),
-        "kind": event.kind,
-        "establishment": event.establishment.name,
-        "previous_level": level_label(event.from_colour, event.from_step, lang),
-        "new_situations": situation_lines(session, list(event.new_situation_ids or []), lang),
+        **event_context(session, event, lang, offer_types_by_code(session)),
     }
     return render(event.kind, lang, context)
+
+
+class AlertRenderer:
+    """Alert emails of one batch: rendered once per (event, language), then personalised.
+
+    The only part of an alert that depends on its recipient is the preferences
+    link (`manage_url`): the templates are rendered once with a placeholder in
+    its place, and each recipient's copy swaps in its own link, escaped as the
+    template would have escaped it. The offer types are read once per batch.
+    """
+
+    def __init__(self, session: DbSession, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self._offer_types: dict[str, OfferType] | None = None
+        self._rendered: dict[tuple[int, str], Rendered] = {}
+        # Unguessable, plain ASCII: no template filter or escaping changes it.
+        self._placeholder = f"manage-url-{secrets.token_hex(12)}"
+
+    def offer_types(self) -> dict[str, OfferType]:
+        if self._offer_types is None:
+            self._offer_types = offer_types_by_code(self.session)
+        return self._offer_types
+
+    def common(self, event_id: int, lang: str) -> Rendered:
+        key = (event_id, lang)
+        found = self._rendered.get(key)
+        if found is None:
+            event = self.session.get(AlertEvent, event_id)
+            if event is None:
+                raise ValueError(f"alert event {event_id} not found")
+            context = {
+                "barometer_url": barometer_url(self.settings),
+                "manage_url": self._placeholder,
+                **event_context(self.session, event, lang, self.offer_types()),
+            }
+            found = self._rendered[key] = render(event.kind, lang, context)
+        return found
+
+    def email(self, event_id: int, lang: str, manage_url: str) -> Rendered:
+        common = self.common(event_id, lang)
+        html_url = str(escape(manage_url))
+        return Rendered(
+            common.subject.replace(self._placeholder, manage_url),
+            common.text.replace(self._placeholder, manage_url),
+            common.html.replace(self._placeholder, html_url),
+        )

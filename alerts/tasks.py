@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from barometre.console import exports
 from barometre.extensions import db
@@ -15,6 +16,27 @@ from .reconcile import reconcile as reconcile_all
 
 log = logging.getLogger(__name__)
 
+# A batch stops claiming after this many seconds, well before its soft time limit:
+# the rest stay pending and due, and the reconciler hands them over again.
+BATCH_BUDGET = (SEND_TIME_LIMIT - 30) / 2
+
+
+@celery_app.task(
+    name="alerts.send_notifications",
+    soft_time_limit=SEND_TIME_LIMIT - 30,
+    time_limit=SEND_TIME_LIMIT,
+)
+def send_notifications(notification_ids: list[int]) -> dict[str, int]:
+    """Deliver a batch over one SMTP connection; each notification keeps its own claim."""
+    outcomes = delivery.deliver_batch(
+        db.session, [int(i) for i in notification_ids], settings(), budget=BATCH_BUDGET
+    )
+    counts = dict(Counter(outcomes.values()))
+    left = len(set(notification_ids)) - len(outcomes)
+    if left:
+        counts["left"] = left
+    log.info("notifications %s: %s", notification_ids, counts)
+    return counts
 
 
 @celery_app.task(
@@ -23,6 +45,7 @@ log = logging.getLogger(__name__)
     time_limit=SEND_TIME_LIMIT,
 )
 def send_notification(notification_id: int) -> str:
+    """One notification (messages queued before batches, and anyone publishing one id)."""
     state = delivery.deliver(db.session, notification_id, settings())
     log.info("notification %s: %s", notification_id, state)
     return state

@@ -57,11 +57,16 @@ class Collector:
         self.hold_for: str | None = None
         self.held = threading.Event()
         self.release = threading.Event()
+        self.rcpt_replies: dict[str, str] = {}
+        # The SMTP sessions (one per connection) that sent DATA, kept alive so none is confused.
+        self.sessions: list[Any] = []
 
     def reset(self) -> None:
         with self.lock:
             self.messages.clear()
             self.replies.clear()
+            self.rcpt_replies.clear()
+            self.sessions.clear()
         self.hold_for = None
         self.held.clear()
         self.release.clear()
@@ -70,11 +75,34 @@ class Collector:
         """The next DATA commands get these replies instead of 250."""
         self.replies.extend(replies)
 
+    def refuse_once(self, address: str, reply: str) -> None:
+        """Answer `reply` to the next RCPT TO of `address` (the message goes to nobody)."""
+        with self.lock:
+            self.rcpt_replies[address.lower()] = reply
+
+    def connections(self) -> int:
+        """How many SMTP connections sent DATA since the last reset."""
+        with self.lock:
+            return len(self.sessions)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        with self.lock:
+            reply = self.rcpt_replies.pop(address.lower(), None)
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     def hold_once(self, address: str) -> None:
         """Store the next message to `address`, then stall before answering 250."""
         self.hold_for = address.lower()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            if not any(known is session for known in self.sessions):
+                self.sessions.append(session)
         if self.replies:
             return self.replies.popleft()
         content = bytes(envelope.content)

@@ -110,6 +110,24 @@ def test_a_report_delivers_exactly_one_email_per_recipient_in_their_language(
     assert {r.message["Message-ID"] for r in smtp.collector.all()} == ids
 
 
+def test_a_message_of_the_single_notification_task_still_runs(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer, worker: Worker, queue: str
+) -> None:
+    """Messages queued before batches (`alerts.send_notification`, one id) are still served."""
+    from alerts.dispatch import INFO_KEY, SEND_NOTIFICATION, publish_tasks
+    from barometre.services import record_report
+    from tests.conftest import report_input
+
+    record_report(db.session, report_input(), None, current_app.config["SETTINGS"])
+    db.session.info.pop(INFO_KEY, None)  # nothing handed over: the old messages below instead
+    db.session.commit()
+    rows = notifications()
+    assert publish_tasks(app, [(SEND_NOTIFICATION, n.id, None) for n in rows])
+    done = wait_until(lambda: settled(len(rows), queue), 30, "single deliveries")
+    assert {(n.state, n.attempts) for n in done} == {("sent", 1)}
+    assert addresses(smtp) == sorted(a.lower() for a in rise_recipients(people))
+
+
 def test_red_sends_the_red_template(
     client: FlaskClient, people: dict[str, Any], smtp: SmtpServer, worker: Worker, queue: str
 ) -> None:
@@ -300,6 +318,6 @@ def test_the_worker_beats_and_reports_task_latency(
     assert ready["checks"]["worker"] == "ok", ready
     login(client, people["coordinator"])
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'task="alerts.send_notification"' in metrics
+    assert 'task="alerts.send_notifications"' in metrics  # batches since the hand-over batches
     # Leave the worker idle: its deliveries must not race the teardown.
     wait_until(lambda: all(n.state in FINAL for n in fresh_notifications()), what="deliveries")

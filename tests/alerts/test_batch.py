@@ -1,0 +1,323 @@
+"""Batches (R8, SPEC §7.3): one task, one SMTP connection, one rendering per event and language.
+
+Each notification of a batch keeps its own claim, Message-ID and outcome; the
+hand-over publishes batches instead of one task per notification.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask, current_app
+from freezegun import freeze_time
+
+from alerts import delivery, dispatch
+from alerts.emails import AlertRenderer, alert_email, message_id, preferences_url
+from alerts.models import Notification
+from barometre import services
+from barometre.extensions import db
+from barometre.services import record_report
+from tests.conftest import file_report, report_input
+
+from .conftest import add_contact, notifications, rise_recipients
+from .support import SmtpServer, clear_queue, queue_length
+
+REDIS_DB = int(os.environ.get("TEST_ALERTS_REDIS_DB", "11"))
+BROKER = f"redis://127.0.0.1:6379/{REDIS_DB}"
+MONDAY_EARLY = "2026-03-02 05:00:00"  # 06:00 in Brussels: no digest due yet
+
+
+@pytest.fixture
+def settings_overrides(smtp_server: SmtpServer) -> dict[str, Any]:
+    return {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_server.port,
+        "alert_group_wait": 0,
+        "mail_from": "barometre@fidex.test",
+    }
+
+
+def settings() -> services.Settings:
+    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+
+
+def report_not_handed_over(**kwargs: Any) -> list[Notification]:
+    """A report whose notifications are stored but were never handed over (a lost hand-over)."""
+    record_report(db.session, report_input(**kwargs), None, settings())
+    db.session.info.pop(dispatch.INFO_KEY, None)
+    db.session.commit()
+    rows = notifications()
+    assert rows and {(n.state, n.attempts) for n in rows} == {("pending", 0)}
+    return rows
+
+
+def test_a_batch_sends_every_notification_over_one_connection(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    rows = report_not_handed_over()
+    ids = [n.id for n in rows]
+    outcomes = delivery.deliver_batch(db.session, ids, settings())
+    assert outcomes == {i: "sent" for i in ids}
+    assert smtp.collector.connections() == 1
+    received = smtp.collector.all()
+    assert len(received) == len(ids)
+    assert sorted(m.message["Message-ID"] for m in received) == sorted(
+        message_id(i, settings()) for i in ids
+    )
+    assert sorted(a for m in received for a in m.recipients) == sorted(rise_recipients(people))
+    assert {(n.state, n.attempts) for n in notifications()} == {("sent", 1)}
+    # A batch run again (a redelivered task) sends nothing more.
+    assert set(delivery.deliver_batch(db.session, ids, settings()).values()) == {"skipped"}
+    assert smtp.collector.count() == len(ids)
+
+
+def test_a_451_for_one_recipient_leaves_it_pending_and_the_others_sent(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    with freeze_time(MONDAY_EARLY, real_asyncio=True):
+        rows = report_not_handed_over()
+        refused = rows[1]
+        smtp.collector.refuse_once(refused.recipient, "451 4.3.0 Essayez plus tard")
+        outcomes = delivery.deliver_batch(db.session, [n.id for n in rows], settings())
+    assert outcomes[refused.id] == "pending"
+    assert [s for i, s in outcomes.items() if i != refused.id] == ["sent"] * (len(rows) - 1)
+    assert smtp.collector.connections() == 1  # the connection outlived the refusal
+    after = {n.id: n for n in notifications()}
+    row = after[refused.id]
+    assert (row.state, row.attempts) == ("pending", 1)
+    assert row.last_error.startswith("451 4.3.0")
+    wait = row.next_attempt_at - datetime(2026, 3, 2, 5)
+    assert timedelta(seconds=48) <= wait <= timedelta(seconds=72)
+    assert all(n.state == "sent" for i, n in after.items() if i != refused.id)
+    assert smtp.collector.to(refused.recipient) == []
+
+
+def test_a_connection_closed_mid_batch_fails_that_one_and_the_next_reconnect(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    rows = report_not_handed_over()
+    smtp.collector.answer("421 4.3.2 Fermeture du service")  # smtplib closes the connection
+    outcomes = delivery.deliver_batch(db.session, [n.id for n in rows], settings())
+    assert list(outcomes.values()) == ["pending"] + ["sent"] * (len(rows) - 1)
+    assert smtp.collector.connections() == 2
+    first = notifications()[0]
+    assert (first.state, first.attempts) == ("pending", 1)
+    assert first.last_error.startswith("421")
+
+
+def test_a_notification_claimed_by_someone_else_is_skipped_in_a_batch(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    rows = report_not_handed_over()
+    taken = rows[2]
+    assert delivery.claim(db.session, taken.id, datetime.now())  # another worker is on it
+    db.session.commit()
+    outcomes = delivery.deliver_batch(db.session, [n.id for n in rows], settings())
+    assert outcomes[taken.id] == "skipped"
+    assert [s for i, s in outcomes.items() if i != taken.id] == ["sent"] * (len(rows) - 1)
+    row = {n.id: n for n in notifications()}[taken.id]
+    assert (row.state, row.attempts) == ("sending", 1)  # left to its owner
+    assert smtp.collector.to(taken.recipient) == []
+    assert smtp.collector.count() == len(rows) - 1
+
+
+def test_embedded_mode_delivers_a_report_over_one_connection(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    file_report()
+    rows = notifications()
+    assert {(n.state, n.attempts) for n in rows} == {("sent", 1)}
+    assert smtp.collector.count() == len(rows) == len(rise_recipients(people))
+    assert smtp.collector.connections() == 1
+
+
+def test_embedded_mode_without_smtp_writes_the_outbox_in_one_batch(
+    app: Flask, people: dict[str, Any]
+) -> None:
+    current_app.config["SETTINGS"] = settings().with_overrides(smtp_host="")
+    rows = report_not_handed_over()
+    dispatch.deliver_in_process(app, [n.id for n in rows])
+    files = sorted(settings().outbox_path.glob("*.eml"))
+    assert [f.name for f in files] == [delivery.outbox_name(n.id) for n in rows]
+    assert {n.state for n in notifications()} == {"sent"}
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:5000", "https://fidex.test/b?x=1&y=<2>"])
+def test_a_batch_renders_each_email_as_the_single_path_does(
+    app: Flask, people: dict[str, Any], base_url: str
+) -> None:
+    current_app.config["SETTINGS"] = settings().with_overrides(base_url=base_url)
+    rows = report_not_handed_over()
+    renderer = AlertRenderer(db.session, settings())
+    assert {n.language for n in rows} == {"fr", "nl"}
+    for row in rows:
+        single = alert_email(db.session, row, settings())
+        assert row.event_id is not None
+        link = preferences_url(row.recipient, settings())
+        batched = renderer.email(row.event_id, row.language, link)
+        assert batched == single
+        assert preferences_url(row.recipient, settings()) in single.text
+
+
+def test_the_batch_budget_leaves_the_rest_pending_for_the_reconciler(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    rows = report_not_handed_over()
+    ids = [n.id for n in rows]
+    outcomes = delivery.deliver_batch(db.session, ids, settings(), budget=-1.0)
+    assert outcomes == {}
+    assert {(n.state, n.attempts) for n in notifications()} == {("pending", 0)}
+    assert smtp.collector.count() == 0
+
+
+def test_batches_are_even_and_keep_the_order() -> None:
+    assert dispatch.batches([]) == []
+    assert dispatch.batches(list(range(5)), 12) == [[0, 1, 2, 3, 4]]
+    assert dispatch.batches(list(range(24)), 12) == [list(range(12)), list(range(12, 24))]
+    cut = dispatch.batches(list(range(25)), 12)
+    assert [len(b) for b in cut] == [9, 8, 8]
+    assert [i for b in cut for i in b] == list(range(25))
+
+
+# --- the hand-over, on a real Redis ------------------------------------------------------
+
+
+@pytest.fixture
+def queue() -> Iterator[str]:
+    name = f"alerts-test-batch-{uuid.uuid4().hex[:8]}"
+    yield name
+    clear_queue(BROKER, name)
+
+
+def queued_tasks(queue: str) -> list[tuple[str, list[Any]]]:
+    import redis
+
+    client = redis.Redis.from_url(BROKER, socket_timeout=2)
+    try:
+        raw = client.lrange(queue, 0, -1)
+    finally:
+        client.close()
+    found = []
+    for item in reversed(raw):  # kombu pushes on the left: oldest last
+        message = json.loads(item)
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        found.append((str(message["headers"]["task"]), list(args)))
+    return found
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_hand_over_publishes_notifications_in_batches(
+    app: Flask, people: dict[str, Any], queue: str
+) -> None:
+    current_app.config["SETTINGS"] = settings().with_overrides(redis_url=BROKER, celery_queue=queue)
+    for n in range(20):
+        add_contact(f"direction-{n}@haren.test", language=("fr", "nl")[n % 2])
+    file_report()
+    ids = [n.id for n in notifications()]
+    assert len(ids) == len(rise_recipients(people)) + 20 == 25
+    assert queue_length(BROKER, queue) == 3
+    tasks = queued_tasks(queue)
+    assert {name for name, _ in tasks} == {"alerts.send_notifications"}
+    batches = [args[0] for _, args in tasks]
+    assert [len(b) for b in batches] == [9, 8, 8]
+    assert [i for b in batches for i in b] == ids
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_a_batch_logs_in_once_for_its_connection(app: Flask, people: dict[str, Any]) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from .support import Collector, free_port
+
+    logins: list[str] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        logins.append(mechanism)
+        return AuthResult(success=True)
+
+    collector = Collector()
+    port = free_port()
+    controller = Controller(
+        collector,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        current_app.config["SETTINGS"] = settings().with_overrides(
+            smtp_port=port, smtp_user="barometre", smtp_password="mot-de-passe-smtp"
+        )
+        rows = report_not_handed_over()
+        outcomes = delivery.deliver_batch(db.session, [n.id for n in rows], settings())
+    finally:
+        controller.stop()
+    assert set(outcomes.values()) == {"sent"}
+    assert collector.count() == len(rows) > 1
+    assert (collector.connections(), len(logins)) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Baromètre : Prison de Haren passe à orange 3 sur 5",
+        "Barometer: Prison de Haren gaat naar oranje 3 op 5 — " * 4,  # folded, encoded words
+    ],
+)
+def test_shared_header_policy_writes_the_same_bytes_as_the_default_policy(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, subject: str
+) -> None:
+    import email.policy
+    import re
+
+    from alerts import emails
+
+    rendered = emails.Rendered(subject, "Texte é\n" * 3, "<p>Texte é</p>")
+
+    def raw(address: str) -> bytes:
+        message = emails.build_message(7, address, rendered, settings())
+        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        # Each multipart has its own random boundary.
+        return re.sub(rb"={15}\d+==", b"BOUNDARY", data)
+
+    with freeze_time("2026-03-02 05:00:00"):
+        shared = [raw(a) for a in ("a@haren.test", "b@haren.test", "a@haren.test")]
+        monkeypatch.setattr(emails, "MESSAGE_POLICY", email.policy.default)
+        default = [raw(a) for a in ("a@haren.test", "b@haren.test", "a@haren.test")]
+    assert shared == default
+    assert shared[0] == shared[2] != shared[1]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_each_outcome_goes_with_the_next_claim_in_one_statement(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    from sqlalchemy import event
+
+    rows = report_not_handed_over()
+    updates: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "UPDATE notification" in statement:
+            updates.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        outcomes = delivery.deliver_batch(db.session, [n.id for n in rows], settings())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert set(outcomes.values()) == {"sent"}
+    # A claim per email, the outcome of the one before riding along; the last outcome alone.
+    assert len(updates) == len(rows) + 1
+    assert sum(s.lstrip().startswith("WITH recorded") for s in updates) == len(rows) - 1
+    assert {(n.state, n.attempts) for n in notifications()} == {("sent", 1)}
