@@ -14,7 +14,10 @@ their own (the committing one cannot emit SQL inside its own after_commit).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -178,13 +181,20 @@ def export_via_celery(export_id: int) -> bool:
 
 
 def publish_tasks(app: Flask, messages: Sequence[tuple[str, Any, int | None]]) -> bool:
-    """Publish (task name, its one argument, countdown) messages over one fresh connection."""
-    celery = publisher(app)
-    queue = app.config["SETTINGS"].celery_queue
-    try:
-        # A fresh connection each time: a pooled one may be dead after a Redis restart.
-        with celery.connection_for_write() as connection, connection.Producer() as producer:
-            for name, argument, countdown in messages:
+    """Publish (task name, its one argument, countdown) messages; False if the broker is away.
+
+    The connection is kept for the next hand-over of this thread (opening one
+    costs more than publishing). A kept connection may have died meanwhile (a
+    Redis restart): what it could not publish is tried once more on a fresh
+    one. A timeout is not retried, so a frozen broker still costs about a second.
+    """
+    sent = 0
+    for attempt in ("kept", "fresh"):
+        reused = _kept_connection(app) is not None
+        try:
+            producer = _producer(app)
+            celery, queue = publisher(app), app.config["SETTINGS"].celery_queue
+            for name, argument, countdown in messages[sent:]:
                 celery.send_task(
                     name,
                     args=[argument],
@@ -193,11 +203,59 @@ def publish_tasks(app: Flask, messages: Sequence[tuple[str, Any, int | None]]) -
                     producer=producer,
                     retry=False,
                 )
-    except Exception as error:
-        log.warning(
-            "alerts: broker unavailable (%s); %d task(s) left to the reconciler",
-            type(error).__name__,
-            len(messages),
-        )
-        return False
-    return True
+                sent += 1
+            return True
+        except Exception as error:
+            _drop_connection(app)
+            if attempt == "kept" and reused and not _is_timeout(error):
+                continue
+            log.warning(
+                "alerts: broker unavailable (%s); %d task(s) left to the reconciler",
+                type(error).__name__,
+                len(messages) - sent,
+            )
+            return False
+    return False
+
+
+def _publishing(app: Flask) -> threading.local:
+    found: threading.local | None = app.extensions.get("alerts.publishing")
+    if found is None:
+        found = app.extensions.setdefault("alerts.publishing", threading.local())
+    return found
+
+
+def _kept_connection(app: Flask) -> Any:
+    state = _publishing(app)
+    if getattr(state, "pid", None) != os.getpid():  # never use a parent's socket after fork
+        state.__dict__.clear()
+    return getattr(state, "connection", None)
+
+
+def _producer(app: Flask) -> Any:
+    state = _publishing(app)
+    if _kept_connection(app) is None:
+        connection = publisher(app).connection_for_write()
+        state.pid, state.connection = os.getpid(), connection
+        state.producer = connection.Producer()
+    return state.producer
+
+
+def _drop_connection(app: Flask) -> None:
+    state = _publishing(app)
+    connection = getattr(state, "connection", None)
+    state.__dict__.clear()
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            connection.release()
+
+
+def _is_timeout(error: BaseException) -> bool:
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, TimeoutError | RedisTimeout):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

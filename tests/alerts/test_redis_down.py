@@ -108,3 +108,38 @@ def test_reports_kept_and_emails_delivered_once_after_redis_comes_back(
         subjects = sorted(m["Subject"] for m in smtp.collector.to(address))
         assert len(subjects) == 2, address
         assert "orange 1" in subjects[0] or "oranje 1" in subjects[0]
+
+
+def test_a_kept_publishing_connection_survives_a_redis_restart(
+    app: Flask,
+    client: FlaskClient,
+    people: dict[str, Any],
+    own_redis: RedisServer,
+    queue: str,
+) -> None:
+    """Hand-overs reuse one connection; after a restart the next one still publishes."""
+    from alerts import dispatch
+
+    report(client, people["worker"], ["ACC-01"])
+    kept = dispatch._kept_connection(app)
+    assert kept is not None
+    report(client, people["worker"], ["ACC-02"])
+    assert dispatch._kept_connection(app) is kept  # the same connection, not a new one
+    published = own_redis.client().llen(queue)
+    assert published >= 2
+
+    own_redis.kill()
+    own_redis.start()  # back on the same port, empty: the kept socket is dead
+    started = time.monotonic()
+    report(client, people["worker"], ["ACC-03"])
+    assert time.monotonic() - started < 5
+    assert own_redis.client().llen(queue) >= 1  # published at once, not left to the reconciler
+
+    own_redis.freeze()  # a kept connection to a broker that stopped answering
+    try:
+        started = time.monotonic()
+        report(client, people["worker"], ["ACC-04"])
+        assert time.monotonic() - started < 5
+        assert dispatch._kept_connection(app) is None  # dropped: the next hand-over starts afresh
+    finally:
+        own_redis.thaw()
