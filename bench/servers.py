@@ -53,17 +53,23 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
 
-    def cpu_seconds(self) -> float:
-        """CPU time used so far by the workers (user + system): noise-proof cost per request."""
+    def cpu_by_worker(self) -> dict[int, float]:
+        """CPU time used so far by each worker (user + system): noise-proof cost per request."""
         ticks = os.sysconf("SC_CLK_TCK")
-        total = 0.0
+        found = {}
         for pid in children(self.process.pid):
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-        return total
+            found[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return found
+
+    @staticmethod
+    def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+        """CPU spent between two readings; a worker missing from one counts from zero or not
+        at all (never negative: a worker that went away takes its time with it)."""
+        return sum(max(0.0, seconds - before.get(pid, 0.0)) for pid, seconds in after.items())
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -145,9 +151,9 @@ def measure(
     expect: tuple[int, ...] = (200, 201),
 ) -> LoadResult:
     """One round of load on `server`, with the CPU its workers spent; any error stops the row."""
-    cpu = server.cpu_seconds()
+    cpu = server.cpu_by_worker()
     outcome = run_load(server.port, make, sizes.clients, sizes.load_seconds, expect=expect)
-    outcome.cpu_seconds = server.cpu_seconds() - cpu
+    outcome.cpu_seconds = server.cpu_between(cpu, server.cpu_by_worker())
     log(
         f"{label}: {outcome.rps:.0f} req/s, p95 {outcome.p(95):.1f} ms,"
         f" {outcome.cpu_ms_per_request:.1f} ms CPU/request"
