@@ -16,9 +16,9 @@ notification row per address, handed to Celery after commit) and a
 `celery -A alerts worker` (prefork, concurrency 2, already running, on a private
 Redis database and queue) renders and sends each email to an aiosmtpd sink.
 Timed from the start of the command to the arrival of the last message; peak
-memory is the largest VmHWM of the command (its rusage) and of the worker and
-its pool processes (read before it stops). Every recipient must get exactly one
-message.
+memory is the largest VmHWM of the command (printed by the command itself at
+exit) and of the worker and its pool processes (read before it stops). Every
+recipient must get exactly one message.
 """
 
 from __future__ import annotations
@@ -121,21 +121,33 @@ def wait_ready(queue: str, check: Any, timeout: float = 60) -> None:
         client.close()
 
 
+# Runs a module's command line and, at exit, prints the process's peak resident memory.
+# VmHWM, not the rusage: a child's ru_maxrss counts the bench's own pages between fork and
+# exec (the bench holds the generated data), VmHWM starts afresh at exec.
+PEAK_WRAPPER = (
+    "import atexit, runpy, sys\n"
+    "def peak():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            print('PEAK_KB', line.split()[1], flush=True)\n"
+    "atexit.register(peak)\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+)
+
+
 def run_command(env: dict[str, str]) -> tuple[str, float]:
     """`flask --app barometre digest send`: its output and its peak memory in MiB."""
-    command = [sys.executable, "-m", "flask", "--app", "barometre", "digest", "send"]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    assert process.stdout is not None
-    output = process.stdout.read().decode(errors="replace")
-    # wait4, not wait: the rusage of this child alone (ru_maxrss in KiB on Linux).
-    _pid, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"digest send exited with {process.returncode}:\n{output[-2000:]}")
-    lines = [line for line in output.splitlines() if line.strip()]
-    return (lines[-1] if lines else ""), usage.ru_maxrss / 1024
+    command = [sys.executable, "-c", PEAK_WRAPPER, "flask", "--app", "barometre", "digest", "send"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    output = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise RuntimeError(f"digest send exited with {done.returncode}:\n{output[-2000:]}")
+    peaks = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("PEAK_KB ")]
+    if not peaks:
+        raise RuntimeError(f"digest send did not report its peak memory:\n{output[-2000:]}")
+    lines = [line for line in done.stdout.splitlines() if line.strip() and "PEAK_KB" not in line]
+    return (lines[-1] if lines else ""), int(peaks[-1]) / 1024
 
 
 def planned(url: str) -> dict[str, str]:
