@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import null, select, true, update
+from sqlalchemy import ColumnElement, Select, null, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from . import clock
@@ -312,25 +312,13 @@ def locate_for_report(
     of the report already stored under `submission_id` (a repeat), in one statement."""
     if not storable(slug):
         return None, None
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(Establishment)
-            .where(Establishment.slug == slug)
-            .values(id=Establishment.id)
-            .execution_options(synchronize_session=False)
-        )
+    by_slug = Establishment.slug == slug
     repeat = (
         select(Report.id).where(Report.submission_id == submission_id).scalar_subquery()
         if submission_id
         else null()
     )
-    query = (
-        select(Establishment, repeat)
-        .where(Establishment.slug == slug)
-        .with_for_update(of=Establishment)
-        .execution_options(populate_existing=True)
-    )
-    row = session.execute(query).first()
+    row = session.execute(_locking(session, select(Establishment, repeat), by_slug)).first()
     return (row[0], row[1]) if row else (None, None)
 
 
@@ -340,20 +328,28 @@ def lock_establishment(session: DbSession, establishment_id: int) -> Establishme
     PostgreSQL: SELECT … FOR UPDATE. SQLite ignores FOR UPDATE; a no-op UPDATE
     takes its database write lock instead (waiting up to the busy timeout).
     """
+    by_id = Establishment.id == establishment_id
+    return session.execute(_locking(session, select(Establishment), by_id)).scalar_one()
+
+
+def _locking(session: DbSession, query: Select[Any], where: ColumnElement[bool]) -> Select[Any]:
+    """`query` of the establishment(s) matching `where`, locked until the transaction ends.
+
+    PostgreSQL: FOR UPDATE. SQLite ignores it: a no-op UPDATE takes its write
+    lock now instead (waiting up to the busy timeout).
+    """
     if session.get_bind().dialect.name == "sqlite":
         session.execute(
             update(Establishment)
-            .where(Establishment.id == establishment_id)
+            .where(where)
             .values(id=Establishment.id)
             .execution_options(synchronize_session=False)
         )
-    query = (
-        select(Establishment)
-        .where(Establishment.id == establishment_id)
-        .with_for_update()
+    return (
+        query.where(where)
+        .with_for_update(of=Establishment)
         .execution_options(populate_existing=True)
     )
-    return session.execute(query).scalar_one()
 
 
 def ttl_cutoff(settings: Settings) -> date:

@@ -30,6 +30,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def tail(path: Path, lines: int = 20) -> str:
+    """The last lines of a log file ('' if there is none)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 def app_env(database_url: str, instance: str, **extra: str) -> dict[str, str]:
     """The production shape: PostgreSQL, Redis configured, a real secret key."""
     env = {
@@ -72,10 +80,7 @@ class Server:
         return sum(max(0.0, seconds - before.get(pid, 0.0)) for pid, seconds in after.items())
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail(self.log_path, lines)
 
 
 @contextmanager

@@ -23,9 +23,26 @@ import redis
 
 from .core import ROOT, step
 from .features import children, peak_rss_mb
+from .servers import app_env, tail
 
 PRIVATE_REDIS_URL = "redis://127.0.0.1:6379/13"
 CONCURRENCY = 2  # as the worker of docker-compose.yml
+
+
+def alerts_env(
+    database_url: str, instance: str, queue: str, smtp_port: int, **extra: str
+) -> dict[str, str]:
+    """The app's production environment, its alerts on a private queue, mail to a sink."""
+    return app_env(
+        database_url,
+        instance,
+        REDIS_URL=PRIVATE_REDIS_URL,
+        CELERY_QUEUE=queue,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_port),
+        SMTP_TIMEOUT="5",
+        **extra,
+    )
 
 
 def queue_name(row: str) -> str:
@@ -52,10 +69,7 @@ class AlertsWorker:
             raise RuntimeError(f"celery worker exited:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail(self.log_path, lines)
 
 
 @contextmanager

@@ -39,8 +39,7 @@ from ..core import ROOT, Check, Goal, RowResult, fmt, log, step
 from ..datagen import psycopg_url
 from ..features import require_module
 from ..mail import SmtpSink, smtp_sink
-from ..servers import app_env
-from ..worker import PRIVATE_REDIS_URL, alerts_worker, queue_name
+from ..worker import PRIVATE_REDIS_URL, alerts_env, alerts_worker, queue_name
 
 KEY = "digest"
 TITLE = "digest"
@@ -67,15 +66,7 @@ def measure_on(ctx: Context, url: str, volume: datagen.Volume) -> RowResult:
     added = add_contacts(url, RECIPIENTS.get(ctx.sizes.name, 1_000))
     queue = queue_name(KEY)
     with smtp_sink() as sink:
-        env = app_env(
-            url,
-            ctx.instance(KEY),
-            REDIS_URL=PRIVATE_REDIS_URL,
-            CELERY_QUEUE=queue,
-            SMTP_HOST="127.0.0.1",
-            SMTP_PORT=str(sink.port),
-            SMTP_TIMEOUT="5",
-        )
+        env = alerts_env(url, ctx.instance(KEY), queue, sink.port)
         with alerts_worker(env, queue) as worker:
             with step("worker ready"):
                 wait_ready(queue, worker.check_alive)

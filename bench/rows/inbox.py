@@ -59,8 +59,8 @@ from ..core import ROOT, Check, Goal, RowResult, fmt, log, percentile, step
 from ..features import require_module
 from ..load import Request, fetch
 from ..mail import Arrival, SmtpSink, paced, smtp_sink
-from ..servers import REDIS_URL, app_env, gunicorn
-from ..worker import PRIVATE_REDIS_URL, alerts_worker, queue_name
+from ..servers import REDIS_URL, gunicorn
+from ..worker import alerts_env, alerts_worker, queue_name
 from .intake import make_tokens
 
 KEY = "inbox"
@@ -221,16 +221,7 @@ def measure_on(ctx: Context, url: str) -> InboxResult:
     tokens = make_tokens(url, CLIENTS, ctx.instance(KEY))
     queue = queue_name(KEY)
     with smtp_sink() as sink:
-        env = app_env(
-            url,
-            ctx.instance(KEY),
-            REDIS_URL=PRIVATE_REDIS_URL,
-            CELERY_QUEUE=queue,
-            ALERT_GROUP_WAIT="0",
-            SMTP_HOST="127.0.0.1",
-            SMTP_PORT=str(sink.port),
-            SMTP_TIMEOUT="5",
-        )
+        env = alerts_env(url, ctx.instance(KEY), queue, sink.port, ALERT_GROUP_WAIT="0")
         ready = Request("GET", "/api/v1/referentiel")
         with (
             alerts_worker(env, queue) as worker,

@@ -74,24 +74,37 @@ def measure_on(ctx: Context, url: str) -> RowResult:
 def result(
     app_runs: Sequence[LoadResult], base_runs: Sequence[LoadResult], stored: int
 ) -> RowResult:
+    return throughput_result(KEY, TITLE, app_runs, base_runs, stored, RATIO_GOAL, P95_GOAL)
+
+
+def throughput_result(
+    key: str,
+    title: str,
+    app_runs: Sequence[LoadResult],
+    base_runs: Sequence[LoadResult],
+    stored: int,
+    ratio_goal: Goal,
+    p95_goal: Goal | None,
+) -> RowResult:
+    """A write row's figures: req/s ratio, p95, CPU per request, side by side (intake, form)."""
     ratio = median_ratio([(a.rps, b.rps) for a, b in zip(app_runs, base_runs, strict=True)])
     app_all, base_all = merged(app_runs), merged(base_runs)
     clients = app_all.clients
     return RowResult(
-        KEY,
-        TITLE,
+        key,
+        title,
         checks=[
             Check(
                 f"requests/s at {clients} clients, ratio",
                 ratio,
-                RATIO_GOAL,
+                ratio_goal,
                 app=f"{fmt(app_all.rps)} req/s",
                 baseline=f"{fmt(base_all.rps)} req/s",
             ),
             Check(
                 f"p95 latency at {clients} clients",
                 app_all.p(95),
-                P95_GOAL,
+                p95_goal,
                 app=f"{fmt(app_all.p(95))} ms",
                 baseline=f"{fmt(base_all.p(95))} ms",
                 unit="ms",

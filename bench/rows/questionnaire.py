@@ -38,9 +38,9 @@ import psycopg
 
 from .. import baseline, datagen
 from ..context import Context
-from ..core import Check, Goal, RowResult, fmt, log, median_ratio
+from ..core import Goal, RowResult, log
 from ..features import require_route, session_cookie
-from ..load import HOST, LoadResult, Request, RequestMaker, merged
+from ..load import HOST, LoadResult, Request, RequestMaker
 from ..servers import SECRET_KEY, Server, app_env, gunicorn, measure
 from . import intake
 
@@ -99,40 +99,7 @@ def measure_on(ctx: Context, url: str) -> RowResult:
 def result(
     app_runs: Sequence[LoadResult], base_runs: Sequence[LoadResult], stored: int
 ) -> RowResult:
-    ratio = median_ratio([(a.rps, b.rps) for a, b in zip(app_runs, base_runs, strict=True)])
-    app_all, base_all = merged(app_runs), merged(base_runs)
-    clients = app_all.clients
-    return RowResult(
-        KEY,
-        TITLE,
-        checks=[
-            Check(
-                f"requests/s at {clients} clients, ratio",
-                ratio,
-                RATIO_GOAL,
-                app=f"{fmt(app_all.rps)} req/s",
-                baseline=f"{fmt(base_all.rps)} req/s",
-            ),
-            Check(
-                f"p95 latency at {clients} clients",
-                app_all.p(95),
-                app=f"{fmt(app_all.p(95))} ms",
-                baseline=f"{fmt(base_all.p(95))} ms",
-                unit="ms",
-            ),
-            intake.cpu_check(app_all, base_all),
-        ],
-        figures={
-            "app": app_all.summary(),
-            "baseline": base_all.summary(),
-            "rounds": [
-                {"app": a.summary(), "baseline": b.summary()}
-                for a, b in zip(app_runs, base_runs, strict=True)
-            ],
-            "reports_stored": stored,
-            "database": {"establishments": VOLUME.establishments, "reports": VOLUME.reports},
-        },
-    )
+    return intake.throughput_result(KEY, TITLE, app_runs, base_runs, stored, RATIO_GOAL, None)
 
 
 # --- the signed-in form ----------------------------------------------------------------------
