@@ -121,6 +121,34 @@ class Breakdown:
     def steps_by_category(self) -> dict[str, int]:
         return {c: step_for_count(n) for c, n in self.by_category.items()}
 
+    def offer_type_levels(self) -> dict[str, TypeLevel]:
+        return offer_type_levels(self.by_offer_type)
+
+
+@dataclass(frozen=True)
+class TypeLevel:
+    """The colour of one offer type (R13): what its open situations alone give.
+
+    One offer type alone never has the diversity red needs, so it is vert or orange.
+    """
+
+    colour: str
+    step: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"colour": self.colour, "step": self.step}
+
+
+def type_level(count: int) -> TypeLevel:
+    step = step_for_count(count)
+    return TypeLevel(ORANGE if step else VERT, step)
+
+
+def offer_type_levels(by_offer_type: Mapping[str, int]) -> dict[str, TypeLevel]:
+    """Every known offer type (then any other counted), with its own colour (R13)."""
+    ordered = ordered_types(set(OFFER_TYPES) | set(by_offer_type))
+    return {t: type_level(by_offer_type.get(t, 0)) for t in ordered}
+
 
 def breakdown(
     situations: Iterable[tuple[str, Iterable[str]]], categories: Iterable[str] = ()

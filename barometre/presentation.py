@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .clock import LOCAL_TZ
-from .levels import ROUGE, VERT, rank_of
+from .levels import ROUGE, VERT, TypeLevel, rank_of
 
 LANGS = ("fr", "nl", "en")
 
@@ -43,6 +43,13 @@ REVIEW_STATES = {
     "unreviewed": _l("À examiner"),
     "validated": _l("Validé"),
     "rejected": _l("Rejeté"),
+}
+
+# An offer type as the subject of its own colour (R13): « Offre individuelle : orange 3 ».
+OFFER_TYPE_OFFERS = {
+    "individuel": _l("Offre individuelle"),
+    "collectif": _l("Offre collective"),
+    "cellulaire": _l("Offre cellulaire"),
 }
 
 ROLE_LABELS = {"worker": _l("Travailleur"), "coordinator": _l("Coordinateur")}
@@ -74,6 +81,14 @@ def short_level(colour: str, step: int) -> str:
     if colour == ROUGE:
         return _("rouge")
     return _("orange %(step)d/5", step=step)
+
+
+def offer_type_level_words(offer_type: str, level: TypeLevel) -> str:
+    """« Offre individuelle : orange 3 », the way Fidex speaks of one offer type."""
+    offer = str(OFFER_TYPE_OFFERS.get(offer_type, offer_type))
+    if level.colour == VERT:
+        return _("%(offer)s : vert", offer=offer)
+    return _("%(offer)s : orange %(step)d", offer=offer, step=level.step)
 
 
 def local(value: datetime | None) -> datetime | None:
@@ -117,6 +132,7 @@ def init_presentation(app: Flask) -> None:
         return {
             "level_words": level_words,
             "rank_words": rank_words,
+            "offer_type_level_words": offer_type_level_words,
             "rank_of": rank_of,
             "shapes": SHAPES,
             "cause_labels": CAUSES,

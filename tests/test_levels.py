@@ -100,3 +100,21 @@ def test_level_invariants(items: list[frozenset[str]]) -> None:
     if level.colour == "rouge":
         assert len(items) >= 5 and level.diversity >= 2
     assert not (level.red_blocked_by_diversity and level.colour == "rouge")
+
+
+def test_colour_per_offer_type() -> None:
+    # Five open situations: four individual (one also collective), one in-cell.
+    counts = breakdown(
+        [("ACC", ["individuel"])] * 3
+        + [("SEC", ["individuel", "collectif"]), ("OFF", ["cellulaire"])]
+    ).offer_type_levels()
+    assert list(counts) == ["individuel", "collectif", "cellulaire"]
+    assert counts["individuel"].as_dict() == {"colour": "orange", "step": 4}
+    assert counts["collectif"].as_dict() == {"colour": "orange", "step": 1}
+    assert counts["cellulaire"].as_dict() == {"colour": "orange", "step": 1}
+    assert breakdown([]).offer_type_levels()["collectif"].as_dict() == {
+        "colour": "vert",
+        "step": 0,
+    }
+    seven = breakdown([("ACC", ["individuel"])] * 7).offer_type_levels()
+    assert seven["individuel"].as_dict() == {"colour": "orange", "step": 5}
