@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run   - the embedded demo at http://127.0.0.1:5000
-#   make test  - lint, types and every test (starts or installs PostgreSQL and Redis)
+#   make test  - lint, types, layering and every test (starts or installs PostgreSQL and Redis)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -29,6 +29,7 @@ services:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # pip-audit on the locked runtime dependencies; prints NOT AUDITED when its
 # vulnerability service cannot be reached (AUDIT_REQUIRED=1 makes that fail).
