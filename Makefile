@@ -69,7 +69,7 @@ translations: install
 	done
 	$(BIN)/pybabel compile -d barometre/translations
 
-# Benchmarks (see README "Performance"): the full run, and one under 3 minutes.
+# Benchmarks (method and figures: bench/RESULTS.md): the full run, and one under 3 minutes.
 .PHONY: bench bench-quick
 bench: install services
 	$(BIN)/python -m bench

@@ -163,7 +163,7 @@ def fmt(value: float) -> str:
 
 
 def table(rows: Sequence[RowResult]) -> str:
-    """A Markdown table: printed by the runner and pasted into the README."""
+    """A Markdown table: printed by the runner and pasted into bench/RESULTS.md."""
     lines = [
         "| what | figure | app | baseline | value | goal | met |",
         "|---|---|---|---|---|---|---|",
