@@ -115,6 +115,16 @@ class Chart:
     def row_height(self) -> float:
         return (self.bottom - self.top) / RANK_MAX
 
+    @property
+    def narrow(self) -> bool:
+        """Drawn for a phone: short axis labels."""
+        return self.width < 480
+
+
+# The same chart drawn twice: for a desktop, and for a phone (readable at 360 px).
+WIDE = {"width": 640, "height": 300}
+NARROW = {"width": 340, "height": 280, "left": 64, "max_ticks": 4}
+
 
 def chart_window(
     changes: Sequence[Change], now: datetime, period: str = DEFAULT_PERIOD
@@ -139,6 +149,8 @@ def history_chart(
     period: str = DEFAULT_PERIOD,
     spans: Sequence[Span] = (),
     offer_types: Sequence[str] = (),
+    left: int = 96,
+    max_ticks: int = MAX_TICKS,
 ) -> Chart:
     """A step chart of the level over the period, on a true time axis; `changes` by time.
 
@@ -151,7 +163,7 @@ def history_chart(
     before = [c for c in changes if c.at < start]
     initial = before[-1].rank_after if before else shown[0].rank_before if shown else current_rank
     strip_height, strip_gap = 12, 4
-    left, top = 96, 12
+    top = 12
     strips_height = len(offer_types) * (strip_height + strip_gap)
     bottom = height - 32 - strips_height
     plot_width = width - 12 - left
@@ -196,7 +208,7 @@ def history_chart(
         period=period,
         points=" ".join(f"{x},{y}" for x, y in points),
         markers=tuple(markers),
-        ticks=ticks(start, end, x_of),
+        ticks=ticks(start, end, x_of, max_ticks),
         rows=tuple((r, y_of(r)) for r in range(RANK_MAX + 1)),
         bands=tuple(b for b in bands if b.end > b.start),
         strips=strips,
@@ -254,10 +266,15 @@ def _merged(segments: list[Segment]) -> tuple[Segment, ...]:
     return tuple(merged)
 
 
-def ticks(start: datetime, end: datetime, x_of: Callable[[datetime], float]) -> tuple[Tick, ...]:
+def ticks(
+    start: datetime,
+    end: datetime,
+    x_of: Callable[[datetime], float],
+    max_ticks: int = MAX_TICKS,
+) -> tuple[Tick, ...]:
     """Calendar ticks, never two on the same label: Mondays for short periods, else months.
 
-    Every `n` weeks or months, the smallest `n` that keeps at most MAX_TICKS.
+    Every `n` weeks or months, the smallest `n` that keeps at most `max_ticks`.
     """
     days = (end - start).days
     if days <= 120:
@@ -272,7 +289,7 @@ def ticks(start: datetime, end: datetime, x_of: Callable[[datetime], float]) -> 
             month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
         unit = "month"
     inside = [d for d in candidates if start <= datetime.combine(d, datetime.min.time()) <= end]
-    every = next(n for n in (1, 2, 3, 4, 6, 12, 24, 60, 120) if len(inside[::n]) <= MAX_TICKS)
+    every = next(n for n in (1, 2, 3, 4, 6, 12, 24, 60, 120) if len(inside[::n]) <= max_ticks)
     return tuple(
         Tick(d, x_of(datetime.combine(d, datetime.min.time())), unit) for d in inside[::every]
     )

@@ -18,7 +18,15 @@ from markupsafe import Markup
 
 from . import clock, history
 from .auth import BAROMETER, PUBLIC, access
-from .charts import DEFAULT_PERIOD, PERIODS, badge, chart_window, history_chart
+from .charts import (
+    DEFAULT_PERIOD,
+    NARROW,
+    PERIODS,
+    WIDE,
+    badge,
+    chart_window,
+    history_chart,
+)
 from .datacache import barometer_key, cache
 from .extensions import db
 from .levels import OFFER_TYPES
@@ -101,18 +109,24 @@ def establishment(slug: str) -> ResponseReturnValue:
     period = request.args.get("periode", DEFAULT_PERIOD)
     now = clock.now()
     start, _end = chart_window(history.chart_changes(changes), now, period)
-    chart = history_chart(
-        history.chart_changes(changes),
-        view.level.rank,
-        now,
-        period=period,
-        spans=history.situation_spans(db.session, view.establishment.id, start),
-        offer_types=OFFER_TYPES,
-    )
+    spans = history.situation_spans(db.session, view.establishment.id, start)
+    charts = [
+        history_chart(
+            history.chart_changes(changes),
+            view.level.rank,
+            now,
+            period=period,
+            spans=spans,
+            offer_types=OFFER_TYPES,
+            **size,
+        )
+        for size in (WIDE, NARROW)
+    ]
     return render_template(
         "barometre/establishment.html",
         view=view,
-        chart=chart,
+        chart=charts[0],
+        charts=charts,
         periods=PERIODS,
         changes=list(reversed(changes)),
         durations=history.level_durations(changes),

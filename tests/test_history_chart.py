@@ -101,7 +101,7 @@ def test_chart_and_table_equal_the_recorded_changes(
         page = client.get("/etablissements/haren").get_data(as_text=True)
     expected = [(c.at.isoformat(), c.rank_after) for c in changes]
 
-    svg_text = re.search(r"<svg [^>]*class=\"history\".*?</svg>", page, re.S)
+    svg_text = re.search(r"<svg [^>]*class=\"history wide\".*?</svg>", page, re.S)
     assert svg_text is not None
     svg = ElementTree.fromstring(svg_text.group(0))  # noqa: S314 - our own output
     markers = [
@@ -243,9 +243,12 @@ def test_page_ticks_are_distinct_words_and_the_table_says_how_long(
     with freeze_time("2026-03-30 12:00:00"):
         for period in ("3m", "12m", "tout"):
             page = client.get(f"/etablissements/haren?periode={period}").get_data(as_text=True)
-            labels = re.findall(r'class="axis tick-label"[^>]*>([^<]+)</text>', page)
-            assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
-            assert not any(re.search(r"\d{4}-\d{2}-\d{2}", label) for label in labels)
+            svgs = re.findall(r'<svg [^>]*class="history (wide|narrow)".*?</svg>', page, re.S)
+            assert svgs == ["wide", "narrow"]  # one for a desktop, one for a phone
+            for svg in re.findall(r'<svg [^>]*class="history .*?</svg>', page, re.S):
+                labels = re.findall(r'class="axis tick-label"[^>]*>([^<]+)</text>', svg)
+                assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
+                assert not any(re.search(r"\d{4}-\d{2}-\d{2}", label) for label in labels)
             assert f'periode={period}#historique" aria-current="true"' in page
         assert 'data-offer-type="individuel"' in page
         durations = re.findall(r'<td class="duration">([^<]+)</td>', page)
