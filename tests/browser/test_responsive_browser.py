@@ -193,6 +193,22 @@ def overflow(page: Any) -> str | None:
     return f"scrollWidth {width} > {view}: {culprits}"
 
 
+def small_targets(page: Any) -> list[str]:
+    """Buttons and check boxes a finger cannot hit: under 44 px high (with their label)."""
+    found: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll(
+              'button, input[type=submit], input[type=checkbox], input[type=radio], select')]
+            .filter(e => e.offsetParent !== null)
+            .filter(e => {
+              const labels = [e, e.closest('label'), ...(e.labels || [])].filter(Boolean);
+              return Math.max(...labels.map(l => l.getBoundingClientRect().height)) < 43.5;
+            })
+            .slice(0, 4)
+            .map(e => e.outerHTML.slice(0, 80))"""
+    )
+    return found
+
+
 def axe_violations(page: Any) -> list[str]:
     page.add_script_tag(path=str(AXE))
     violations = page.evaluate("async () => (await axe.run(document)).violations")
@@ -217,6 +233,7 @@ def test_every_page_of_every_role_fits_a_phone_and_a_desktop(
                 problems.append(f"{width} px {role} {path}: {sideways}")
             if width == 360:
                 problems += [f"{width} px {role} {path}: {v}" for v in axe_violations(page)]
+                problems += [f"{role} {path}: too small {t}" for t in small_targets(page)]
         for context in made.values():
             context.close()
     assert problems == [], '\n'.join(problems)
