@@ -236,7 +236,7 @@ def test_every_page_of_every_role_fits_a_phone_and_a_desktop(
                 problems += [f"{role} {path}: too small {t}" for t in small_targets(page)]
         for context in made.values():
             context.close()
-    assert problems == [], '\n'.join(problems)
+    assert problems == [], "\n".join(problems)
 
 
 def test_every_email_kind_fits_a_phone(app: Flask, browser: Browser) -> None:
