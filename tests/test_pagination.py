@@ -116,8 +116,16 @@ def test_every_paginated_list_walks_past_two_pages(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize(
     ("number", "shown"),
-    [("2", "2/3"), ("0", "1/3"), ("-4", "1/3"), ("deux", "1/3"), ("3", "3/3"), ("4", "3/3"),
-     (str(10**20), "3/3"), ("9" * 5000, "1/3")],
+    [
+        ("2", "2/3"),
+        ("0", "1/3"),
+        ("-4", "1/3"),
+        ("deux", "1/3"),
+        ("3", "3/3"),
+        ("4", "3/3"),
+        (str(10**20), "3/3"),
+        ("9" * 5000, "1/3"),
+    ],
 )
 def test_any_page_number_shows_a_page(client: FlaskClient, number: str, shown: str) -> None:
     fill_journal_users_and_notifications()

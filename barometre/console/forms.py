@@ -121,7 +121,8 @@ class UserForm(FlaskForm):
 
     def validate_service(self, field: SelectField) -> None:
         value = field.data or ""
-        if value and not (value.isascii() and value.isdigit() and 0 < int(value) <= MAX_DB_ID):
+        digits = len(value) <= len(str(MAX_DB_ID)) and value.isascii() and value.isdigit()
+        if value and not (digits and 0 < int(value) <= MAX_DB_ID):
             raise ValidationError(_l("Service inconnu."))
 
     def service_id(self) -> int | None:
