@@ -528,7 +528,7 @@ def resolve_situation(
 ) -> Outcome:
     """A coordinator closes a situation with a note (R3)."""
     note = _required_note(note, "note")
-    situation = session.get(Situation, situation_id) if 0 < situation_id <= MAX_DB_ID else None
+    situation = session.get(Situation, situation_id) if situation_id <= MAX_DB_ID else None
     if situation is None:
         raise NotFound(_("Situation inconnue."))
     establishment = lock_establishment(session, situation.establishment_id)
@@ -553,7 +553,7 @@ def reject_report(
     change; history is not rewritten.
     """
     reason = _required_note(reason, "reason")
-    report = session.get(Report, report_id) if 0 < report_id <= MAX_DB_ID else None
+    report = session.get(Report, report_id) if report_id <= MAX_DB_ID else None
     if report is None:
         raise NotFound(_("Signalement inconnu."))
     establishment = lock_establishment(session, report.establishment_id)
@@ -588,7 +588,7 @@ def _rebuild_situation(situation: Situation, settings: Settings, actor: User) ->
 
 def validate_report(session: DbSession, report_id: int, actor: User, settings: Settings) -> Outcome:
     """The committee validates a report; with REPORTS_REQUIRE_REVIEW it starts counting."""
-    report = session.get(Report, report_id) if 0 < report_id <= MAX_DB_ID else None
+    report = session.get(Report, report_id)
     if report is None:
         raise NotFound(_("Signalement inconnu."))
     establishment = lock_establishment(session, report.establishment_id)
