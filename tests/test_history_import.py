@@ -9,6 +9,7 @@ ISO dates. "Now" is frozen on 28 November 2025.
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 from flask import Flask, current_app
+from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
@@ -32,8 +34,9 @@ from barometre.models import (
     MemberService,
     Report,
     Situation,
+    User,
 )
-from tests.conftest import file_report
+from tests.conftest import file_report, login
 
 DATA = Path(__file__).parent / "data"
 REPORTS = DATA / "history_reports.csv"
@@ -360,3 +363,91 @@ def test_the_template_files_are_accepted_as_they_are(frozen: None, tmp_path: Pat
     result = run(str(reports), "--resolutions", str(resolutions), "--dry-run")
     assert result.exit_code == 0, result.output
     assert "Nouveaux : 1 signalement(s), 1 résolution(s)" in result.output
+
+
+# --- the console page -----------------------------------------------------------------------
+
+
+def upload(client: FlaskClient, reports: bytes, resolutions: bytes | None, **form: Any) -> Any:
+    data: dict[str, Any] = {"reports": (io.BytesIO(reports), "signalements.csv"), **form}
+    if resolutions is not None:
+        data["resolutions"] = (io.BytesIO(resolutions), "resolutions.csv")
+    return client.post("/coordination/import", data=data, content_type="multipart/form-data")
+
+
+def page_text(response: Any) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def test_the_console_page_is_for_coordinators(
+    frozen: None, client: FlaskClient, worker: User, coordinator: User
+) -> None:
+    assert client.get("/coordination/import").status_code in (302, 401)
+    login(client, worker)
+    assert client.get("/coordination/import").status_code == 403
+    assert upload(client, REPORTS.read_bytes(), None).status_code == 403
+    assert count(Report) == 0
+    login(client, coordinator)
+    page = page_text(client.get("/coordination/import"))
+    assert "Import de l'historique" in page
+    assert "reference;establishment;visit_date;condition;offer_types;service" in page
+    template = client.get("/coordination/import/modele-signalements.csv")
+    assert template.status_code == 200
+    assert template.headers["Content-Disposition"] == "attachment; filename=modele-signalements.csv"
+    assert template.data.startswith("\ufeffreference;establishment;".encode())
+    resolutions = client.get("/coordination/import/modele-resolutions.csv")
+    assert resolutions.data.startswith("\ufeffestablishment;condition;resolved_on;note".encode())
+    assert client.get("/coordination/import/autre.csv").status_code == 404
+
+
+def test_the_console_upload_dry_run_then_import(
+    frozen: None, client: FlaskClient, coordinator: User
+) -> None:
+    login(client, coordinator)
+    before = stored()
+    dry = upload(client, REPORTS.read_bytes(), RESOLUTIONS.read_bytes(), dry_run="y")
+    assert dry.status_code == 200
+    assert "Prison de Saint-Gilles : Code rouge" in page_text(dry)
+    assert "Simulation : rien n'a été enregistré." in page_text(dry)
+    assert stored() == before
+
+    done = upload(client, REPORTS.read_bytes(), RESOLUTIONS.read_bytes())
+    assert done.status_code == 302
+    shown = page_text(client.get(done.headers["Location"]))
+    assert "Historique importé." in shown
+    assert "Prison de Haren : Code orange 2 sur 5" in shown
+    assert levels() == {k: as_tuple(v) for k, v in expected_levels(False).items()}
+    assert count(Notification) == count(AlertEvent) == 0 and outbox() == []
+    entry = db.session.scalars(select(AuditEntry)).one()
+    assert (entry.action, entry.actor_id) == ("history.import", coordinator.id)
+    journal = page_text(client.get("/coordination/journal"))
+    assert "Historique du comité importé" in journal
+    # The establishment's public history names the cause.
+    assert "Import de l'historique du comité" in page_text(client.get("/etablissements/haren"))
+
+
+def test_a_bad_file_shows_its_errors_in_french_and_stores_nothing(
+    frozen: None, client: FlaskClient, coordinator: User
+) -> None:
+    login(client, coordinator)
+    text = REPORTS.read_text(encoding="utf-8-sig").replace(";SEC-01;", ";SEC-1;", 1)
+    before = stored()
+    response = upload(client, text.encode("utf-8-sig"), RESOLUTIONS.read_bytes())
+    assert response.status_code == 422
+    shown = page_text(response)
+    assert "Import refusé : aucune donnée n'a été enregistrée." in shown
+    assert "Signalements, ligne 2, colonne « condition » : condition inconnue : « SEC-1 »." in shown
+    assert stored() == before
+    missing = client.post("/coordination/import", data={}, content_type="multipart/form-data")
+    assert missing.status_code == 422
+    assert "Choisissez le fichier des signalements." in page_text(missing)
+
+
+def test_the_upload_needs_the_csrf_token(
+    frozen: None, app: Flask, client: FlaskClient, coordinator: User
+) -> None:
+    login(client, coordinator)
+    app.config["WTF_CSRF_ENABLED"] = True
+    response = upload(client, REPORTS.read_bytes(), None)
+    assert response.status_code == 400
+    assert count(Report) == 0
