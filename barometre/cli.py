@@ -9,7 +9,7 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
-from . import history_import, services
+from . import history_files, history_import, services
 from . import seed as seeding
 from .auth import create_token, hash_password
 from .extensions import db
@@ -115,7 +115,7 @@ def import_history_command(reports: Path, resolutions: Path | None, dry_run: boo
             settings(),
             dry_run,
         )
-    except history_import.ImportRefused as refused:
+    except history_files.ImportRefused as refused:
         db.session.rollback()
         for line in refused.lines:
             click.echo(line, err=True)

@@ -292,9 +292,7 @@ def record_report(
             raise
         return _unchanged(existing)
     cause = CAUSE_IMPORT if import_reference else "report"
-    change = recompute(
-        session, establishment, settings, cause, report.id, new, [*situations, *new]
-    )
+    change = recompute(session, establishment, settings, cause, report.id, new, [*situations, *new])
     changes += [change] if change else []
     return Outcome(establishment, before, establishment.level, changes, report, True, new)
 

@@ -24,7 +24,7 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from alerts.models import AlertEvent, AlertGroup, Notification
-from barometre import history_import, services
+from barometre import history_files, services
 from barometre.extensions import db
 from barometre.levels import Level, compute_level
 from barometre.models import (
@@ -357,9 +357,9 @@ def test_visit_dates_of_any_age_only_through_the_import(frozen: None, worker: An
 
 def test_the_template_files_are_accepted_as_they_are(frozen: None, tmp_path: Path) -> None:
     reports = tmp_path / "r.csv"
-    reports.write_bytes(history_import.template(history_import.REPORTS))
+    reports.write_bytes(history_files.template(history_files.REPORTS))
     resolutions = tmp_path / "s.csv"
-    resolutions.write_bytes(history_import.template(history_import.RESOLUTIONS))
+    resolutions.write_bytes(history_files.template(history_files.RESOLUTIONS))
     result = run(str(reports), "--resolutions", str(resolutions), "--dry-run")
     assert result.exit_code == 0, result.output
     assert "Nouveaux : 1 signalement(s), 1 résolution(s)" in result.output

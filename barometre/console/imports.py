@@ -17,7 +17,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField
 
-from barometre import history_import
+from barometre import history_files, history_import
 from barometre.auth import COORDINATOR, access
 from barometre.extensions import db
 from barometre.settings import current as settings
@@ -25,8 +25,8 @@ from barometre.settings import current as settings
 bp = Blueprint("history_import", __name__, url_prefix="/coordination/import")
 
 TEMPLATE_NAMES = {
-    history_import.REPORTS: "modele-signalements.csv",
-    history_import.RESOLUTIONS: "modele-resolutions.csv",
+    history_files.REPORTS: "modele-signalements.csv",
+    history_files.RESOLUTIONS: "modele-resolutions.csv",
 }
 
 
@@ -40,7 +40,7 @@ class ImportForm(FlaskForm):
 
 
 def page(form: ImportForm, status: int = 200, **context: Any) -> ResponseReturnValue:
-    columns = history_import.COLUMNS
+    columns = history_files.COLUMNS
     return render_template("console/import.html", form=form, columns=columns, **context), status
 
 
@@ -67,7 +67,7 @@ def upload() -> ResponseReturnValue:
             settings(),
             dry_run,
         )
-    except history_import.ImportRefused as refused:
+    except history_files.ImportRefused as refused:
         db.session.rollback()
         return page(form, 422, refused=refused)
     lines = history_import.summary_lines(summary, dry_run)
@@ -88,7 +88,7 @@ def template(name: str) -> ResponseReturnValue:
     if name not in kinds:
         abort(404)
     return Response(
-        history_import.template(kinds[name]),
+        history_files.template(kinds[name]),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={name}"},
     )
