@@ -48,8 +48,8 @@ FILE_LABELS = {REPORTS: _l("Signalements"), RESOLUTIONS: _l("Résolutions")}
 MAX_REFERENCE = 64
 YES = {"oui", "o", "yes", "y", "ja", "j", "vrai", "true", "1", "x"}
 NO = {"non", "n", "no", "nee", "faux", "false", "0"}
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-FR_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+FR_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
 
 
 @dataclass(frozen=True, order=True)
@@ -212,7 +212,7 @@ def parse_date(value: str) -> date | None:
 
 
 def parse_count(value: str) -> int | None:
-    return int(value) if value.isdigit() and len(value) <= 9 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
 def parse_flag(value: str) -> bool | None:
@@ -312,8 +312,11 @@ def _report_row(
     cells: Reader, reports: dict[str, ImportedReport], line: int, row: dict[str, str]
 ) -> None:
     reference = cells.required(line, row, "reference")
-    if len(reference) > MAX_REFERENCE or not services.storable(reference):
+    if len(reference) > MAX_REFERENCE:
         cells.bad(line, "reference", _("%(max)d caractères au maximum.", max=MAX_REFERENCE))
+        reference = ""
+    elif not services.storable(reference):
+        cells.bad(line, "reference", _("caractère interdit."))
         reference = ""
     establishment = cells.establishment(line, row)
     visit_date = cells.day(line, row, "visit_date")

@@ -46,6 +46,7 @@ from .history_files import (
 )
 from .levels import Level
 from .models import (
+    SITUATION_EXPIRED,
     SITUATION_OPEN,
     SITUATION_RESOLVED,
     Establishment,
@@ -212,10 +213,6 @@ class Summary:
     situations: Counter[str] = field(default_factory=Counter)
     levels: list[tuple[str, Level]] = field(default_factory=list)
 
-    @property
-    def first_change(self) -> datetime | None:
-        return min((c.at for c in self.changes), default=None)
-
 
 class Replay:
     """The new records, replayed in date order under the establishments' locks."""
@@ -377,7 +374,7 @@ def summary_lines(summary: Summary, dry_run: bool) -> list[str]:
             "%(expired)d expirée(s), %(open)d encore ouverte(s).",
             opened=sum(summary.situations.values()),
             resolved=summary.situations[SITUATION_RESOLVED],
-            expired=summary.situations["expired"],
+            expired=summary.situations[SITUATION_EXPIRED],
             open=summary.situations[SITUATION_OPEN],
         ),
         _("Changements de niveau : %(count)d.", count=len(summary.changes)),

@@ -267,7 +267,9 @@ def test_every_bad_line_is_reported_at_once(frozen: None, tmp_path: Path) -> Non
         "A6,haren,2025-03-06,SEC-03,collectif,Inconnu,,beaucoup,peut-être,\n"
         "A1,saint-gilles,2025-03-01,SEC-02,individuel,,,,,\n"
         f"A7,haren,{(TODAY + timedelta(days=1)).isoformat()},SEC-01,individuel,,,,,\n"
-        'A8,haren,2025-03-08,SEC-01,individuel,,"' + "x" * 2001 + '",,,\n',
+        'A8,haren,2025-03-08,SEC-01,individuel,,"' + "x" * 2001 + '",,,\n'
+        "A9,haren,2025-03-09,SEC-01,individuel,,,²,,\n"
+        f"{'R' * 65},haren,2025-03-10,SEC-01,individuel,,,,,\n",
         encoding="utf-8",
     )
     resolutions = tmp_path / "s.csv"
@@ -287,6 +289,8 @@ def test_every_bad_line_is_reported_at_once(frozen: None, tmp_path: Path) -> Non
         "Signalements, ligne 8, colonne « establishment » : autre établissement que la ligne 2",
         "Signalements, ligne 9, colonne « visit_date » : date dans le futur",
         "Signalements, ligne 10, colonne « description » : La description ne peut dépasser",
+        "Signalements, ligne 11, colonne « minutes_waited » : nombre entier attendu.",
+        "Signalements, ligne 12, colonne « reference » : 64 caractères au maximum.",
         "Résolutions, ligne 2, colonne « note » : valeur obligatoire.",
     ]
     for message in expected:
@@ -316,6 +320,30 @@ def test_a_file_older_than_live_records_is_refused(frozen: None, worker: Any) ->
     assert result.output.count("l'historique n'est jamais réécrit") == len(older) + len(
         older_resolutions
     )
+
+
+def test_an_import_in_two_steps_ends_as_the_import_in_one(frozen: None, tmp_path: Path) -> None:
+    """On 31 October the committee imports what it has; on 28 November the full file:
+    only November is new, and the end is what one import of everything gives."""
+    text = REPORTS.read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    until_october = [rows[0]] + [r for r in rows[1:] if day_of(r[2]) <= date(2025, 10, 31)]
+    first = tmp_path / "until-october.csv"
+    first.write_bytes(written(until_october).encode("utf-8-sig"))
+    with freeze_time("2025-10-31 17:00:00"):
+        assert run(str(first), "--resolutions", str(RESOLUTIONS)).exit_code == 0
+    before = db.session.execute(
+        select(LevelChange.id, LevelChange.at).order_by(LevelChange.id)
+    ).all()
+    result = full_import()
+    assert result.exit_code == 0, result.output
+    november = {r[0] for r in rows[1:] if day_of(r[2]) > date(2025, 10, 31)}
+    assert f"Nouveaux : {len(november)} signalement(s), 0 résolution(s)" in result.output
+    assert levels() == {k: as_tuple(v) for k, v in expected_levels(False).items()}
+    after = db.session.execute(
+        select(LevelChange.id, LevelChange.at).order_by(LevelChange.id)
+    ).all()
+    assert after[: len(before)] == before  # history kept as it was, and only added to
 
 
 def test_a_resolution_of_nothing_open_is_refused(frozen: None, tmp_path: Path) -> None:
