@@ -24,7 +24,7 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from alerts.models import AlertEvent, AlertGroup, Notification
-from barometre import history_files, services
+from barometre import clock, history_files, services
 from barometre.extensions import db
 from barometre.levels import Level, compute_level
 from barometre.models import (
@@ -104,10 +104,17 @@ def day_of(value: str) -> date:
     return date.fromisoformat(value)
 
 
-def expected_levels(per_condition_types: bool, ttl: int = 30) -> dict[str, Level]:
+# (prison, condition, first visit, last confirmation, state, closing date or None)
+Lifetime = tuple[str, str, date, date, str, date | None]
+
+
+def expected_history(
+    per_condition_types: bool, ttl: int = 30
+) -> tuple[dict[str, Level], list[Lifetime]]:
     """R2, R3, resolutions and R4 by hand: situations per (prison, condition), expiring
-    `ttl` days after their last confirmation. `per_condition_types`: each row's own
-    offer types, else the report's (the union of its rows')."""
+    the day after `ttl` days without confirmation. `per_condition_types`: each row's
+    own offer types, else the report's (the union of its rows'). Returns the levels
+    today and the life of every situation."""
     reports: dict[str, list[dict[str, str]]] = {}
     for row in read(REPORTS, ";"):
         reports.setdefault(row["reference"], []).append(row)
@@ -115,34 +122,72 @@ def expected_levels(per_condition_types: bool, ttl: int = 30) -> dict[str, Level
         (day_of(rows[0]["visit_date"]), 0, rows) for rows in reports.values()
     ]
     events += [(day_of(r["resolved_on"]), 1, r) for r in read(RESOLUTIONS, ",")]
-    situations: dict[tuple[str, str], tuple[date, set[str]]] = {}
+    situations: dict[tuple[str, str], tuple[date, date, set[str]]] = {}
+    lives: list[Lifetime] = []
+
+    def close(key: tuple[str, str], state: str, on: date) -> None:
+        first, last, _types = situations.pop(key)
+        lives.append((*key, first, last, state, on))
 
     def expire(day: date) -> None:
-        for key, (last, _types) in list(situations.items()):
+        for key, (_first, last, _types) in list(situations.items()):
             if last + timedelta(days=ttl) < day:
-                del situations[key]
+                close(key, "expired", last + timedelta(days=ttl + 1))
 
     for day, kind, payload in sorted(events, key=lambda e: (e[0], e[1])):
         expire(day)
         if kind == 1:
-            del situations[(NAMES.get(payload["establishment"], payload["establishment"]),
-                            payload["condition"])]  # fmt: skip
+            slug = NAMES.get(payload["establishment"], payload["establishment"])
+            close((slug, payload["condition"]), "resolved", day)
             continue
         union = {t for row in payload for t in row["offer_types"].split("+")}
         for row in payload:
             key = (NAMES.get(row["establishment"], row["establishment"]), row["condition"])
             types = set(row["offer_types"].split("+")) if per_condition_types else union
-            last, known = situations.get(key, (day, set()))
-            situations[key] = (max(last, day), known | types)
+            first, last, known = situations.get(key, (day, day, set()))
+            situations[key] = (first, max(last, day), known | types)
     expire(TODAY)
-    return {
-        slug: compute_level(types for (s, _c), (_d, types) in situations.items() if s == slug)
+    lives += [(*key, first, last, "open", None) for key, (first, last, _t) in situations.items()]
+    levels = {
+        slug: compute_level(types for (s, _c), (_f, _l, types) in situations.items() if s == slug)
         for slug in ("haren", "saint-gilles")
     }
+    return levels, sorted(lives)
+
+
+def expected_levels(per_condition_types: bool, ttl: int = 30) -> dict[str, Level]:
+    return expected_history(per_condition_types, ttl)[0]
+
+
+def lifetimes() -> list[Lifetime]:
+    """The same, from the database."""
+    return sorted(
+        (
+            s.establishment.slug,
+            s.condition.code,
+            s.first_visit,
+            s.last_confirmed,
+            s.status,
+            clock.local_day(s.closed_at) if s.closed_at else None,
+        )
+        for s in db.session.scalars(select(Situation))
+    )
 
 
 def as_tuple(level: Level) -> tuple[str, int, tuple[str, ...]]:
     return (level.colour, level.step, level.offer_types)
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"situation_ttl_days": 45, "reports_require_review": True}]
+)
+def test_the_replay_follows_the_settings(frozen: None, settings_overrides: Any) -> None:
+    """Another TTL, and review required: imported reports come validated and count."""
+    assert full_import().exit_code == 0
+    levels_today, lives = expected_history(False, ttl=45)
+    assert lifetimes() == lives
+    assert lives != expected_history(False, ttl=30)[1]
+    assert levels() == {k: as_tuple(v) for k, v in levels_today.items()}
 
 
 def test_the_expected_levels_do_not_depend_on_where_offer_types_are_carried() -> None:
@@ -200,6 +245,7 @@ def test_the_import_replays_the_history_through_the_rules(frozen: None) -> None:
     assert summer[-1].to_colour == "vert"
 
     # Situations: resolved by the file's lines, expired at their own dates, the rest open.
+    assert lifetimes() == expected_history(False)[1]
     situations = db.session.scalars(select(Situation)).all()
     resolved = [s for s in situations if s.status == "resolved"]
     assert len(resolved) == 7 and all(s.closed_by_import for s in resolved)
@@ -479,3 +525,14 @@ def test_the_upload_needs_the_csrf_token(
     response = upload(client, REPORTS.read_bytes(), None)
     assert response.status_code == 400
     assert count(Report) == 0
+
+
+def test_the_replay_clock_is_brussels_time_and_scoped() -> None:
+    assert clock.local_moment(date(2025, 1, 6), 12) == datetime(2025, 1, 6, 11, 0)
+    assert clock.local_moment(date(2025, 7, 1), 12) == datetime(2025, 7, 1, 10, 0)
+    with freeze_time("2025-11-28 23:30:00"):  # already 29 November in Brussels
+        assert clock.today() == date(2025, 11, 29)
+        with clock.replaying(datetime(2025, 1, 5, 23, 0)):
+            assert clock.now() == datetime(2025, 1, 5, 23, 0)
+            assert clock.today() == date(2025, 1, 6)
+        assert clock.now() == datetime(2025, 11, 28, 23, 30)
