@@ -496,6 +496,9 @@ def test_the_console_upload_dry_run_then_import(
     assert (entry.action, entry.actor_id) == ("history.import", coordinator.id)
     journal = page_text(client.get("/coordination/journal"))
     assert "Historique du comité importé" in journal
+    imported = db.session.scalars(select(Report).where(Report.import_reference == "FDX-2025-001"))
+    report_page = page_text(client.get(f"/coordination/signalements/{imported.one().id}"))
+    assert "Historique du comité, importé (référence FDX-2025-001)" in report_page
     # The establishment's public history names the cause.
     assert "Import de l'historique du comité" in page_text(client.get("/etablissements/haren"))
 
