@@ -51,6 +51,7 @@ CAUSES = {
         "rejection": "rejet d'un signalement",
         "validation": "validation d'un signalement",
         "recompute": "recalcul",
+        "import": "import de l'historique",
     },
     "nl": {
         "report": "melding",
@@ -59,6 +60,7 @@ CAUSES = {
         "rejection": "afwijzing van een melding",
         "validation": "validatie van een melding",
         "recompute": "herberekening",
+        "import": "import van de geschiedenis",
     },
 }
 WEEK_LETTER = {"fr": "S", "nl": "W"}
