@@ -98,11 +98,11 @@ def test_digest_send_twice_in_one_week_sends_one_per_recipient(
     got = sorted(address for r in smtp.collector.all() for address in r.recipients)
     assert got == sorted(a.lower() for a in everyone)  # each once
     [dutch] = smtp.collector.to(people["nl"])
-    assert dutch["Subject"] == "Barometer: weekoverzicht week 10"
+    assert dutch["Subject"] == "Barometer: weekoverzicht van 23 februari tot en met 1 maart 2026"
     dutch_text = dutch.get_body(("plain",)).get_content()
     assert dutch_text.startswith("Goedendag,") and "Legende: G groen" in dutch_text
     [contact] = smtp.collector.to(people["fr"])
-    assert contact["Subject"] == "Baromètre : synthèse de la semaine 10"
+    assert contact["Subject"] == "Baromètre : synthèse de la semaine du 23 février au 1er mars 2026"
     contact_text = contact.get_body(("plain",)).get_content()
     assert "Prison de Haren" in contact_text and "Saint-Gilles" not in contact_text
     [coordinator] = smtp.collector.to(people["coordinator"].email)
