@@ -16,6 +16,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import formatdate
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -26,7 +27,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from barometre.extensions import DbSession
-from barometre.levels import MAX_ORANGE_STEP, OFFER_TYPES, Level, breakdown, offer_type_levels
+from barometre.levels import (
+    MAX_ORANGE_STEP,
+    OFFER_TYPES,
+    Level,
+    TypeLevel,
+    breakdown,
+    offer_type_levels,
+)
 from barometre.models import Condition, OfferType, Situation
 from barometre.presentation import offer_type_level_words
 from barometre.settings import Settings
@@ -287,16 +295,23 @@ def situation_line(
 def type_colour_lines(lines: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
     """The colour per offer type that these open situations give (R13), in words and colour."""
     counts = breakdown((line["category_code"], line["offer_type_codes"]) for line in lines)
+    return [
+        {
+            "code": code,
+            "words": type_level_words(lang, code, level),
+            "colour": level.colour,
+            "colour_hex": level_colour(level.colour, level.step),
+        }
+        for code, level in offer_type_levels(counts.by_offer_type).items()
+    ]
+
+
+@lru_cache(maxsize=256)
+def type_level_words(lang: str, offer_type: str, level: TypeLevel) -> str:
+    """« Offre individuelle : orange 3 » in `lang`; a handful of values, each translated once
+    per process (switching the locale costs more than the rest of a digest's establishment)."""
     with force_locale(lang):
-        return [
-            {
-                "code": code,
-                "words": offer_type_level_words(code, level),
-                "colour": level.colour,
-                "colour_hex": level_colour(level.colour, level.step),
-            }
-            for code, level in offer_type_levels(counts.by_offer_type).items()
-        ]
+        return offer_type_level_words(offer_type, level)
 
 
 def level_context(offer_types: dict[str, OfferType], level: Level, lang: str) -> dict[str, Any]:
