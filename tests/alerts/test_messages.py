@@ -383,3 +383,48 @@ class TestRedNeverSent:
         subjects = {m["Subject"] for m in smtp.collector.to(people["fr"])}
         assert subjects == {"Baromètre : Prison de Haren passe en orange 4 sur 5"}
         assert notifications(kind=RED_LIFTED) == []
+
+
+class TestGrouped:
+    @pytest.fixture
+    def settings_overrides(self, smtp_server: SmtpServer) -> dict[str, Any]:
+        return {"smtp_host": "127.0.0.1", "smtp_port": smtp_server.port, "alert_group_wait": 300}
+
+    def test_a_group_email_lists_every_open_situation_and_marks_the_groups_new_ones(
+        self, people: dict[str, Any], smtp: SmtpServer
+    ) -> None:
+        with freeze_time(MONDAY_EARLY, real_asyncio=True) as frozen:
+            file_report(people["worker"], conditions=("ACC-01",))
+            frozen.tick(301)
+            reconcile(db.session, settings())  # orange 1 is told
+            db.session.commit()
+            smtp.collector.reset()
+            file_report(people["worker"], conditions=("ACC-02",))
+            frozen.tick(60)
+            file_report(people["worker"], conditions=("SEC-01",), offer_types=(COL,))
+            frozen.tick(300)
+            reconcile(db.session, settings())
+            db.session.commit()
+        [message] = smtp.collector.to(people["fr"])
+        assert message["Subject"] == "Baromètre : Prison de Haren passe en orange 3 sur 5"
+        text, _ = bodies(message)
+        assert f"- {wording('ACC-01')} (" in text
+        assert f"- [NOUVELLE] {wording('ACC-02')} (" in text
+        assert f"- [NOUVELLE] {wording('SEC-01')} (Sécurité ; types d'offre : Collectif)" in text
+        assert "Offre individuelle : orange 2 ; Offre collective : orange 1" in text
+
+
+def test_an_event_recorded_before_r14_still_renders_its_new_situations(
+    people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    from alerts.emails import alert_email
+
+    file_report(people["worker"], conditions=("ACC-01", "SEC-01"))
+    event = db.session.scalars(select(AlertEvent)).one()
+    event.open_situation_ids = None  # as the migration leaves older rows
+    db.session.commit()
+    [row] = [n for n in notifications() if n.recipient == people["fr"]]
+    rendered = alert_email(db.session, row, settings())
+    assert "Nouvelles situations problématiques :" in rendered.text
+    assert wording("ACC-01") in rendered.text and "[NOUVELLE]" not in rendered.text
+    assert "Par type d'offre" not in rendered.text
