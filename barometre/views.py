@@ -18,9 +18,18 @@ from markupsafe import Markup
 
 from . import clock, history
 from .auth import BAROMETER, PUBLIC, access
-from .charts import badge, history_chart
+from .charts import (
+    DEFAULT_PERIOD,
+    NARROW,
+    PERIODS,
+    WIDE,
+    badge,
+    chart_window,
+    history_chart,
+)
 from .datacache import barometer_key, cache
 from .extensions import db
+from .levels import OFFER_TYPES
 from .presentation import init_presentation, label_map, lang, level_words, short_level
 from .queries import EstablishmentView, barometer, referentiel, wording_labels
 from .settings import current as settings
@@ -107,22 +116,45 @@ def establishment(slug: str) -> ResponseReturnValue:
     return establishment_page(one_view(slug), signed_in())
 
 
-def establishment_page(view: EstablishmentView, viewer: bool, signed_link: bool = False) -> str:
-    """`viewer`: a signed-in user; `signed_link`: an email's reader, shown the public
-    page plus the wording of the conditions (which the email already named)."""
+def establishment_page(
+    view: EstablishmentView, viewer: bool, signed_token: str | None = None
+) -> str:
+    """`viewer`: a signed-in user; `signed_token`: an email's reader (its valid token), shown
+    the public page plus the wording of the conditions (which the email already named)."""
+    signed_link = signed_token is not None
     changes = history.level_changes(db.session, view.establishment.id)
-    chart = history_chart(history.chart_changes(changes), view.level.rank, clock.now())
+    period = request.args.get("periode", DEFAULT_PERIOD)
+    now = clock.now()
+    start, _end = chart_window(history.chart_changes(changes), now, period)
+    spans = history.situation_spans(db.session, view.establishment.id, start)
+    charts = [
+        history_chart(
+            history.chart_changes(changes),
+            view.level.rank,
+            now,
+            period=period,
+            spans=spans,
+            offer_types=OFFER_TYPES,
+            **size,
+        )
+        for size in (WIDE, NARROW)
+    ]
     return render_template(
         "barometre/establishment.html",
         view=view,
-        chart=chart,
+        chart=charts[0],
+        charts=charts,
+        periods=PERIODS,
         changes=list(reversed(changes)),
+        durations=history.level_durations(changes),
         causes=history.cause_situations(db.session, changes) if viewer else {},
         closed=history.recently_closed(db.session, view.establishment.id),
         closed_days=history.RECENTLY_CLOSED_DAYS,
         signed_in=viewer,
         show_conditions=viewer or signed_link,
         signed_link=signed_link,
+        # The page's own links (the chart's periods) keep the token, or they would ask a login.
+        link_args={LINK_PARAMETER: signed_token} if signed_link else {},
         **labels(),
     )
 
@@ -138,7 +170,7 @@ def signed_establishment(slug: str, token: str) -> ResponseReturnValue:
     problem = check_token(token, views[0].establishment.id, settings())
     if problem is not None:
         return link_refused(LINK_REFUSED[problem], problem)
-    response = make_response(establishment_page(views[0], viewer=False, signed_link=True))
+    response = make_response(establishment_page(views[0], viewer=False, signed_token=token))
     # The address holds a credential: kept by no cache, sent to no other site.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
