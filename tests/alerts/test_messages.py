@@ -206,6 +206,11 @@ def test_the_signed_link_opens_the_page_without_login_and_nothing_else(
     assert page.headers["Cache-Control"] == "no-store"
     assert page.headers["Referrer-Policy"] == "no-referrer"
     token = link.split("lien=", 1)[1]
+    periods = re.findall(r'href="([^"]*periode=[^"]*)"', html)
+    assert periods and all(f"lien={token}" in p.replace("&amp;", "&") for p in periods)
+    twelve = visitor.get(periods[-1].replace("&amp;", "&"))
+    assert twelve.status_code == 200  # the chart's other periods open with the same link
+    assert "badge/haren.svg" not in html  # nothing on the page that would ask a login
     # Not another establishment, not another page.
     other = visitor.get(f"/etablissements/saint-gilles?lien={token}")
     assert other.status_code == 403 and "Ce lien n'est pas valide" in other.get_data(as_text=True)
