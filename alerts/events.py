@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from barometre import clock
 from barometre.extensions import DbSession
@@ -135,9 +135,10 @@ def record_red_lifted(session: DbSession, change: LevelChange, settings: Setting
 
 
 def red_still_told(session: DbSession, establishment_id: int) -> int | None:
-    """The id of the last red event of the establishment if no later alert ended it."""
+    """The id of the red event that announced the establishment's current red spell, if
+    one did and no later alert ended it (a red still waiting in its group was not told)."""
     query = (
-        select(AlertEvent.id, AlertEvent.kind)
+        select(AlertEvent.id, AlertEvent.kind, AlertEvent.created_at)
         .where(
             AlertEvent.establishment_id == establishment_id,
             AlertEvent.kind.in_((RED, RED_LIFTED, GREEN_AGAIN)),
@@ -146,7 +147,17 @@ def red_still_told(session: DbSession, establishment_id: int) -> int | None:
         .limit(1)
     )
     row = session.execute(query).first()
-    return row.id if row is not None and row.kind == RED else None
+    if row is None or row.kind != RED:
+        return None
+    entered = session.scalar(
+        select(func.max(LevelChange.at)).where(
+            LevelChange.establishment_id == establishment_id,
+            LevelChange.to_colour == ROUGE,
+            LevelChange.from_colour != ROUGE,
+        )
+    )
+    # A red of an earlier spell, whose end was not told (a notice switched off then).
+    return None if entered is not None and row.created_at < entered else int(row.id)
 
 
 def red_told_since_green(session: DbSession, establishment_id: int) -> bool:

@@ -433,3 +433,35 @@ def test_an_event_recorded_before_r14_still_renders_its_new_situations(
     assert "Nouvelles situations problématiques :" in rendered.text
     assert wording("ACC-01") in rendered.text and "[NOUVELLE]" not in rendered.text
     assert "Par type d'offre" not in rendered.text
+
+
+class TestAnEarlierRedIsNotLiftedAgain:
+    @pytest.fixture
+    def settings_overrides(self, smtp_server: SmtpServer) -> dict[str, Any]:
+        return {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_server.port,
+            "alert_group_wait": 0,
+            "notify_back_to_green": False,
+        }
+
+    def test_a_new_red_never_sent_lifts_nothing_even_if_the_last_red_was_not_ended(
+        self, people: dict[str, Any], smtp: SmtpServer
+    ) -> None:
+        with freeze_time(MONDAY_EARLY, real_asyncio=True) as frozen:
+            first = file_report(people["worker"], conditions=FIRST + LAST, offer_types=(IND, COL))
+            services.reject_report(
+                db.session, first.report.id, people["coordinator"], "Doublon", settings()
+            )
+            db.session.commit()  # red -> green at once, and no green notice: the red never ended
+            current_app.config["SETTINGS"] = settings().with_overrides(alert_group_wait=300)
+            frozen.tick(60)
+            smtp.collector.reset()
+            go_red(people)  # a second red spell, waiting in its group
+            frozen.tick(60)
+            services.resolve_situation(
+                db.session, first_open().id, people["coordinator"], "ok", settings()
+            )
+            db.session.commit()
+        assert notifications(kind=RED_LIFTED) == []
+        assert smtp.collector.count() == 0
