@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from markupsafe import Markup
@@ -33,6 +33,7 @@ from .levels import OFFER_TYPES
 from .presentation import init_presentation, label_map, lang, level_words, short_level
 from .queries import EstablishmentView, barometer, referentiel, wording_labels
 from .settings import current as settings
+from .signed_links import LINK_PARAMETER, LinkProblem, check_token
 from .text import printable_only
 
 bp = Blueprint("barometre", __name__)
@@ -102,10 +103,26 @@ def cards() -> Markup:
     return cache("pages.cards").get(key, render)
 
 
+def carries_signed_link() -> bool:
+    """An email's signed link lets its reader in; the view itself checks the signature."""
+    return LINK_PARAMETER in request.args
+
+
 @bp.get("/etablissements/<slug>")
-@access(BAROMETER)
+@access(BAROMETER, or_if=carries_signed_link)
 def establishment(slug: str) -> ResponseReturnValue:
-    view = one_view(slug)
+    token = request.args.get(LINK_PARAMETER)
+    if token is not None:
+        return signed_establishment(slug, token)
+    return establishment_page(one_view(slug), signed_in())
+
+
+def establishment_page(
+    view: EstablishmentView, viewer: bool, signed_token: str | None = None
+) -> str:
+    """`viewer`: a signed-in user; `signed_token`: an email's reader (its valid token), shown
+    the public page plus the wording of the conditions (which the email already named)."""
+    signed_link = signed_token is not None
     changes = history.level_changes(db.session, view.establishment.id)
     period = request.args.get("periode", DEFAULT_PERIOD)
     now = clock.now()
@@ -131,12 +148,39 @@ def establishment(slug: str) -> ResponseReturnValue:
         periods=PERIODS,
         changes=list(reversed(changes)),
         durations=history.level_durations(changes),
-        causes=history.cause_situations(db.session, changes) if signed_in() else {},
+        causes=history.cause_situations(db.session, changes) if viewer else {},
         closed=history.recently_closed(db.session, view.establishment.id),
         closed_days=history.RECENTLY_CLOSED_DAYS,
-        signed_in=signed_in(),
+        signed_in=viewer,
+        show_conditions=viewer or signed_link,
+        signed_link=signed_link,
+        # The page's own links (the chart's periods) keep the token, or they would ask a login.
+        link_args={LINK_PARAMETER: signed_token} if signed_link else {},
         **labels(),
     )
+
+
+LINK_REFUSED = {LinkProblem.INVALID: 403, LinkProblem.EXPIRED: 410}
+
+
+def signed_establishment(slug: str, token: str) -> ResponseReturnValue:
+    """The page an email's signed link opens without login (R14), or a French refusal."""
+    views = barometer(db.session, [slug])
+    if not views or not views[0].establishment.active:
+        return link_refused(404, None)
+    problem = check_token(token, views[0].establishment.id, settings())
+    if problem is not None:
+        return link_refused(LINK_REFUSED[problem], problem)
+    response = make_response(establishment_page(views[0], viewer=False, signed_token=token))
+    # The address holds a credential: kept by no cache, sent to no other site.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def link_refused(status: int, problem: LinkProblem | None) -> ResponseReturnValue:
+    body = render_template("barometre/link_refused.html", status=status, problem=problem)
+    return body, status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 @bp.get("/codes")
