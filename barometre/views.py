@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Response, abort, make_response, render_template, request
+from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -209,12 +210,38 @@ def badge_svg(slug: str) -> ResponseReturnValue:
 @bp.get("/feed.atom")
 @access(BAROMETER)
 def feed() -> ResponseReturnValue:
-    changes = history.feed_changes(db.session)
+    return atom(
+        history.feed_changes(db.session),
+        url_for("barometre.feed"),
+        url_for("barometre.index"),
+        _("Baromètre Fidex : changements de niveau"),
+    )
+
+
+@bp.get("/etablissements/<slug>/feed.atom")
+@access(BAROMETER)
+def establishment_feed(slug: str) -> ResponseReturnValue:
+    """One establishment's level changes only, for those who follow that one."""
+    view = one_view(slug)
+    name = printable_only(view.establishment.name)
+    return atom(
+        history.feed_changes(db.session, establishment_id=view.establishment.id),
+        url_for("barometre.establishment_feed", slug=slug),
+        url_for("barometre.establishment", slug=slug),
+        _("Baromètre Fidex : changements de niveau de %(name)s", name=name),
+    )
+
+
+def atom(changes: list[Any], self_path: str, page_path: str, title: str) -> ResponseReturnValue:
+    base_url = settings().base_url.rstrip("/")
     body = render_template(
         "barometre/feed.xml",
         changes=changes,
         updated=changes[0].at if changes else clock.now(),
-        base_url=settings().base_url.rstrip("/"),
+        base_url=base_url,
+        feed_url=base_url + self_path,
+        page_url=base_url + page_path,
+        title=title,
         lang=lang(),
     )
     response = Response(body, mimetype="application/atom+xml")
