@@ -31,6 +31,8 @@ from barometre.settings import Settings
 
 from . import dispatch
 from .emails import (
+    TOPIC_ALERTS,
+    TOPIC_DIGEST,
     AddressRefused,
     AlertRenderer,
     alert_email,
@@ -280,9 +282,18 @@ def compose(session: DbSession, notification: Notification, settings: Settings) 
         from .digest import digest_email
 
         rendered = digest_email(session, notification, settings)
+        topic = TOPIC_DIGEST
     else:
         rendered = alert_email(session, notification, settings)
-    return build_message(notification.id, notification.recipient, rendered, settings)
+        topic = TOPIC_ALERTS
+    return build_message(
+        notification.id,
+        notification.recipient,
+        rendered,
+        settings,
+        language=notification.language,
+        topic=topic,
+    )
 
 
 def compose_batch(
@@ -297,14 +308,19 @@ def compose_batch(
     address = clean_address(notification.recipient)
     if address is None:
         raise AddressRefused(notification.recipient)
-    # As `alert_email` and `build_message` do: the body links the recorded address, the
-    # List-Unsubscribe header the normalised one (the same token unless normalising changed it).
+    # As `alert_email` does: the body links the recorded address (`build_message` puts the
+    # normalised one in List-Unsubscribe: the same token unless normalising changed it).
     body_url = preferences_url(notification.recipient, settings)
-    same = address.strip().lower() == notification.recipient.strip().lower()
-    header_url = body_url if same else preferences_url(address, settings)
     signed = signed_links_for(notification.recipient_kind)
     rendered = renderer.email(notification.event_id, notification.language, body_url, signed)
-    return build_message(notification.id, notification.recipient, rendered, settings, header_url)
+    return build_message(
+        notification.id,
+        notification.recipient,
+        rendered,
+        settings,
+        language=notification.language,
+        topic=TOPIC_ALERTS,
+    )
 
 
 # --- transports --------------------------------------------------------------------------

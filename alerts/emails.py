@@ -117,6 +117,17 @@ def preferences_url(address: str, settings: Settings) -> str:
     return f"{settings.base_url.rstrip('/')}/alertes/preferences/{token}"
 
 
+# What a one-click unsubscription (RFC 8058) stops: the subject of the email it came with.
+TOPIC_ALERTS, TOPIC_DIGEST = "alertes", "resume"
+TOPICS = (TOPIC_ALERTS, TOPIC_DIGEST)
+
+
+def one_click_url(address: str, topic: str, settings: Settings) -> str:
+    """The List-Unsubscribe address: a POST there stops `topic`, no page, no login."""
+    token = preferences_token(address, settings)
+    return f"{settings.base_url.rstrip('/')}/alertes/desabonnement/{token}/{topic}"
+
+
 def barometer_url(settings: Settings) -> str:
     return settings.base_url.rstrip("/") + "/"
 
@@ -164,6 +175,22 @@ _parsed: dict[tuple[str, str], tuple[str, Any]] = {}
 _folded: dict[tuple[Any, ...], bytes] = {}
 
 
+# Headers written as they are: RFC 2369 wants `<https://…>` in List-Unsubscribe, never the
+# encoded words the email package makes of a long unbroken value.
+RAW_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+RAW_HEADER_LIMIT = 990  # RFC 5322: a line holds at most 998 characters
+
+
+def _raw(name: str, value: object) -> bool:
+    text = str(value)
+    return (
+        name.lower() in RAW_HEADERS
+        and text.isascii()
+        and len(name) + len(text) + 2 <= RAW_HEADER_LIMIT
+        and not any(c in text for c in "\r\n")
+    )
+
+
 def _shared(name: str, value: object) -> bool:
     # A multipart's Content-Type carries its own random boundary: never seen twice.
     return name.lower() in SHARED_HEADERS and "boundary" not in str(value)
@@ -189,6 +216,8 @@ class SharedHeaderPolicy(EmailPolicy):
         return found
 
     def fold_binary(self, name: str, value: Any) -> bytes:
+        if _raw(name, value):
+            return f"{name}: {value}".encode("ascii") + self.linesep.encode("ascii")
         if not _shared(name, value):
             return super().fold_binary(name, value)
         key = (
@@ -216,13 +245,17 @@ def build_message(
     recipient: str,
     rendered: Rendered,
     settings: Settings,
-    manage_url: str | None = None,
+    language: str = "fr",
+    topic: str = TOPIC_ALERTS,
 ) -> EmailMessage:
+    """The email, with the headers large providers ask of bulk senders.
+
+    List-Unsubscribe holds the one-click address (RFC 8058) of what this email is
+    about; Content-Language the language it is written in.
+    """
     address = clean_address(recipient)
     if address is None:
         raise AddressRefused(recipient)
-    if manage_url is None:
-        manage_url = preferences_url(address, settings)
     message = EmailMessage(policy=MESSAGE_POLICY)
     message["Subject"] = rendered.subject
     message["From"] = settings.mail_from
@@ -230,9 +263,11 @@ def build_message(
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(notification_id, settings)
     message["Auto-Submitted"] = "auto-generated"
-    message["List-Unsubscribe"] = f"<{manage_url}>"
+    message["List-Unsubscribe"] = f"<{one_click_url(address, topic, settings)}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    message["Content-Language"] = language  # after the parts: set_content clears Content-*
     return message
 
 
