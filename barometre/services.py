@@ -120,11 +120,18 @@ def storable(text: str) -> bool:
 
 
 def valid_submission_id(value: str) -> bool:
-    """The canonical 36-character form only: it is stored in a 36-character column."""
+    """The 36-character form only (either case): it is stored in a 36-character column."""
+    return canonical_submission_id(value) is not None
+
+
+def canonical_submission_id(value: str | None) -> str | None:
+    """The id in lower case, so that one UUID written in either case is one id; None if invalid."""
+    if value is None or len(value) != 36:
+        return None
     try:
-        return len(value) == 36 and uuid.UUID(value) is not None
+        return str(uuid.UUID(value))
     except ValueError:
-        return False
+        return None
 
 
 def check_report(
@@ -240,14 +247,16 @@ def record_report(
 ) -> Outcome:
     """Store one report (R1), attach it to situations (R2) and recompute (R4, R5).
 
-    A repeated `submission_id` returns the first report and stores nothing; the
-    unique index also catches a concurrent repeat at flush.
+    A `submission_id` its author already used returns that first report and
+    stores nothing; the unique index on (author, id) also catches a concurrent
+    repeat at flush. Another author's report under the same id is a new report.
     """
-    submission_id = data.submission_id if valid_submission_id(data.submission_id or "") else None
-    found, existing_id = locate_for_report(session, data.establishment, submission_id)
+    submission_id = canonical_submission_id(data.submission_id)
+    found, existing_id = locate_for_report(session, data.establishment, submission_id, author)
     if existing_id is not None:
         return _unchanged(session.get_one(Report, existing_id))
-    if found is None and submission_id and (existing := _by_submission(session, submission_id)):
+    renamed = found is None and submission_id is not None
+    if renamed and (existing := _by_submission(session, submission_id or "", author)):
         return _unchanged(existing)  # a repeat naming an establishment since renamed
     resolved = check_report(session, data, settings, located=(found,))
     establishment = resolved.establishment
@@ -264,7 +273,7 @@ def record_report(
         minutes_waited=data.minutes_waited,
         activity_cancelled=data.activity_cancelled,
         detainees_not_seen=data.detainees_not_seen,
-        submission_id=data.submission_id,
+        submission_id=submission_id,
         review_state=REVIEW_UNREVIEWED,
         conditions=resolved.conditions,
         offer_types=resolved.offer_types,
@@ -278,7 +287,7 @@ def record_report(
     except IntegrityError:
         # The submission_id is stored already (a repeat, or a concurrent request).
         session.rollback()
-        existing = _by_submission(session, data.submission_id or "")
+        existing = _by_submission(session, submission_id, author) if submission_id else None
         if existing is None:
             raise
         return _unchanged(existing)
@@ -289,8 +298,14 @@ def record_report(
     return Outcome(establishment, before, establishment.level, changes, report, True, new)
 
 
-def _by_submission(session: DbSession, submission_id: str) -> Report | None:
-    return session.scalar(select(Report).where(Report.submission_id == submission_id))
+def _by_submission(session: DbSession, submission_id: str, author: User | None) -> Report | None:
+    return session.scalar(select(Report).where(_same_submission(submission_id, author)))
+
+
+def _same_submission(submission_id: str, author: User | None) -> ColumnElement[bool]:
+    """The report its author already sent under this id (ids are scoped to their author)."""
+    by_author = Report.author_id.is_(None) if author is None else Report.author_id == author.id
+    return (Report.submission_id == submission_id) & by_author
 
 
 def _unchanged(report: Report) -> Outcome:
@@ -306,15 +321,16 @@ def counts(report: Report, settings: Settings) -> bool:
 
 
 def locate_for_report(
-    session: DbSession, slug: str, submission_id: str | None
+    session: DbSession, slug: str, submission_id: str | None, author: User | None = None
 ) -> tuple[Establishment | None, int | None]:
     """The establishment a report names, locked as lock_establishment does, and the id
-    of the report already stored under `submission_id` (a repeat), in one statement."""
+    of the report `author` already stored under `submission_id` (a repeat), in one
+    statement. `submission_id`: canonical (see canonical_submission_id)."""
     if not storable(slug):
         return None, None
     by_slug = Establishment.slug == slug
     repeat = (
-        select(Report.id).where(Report.submission_id == submission_id).scalar_subquery()
+        select(Report.id).where(_same_submission(submission_id, author)).scalar_subquery()
         if submission_id
         else null()
     )
