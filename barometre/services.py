@@ -561,7 +561,7 @@ def resolve_situation(
     if situation is None:
         raise NotFound(_("Situation inconnue."))
     establishment = lock_establishment(session, situation.establishment_id)
-    session.refresh(situation)
+    session.refresh(situation)  # decided under the lock: a concurrent close has committed
     if situation.status != SITUATION_OPEN:
         raise Conflict(_("Cette situation n'est plus ouverte."))
     before = establishment.level
@@ -586,6 +586,7 @@ def reject_report(
     if report is None:
         raise NotFound(_("Signalement inconnu."))
     establishment = lock_establishment(session, report.establishment_id)
+    session.refresh(report)  # decided under the lock: a concurrent review has committed
     if report.review_state == REVIEW_REJECTED:
         raise Conflict(_("Ce signalement est déjà rejeté."))
     before = establishment.level
@@ -621,7 +622,8 @@ def validate_report(session: DbSession, report_id: int, actor: User, settings: S
     if report is None:
         raise NotFound(_("Signalement inconnu."))
     establishment = lock_establishment(session, report.establishment_id)
-    if report.review_state != "unreviewed":
+    session.refresh(report)  # decided under the lock: a concurrent review has committed
+    if report.review_state != REVIEW_UNREVIEWED:
         raise Conflict(_("Ce signalement a déjà été revu."))
     before = establishment.level
     counted_before = counts(report, settings)
