@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, Connection, Update, and_, or_, select, update
 
 from barometre import clock
+from barometre.addresses import clean_address
 from barometre.extensions import DbSession
 from barometre.models import User
 from barometre.services import audit
@@ -41,7 +42,6 @@ from barometre.settings import Settings
 from . import dispatch
 from .emails import AddressRefused, AlertRenderer, alert_email, build_message, preferences_url
 from .models import DIGEST, FAILED, PENDING, SENDING, SENT, UNCERTAIN, Notification
-from .recipients import clean_address
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

@@ -23,13 +23,13 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from barometre.addresses import clean_address
 from barometre.extensions import DbSession
 from barometre.levels import MAX_ORANGE_STEP, OFFER_TYPES, Level
 from barometre.models import Condition, OfferType, Situation
 from barometre.settings import Settings
 
 from .models import AlertEvent, Notification
-from .recipients import clean_address
 
 PREFERENCES_SALT = "alerts.preferences"
 

@@ -22,6 +22,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import select, update
 
 from barometre import clock
+from barometre.addresses import MAX_ADDRESS, clean_address
 from barometre.extensions import DbSession
 from barometre.levels import ROUGE, VERT
 from barometre.models import Establishment, LevelChange
@@ -42,7 +43,7 @@ from .models import (
     AlertGroup,
     Notification,
 )
-from .recipients import MAX_ADDRESS, Recipient, alert_recipients, clean_address
+from .recipients import Recipient, alert_recipients
 
 DELIVERY_WINDOW = timedelta(hours=24)
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from . import seed as seeding
 from . import services
+from .addresses import clean_address
 from .auth import create_token, hash_password
 from .extensions import db
 from .models import ROLE_WORKER, ROLES, User
@@ -39,7 +40,10 @@ users = click.Group("users", help="Comptes utilisateurs.")
 @click.option("--password-stdin", is_flag=True, help="Lit le mot de passe sur l'entrée standard.")
 def create_user(email: str, role: str, service_name: str, name: str, password_stdin: bool) -> None:
     """Crée un compte."""
-    email = email.strip().lower()
+    address = clean_address(email)
+    if address is None:
+        raise click.ClickException(f"Adresse refusée : {email!r}")
+    email = address.lower()
     if db.session.scalar(select(User).where(User.email == email)):
         raise click.ClickException(f"Le compte {email} existe déjà.")
     if role == ROLE_WORKER and not service_name:

@@ -27,9 +27,10 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import EqualTo, InputRequired, Length, Optional, ValidationError
 
 from barometre import clock, services
+from barometre.addresses import clean_address
 from barometre.models import LANGUAGES, ROLES
 
 REQUIRED = _l("Ce champ est obligatoire.")
@@ -44,6 +45,12 @@ def no_nul(_form: Any, field: Field) -> None:
     values = field.data if isinstance(field.data, list) else [field.data]
     if any(isinstance(v, str) and "\x00" in v for v in values):
         raise ValidationError(_l("Ce champ contient un caractère interdit."))
+
+
+def an_address(_form: Any, field: Field) -> None:
+    """The one address check of the product (`clean_address`), as the CLI and the console use."""
+    if field.data and clean_address(str(field.data)) is None:
+        raise ValidationError(_l("Adresse e-mail invalide."))
 
 
 def one_line(_form: Any, field: Field) -> None:
@@ -210,7 +217,7 @@ class ForgotPasswordForm(FlaskForm):
             InputRequired(message=REQUIRED),
             Length(max=254),
             no_nul,
-            Email(message=_l("Adresse e-mail invalide.")),
+            an_address,
         ],
     )
 
@@ -253,7 +260,7 @@ class InviteForm(FlaskForm):
             InputRequired(message=REQUIRED),
             Length(max=254),
             no_nul,
-            Email(message=_l("Adresse e-mail invalide.")),
+            an_address,
         ],
     )
     name = StringField(
