@@ -107,6 +107,8 @@ def establishment(slug: str) -> ResponseReturnValue:
         closed=history.recently_closed(db.session, view.establishment.id),
         closed_days=history.RECENTLY_CLOSED_DAYS,
         signed_in=signed_in(),
+        # Resolution notes are the coordinators' own words: not for members' workers.
+        coordinator=signed_in() and bool(current_user.is_coordinator),
         **labels(),
     )
 
