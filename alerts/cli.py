@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
+from barometre.addresses import clean_address
 from barometre.cli import checked_text
 from barometre.extensions import db
 from barometre.models import Contact, Establishment
@@ -14,7 +15,7 @@ from barometre.services import audit
 from barometre.settings import current as settings
 
 from . import digest
-from .recipients import clean_address, key
+from .recipients import key
 from .reconcile import reconcile
 
 MAX_NAME = 200

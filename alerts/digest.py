@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from barometre import clock
+from barometre.addresses import MAX_ADDRESS, clean_address
 from barometre.extensions import DbSession
 from barometre.models import (
     REVIEW_REJECTED,
@@ -50,7 +51,7 @@ from .emails import (
 )
 from .events import new_notification
 from .models import DIGEST, DigestRun, Notification
-from .recipients import MAX_ADDRESS, Recipient, clean_address, digest_recipients, key
+from .recipients import Recipient, digest_recipients, key
 
 HISTORY_WEEKS = 12
 BAR_UNIT = 8  # pixels per step of the gauge

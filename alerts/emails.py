@@ -26,6 +26,7 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from barometre.addresses import clean_address
 from barometre.extensions import DbSession
 from barometre.levels import (
     MAX_ORANGE_STEP,
@@ -41,7 +42,6 @@ from barometre.settings import Settings
 from barometre.signed_links import establishment_url
 
 from .models import TO_COORDINATOR, AlertEvent, Notification
-from .recipients import clean_address
 
 PREFERENCES_SALT = "alerts.preferences"
 

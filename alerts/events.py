@@ -25,6 +25,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, select, update
 
 from barometre import clock
+from barometre.addresses import MAX_ADDRESS, clean_address
 from barometre.extensions import DbSession
 from barometre.levels import ROUGE, VERT
 from barometre.models import SITUATION_OPEN, Establishment, LevelChange, Situation
@@ -46,13 +47,7 @@ from .models import (
     AlertGroup,
     Notification,
 )
-from .recipients import (
-    MAX_ADDRESS,
-    Recipient,
-    alert_recipients,
-    clean_address,
-    event_recipients,
-)
+from .recipients import Recipient, alert_recipients, event_recipients
 
 DELIVERY_WINDOW = timedelta(hours=24)
 

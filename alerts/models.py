@@ -2,8 +2,9 @@
 
 Each email is one `Notification` row, recorded in the transaction that decided
 it and delivered after commit (SPEC §7). A row moves pending -> sending -> sent,
-or to failed (permanent error, or retries exhausted after 24 h), or to uncertain
-(a worker died while sending; it is resent with the same Message-ID).
+or to failed (permanent error, or retries exhausted after 24 h), or to uncertain:
+a worker died while sending (resent with the same Message-ID), or the connection
+was lost after the whole message went (`sent_at` set; only a coordinator resends).
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
 from barometre import clock
+from barometre.addresses import clean_address
 from barometre.extensions import DbSession
 from barometre.models import ROLE_COORDINATOR, Contact, Establishment, MemberService, User
 
@@ -28,7 +28,6 @@ from .models import (
 )
 
 EMAIL_LANGUAGES = ("fr", "nl")
-MAX_ADDRESS = 254
 
 
 @dataclass(frozen=True)
@@ -43,21 +42,6 @@ class Recipient:
 def email_language(language: str | None) -> str:
     """Emails exist in French and Dutch; anything else gets French."""
     return language if language in EMAIL_LANGUAGES else "fr"
-
-
-def clean_address(raw: str) -> str | None:
-    """A normalised address, or None for anything that could inject a header or bounce."""
-    if not isinstance(raw, str) or any(c in raw for c in "\r\n\x00"):
-        return None
-    candidate = raw.strip()
-    if not candidate or len(candidate) > MAX_ADDRESS:
-        return None
-    try:
-        # `.test` domains are allowed: they are what the tests and demos use.
-        checked = validate_email(candidate, check_deliverability=False, test_environment=True)
-    except EmailNotValidError:
-        return None
-    return str(checked.normalized)
 
 
 def key(address: str) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from . import history_files, history_import, services
 from . import seed as seeding
+from .addresses import clean_address
 from .auth import create_token, hash_password
 from .extensions import db
 from .models import ROLE_WORKER, ROLES, User
@@ -51,7 +52,10 @@ users = click.Group("users", help="Comptes utilisateurs.")
 @click.option("--password-stdin", is_flag=True, help="Lit le mot de passe sur l'entrée standard.")
 def create_user(email: str, role: str, service_name: str, name: str, password_stdin: bool) -> None:
     """Crée un compte."""
-    email = email.strip().lower()
+    address = clean_address(email)
+    if address is None:
+        raise click.ClickException(f"Adresse refusée : {email!r}")
+    email = address.lower()
     name = checked_text(name, "Nom")
     service_name = checked_text(service_name, "Nom du service")
     if db.session.scalar(select(User).where(User.email == email)):

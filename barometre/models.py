@@ -218,6 +218,8 @@ class Report(db.Model):  # type: ignore[name-defined]
         Index("ix_report_establishment_submitted", "establishment_id", "submitted_at"),
         # "My reports" (newest first) and the questionnaire's repeat check (the last minutes).
         Index("ix_report_author_submitted", "author_id", "submitted_at"),
+        # A submission id is its author's: another author's report under it is a new report.
+        UniqueConstraint("author_id", "submission_id", name="uq_report_author_submission"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
@@ -230,7 +232,8 @@ class Report(db.Model):  # type: ignore[name-defined]
     minutes_waited: Mapped[int | None] = mapped_column(Integer)
     activity_cancelled: Mapped[bool | None] = mapped_column(Boolean)
     detainees_not_seen: Mapped[int | None] = mapped_column(Integer)
-    submission_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    # Canonical lower-case UUID, scoped to the author (uq_report_author_submission).
+    submission_id: Mapped[str | None] = mapped_column(String(36))
     review_state: Mapped[str] = mapped_column(String(12), default=REVIEW_UNREVIEWED)
     review_reason: Mapped[str] = mapped_column(Text, default="")
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

@@ -111,11 +111,18 @@ class ResolvedReport:
 
 
 def valid_submission_id(value: str) -> bool:
-    """The canonical 36-character form only: it is stored in a 36-character column."""
+    """The 36-character form only (either case): it is stored in a 36-character column."""
+    return canonical_submission_id(value) is not None
+
+
+def canonical_submission_id(value: str | None) -> str | None:
+    """The id in lower case, so that one UUID written in either case is one id; None if invalid."""
+    if value is None or len(value) != 36:
+        return None
     try:
-        return len(value) == 36 and uuid.UUID(value) is not None
+        return str(uuid.UUID(value))
     except ValueError:
-        return False
+        return None
 
 
 def check_report(
@@ -235,16 +242,18 @@ def record_report(
 ) -> Outcome:
     """Store one report (R1), attach it to situations (R2) and recompute (R4, R5).
 
-    A repeated `submission_id` returns the first report and stores nothing; the
-    unique index also catches a concurrent repeat at flush. `import_reference`:
-    a report of the committee's history, replayed by the import: it comes
-    validated and its level change has the cause "import".
+    A `submission_id` its author already used returns that first report and
+    stores nothing; the unique index on (author, id) also catches a concurrent
+    repeat at flush. Another author's report under the same id is a new report.
+    `import_reference`: a report of the committee's history, replayed by the
+    import: it comes validated and its level change has the cause "import".
     """
-    submission_id = data.submission_id if valid_submission_id(data.submission_id or "") else None
-    found, existing_id = locate_for_report(session, data.establishment, submission_id)
+    submission_id = canonical_submission_id(data.submission_id)
+    found, existing_id = locate_for_report(session, data.establishment, submission_id, author)
     if existing_id is not None:
         return _unchanged(session.get_one(Report, existing_id))
-    if found is None and submission_id and (existing := _by_submission(session, submission_id)):
+    renamed = found is None and submission_id is not None
+    if renamed and (existing := _by_submission(session, submission_id or "", author)):
         return _unchanged(existing)  # a repeat naming an establishment since renamed
     resolved = check_report(session, data, settings, located=(found,))
     establishment = resolved.establishment
@@ -261,7 +270,7 @@ def record_report(
         minutes_waited=data.minutes_waited,
         activity_cancelled=data.activity_cancelled,
         detainees_not_seen=data.detainees_not_seen,
-        submission_id=data.submission_id,
+        submission_id=submission_id,
         review_state=REVIEW_VALIDATED if import_reference else REVIEW_UNREVIEWED,
         import_reference=import_reference,
         conditions=resolved.conditions,
@@ -276,7 +285,7 @@ def record_report(
     except IntegrityError:
         # The submission_id is stored already (a repeat, or a concurrent request).
         session.rollback()
-        existing = _by_submission(session, data.submission_id or "")
+        existing = _by_submission(session, submission_id, author) if submission_id else None
         if existing is None:
             raise
         return _unchanged(existing)
@@ -286,8 +295,14 @@ def record_report(
     return Outcome(establishment, before, establishment.level, changes, report, True, new)
 
 
-def _by_submission(session: DbSession, submission_id: str) -> Report | None:
-    return session.scalar(select(Report).where(Report.submission_id == submission_id))
+def _by_submission(session: DbSession, submission_id: str, author: User | None) -> Report | None:
+    return session.scalar(select(Report).where(_same_submission(submission_id, author)))
+
+
+def _same_submission(submission_id: str, author: User | None) -> ColumnElement[bool]:
+    """The report its author already sent under this id (ids are scoped to their author)."""
+    by_author = Report.author_id.is_(None) if author is None else Report.author_id == author.id
+    return (Report.submission_id == submission_id) & by_author
 
 
 def _unchanged(report: Report) -> Outcome:
@@ -303,15 +318,16 @@ def counts(report: Report, settings: Settings) -> bool:
 
 
 def locate_for_report(
-    session: DbSession, slug: str, submission_id: str | None
+    session: DbSession, slug: str, submission_id: str | None, author: User | None = None
 ) -> tuple[Establishment | None, int | None]:
     """The establishment a report names, locked as lock_establishment does, and the id
-    of the report already stored under `submission_id` (a repeat), in one statement."""
+    of the report `author` already stored under `submission_id` (a repeat), in one
+    statement. `submission_id`: canonical (see canonical_submission_id)."""
     if not printable(slug, multiline=False):
         return None, None
     by_slug = Establishment.slug == slug
     repeat = (
-        select(Report.id).where(Report.submission_id == submission_id).scalar_subquery()
+        select(Report.id).where(_same_submission(submission_id, author)).scalar_subquery()
         if submission_id
         else null()
     )
@@ -542,7 +558,7 @@ def resolve_situation(
     if situation is None:
         raise NotFound(_("Situation inconnue."))
     establishment = lock_establishment(session, situation.establishment_id)
-    session.refresh(situation)
+    session.refresh(situation)  # decided under the lock: a concurrent close has committed
     if situation.status != SITUATION_OPEN:
         raise Conflict(_("Cette situation n'est plus ouverte."))
     before = establishment.level
@@ -581,6 +597,7 @@ def reject_report(
     if report is None:
         raise NotFound(_("Signalement inconnu."))
     establishment = lock_establishment(session, report.establishment_id)
+    session.refresh(report)  # decided under the lock: a concurrent review has committed
     if report.review_state == REVIEW_REJECTED:
         raise Conflict(_("Ce signalement est déjà rejeté."))
     before = establishment.level
@@ -616,7 +633,8 @@ def validate_report(session: DbSession, report_id: int, actor: User, settings: S
     if report is None:
         raise NotFound(_("Signalement inconnu."))
     establishment = lock_establishment(session, report.establishment_id)
-    if report.review_state != "unreviewed":
+    session.refresh(report)  # decided under the lock: a concurrent review has committed
+    if report.review_state != REVIEW_UNREVIEWED:
         raise Conflict(_("Ce signalement a déjà été revu."))
     before = establishment.level
     counted_before = counts(report, settings)

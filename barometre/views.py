@@ -157,6 +157,8 @@ def establishment_page(
         signed_link=signed_link,
         # The page's own links (the chart's periods) keep the token, or they would ask a login.
         link_args={LINK_PARAMETER: signed_token} if signed_link else {},
+        # Resolution notes are the coordinators' own words: not for members' workers.
+        coordinator=viewer and bool(getattr(current_user, "is_coordinator", False)),
         **labels(),
     )
 

@@ -27,9 +27,10 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import EqualTo, InputRequired, Length, Optional, ValidationError
 
 from barometre import clock, services
+from barometre.addresses import clean_address
 from barometre.models import LANGUAGES, ROLES
 from barometre.text import refusal
 
@@ -62,6 +63,12 @@ def printable_text(multiline: bool) -> Callable[[Any, Field], None]:
 # Names are one line, like the console's (they may end up in email headers).
 printable_line = printable_text(multiline=False)
 printable_lines = printable_text(multiline=True)
+
+
+def an_address(_form: Any, field: Field) -> None:
+    """The one address check of the product (`clean_address`), as the CLI and the console use."""
+    if field.data and clean_address(str(field.data)) is None:
+        raise ValidationError(_l("Adresse e-mail invalide."))
 
 
 def language_choices() -> list[SelectChoice]:
@@ -225,7 +232,7 @@ class ForgotPasswordForm(FlaskForm):
             InputRequired(message=REQUIRED),
             Length(max=254),
             printable_line,
-            Email(message=_l("Adresse e-mail invalide.")),
+            an_address,
         ],
     )
 
@@ -268,7 +275,7 @@ class InviteForm(FlaskForm):
             InputRequired(message=REQUIRED),
             Length(max=254),
             printable_line,
-            Email(message=_l("Adresse e-mail invalide.")),
+            an_address,
         ],
     )
     name = StringField(

@@ -196,7 +196,7 @@ def acceptable_email(value: Any) -> bool:
     if len(value) > 254:
         return False
     try:
-        validate_email(value, check_deliverability=False)
+        validate_email(value, check_deliverability=False, test_environment=True)
     except EmailNotValidError:
         return False
     return True

@@ -158,7 +158,13 @@ def test_establishment_page_lists_open_and_recently_closed(
     assert "Résolue" in anonymous and "Réglé avec la direction" not in anonymous
     login(client, author)
     signed = html_of(client, "/etablissements/haren")
-    assert wording("ACC-02") in signed and "Réglé avec la direction" in signed
+    assert wording("ACC-02") in signed and "Résolue" in signed
+    # The resolution note is the coordinators' own: no worker of any service sees it.
+    assert "Réglé avec la direction" not in signed
+    login(client, make_user(service="Service B"))
+    assert "Réglé avec la direction" not in html_of(client, "/etablissements/haren")
+    login(client, coordinator)
+    assert "Réglé avec la direction" in html_of(client, "/etablissements/haren")
 
 
 def test_codes_page_is_generated_from_data_and_settings(

@@ -12,11 +12,11 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from barometre import clock
+from barometre.addresses import clean_address
 from barometre.errors import NotFound, ValidationFailed
 from barometre.extensions import DbSession
 from barometre.models import (
@@ -55,13 +55,11 @@ def clean_text(value: str | None, field: str, maximum: int, required: bool = Tru
 
 
 def clean_email(value: str | None, field: str = "email") -> str:
-    raw = (value or "").strip()
-    if any(ch in raw for ch in "\r\n\x00,;"):
+    """The address as the command line and the alert pipeline take it (`clean_address`)."""
+    address = clean_address(value or "")
+    if address is None:
         raise ValidationFailed({field: [_("Adresse e-mail invalide.")]})
-    try:
-        return validate_email(raw, check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
-        raise ValidationFailed({field: [_("Adresse e-mail invalide.")]}) from None
+    return address.lower()
 
 
 def clean_email_list(value: str | None, field: str = "alert_emails") -> str:

@@ -69,7 +69,10 @@ class ResolveForm(FlaskForm):
     note = TextAreaField(
         _l("Note de résolution"),
         validators=[required(), at_most(2000)],
-        description=_l("Ce qui a changé, ou pourquoi la situation est close."),
+        description=_l(
+            "Ce qui a changé, ou pourquoi la situation est close. "
+            "Lue par les coordinateurs seulement."
+        ),
     )
 
 
