@@ -62,8 +62,12 @@ def refusal(text: str, multiline: bool = True) -> str | None:
     )
 
 
+def _without_layout(text: str) -> str:
+    return text.replace("\r", "").replace("\n", "").replace("\t", "")
+
+
 def printable_only(text: str) -> str:
     """`text` without the characters the rule refuses (line breaks and tabs kept)."""
-    if printable(text):
+    if _without_layout(text).isprintable():  # in C: the usual text, at once
         return text
-    return "".join(c for c in text.replace("\r\n", "\n") if _allowed(c, multiline=True))
+    return "".join(c for c in text if c in "\r\n\t" or _allowed(c, multiline=False))
