@@ -76,3 +76,9 @@ bench: install services
 
 bench-quick: install services
 	$(BIN)/python -m bench --quick
+
+# Not part of `make test`: docker-compose.yml run for real (image build, every service
+# healthy, a report that raises a level, its email read back), then `down -v`.
+.PHONY: compose-smoke
+compose-smoke:
+	scripts/compose-smoke.sh

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -15,6 +16,8 @@ from .extensions import db
 from .models import ROLE_WORKER, ROLES, User
 from .settings import current as settings
 
+log = logging.getLogger(__name__)
+
 
 @click.command("seed")
 @click.option("--demo", is_flag=True, help="Ajoute des services, comptes et signalements de démo.")
@@ -23,7 +26,8 @@ def seed_command(demo: bool) -> None:
     seeding.seed_referentiel(db.session)
     logins = seeding.seed_demo(db.session, settings()) if demo else []
     db.session.commit()
-    click.echo("Référentiel et établissements en place.")
+    # A log line (JSON in production, like every line of the migrate container).
+    log.info("Référentiel et établissements en place.")
     for email, password in logins:
         click.echo(f"Compte de démo : {email} / {password}")
 

@@ -22,11 +22,14 @@ have() { [ "$REBUILD" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
 if ! have barometre-standin/debian:bookworm; then
     command -v debootstrap >/dev/null || { echo "debootstrap missing: apt-get install debootstrap" >&2; exit 1; }
     rootfs=$(mktemp -d /var/tmp/barometre-rootfs.XXXXXX)
-    trap 'rm -rf "$rootfs"' EXIT
     echo "standin: debootstrap bookworm into $rootfs"
     debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >/dev/null
     tar -C "$rootfs" -c . | docker import - barometre-standin/debian:bookworm >/dev/null
+    rm -rf "$rootfs"
 fi
+# The host's certificate authorities, for pip inside the stand-in python image.
+cp /etc/ssl/certs/ca-certificates.crt host-ca-certificates.crt
+trap 'rm -f host-ca-certificates.crt' EXIT
 for name in python postgres redis mailsink; do
     if ! have "barometre-standin/$name"; then
         echo "standin: building barometre-standin/$name"

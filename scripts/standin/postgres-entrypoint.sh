@@ -11,12 +11,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     pwfile=$(mktemp)
     printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
     chown postgres "$pwfile"
-    runuser -u postgres -- initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" \
+    gosu postgres initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" \
         --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
     rm -f "$pwfile"
     echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
     if [ "$POSTGRES_DB" != postgres ]; then
-        runuser -u postgres -- postgres --single -D "$PGDATA" -c listen_addresses='' postgres \
+        gosu postgres postgres --single -D "$PGDATA" -c listen_addresses='' postgres \
             <<SQL >/dev/null
 CREATE DATABASE "$POSTGRES_DB" OWNER "$POSTGRES_USER";
 SQL
@@ -25,6 +25,6 @@ SQL
 fi
 if [ "$1" = postgres ]; then
     shift
-    exec runuser -u postgres -- postgres -D "$PGDATA" -c listen_addresses='*' "$@"
+    exec gosu postgres postgres -D "$PGDATA" -c listen_addresses='*' "$@"
 fi
 exec "$@"

@@ -3,7 +3,7 @@
 ARG BASE=barometre-standin/debian:bookworm
 FROM ${BASE}
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends postgresql-15 \
+    && apt-get install -y --no-install-recommends postgresql-15 gosu \
     && rm -rf /var/lib/apt/lists/* \
     && mkdir -p /var/lib/postgresql/data /var/run/postgresql \
     && chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql

@@ -8,4 +8,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && rm -f /usr/lib/python3.*/EXTERNALLY-MANAGED \
     && ln -s /usr/bin/python3 /usr/local/bin/python
+# This machine's trust store (standin-images.sh copies it here): where HTTPS to the
+# package index goes through a proxy with its own certificate authority, pip needs it.
+COPY host-ca-certificates.crt /etc/ssl/certs/host-ca-certificates.crt
+ENV PIP_CERT=/etc/ssl/certs/host-ca-certificates.crt
 CMD ["python3"]
