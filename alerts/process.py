@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -137,6 +138,22 @@ class Beat(CeleryBeat):
         kwargs["quiet"] = True
         super().__init__(*args, **kwargs)
 
+    def start_scheduler(self) -> None:
+        """Wait for the beat lock first, with SIGTERM ending the wait (as PID 1 in a
+        container a signal without a handler is ignored; Celery's own handler, set
+        later, would build a second scheduler inside itself)."""
+        url = redis_url_of(process_settings())
+        if url:
+            previous = {sig: signal.signal(sig, _stop_waiting) for sig in STOP_SIGNALS}
+            try:
+                lock = BeatLock(redis_client(url))
+                lock.wait()
+                _held_locks.append(lock)
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+        super().start_scheduler()
+
     def run(self) -> None:
         log.info(
             "celery beat starting",
@@ -230,6 +247,15 @@ class BeatLock:
         log.info("beat lock acquired", extra={"fields": {"lock": self.key, "holder": self.token}})
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_held_locks: list[BeatLock] = []
+
+
+def _stop_waiting(signum: int, _frame: Any) -> None:
+    log.info("beat stopped while waiting for the lock")
+    raise SystemExit(0)
+
+
 class GuardedScheduler(PersistentScheduler):
     """Celery's scheduler, once the beat lock is held; renews it and beats on every tick."""
 
@@ -238,7 +264,10 @@ class GuardedScheduler(PersistentScheduler):
 
     def setup_schedule(self) -> None:
         url = redis_url_of(process_settings())
-        if url:
+        if _held_locks:  # taken by `Beat.start_scheduler` before anything started
+            self.lock = _held_locks.pop()
+            self.redis = self.lock.client
+        elif url:  # an embedded beat (`worker -B`): wait here
             self.redis = redis_client(url)
             self.lock = BeatLock(self.redis)
             self.lock.wait()

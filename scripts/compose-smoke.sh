@@ -180,4 +180,16 @@ done
 grep -q 'Control server error' "$work/web.log" && fail "gunicorn's control server error in the web log"
 grep -q '"event": "beat lock acquired"' "$work/beat.log" || fail "beat never took its lock"
 
-say "OK: built, healthy, report filed, level raised, email read, logs JSON"
+say "a second beat (--scale beat=2) must wait for the lock"
+compose up -d --no-recreate --scale beat=2 beat > "$work/scale.log" 2>&1 || { cat "$work/scale.log"; fail "scale beat=2"; }
+deadline=$(( $(date +%s) + 60 ))
+until compose logs --no-color beat 2>/dev/null | grep -q 'another beat holds the lock: this beat waits'; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "the second beat never said it waits"
+    sleep 2
+done
+sending=$(compose logs --no-color beat | grep -c '"beat lock acquired"' || true)
+[ "$sending" = 1 ] || fail "$sending beats hold the lock"
+say "second beat: $(compose logs --no-color beat | grep -o '"event": "another beat holds the lock: this beat waits"[^}]*' | head -n 1)"
+compose up -d --no-recreate --scale beat=1 beat > "$work/scale.log" 2>&1 || true
+
+say "OK: built, healthy, report filed, level raised, email read, logs JSON, one beat"

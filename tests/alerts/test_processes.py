@@ -275,6 +275,12 @@ def test_a_second_beat_waits_for_the_lock_and_takes_over(
         assert "beat lock acquired" not in second.output()
         holder = redis_server.client().get("barometre:beat:lock")
         assert holder is not None and f":{first.process.pid}:" in holder.decode()
+        # A waiting beat stops at once on SIGTERM (docker stop, a scale-down).
+        third = Program("beat", env, tmp_path)
+        wait_until(lambda: third.says("this beat waits"), 60, "a third beat to wait")
+        stopping = time.monotonic()
+        assert third.stop() == 0 and time.monotonic() - stopping < 5, third.output()
+        assert "beat stopped while waiting for the lock" in third.output()
         assert first.stop() == 0
         assert "beat lock released" in first.output()
         wait_until(lambda: second.says("beat lock acquired"), 15, "the second beat to take over")
