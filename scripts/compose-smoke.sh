@@ -131,13 +131,14 @@ token=$(compose exec -T web flask --app barometre tokens create smoke-worker@smo
     | tail -n 1 | tr -d '\r')
 
 before=$(curl -fsS -H "Authorization: Bearer $token" "$web/api/v1/establishments/haren")
-say "Prison de Haren before: $(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("level"), "-", d.get("label", ""))' <<<"$before")"
+level() { python3 -c 'import json,sys; l=json.load(sys.stdin)["level"]; print(l["colour"], l["step"], "-", l["open_situations"], "open situation(s)")'; }
+say "Prison de Haren before: $(level <<<"$before")"
 body=$(printf '{"establishment": "haren", "visit_date": "%s", "conditions": ["SEC-01"], "offer_types": ["individuel"]}' "$(date -u +%F)")
 answer=$(curl -sS -o "$work/report.json" -w '%{http_code}' -X POST "$web/api/v1/reports" \
     -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d "$body")
 [ "$answer" = 201 ] || fail "POST /api/v1/reports answered $answer: $(cat "$work/report.json")"
 after=$(curl -fsS -H "Authorization: Bearer $token" "$web/api/v1/establishments/haren")
-say "report filed (201); Prison de Haren after: $(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("level"), "-", d.get("label", ""))' <<<"$after")"
+say "report filed (201); Prison de Haren after: $(level <<<"$after")"
 [ "$before" != "$after" ] || fail "the level did not change"
 
 say "waiting for the alert email in the mail catcher's API ($mail/api/v1/messages)"
