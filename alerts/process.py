@@ -111,8 +111,10 @@ class Worker(CeleryWorker):
     """`celery -A alerts worker`: checks the settings first, logs its start as one line."""
 
     def on_before_init(self, quiet: bool = False, **kwargs: Any) -> None:
-        start_logging(process_settings())
-        celery_worker_module.safe_say = say
+        settings = process_settings()
+        start_logging(settings)
+        if settings.log_format == "json":
+            celery_worker_module.safe_say = say
         super().on_before_init(quiet=True, **kwargs)
 
     def on_start(self) -> None:
