@@ -81,3 +81,9 @@ bench-quick: install services
 .PHONY: screenshots
 screenshots: install
 	$(BIN)/python scripts/screenshots.py screenshots
+
+# Not part of `make test`: docker-compose.yml run for real (image build, every service
+# healthy, a report that raises a level, its email read back), then `down -v`.
+.PHONY: compose-smoke
+compose-smoke:
+	scripts/compose-smoke.sh

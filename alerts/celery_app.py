@@ -1,8 +1,14 @@
 """The Celery app: `celery -A alerts worker` and `celery -A alerts beat`.
 
 Configuration is read from the environment (the same `Settings` as the web
-app) when Celery first needs it, never at import. Each worker process creates
-the Flask app once, lazily, and runs every task inside its app context.
+app) when Celery first needs it, never at import. A wrong setting stops the
+process before it connects, with the French message of `flask` and
+`gunicorn` (exit code 4); a worker or beat without a broker is refused too,
+never run on Celery's defaults. Each worker process creates the Flask app
+once, lazily, and runs every task inside its app context.
+
+Process concerns (one JSON log line per event, heartbeats, the beat lock)
+live in `alerts.process`.
 """
 
 from __future__ import annotations
@@ -13,10 +19,35 @@ from celery import Celery, Task
 from celery.schedules import crontab
 from flask import Flask
 
-from barometre.settings import Settings
+from barometre.settings import Settings, settings_from_env_or_exit
 
-SEND_TIME_LIMIT = 90  # seconds; below delivery.SENDING_TIMEOUT
 RECONCILE_EVERY = 60.0
+
+# Soft and hard time limits of every task, in seconds. At the soft limit the task
+# gets an exception it can clean up after; at the hard limit its process is killed.
+# Every task is safe to run again (conditional claims), and the reconciler picks up
+# what a killed one left: sends come due again, a stuck export is reset.
+SEND_TIME_LIMIT = 90  # below delivery.SENDING_TIMEOUT
+TIME_LIMITS: dict[str, tuple[int, int]] = {
+    "alerts.send_notifications": (SEND_TIME_LIMIT - 30, SEND_TIME_LIMIT),
+    "alerts.send_notification": (SEND_TIME_LIMIT - 30, SEND_TIME_LIMIT),
+    "alerts.send_group": (SEND_TIME_LIMIT - 30, SEND_TIME_LIMIT),
+    "alerts.reconcile": (100, 120),
+    # 10^5 reports take about 15 s (bench/RESULTS.md): twenty times that.
+    "alerts.run_export": (270, 300),
+    "alerts.purge_retention": (270, 300),
+    "alerts.send_digest": (270, 300),
+}
+# docker-compose.yml's stop_grace_period of the worker is longer than this.
+LONGEST_TASK = max(hard for _soft, hard in TIME_LIMITS.values())
+
+# A beat entry not taken within this many seconds is dropped: a worker that was
+# away finds one reconcile waiting, not one for every minute it missed.
+BEAT_EXPIRES: dict[str, float] = {
+    "reconcile": RECONCILE_EVERY - 5,
+    "retention": 3600.0,
+    "weekly-digest": 3600.0,  # the reconciler catches a missed digest up anyway
+}
 
 _flask_app: Flask | None = None
 
@@ -27,7 +58,7 @@ def flask_app() -> Flask:
     if _flask_app is None:
         from barometre import create_app
 
-        _flask_app = create_app(Settings.from_env())
+        _flask_app = create_app(settings_from_env_or_exit())
     return _flask_app
 
 
@@ -43,8 +74,15 @@ class FlaskTask(Task):
             return self.run(*args, **kwargs)
 
 
+def time_limits(name: str) -> dict[str, int]:
+    """`soft_time_limit` and `time_limit` of a task, for its decorator."""
+    soft, hard = TIME_LIMITS[name]
+    return {"soft_time_limit": soft, "time_limit": hard}
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
+        # memory:// serves only tasks run in-process (tests); worker and beat refuse it.
         "broker_url": settings.broker_url or "memory://",
         "task_default_queue": settings.celery_queue,
         "task_ignore_result": True,
@@ -58,18 +96,23 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "socket_connect_timeout": 2,
             # Above the BRPOP timeout (1 s), so an idle consumer is not cut off.
             "socket_timeout": 5,
+            # Above the longest task: a running task is never handed to a second worker.
             "visibility_timeout": 3600,
         },
         "timezone": settings.timezone,
         "enable_utc": True,
+        # Logging is ours (alerts.process): JSON lines on stderr, nothing redirected.
         "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
         "beat_schedule": beat_schedule(settings),
+        # The scheduler that holds the beat lock and beats for /readyz.
+        "beat_scheduler": "alerts.process:GuardedScheduler",
+        "beat_max_loop_interval": 10,
     }
 
 
 def beat_schedule(settings: Settings) -> dict[str, Any]:
-    return {
-        # Each task run also refreshes the worker heartbeat (alerts.observe).
+    schedule: dict[str, Any] = {
         "reconcile": {"task": "alerts.reconcile", "schedule": RECONCILE_EVERY},
         "retention": {"task": "alerts.purge_retention", "schedule": crontab(minute=30, hour=3)},
         "weekly-digest": {
@@ -80,11 +123,28 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
             ),
         },
     }
+    for name, entry in schedule.items():
+        entry["options"] = {"expires": BEAT_EXPIRES[name]}
+    return schedule
 
 
 def _configure(sender: Celery, **_: Any) -> None:
-    sender.config_from_object(celery_config(Settings.from_env()))
+    # SystemExit, unlike an exception, is not swallowed by Celery's signal dispatch:
+    # a wrong setting stops `celery -A alerts …` here, before any connection.
+    sender.config_from_object(celery_config(settings_from_env_or_exit()))
 
 
-celery_app = Celery("alerts", task_cls=FlaskTask)
+class BarometreCelery(Celery):
+    """Celery whose worker and beat programs log JSON lines instead of banners."""
+
+    @property
+    def Worker(self) -> Any:
+        return self.subclass_with_self("alerts.process:Worker")
+
+    @property
+    def Beat(self) -> Any:
+        return self.subclass_with_self("alerts.process:Beat")
+
+
+celery_app = BarometreCelery("alerts", task_cls=FlaskTask)
 celery_app.on_configure.connect(_configure, weak=False)

@@ -47,9 +47,11 @@ class Handoff:
     notification_ids: list[int] = field(default_factory=list)
     # (group id, seconds until it is due)
     groups: list[tuple[int, int]] = field(default_factory=list)
+    # exports to run again (the reconciler reset them)
+    export_ids: list[int] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.notification_ids or self.groups)
+        return bool(self.notification_ids or self.groups or self.export_ids)
 
 
 def _handoff(session: DbSession) -> Handoff:
@@ -71,6 +73,11 @@ def after_commit(session: DbSession, notification_ids: Iterable[int] = ()) -> No
 def group_after_commit(session: DbSession, group_id: int, delay: int) -> None:
     """Close this alert group when due (Celery mode: a countdown task; else the ticker)."""
     _handoff(session).groups.append((group_id, delay))
+
+
+def exports_after_commit(session: DbSession, export_ids: Iterable[int]) -> None:
+    """Run these exports again once the current transaction commits."""
+    _handoff(session).export_ids.extend(export_ids)
 
 
 def _on_commit(session: Session) -> None:
@@ -105,6 +112,11 @@ def hand_over(app: Flask, handoff: Handoff) -> None:
         publish(app, handoff)
     else:
         deliver_in_process(app, handoff.notification_ids)
+    if handoff.export_ids:
+        from barometre.console import exports
+
+        for export_id in handoff.export_ids:
+            exports.dispatch(export_id)  # a Celery task, or a thread of this process
 
 
 def deliver_in_process(app: Flask, notification_ids: Iterable[int]) -> None:

@@ -8,13 +8,19 @@ concurrently: the claims are conditional UPDATEs and unique rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
 
 from barometre import clock
+from barometre.console.models import EXPORT_FAILED, EXPORT_PENDING, EXPORT_RUNNING, Export
 from barometre.extensions import DbSession
+from barometre.retention import purge_export_files
 from barometre.services import expire_all
 from barometre.settings import Settings
 
 from . import digest, dispatch
+from .celery_app import TIME_LIMITS
 from .delivery import due_ids, mark_stuck
 from .events import close_group, due_groups
 
@@ -26,12 +32,46 @@ class Reconciled:
     groups_sent: int
     digests_planned: int
     requeued: int
+    exports_reset: int = 0
+    export_files_deleted: int = 0
+
+
+# An export still "running" this long after it started lost its worker (the task's
+# hard limit kills it well before). It is reset and runs again, until this long after
+# it was asked for: then it has failed.
+EXPORT_STUCK_AFTER = timedelta(seconds=TIME_LIMITS["alerts.run_export"][1] + 60)
+EXPORT_GIVE_UP_AFTER = 3 * EXPORT_STUCK_AFTER
+# What the export page shows: the reason it started again, or why it failed.
+WORKER_LOST = "WorkerLostError"
+
+
+def reset_stuck_exports(session: DbSession, now: datetime) -> list[int]:
+    """Exports whose worker died: back to pending (the ids to run again), or failed."""
+    stuck = session.scalars(
+        select(Export).where(
+            Export.state == EXPORT_RUNNING, Export.started_at < now - EXPORT_STUCK_AFTER
+        )
+    ).all()
+    again = []
+    for export in stuck:
+        export.error = WORKER_LOST
+        if export.created_at < now - EXPORT_GIVE_UP_AFTER:
+            export.state = EXPORT_FAILED
+            export.finished_at = now
+        else:
+            export.state = EXPORT_PENDING
+            export.progress = 0
+            export.row_count = 0
+            again.append(export.id)
+    session.flush()
+    return again
 
 
 def reconcile(session: DbSession, settings: Settings) -> Reconciled:
-    """Expire stale situations, send due groups, catch up the digest, requeue due rows.
+    """Expire stale situations, send due groups, catch up the digest, requeue due rows,
+    reset exports whose worker died and delete old export files.
 
-    The caller commits; queued notifications are handed over after commit.
+    The caller commits; queued notifications and reset exports are handed over after commit.
     """
     now = clock.now()
     expired = expire_all(session, settings)
@@ -43,10 +83,14 @@ def reconcile(session: DbSession, settings: Settings) -> Reconciled:
         planned = digest.plan(session, settings, week)
     due = due_ids(session, now)
     dispatch.after_commit(session, due)
+    reset = reset_stuck_exports(session, now)
+    dispatch.exports_after_commit(session, reset)
     return Reconciled(
         expired=len(expired),
         uncertain=uncertain,
         groups_sent=sum(1 for event in sent if event is not None),
         digests_planned=len(planned),
         requeued=len(due),
+        exports_reset=len(reset),
+        export_files_deleted=purge_export_files(session, settings),
     )

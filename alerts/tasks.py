@@ -7,11 +7,11 @@ from collections import Counter
 
 from barometre.console import exports
 from barometre.extensions import db
-from barometre.retention import purge_expired
+from barometre.retention import purge_expired, purge_export_files
 from barometre.settings import current as settings
 
 from . import delivery, digest, events, observe  # noqa: F401 - observe connects signals
-from .celery_app import SEND_TIME_LIMIT, celery_app
+from .celery_app import SEND_TIME_LIMIT, celery_app, time_limits
 from .reconcile import reconcile as reconcile_all
 
 log = logging.getLogger(__name__)
@@ -21,11 +21,7 @@ log = logging.getLogger(__name__)
 BATCH_BUDGET = (SEND_TIME_LIMIT - 30) / 2
 
 
-@celery_app.task(
-    name="alerts.send_notifications",
-    soft_time_limit=SEND_TIME_LIMIT - 30,
-    time_limit=SEND_TIME_LIMIT,
-)
+@celery_app.task(name="alerts.send_notifications", **time_limits("alerts.send_notifications"))
 def send_notifications(notification_ids: list[int]) -> dict[str, int]:
     """Deliver a batch over one SMTP connection; each notification keeps its own claim."""
     outcomes = delivery.deliver_batch(
@@ -39,11 +35,7 @@ def send_notifications(notification_ids: list[int]) -> dict[str, int]:
     return counts
 
 
-@celery_app.task(
-    name="alerts.send_notification",
-    soft_time_limit=SEND_TIME_LIMIT - 30,
-    time_limit=SEND_TIME_LIMIT,
-)
+@celery_app.task(name="alerts.send_notification", **time_limits("alerts.send_notification"))
 def send_notification(notification_id: int) -> str:
     """One notification (messages queued before batches, and anyone publishing one id)."""
     state = delivery.deliver(db.session, notification_id, settings())
@@ -51,7 +43,7 @@ def send_notification(notification_id: int) -> str:
     return state
 
 
-@celery_app.task(name="alerts.send_group")
+@celery_app.task(name="alerts.send_group", **time_limits("alerts.send_group"))
 def send_group(group_id: int) -> bool:
     event = events.close_group(db.session, group_id)
     db.session.commit()
@@ -59,7 +51,7 @@ def send_group(group_id: int) -> bool:
     return event is not None
 
 
-@celery_app.task(name="alerts.reconcile")
+@celery_app.task(name="alerts.reconcile", **time_limits("alerts.reconcile"))
 def reconcile() -> dict[str, int]:
     result = reconcile_all(db.session, settings())
     db.session.commit()
@@ -67,21 +59,26 @@ def reconcile() -> dict[str, int]:
     return dict(result.__dict__)
 
 
-@celery_app.task(name="alerts.run_export")
+@celery_app.task(name="alerts.run_export", **time_limits("alerts.run_export"))
 def run_export(export_id: int) -> None:
     exports.run_export(export_id)
     log.info("export %s done", export_id)
 
 
-@celery_app.task(name="alerts.purge_retention")
+@celery_app.task(name="alerts.purge_retention", **time_limits("alerts.purge_retention"))
 def purge_retention() -> dict[str, int]:
     purged = purge_expired(db.session, settings())
+    files = purge_export_files(db.session, settings())
     db.session.commit()
-    log.info("retention purge: %s", purged)
-    return {"descriptions": purged.descriptions, "audit_entries": purged.audit_entries}
+    log.info("retention purge: %s; export files deleted: %d", purged, files)
+    return {
+        "descriptions": purged.descriptions,
+        "audit_entries": purged.audit_entries,
+        "export_files": files,
+    }
 
 
-@celery_app.task(name="alerts.send_digest")
+@celery_app.task(name="alerts.send_digest", **time_limits("alerts.send_digest"))
 def send_digest() -> int:
     planned = digest.plan(db.session, settings())
     db.session.commit()

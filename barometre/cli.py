@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def checked_text(value: str, what: str, maximum: int = 200) -> str:
         raise click.ClickException(f"{what} refusé. {refused}")
     return value
 
+log = logging.getLogger(__name__)
+
 
 @click.command("seed")
 @click.option("--demo", is_flag=True, help="Ajoute des services, comptes et signalements de démo.")
@@ -36,7 +39,8 @@ def seed_command(demo: bool) -> None:
     seeding.seed_referentiel(db.session)
     logins = seeding.seed_demo(db.session, settings()) if demo else []
     db.session.commit()
-    click.echo("Référentiel et établissements en place.")
+    # A log line (JSON in production, like every line of the migrate container).
+    log.info("Référentiel et établissements en place.")
     for email, password in logins:
         click.echo(f"Compte de démo : {email} / {password}")
 

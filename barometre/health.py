@@ -1,11 +1,15 @@
 """Is the process up, is the instance ready, and what it counts.
 
 - `/healthz`: the process answers (for the container's health check);
-- `/readyz`: the database, the broker and a live worker, each named when down;
+- `/readyz`: the database, the broker, a live worker and a live beat, each named when down;
 - `/metrics`: Prometheus text, for coordinators or a scraper holding METRICS_TOKEN.
 
-The Celery worker proves it is alive by calling `record_worker_heartbeat`
-regularly; `/readyz` reads that timestamp from the broker's Redis.
+The Celery worker (every 15 s from the moment it is ready) and beat (on every
+tick of its scheduler) prove they are alive with `record_heartbeat`; `/readyz`
+reads those timestamps from the broker's Redis. Each process also beats under
+its own host name, which its container's health check reads
+(`python -m barometre.health worker|beat`): a container tests itself, not a
+sibling.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from .settings import current as settings
 bp = Blueprint("health", __name__)
 
 HEARTBEAT_KEY = "barometre:worker:heartbeat"
-# The worker beats at least every minute; five minutes of silence means it is gone.
+BEAT_HEARTBEAT_KEY = "barometre:beat:heartbeat"
+HEARTBEAT_KEYS = {"worker": HEARTBEAT_KEY, "beat": BEAT_HEARTBEAT_KEY}
+# Both beat at least every 15 s; five minutes of silence means the process is gone.
 HEARTBEAT_MAX_AGE = 300.0
 REDIS_TIMEOUT = 1.0
 
@@ -46,14 +52,24 @@ OK, DOWN, STALE, MISSING, EMBEDDED, UNCHECKED = (
 
 
 
+def record_heartbeat(redis_client: Any, kind: str, host: str = "") -> None:
+    """Called by the worker or beat: "I am alive now" (a Unix timestamp), and under its host."""
+    now, ttl = f"{time.time():.3f}", int(HEARTBEAT_MAX_AGE * 12)
+    key = HEARTBEAT_KEYS[kind]
+    pipe = redis_client.pipeline(transaction=False)
+    pipe.set(key, now, ex=ttl)
+    if host:
+        pipe.set(f"{key}:{host}", now, ex=ttl)
+    pipe.execute()
+
+
 def record_worker_heartbeat(redis_client: Any) -> None:
-    """Called by the Celery worker: "I am alive now" (a Unix timestamp)."""
-    redis_client.set(HEARTBEAT_KEY, f"{time.time():.3f}", ex=int(HEARTBEAT_MAX_AGE * 12))
+    record_heartbeat(redis_client, "worker")
 
 
-def heartbeat_age(redis_client: Any) -> float | None:
-    """Seconds since the worker's last heartbeat; None if it never beat."""
-    raw = redis_client.get(HEARTBEAT_KEY)
+def heartbeat_age(redis_client: Any, key: str = HEARTBEAT_KEY) -> float | None:
+    """Seconds since the last heartbeat under `key`; None if it never beat."""
+    raw = redis_client.get(key)
     if raw is None:
         return None
     try:
@@ -88,22 +104,26 @@ def check_database() -> str:
 
 def check_broker_and_worker(current: Settings) -> dict[str, str]:
     if not current.broker_url:
-        return {"broker": EMBEDDED, "worker": EMBEDDED}
+        return {"broker": EMBEDDED, "worker": EMBEDDED, "beat": EMBEDDED}
     url = redis_url_of(current)
     if not url:
-        return {"broker": UNCHECKED, "worker": UNCHECKED}
+        return {"broker": UNCHECKED, "worker": UNCHECKED, "beat": UNCHECKED}
     client = redis_client(url)
     try:
         client.ping()
-        age = heartbeat_age(client)
+        ages = {kind: heartbeat_age(client, key) for kind, key in HEARTBEAT_KEYS.items()}
     except RedisError:
         current_app.logger.warning("readiness: broker unreachable")
-        return {"broker": DOWN, "worker": UNCHECKED}
+        return {"broker": DOWN, "worker": UNCHECKED, "beat": UNCHECKED}
     finally:
         client.close()
+    return {"broker": OK, **{kind: freshness(age) for kind, age in ages.items()}}
+
+
+def freshness(age: float | None) -> str:
     if age is None:
-        return {"broker": OK, "worker": MISSING}
-    return {"broker": OK, "worker": OK if age <= HEARTBEAT_MAX_AGE else STALE}
+        return MISSING
+    return OK if age <= HEARTBEAT_MAX_AGE else STALE
 
 
 def readiness() -> dict[str, str]:
@@ -144,29 +164,37 @@ def metrics() -> ResponseReturnValue:
     return Response(exposition(db.session, settings()), content_type=CONTENT_TYPE)
 
 
-def main() -> int:
-    """`python -m barometre.health`: the worker container's health check.
+def main(argv: list[str] | None = None) -> int:
+    """`python -m barometre.health [worker|beat]`: the worker's or beat's container health check.
 
-    Exit 0 while the worker's heartbeat in Redis is fresh, 1 otherwise.
+    Exit 0 while the heartbeat this host's worker (or beat) wrote in Redis is
+    fresh, 1 otherwise. A beat waiting for the lock never beats: unhealthy.
     """
+    import socket
+
     from .settings import settings_from_env_or_exit
 
+    args = sys.argv[1:] if argv is None else argv
+    kind = args[0] if args else "worker"
+    if kind not in HEARTBEAT_KEYS:
+        print("usage: python -m barometre.health [worker|beat]")
+        return 2
     url = redis_url_of(settings_from_env_or_exit())
     if not url:
-        print("embedded mode: no worker to check")
+        print(f"embedded mode: no {kind} to check")
         return 0
     client = redis_client(url)
     try:
-        age = heartbeat_age(client)
+        age = heartbeat_age(client, f"{HEARTBEAT_KEYS[kind]}:{socket.gethostname()}")
     except RedisError:
         print("broker unreachable")
         return 1
     finally:
         client.close()
     if age is None or age > HEARTBEAT_MAX_AGE:
-        print("worker heartbeat missing or older than 5 minutes")
+        print(f"{kind} heartbeat of this host missing or older than 5 minutes")
         return 1
-    print(f"worker alive (heartbeat {age:.0f} s ago)")
+    print(f"{kind} alive (heartbeat {age:.0f} s ago)")
     return 0
 
 

@@ -53,14 +53,31 @@ class _OurHandler(logging.StreamHandler):
     """Marks the handler we installed, so a second app does not add another."""
 
 
-def configure_logging(settings: Settings) -> None:
+def formatter_for(settings: Settings) -> logging.Formatter:
+    return JsonFormatter() if settings.log_format == "json" else TextFormatter()
+
+
+def configure_logging(settings: Settings, level: int | None = None) -> None:
+    """One handler on the root logger, on this process's real stderr: called once per
+    process by the web app, the CLI, and the Celery worker and beat (alerts.process).
+
+    A second call replaces the handler (never two); `level` None keeps the level set
+    earlier (the worker's --loglevel), or INFO.
+    """
     root = logging.getLogger()
+    had_ours = False
     for handler in [h for h in root.handlers if isinstance(h, _OurHandler)]:
         root.removeHandler(handler)
-    handler = _OurHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+        had_ours = True
+    # The real stderr, even where a library swapped sys.stderr for a logging proxy:
+    # writing to such a proxy logs every line a second time.
+    handler = _OurHandler(sys.__stderr__ or sys.stderr)
+    handler.setFormatter(formatter_for(settings))
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    if level is not None:
+        root.setLevel(level)
+    elif not had_ours:
+        root.setLevel(logging.INFO)
 
 
 def route_of_request() -> str:

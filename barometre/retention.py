@@ -4,6 +4,9 @@
   the report itself stays (establishment, date, conditions, offer types,
   counts), and so do situations, levels and their history.
 - Audit entries are deleted `AUDIT_RETENTION_DAYS` after they were written.
+- Export files (they hold report text) are deleted `EXPORT_RETENTION_HOURS`
+  after they were made, by the reconciler and by the daily purge; files left
+  by an export that never finished go too.
 
 `purge_expired` is the service (the alerts package schedules it daily in
 Celery beat); `flask --app barometre retention purge` runs it by hand.
@@ -11,15 +14,19 @@ Celery beat); `flask --app barometre retention purge` runs it by hand.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 from flask import current_app
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from . import clock
+from .console.models import Export
 from .extensions import DbSession, db
 from .models import AuditEntry, Report
 from .services import audit
@@ -64,15 +71,67 @@ def purge_expired(session: DbSession, settings: Settings) -> Purged:
     return purged
 
 
+log = logging.getLogger(__name__)
+
+
+def export_cutoff(settings: Settings) -> datetime:
+    """Export files made before this moment are deleted."""
+    return clock.now() - timedelta(hours=settings.export_retention_hours)
+
+
+def exports_folder(settings: Settings) -> Path:
+    return Path(settings.instance_path) / "exports"
+
+
+def purge_export_files(session: DbSession, settings: Settings) -> int:
+    """Delete export files older than EXPORT_RETENTION_HOURS; flush, never commit.
+
+    The row stays (who asked what, when) without its file. Files no row points
+    to (an export whose worker died while writing) go by their age on disk.
+    Returns how many files were deleted.
+    """
+    cutoff = export_cutoff(settings)
+    expired = session.scalars(
+        select(Export).where(Export.file_path != "", Export.finished_at < cutoff)
+    ).all()
+    deleted = 0
+    for export in expired:
+        path = Path(export.file_path)
+        if path.exists():
+            path.unlink()
+            deleted += 1
+        export.file_path = ""
+    kept = set(session.scalars(select(Export.file_path).where(Export.file_path != "")))
+    folder = exports_folder(settings)
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.is_file() and str(path) not in kept and _made_before(path, cutoff):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    deleted += 1
+    if deleted:
+        log.info("export files deleted", extra={"fields": {"count": deleted}})
+    session.flush()
+    return deleted
+
+
+def _made_before(path: Path, cutoff: datetime) -> bool:
+    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+    return modified < cutoff
+
+
 retention_cli = click.Group("retention", help="Durées de conservation des données.")
 
 
 @retention_cli.command("purge")
 def purge_command() -> None:
     """Efface les textes libres et les entrées d'audit arrivés en fin de conservation."""
-    purged = purge_expired(db.session, current_app.config["SETTINGS"])
+    settings = current_app.config["SETTINGS"]
+    purged = purge_expired(db.session, settings)
+    files = purge_export_files(db.session, settings)
     db.session.commit()
     click.echo(
         f"Textes libres effacés : {purged.descriptions} ; "
-        f"entrées d'audit supprimées : {purged.audit_entries}."
+        f"entrées d'audit supprimées : {purged.audit_entries} ; "
+        f"fichiers d'export supprimés : {files}."
     )

@@ -57,6 +57,7 @@ class Settings:
     timezone: str = "Europe/Brussels"
     default_locale: str = "fr"
     audit_retention_days: int = 1095
+    export_retention_hours: int = 72
     log_format: str = "json"
     metrics_token: str = ""
     max_content_length: int = 1024 * 1024
@@ -186,6 +187,8 @@ def _limit_problems(settings: Settings) -> list[str]:
     found = []
     if settings.retention_days < 1 or settings.audit_retention_days < 1:
         found.append("RETENTION_DAYS et AUDIT_RETENTION_DAYS: au moins 1 jour")
+    if settings.export_retention_hours < 1:
+        found.append("EXPORT_RETENTION_HOURS: au moins 1 heure")
     if settings.max_visit_age_days < 1:
         found.append("MAX_VISIT_AGE_DAYS: au moins 1 jour")
     if not 1 <= settings.signed_link_days <= 365:

@@ -56,10 +56,30 @@ def test_services_of_the_production_shape(compose: dict[str, Any]) -> None:
     assert command(services["worker"]).startswith("celery -A alerts worker")
     assert command(services["beat"]).startswith("celery -A alerts beat")
     assert services["beat"]["deploy"]["replicas"] == 1
-    assert services["db"]["image"].startswith("postgres:")
-    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+    assert default_image(services["db"]).startswith("postgres:")
+    assert default_image(services["mailpit"]).startswith("axllent/mailpit:")
     redis = command(services["redis"])
     assert "--appendonly yes" in redis and "--maxmemory-policy noeviction" in redis
+
+
+def default_image(service: dict[str, Any]) -> str:
+    """`${POSTGRES_IMAGE:-postgres:16.9-alpine}` -> `postgres:16.9-alpine`."""
+    found = re.fullmatch(r"\$\{[A-Z_]+:-(.+)\}", service["image"])
+    return found.group(1) if found else str(service["image"])
+
+
+def test_every_image_is_pinned_to_a_release(compose: dict[str, Any]) -> None:
+    """No floating tag: a version with its patch number (python, postgres, redis, mailpit)."""
+    images = [default_image(s) for s in compose["services"].values() if "build" not in s]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, re.MULTILINE)
+    assert base is not None
+    build_args = compose["x-app"]["build"]["args"]["PYTHON_IMAGE"]
+    assert build_args == "${PYTHON_IMAGE:-" + base.group(1) + "}"
+    for image in [*images, base.group(1)]:
+        tag = image.partition(":")[2]
+        assert re.match(r"v?\d+\.\d+", tag), image  # 16.9, 7.4.2, v1.27.0; never 16 or latest
+    assert {i.partition(":")[0] for i in images} == {"postgres", "redis", "axllent/mailpit"}
 
 
 def test_migrations_run_first_and_once(compose: dict[str, Any]) -> None:
@@ -72,9 +92,97 @@ def test_migrations_run_first_and_once(compose: dict[str, Any]) -> None:
         assert condition == "service_completed_successfully", name
 
 
+def test_every_service_checks_its_own_health(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    tests = {
+        name: command({"command": service["healthcheck"].get("test", [])})
+        for name, service in services.items()
+    }
+    assert "pg_isready" in tests["db"]
+    assert "redis-cli ping" in tests["redis"]
+    assert "/mailpit readyz" in tests["mailpit"]
+    assert "127.0.0.1:8000/healthz" in tests["web"]
+    assert tests["worker"] == "CMD python -m barometre.health worker"
+    assert tests["beat"] == "CMD python -m barometre.health beat"
+    # The one-shot's exit code is its health; nothing inherits the web check.
+    assert services["migrate"]["healthcheck"] == {"disable": True}
+    assert not re.search(r"^HEALTHCHECK", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+
+
+def seconds(duration: str) -> int:
+    total, units = 0, {"h": 3600, "m": 60, "s": 1}
+    for amount, unit in re.findall(r"(\d+)([hms])", duration):
+        total += int(amount) * units[unit]
+    return total
+
+
+def test_grace_periods_outlast_the_work_in_flight(compose: dict[str, Any]) -> None:
+    from alerts.celery_app import LONGEST_TASK, TIME_LIMITS
+
+    services = compose["services"]
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
+    assert spec is not None and spec.loader is not None
+    gunicorn = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gunicorn)
+    assert seconds(services["web"]["stop_grace_period"]) > gunicorn.graceful_timeout
+    assert max(hard for _soft, hard in TIME_LIMITS.values()) == LONGEST_TASK
+    assert seconds(services["worker"]["stop_grace_period"]) > LONGEST_TASK
+    for name in ("db", "redis", "mailpit", "web", "worker", "beat"):
+        assert seconds(services[name]["stop_grace_period"]) >= 10, name  # set, never below 10 s
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    return {key: str(value) for key, value in service.get("environment", {}).items()}
+
+
+def test_each_secret_goes_only_where_it_is_used(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert all("env_file" not in s for s in services.values())  # .env as a whole: nowhere
+    holders: dict[str, set[str]] = {}
+    for name, service in services.items():
+        for value in environment(service).values():
+            for secret in ("SECRET_KEY", "POSTGRES_PASSWORD", "SMTP_PASSWORD", "METRICS_TOKEN"):
+                if "${" + secret in value:
+                    holders.setdefault(secret, set()).add(name)
+    assert holders == {
+        "SECRET_KEY": {"web", "worker", "beat"},
+        "POSTGRES_PASSWORD": {"db", "migrate", "web", "worker"},
+        "SMTP_PASSWORD": {"worker"},
+        "METRICS_TOKEN": {"web"},
+    }
+    assert environment(services["beat"])["DATABASE_URL"] == "postgresql://barometre@db:5432/barometre"
+    assert "SECRET_KEY=" in command(services["migrate"])  # a throwaway key of its own
+
+
+def test_every_setting_reaches_the_app_containers(compose: dict[str, Any]) -> None:
+    """.env is no longer handed over whole: each setting is passed by name."""
+    from dataclasses import fields
+
+    from barometre.settings import Settings
+
+    names = {f.metadata.get("env", f.name.upper()) for f in fields(Settings) if f.name != "extra"}
+    only_elsewhere = {"web": {"SMTP_PASSWORD"}, "worker": {"METRICS_TOKEN"}}
+    for service, elsewhere in only_elsewhere.items():
+        passed = set(environment(compose["services"][service]))
+        assert names - passed == {"TESTING", *elsewhere}, service
+
+
+def test_gunicorn_has_no_control_socket_and_logs_json() -> None:
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
+    assert spec is not None and spec.loader is not None
+    config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(config)
+    assert config.control_socket_disable is True
+    error_logger = config.logconfig_dict["loggers"]["gunicorn.error"]
+    assert error_logger["propagate"] is False
+    handler = config.logconfig_dict["handlers"][error_logger["handlers"][0]]
+    formatter = config.logconfig_dict["formatters"][handler["formatter"]]
+    assert formatter["()"] == "barometre.logs.JsonFormatter"
+
+
 def test_health_checks_and_volumes(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("db", "redis", "mailpit", "web", "worker"):
+    for name in ("db", "redis", "mailpit", "web", "worker", "beat"):
         assert services[name]["healthcheck"]["test"], name
     assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
     assert "redisdata:/data" in services["redis"]["volumes"]
@@ -94,6 +202,7 @@ def test_app_containers_are_locked_down(compose: dict[str, Any]) -> None:
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
         assert "no-new-privileges:true" in service["security_opt"], name
         assert service["environment"]["BAROMETRE_ENV"] == "production", name
+        assert service["image"] == "barometre:local", name
 
 
 def test_required_variables_are_in_env_example() -> None:
@@ -102,13 +211,15 @@ def test_required_variables_are_in_env_example() -> None:
     required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
     assert required == {"SECRET_KEY", "POSTGRES_PASSWORD"}
     example = (ROOT / ".env.example").read_text()
-    for name in required | set(re.findall(r"\$\{([A-Z_]+):-", text)):
+    # The image overrides are for stand-ins (scripts/compose-smoke.sh), not for .env.
+    standins = {"PYTHON_IMAGE", "POSTGRES_IMAGE", "REDIS_IMAGE", "MAILPIT_IMAGE"}
+    for name in required | set(re.findall(r"\$\{([A-Z_]+):-", text)) - standins:
         assert re.search(rf"^{name}=", example, re.MULTILINE), name
 
 
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert text.splitlines()[1] == "FROM python:3.11-slim"
+    assert "FROM ${PYTHON_IMAGE}" in text.splitlines()
     users = re.findall(r"^USER (\S+)", text, re.MULTILINE)
     assert users and users[-1] not in ("root", "0")
     assert "pip install --requirement requirements.lock" in text

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from sqlalchemy import Column, Integer, String, Table, insert
 
 from barometre import create_app
 from barometre.extensions import db
-from barometre.health import HEARTBEAT_KEY, record_worker_heartbeat
+from barometre.health import HEARTBEAT_KEY, record_heartbeat, record_worker_heartbeat
 from barometre.metrics import record_task_latency
 from barometre.models import User
 from tests.conftest import bearer, file_report, login, make_settings
@@ -43,7 +44,12 @@ def test_readyz_in_the_embedded_mode(client: FlaskClient) -> None:
     assert response.status_code == 200
     assert response.get_json() == {
         "status": "ok",
-        "checks": {"database": "ok", "broker": "embedded", "worker": "embedded"},
+        "checks": {
+            "database": "ok",
+            "broker": "embedded",
+            "worker": "embedded",
+            "beat": "embedded",
+        },
         "down": [],
     }
     assert response.headers["Cache-Control"] == "no-store"
@@ -70,26 +76,60 @@ def readyz(app: Flask) -> tuple[int, dict[str, Any]]:
     return response.status_code, response.get_json()
 
 
-def test_readyz_needs_a_worker_heartbeat(redis_app: Flask, redis_server: OwnRedis) -> None:
+def both_beat(client: Any) -> None:
+    record_worker_heartbeat(client)
+    record_heartbeat(client, "beat", "beat-host")
+
+
+def test_readyz_needs_a_worker_and_a_beat_heartbeat(
+    redis_app: Flask, redis_server: OwnRedis
+) -> None:
     status, body = readyz(redis_app)
     assert status == 503
-    assert body["checks"] == {"database": "ok", "broker": "ok", "worker": "missing"}
-    assert body["down"] == ["worker"]
+    checks = {"database": "ok", "broker": "ok", "worker": "missing", "beat": "missing"}
+    assert body["checks"] == checks
+    assert body["down"] == ["worker", "beat"]
     record_worker_heartbeat(redis_server.client())
     status, body = readyz(redis_app)
-    assert status == 200 and body["checks"]["worker"] == "ok"
+    assert (status, body["checks"]["worker"], body["down"]) == (503, "ok", ["beat"])
+    record_heartbeat(redis_server.client(), "beat", "beat-host")
+    status, body = readyz(redis_app)
+    assert status == 200 and body["checks"]["beat"] == "ok"
 
 
 def test_a_stale_heartbeat_means_the_worker_is_gone(
     redis_app: Flask, redis_server: OwnRedis
 ) -> None:
     with freeze_time("2026-03-02 08:00:00"):
-        record_worker_heartbeat(redis_server.client())
+        both_beat(redis_server.client())
     with freeze_time("2026-03-02 08:04:30"):
         assert readyz(redis_app)[0] == 200
     with freeze_time("2026-03-02 08:05:01"):
         status, body = readyz(redis_app)
-    assert status == 503 and body["checks"]["worker"] == "stale" and body["down"] == ["worker"]
+    assert status == 503 and body["checks"]["worker"] == "stale"
+    assert body["down"] == ["worker", "beat"]
+
+
+def test_each_container_checks_its_own_heartbeat(
+    redis_server: OwnRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m barometre.health beat` reads this host's beat heartbeat, not a sibling's."""
+    import socket
+
+    from barometre import health
+
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.delenv("BAROMETRE_ENV", raising=False)
+    monkeypatch.setattr(socket, "gethostname", lambda: "this-beat")
+    record_heartbeat(redis_server.client(), "beat", "another-beat")
+    record_worker_heartbeat(redis_server.client())
+    assert health.main(["beat"]) == 1  # a beat that waits for the lock never beats
+    assert health.main(["worker"]) == 1
+    record_heartbeat(redis_server.client(), "beat", "this-beat")
+    assert health.main(["beat"]) == 0
+    with freeze_time(datetime.now(UTC) + timedelta(minutes=6)):
+        assert health.main(["beat"]) == 1
+    assert health.main(["nothing"]) == 2
 
 
 def test_a_garbled_heartbeat_counts_as_missing(redis_app: Flask, redis_server: OwnRedis) -> None:
@@ -98,14 +138,19 @@ def test_a_garbled_heartbeat_counts_as_missing(redis_app: Flask, redis_server: O
 
 
 def test_redis_down_is_named_and_answered_fast(redis_app: Flask, redis_server: OwnRedis) -> None:
-    record_worker_heartbeat(redis_server.client())
+    both_beat(redis_server.client())
     assert readyz(redis_app)[0] == 200
     redis_server.kill()
     started = time.monotonic()
     status, body = readyz(redis_app)
     assert time.monotonic() - started < 3
     assert status == 503
-    assert body["checks"] == {"database": "ok", "broker": "down", "worker": "unchecked"}
+    assert body["checks"] == {
+        "database": "ok",
+        "broker": "down",
+        "worker": "unchecked",
+        "beat": "unchecked",
+    }
     assert body["down"] == ["broker"]
 
 
@@ -253,7 +298,8 @@ def test_notifications_by_state_when_the_table_exists(client: FlaskClient) -> No
 
 
 def test_worker_container_health_check(tmp_path: Path, redis_server: OwnRedis) -> None:
-    """`python -m barometre.health`, the worker's health check in docker-compose.yml."""
+    """`python -m barometre.health worker`, the worker's health check in docker-compose.yml."""
+    import socket
 
     def check() -> subprocess.CompletedProcess[str]:
         env = {
@@ -262,7 +308,7 @@ def test_worker_container_health_check(tmp_path: Path, redis_server: OwnRedis) -
             "REDIS_URL": redis_server.url,
         }
         return subprocess.run(
-            [sys.executable, "-m", "barometre.health"],
+            [sys.executable, "-m", "barometre.health", "worker"],
             env=env,
             capture_output=True,
             text=True,
@@ -271,6 +317,8 @@ def test_worker_container_health_check(tmp_path: Path, redis_server: OwnRedis) -
 
     assert check().returncode == 1
     record_worker_heartbeat(redis_server.client())
+    assert check().returncode == 1  # another worker's beat: not this container's
+    record_heartbeat(redis_server.client(), "worker", socket.gethostname())
     alive = check()
     assert alive.returncode == 0 and "worker alive" in alive.stdout
     redis_server.kill()

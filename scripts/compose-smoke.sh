@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# `make compose-smoke`: docker-compose.yml run for real, as an operator would.
+#
+# Builds the image, brings the whole stack up under its own project name, waits
+# until every service is healthy (migrate: exited 0), files a report through the
+# API that raises Prison de Haren's level, reads the alert email in Mailpit's API,
+# checks that every line the app containers logged is one JSON object, then
+# `docker compose down -v`. Not part of `make test`: it needs Docker and minutes.
+#
+#   SMOKE_STANDINS=1   use local stand-in images (scripts/standin-images.sh) instead
+#                      of pulling; default: auto (stand-ins when the pinned python
+#                      image can be neither found nor pulled)
+#   SMOKE_WEB_PORT, SMOKE_MAIL_PORT   loopback ports of the web app and of the mail API
+#   SMOKE_TIMEOUT      seconds to wait for every service to be healthy (default 300)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PROJECT=${SMOKE_PROJECT:-barometre-smoke}
+WEB_PORT=${SMOKE_WEB_PORT:-18000}
+MAIL_PORT=${SMOKE_MAIL_PORT:-18025}
+TIMEOUT=${SMOKE_TIMEOUT:-300}
+PYTHON_IMAGE=$(sed -n 's/^ARG PYTHON_IMAGE=//p' Dockerfile)
+
+say() { printf '[smoke %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+fail() { say "FAILED: $*"; exit 1; }
+
+if docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null; then
+    COMPOSE=(docker-compose)
+else
+    fail "neither 'docker compose' nor 'docker-compose' found"
+fi
+docker info >/dev/null 2>&1 || fail "the Docker engine is not running (start dockerd)"
+
+STANDINS=${SMOKE_STANDINS:-auto}
+if [ "$STANDINS" = auto ]; then
+    STANDINS=0
+    if ! docker image inspect "$PYTHON_IMAGE" >/dev/null 2>&1 \
+        && ! timeout 60 docker pull -q "$PYTHON_IMAGE" >/dev/null 2>&1; then
+        say "$PYTHON_IMAGE can be neither found nor pulled: local stand-ins"
+        STANDINS=1
+    fi
+fi
+
+work=$(mktemp -d)
+files=(-f docker-compose.yml)
+{
+    echo "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+    echo "POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+    echo "BASE_URL=http://127.0.0.1:$WEB_PORT"
+    echo "TRUSTED_PROXIES=0"
+    echo "ALERT_GROUP_WAIT=0"
+    echo "MAIL_FROM=barometre@smoke.test"
+    echo "WEB_PORT=$WEB_PORT"
+    echo "MAILPIT_PORT=$MAIL_PORT"
+    echo "WEB_CONCURRENCY=2"
+    echo "SMTP_PASSWORD=smoke-only-unused"
+    echo "METRICS_TOKEN=smoke-metrics-token-0123456789"
+} > "$work/.env"
+if [ "$STANDINS" = 1 ]; then
+    scripts/standin-images.sh
+    files+=(-f scripts/standin/compose.override.yml)
+    {
+        echo "PYTHON_IMAGE=barometre-standin/python"
+        echo "POSTGRES_IMAGE=barometre-standin/postgres"
+        echo "REDIS_IMAGE=barometre-standin/redis"
+    } >> "$work/.env"
+fi
+compose() { "${COMPOSE[@]}" --project-name "$PROJECT" --env-file "$work/.env" "${files[@]}" "$@"; }
+
+cleanup() {
+    status=$?
+    if [ $status -ne 0 ]; then
+        say "logs of the failed run:"
+        compose logs --no-color --tail 40 2>&1 | sed 's/^/    /' || true
+    fi
+    say "docker compose down -v"
+    compose down -v --remove-orphans >/dev/null 2>&1 || true
+    rm -rf "$work"
+    exit $status
+}
+trap cleanup EXIT
+
+say "compose: ${COMPOSE[*]}; stand-ins: $STANDINS; project: $PROJECT"
+say "building the image"
+started=$(date +%s)
+compose build --quiet web 2>&1 | grep -v 'configured to build using Bake' || true
+compose images -q web >/dev/null 2>&1 || fail "the image was not built"
+say "built in $(( $(date +%s) - started )) s; starting the stack"
+started=$(date +%s)
+compose up -d > "$work/up.log" 2>&1 || { cat "$work/up.log"; fail "docker compose up -d"; }
+
+# Every service healthy, migrate exited 0.
+services=$(compose config --services)
+deadline=$(( $(date +%s) + TIMEOUT ))
+while :; do
+    pending=()
+    for service in $services; do
+        id=$(compose ps -a -q "$service" | head -n 1)
+        [ -n "$id" ] || { pending+=("$service:absent"); continue; }
+        state=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
+        case "$service:$state" in
+            migrate:"exited 0 "*) ;;
+            migrate:exited*) fail "migrate exited: $state" ;;
+            *:"running 0 healthy") ;;
+            *) pending+=("$service:$state") ;;
+        esac
+    done
+    [ ${#pending[@]} -eq 0 ] && break
+    [ "$(date +%s)" -lt "$deadline" ] || fail "not healthy after ${TIMEOUT}s: ${pending[*]}"
+    sleep 3
+done
+say "every service healthy after $(( $(date +%s) - started )) s:"
+for service in $services; do
+    id=$(compose ps -a -q "$service" | head -n 1)
+    printf '    %-8s %s\n' "$service" "$(docker inspect -f '{{.State.Status}} (exit {{.State.ExitCode}}) {{if .State.Health}}{{.State.Health.Status}}{{else}}no healthcheck: one-shot{{end}}' "$id")"
+done
+
+web="http://127.0.0.1:$WEB_PORT"
+mail="http://127.0.0.1:$MAIL_PORT"
+ready=$(curl -fsS "$web/readyz") || fail "/readyz: $ready"
+say "/readyz: $ready"
+
+say "accounts: a worker with an API token, a coordinator who gets the alerts"
+compose exec -T web flask --app barometre users create smoke-worker@smoke.test \
+    --role worker --service "Service smoke" >/dev/null
+compose exec -T web flask --app barometre users create smoke-coordination@smoke.test \
+    --role coordinator >/dev/null
+token=$(compose exec -T web flask --app barometre tokens create smoke-worker@smoke.test \
+    | tail -n 1 | tr -d '\r')
+
+before=$(curl -fsS -H "Authorization: Bearer $token" "$web/api/v1/establishments/haren")
+level() { python3 -c 'import json,sys; l=json.load(sys.stdin)["level"]; print(l["colour"], l["step"], "-", l["open_situations"], "open situation(s)")'; }
+say "Prison de Haren before: $(level <<<"$before")"
+body=$(printf '{"establishment": "haren", "visit_date": "%s", "conditions": ["SEC-01"], "offer_types": ["individuel"]}' "$(date -u +%F)")
+answer=$(curl -sS -o "$work/report.json" -w '%{http_code}' -X POST "$web/api/v1/reports" \
+    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d "$body")
+[ "$answer" = 201 ] || fail "POST /api/v1/reports answered $answer: $(cat "$work/report.json")"
+after=$(curl -fsS -H "Authorization: Bearer $token" "$web/api/v1/establishments/haren")
+say "report filed (201); Prison de Haren after: $(level <<<"$after")"
+[ "$before" != "$after" ] || fail "the level did not change"
+
+say "waiting for the alert email in the mail catcher's API ($mail/api/v1/messages)"
+deadline=$(( $(date +%s) + 60 ))
+while :; do
+    found=$(curl -fsS "$mail/api/v1/messages" | python3 -c '
+import json, sys
+for m in json.load(sys.stdin).get("messages", []):
+    to = [t.get("Address", "") for t in m.get("To") or []]
+    if "smoke-coordination@smoke.test" in to:
+        print(m.get("Subject", ""))
+        break
+' || true)
+    [ -n "$found" ] && break
+    [ "$(date +%s)" -lt "$deadline" ] || fail "no alert email for smoke-coordination@smoke.test after 60 s"
+    sleep 2
+done
+say "email received by smoke-coordination@smoke.test: \"$found\""
+
+say "logs: every line of migrate, web, worker and beat is one JSON object"
+for service in migrate web worker beat; do
+    compose logs --no-color --no-log-prefix "$service" > "$work/$service.log" 2>/dev/null \
+        || compose logs --no-color "$service" | sed 's/^[^|]*| //' > "$work/$service.log"
+    python3 - "$service" "$work/$service.log" <<'PY'
+import json, sys
+service, path = sys.argv[1:]
+lines = [l for l in open(path, encoding="utf-8", errors="replace").read().splitlines() if l.strip()]
+bad = []
+for line in lines:
+    try:
+        json.loads(line)
+    except ValueError:
+        bad.append(line)
+print(f"    {service:8} {len(lines)} lines, {len(lines) - len(bad)} JSON")
+for line in bad[:5]:
+    print(f"      not JSON: {line[:160]}")
+sys.exit(1 if bad or not lines else 0)
+PY
+done
+grep -q 'Control server error' "$work/web.log" && fail "gunicorn's control server error in the web log"
+grep -q '"event": "beat lock acquired"' "$work/beat.log" || fail "beat never took its lock"
+
+say "a second beat (--scale beat=2) must wait for the lock"
+compose up -d --no-recreate --scale beat=2 beat > "$work/scale.log" 2>&1 || { cat "$work/scale.log"; fail "scale beat=2"; }
+deadline=$(( $(date +%s) + 60 ))
+until compose logs --no-color beat 2>/dev/null | grep -q 'another beat holds the lock: this beat waits'; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "the second beat never said it waits"
+    sleep 2
+done
+sending=$(compose logs --no-color beat | grep -c '"beat lock acquired"' || true)
+[ "$sending" = 1 ] || fail "$sending beats hold the lock"
+say "second beat: $(compose logs --no-color beat | grep -o '"event": "another beat holds the lock: this beat waits"[^}]*' | head -n 1)"
+compose up -d --no-recreate --scale beat=1 beat > "$work/scale.log" 2>&1 || true
+
+say "OK: built, healthy, report filed, level raised, email read, logs JSON, one beat"
