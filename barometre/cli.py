@@ -12,7 +12,7 @@ from . import seed as seeding
 from . import services
 from .auth import create_token, hash_password
 from .extensions import db
-from .models import ROLE_WORKER, ROLES, User
+from .models import LANGUAGES, ROLE_WORKER, ROLES, User
 from .settings import current as settings
 
 
@@ -36,8 +36,22 @@ users = click.Group("users", help="Comptes utilisateurs.")
 @click.option("--role", type=click.Choice(ROLES), default=ROLE_WORKER, show_default=True)
 @click.option("--service", "service_name", default="", help="Service membre (créé s'il manque).")
 @click.option("--name", default="")
+@click.option(
+    "--lang",
+    "language",
+    type=click.Choice(LANGUAGES),
+    default=None,
+    help="Langue du compte (sans elle : celle du navigateur).",
+)
 @click.option("--password-stdin", is_flag=True, help="Lit le mot de passe sur l'entrée standard.")
-def create_user(email: str, role: str, service_name: str, name: str, password_stdin: bool) -> None:
+def create_user(
+    email: str,
+    role: str,
+    service_name: str,
+    name: str,
+    language: str | None,
+    password_stdin: bool,
+) -> None:
     """Crée un compte."""
     email = email.strip().lower()
     if db.session.scalar(select(User).where(User.email == email)):
@@ -53,6 +67,7 @@ def create_user(email: str, role: str, service_name: str, name: str, password_st
         name=name,
         role=role,
         service=service,
+        language=language,
         password_hash=hash_password(password) if password else "",
     )
     db.session.add(user)

@@ -102,7 +102,9 @@ def new_submission_id() -> str:
 class ReportForm(FlaskForm):
     establishment = RadioField(_l("Établissement"), validate_choice=False, validators=[no_nul])
     visit_date = FrenchDateField(_l("Date de la visite"), default=clock.today)
-    conditions = CodesField(_l("Conditions non respectées"), validators=[no_nul])
+    conditions = CodesField(
+        _l("Quelles conditions n'étaient pas réunies lors de votre visite ?"), validators=[no_nul]
+    )
     offer_types = CodesField(_l("Types d'offre impactés"), validators=[no_nul])
     description = TextAreaField(_l("Description (facultative)"))
     minutes_waited = OptionalCountField(_l("Minutes d'attente"))

@@ -575,7 +575,12 @@ def user_form(row: User, formdata: bool) -> UserForm:
     form = (
         UserForm()
         if formdata
-        else UserForm(role=row.role, service=str(row.service_id or ""), active=row.active)
+        else UserForm(
+            role=row.role,
+            service=str(row.service_id or ""),
+            language=row.language or "",
+            active=row.active,
+        )
     )
     form.role.choices = options([(r, str(ROLE_LABELS[r])) for r in ROLES])
     form.service.choices = options(
@@ -605,6 +610,7 @@ def user(ident: int) -> ResponseReturnValue:
                 form.role.data or "",
                 int(service) if service.isdigit() else None,
                 bool(form.active.data),
+                language=form.language.data or None,
             )
         except ValidationFailed as error:
             failed(form, error)
@@ -633,6 +639,8 @@ def wording(form: ConditionForm) -> admin.Wording:
         label_nl=form.label_nl.data or "",
         label_en=form.label_en.data or "",
         examples=form.examples.data or "",
+        examples_nl=form.examples_nl.data or "",
+        examples_en=form.examples_en.data or "",
         keywords=form.keywords.data or "",
     )
 
