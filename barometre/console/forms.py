@@ -127,7 +127,7 @@ USER_LANGUAGE_CHOICES = options(
 class UserForm(FlaskForm):
     role = SelectField(_l("Rôle"), choices=[])
     service = SelectField(_l("Service membre"), choices=[], validate_choice=False)
-    language = SelectField(_l("Langue"), choices=USER_LANGUAGE_CHOICES)
+    language = SelectField(_l("Langue"), choices=USER_LANGUAGE_CHOICES, default="")
     active = BooleanField(_l("Compte actif"))
 
 
