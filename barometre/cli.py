@@ -76,6 +76,14 @@ def create_user(
     click.echo(f"Compte créé : {email} ({role})")
 
 
+def _changes_recorded(count: int) -> str:
+    if count == 0:
+        return "aucun changement enregistré"
+    if count == 1:
+        return "1 changement enregistré"
+    return f"{count} changements enregistrés"
+
+
 tokens = click.Group("tokens", help="Jetons d'API.")
 
 
@@ -102,7 +110,7 @@ def recompute_command() -> None:
     """Expire les situations périmées et recalcule chaque niveau."""
     changes = services.recompute_all(db.session, settings())
     db.session.commit()
-    click.echo(f"Niveaux recalculés ; {len(changes)} changement(s) enregistré(s).")
+    click.echo(f"Niveaux recalculés ; {_changes_recorded(len(changes))}.")
 
 
 def register_cli(app: Flask) -> None:
