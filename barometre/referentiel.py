@@ -196,8 +196,7 @@ CONDITIONS: tuple[ConditionDef, ...] = (
     ConditionDef(
         "SEC-03",
         "SEC",
-        "Les travailleurs ne sont pas enfermés dans les locaux, sauf si un autre accord "
-        "a été pris",
+        "Les travailleurs ne sont pas enfermés dans les locaux, sauf accord contraire",
         "De medewerkers worden niet in de lokalen opgesloten, tenzij anders afgesproken",
         "Workers are not locked in the rooms unless agreed otherwise",
         keywords="enfermé clé porte fermée opgesloten",
@@ -206,14 +205,14 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "SEC-04",
         "SEC",
         "En cas de situation gravement contagieuse, les services sont informés des mesures "
-        "prophylactiques à prendre pour leur personnel, après concertation entre les "
-        "services internes et externes de prévention et de protection",
+        "prophylactiques à prendre pour leur personnel ; les services internes et externes "
+        "de prévention et de protection se concertent",
         "Bij een ernstig besmettelijke situatie worden de diensten ingelicht over de "
-        "profylactische maatregelen voor hun personeel, na overleg tussen de interne en "
-        "externe diensten voor preventie en bescherming",
+        "profylactische maatregelen voor hun personeel; de interne en externe diensten "
+        "voor preventie en bescherming overleggen daarover",
         "In a seriously contagious situation, the services are told the preventive "
-        "measures to take for their staff, agreed between the internal and external "
-        "prevention and protection services",
+        "measures to take for their staff; the internal and external prevention and "
+        "protection services consult each other",
         "tuberculose (TBC)",
         "tbc tuberculose contagion maladie besmetting",
         "tuberculose (tbc)",
@@ -257,8 +256,8 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "soit par courrier, billet de rapport ou plateforme de communication",
         "De medewerkers en de cliënten hebben toegang tot hun communicatie, via brief, "
         "rapportbriefje of communicatieplatform",
-        "Workers and the people they support can reach their messages, whether by letter, "
-        "request slip or communication platform",
+        "Workers and the people they support have access to their correspondence, whether "
+        "by letter, request slip or communication platform",
         keywords="courrier billet rapport lettre brief",
     ),
     ConditionDef(
@@ -267,7 +266,7 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "Les services peuvent faire connaître leur offre "
         "(affiches, flyers, plateforme de communication)",
         "De diensten kunnen hun aanbod bekendmaken (affiches, flyers, communicatieplatform)",
-        "Services can make their services known (posters, flyers, communication platform)",
+        "Services can make what they offer known (posters, flyers, communication platform)",
         keywords="affiche flyer promotion publicité",
     ),
     ConditionDef(
@@ -327,7 +326,7 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "sensibilisé et la reconnaît",
         "Het penitentiair personeel kent het aanbod van de diensten, is ervoor "
         "gesensibiliseerd en erkent het",
-        "Prison staff know about the services, understand their value and recognise them",
+        "Prison staff know about the services, are made aware of them and recognise them",
         keywords="agent ignore reconnaissance erkenning",
     ),
     ConditionDef(
