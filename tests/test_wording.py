@@ -243,3 +243,15 @@ def test_seed_brings_the_new_wording_to_an_existing_database(app: Any) -> None:
         "dans les locaux, sauf accord contraire"
     )
     assert (sec04.examples_nl, sec04.examples_en) == ("tuberculose (tbc)", "tuberculosis (TB)")
+
+
+def test_prison_words_are_explained_on_the_codes_page(client: FlaskClient) -> None:
+    explained = {
+        "fr": ("Les mots du terrain", "« Twix » est le nom que le terrain donne"),
+        "nl": ("Woorden uit de praktijk", "De psychosociale dienst van de gevangenis"),
+        "en": ("Prison words", "The prison's administrative office"),
+    }
+    for lang, sentences in explained.items():
+        page = visible(get(client, "/codes", lang))
+        for sentence in sentences:
+            assert sentence in page, (lang, sentence)
