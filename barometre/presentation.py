@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from babel.dates import format_date, format_time
+from babel import dates as babel_dates
 from flask import Flask
-from flask_babel import get_locale
+from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from .charts import Tick
 from .clock import LOCAL_TZ
 from .levels import ROUGE, VERT, TypeLevel, rank_of
 
@@ -23,6 +24,12 @@ LANGS = ("fr", "nl", "en")
 
 # One shape per colour, so the level reads without colour (WCAG 1.4.1).
 SHAPES = {VERT: _l("cercle"), "orange": _l("triangle"), ROUGE: _l("carré")}
+
+# The same shapes as glyphs, for text drawn inside the chart.
+GLYPHS = {VERT: "●", "orange": "▲", ROUGE: "■"}
+
+# The history chart's periods (barometre.charts.PERIODS), as the reader picks them.
+PERIOD_LABELS = {"3m": _l("3 mois"), "12m": _l("12 mois"), "tout": _l("Depuis le début")}
 
 CAUSES = {
     "report": _l("Nouveau signalement"),
@@ -88,6 +95,13 @@ def rank_words(rank: int) -> str:
     return level_words(VERT if rank == 0 else "orange", rank)
 
 
+def rank_glyph(rank: int) -> str:
+    """The level's shape, then its step for orange: « ▲ 3 »."""
+    if rank >= 6:
+        return GLYPHS[ROUGE]
+    return GLYPHS[VERT] if rank == 0 else f"{GLYPHS['orange']} {rank}"
+
+
 def short_level(colour: str, step: int) -> str:
     """For the badge: a few characters."""
     if colour == VERT or step == 0:
@@ -129,7 +143,7 @@ def date_words(value: date | datetime | None, width: str = "long") -> str:
     if value is None:
         return ""
     day = local(value) if isinstance(value, datetime) else value
-    return format_date(day, width, locale=BABEL_LOCALES[lang()])
+    return babel_dates.format_date(day, width, locale=BABEL_LOCALES[lang()])
 
 
 def datetime_words(value: datetime | None) -> str:
@@ -140,8 +154,8 @@ def datetime_words(value: datetime | None) -> str:
     locale = BABEL_LOCALES[lang()]
     return _(
         "%(date)s à %(time)s",
-        date=format_date(shown, "medium", locale=locale),
-        time=format_time(shown, "HH:mm", locale=locale),
+        date=babel_dates.format_date(shown, "medium", locale=locale),
+        time=babel_dates.format_time(shown, "HH:mm", locale=locale),
     )
 
 
@@ -164,6 +178,20 @@ def date_fr(value: date | datetime | None) -> str:
         shown = local(value)
         return shown.strftime("%d/%m/%Y") if shown else ""
     return value.strftime("%d/%m/%Y")
+
+
+def tick_label(tick: Tick) -> str:
+    """A chart tick in the reader's language: « 3 nov. » by week, « nov. 2026 » by month."""
+    if tick.unit == "week":
+        return format_date(tick.day, "d MMM")
+    return format_date(tick.day, "MMM yyyy")
+
+
+def duration_words(days: int) -> str:
+    """How long a level lasted, in whole days."""
+    if days < 1:
+        return _("moins d'un jour")
+    return ngettext("%(num)d jour", "%(num)d jours", days)
 
 
 def label_map(rows: Any) -> dict[str, str]:
@@ -191,6 +219,11 @@ def init_presentation(app: Flask) -> None:
             "rank_words": rank_words,
             "offer_type_level_words": offer_type_level_words,
             "missing_offers_sentence": missing_offers_sentence,
+            "tick_label": tick_label,
+            "rank_glyph": rank_glyph,
+            "short_level": short_level,
+            "period_labels": PERIOD_LABELS,
+            "duration_words": duration_words,
             "rank_of": rank_of,
             "shapes": SHAPES,
             "cause_labels": CAUSES,
