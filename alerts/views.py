@@ -95,7 +95,7 @@ def notifications() -> ResponseReturnValue:
     )
 
 
-@bp.post("/coordination/notifications/<int:notification_id>/retry")
+@bp.post("/coordination/notifications/<id:notification_id>/retry")
 @access(COORDINATOR)
 def retry(notification_id: int) -> ResponseReturnValue:
     if delivery.retry(db.session, notification_id, current_user):

@@ -41,12 +41,14 @@ from .models import (
     Situation,
     User,
 )
+from .routing import MAX_DB_ID
 from .settings import Settings
+from .text import printable, refusal
 
 MAX_DESCRIPTION = 2000
 MAX_COUNT = 100_000
-# Ids are 32-bit integer columns: PostgreSQL refuses to compare them with a larger number.
-MAX_DB_ID = 2**31 - 1
+# The cause of the level changes replayed from the committee's history (barometre.history_import).
+CAUSE_IMPORT = "import"
 
 
 @dataclass(frozen=True)
@@ -108,17 +110,6 @@ class ResolvedReport:
     offer_types: list[OfferType]
 
 
-def storable(text: str) -> bool:
-    """Text every database takes: no NUL byte, nothing UTF-8 cannot encode (lone surrogates)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def valid_submission_id(value: str) -> bool:
     """The canonical 36-character form only: it is stored in a 36-character column."""
     try:
@@ -142,7 +133,7 @@ def check_report(
         establishment = located[0]
     else:
         establishment = None
-        if storable(data.establishment):
+        if printable(data.establishment, multiline=False):
             establishment = session.scalar(
                 select(Establishment).where(Establishment.slug == data.establishment)
             )
@@ -180,8 +171,8 @@ def check_free_fields(data: ReportInput) -> dict[str, list[str]]:
         errors["description"] = [
             _("La description ne peut dépasser %(max)d caractères.", max=MAX_DESCRIPTION)
         ]
-    elif not storable(data.description):
-        errors["description"] = [_("La description contient un caractère interdit.")]
+    elif refused := refusal(data.description):
+        errors["description"] = [refused]
     for name in ("minutes_waited", "detainees_not_seen"):
         value = getattr(data, name)
         if value is not None and not 0 <= value <= MAX_COUNT:
@@ -215,7 +206,7 @@ def _known_pair(
 
 
 def _wanted(codes: Iterable[str]) -> list[str]:
-    return sorted({c for c in codes if isinstance(c, str) and storable(c)})
+    return sorted({c for c in codes if isinstance(c, str) and printable(c, multiline=False)})
 
 
 def _known(session: DbSession, model: Any, codes: Iterable[str]) -> list[Any]:
@@ -236,12 +227,18 @@ def _unknown_codes(codes: Iterable[str], found: Iterable[Any]) -> list[str]:
 
 
 def record_report(
-    session: DbSession, data: ReportInput, author: User | None, settings: Settings
+    session: DbSession,
+    data: ReportInput,
+    author: User | None,
+    settings: Settings,
+    import_reference: str | None = None,
 ) -> Outcome:
     """Store one report (R1), attach it to situations (R2) and recompute (R4, R5).
 
     A repeated `submission_id` returns the first report and stores nothing; the
-    unique index also catches a concurrent repeat at flush.
+    unique index also catches a concurrent repeat at flush. `import_reference`:
+    a report of the committee's history, replayed by the import: it comes
+    validated and its level change has the cause "import".
     """
     submission_id = data.submission_id if valid_submission_id(data.submission_id or "") else None
     found, existing_id = locate_for_report(session, data.establishment, submission_id)
@@ -265,7 +262,8 @@ def record_report(
         activity_cancelled=data.activity_cancelled,
         detainees_not_seen=data.detainees_not_seen,
         submission_id=data.submission_id,
-        review_state=REVIEW_UNREVIEWED,
+        review_state=REVIEW_VALIDATED if import_reference else REVIEW_UNREVIEWED,
+        import_reference=import_reference,
         conditions=resolved.conditions,
         offer_types=resolved.offer_types,
         situations=[],  # known empty: attaching will not load it
@@ -282,9 +280,8 @@ def record_report(
         if existing is None:
             raise
         return _unchanged(existing)
-    change = recompute(
-        session, establishment, settings, "report", report.id, new, [*situations, *new]
-    )
+    cause = CAUSE_IMPORT if import_reference else "report"
+    change = recompute(session, establishment, settings, cause, report.id, new, [*situations, *new])
     changes += [change] if change else []
     return Outcome(establishment, before, establishment.level, changes, report, True, new)
 
@@ -310,7 +307,7 @@ def locate_for_report(
 ) -> tuple[Establishment | None, int | None]:
     """The establishment a report names, locked as lock_establishment does, and the id
     of the report already stored under `submission_id` (a repeat), in one statement."""
-    if not storable(slug):
+    if not printable(slug, multiline=False):
         return None, None
     by_slug = Establishment.slug == slug
     repeat = (
@@ -462,8 +459,9 @@ def recompute(
     )
     session.add(change)
     session.flush()
-    for hook in LEVEL_CHANGE_HOOKS:
-        hook(session, change)
+    if cause != CAUSE_IMPORT:  # imported history is not news: nobody is alerted
+        for hook in LEVEL_CHANGE_HOOKS:
+            hook(session, change)
     return change
 
 
@@ -484,6 +482,7 @@ def expire_stale(
     establishment: Establishment,
     settings: Settings,
     situations: Sequence[Situation] | None = None,
+    cause: str = "expiry",
 ) -> list[LevelChange]:
     """Close the situations no report confirmed within the TTL (R3).
 
@@ -498,7 +497,7 @@ def expire_stale(
     for situation in stale:
         _close(situation, SITUATION_EXPIRED, None, "")
     session.flush()
-    change = recompute(session, establishment, settings, "expiry", None, (), still_open(situations))
+    change = recompute(session, establishment, settings, cause, None, (), still_open(situations))
     return [change] if change else []
 
 
@@ -525,14 +524,12 @@ def _required_note(note: str | None, field_name: str) -> str:
     note = (note or "").strip()
     if not note:
         raise ValidationFailed({field_name: [_("Ce champ est obligatoire.")]})
-    if len(note) > MAX_DESCRIPTION or not storable(note):
+    if len(note) > MAX_DESCRIPTION:
         raise ValidationFailed(
-            {
-                field_name: [
-                    _("Texte trop long ou caractère interdit (%(max)d max).", max=MAX_DESCRIPTION)
-                ]
-            }
+            {field_name: [_("%(max)d caractères au maximum.", max=MAX_DESCRIPTION)]}
         )
+    if refused := refusal(note):
+        raise ValidationFailed({field_name: [refused]})
     return note
 
 
@@ -549,11 +546,25 @@ def resolve_situation(
     if situation.status != SITUATION_OPEN:
         raise Conflict(_("Cette situation n'est plus ouverte."))
     before = establishment.level
-    _close(situation, SITUATION_RESOLVED, actor, note)
-    session.flush()
-    change = recompute(session, establishment, settings, "resolution", situation.id)
+    change = close_resolved(session, establishment, situation, actor, note, settings)
     audit(session, actor, "situation.resolve", situation, establishment=establishment.slug)
     return Outcome(establishment, before, establishment.level, [change] if change else [])
+
+
+def close_resolved(
+    session: DbSession,
+    establishment: Establishment,
+    situation: Situation,
+    actor: User | None,
+    note: str,
+    settings: Settings,
+    cause: str = "resolution",
+) -> LevelChange | None:
+    """Close an open situation of the locked `establishment` as resolved, and recompute."""
+    _close(situation, SITUATION_RESOLVED, actor, note)
+    situation.closed_by_import = cause == CAUSE_IMPORT
+    session.flush()
+    return recompute(session, establishment, settings, cause, situation.id)
 
 
 def reject_report(
