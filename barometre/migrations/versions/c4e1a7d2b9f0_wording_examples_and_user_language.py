@@ -6,7 +6,7 @@ nullable: NULL means "never chosen", and the browser's language is used.
 Existing accounts keep the language they have.
 
 Revision ID: c4e1a7d2b9f0
-Revises: dd75c34af1e9
+Revises: a7c3e19b5d42
 Create Date: 2026-11-30 19:05:00.000000
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c4e1a7d2b9f0'
-down_revision = 'dd75c34af1e9'
+down_revision = 'a7c3e19b5d42'
 branch_labels = None
 depends_on = None
 
