@@ -97,6 +97,8 @@ def get_referentiel() -> ResponseReturnValue:
                 "label_nl": cond.label_nl,
                 "label_en": cond.label_en,
                 "examples": cond.examples,
+                "examples_nl": cond.examples_nl,
+                "examples_en": cond.examples_en,
                 "category": c.code,
                 "retired": cond.retired_at is not None,
             }

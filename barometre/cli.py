@@ -15,7 +15,7 @@ from . import seed as seeding
 from .addresses import clean_address
 from .auth import create_token, hash_password
 from .extensions import db
-from .models import ROLE_WORKER, ROLES, User
+from .models import LANGUAGES, ROLE_WORKER, ROLES, User
 from .settings import current as settings
 from .text import refusal
 
@@ -53,8 +53,22 @@ users = click.Group("users", help="Comptes utilisateurs.")
 @click.option("--role", type=click.Choice(ROLES), default=ROLE_WORKER, show_default=True)
 @click.option("--service", "service_name", default="", help="Service membre (créé s'il manque).")
 @click.option("--name", default="")
+@click.option(
+    "--lang",
+    "language",
+    type=click.Choice(LANGUAGES),
+    default=None,
+    help="Langue du compte (sans elle : celle du navigateur).",
+)
 @click.option("--password-stdin", is_flag=True, help="Lit le mot de passe sur l'entrée standard.")
-def create_user(email: str, role: str, service_name: str, name: str, password_stdin: bool) -> None:
+def create_user(
+    email: str,
+    role: str,
+    service_name: str,
+    name: str,
+    language: str | None,
+    password_stdin: bool,
+) -> None:
     """Crée un compte."""
     address = clean_address(email)
     if address is None:
@@ -75,12 +89,21 @@ def create_user(email: str, role: str, service_name: str, name: str, password_st
         name=name,
         role=role,
         service=service,
+        language=language,
         password_hash=hash_password(password) if password else "",
     )
     db.session.add(user)
     services.audit(db.session, None, "user.create", user, role=role)
     db.session.commit()
     click.echo(f"Compte créé : {email} ({role})")
+
+
+def _changes_recorded(count: int) -> str:
+    if count == 0:
+        return "aucun changement enregistré"
+    if count == 1:
+        return "1 changement enregistré"
+    return f"{count} changements enregistrés"
 
 
 tokens = click.Group("tokens", help="Jetons d'API.")
@@ -110,7 +133,7 @@ def recompute_command() -> None:
     """Expire les situations périmées et recalcule chaque niveau."""
     changes = services.recompute_all(db.session, settings())
     db.session.commit()
-    click.echo(f"Niveaux recalculés ; {len(changes)} changement(s) enregistré(s).")
+    click.echo(f"Niveaux recalculés ; {_changes_recorded(len(changes))}.")
 
 
 imports = click.Group("import", help="Import de données.")

@@ -66,6 +66,8 @@ class Condition(db.Model):  # type: ignore[name-defined]
     label_nl: Mapped[str] = mapped_column(Text, default="")
     label_en: Mapped[str] = mapped_column(Text, default="")
     examples: Mapped[str] = mapped_column(Text, default="")
+    examples_nl: Mapped[str] = mapped_column(Text, default="", server_default="")
+    examples_en: Mapped[str] = mapped_column(Text, default="", server_default="")
     keywords: Mapped[str] = mapped_column(Text, default="")
     position: Mapped[int] = mapped_column(Integer, default=0)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -74,6 +76,12 @@ class Condition(db.Model):  # type: ignore[name-defined]
 
     def label(self, lang: str = "fr") -> str:
         return str(getattr(self, f"label_{lang}", "") or self.label_fr)
+
+    def examples_in(self, lang: str = "fr") -> str:
+        """The examples in `lang`; none rather than French ones on a Dutch or English page."""
+        if lang == "fr":
+            return self.examples
+        return str(getattr(self, f"examples_{lang}", "") or "")
 
     @property
     def active(self) -> bool:
@@ -152,7 +160,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     role: Mapped[str] = mapped_column(String(16), default=ROLE_WORKER)
     service_id: Mapped[int | None] = mapped_column(ForeignKey("member_service.id"))
-    language: Mapped[str] = mapped_column(String(2), default="fr")
+    # None until the user (or whoever created the account) chooses: the browser's is used.
+    language: Mapped[str | None] = mapped_column(String(2), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped on password change: every older session stops being valid.
     session_version: Mapped[int] = mapped_column(Integer, default=1)

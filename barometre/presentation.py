@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from babel import dates as babel_dates
 from flask import Flask
 from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
@@ -61,6 +62,19 @@ OFFER_TYPE_OFFERS = {
     "cellulaire": _l("Offre cellulaire"),
 }
 
+# An offer type as the object of a verb: « aucune situation ne touche l'offre cellulaire ».
+OFFER_TYPE_OBJECTS = {
+    "individuel": _l("l'offre individuelle"),
+    "collectif": _l("l'offre collective"),
+    "cellulaire": _l("l'offre cellulaire"),
+}
+
+# Dates are written the way Brussels reads them: Belgian French and Dutch, British English.
+BABEL_LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
+
+# The first word of an establishment's name that takes « la » in a French sentence.
+_FEMININE_NOUNS = ("prison", "maison")
+
 ROLE_LABELS = {"worker": _l("Travailleur"), "coordinator": _l("Coordinateur")}
 
 
@@ -105,6 +119,46 @@ def offer_type_level_words(offer_type: str, level: TypeLevel) -> str:
     if level.colour == VERT:
         return _("%(offer)s : vert", offer=offer)
     return _("%(offer)s : orange %(step)d", offer=offer, step=level.step)
+
+
+def missing_offers_sentence(offer_types: Any) -> str:
+    """« Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire. »"""
+    objects = [str(OFFER_TYPE_OBJECTS.get(code, code)) for code in offer_types]
+    if not objects:
+        return ""
+    joined = objects[0]
+    for following in objects[1:]:
+        joined = _("%(first)s ni %(second)s", first=joined, second=following)
+    return _("Aucune situation ouverte ne touche %(offers)s.", offers=joined)
+
+
+def in_sentence(name: str) -> str:
+    """An establishment's name inside a French sentence: « Historique de la prison de Haren »."""
+    first = name.split(" ", 1)[0].lower()
+    if lang() == "fr" and first in _FEMININE_NOUNS:
+        return "la " + name[0].lower() + name[1:]
+    return name
+
+
+def date_words(value: date | datetime | None, width: str = "long") -> str:
+    """A date for a person, by Babel: « 30 novembre 2026 », « 30 november 2026 »."""
+    if value is None:
+        return ""
+    day = local(value) if isinstance(value, datetime) else value
+    return babel_dates.format_date(day, width, locale=BABEL_LOCALES[lang()])
+
+
+def datetime_words(value: datetime | None) -> str:
+    """« 30 nov. 2026 à 14:05 » (Brussels time)."""
+    shown = local(value)
+    if shown is None:
+        return ""
+    locale = BABEL_LOCALES[lang()]
+    return _(
+        "%(date)s à %(time)s",
+        date=babel_dates.format_date(shown, "medium", locale=locale),
+        time=babel_dates.format_time(shown, "HH:mm", locale=locale),
+    )
 
 
 def local(value: datetime | None) -> datetime | None:
@@ -156,6 +210,9 @@ def init_presentation(app: Flask) -> None:
     app.add_template_filter(labels, "labels")
     app.add_template_filter(datetime_fr, "datetime_fr")
     app.add_template_filter(date_fr, "date_fr")
+    app.add_template_filter(date_words, "date_words")
+    app.add_template_filter(datetime_words, "datetime_words")
+    app.add_template_filter(in_sentence, "in_sentence")
     # Stored names in XML (feed, badge): rows older than the text rule may hold controls.
     app.add_template_filter(printable_only, "printable")
 
@@ -165,6 +222,7 @@ def init_presentation(app: Flask) -> None:
             "level_words": level_words,
             "rank_words": rank_words,
             "offer_type_level_words": offer_type_level_words,
+            "missing_offers_sentence": missing_offers_sentence,
             "tick_label": tick_label,
             "rank_glyph": rank_glyph,
             "short_level": short_level,

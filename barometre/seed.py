@@ -40,7 +40,12 @@ def seed_referentiel(session: DbSession) -> None:
         row = conditions.get(cond.code) or Condition(code=cond.code)
         row.category_id = categories[cond.category].id
         row.label_fr, row.label_nl, row.label_en = cond.fr, cond.nl, cond.en
-        row.examples, row.keywords, row.position = cond.examples, cond.keywords, position
+        row.examples, row.examples_nl, row.examples_en = (
+            cond.examples,
+            cond.examples_nl,
+            cond.examples_en,
+        )
+        row.keywords, row.position = cond.keywords, position
         session.add(row)
     offer_types = {o.code: o for o in session.scalars(select(OfferType))}
     for position, offer in enumerate(referentiel.OFFER_TYPES):

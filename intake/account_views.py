@@ -152,7 +152,8 @@ def set_password(token: str) -> ResponseReturnValue:
 @bp.get("/profil")
 @access(USER)
 def profile() -> ResponseReturnValue:
-    return _profile_page(LanguageForm(language=current_user.language), ChangePasswordForm())
+    language = current_user.language or current_language()
+    return _profile_page(LanguageForm(language=language), ChangePasswordForm())
 
 
 def _profile_page(
@@ -182,7 +183,8 @@ def profile_language() -> ResponseReturnValue:
 @access(USER)
 def profile_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
-    language_form = LanguageForm(formdata=None, language=current_user.language)
+    language = current_user.language or current_language()
+    language_form = LanguageForm(formdata=None, language=language)
     if form.validate_on_submit():
         try:
             accounts.change_password(

@@ -123,7 +123,10 @@ class ReportForm(FlaskForm):
         _l("Établissement"), validate_choice=False, validators=[printable_line]
     )
     visit_date = FrenchDateField(_l("Date de la visite"), default=clock.today)
-    conditions = CodesField(_l("Conditions non respectées"), validators=[printable_line])
+    conditions = CodesField(
+        _l("Quelles conditions n'étaient pas réunies lors de votre visite ?"),
+        validators=[printable_line],
+    )
     offer_types = CodesField(_l("Types d'offre impactés"), validators=[printable_line])
     description = TextAreaField(_l("Description (facultative)"), validators=[printable_lines])
     minutes_waited = OptionalCountField(_l("Minutes d'attente"))

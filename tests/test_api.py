@@ -35,8 +35,8 @@ def test_referentiel_is_public(client: FlaskClient) -> None:
     data = client.get("/api/v1/referentiel").get_json()
     assert [c["code"] for c in data["categories"]] == ["ACC", "SEC", "OFF", "CON"]
     assert len(data["conditions"]) == 27
-    sec01 = next(c for c in data["conditions"] if c["code"] == "SEC-01")
-    assert "Dects, talki-walkie, bouton d'alarme" in sec01["examples"]
+    sec04 = next(c for c in data["conditions"] if c["code"] == "SEC-04")
+    assert sec04["examples"] == "tuberculose (TBC)" and sec04["examples_en"] == "tuberculosis (TB)"
     assert [o["code"] for o in data["offer_types"]] == ["individuel", "collectif", "cellulaire"]
 
 

@@ -349,7 +349,7 @@ class TestLanguage:
         db.session.refresh(worker)
         assert worker.language == "en"
         page = client.get("/signalement").get_data(as_text=True)
-        assert "Send the report" in page and "Accessibility" in page
+        assert "Send the report" in page and "Safety and security" in page
 
     def test_profile_language(self, client: FlaskClient, worker: User) -> None:
         login(client, worker)

@@ -83,17 +83,17 @@ def test_card_shows_level_in_words_shape_gauge_and_blocked_red(
     page = html_of(client, "/")
     card = page.split('id="etablissement-haren"')[1].split('id="etablissement-')[0]
     assert 'data-colour="orange" data-step="5"' in page
-    assert "Code orange 5 sur 5" in card and "forme : triangle" in card
+    assert "Code orange 5 sur 5" in card and "(symbole en forme de triangle)" in card
     assert card.count('class="pos ') == 7 and 'class="pos pos-orange current"' in card
     assert "Diversité des types d'offre : 1/3" in card
-    assert "Rouge bloqué par la diversité" in card
-    assert "types d'offre absents : Collectif, Cellulaire" in card
+    assert "Rouge bloqué par la diversité :" in card
+    assert "Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire." in card
     assert "5 situations problématiques ouvertes" in card
     assert "Dernier changement de niveau" in card
 
 
 @pytest.mark.parametrize(
-    ("language", "named"), [("nl", "vorm: driehoek"), ("en", "shape: triangle")]
+    ("language", "named"), [("nl", "(symbool: driehoek)"), ("en", "(triangle symbol)")]
 )
 def test_the_shape_is_named_in_the_reader_language(
     client: FlaskClient, author: User, language: str, named: str
@@ -102,14 +102,14 @@ def test_the_shape_is_named_in_the_reader_language(
     page = html.unescape(
         client.get("/", headers={"Accept-Language": language}).get_data(as_text=True)
     )
-    assert named in page and "forme" not in page
+    assert named in page and "forme" not in page and "symbole" not in page
 
 
 def test_breakdown_counts_and_step_alone(client: FlaskClient, author: User) -> None:
     five_on_one_type(author)
     file_report(author, conditions=("OFF-01",), offer_types=(COLL,))
     page = html_of(client, "/etablissements/haren")
-    assert "Code rouge" in page and "forme : carré" in page
+    assert "Code rouge" in page and "(symbole en forme de carré)" in page
     pattern = r"<tr><th scope=\"row\">([^<]+)</th><td>(\d+)</td><td>([^<]+)</td>"
     rows = {label: (count, step) for label, count, step in re.findall(pattern, page)}
     assert rows["Accessibilité"] == ("3", "orange 3") and rows["Sécurité"] == ("2", "orange 2")
@@ -153,7 +153,7 @@ def test_establishment_page_lists_open_and_recently_closed(
     )
     db.session.commit()
     anonymous = html_of(client, "/etablissements/haren")
-    assert "Types d'offre : Individuel, Collectif, Cellulaire" in anonymous
+    assert "Types d'offre : individuel, collectif, cellulaire" in anonymous
     assert "2 signalements" in anonymous
     assert "Résolue" in anonymous and "Réglé avec la direction" not in anonymous
     login(client, author)
@@ -174,7 +174,8 @@ def test_codes_page_is_generated_from_data_and_settings(
     assert "Explication des codes" in page and "Les bonnes conditions de travail en prison" in page
     for code in ("ACC-01", "SEC-04", "OFF-08", "CON-04"):
         assert code in page
-    assert "Exemples : Dects, talki-walkie, bouton d'alarme fonctionnel" in page
+    assert "(DECT, talkie-walkie, bouton d'alarme qui fonctionne)" in page
+    assert "Exemples : tuberculose (TBC)" in page
     assert "Activé à partir de 5 situations" in page and "au moins 2 des 3 types" in page
     for label in ("Individuel", "Collectif", "Cellulaire", "Considération-reconnaissance-respect"):
         assert label in page

@@ -135,7 +135,7 @@ def test_data_page_says_what_is_kept_and_for_how_long(
     assert "730 jours après l&#39;envoi, puis effacé" in text
     assert "1095 jours, puis supprimé" in text
     assert "Textes libres conservés : 1" in text
-    assert "effacé à partir du 05/01/2028" in text
+    assert "effacé à partir du 5 janvier 2028" in text
     assert "Texte confidentiel" not in text
 
 

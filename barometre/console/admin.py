@@ -20,6 +20,7 @@ from barometre.addresses import clean_address
 from barometre.errors import NotFound, ValidationFailed
 from barometre.extensions import DbSession
 from barometre.models import (
+    LANGUAGES,
     ROLE_COORDINATOR,
     ROLE_WORKER,
     ROLES,
@@ -268,12 +269,23 @@ def user(session: DbSession, ident: int) -> User:
 
 
 def update_user(
-    session: DbSession, actor: User, ident: int, role: str, service_id: int | None, active: bool
+    session: DbSession,
+    actor: User,
+    ident: int,
+    role: str,
+    service_id: int | None,
+    active: bool,
+    language: str | None = None,
 ) -> User:
-    """Change role, service or activity; a coordinator never locks themself out."""
+    """Change role, service, activity or language; a coordinator never locks themself out.
+
+    A language of None means "not chosen": the user's browser decides.
+    """
     row = user(session, ident)
     if role not in ROLES:
         raise ValidationFailed({"role": [_("Rôle inconnu.")]})
+    if language is not None and language not in LANGUAGES:
+        raise ValidationFailed({"language": [_("Langue inconnue.")]})
     if row.id == actor.id and (role != ROLE_COORDINATOR or not active):
         raise ValidationFailed(
             {
@@ -291,8 +303,9 @@ def update_user(
         "role": (row.role, role),
         "service": (row.service_id, service.id if service else None),
         "active": (row.active, active),
+        "language": (row.language, language),
     }
-    row.role, row.service, row.active = role, service, active
+    row.role, row.service, row.active, row.language = role, service, active, language
     if not active or changes["role"][0] != role:
         row.session_version += 1  # older sessions end with the old rights
     session.flush()
@@ -311,6 +324,8 @@ class Wording:
     label_en: str = ""
     examples: str = ""
     keywords: str = ""
+    examples_nl: str = ""
+    examples_en: str = ""
 
 
 def _wording_values(data: Wording) -> dict[str, str]:
@@ -319,6 +334,8 @@ def _wording_values(data: Wording) -> dict[str, str]:
         "label_nl": clean_text(data.label_nl, "label_nl", MAX_WORDING, required=False),
         "label_en": clean_text(data.label_en, "label_en", MAX_WORDING, required=False),
         "examples": clean_text(data.examples, "examples", MAX_WORDING, required=False),
+        "examples_nl": clean_text(data.examples_nl, "examples_nl", MAX_WORDING, required=False),
+        "examples_en": clean_text(data.examples_en, "examples_en", MAX_WORDING, required=False),
         "keywords": clean_text(data.keywords, "keywords", MAX_WORDING, required=False),
     }
 

@@ -117,9 +117,21 @@ class ServiceForm(FlaskForm):
     active = BooleanField(_l("Actif"), default=True)
 
 
+# A user's language: empty until chosen, and then the browser's is used.
+USER_LANGUAGE_CHOICES = options(
+    [
+        ("", _l("Celle du navigateur")),
+        ("fr", _l("Français")),
+        ("nl", _l("Néerlandais")),
+        ("en", _l("Anglais")),
+    ]
+)
+
+
 class UserForm(FlaskForm):
     role = SelectField(_l("Rôle"), choices=[])
     service = SelectField(_l("Service membre"), choices=[], validate_choice=False)
+    language = SelectField(_l("Langue"), choices=USER_LANGUAGE_CHOICES, default="")
     active = BooleanField(_l("Compte actif"))
 
     def validate_service(self, field: SelectField) -> None:
@@ -141,7 +153,9 @@ class ConditionForm(FlaskForm):
     )
     label_nl = TextAreaField(_l("Libellé (néerlandais)"), validators=[at_most(MAX_WORDING)])
     label_en = TextAreaField(_l("Libellé (anglais)"), validators=[at_most(MAX_WORDING)])
-    examples = StringField(_l("Exemples"), validators=[at_most(MAX_WORDING)])
+    examples = StringField(_l("Exemples (français)"), validators=[at_most(MAX_WORDING)])
+    examples_nl = StringField(_l("Exemples (néerlandais)"), validators=[at_most(MAX_WORDING)])
+    examples_en = StringField(_l("Exemples (anglais)"), validators=[at_most(MAX_WORDING)])
     keywords = StringField(
         _l("Mots-clés de recherche"),
         validators=[at_most(MAX_WORDING)],

@@ -590,7 +590,12 @@ def user_form(row: User, formdata: bool) -> UserForm:
     form = (
         UserForm()
         if formdata
-        else UserForm(role=row.role, service=str(row.service_id or ""), active=row.active)
+        else UserForm(
+            role=row.role,
+            service=str(row.service_id or ""),
+            language=row.language or "",
+            active=row.active,
+        )
     )
     form.role.choices = options([(r, str(ROLE_LABELS[r])) for r in ROLES])
     form.service.choices = options(
@@ -619,6 +624,7 @@ def user(ident: int) -> ResponseReturnValue:
                 form.role.data or "",
                 form.service_id(),
                 bool(form.active.data),
+                language=form.language.data or None,
             )
         except ValidationFailed as error:
             failed(form, error)
@@ -647,6 +653,8 @@ def wording(form: ConditionForm) -> admin.Wording:
         label_nl=form.label_nl.data or "",
         label_en=form.label_en.data or "",
         examples=form.examples.data or "",
+        examples_nl=form.examples_nl.data or "",
+        examples_en=form.examples_en.data or "",
         keywords=form.keywords.data or "",
     )
 

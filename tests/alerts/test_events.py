@@ -85,7 +85,7 @@ def test_the_email_names_level_diversity_situations_and_links(
         assert "http://127.0.0.1:5000/" in body
         assert "/alertes/preferences/" in body
     [dutch] = smtp.collector.to(people["nl"])
-    assert "de bezoekzalen (twix en units)" in dutch.get_body(("plain",)).get_content()
+    assert "de bezoekzalen (twix en leefeenheden)" in dutch.get_body(("plain",)).get_content()
 
 
 def test_red_has_its_own_template_and_reaches_red_only_contacts(
