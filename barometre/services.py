@@ -38,6 +38,7 @@ from .models import (
     LevelChange,
     OfferType,
     Report,
+    ReportCondition,
     Situation,
     User,
 )
@@ -50,16 +51,48 @@ MAX_DB_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
+class ImpactedCondition:
+    """One condition a report names, with the offer types it impacted (R1)."""
+
+    code: str
+    offer_types: Sequence[str]
+
+
+@dataclass(frozen=True)
 class ReportInput:
     establishment: str
     visit_date: date
-    conditions: Sequence[str]
-    offer_types: Sequence[str]
+    conditions: Sequence[ImpactedCondition]
     description: str = ""
     minutes_waited: int | None = None
     activity_cancelled: bool | None = None
     detainees_not_seen: int | None = None
     submission_id: str | None = None
+    # The offer types when they were given once for every condition (the old shape,
+    # see `uniform`): errors about them then go to `offer_types`, not to each condition.
+    shared_offer_types: Sequence[str] | None = None
+
+    @classmethod
+    def uniform(
+        cls,
+        establishment: str,
+        visit_date: date,
+        conditions: Sequence[str],
+        offer_types: Sequence[str],
+        **optional: Any,
+    ) -> ReportInput:
+        """The old shape: condition codes and offer types every one of them impacted."""
+        impacted = [ImpactedCondition(code, list(offer_types)) for code in conditions]
+        return cls(establishment, visit_date, impacted, shared_offer_types=offer_types, **optional)
+
+    @property
+    def condition_codes(self) -> list[str]:
+        return [c.code for c in self.conditions]
+
+    @property
+    def offer_types(self) -> tuple[str, ...]:
+        """Every offer type named, over all conditions."""
+        return ordered_types(t for c in self.conditions for t in c.offer_types)
 
 
 @dataclass
@@ -73,6 +106,9 @@ class Outcome:
     report: Report | None = None
     created: bool = True
     new_situations: list[Situation] = field(default_factory=list)
+    # Whether the report can support situations; when not, why (a visit too old).
+    counted: bool = True
+    reason: str = ""
 
 
 def thresholds(settings: Settings) -> Thresholds:
@@ -106,6 +142,18 @@ class ResolvedReport:
     establishment: Establishment
     conditions: list[Condition]
     offer_types: list[OfferType]
+    # The offer type codes of each condition, by condition code.
+    types_by_condition: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def links(self) -> list[ReportCondition]:
+        return [
+            ReportCondition(
+                condition=c,
+                condition_id=c.id,
+                offer_types=",".join(self.types_by_condition[c.code]),
+            )
+            for c in self.conditions
+        ]
 
 
 def storable(text: str) -> bool:
@@ -158,20 +206,42 @@ def check_report(
                 days=settings.max_visit_age_days,
             )
         ]
-    conditions, offer_types = _known_pair(session, data.conditions, data.offer_types)
-    if not data.conditions:
+    codes = data.condition_codes
+    named_types = [*(data.shared_offer_types or ()), *data.offer_types]
+    conditions, offer_types = _known_pair(session, codes, named_types)
+    if not codes:
         errors["conditions"] = [_("Choisissez au moins une condition non respectée.")]
-    elif unknown := _unknown_codes(data.conditions, conditions):
+    elif unknown := _unknown_codes(codes, conditions):
         errors["conditions"] = [_("Condition inconnue : %(codes)s.", codes=", ".join(unknown))]
-    if not data.offer_types:
-        errors["offer_types"] = [_("Choisissez au moins un type d'offre impacté.")]
-    elif unknown := _unknown_codes(data.offer_types, offer_types):
-        errors["offer_types"] = [_("Type d'offre inconnu : %(codes)s.", codes=", ".join(unknown))]
+    errors.update(_offer_type_errors(data, offer_types))
     errors.update(check_free_fields(data))
     if errors:
         raise ValidationFailed(errors)
     assert establishment is not None  # noqa: S101 - narrowed by the checks above
-    return ResolvedReport(establishment, conditions, offer_types)
+    by_condition: dict[str, tuple[str, ...]] = {}
+    for condition in data.conditions:  # a condition named twice gets the types of both
+        by_condition[condition.code] = ordered_types(
+            [*by_condition.get(condition.code, ()), *condition.offer_types]
+        )
+    return ResolvedReport(establishment, conditions, offer_types, by_condition)
+
+
+def _offer_type_errors(data: ReportInput, known: Iterable[OfferType]) -> dict[str, list[str]]:
+    """At least one known offer type for each condition (R1), under the field that gave it."""
+    if data.shared_offer_types is not None:
+        groups = [("offer_types", data.shared_offer_types)]
+    else:
+        groups = [
+            (f"conditions[{index}].offer_types", condition.offer_types)
+            for index, condition in enumerate(data.conditions)
+        ]
+    errors: dict[str, list[str]] = {}
+    for name, types in groups:
+        if not types:
+            errors[name] = [_("Choisissez au moins un type d'offre impacté.")]
+        elif unknown := _unknown_codes(types, known):
+            errors[name] = [_("Type d'offre inconnu : %(codes)s.", codes=", ".join(unknown))]
+    return errors
 
 
 def check_free_fields(data: ReportInput) -> dict[str, list[str]]:
@@ -246,9 +316,9 @@ def record_report(
     submission_id = data.submission_id if valid_submission_id(data.submission_id or "") else None
     found, existing_id = locate_for_report(session, data.establishment, submission_id)
     if existing_id is not None:
-        return _unchanged(session.get_one(Report, existing_id))
+        return _unchanged(session.get_one(Report, existing_id), settings)
     if found is None and submission_id and (existing := _by_submission(session, submission_id)):
-        return _unchanged(existing)  # a repeat naming an establishment since renamed
+        return _unchanged(existing, settings)  # a repeat naming an establishment since renamed
     resolved = check_report(session, data, settings, located=(found,))
     establishment = resolved.establishment
     before = establishment.level
@@ -266,7 +336,7 @@ def record_report(
         detainees_not_seen=data.detainees_not_seen,
         submission_id=data.submission_id,
         review_state=REVIEW_UNREVIEWED,
-        conditions=resolved.conditions,
+        condition_links=resolved.links(),
         offer_types=resolved.offer_types,
         situations=[],  # known empty: attaching will not load it
     )
@@ -281,21 +351,44 @@ def record_report(
         existing = _by_submission(session, data.submission_id or "")
         if existing is None:
             raise
-        return _unchanged(existing)
+        return _unchanged(existing, settings)
     change = recompute(
         session, establishment, settings, "report", report.id, new, [*situations, *new]
     )
     changes += [change] if change else []
-    return Outcome(establishment, before, establishment.level, changes, report, True, new)
+    outcome = Outcome(establishment, before, establishment.level, changes, report, True, new)
+    return _with_lateness(outcome, report.visit_date, settings)
+
+
+def too_late(visit_date: date, settings: Settings) -> bool:
+    """A visit older than the TTL opens and confirms nothing (R3): the report is history only."""
+    return visit_date < ttl_cutoff(settings)
+
+
+def late_reason(settings: Settings) -> str:
+    return _(
+        "La visite date de plus de %(days)d jours : le signalement est gardé dans "
+        "l'historique, mais il n'ouvre ni ne confirme aucune situation et ne change pas "
+        "le niveau.",
+        days=settings.situation_ttl_days,
+    )
+
+
+def _with_lateness(outcome: Outcome, visit_date: date, settings: Settings) -> Outcome:
+    if too_late(visit_date, settings):
+        outcome.counted = False
+        outcome.reason = late_reason(settings)
+    return outcome
 
 
 def _by_submission(session: DbSession, submission_id: str) -> Report | None:
     return session.scalar(select(Report).where(Report.submission_id == submission_id))
 
 
-def _unchanged(report: Report) -> Outcome:
+def _unchanged(report: Report, settings: Settings) -> Outcome:
     level = report.establishment.level
-    return Outcome(report.establishment, level, level, report=report, created=False)
+    outcome = Outcome(report.establishment, level, level, report=report, created=False)
+    return _with_lateness(outcome, report.visit_date, settings)
 
 
 def counts(report: Report, settings: Settings) -> bool:
@@ -371,13 +464,14 @@ def attach_report(
     Nothing is flushed here: the caller's next flush writes the report's links
     and situations together.
     """
-    if report.visit_date < ttl_cutoff(settings):
+    if too_late(report.visit_date, settings):
         return []
     opened: list[Situation] = []
     if situations is None:
         situations = open_situations(session, report.establishment_id)
     open_by_condition = {s.condition_id: s for s in situations}
-    for condition in report.conditions:
+    for link in report.condition_links:
+        condition = link.condition
         situation = open_by_condition.get(condition.id)
         if situation is None:
             situation = Situation(
@@ -400,7 +494,7 @@ def attach_report(
         situation.last_confirmed = max(situation.last_confirmed, report.visit_date)
         situation.first_visit = min(situation.first_visit, report.visit_date)
         situation.offer_types = ",".join(
-            ordered_types([*situation.offer_type_codes, *report.offer_type_codes])
+            ordered_types([*situation.offer_type_codes, *link.offer_type_codes])
         )
     return opened
 
@@ -593,7 +687,7 @@ def _rebuild_situation(situation: Situation, settings: Settings, actor: User) ->
         return
     situation.report_count = len(supporting)
     situation.offer_types = ",".join(
-        ordered_types(t for r in supporting for t in r.offer_type_codes)
+        ordered_types(t for r in supporting for t in r.types_for(situation.condition_id))
     )
     situation.last_confirmed = max(r.visit_date for r in supporting)
     situation.first_visit = min(r.visit_date for r in supporting)
