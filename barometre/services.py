@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
@@ -363,6 +363,19 @@ def record_report(
 def too_late(visit_date: date, settings: Settings) -> bool:
     """A visit older than the TTL opens and confirms nothing (R3): the report is history only."""
     return visit_date < ttl_cutoff(settings)
+
+
+def was_late(report: Report, settings: Settings) -> bool:
+    """Whether the report's visit was too old to count when it was sent (for the pages)."""
+    submitted = report.submitted_at
+    sent = submitted.replace(tzinfo=UTC).astimezone(clock.LOCAL_TZ).date() if submitted else None
+    sent = sent or clock.today()
+    return report.visit_date < sent - timedelta(days=settings.situation_ttl_days)
+
+
+def late_note(report: Report, settings: Settings) -> str:
+    """Why the report does not count when its visit was too old; empty otherwise."""
+    return late_reason(settings) if was_late(report, settings) else ""
 
 
 def late_reason(settings: Settings) -> str:

@@ -110,8 +110,7 @@ def my_reports(session: DbSession, user_id: int, limit: int = 200) -> list[Repor
         select(Report)
         .where(Report.author_id == user_id)
         .options(
-            selectinload(Report.conditions),
-            selectinload(Report.offer_types),
+            selectinload(Report.condition_links).joinedload(ReportCondition.condition),
             selectinload(Report.establishment),
         )
         .order_by(Report.submitted_at.desc(), Report.id.desc())

@@ -64,19 +64,49 @@ def _old_report(report_id: int, conditions: list[int], offer_types: list[int]) -
 
 
 def test_every_condition_of_an_old_report_keeps_the_reports_types(old_app: Flask) -> None:
-    _insert("category", id=1, code="ACC", label_fr="Accessibilité", label_nl="", label_en="",
-            position=1)
+    _insert(
+        "category", id=1, code="ACC", label_fr="Accessibilité", label_nl="", label_en="", position=1
+    )
     for index in (1, 2, 3):
-        _insert("condition", id=index, code=f"ACC-0{index}", category_id=1, label_fr=f"C{index}",
-                label_nl="", label_en="", examples="", keywords="", position=index)
+        _insert(
+            "condition",
+            id=index,
+            code=f"ACC-0{index}",
+            category_id=1,
+            label_fr=f"C{index}",
+            label_nl="",
+            label_en="",
+            examples="",
+            keywords="",
+            position=index,
+        )
     # Positions give the usual order, whatever the ids.
     offers = ((1, "cellulaire", 3), (2, "individuel", 1), (3, "collectif", 2))
     for offer_id, code, position in offers:
-        _insert("offer_type", id=offer_id, code=code, label_fr=code, label_nl="", label_en="",
-                position=position)
-    _insert("establishment", id=1, slug="haren", name="Haren", active=True, committee_note="",
-            colour="vert", step=0, open_situations=0, offer_types="", red_blocked=False,
-            open_facts="[]", revision=1)
+        _insert(
+            "offer_type",
+            id=offer_id,
+            code=code,
+            label_fr=code,
+            label_nl="",
+            label_en="",
+            position=position,
+        )
+    _insert(
+        "establishment",
+        id=1,
+        slug="haren",
+        name="Haren",
+        active=True,
+        committee_note="",
+        colour="vert",
+        step=0,
+        open_situations=0,
+        offer_types="",
+        red_blocked=False,
+        open_facts="[]",
+        revision=1,
+    )
     _old_report(1, [1, 2, 3], [1, 2])  # three conditions, cellulaire + individuel
     _old_report(2, [2], [3])  # one condition, collectif
     db.session.commit()
@@ -84,8 +114,10 @@ def test_every_condition_of_an_old_report_keeps_the_reports_types(old_app: Flask
     upgrade()
 
     rows = db.session.execute(
-        text("SELECT report_id, condition_id, offer_types FROM report_condition"
-             " ORDER BY report_id, condition_id")
+        text(
+            "SELECT report_id, condition_id, offer_types FROM report_condition"
+            " ORDER BY report_id, condition_id"
+        )
     ).all()
     assert [tuple(r) for r in rows] == [
         (1, 1, "individuel,cellulaire"),

@@ -175,8 +175,11 @@ def test_api_old_form_means_every_condition_impacted_those_types(
     ("conditions", "extra", "field", "message"),
     [
         (
-            [{"code": "ACC-01", "offer_types": [IND]}, {"code": "ACC-02", "offer_types": [COL]},
-             {"code": "ACC-03", "offer_types": []}],
+            [
+                {"code": "ACC-01", "offer_types": [IND]},
+                {"code": "ACC-02", "offer_types": [COL]},
+                {"code": "ACC-03", "offer_types": []},
+            ],
             {},
             "conditions[2].offer_types",
             "Choisissez au moins un type d'offre impacté.",
@@ -266,8 +269,11 @@ def test_a_late_report_is_kept_but_opens_nothing_and_emails_nothing(
     assert db.session.query(Notification).count() == 0
     # A visit on the last counted day still counts.
     response = post(
-        client, worker, visit_date=(date.today() - timedelta(days=ttl)).isoformat(),
-        conditions=["SEC-01"], offer_types=[IND],
+        client,
+        worker,
+        visit_date=(date.today() - timedelta(days=ttl)).isoformat(),
+        conditions=["SEC-01"],
+        offer_types=[IND],
     )
     assert response.get_json()["counted"] is True and "reason" not in response.get_json()
     assert db.session.query(Notification).count() > 0

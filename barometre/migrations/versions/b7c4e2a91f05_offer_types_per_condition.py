@@ -9,13 +9,14 @@ Revises: dd75c34af1e9
 Create Date: 2026-11-30 19:10:00
 
 """
+
 from alembic import op
 import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'b7c4e2a91f05'
-down_revision = 'dd75c34af1e9'
+revision = "b7c4e2a91f05"
+down_revision = "dd75c34af1e9"
 branch_labels = None
 depends_on = None
 
@@ -23,9 +24,9 @@ BATCH = 1000
 
 
 def upgrade():
-    with op.batch_alter_table('report_condition', schema=None) as batch_op:
+    with op.batch_alter_table("report_condition", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column('offer_types', sa.String(length=64), server_default='', nullable=False)
+            sa.Column("offer_types", sa.String(length=64), server_default="", nullable=False)
         )
     copy_report_types(op.get_bind())
 
@@ -45,9 +46,9 @@ def copy_report_types(bind):
     update = sa.text("UPDATE report_condition SET offer_types = :types WHERE report_id = :report")
     values = [{"report": r, "types": ",".join(codes)} for r, codes in types.items()]
     for start in range(0, len(values), BATCH):
-        bind.execute(update, values[start:start + BATCH])
+        bind.execute(update, values[start : start + BATCH])
 
 
 def downgrade():
-    with op.batch_alter_table('report_condition', schema=None) as batch_op:
-        batch_op.drop_column('offer_types')
+    with op.batch_alter_table("report_condition", schema=None) as batch_op:
+        batch_op.drop_column("offer_types")
