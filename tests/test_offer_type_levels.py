@@ -86,3 +86,11 @@ def test_the_establishment_page_and_detail_say_the_colour_per_offer_type(
     detail = client.get("/api/v1/establishments/haren").get_json()
     assert detail["offer_type_levels"][COL] == {"colour": "orange", "step": 5}
     assert detail["level"]["colour"] == "orange" and detail["level"]["red_blocked_by_diversity"]
+
+
+def test_codes_page_says_how_offer_types_are_counted(client: FlaskClient) -> None:
+    text = re.sub(r"\s+", " ", page(client, "/codes"))
+    assert "Comment les types d'offre sont comptés" in text
+    assert "pour chaque condition non respectée, les types d'offre qu'elle a touchés" in text
+    assert "Le code rouge demande au moins 2 types d'offre différents" in text
+    assert "« Offre individuelle : orange 3 »" in text
