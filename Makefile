@@ -76,3 +76,8 @@ bench: install services
 
 bench-quick: install services
 	$(BIN)/python -m bench --quick
+
+# Screenshots of /, an establishment page and the questionnaire at 360 and 1280 px (demo data).
+.PHONY: screenshots
+screenshots: install
+	$(BIN)/python scripts/screenshots.py screenshots

@@ -2,7 +2,9 @@
 
 Pure: plain values in, coordinates out; the templates draw the SVG. The chart
 is a step line over the 7 positions of the gauge (vert 0, orange 1–5, rouge 6)
-with one marker per recorded level change (R5).
+with one marker per recorded level change (R5), on a true time axis: x is
+proportional to time, each stretch at one level is a band as wide as it lasted,
+and one strip per offer type gives that type's own colour (R13) over time.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 RANK_MAX = 6
-WINDOW = timedelta(days=365)
+MAX_STEP = 5
+DAY = timedelta(days=1)
+
+# The periods a reader can choose (R5 history): code in the URL -> days shown (None: all).
+PERIODS: dict[str, int | None] = {"3m": 91, "12m": 365, "tout": None}
+DEFAULT_PERIOD = "12m"
+MAX_TICKS = 8
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,15 @@ class Change:
     at: datetime
     rank_before: int
     rank_after: int
+
+
+@dataclass(frozen=True)
+class Span:
+    """One situation's life, for the per-offer-type strips: opened, closed (or still open)."""
+
+    opened: datetime
+    closed: datetime | None
+    offer_types: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,42 @@ class Marker:
 class Tick:
     day: date
     x: float
+    unit: str  # "week" or "month": how the label is written
+
+
+@dataclass(frozen=True)
+class Band:
+    """One stretch of time at one level: a coloured band behind the step line."""
+
+    start: datetime
+    end: datetime
+    rank: int
+    x: float
+    width: float
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start) // DAY
+
+    @property
+    def labelled(self) -> bool:
+        """Wide enough to carry its level and duration as text."""
+        return self.width >= 56
+
+
+@dataclass(frozen=True)
+class Segment:
+    x: float
+    width: float
+    step: int  # 0 = vert, 1..5 = orange step of that offer type alone
+
+
+@dataclass(frozen=True)
+class Strip:
+    offer_type: str
+    y: float
+    height: float
+    segments: tuple[Segment, ...]
 
 
 @dataclass(frozen=True)
@@ -41,26 +94,50 @@ class Chart:
     width: int
     height: int
     left: int
-    bottom: int
+    top: int
+    bottom: int  # y of the level plot's bottom edge
+    axis_y: int  # baseline of the tick labels
     start: datetime
     end: datetime
+    period: str
     points: str
     markers: tuple[Marker, ...]
     ticks: tuple[Tick, ...]
     rows: tuple[tuple[int, float], ...]  # (rank, y) of each horizontal grid line
+    bands: tuple[Band, ...]
+    strips: tuple[Strip, ...]
 
     @property
     def plot_right(self) -> int:
         return self.width - 12
 
+    @property
+    def row_height(self) -> float:
+        return (self.bottom - self.top) / RANK_MAX
 
-def chart_window(changes: Sequence[Change], now: datetime) -> tuple[datetime, datetime]:
-    """From a little before the first change in the last year to now."""
+    @property
+    def narrow(self) -> bool:
+        """Drawn for a phone: short axis labels."""
+        return self.width < 480
+
+
+# The same chart drawn twice: for a desktop, and for a phone (readable at 360 px).
+WIDE = {"width": 640, "height": 300}
+NARROW = {"width": 340, "height": 280, "left": 64, "max_ticks": 4}
+
+
+def chart_window(
+    changes: Sequence[Change], now: datetime, period: str = DEFAULT_PERIOD
+) -> tuple[datetime, datetime]:
+    """The period the reader chose, ending now; "all" starts a little before the first change."""
+    days = PERIODS.get(period, PERIODS[DEFAULT_PERIOD])
+    if days is not None:
+        return now - timedelta(days=days), now
     if not changes:
         return now - timedelta(days=30), now
-    first = max(changes[0].at, now - WINDOW)
-    pad = max(timedelta(days=1), (now - first) * 0.03)
-    return max(first - pad, now - WINDOW), now
+    first = changes[0].at
+    pad = max(DAY, (now - first) * 0.03)
+    return min(first - pad, now - timedelta(days=30)), now
 
 
 def history_chart(
@@ -68,52 +145,154 @@ def history_chart(
     current_rank: int,
     now: datetime,
     width: int = 640,
-    height: int = 240,
+    height: int = 300,
+    period: str = DEFAULT_PERIOD,
+    spans: Sequence[Span] = (),
+    offer_types: Sequence[str] = (),
+    left: int = 96,
+    max_ticks: int = MAX_TICKS,
 ) -> Chart:
-    """A step chart of the level over the window; `changes` sorted by time."""
-    start, end = chart_window(changes, now)
+    """A step chart of the level over the period, on a true time axis; `changes` by time.
+
+    Under it, one strip per offer type gives the colour that type's open
+    situations alone give (R13) over the same time axis.
+    """
+    period = period if period in PERIODS else DEFAULT_PERIOD
+    start, end = chart_window(changes, now, period)
     shown = [c for c in changes if start <= c.at <= end]
     before = [c for c in changes if c.at < start]
     initial = before[-1].rank_after if before else shown[0].rank_before if shown else current_rank
-    left, top, bottom = 96, 12, 32
+    strip_height, strip_gap = 12, 4
+    top = 12
+    strips_height = len(offer_types) * (strip_height + strip_gap)
+    bottom = height - 32 - strips_height
     plot_width = width - 12 - left
-    plot_height = height - top - bottom
     span = max((end - start).total_seconds(), 1.0)
 
     def x_of(at: datetime) -> float:
         return round(left + plot_width * (at - start).total_seconds() / span, 1)
 
     def y_of(rank: int) -> float:
-        return round(top + plot_height * (RANK_MAX - rank) / RANK_MAX, 1)
+        return round(top + (bottom - top) * (RANK_MAX - rank) / RANK_MAX, 1)
 
     points = [(x_of(start), y_of(initial))]
     markers = []
-    rank = initial
+    bands = []
+    rank, since = initial, start
     for change in shown:
         x = x_of(change.at)
         points += [(x, y_of(rank)), (x, y_of(change.rank_after))]
-        rank = change.rank_after
+        bands.append(_band(since, change.at, rank, x_of))
+        rank, since = change.rank_after, change.at
         markers.append(Marker(change.at, rank, x, y_of(rank)))
     points.append((x_of(end), y_of(rank)))
+    bands.append(_band(since, end, rank, x_of))
+    strips = tuple(
+        Strip(
+            offer_type,
+            bottom + strip_gap + i * (strip_height + strip_gap),
+            strip_height,
+            _segments(spans, offer_type, start, end, x_of),
+        )
+        for i, offer_type in enumerate(offer_types)
+    )
     return Chart(
         width=width,
         height=height,
         left=left,
-        bottom=height - bottom,
+        top=top,
+        bottom=bottom,
+        axis_y=height - 10,
         start=start,
         end=end,
+        period=period,
         points=" ".join(f"{x},{y}" for x, y in points),
         markers=tuple(markers),
-        ticks=_ticks(start, end, x_of),
+        ticks=ticks(start, end, x_of, max_ticks),
         rows=tuple((r, y_of(r)) for r in range(RANK_MAX + 1)),
+        bands=tuple(b for b in bands if b.end > b.start),
+        strips=strips,
     )
 
 
-def _ticks(
-    start: datetime, end: datetime, x_of: Callable[[datetime], float], count: int = 5
+def _band(since: datetime, until: datetime, rank: int, x_of: Callable[[datetime], float]) -> Band:
+    x = x_of(since)
+    return Band(since, until, rank, x, round(x_of(until) - x, 1))
+
+
+def _segments(
+    spans: Sequence[Span],
+    offer_type: str,
+    start: datetime,
+    end: datetime,
+    x_of: Callable[[datetime], float],
+) -> tuple[Segment, ...]:
+    """How many open situations touched `offer_type`, as orange steps over the window."""
+    moves: list[tuple[datetime, int]] = []
+    for s in spans:
+        if offer_type not in s.offer_types:
+            continue
+        closed = s.closed or end
+        if closed <= start or s.opened >= end:
+            continue
+        moves += [(max(s.opened, start), 1), (min(closed, end), -1)]
+    moves.sort(key=lambda m: (m[0], m[1]))
+    segments: list[Segment] = []
+    count, since = 0, start
+    for at, delta in moves:
+        if at > since:
+            segments.append(_segment(since, at, count, x_of))
+            since = at
+        count += delta
+    if end > since:
+        segments.append(_segment(since, end, count, x_of))
+    return _merged(segments)
+
+
+def _segment(
+    since: datetime, until: datetime, count: int, x_of: Callable[[datetime], float]
+) -> Segment:
+    x = x_of(since)
+    return Segment(x, round(x_of(until) - x, 1), min(count, MAX_STEP))
+
+
+def _merged(segments: list[Segment]) -> tuple[Segment, ...]:
+    merged: list[Segment] = []
+    for segment in segments:
+        if merged and merged[-1].step == segment.step:
+            last = merged.pop()
+            segment = Segment(last.x, round(segment.x + segment.width - last.x, 1), last.step)
+        merged.append(segment)
+    return tuple(merged)
+
+
+def ticks(
+    start: datetime,
+    end: datetime,
+    x_of: Callable[[datetime], float],
+    max_ticks: int = MAX_TICKS,
 ) -> tuple[Tick, ...]:
-    step = (end - start) / count
-    return tuple(Tick((start + step * i).date(), x_of(start + step * i)) for i in range(count + 1))
+    """Calendar ticks, never two on the same label: Mondays for short periods, else months.
+
+    Every `n` weeks or months, the smallest `n` that keeps at most `max_ticks`.
+    """
+    days = (end - start).days
+    if days <= 120:
+        first = (start + DAY * ((7 - start.weekday()) % 7)).date()
+        candidates = [first + timedelta(weeks=i) for i in range(days // 7 + 2)]
+        unit = "week"
+    else:
+        month = date(start.year, start.month, 1)
+        candidates = []
+        while month <= end.date():
+            candidates.append(month)
+            month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        unit = "month"
+    inside = [d for d in candidates if start <= datetime.combine(d, datetime.min.time()) <= end]
+    every = next(n for n in (1, 2, 3, 4, 6, 12, 24, 60, 120) if len(inside[::n]) <= max_ticks)
+    return tuple(
+        Tick(d, x_of(datetime.combine(d, datetime.min.time())), unit) for d in inside[::every]
+    )
 
 
 # --- the badge -------------------------------------------------------------------------

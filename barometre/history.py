@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
 from . import clock
-from .charts import Change
+from .charts import Change, Span
 from .extensions import DbSession
 from .models import SITUATION_OPEN, Condition, Establishment, LevelChange, Situation
 
@@ -29,6 +29,33 @@ def level_changes(session: DbSession, establishment_id: int) -> list[LevelChange
 
 def chart_changes(changes: Sequence[LevelChange]) -> list[Change]:
     return [Change(c.at, c.rank_before, c.rank_after) for c in changes]
+
+
+def level_durations(changes: Sequence[LevelChange]) -> dict[int, int]:
+    """Whole days each recorded level lasted: until the next change, or until now."""
+    if not changes:
+        return {}
+    ends = [c.at for c in changes[1:]] + [clock.now()]
+    return {
+        c.id: max(0, (end - c.at) // timedelta(days=1))
+        for c, end in zip(changes, ends, strict=True)
+    }
+
+
+def situation_spans(session: DbSession, establishment_id: int, since: datetime) -> list[Span]:
+    """Every situation open at some point since `since`, for the per-offer-type strips.
+
+    A situation's offer types are those it has now (the union of its reports'):
+    the strips do not replay when each type joined.
+    """
+    query = select(Situation.opened_at, Situation.closed_at, Situation.offer_types).where(
+        Situation.establishment_id == establishment_id,
+        or_(Situation.closed_at.is_(None), Situation.closed_at >= since),
+    )
+    return [
+        Span(opened, closed, tuple(t for t in (types or "").split(",") if t))
+        for opened, closed, types in session.execute(query)
+    ]
 
 
 def recently_closed(

@@ -11,10 +11,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Flask
-from flask_babel import get_locale
+from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from .charts import Tick
 from .clock import LOCAL_TZ
 from .levels import ROUGE, VERT, TypeLevel, rank_of
 
@@ -22,6 +23,12 @@ LANGS = ("fr", "nl", "en")
 
 # One shape per colour, so the level reads without colour (WCAG 1.4.1).
 SHAPES = {VERT: _l("cercle"), "orange": _l("triangle"), ROUGE: _l("carré")}
+
+# The same shapes as glyphs, for text drawn inside the chart.
+GLYPHS = {VERT: "●", "orange": "▲", ROUGE: "■"}
+
+# The history chart's periods (barometre.charts.PERIODS), as the reader picks them.
+PERIOD_LABELS = {"3m": _l("3 mois"), "12m": _l("12 mois"), "tout": _l("Depuis le début")}
 
 CAUSES = {
     "report": _l("Nouveau signalement"),
@@ -74,6 +81,13 @@ def rank_words(rank: int) -> str:
     return level_words(VERT if rank == 0 else "orange", rank)
 
 
+def rank_glyph(rank: int) -> str:
+    """The level's shape, then its step for orange: « ▲ 3 »."""
+    if rank >= 6:
+        return GLYPHS[ROUGE]
+    return GLYPHS[VERT] if rank == 0 else f"{GLYPHS['orange']} {rank}"
+
+
 def short_level(colour: str, step: int) -> str:
     """For the badge: a few characters."""
     if colour == VERT or step == 0:
@@ -112,6 +126,20 @@ def date_fr(value: date | datetime | None) -> str:
     return value.strftime("%d/%m/%Y")
 
 
+def tick_label(tick: Tick) -> str:
+    """A chart tick in the reader's language: « 3 nov. » by week, « nov. 2026 » by month."""
+    if tick.unit == "week":
+        return format_date(tick.day, "d MMM")
+    return format_date(tick.day, "MMM yyyy")
+
+
+def duration_words(days: int) -> str:
+    """How long a level lasted, in whole days."""
+    if days < 1:
+        return _("moins d'un jour")
+    return ngettext("%(num)d jour", "%(num)d jours", days)
+
+
 def label_map(rows: Any) -> dict[str, str]:
     """code -> label in the current language."""
     current = lang()
@@ -133,6 +161,11 @@ def init_presentation(app: Flask) -> None:
             "level_words": level_words,
             "rank_words": rank_words,
             "offer_type_level_words": offer_type_level_words,
+            "tick_label": tick_label,
+            "rank_glyph": rank_glyph,
+            "short_level": short_level,
+            "period_labels": PERIOD_LABELS,
+            "duration_words": duration_words,
             "rank_of": rank_of,
             "shapes": SHAPES,
             "cause_labels": CAUSES,

@@ -18,9 +18,18 @@ from markupsafe import Markup
 
 from . import clock, history
 from .auth import BAROMETER, PUBLIC, access
-from .charts import badge, history_chart
+from .charts import (
+    DEFAULT_PERIOD,
+    NARROW,
+    PERIODS,
+    WIDE,
+    badge,
+    chart_window,
+    history_chart,
+)
 from .datacache import barometer_key, cache
 from .extensions import db
+from .levels import OFFER_TYPES
 from .presentation import init_presentation, label_map, lang, level_words, short_level
 from .queries import EstablishmentView, barometer, referentiel, wording_labels
 from .settings import current as settings
@@ -97,12 +106,30 @@ def cards() -> Markup:
 def establishment(slug: str) -> ResponseReturnValue:
     view = one_view(slug)
     changes = history.level_changes(db.session, view.establishment.id)
-    chart = history_chart(history.chart_changes(changes), view.level.rank, clock.now())
+    period = request.args.get("periode", DEFAULT_PERIOD)
+    now = clock.now()
+    start, _end = chart_window(history.chart_changes(changes), now, period)
+    spans = history.situation_spans(db.session, view.establishment.id, start)
+    charts = [
+        history_chart(
+            history.chart_changes(changes),
+            view.level.rank,
+            now,
+            period=period,
+            spans=spans,
+            offer_types=OFFER_TYPES,
+            **size,
+        )
+        for size in (WIDE, NARROW)
+    ]
     return render_template(
         "barometre/establishment.html",
         view=view,
-        chart=chart,
+        chart=charts[0],
+        charts=charts,
+        periods=PERIODS,
         changes=list(reversed(changes)),
+        durations=history.level_durations(changes),
         causes=history.cause_situations(db.session, changes) if signed_in() else {},
         closed=history.recently_closed(db.session, view.establishment.id),
         closed_days=history.RECENTLY_CLOSED_DAYS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree
 
@@ -21,6 +21,7 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from barometre import services
+from barometre.charts import Change, Span, history_chart
 from barometre.extensions import db
 from barometre.models import Establishment, LevelChange, User
 from barometre.presentation import CAUSES
@@ -100,7 +101,7 @@ def test_chart_and_table_equal_the_recorded_changes(
         page = client.get("/etablissements/haren").get_data(as_text=True)
     expected = [(c.at.isoformat(), c.rank_after) for c in changes]
 
-    svg_text = re.search(r"<svg [^>]*class=\"history\".*?</svg>", page, re.S)
+    svg_text = re.search(r"<svg [^>]*class=\"history wide\".*?</svg>", page, re.S)
     assert svg_text is not None
     svg = ElementTree.fromstring(svg_text.group(0))  # noqa: S314 - our own output
     markers = [
@@ -124,9 +125,9 @@ def test_chart_and_table_equal_the_recorded_changes(
     assert len(points) == 2 + 2 * len(changes)
     for _at, rank, x, y in markers:
         assert (x, y) in points
-        assert y == pytest.approx(12 + 196 * (6 - rank) / 6, abs=0.1)
+        assert y == pytest.approx(12 + 208 * (6 - rank) / 6, abs=0.1)
     first_before = changes[0].rank_before
-    assert points[0][1] == pytest.approx(12 + 196 * (6 - first_before) / 6, abs=0.1)
+    assert points[0][1] == pytest.approx(12 + 208 * (6 - first_before) / 6, abs=0.1)
     assert points[-1][1] == markers[-1][3]  # the line ends at the current level
 
     # The text alternative: one table row per change, newest first, with its cause.
@@ -151,3 +152,105 @@ def test_causes_name_the_conditions_for_signed_in_users_only(
         signed = client.get("/etablissements/haren").get_data(as_text=True)
     assert "ACC-04" not in anonymous
     assert 'class="code">ACC-04</span>' in signed
+
+
+# --- the time axis, the bands and the per-offer-type strips (pure geometry) -------------
+
+
+NOW = datetime(2026, 11, 30, 12, 0)
+YEAR_OF_CHANGES = [
+    Change(datetime(2025, 12, 10), 0, 1),
+    Change(datetime(2026, 1, 20), 1, 3),
+    Change(datetime(2026, 4, 2), 3, 6),
+    Change(datetime(2026, 4, 9), 6, 4),
+    Change(datetime(2026, 8, 15), 4, 0),
+    Change(datetime(2026, 10, 1), 0, 2),
+]
+
+
+@pytest.mark.parametrize("period", ["3m", "12m", "tout"])
+def test_ticks_are_distinct_and_in_time_order(period: str) -> None:
+    chart = history_chart(YEAR_OF_CHANGES, 2, NOW, period=period)
+    days = [t.day for t in chart.ticks]
+    labels = [
+        (t.unit, t.day.strftime("%d %b %Y" if t.unit == "week" else "%b %Y")) for t in chart.ticks
+    ]
+    assert 3 <= len(chart.ticks) <= 8
+    assert days == sorted(days) and len(set(days)) == len(days)
+    assert len(set(labels)) == len(labels)
+    xs = [t.x for t in chart.ticks]
+    assert xs == sorted(xs) and len(set(xs)) == len(xs)
+    assert all(chart.left <= x <= chart.plot_right for x in xs)
+    assert {t.unit for t in chart.ticks} == {"week" if period == "3m" else "month"}
+
+
+def test_x_is_proportional_to_time_and_bands_to_durations() -> None:
+    chart = history_chart(YEAR_OF_CHANGES, 2, NOW, period="12m")
+    per_day = (chart.plot_right - chart.left) / (chart.end - chart.start).days
+    # Every band as wide as its level lasted, and the bands tile the window.
+    for band in chart.bands:
+        assert band.width == pytest.approx((band.end - band.start).days * per_day, abs=1.5)
+    assert chart.bands[0].x == chart.left
+    assert sum(b.width for b in chart.bands) == pytest.approx(chart.plot_right - chart.left, abs=1)
+    by_start = {b.start: b for b in chart.bands}
+    red = by_start[datetime(2026, 4, 2)]
+    assert (red.rank, red.days) == (6, 7)
+    long_orange = by_start[datetime(2026, 4, 9)]
+    assert long_orange.days == 128
+    assert long_orange.width / red.width == pytest.approx(128 / 7, rel=0.05)
+    # Markers sit where their dates are.
+    for marker, change in zip(chart.markers, YEAR_OF_CHANGES[-len(chart.markers) :], strict=True):
+        days = (change.at - chart.start).total_seconds() / 86400
+        assert marker.x == pytest.approx(chart.left + days * per_day, abs=0.2)
+    assert [b.rank for b in chart.bands] == [0, 1, 3, 6, 4, 0, 2]
+
+
+def test_the_period_chosen_by_the_reader() -> None:
+    three = history_chart(YEAR_OF_CHANGES, 2, NOW, period="3m")
+    assert (NOW - three.start).days == 91
+    assert [m.rank for m in three.markers] == [2]  # only the October change is inside
+    assert three.bands[0].rank == 0  # the window starts at vert (since 15 August)
+    everything = history_chart(YEAR_OF_CHANGES, 2, NOW, period="tout")
+    assert everything.start < YEAR_OF_CHANGES[0].at
+    assert len(everything.markers) == len(YEAR_OF_CHANGES)
+    assert history_chart(YEAR_OF_CHANGES, 2, NOW, period="nonsense").period == "12m"
+
+
+def test_strips_give_each_offer_type_its_own_colour_over_time() -> None:
+    spans = [
+        Span(datetime(2026, 8, 1), None, ("individuel",)),  # opened before the window
+        Span(datetime(2026, 10, 1), datetime(2026, 11, 1), ("individuel", "collectif")),
+        Span(datetime(2025, 1, 1), datetime(2025, 2, 1), ("cellulaire",)),  # before the window
+    ]
+    chart = history_chart(
+        [], 1, NOW, period="3m", spans=spans, offer_types=("individuel", "collectif", "cellulaire")
+    )
+    strips = {s.offer_type: s for s in chart.strips}
+    assert [seg.step for seg in strips["individuel"].segments] == [1, 2, 1]
+    assert [seg.step for seg in strips["collectif"].segments] == [0, 1, 0]
+    assert [seg.step for seg in strips["cellulaire"].segments] == [0]
+    for strip in chart.strips:
+        assert strip.segments[0].x == chart.left
+        total = sum(seg.width for seg in strip.segments)
+        assert total == pytest.approx(chart.plot_right - chart.left, abs=1)
+        assert strip.y >= chart.bottom  # under the level plot
+
+
+def test_page_ticks_are_distinct_words_and_the_table_says_how_long(
+    client: FlaskClient, worker: User, coordinator: User
+) -> None:
+    replay_twelve_weeks(worker, coordinator)
+    with freeze_time("2026-03-30 12:00:00"):
+        for period in ("3m", "12m", "tout"):
+            page = client.get(f"/etablissements/haren?periode={period}").get_data(as_text=True)
+            svgs = re.findall(r'<svg [^>]*class="history (wide|narrow)".*?</svg>', page, re.S)
+            assert svgs == ["wide", "narrow"]  # one for a desktop, one for a phone
+            for svg in re.findall(r'<svg [^>]*class="history .*?</svg>', page, re.S):
+                labels = re.findall(r'class="axis tick-label"[^>]*>([^<]+)</text>', svg)
+                assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
+                assert not any(re.search(r"\d{4}-\d{2}-\d{2}", label) for label in labels)
+            assert f'periode={period}#historique" aria-current="true"' in page
+        assert 'data-offer-type="individuel"' in page
+        durations = re.findall(r'<td class="duration">([^<]+)</td>', page)
+    assert len(durations) == len(recorded())
+    assert durations[0] == "7 jours"  # the newest level: the last week, 23 March 09:30
