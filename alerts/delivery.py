@@ -6,6 +6,14 @@ on. The Message-ID is derived from the notification id, so a resend after an
 uncertain attempt carries the same one. Temporary failures go back to pending
 with an exponential backoff and jitter stored in the row (not in a Celery
 countdown) until 24 h have passed; a 5xx answer fails at once.
+
+A failure before the server has the whole message (connection, MAIL, RCPT,
+DATA refused, a break while the body is sent) is safe to retry: the server
+stores nothing it did not acknowledge the end of. A connection lost after the
+body's final dot was sent is not: the server may have stored the message and
+lost only its "250". That attempt is recorded `uncertain` with `sent_at` (the
+time the message left) and is never resent on its own; a coordinator sees it
+and may resend it (same Message-ID).
 """
 
 from __future__ import annotations
@@ -20,19 +28,32 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Update, select, update
+from sqlalchemy import ColumnElement, Connection, Update, and_, or_, select, update
 
 from barometre import clock
+from barometre.addresses import clean_address
 from barometre.extensions import DbSession
 from barometre.models import User
 from barometre.services import audit
 from barometre.settings import Settings
 
 from . import dispatch
-from .emails import AddressRefused, AlertRenderer, alert_email, build_message, preferences_url
+from .emails import (
+    TOPIC_ALERTS,
+    TOPIC_DIGEST,
+    AddressRefused,
+    AlertRenderer,
+    alert_email,
+    build_message,
+    preferences_url,
+    signed_links_for,
+)
 from .models import DIGEST, FAILED, PENDING, SENDING, SENT, UNCERTAIN, Notification
-from .recipients import clean_address
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +75,30 @@ class PermanentFailure(Exception):
     """Never try again on its own (5xx, refused address)."""
 
 
+class UncertainDelivery(Exception):
+    """The whole message was handed over, then the answer was lost: it may have arrived."""
+
+
+UNCERTAIN_AFTER_DATA = (
+    "Connexion perdue après la transmission du message : peut-être reçu. "
+    "Pas de nouvel envoi automatique ; « Réessayer » le renvoie (même Message-ID)."
+)
+
+
 def backoff_delay(attempts: int, rng: random.Random = _jitter) -> timedelta:
     """60 s after the first failure, doubling up to an hour, each ±20 %."""
     base = min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
     return timedelta(seconds=base * rng.uniform(0.8, 1.2))
+
+
+def resendable() -> ColumnElement[bool]:
+    """Rows a worker may (re)send on its own: pending, or uncertain with no sign that the
+    message left (a dead worker's row). An uncertain row with `sent_at` lost only the
+    server's answer after the whole message went: only a coordinator resends it."""
+    return or_(
+        Notification.state == PENDING,
+        and_(Notification.state == UNCERTAIN, Notification.sent_at.is_(None)),
+    )
 
 
 def claim(session: DbSession, notification_id: int, now: datetime) -> bool:
@@ -78,10 +119,10 @@ def _claim_statement(notification_id: int, now: datetime) -> Update:
         update(Notification)
         .where(
             Notification.id == notification_id,
-            Notification.state.in_((PENDING, UNCERTAIN)),
+            resendable(),
             Notification.next_attempt_at <= now,
         )
-        .values(state=SENDING, attempts=Notification.attempts + 1, claimed_at=now)
+        .values(state=SENDING, attempts=Notification.attempts + 1, claimed_at=now, sent_at=None)
         .returning(Notification.attempts, Notification.give_up_at)
         .execution_options(synchronize_session=False)
     )
@@ -134,6 +175,7 @@ class Addressed:
     event_id: int | None
     recipient: str
     language: str
+    recipient_kind: str
 
 
 def deliver_batch(
@@ -201,6 +243,7 @@ def _addressed(session: DbSession, ids: list[int]) -> dict[int, Addressed]:
         Notification.event_id,
         Notification.recipient,
         Notification.language,
+        Notification.recipient_kind,
     ).where(Notification.id.in_(ids))
     return {row.id: Addressed(*row) for row in session.execute(query)}
 
@@ -222,6 +265,14 @@ def _attempt(
         transport.send(message, notification.id)
     except (PermanentFailure, AddressRefused) as error:
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=True)
+    except UncertainDelivery as error:
+        log.warning("alerts: notification %s may have been sent: %s", notification.id, error)
+        outcome = {
+            "state": UNCERTAIN,
+            "sent_at": clock.now(),
+            "claimed_at": None,
+            "last_error": UNCERTAIN_AFTER_DATA,
+        }
     except Exception as error:
         log.warning("alerts: notification %s not sent: %s", notification.id, _describe(error))
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=False)
@@ -271,9 +322,18 @@ def compose(session: DbSession, notification: Notification, settings: Settings) 
         from .digest import digest_email
 
         rendered = digest_email(session, notification, settings)
+        topic = TOPIC_DIGEST
     else:
         rendered = alert_email(session, notification, settings)
-    return build_message(notification.id, notification.recipient, rendered, settings)
+        topic = TOPIC_ALERTS
+    return build_message(
+        notification.id,
+        notification.recipient,
+        rendered,
+        settings,
+        language=notification.language,
+        topic=topic,
+    )
 
 
 def compose_batch(
@@ -288,13 +348,19 @@ def compose_batch(
     address = clean_address(notification.recipient)
     if address is None:
         raise AddressRefused(notification.recipient)
-    # As `alert_email` and `build_message` do: the body links the recorded address, the
-    # List-Unsubscribe header the normalised one (the same token unless normalising changed it).
+    # As `alert_email` does: the body links the recorded address (`build_message` puts the
+    # normalised one in List-Unsubscribe: the same token unless normalising changed it).
     body_url = preferences_url(notification.recipient, settings)
-    same = address.strip().lower() == notification.recipient.strip().lower()
-    header_url = body_url if same else preferences_url(address, settings)
-    rendered = renderer.email(notification.event_id, notification.language, body_url)
-    return build_message(notification.id, notification.recipient, rendered, settings, header_url)
+    signed = signed_links_for(notification.recipient_kind)
+    rendered = renderer.email(notification.event_id, notification.language, body_url, signed)
+    return build_message(
+        notification.id,
+        notification.recipient,
+        rendered,
+        settings,
+        language=notification.language,
+        topic=TOPIC_ALERTS,
+    )
 
 
 # --- transports --------------------------------------------------------------------------
@@ -320,7 +386,7 @@ class Transport:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._smtp: smtplib.SMTP | None = None
+        self._smtp: MarkedSMTP | None = None
         self.connections = 0
 
     def __enter__(self) -> Transport:
@@ -334,6 +400,7 @@ class Transport:
             write_outbox(message, notification_id, self.settings)
             return
         smtp = self._connection()
+        smtp.message_transmitted = False
         try:
             smtp.send_message(
                 message, from_addr=self.settings.mail_from, to_addrs=[str(message["To"])]
@@ -347,7 +414,10 @@ class Transport:
             raise _by_code(error.smtp_code, error.smtp_error) from error
         except (smtplib.SMTPException, OSError) as error:
             self._drop()
-            raise TemporaryFailure(f"{type(error).__name__}: {error}") from error
+            described = f"{type(error).__name__}: {error}"
+            if smtp.message_transmitted:  # no answer to a whole message: maybe stored
+                raise UncertainDelivery(described) from error
+            raise TemporaryFailure(described) from error
         except BaseException:
             self._drop()  # a time limit mid-send: the connection's state is unknown
             raise
@@ -357,7 +427,7 @@ class Transport:
             smtp, self._smtp = self._smtp, None
             _quit(smtp)
 
-    def _connection(self) -> smtplib.SMTP:
+    def _connection(self) -> MarkedSMTP:
         if self._smtp is None:
             self._smtp = _connect(self.settings)
             self.connections += 1
@@ -374,9 +444,33 @@ class Transport:
             self._drop()
 
 
-def _connect(settings: Settings) -> smtplib.SMTP:
+class MarkedSMTP(smtplib.SMTP):
+    """smtplib's client, marking when a message went whole (body and final dot).
+
+    Before that mark the server has stored nothing, so a lost connection is a
+    safe retry; after it, only the server's answer is missing.
+    """
+
+    message_transmitted = False
+    _in_data = False
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        self._in_data = True
+        try:
+            return super().data(msg)
+        finally:
+            self._in_data = False
+
+    def send(self, s: ReadableBuffer | str) -> None:
+        super().send(s)
+        # Within DATA, the command goes as text and the message (ending ".") as bytes.
+        if self._in_data and isinstance(s, bytes):
+            self.message_transmitted = True
+
+
+def _connect(settings: Settings) -> MarkedSMTP:
     try:
-        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
+        smtp = MarkedSMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
     except OSError as error:
         raise TemporaryFailure(f"Connexion SMTP impossible : {error}") from error
     try:
@@ -445,7 +539,7 @@ def mark_stuck(session: DbSession, now: datetime) -> int:
 def due_ids(session: DbSession, now: datetime) -> list[int]:
     query = (
         select(Notification.id)
-        .where(Notification.state.in_((PENDING, UNCERTAIN)), Notification.next_attempt_at <= now)
+        .where(resendable(), Notification.next_attempt_at <= now)
         .order_by(Notification.next_attempt_at, Notification.id)
         .limit(DUE_BATCH)
     )

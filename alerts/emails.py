@@ -12,24 +12,36 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import formatdate
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
+from flask_babel import force_locale
 from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from barometre.addresses import clean_address
 from barometre.extensions import DbSession
-from barometre.levels import MAX_ORANGE_STEP, OFFER_TYPES, Level
+from barometre.levels import (
+    MAX_ORANGE_STEP,
+    OFFER_TYPES,
+    Level,
+    TypeLevel,
+    breakdown,
+    offer_type_levels,
+)
 from barometre.models import Condition, OfferType, Situation
+from barometre.presentation import offer_type_level_words
 from barometre.settings import Settings
+from barometre.signed_links import establishment_url
 
-from .models import AlertEvent, Notification
-from .recipients import clean_address
+from .models import TO_COORDINATOR, AlertEvent, Notification
 
 PREFERENCES_SALT = "alerts.preferences"
 
@@ -105,8 +117,31 @@ def preferences_url(address: str, settings: Settings) -> str:
     return f"{settings.base_url.rstrip('/')}/alertes/preferences/{token}"
 
 
+# What a one-click unsubscription (RFC 8058) stops: the subject of the email it came with.
+TOPIC_ALERTS, TOPIC_DIGEST = "alertes", "resume"
+TOPICS = (TOPIC_ALERTS, TOPIC_DIGEST)
+
+
+def one_click_url(address: str, topic: str, settings: Settings) -> str:
+    """The List-Unsubscribe address: a POST there stops `topic`, no page, no login."""
+    token = preferences_token(address, settings)
+    return f"{settings.base_url.rstrip('/')}/alertes/desabonnement/{token}/{topic}"
+
+
 def barometer_url(settings: Settings) -> str:
     return settings.base_url.rstrip("/") + "/"
+
+
+def signed_links_for(recipient_kind: str) -> bool:
+    """Coordinators sign in; contacts and member service addresses have no account (R14)."""
+    return recipient_kind != TO_COORDINATOR
+
+
+def page_url(
+    slug: str, establishment_id: int, settings: Settings, signed: bool, issued_at: datetime
+) -> str:
+    """The establishment's page; signed (dated `issued_at`) for recipients without an account."""
+    return establishment_url(slug, settings, establishment_id if signed else None, issued_at)
 
 
 # --- message ---------------------------------------------------------------------------
@@ -140,6 +175,22 @@ _parsed: dict[tuple[str, str], tuple[str, Any]] = {}
 _folded: dict[tuple[Any, ...], bytes] = {}
 
 
+# Headers written as they are: RFC 2369 wants `<https://…>` in List-Unsubscribe, never the
+# encoded words the email package makes of a long unbroken value.
+RAW_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+RAW_HEADER_LIMIT = 990  # RFC 5322: a line holds at most 998 characters
+
+
+def _raw(name: str, value: object) -> bool:
+    text = str(value)
+    return (
+        name.lower() in RAW_HEADERS
+        and text.isascii()
+        and len(name) + len(text) + 2 <= RAW_HEADER_LIMIT
+        and not any(c in text for c in "\r\n")
+    )
+
+
 def _shared(name: str, value: object) -> bool:
     # A multipart's Content-Type carries its own random boundary: never seen twice.
     return name.lower() in SHARED_HEADERS and "boundary" not in str(value)
@@ -165,6 +216,8 @@ class SharedHeaderPolicy(EmailPolicy):
         return found
 
     def fold_binary(self, name: str, value: Any) -> bytes:
+        if _raw(name, value):
+            return f"{name}: {value}".encode("ascii") + self.linesep.encode("ascii")
         if not _shared(name, value):
             return super().fold_binary(name, value)
         key = (
@@ -192,13 +245,17 @@ def build_message(
     recipient: str,
     rendered: Rendered,
     settings: Settings,
-    manage_url: str | None = None,
+    language: str = "fr",
+    topic: str = TOPIC_ALERTS,
 ) -> EmailMessage:
+    """The email, with the headers large providers ask of bulk senders.
+
+    List-Unsubscribe holds the one-click address (RFC 8058) of what this email is
+    about; Content-Language the language it is written in.
+    """
     address = clean_address(recipient)
     if address is None:
         raise AddressRefused(recipient)
-    if manage_url is None:
-        manage_url = preferences_url(address, settings)
     message = EmailMessage(policy=MESSAGE_POLICY)
     message["Subject"] = rendered.subject
     message["From"] = settings.mail_from
@@ -206,9 +263,11 @@ def build_message(
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(notification_id, settings)
     message["Auto-Submitted"] = "auto-generated"
-    message["List-Unsubscribe"] = f"<{manage_url}>"
+    message["List-Unsubscribe"] = f"<{one_click_url(address, topic, settings)}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    message["Content-Language"] = language  # after the parts: set_content clears Content-*
     return message
 
 
@@ -225,24 +284,69 @@ def offer_type_labels(
     return [offer_types[c].label(lang) if c in offer_types else c for c in codes]
 
 
-def situation_lines(session: DbSession, ids: list[int], lang: str) -> list[dict[str, str]]:
-    """New situations, by the wording of their condition only."""
+def situation_lines(
+    session: DbSession,
+    ids: list[int],
+    lang: str,
+    offer_types: dict[str, OfferType],
+    new_ids: frozenset[int] = frozenset(),
+) -> list[dict[str, Any]]:
+    """Situations by the wording of their condition, category and offer types only (R14).
+
+    Never a report's text, author or service: none of it is read here.
+    """
+    return [
+        situation_line(s, lang, offer_types, s.id in new_ids)
+        for s in situations_by_id(session, ids)
+    ]
+
+
+def situations_by_id(session: DbSession, ids: list[int]) -> list[Situation]:
     if not ids:
         return []
     query = (
         select(Situation)
         .where(Situation.id.in_(ids))
         .options(joinedload(Situation.condition).joinedload(Condition.category))
-        .order_by(Situation.id)
+        .order_by(Situation.opened_at, Situation.id)
     )
+    return list(session.scalars(query))
+
+
+def situation_line(
+    situation: Situation, lang: str, offer_types: dict[str, OfferType], new: bool = False
+) -> dict[str, Any]:
+    return {
+        "code": situation.condition.code,
+        "label": situation.condition.label(lang),
+        "category": situation.condition.category.label(lang),
+        "category_code": situation.condition.category.code,
+        "offer_type_codes": situation.offer_type_codes,
+        "offer_types": offer_type_labels(offer_types, situation.offer_type_codes, lang),
+        "new": new,
+    }
+
+
+def type_colour_lines(lines: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
+    """The colour per offer type that these open situations give (R13), in words and colour."""
+    counts = breakdown((line["category_code"], line["offer_type_codes"]) for line in lines)
     return [
         {
-            "code": s.condition.code,
-            "label": s.condition.label(lang),
-            "category": s.condition.category.label(lang),
+            "code": code,
+            "words": type_level_words(lang, code, level),
+            "colour": level.colour,
+            "colour_hex": level_colour(level.colour, level.step),
         }
-        for s in session.scalars(query)
+        for code, level in offer_type_levels(counts.by_offer_type).items()
     ]
+
+
+@lru_cache(maxsize=256)
+def type_level_words(lang: str, offer_type: str, level: TypeLevel) -> str:
+    """« Offre individuelle : orange 3 » in `lang`; a handful of values, each translated once
+    per process (switching the locale costs more than the rest of a digest's establishment)."""
+    with force_locale(lang):
+        return offer_type_level_words(offer_type, level)
 
 
 def level_context(offer_types: dict[str, OfferType], level: Level, lang: str) -> dict[str, Any]:
@@ -267,27 +371,49 @@ def common_context(recipient: str, settings: Settings) -> dict[str, Any]:
 
 
 def event_context(
-    session: DbSession, event: AlertEvent, lang: str, offer_types: dict[str, OfferType]
+    session: DbSession,
+    event: AlertEvent,
+    lang: str,
+    offer_types: dict[str, OfferType],
+    settings: Settings,
+    signed: bool,
 ) -> dict[str, Any]:
-    """Everything an alert says that is the same for every recipient of one language."""
+    """Everything an alert says that is the same for every recipient of one language and
+    kind of link: the level, why (every open situation, the new ones marked), the page."""
+    new_ids = frozenset(event.new_situation_ids or [])
+    # Events recorded before R14 kept only their new situations.
+    listed = event.open_situation_ids
+    ids = list(new_ids) if listed is None else list(listed)
+    situations = situation_lines(session, ids, lang, offer_types, new_ids)
+    establishment = event.establishment
     return {
         **level_context(offer_types, event.level, lang),
         "kind": event.kind,
-        "establishment": event.establishment.name,
+        "establishment": establishment.name,
+        "establishment_url": page_url(
+            establishment.slug, establishment.id, settings, signed, event.created_at
+        ),
+        "signed_link": signed,
+        "link_days": settings.signed_link_days,
         "previous_level": level_label(event.from_colour, event.from_step, lang),
-        "new_situations": situation_lines(session, list(event.new_situation_ids or []), lang),
+        "previous_colour": event.from_colour,
+        "situations": situations,
+        "complete": listed is not None,
+        "new_count": sum(1 for line in situations if line["new"]),
+        "type_colours": type_colour_lines(situations, lang) if listed is not None else [],
     }
 
 
 def alert_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
-    """A rise, red or back-to-green email, from the event's snapshot of the level."""
+    """A rise, red, fall out of red or back-to-green email, from the event's snapshot."""
     event = notification.event
     if event is None:
         raise ValueError(f"notification {notification.id} has no event")
     lang = notification.language
+    signed = signed_links_for(notification.recipient_kind)
     context = {
         **common_context(notification.recipient, settings),
-        **event_context(session, event, lang, offer_types_by_code(session)),
+        **event_context(session, event, lang, offer_types_by_code(session), settings, signed),
     }
     return render(event.kind, lang, context)
 
@@ -298,14 +424,16 @@ class AlertRenderer:
     The only part of an alert that depends on its recipient is the preferences
     link (`manage_url`): the templates are rendered once with a placeholder in
     its place, and each recipient's copy swaps in its own link, escaped as the
-    template would have escaped it. The offer types are read once per batch.
+    template would have escaped it. The establishment link depends only on
+    whether the recipient has an account (plain or signed, dated by the event):
+    one rendering for each. The offer types are read once per batch.
     """
 
     def __init__(self, session: DbSession, settings: Settings) -> None:
         self.session = session
         self.settings = settings
         self._offer_types: dict[str, OfferType] | None = None
-        self._rendered: dict[tuple[int, str], Rendered] = {}
+        self._rendered: dict[tuple[int, str, bool], Rendered] = {}
         # Unguessable, plain ASCII: no template filter or escaping changes it.
         self._placeholder = f"manage-url-{secrets.token_hex(12)}"
 
@@ -314,8 +442,8 @@ class AlertRenderer:
             self._offer_types = offer_types_by_code(self.session)
         return self._offer_types
 
-    def common(self, event_id: int, lang: str) -> Rendered:
-        key = (event_id, lang)
+    def common(self, event_id: int, lang: str, signed: bool) -> Rendered:
+        key = (event_id, lang, signed)
         found = self._rendered.get(key)
         if found is None:
             event = self.session.get(AlertEvent, event_id)
@@ -324,13 +452,16 @@ class AlertRenderer:
             context = {
                 "barometer_url": barometer_url(self.settings),
                 "manage_url": self._placeholder,
-                **event_context(self.session, event, lang, self.offer_types()),
+                **event_context(
+                    self.session, event, lang, self.offer_types(), self.settings, signed
+                ),
             }
             found = self._rendered[key] = render(event.kind, lang, context)
         return found
 
-    def email(self, event_id: int, lang: str, manage_url: str) -> Rendered:
-        common = self.common(event_id, lang)
+    def email(self, event_id: int, lang: str, manage_url: str, signed: bool) -> Rendered:
+        """`signed`: the recipient has no account, its establishment link is signed."""
+        common = self.common(event_id, lang, signed)
         html_url = str(escape(manage_url))
         return Rendered(
             common.subject.replace(self._placeholder, manage_url),

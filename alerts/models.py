@@ -2,8 +2,9 @@
 
 Each email is one `Notification` row, recorded in the transaction that decided
 it and delivered after commit (SPEC §7). A row moves pending -> sending -> sent,
-or to failed (permanent error, or retries exhausted after 24 h), or to uncertain
-(a worker died while sending; it is resent with the same Message-ID).
+or to failed (permanent error, or retries exhausted after 24 h), or to uncertain:
+a worker died while sending (resent with the same Message-ID), or the connection
+was lost after the whole message went (`sent_at` set; only a coordinator resends).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ STATES = (PENDING, SENDING, SENT, FAILED, UNCERTAIN)
 RISE = "rise"
 RED = "red"
 GREEN_AGAIN = "green"
+RED_LIFTED = "lifted"  # a fall out of red that does not reach green
 DIGEST = "digest"
 
 GROUP_OPEN = "open"
@@ -88,7 +90,8 @@ class AlertGroup(db.Model):  # type: ignore[name-defined]
 
 
 class AlertEvent(db.Model):  # type: ignore[name-defined]
-    """One alert to send: a rise, a red, or a return to green, with a snapshot of the level."""
+    """One alert to send: a rise, a red, a fall out of red or a return to green, with a
+    snapshot of the level and of the open situations it states (R14)."""
 
     __tablename__ = "alert_event"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -105,6 +108,8 @@ class AlertEvent(db.Model):  # type: ignore[name-defined]
     red_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     level_change_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     new_situation_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # Every situation open when the event was recorded; None for events older than R14.
+    open_situation_ids: Mapped[list[int] | None] = mapped_column(JSON)
 
     establishment: Mapped[Establishment] = relationship()
 

@@ -10,17 +10,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
 from barometre import clock
+from barometre.addresses import clean_address
 from barometre.extensions import DbSession
 from barometre.models import ROLE_COORDINATOR, Contact, Establishment, MemberService, User
 
-from .models import GREEN_AGAIN, RED, TO_CONTACT, TO_COORDINATOR, TO_SERVICE, AddressPreference
+from .models import (
+    GREEN_AGAIN,
+    RED,
+    TO_CONTACT,
+    TO_COORDINATOR,
+    TO_SERVICE,
+    AddressPreference,
+    Notification,
+)
 
 EMAIL_LANGUAGES = ("fr", "nl")
-MAX_ADDRESS = 254
 
 
 @dataclass(frozen=True)
@@ -35,21 +42,6 @@ class Recipient:
 def email_language(language: str | None) -> str:
     """Emails exist in French and Dutch; anything else gets French."""
     return language if language in EMAIL_LANGUAGES else "fr"
-
-
-def clean_address(raw: str) -> str | None:
-    """A normalised address, or None for anything that could inject a header or bounce."""
-    if not isinstance(raw, str) or any(c in raw for c in "\r\n\x00"):
-        return None
-    candidate = raw.strip()
-    if not candidate or len(candidate) > MAX_ADDRESS:
-        return None
-    try:
-        # `.test` domains are allowed: they are what the tests and demos use.
-        checked = validate_email(candidate, check_deliverability=False, test_environment=True)
-    except EmailNotValidError:
-        return None
-    return str(checked.normalized)
 
 
 def key(address: str) -> str:
@@ -114,6 +106,21 @@ def alert_recipients(
         for address in service.alert_addresses:
             collector.add(address, "fr", TO_SERVICE)
     return list(collector.found.values())
+
+
+def event_recipients(session: DbSession, event_id: int) -> list[Recipient]:
+    """Who an event was addressed to, in the same language, less those who opted out since."""
+    excluded = opted_out(session, "alerts")
+    query = (
+        select(Notification.recipient, Notification.language, Notification.recipient_kind)
+        .where(Notification.event_id == event_id)
+        .order_by(Notification.id)
+    )
+    return [
+        Recipient(address, language, kind)
+        for address, language, kind in session.execute(query)
+        if key(address) not in excluded
+    ]
 
 
 def digest_recipients(session: DbSession) -> list[Recipient]:

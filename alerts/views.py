@@ -9,7 +9,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -18,11 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from barometre.auth import COORDINATOR, PUBLIC, access
-from barometre.extensions import db
+from barometre.extensions import csrf, db
 from barometre.settings import current as settings
 
 from . import delivery
-from .emails import address_from_token
+from .emails import TOPIC_ALERTS, TOPICS, address_from_token
 from .models import (
     FAILED,
     PENDING,
@@ -61,7 +61,6 @@ RECIPIENT_LABELS = {
 }
 
 
-
 @bp.get("/coordination/notifications")
 @access(COORDINATOR)
 def notifications() -> ResponseReturnValue:
@@ -95,7 +94,7 @@ def notifications() -> ResponseReturnValue:
     )
 
 
-@bp.post("/coordination/notifications/<int:notification_id>/retry")
+@bp.post("/coordination/notifications/<id:notification_id>/retry")
 @access(COORDINATOR)
 def retry(notification_id: int) -> ResponseReturnValue:
     if delivery.retry(db.session, notification_id, current_user):
@@ -147,6 +146,31 @@ def outbox_message(name: str) -> ResponseReturnValue:
     text = body.get_content() if body is not None else ""
     headers = [(h, str(message[h])) for h in ("Date", "From", "To", "Subject", "Message-ID")]
     return render_template("alerts/outbox_message.html", name=name, headers=headers, text=text)
+
+
+@bp.route("/alertes/desabonnement/<token>/<topic>", methods=["GET", "POST"])
+@csrf.exempt  # mail providers POST without a form: the signed token is the capability
+@access(PUBLIC)
+def one_click(token: str, topic: str) -> ResponseReturnValue:
+    """RFC 8058: the provider POSTs `List-Unsubscribe=One-Click`; no page, no login.
+
+    A GET (a person following the link, or a scanner) changes nothing: it leads to
+    the preferences page.
+    """
+    address = address_from_token(token, settings())
+    if address is None or topic not in TOPICS:
+        abort(404)
+    if request.method == "GET":
+        return redirect(url_for(".preferences", token=token))
+    row = preference(db.session, address)
+    alerts, digest = (row.alerts, row.digest) if row else (True, True)
+    if topic == TOPIC_ALERTS:
+        alerts = False
+    else:
+        digest = False
+    set_preference(db.session, address, alerts, digest)
+    db.session.commit()
+    return Response(_("Désabonnement enregistré."), mimetype="text/plain")
 
 
 @bp.route("/alertes/preferences/<token>", methods=["GET", "POST"])

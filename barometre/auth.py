@@ -27,7 +27,7 @@ TOKEN_PREFIX = "bar_"  # noqa: S105 - a prefix, not a secret
 
 PUBLIC = "public"  # anyone
 BAROMETER = "barometer"  # anyone when PUBLIC_BAROMETER is on, else signed-in users
-USER = "user"  # any signed-in user (session or token)
+USER = "user"  # any signed-in user (session, or token on the API)
 COORDINATOR = "coordinator"
 RULES = (PUBLIC, BAROMETER, USER, COORDINATOR)
 
@@ -124,6 +124,18 @@ def bearer_token() -> str | None:
     return None
 
 
+API_PREFIX = "/api/"
+
+
+def api_token() -> str | None:
+    """The bearer token of an API request; None on every other route.
+
+    An API token never opens an HTML page: there it could mint new tokens,
+    or open the console, and so outlive its own revocation.
+    """
+    return bearer_token() if request.path.startswith(API_PREFIX) else None
+
+
 def allowed(rule: str | None, user: Any) -> bool | None:
     """True: go on; False: signed in but not allowed (403); None: sign in first (401)."""
     if rule is None:
@@ -148,7 +160,7 @@ def enforce_access() -> None:
     or_if = getattr(view, "access_or_if", None)
     if or_if is not None and or_if():
         return
-    token = bearer_token()
+    token = api_token()
     if token is not None and not current_user.is_authenticated:
         abort(401)  # a token was sent and it is not valid
     if getattr(view, "access_token_only", False) and token is None:
@@ -176,7 +188,7 @@ def init_auth(app: Flask) -> None:
 
     @login_manager.request_loader
     def load_from_token(_request: Any) -> User | None:
-        token = bearer_token()
+        token = api_token()
         return user_for_token(db.session, token) if token else None
 
     app.before_request(enforce_access)

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask
 from sqlalchemy import select
 
+from . import history_files, history_import, services
 from . import seed as seeding
-from . import services
+from .addresses import clean_address
 from .auth import create_token, hash_password
 from .extensions import db
 from .models import ROLE_WORKER, ROLES, User
 from .settings import current as settings
+from .text import refusal
+
+
+def checked_text(value: str, what: str, maximum: int = 200) -> str:
+    """A name given on the command line, under the rule of every stored text."""
+    value = value.strip()
+    if len(value) > maximum:
+        raise click.ClickException(f"{what} : {maximum} caractères au maximum.")
+    if refused := refusal(value, multiline=False):
+        raise click.ClickException(f"{what} refusé. {refused}")
+    return value
 
 
 @click.command("seed")
@@ -39,7 +52,12 @@ users = click.Group("users", help="Comptes utilisateurs.")
 @click.option("--password-stdin", is_flag=True, help="Lit le mot de passe sur l'entrée standard.")
 def create_user(email: str, role: str, service_name: str, name: str, password_stdin: bool) -> None:
     """Crée un compte."""
-    email = email.strip().lower()
+    address = clean_address(email)
+    if address is None:
+        raise click.ClickException(f"Adresse refusée : {email!r}")
+    email = address.lower()
+    name = checked_text(name, "Nom")
+    service_name = checked_text(service_name, "Nom du service")
     if db.session.scalar(select(User).where(User.email == email)):
         raise click.ClickException(f"Le compte {email} existe déjà.")
     if role == ROLE_WORKER and not service_name:
@@ -69,6 +87,7 @@ tokens = click.Group("tokens", help="Jetons d'API.")
 @click.option("--name", default="cli")
 def create_token_command(email: str, name: str) -> None:
     """Crée un jeton d'API; il est affiché une seule fois, seul sur la dernière ligne."""
+    name = checked_text(name, "Nom du jeton", 100)
     user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise click.ClickException(f"Compte inconnu : {email}")
@@ -90,8 +109,45 @@ def recompute_command() -> None:
     click.echo(f"Niveaux recalculés ; {len(changes)} changement(s) enregistré(s).")
 
 
+imports = click.Group("import", help="Import de données.")
+
+
+@imports.command("history")
+@click.argument("reports", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--resolutions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Fichier des résolutions (CSV).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Montre ce que l'import ferait, sans rien enregistrer."
+)
+def import_history_command(reports: Path, resolutions: Path | None, dry_run: bool) -> None:
+    """Importe l'historique du comité (signalements, résolutions) depuis des fichiers CSV."""
+    try:
+        summary = history_import.import_history(
+            db.session,
+            reports.read_bytes(),
+            resolutions.read_bytes() if resolutions else None,
+            None,
+            settings(),
+            dry_run,
+        )
+    except history_files.ImportRefused as refused:
+        db.session.rollback()
+        for line in refused.lines:
+            click.echo(line, err=True)
+        raise click.ClickException(refused.message) from None
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    for line in history_import.summary_lines(summary, dry_run):
+        click.echo(line)
+
+
 def register_cli(app: Flask) -> None:
     from .retention import retention_cli
 
-    for command in (seed_command, users, tokens, levels, retention_cli):
+    for command in (seed_command, users, tokens, levels, imports, retention_cli):
         app.cli.add_command(command)

@@ -231,6 +231,8 @@ class Report(db.Model):  # type: ignore[name-defined]
         Index("ix_report_establishment_submitted", "establishment_id", "submitted_at"),
         # "My reports" (newest first) and the questionnaire's repeat check (the last minutes).
         Index("ix_report_author_submitted", "author_id", "submitted_at"),
+        # A submission id is its author's: another author's report under it is a new report.
+        UniqueConstraint("author_id", "submission_id", name="uq_report_author_submission"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
@@ -243,11 +245,14 @@ class Report(db.Model):  # type: ignore[name-defined]
     minutes_waited: Mapped[int | None] = mapped_column(Integer)
     activity_cancelled: Mapped[bool | None] = mapped_column(Boolean)
     detainees_not_seen: Mapped[int | None] = mapped_column(Integer)
-    submission_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    # Canonical lower-case UUID, scoped to the author (uq_report_author_submission).
+    submission_id: Mapped[str | None] = mapped_column(String(36))
     review_state: Mapped[str] = mapped_column(String(12), default=REVIEW_UNREVIEWED)
     review_reason: Mapped[str] = mapped_column(Text, default="")
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The committee's own reference, for a report brought in by the history import.
+    import_reference: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     establishment: Mapped[Establishment] = relationship()
     author: Mapped[User | None] = relationship(foreign_keys=[author_id])
@@ -314,6 +319,10 @@ class Situation(db.Model):  # type: ignore[name-defined]
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     close_note: Mapped[str] = mapped_column(Text, default="")
+    # Resolved by a line of the history import (not by the committee in the console).
+    closed_by_import: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
     establishment: Mapped[Establishment] = relationship()
     condition: Mapped[Condition] = relationship()

@@ -156,6 +156,11 @@ SCHEMAS: dict[str, Any] = {
             },
             "submission_id": {
                 "type": ["string", "null"],
+                "description": (
+                    "Clé d'idempotence propre à son auteur (UUID, casse indifférente) : "
+                    "le même auteur qui la renvoie reçoit son premier signalement (200) ; "
+                    "un autre utilisateur avec la même clé crée un nouveau signalement."
+                ),
                 "format": "uuid",
                 "minLength": 36,
                 "maxLength": 36,

@@ -42,12 +42,14 @@ from .models import (
     Situation,
     User,
 )
+from .routing import MAX_DB_ID
 from .settings import Settings
+from .text import printable, refusal
 
 MAX_DESCRIPTION = 2000
 MAX_COUNT = 100_000
-# Ids are 32-bit integer columns: PostgreSQL refuses to compare them with a larger number.
-MAX_DB_ID = 2**31 - 1
+# The cause of the level changes replayed from the committee's history (barometre.history_import).
+CAUSE_IMPORT = "import"
 
 
 @dataclass(frozen=True)
@@ -156,23 +158,19 @@ class ResolvedReport:
         ]
 
 
-def storable(text: str) -> bool:
-    """Text every database takes: no NUL byte, nothing UTF-8 cannot encode (lone surrogates)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def valid_submission_id(value: str) -> bool:
-    """The canonical 36-character form only: it is stored in a 36-character column."""
+    """The 36-character form only (either case): it is stored in a 36-character column."""
+    return canonical_submission_id(value) is not None
+
+
+def canonical_submission_id(value: str | None) -> str | None:
+    """The id in lower case, so that one UUID written in either case is one id; None if invalid."""
+    if value is None or len(value) != 36:
+        return None
     try:
-        return len(value) == 36 and uuid.UUID(value) is not None
+        return str(uuid.UUID(value))
     except ValueError:
-        return False
+        return None
 
 
 def check_report(
@@ -190,7 +188,7 @@ def check_report(
         establishment = located[0]
     else:
         establishment = None
-        if storable(data.establishment):
+        if printable(data.establishment, multiline=False):
             establishment = session.scalar(
                 select(Establishment).where(Establishment.slug == data.establishment)
             )
@@ -250,8 +248,8 @@ def check_free_fields(data: ReportInput) -> dict[str, list[str]]:
         errors["description"] = [
             _("La description ne peut dépasser %(max)d caractères.", max=MAX_DESCRIPTION)
         ]
-    elif not storable(data.description):
-        errors["description"] = [_("La description contient un caractère interdit.")]
+    elif refused := refusal(data.description):
+        errors["description"] = [refused]
     for name in ("minutes_waited", "detainees_not_seen"):
         value = getattr(data, name)
         if value is not None and not 0 <= value <= MAX_COUNT:
@@ -285,7 +283,7 @@ def _known_pair(
 
 
 def _wanted(codes: Iterable[str]) -> list[str]:
-    return sorted({c for c in codes if isinstance(c, str) and storable(c)})
+    return sorted({c for c in codes if isinstance(c, str) and printable(c, multiline=False)})
 
 
 def _known(session: DbSession, model: Any, codes: Iterable[str]) -> list[Any]:
@@ -306,18 +304,26 @@ def _unknown_codes(codes: Iterable[str], found: Iterable[Any]) -> list[str]:
 
 
 def record_report(
-    session: DbSession, data: ReportInput, author: User | None, settings: Settings
+    session: DbSession,
+    data: ReportInput,
+    author: User | None,
+    settings: Settings,
+    import_reference: str | None = None,
 ) -> Outcome:
     """Store one report (R1), attach it to situations (R2) and recompute (R4, R5).
 
-    A repeated `submission_id` returns the first report and stores nothing; the
-    unique index also catches a concurrent repeat at flush.
+    A `submission_id` its author already used returns that first report and
+    stores nothing; the unique index on (author, id) also catches a concurrent
+    repeat at flush. Another author's report under the same id is a new report.
+    `import_reference`: a report of the committee's history, replayed by the
+    import: it comes validated and its level change has the cause "import".
     """
-    submission_id = data.submission_id if valid_submission_id(data.submission_id or "") else None
-    found, existing_id = locate_for_report(session, data.establishment, submission_id)
+    submission_id = canonical_submission_id(data.submission_id)
+    found, existing_id = locate_for_report(session, data.establishment, submission_id, author)
     if existing_id is not None:
         return _unchanged(session.get_one(Report, existing_id), settings)
-    if found is None and submission_id and (existing := _by_submission(session, submission_id)):
+    renamed = found is None and submission_id is not None
+    if renamed and (existing := _by_submission(session, submission_id or "", author)):
         return _unchanged(existing, settings)  # a repeat naming an establishment since renamed
     resolved = check_report(session, data, settings, located=(found,))
     establishment = resolved.establishment
@@ -334,8 +340,9 @@ def record_report(
         minutes_waited=data.minutes_waited,
         activity_cancelled=data.activity_cancelled,
         detainees_not_seen=data.detainees_not_seen,
-        submission_id=data.submission_id,
-        review_state=REVIEW_UNREVIEWED,
+        submission_id=submission_id,
+        review_state=REVIEW_VALIDATED if import_reference else REVIEW_UNREVIEWED,
+        import_reference=import_reference,
         condition_links=resolved.links(),
         offer_types=resolved.offer_types,
         situations=[],  # known empty: attaching will not load it
@@ -348,13 +355,12 @@ def record_report(
     except IntegrityError:
         # The submission_id is stored already (a repeat, or a concurrent request).
         session.rollback()
-        existing = _by_submission(session, data.submission_id or "")
+        existing = _by_submission(session, submission_id, author) if submission_id else None
         if existing is None:
             raise
         return _unchanged(existing, settings)
-    change = recompute(
-        session, establishment, settings, "report", report.id, new, [*situations, *new]
-    )
+    cause = CAUSE_IMPORT if import_reference else "report"
+    change = recompute(session, establishment, settings, cause, report.id, new, [*situations, *new])
     changes += [change] if change else []
     outcome = Outcome(establishment, before, establishment.level, changes, report, True, new)
     return _with_lateness(outcome, report.visit_date, settings)
@@ -393,8 +399,14 @@ def _with_lateness(outcome: Outcome, visit_date: date, settings: Settings) -> Ou
     return outcome
 
 
-def _by_submission(session: DbSession, submission_id: str) -> Report | None:
-    return session.scalar(select(Report).where(Report.submission_id == submission_id))
+def _by_submission(session: DbSession, submission_id: str, author: User | None) -> Report | None:
+    return session.scalar(select(Report).where(_same_submission(submission_id, author)))
+
+
+def _same_submission(submission_id: str, author: User | None) -> ColumnElement[bool]:
+    """The report its author already sent under this id (ids are scoped to their author)."""
+    by_author = Report.author_id.is_(None) if author is None else Report.author_id == author.id
+    return (Report.submission_id == submission_id) & by_author
 
 
 def _unchanged(report: Report, settings: Settings) -> Outcome:
@@ -411,15 +423,16 @@ def counts(report: Report, settings: Settings) -> bool:
 
 
 def locate_for_report(
-    session: DbSession, slug: str, submission_id: str | None
+    session: DbSession, slug: str, submission_id: str | None, author: User | None = None
 ) -> tuple[Establishment | None, int | None]:
     """The establishment a report names, locked as lock_establishment does, and the id
-    of the report already stored under `submission_id` (a repeat), in one statement."""
-    if not storable(slug):
+    of the report `author` already stored under `submission_id` (a repeat), in one
+    statement. `submission_id`: canonical (see canonical_submission_id)."""
+    if not printable(slug, multiline=False):
         return None, None
     by_slug = Establishment.slug == slug
     repeat = (
-        select(Report.id).where(Report.submission_id == submission_id).scalar_subquery()
+        select(Report.id).where(_same_submission(submission_id, author)).scalar_subquery()
         if submission_id
         else null()
     )
@@ -568,8 +581,9 @@ def recompute(
     )
     session.add(change)
     session.flush()
-    for hook in LEVEL_CHANGE_HOOKS:
-        hook(session, change)
+    if cause != CAUSE_IMPORT:  # imported history is not news: nobody is alerted
+        for hook in LEVEL_CHANGE_HOOKS:
+            hook(session, change)
     return change
 
 
@@ -590,6 +604,7 @@ def expire_stale(
     establishment: Establishment,
     settings: Settings,
     situations: Sequence[Situation] | None = None,
+    cause: str = "expiry",
 ) -> list[LevelChange]:
     """Close the situations no report confirmed within the TTL (R3).
 
@@ -604,7 +619,7 @@ def expire_stale(
     for situation in stale:
         _close(situation, SITUATION_EXPIRED, None, "")
     session.flush()
-    change = recompute(session, establishment, settings, "expiry", None, (), still_open(situations))
+    change = recompute(session, establishment, settings, cause, None, (), still_open(situations))
     return [change] if change else []
 
 
@@ -631,14 +646,12 @@ def _required_note(note: str | None, field_name: str) -> str:
     note = (note or "").strip()
     if not note:
         raise ValidationFailed({field_name: [_("Ce champ est obligatoire.")]})
-    if len(note) > MAX_DESCRIPTION or not storable(note):
+    if len(note) > MAX_DESCRIPTION:
         raise ValidationFailed(
-            {
-                field_name: [
-                    _("Texte trop long ou caractère interdit (%(max)d max).", max=MAX_DESCRIPTION)
-                ]
-            }
+            {field_name: [_("%(max)d caractères au maximum.", max=MAX_DESCRIPTION)]}
         )
+    if refused := refusal(note):
+        raise ValidationFailed({field_name: [refused]})
     return note
 
 
@@ -651,15 +664,29 @@ def resolve_situation(
     if situation is None:
         raise NotFound(_("Situation inconnue."))
     establishment = lock_establishment(session, situation.establishment_id)
-    session.refresh(situation)
+    session.refresh(situation)  # decided under the lock: a concurrent close has committed
     if situation.status != SITUATION_OPEN:
         raise Conflict(_("Cette situation n'est plus ouverte."))
     before = establishment.level
-    _close(situation, SITUATION_RESOLVED, actor, note)
-    session.flush()
-    change = recompute(session, establishment, settings, "resolution", situation.id)
+    change = close_resolved(session, establishment, situation, actor, note, settings)
     audit(session, actor, "situation.resolve", situation, establishment=establishment.slug)
     return Outcome(establishment, before, establishment.level, [change] if change else [])
+
+
+def close_resolved(
+    session: DbSession,
+    establishment: Establishment,
+    situation: Situation,
+    actor: User | None,
+    note: str,
+    settings: Settings,
+    cause: str = "resolution",
+) -> LevelChange | None:
+    """Close an open situation of the locked `establishment` as resolved, and recompute."""
+    _close(situation, SITUATION_RESOLVED, actor, note)
+    situation.closed_by_import = cause == CAUSE_IMPORT
+    session.flush()
+    return recompute(session, establishment, settings, cause, situation.id)
 
 
 def reject_report(
@@ -676,6 +703,7 @@ def reject_report(
     if report is None:
         raise NotFound(_("Signalement inconnu."))
     establishment = lock_establishment(session, report.establishment_id)
+    session.refresh(report)  # decided under the lock: a concurrent review has committed
     if report.review_state == REVIEW_REJECTED:
         raise Conflict(_("Ce signalement est déjà rejeté."))
     before = establishment.level
@@ -711,7 +739,8 @@ def validate_report(session: DbSession, report_id: int, actor: User, settings: S
     if report is None:
         raise NotFound(_("Signalement inconnu."))
     establishment = lock_establishment(session, report.establishment_id)
-    if report.review_state != "unreviewed":
+    session.refresh(report)  # decided under the lock: a concurrent review has committed
+    if report.review_state != REVIEW_UNREVIEWED:
         raise Conflict(_("Ce signalement a déjà été revu."))
     before = establishment.level
     counted_before = counts(report, settings)

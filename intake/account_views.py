@@ -76,6 +76,10 @@ def login() -> ResponseReturnValue:
 @bp.post("/deconnexion")
 @access(PUBLIC)
 def logout() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        # A saved copy of the session cookie must not sign anyone in again.
+        accounts.end_sessions(db.session, current_user)
+        db.session.commit()
     logout_user()
     flash(_("Vous êtes déconnecté."), "info")
     return redirect(url_for("intake.login"), 303)

@@ -100,6 +100,15 @@ def invite(session: DbSession, actor: User, data: Invitation) -> User:
 def set_password(session: DbSession, user: User, password: str) -> None:
     """New password; every other session of the user ends (session_version)."""
     user.password_hash = hash_password(password)
+    end_sessions(session, user)
+
+
+def end_sessions(session: DbSession, user: User) -> None:
+    """Sign-out: every session of the user ends on the server (session_version).
+
+    The session lives in a signed cookie; without this a copy of it taken before
+    sign-out would still open every page.
+    """
     user.session_version = (user.session_version or 1) + 1
     session.flush()
 

@@ -6,17 +6,18 @@ editing this file; a view without `access_rule` fails the suite.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.routing import Rule
+from werkzeug.routing import IntegerConverter, Rule
 
 from barometre.auth import BAROMETER, COORDINATOR, PUBLIC, USER
 from barometre.extensions import db
-from barometre.models import ROLE_COORDINATOR, ROLE_WORKER
-from tests.conftest import file_report, login, make_user
+from barometre.models import ROLE_COORDINATOR, ROLE_WORKER, ApiToken
+from tests.conftest import bearer, file_report, login, make_user
 
 ROLES = ("anonymous", "worker", "coordinator")
 ALLOWED = "allowed"  # reached the view: anything but 401/403 and never a 5xx
@@ -48,7 +49,7 @@ def sample_url(rule: Rule) -> str:
     for name in rule.arguments:
         converter = rule._converters[name]
         values[name] = (
-            1 if type(converter).__name__ == "IntegerConverter" else SAMPLE_VALUES.get(name, "x")
+            1 if isinstance(converter, IntegerConverter) else SAMPLE_VALUES.get(name, "x")
         )
     built = rule.build(values, append_unknown=False)
     assert built is not None, rule.rule
@@ -152,3 +153,38 @@ def test_private_pages_show_nothing_to_anonymous(client: FlaskClient) -> None:
         body = response.get_data(as_text=True)
         assert "Description-tres-privee" not in body and "Service-Tres-Prive" not in body
         assert "Prison de Haren" not in body
+
+
+class TestBearerTokensOnlyOnTheApi:
+    """Issue 11, item 7: `Authorization: Bearer` opens `/api/` and nothing else."""
+
+    def test_a_token_does_not_open_the_token_page(self, client: FlaskClient) -> None:
+        headers = bearer(make_user(ROLE_WORKER))
+        response = client.get("/jetons", headers=headers)
+        assert response.status_code in (302, 303, 401)
+        assert client.get("/mes-signalements", headers=headers).status_code in (302, 303, 401)
+
+    def test_a_token_mints_no_token(self, client: FlaskClient) -> None:
+        headers = bearer(make_user(ROLE_WORKER))
+        response = client.post("/jetons", data={"name": "volé"}, headers=headers)
+        assert response.status_code in (302, 303, 401, 400)
+        assert db.session.query(ApiToken).count() == 1
+
+    def test_a_coordinators_token_does_not_open_the_console(self, client: FlaskClient) -> None:
+        headers = bearer(make_user(ROLE_COORDINATOR))
+        for url in ("/coordination/", "/coordination/signalements", "/signalement"):
+            assert client.get(url, headers=headers).status_code in (302, 303, 401), url
+
+    def test_the_token_still_works_on_the_api(self, client: FlaskClient) -> None:
+        headers = bearer(make_user(ROLE_WORKER))
+        body = {
+            "establishment": "haren",
+            "visit_date": date.today().isoformat(),
+            "conditions": ["SEC-01"],
+            "offer_types": ["individuel"],
+        }
+        assert client.post("/api/v1/reports", json=body, headers=headers).status_code == 201
+
+    def test_public_pages_ignore_a_token(self, client: FlaskClient) -> None:
+        headers = {"Authorization": "Bearer bar_not-a-token"}
+        assert client.get("/connexion", headers=headers).status_code == 200

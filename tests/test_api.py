@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from barometre.extensions import db
-from barometre.models import ApiToken, Report, Situation, User
-from tests.conftest import bearer, login
+from barometre.models import ROLE_WORKER, ApiToken, Report, Situation, User
+from tests.conftest import bearer, login, make_user
 
 TODAY = date.today().isoformat()
 
@@ -62,6 +62,46 @@ def test_repeated_submission_id_returns_the_first(client: FlaskClient, worker: U
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.get_json()["id"] == second.get_json()["id"]
     assert db.session.query(Report).count() == 1
+
+
+def test_another_users_submission_id_is_a_new_report(client: FlaskClient, worker: User) -> None:
+    """Issue 11, item 3: B's report under A's id is stored, and B never sees A's report."""
+    other = make_user(ROLE_WORKER, service="Service B")
+    shared = "3f6a1c2e-9b8d-4e7f-a1b2-c3d4e5f6a7b8"
+    first = client.post(
+        "/api/v1/reports",
+        json=body(submission_id=shared, establishment="saint-gilles"),
+        headers=bearer(worker),
+    )
+    second = client.post(
+        "/api/v1/reports",
+        json=body(submission_id=shared, conditions=["ACC-01"]),
+        headers=bearer(other),
+    )
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.get_json()["id"] != first.get_json()["id"]
+    assert second.get_json()["establishment"] == "haren"
+    stored = db.session.get(Report, second.get_json()["id"])
+    assert stored is not None and stored.author_id == other.id
+    assert [c.code for c in stored.conditions] == ["ACC-01"]
+    again = client.post(
+        "/api/v1/reports",
+        json=body(submission_id=shared, conditions=["ACC-01"]),
+        headers=bearer(other),
+    )
+    assert again.status_code == 200 and again.get_json()["id"] == stored.id
+    assert db.session.query(Report).count() == 2
+
+
+def test_submission_id_in_upper_case_is_the_same_id(client: FlaskClient, worker: User) -> None:
+    lower = "7d5c4b2a-3e1f-4a6b-8c9d-0e1f2a3b4c5d"
+    first = client.post("/api/v1/reports", json=body(submission_id=lower), headers=bearer(worker))
+    upper = client.post(
+        "/api/v1/reports", json=body(submission_id=lower.upper()), headers=bearer(worker)
+    )
+    assert (first.status_code, upper.status_code) == (201, 200)
+    assert upper.get_json()["id"] == first.get_json()["id"]
+    assert db.session.scalars(select(Report.submission_id)).all() == [lower]
 
 
 @pytest.mark.parametrize(

@@ -99,3 +99,46 @@ def test_flask_app_command_line_works(tmp_path: Path, backend: str) -> None:
         done = subprocess.run([*flask, *args], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
     assert (tmp_path / "barometre.db").exists()
+
+
+def test_submission_ids_become_per_author_and_lower_case(fresh_app: Flask) -> None:
+    """Issue 11, item 3: the migration lowers stored ids and lets two authors share one."""
+    upgrade(revision="dd75c34af1e9")
+    upper = "7D5C4B2A-3E1F-4A6B-8C9D-0E1F2A3B4C5D"
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO establishment (id, slug, name, active, committee_note, colour, step,"
+                " open_situations, offer_types, red_blocked, open_facts, revision)"
+                " VALUES (1, 'haren', 'Haren', true, '', 'vert', 0, 0, '', false, '[]', 1)"
+            )
+        )
+        for user_id in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO user_account (id, email, name, password_hash, role, language,"
+                    " active, session_version, created_at) VALUES (:id, :email, '', '', 'worker',"
+                    " 'fr', true, 1, '2026-11-01')"
+                ),
+                {"id": user_id, "email": f"u{user_id}@example.org"},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO report (establishment_id, author_id, visit_date, submitted_at,"
+                " description, submission_id, review_state, review_reason)"
+                " VALUES (1, 1, '2026-11-01', '2026-11-01', '', :sid, 'unreviewed', '')"
+            ),
+            {"sid": upper},
+        )
+    upgrade()
+    with db.engine.begin() as conn:
+        assert conn.scalar(text("SELECT submission_id FROM report")) == upper.lower()
+        conn.execute(
+            text(
+                "INSERT INTO report (establishment_id, author_id, visit_date, submitted_at,"
+                " description, submission_id, review_state, review_reason)"
+                " VALUES (1, 2, '2026-11-01', '2026-11-01', '', :sid, 'unreviewed', '')"
+            ),
+            {"sid": upper.lower()},
+        )
+        assert conn.scalar(text("SELECT count(*) FROM report")) == 2

@@ -14,7 +14,7 @@ from barometre import services
 from barometre.extensions import db
 from barometre.levels import compute_level
 from barometre.models import Establishment, Report, Situation, User
-from tests.conftest import report_input
+from tests.conftest import make_user, report_input
 
 CODES = ["ACC-01", "ACC-02", "SEC-01", "SEC-03", "OFF-06", "CON-01"]
 
@@ -54,3 +54,30 @@ def test_parallel_reports_keep_one_situation_per_condition(
     haren = db.session.scalar(select(Establishment).where(Establishment.slug == "haren"))
     assert haren is not None
     assert haren.level == compute_level(s.offer_type_codes for s in open_rows)
+
+
+def test_one_submission_id_sent_at_once_by_one_author_and_by_many(app: Flask) -> None:
+    """Issue 11, item 3: the id is its author's. One author sending it 10 times at once
+    stores one report; 10 authors sending it at once store 10."""
+    shared = "0b8f6a2e-4c1d-4e5f-9a7b-3c2d1e0f9a8b"
+    same_author = make_user().id
+    authors = [make_user(service=f"Service {i}").id for i in range(10)]
+
+    def submit(author_id: int) -> tuple[int, bool]:
+        with app.app_context():
+            author = db.session.get(User, author_id)
+            data = report_input("haren", ("SEC-01",), ("individuel",), submission_id=shared)
+            outcome = services.record_report(db.session, data, author, app.config["SETTINGS"])
+            db.session.commit()
+            assert outcome.report is not None
+            return outcome.report.id, outcome.created
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        repeats = list(pool.map(submit, [same_author] * 10))
+        distinct = list(pool.map(submit, authors))
+    assert len({report_id for report_id, _ in repeats}) == 1
+    assert sorted(created for _, created in repeats) == [False] * 9 + [True]
+    assert len({report_id for report_id, _ in distinct}) == 10
+    assert all(created for _, created in distinct)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Report.id))) == 11

@@ -291,6 +291,24 @@ class TestSessions:
         assert client.post("/deconnexion").status_code == 303
         assert client.get("/signalement").status_code in (303, 401)  # signed out
 
+    def test_a_saved_cookie_replayed_after_logout_opens_nothing(
+        self, app: Flask, client: FlaskClient, worker: User
+    ) -> None:
+        """Issue 11, item 8: sign-out ends the session on the server, not only in the browser."""
+        sign_in(client, worker.email)
+        cookie_name = app.config["SESSION_COOKIE_NAME"]
+        saved = client.get_cookie(cookie_name)
+        assert saved is not None
+        assert client.get("/mes-signalements").status_code == 200
+        assert client.post("/deconnexion").status_code == 303
+        replay = app.test_client()
+        replay.set_cookie(cookie_name, saved.value, domain=saved.domain)
+        assert replay.get("/mes-signalements").status_code in (303, 401)
+        assert replay.get("/jetons").status_code in (303, 401)
+        fresh = app.test_client()  # signing in again works
+        sign_in(fresh, worker.email)
+        assert fresh.get("/mes-signalements").status_code == 200
+
     def test_password_change_ends_other_sessions(
         self, app: Flask, client: FlaskClient, worker: User
     ) -> None:

@@ -231,6 +231,25 @@ class TestSubmit:
         )
         assert loaded == 1 and found is not None and found.description == "Signalement 3."
 
+    def test_another_workers_submission_id_is_a_new_report(
+        self, app: Flask, signed_in: FlaskClient, worker: User
+    ) -> None:
+        """Issue 11, item 3: worker B is never sent to A's thank-you page."""
+        shared = str(uuid.uuid4())
+        first = signed_in.post("/signalement", data=form(submission_id=shared))
+        other_worker = make_user(service="Service B")
+        other = app.test_client()
+        login(other, other_worker)
+        second = other.post(
+            "/signalement",
+            data=form(submission_id=shared, establishment="saint-gilles", conditions=["ACC-01"]),
+        )
+        assert second.status_code == 303 and reports() == 2
+        assert second.headers["Location"] != first.headers["Location"]
+        assert other.get(second.headers["Location"]).status_code == 200
+        stored = db.session.scalar(select(Report).where(Report.author_id == other_worker.id))
+        assert stored is not None and stored.establishment.slug == "saint-gilles"
+
     def test_tampered_submission_id(self, signed_in: FlaskClient) -> None:
         response = signed_in.post("/signalement", data=form(submission_id="pas-un-uuid"))
         assert response.status_code == 422 and reports() == 0

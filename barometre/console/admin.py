@@ -12,11 +12,11 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from barometre import clock
+from barometre.addresses import clean_address
 from barometre.errors import NotFound, ValidationFailed
 from barometre.extensions import DbSession
 from barometre.models import (
@@ -31,6 +31,7 @@ from barometre.models import (
     User,
 )
 from barometre.services import audit
+from barometre.text import refusal
 
 MAX_NAME = 200
 MAX_NOTE = 280
@@ -48,19 +49,17 @@ def clean_text(value: str | None, field: str, maximum: int, required: bool = Tru
     if len(text) > maximum:
         raise ValidationFailed({field: [_("%(max)d caractères au maximum.", max=maximum)]})
     # Names and addresses are one line (they end up in email headers).
-    if "\x00" in text or (maximum <= MAX_NAME and any(ch in text for ch in "\r\n")):
-        raise ValidationFailed({field: [_("Caractère interdit.")]})
+    if refused := refusal(text, multiline=maximum > MAX_NAME):
+        raise ValidationFailed({field: [refused]})
     return text
 
 
 def clean_email(value: str | None, field: str = "email") -> str:
-    raw = (value or "").strip()
-    if any(ch in raw for ch in "\r\n\x00,;"):
+    """The address as the command line and the alert pipeline take it (`clean_address`)."""
+    address = clean_address(value or "")
+    if address is None:
         raise ValidationFailed({field: [_("Adresse e-mail invalide.")]})
-    try:
-        return validate_email(raw, check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
-        raise ValidationFailed({field: [_("Adresse e-mail invalide.")]}) from None
+    return address.lower()
 
 
 def clean_email_list(value: str | None, field: str = "alert_emails") -> str:
@@ -283,7 +282,9 @@ def update_user(
                 ]
             }
         )
-    service = member_service(session, service_id) if service_id else None
+    service = session.get(MemberService, service_id) if service_id else None
+    if service_id and service is None:
+        raise ValidationFailed({"service": [_("Service inconnu.")]})
     if role == ROLE_WORKER and service is None:
         raise ValidationFailed({"service": [_("Un travailleur appartient à un service membre.")]})
     changes = {

@@ -58,6 +58,8 @@ class Collector:
         self.held = threading.Event()
         self.release = threading.Event()
         self.rcpt_replies: dict[str, str] = {}
+        self.drop_after_data: str | None = None
+        self.drop_before_data: str | None = None
         # The SMTP sessions (one per connection) that sent DATA, kept alive so none is confused.
         self.sessions: list[Any] = []
 
@@ -68,6 +70,8 @@ class Collector:
             self.rcpt_replies.clear()
             self.sessions.clear()
         self.hold_for = None
+        self.drop_after_data = None
+        self.drop_before_data = None
         self.held.clear()
         self.release.clear()
 
@@ -92,8 +96,20 @@ class Collector:
             reply = self.rcpt_replies.pop(address.lower(), None)
         if reply is not None:
             return reply
+        if self.drop_before_data == address.lower():
+            self.drop_before_data = None
+            server.transport.abort()  # gone before DATA: nothing can have been stored
+            return "250 OK"  # never reaches the client
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    def drop_once_after_data(self, address: str) -> None:
+        """Store the next message to `address`, then drop the connection before its 250."""
+        self.drop_after_data = address.lower()
+
+    def drop_once_before_data(self, address: str) -> None:
+        """Drop the connection at the next RCPT TO of `address`, before any DATA."""
+        self.drop_before_data = address.lower()
 
     def hold_once(self, address: str) -> None:
         """Store the next message to `address`, then stall before answering 250."""
@@ -111,6 +127,10 @@ class Collector:
         recipients = [str(r).lower() for r in envelope.rcpt_tos]
         with self.lock:
             self.messages.append(Received(recipients, parsed, content))
+        if self.drop_after_data and self.drop_after_data in recipients:
+            self.drop_after_data = None
+            server.transport.abort()  # stored, and the client never hears of it
+            return "250 2.0.0 OK"  # never reaches the client
         if self.hold_for and self.hold_for in recipients:
             self.hold_for = None
             self.held.set()

@@ -20,8 +20,8 @@ from alerts.models import Notification
 from alerts.reconcile import reconcile
 from barometre import services
 from barometre.extensions import db
-from barometre.models import MemberService
-from tests.conftest import file_report
+from barometre.models import ROLE_COORDINATOR, MemberService
+from tests.conftest import file_report, login, make_user
 
 from .conftest import add_contact, notifications, user
 from .support import SmtpServer, free_port
@@ -157,6 +157,64 @@ def test_a_send_left_in_sending_becomes_uncertain_then_is_resent_with_the_same_m
     assert (row.state, row.attempts) == ("sent", 3)
     [message] = smtp.collector.to(ONLY)
     assert message["Message-ID"] == message_id(row.id, settings())
+
+
+def test_a_connection_lost_after_the_message_went_is_uncertain_and_never_resent(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    """Issue 11, item 9: the server stored the email and dropped before its 250."""
+    add_contact(ONLY)
+    smtp.collector.drop_once_after_data(ONLY)
+    with freeze_time(MONDAY_EARLY, real_asyncio=True) as frozen:
+        file_report()
+        row = one_notification()
+        assert (row.state, row.attempts) == ("uncertain", 1)
+        assert row.sent_at is not None and "peut-être reçu" in row.last_error
+        for _ in range(3):  # the reconciler never resends it, however long it waits
+            frozen.tick(3 * 3600)
+            run_reconciler()
+    row = one_notification()
+    assert (row.state, row.attempts) == ("uncertain", 1)
+    rise_id = message_id(row.id, settings())
+    rises = [m for m in smtp.collector.to(ONLY) if m["Message-ID"] == rise_id]
+    assert len(rises) == 1  # exactly one copy (the digest went out meanwhile)
+    client = app.test_client()
+    login(client, make_user(ROLE_COORDINATOR))
+    page = client.get("/coordination/notifications").get_data(as_text=True)
+    assert "Incertaine" in page and "peut-être reçu" in page and "Réessayer" in page
+
+
+def test_a_connection_lost_before_data_is_retried_and_arrives_once(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    add_contact(ONLY)
+    smtp.collector.drop_once_before_data(ONLY)
+    with freeze_time(MONDAY_EARLY, real_asyncio=True) as frozen:
+        file_report()
+        row = one_notification()
+        assert (row.state, row.attempts, row.sent_at) == ("pending", 1, None)
+        frozen.tick(75)
+        run_reconciler()
+    row = one_notification()
+    assert (row.state, row.attempts) == ("sent", 2)
+    assert len(smtp.collector.to(ONLY)) == 1
+
+
+def test_a_coordinator_may_resend_an_uncertain_email_with_the_same_message_id(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    add_contact(ONLY)
+    smtp.collector.drop_once_after_data(ONLY)
+    with freeze_time(MONDAY_EARLY, real_asyncio=True):
+        file_report()
+        row = one_notification()
+        assert row.state == "uncertain"
+        assert delivery.retry(db.session, row.id, None)
+        db.session.commit()
+    row = one_notification()
+    assert (row.state, row.attempts) == ("sent", 2)
+    first, second = smtp.collector.to(ONLY)
+    assert first["Message-ID"] == second["Message-ID"] == message_id(row.id, settings())
 
 
 def test_message_ids_are_stable_per_notification_and_distinct(app: Flask) -> None:

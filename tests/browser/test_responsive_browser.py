@@ -109,7 +109,7 @@ class World:
         values: dict[str, Any] = {}
         for name in rule.arguments:
             converter = type(rule._converters[name]).__name__
-            if rule.endpoint == "alerts.preferences" and name == "token":
+            if rule.endpoint in ("alerts.preferences", "alerts.one_click") and name == "token":
                 values[name] = preferences_token(
                     "direction@haren.test", self.app.config["SETTINGS"]
                 )
@@ -117,9 +117,13 @@ class World:
                 values[name] = make_token(self.worker, "reset")
             elif rule.endpoint == "alerts.outbox_message" and name == "name":
                 values[name] = self.outbox()[0].name
+            elif rule.endpoint == "alerts.one_click" and name == "topic":
+                values[name] = "alertes"
+            elif rule.endpoint == "history_import.template" and name == "name":
+                values[name] = "modele-signalements.csv"
             elif name == "slug":
                 values[name] = "haren"
-            elif converter == "IntegerConverter":
+            elif converter in ("IntegerConverter", "IdConverter"):
                 values[name] = 1
             else:
                 raise AssertionError(f"{rule.rule}: teach this test how to fill <{name}>")

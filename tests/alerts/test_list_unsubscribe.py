@@ -1,0 +1,94 @@
+"""Emails that large providers deliver (RFC 2369, RFC 8058, Gmail/Yahoo 2024 sender rules).
+
+List-Unsubscribe is a plain `<https://…>` (never encoded words), with
+List-Unsubscribe-Post for the one-click; a POST of `List-Unsubscribe=One-Click` on
+that address stops what the email was about, without a page or a login, while a
+GET changes nothing; every email says its language in Content-Language.
+"""
+
+from __future__ import annotations
+
+import re
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+
+from alerts.recipients import preference
+from barometre.extensions import db
+from tests.alerts.conftest import add_contact
+from tests.conftest import file_report, make_user
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
+
+ONE_CLICK = re.compile(r"^<(https?://[^<>\s]+/alertes/desabonnement/[^/<>\s]+/(alertes|resume))>$")
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"alert_group_wait": 0, "base_url": "https://barometre.example.org"}
+
+
+def sent(app: Flask) -> list[tuple[bytes, Any]]:
+    folder: Path = app.config["SETTINGS"].outbox_path
+    files = sorted(folder.glob("notification-*.eml")) if folder.exists() else []
+    return [
+        (p.read_bytes(), message_from_bytes(p.read_bytes(), policy=policy.strict)) for p in files
+    ]
+
+
+def to(messages: list[tuple[bytes, Any]], address: str) -> list[tuple[bytes, Any]]:
+    return [(raw, m) for raw, m in messages if m["To"] == address]
+
+
+def test_headers_are_plain_and_say_the_language(app: Flask) -> None:
+    add_contact("direction@haren.test", language="nl")
+    file_report(make_user("worker"))
+    result = CliRunner().invoke(app.cli, ["digest", "send"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    messages = to(sent(app), "direction@haren.test")
+    assert len(messages) == 2  # the rise, the digest
+    topics = set()
+    for raw, message in messages:
+        header = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("ascii")
+        line = next(h for h in header.split("\n") if h.startswith("List-Unsubscribe: "))
+        value = line.removeprefix("List-Unsubscribe: ")
+        assert "=?" not in value  # no RFC 2047 encoded words
+        match = ONE_CLICK.match(value)
+        assert match, value
+        assert match.group(1).startswith("https://barometre.example.org/")
+        topics.add(match.group(2))
+        assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in header.split("\n")
+        assert message["Content-Language"] == "nl"
+        domain = app.config["SETTINGS"].mail_from.rpartition("@")[2].strip(">")
+        assert str(message["Message-ID"]).endswith(f"@{domain}>")  # the sender's domain
+    assert topics == {"alertes", "resume"}
+
+
+def test_one_click_stops_what_the_email_was_about(app: Flask) -> None:
+    add_contact("direction@haren.test")
+    worker = make_user("worker")
+    file_report(worker)
+    [(_raw, rise)] = to(sent(app), "direction@haren.test")
+    url = str(rise["List-Unsubscribe"]).strip("<>")
+    path = url.removeprefix("https://barometre.example.org")
+    app.config["WTF_CSRF_ENABLED"] = True  # as in production: the provider sends no token
+    client = app.test_client()
+
+    looked = client.get(path)  # a scanner or a person: nothing changes
+    assert looked.status_code in (302, 303)
+    assert preference(db.session, "direction@haren.test") is None
+
+    stopped = client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert stopped.status_code == 200
+    row = preference(db.session, "direction@haren.test")
+    assert row is not None and (row.alerts, row.digest) == (False, True)
+
+    file_report(worker, conditions=("ACC-01",))  # the next rise
+    assert len(to(sent(app), "direction@haren.test")) == 1  # nothing more
+    tampered = path.replace("/alertes/desabonnement/", "/alertes/desabonnement/x")
+    assert client.post(tampered, data={"List-Unsubscribe": "One-Click"}).status_code == 404
+    db.session.remove()
