@@ -17,7 +17,7 @@ from barometre.extensions import db
 from barometre.models import Report
 from tests.conftest import make_settings
 
-BEFORE = "dd75c34af1e9"  # the revision before offer types per condition
+BEFORE = "5b7e2c9a41d3"  # the revision before offer types per condition
 
 
 @pytest.fixture

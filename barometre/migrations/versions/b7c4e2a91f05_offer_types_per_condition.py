@@ -5,7 +5,7 @@ stored before gave their offer types once: every condition of such a report keep
 all of them, which is what they meant.
 
 Revision ID: b7c4e2a91f05
-Revises: dd75c34af1e9
+Revises: 5b7e2c9a41d3
 Create Date: 2026-11-30 19:10:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "b7c4e2a91f05"
-down_revision = "dd75c34af1e9"
+down_revision = "5b7e2c9a41d3"
 branch_labels = None
 depends_on = None
 
