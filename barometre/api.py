@@ -72,6 +72,11 @@ def establishment_json(view: EstablishmentView, detail: bool) -> dict[str, Any]:
             "by_offer_type": view.breakdown.by_offer_type,
             "by_category": view.breakdown.by_category,
         },
+        # The colour of each offer type: what its open situations alone give (R13).
+        "offer_type_levels": {
+            offer_type: type_level.as_dict()
+            for offer_type, type_level in view.breakdown.offer_type_levels().items()
+        },
     }
     if detail:
         # Condition wording is for signed-in users; anonymous callers get counts (SPEC §4).

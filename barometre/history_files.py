@@ -128,9 +128,10 @@ class Batch:
 def report_input(report: ImportedReport) -> ReportInput:
     """The one place mapping a report's rows to the live services' input.
 
-    Today's `ReportInput` carries the report's offer types: the union of its rows'.
+    Every condition gets the report's offer types, the union of its rows' (the old
+    shape, `ReportInput.uniform`), as the import has done so far.
     """
-    return ReportInput(
+    return ReportInput.uniform(
         establishment=report.establishment.slug,
         visit_date=report.visit_date,
         conditions=list(report.conditions),

@@ -195,12 +195,25 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     user: Mapped[User] = relationship()
 
 
-report_condition = Table(
-    "report_condition",
-    db.metadata,
-    Column("report_id", ForeignKey("report.id"), primary_key=True),
-    Column("condition_id", ForeignKey("condition.id"), primary_key=True),
-)
+class ReportCondition(db.Model):  # type: ignore[name-defined]
+    """One condition a report named, with the offer types it impacted there (R1).
+
+    `offer_types`: comma-separated codes in the order of OFFER_TYPES, like a situation's.
+    """
+
+    __tablename__ = "report_condition"
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id"), primary_key=True)
+    condition_id: Mapped[int] = mapped_column(ForeignKey("condition.id"), primary_key=True)
+    offer_types: Mapped[str] = mapped_column(String(64), default="", server_default="")
+
+    condition: Mapped[Condition] = relationship()
+
+    @property
+    def offer_type_codes(self) -> tuple[str, ...]:
+        return ordered_types(t for t in self.offer_types.split(",") if t)
+
+
+report_condition = ReportCondition.__table__
 
 report_offer_type = Table(
     "report_offer_type",
@@ -253,9 +266,11 @@ class Report(db.Model):  # type: ignore[name-defined]
     establishment: Mapped[Establishment] = relationship()
     author: Mapped[User | None] = relationship(foreign_keys=[author_id])
     service: Mapped[MemberService | None] = relationship()
+    # Written through `condition_links` (each with its offer types); read-only here.
     conditions: Mapped[list[Condition]] = relationship(
-        secondary=report_condition, order_by="Condition.position"
+        secondary=report_condition, order_by="Condition.position", viewonly=True
     )
+    condition_links: Mapped[list[ReportCondition]] = relationship(cascade="all, delete-orphan")
     offer_types: Mapped[list[OfferType]] = relationship(
         secondary=report_offer_type, order_by="OfferType.position"
     )
@@ -265,7 +280,20 @@ class Report(db.Model):  # type: ignore[name-defined]
 
     @property
     def offer_type_codes(self) -> list[str]:
+        """Every offer type the report impacted, over all its conditions."""
         return [o.code for o in self.offer_types]
+
+    def condition_types(self) -> list[tuple[Condition, tuple[str, ...]]]:
+        """Each condition the report named with the offer types it gave for it (R1)."""
+        links = sorted(self.condition_links, key=lambda link: link.condition.position)
+        return [(link.condition, link.offer_type_codes) for link in links]
+
+    def types_for(self, condition_id: int) -> tuple[str, ...]:
+        """The offer types the report gave for one condition (none if not named)."""
+        for link in self.condition_links:
+            if link.condition_id == condition_id:
+                return link.offer_type_codes
+        return ()
 
 
 SITUATION_OPEN = "open"

@@ -9,6 +9,13 @@ OFFER_TYPES = ["individuel", "collectif", "cellulaire"]
 MAX_COUNT = 100_000
 # Text fields refuse the NUL character (no database stores it).
 NO_NUL = "^[^\\u0000]*$"
+CODE = {"type": "string", "minLength": 1, "pattern": NO_NUL}
+TYPES = {
+    "type": "array",
+    "items": {"type": "string", "enum": OFFER_TYPES},
+    "minItems": 1,
+    "maxItems": 100,
+}
 NOTE = {
     "type": "string",
     "minLength": 1,
@@ -62,12 +69,27 @@ SCHEMAS: dict[str, Any] = {
             "red_blocked_by_diversity",
         ],
     },
+    "TypeLevel": {
+        "type": "object",
+        "description": "la couleur d'un type d'offre : le palier orange que donnent "
+        "ses seules situations ouvertes (vert quand aucune)",
+        "properties": {
+            "colour": {"type": "string", "enum": ["vert", "orange"]},
+            "step": {"type": "integer", "minimum": 0, "maximum": 5},
+        },
+        "required": ["colour", "step"],
+    },
     "Establishment": {
         "type": "object",
         "properties": {
             "slug": {"type": "string"},
             "name": {"type": "string"},
             "level": _ref("Level"),
+            "offer_type_levels": {
+                "type": "object",
+                "description": "par type d'offre (individuel, collectif, cellulaire)",
+                "additionalProperties": _ref("TypeLevel"),
+            },
             "diversity": {"type": "string"},
             "missing_offer_types": {"type": "array", "items": {"type": "string"}},
             "level_changed_at": {"type": ["string", "null"]},
@@ -76,7 +98,7 @@ SCHEMAS: dict[str, Any] = {
             "open_situations": {"type": "array", "items": _ref("Situation")},
             "recent_changes": {"type": "array", "items": {"type": "object"}},
         },
-        "required": ["slug", "name", "level", "breakdown"],
+        "required": ["slug", "name", "level", "breakdown", "offer_type_levels"],
     },
     "Situation": {
         "type": "object",
@@ -109,17 +131,20 @@ SCHEMAS: dict[str, Any] = {
                 "description": "AAAA-MM-JJ, ni dans le futur, ni plus vieux que MAX_VISIT_AGE_DAYS",
             },
             "conditions": {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1, "pattern": NO_NUL},
+                "anyOf": [
+                    {"type": "array", "items": _ref("ImpactedCondition")},
+                    {"type": "array", "items": CODE},
+                ],
                 "minItems": 1,
                 "maxItems": 100,
-                "description": "codes du référentiel (GET /api/v1/referentiel)",
+                "description": "chaque condition non respectée avec les types d'offre qu'elle "
+                "a touchés ; ou, première forme, les codes du référentiel "
+                "(GET /api/v1/referentiel) avec `offer_types` pour toutes",
             },
             "offer_types": {
-                "type": "array",
-                "items": {"type": "string", "enum": OFFER_TYPES},
-                "minItems": 1,
-                "maxItems": 100,
+                **TYPES,
+                "description": "première forme seulement : les types d'offre touchés par "
+                "chacune des conditions données en codes",
             },
             "description": {"type": "string", "maxLength": 2000, "pattern": NO_NUL},
             "minutes_waited": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_COUNT},
@@ -141,7 +166,24 @@ SCHEMAS: dict[str, Any] = {
                 "maxLength": 36,
             },
         },
-        "required": ["establishment", "visit_date", "conditions", "offer_types"],
+        "required": ["establishment", "visit_date", "conditions"],
+        "additionalProperties": False,
+        # Objects carry their own offer types; codes take the report-level ones.
+        "oneOf": [
+            {
+                "properties": {"conditions": {"type": "array", "items": {"type": "object"}}},
+                "not": {"required": ["offer_types"]},
+            },
+            {
+                "properties": {"conditions": {"type": "array", "items": {"type": "string"}}},
+                "required": ["offer_types"],
+            },
+        ],
+    },
+    "ImpactedCondition": {
+        "type": "object",
+        "properties": {"code": CODE, "offer_types": TYPES},
+        "required": ["code", "offer_types"],
         "additionalProperties": False,
     },
     "ReportCreated": {
@@ -152,8 +194,14 @@ SCHEMAS: dict[str, Any] = {
             "establishment": {"type": "string"},
             "level": _ref("Level"),
             "level_before": _ref("Level"),
+            "counted": {
+                "type": "boolean",
+                "description": "faux quand la visite est trop ancienne pour ouvrir ou "
+                "confirmer une situation (SITUATION_TTL_DAYS) : gardé dans l'historique",
+            },
+            "reason": {"type": "string", "description": "pourquoi il ne compte pas"},
         },
-        "required": ["id", "created", "establishment", "level"],
+        "required": ["id", "created", "establishment", "level", "counted"],
     },
     "Note": {"type": "object", "properties": {"note": NOTE}, "required": ["note"]},
     "Reason": {"type": "object", "properties": {"reason": NOTE}, "required": ["reason"]},

@@ -104,7 +104,7 @@ def seed_demo(session: DbSession, settings: Settings) -> list[tuple[str, str]]:
     )
     today = clock.today()
     for index, (slug, days_ago, conditions, offer_types) in enumerate(DEMO_REPORTS):
-        data = services.ReportInput(
+        data = services.ReportInput.uniform(
             establishment=slug,
             visit_date=today - timedelta(days=days_ago),
             conditions=conditions,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
@@ -38,6 +38,7 @@ from .models import (
     LevelChange,
     OfferType,
     Report,
+    ReportCondition,
     Situation,
     User,
 )
@@ -52,16 +53,48 @@ CAUSE_IMPORT = "import"
 
 
 @dataclass(frozen=True)
+class ImpactedCondition:
+    """One condition a report names, with the offer types it impacted (R1)."""
+
+    code: str
+    offer_types: Sequence[str]
+
+
+@dataclass(frozen=True)
 class ReportInput:
     establishment: str
     visit_date: date
-    conditions: Sequence[str]
-    offer_types: Sequence[str]
+    conditions: Sequence[ImpactedCondition]
     description: str = ""
     minutes_waited: int | None = None
     activity_cancelled: bool | None = None
     detainees_not_seen: int | None = None
     submission_id: str | None = None
+    # The offer types when they were given once for every condition (the old shape,
+    # see `uniform`): errors about them then go to `offer_types`, not to each condition.
+    shared_offer_types: Sequence[str] | None = None
+
+    @classmethod
+    def uniform(
+        cls,
+        establishment: str,
+        visit_date: date,
+        conditions: Sequence[str],
+        offer_types: Sequence[str],
+        **optional: Any,
+    ) -> ReportInput:
+        """The old shape: condition codes and offer types every one of them impacted."""
+        impacted = [ImpactedCondition(code, list(offer_types)) for code in conditions]
+        return cls(establishment, visit_date, impacted, shared_offer_types=offer_types, **optional)
+
+    @property
+    def condition_codes(self) -> list[str]:
+        return [c.code for c in self.conditions]
+
+    @property
+    def offer_types(self) -> tuple[str, ...]:
+        """Every offer type named, over all conditions."""
+        return ordered_types(t for c in self.conditions for t in c.offer_types)
 
 
 @dataclass
@@ -75,6 +108,9 @@ class Outcome:
     report: Report | None = None
     created: bool = True
     new_situations: list[Situation] = field(default_factory=list)
+    # Whether the report can support situations; when not, why (a visit too old).
+    counted: bool = True
+    reason: str = ""
 
 
 def thresholds(settings: Settings) -> Thresholds:
@@ -108,6 +144,18 @@ class ResolvedReport:
     establishment: Establishment
     conditions: list[Condition]
     offer_types: list[OfferType]
+    # The offer type codes of each condition, by condition code.
+    types_by_condition: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def links(self) -> list[ReportCondition]:
+        return [
+            ReportCondition(
+                condition=c,
+                condition_id=c.id,
+                offer_types=",".join(self.types_by_condition[c.code]),
+            )
+            for c in self.conditions
+        ]
 
 
 def valid_submission_id(value: str) -> bool:
@@ -156,20 +204,42 @@ def check_report(
                 days=settings.max_visit_age_days,
             )
         ]
-    conditions, offer_types = _known_pair(session, data.conditions, data.offer_types)
-    if not data.conditions:
+    codes = data.condition_codes
+    named_types = [*(data.shared_offer_types or ()), *data.offer_types]
+    conditions, offer_types = _known_pair(session, codes, named_types)
+    if not codes:
         errors["conditions"] = [_("Choisissez au moins une condition non respectée.")]
-    elif unknown := _unknown_codes(data.conditions, conditions):
+    elif unknown := _unknown_codes(codes, conditions):
         errors["conditions"] = [_("Condition inconnue : %(codes)s.", codes=", ".join(unknown))]
-    if not data.offer_types:
-        errors["offer_types"] = [_("Choisissez au moins un type d'offre impacté.")]
-    elif unknown := _unknown_codes(data.offer_types, offer_types):
-        errors["offer_types"] = [_("Type d'offre inconnu : %(codes)s.", codes=", ".join(unknown))]
+    errors.update(_offer_type_errors(data, offer_types))
     errors.update(check_free_fields(data))
     if errors:
         raise ValidationFailed(errors)
     assert establishment is not None  # noqa: S101 - narrowed by the checks above
-    return ResolvedReport(establishment, conditions, offer_types)
+    by_condition: dict[str, tuple[str, ...]] = {}
+    for condition in data.conditions:  # a condition named twice gets the types of both
+        by_condition[condition.code] = ordered_types(
+            [*by_condition.get(condition.code, ()), *condition.offer_types]
+        )
+    return ResolvedReport(establishment, conditions, offer_types, by_condition)
+
+
+def _offer_type_errors(data: ReportInput, known: Iterable[OfferType]) -> dict[str, list[str]]:
+    """At least one known offer type for each condition (R1), under the field that gave it."""
+    if data.shared_offer_types is not None:
+        groups = [("offer_types", data.shared_offer_types)]
+    else:
+        groups = [
+            (f"conditions[{index}].offer_types", condition.offer_types)
+            for index, condition in enumerate(data.conditions)
+        ]
+    errors: dict[str, list[str]] = {}
+    for name, types in groups:
+        if not types:
+            errors[name] = [_("Choisissez au moins un type d'offre impacté.")]
+        elif unknown := _unknown_codes(types, known):
+            errors[name] = [_("Type d'offre inconnu : %(codes)s.", codes=", ".join(unknown))]
+    return errors
 
 
 def check_free_fields(data: ReportInput) -> dict[str, list[str]]:
@@ -251,10 +321,10 @@ def record_report(
     submission_id = canonical_submission_id(data.submission_id)
     found, existing_id = locate_for_report(session, data.establishment, submission_id, author)
     if existing_id is not None:
-        return _unchanged(session.get_one(Report, existing_id))
+        return _unchanged(session.get_one(Report, existing_id), settings)
     renamed = found is None and submission_id is not None
     if renamed and (existing := _by_submission(session, submission_id or "", author)):
-        return _unchanged(existing)  # a repeat naming an establishment since renamed
+        return _unchanged(existing, settings)  # a repeat naming an establishment since renamed
     resolved = check_report(session, data, settings, located=(found,))
     establishment = resolved.establishment
     before = establishment.level
@@ -273,7 +343,7 @@ def record_report(
         submission_id=submission_id,
         review_state=REVIEW_VALIDATED if import_reference else REVIEW_UNREVIEWED,
         import_reference=import_reference,
-        conditions=resolved.conditions,
+        condition_links=resolved.links(),
         offer_types=resolved.offer_types,
         situations=[],  # known empty: attaching will not load it
     )
@@ -288,11 +358,45 @@ def record_report(
         existing = _by_submission(session, submission_id, author) if submission_id else None
         if existing is None:
             raise
-        return _unchanged(existing)
+        return _unchanged(existing, settings)
     cause = CAUSE_IMPORT if import_reference else "report"
     change = recompute(session, establishment, settings, cause, report.id, new, [*situations, *new])
     changes += [change] if change else []
-    return Outcome(establishment, before, establishment.level, changes, report, True, new)
+    outcome = Outcome(establishment, before, establishment.level, changes, report, True, new)
+    return _with_lateness(outcome, report.visit_date, settings)
+
+
+def too_late(visit_date: date, settings: Settings) -> bool:
+    """A visit older than the TTL opens and confirms nothing (R3): the report is history only."""
+    return visit_date < ttl_cutoff(settings)
+
+
+def was_late(report: Report, settings: Settings) -> bool:
+    """Whether the report's visit was too old to count when it was sent (for the pages)."""
+    submitted = report.submitted_at or clock.now()
+    sent = submitted.replace(tzinfo=UTC).astimezone(clock.LOCAL_TZ).date()
+    return report.visit_date < sent - timedelta(days=settings.situation_ttl_days)
+
+
+def late_note(report: Report, settings: Settings) -> str:
+    """Why the report does not count when its visit was too old; empty otherwise."""
+    return late_reason(settings) if was_late(report, settings) else ""
+
+
+def late_reason(settings: Settings) -> str:
+    return _(
+        "La visite date de plus de %(days)d jours : le signalement est gardé dans "
+        "l'historique, mais il n'ouvre ni ne confirme aucune situation et ne change pas "
+        "le niveau.",
+        days=settings.situation_ttl_days,
+    )
+
+
+def _with_lateness(outcome: Outcome, visit_date: date, settings: Settings) -> Outcome:
+    if too_late(visit_date, settings):
+        outcome.counted = False
+        outcome.reason = late_reason(settings)
+    return outcome
 
 
 def _by_submission(session: DbSession, submission_id: str, author: User | None) -> Report | None:
@@ -305,9 +409,10 @@ def _same_submission(submission_id: str, author: User | None) -> ColumnElement[b
     return (Report.submission_id == submission_id) & by_author
 
 
-def _unchanged(report: Report) -> Outcome:
+def _unchanged(report: Report, settings: Settings) -> Outcome:
     level = report.establishment.level
-    return Outcome(report.establishment, level, level, report=report, created=False)
+    outcome = Outcome(report.establishment, level, level, report=report, created=False)
+    return _with_lateness(outcome, report.visit_date, settings)
 
 
 def counts(report: Report, settings: Settings) -> bool:
@@ -384,13 +489,14 @@ def attach_report(
     Nothing is flushed here: the caller's next flush writes the report's links
     and situations together.
     """
-    if report.visit_date < ttl_cutoff(settings):
+    if too_late(report.visit_date, settings):
         return []
     opened: list[Situation] = []
     if situations is None:
         situations = open_situations(session, report.establishment_id)
     open_by_condition = {s.condition_id: s for s in situations}
-    for condition in report.conditions:
+    for link in report.condition_links:
+        condition = link.condition
         situation = open_by_condition.get(condition.id)
         if situation is None:
             situation = Situation(
@@ -413,7 +519,7 @@ def attach_report(
         situation.last_confirmed = max(situation.last_confirmed, report.visit_date)
         situation.first_visit = min(situation.first_visit, report.visit_date)
         situation.offer_types = ",".join(
-            ordered_types([*situation.offer_type_codes, *report.offer_type_codes])
+            ordered_types([*situation.offer_type_codes, *link.offer_type_codes])
         )
     return opened
 
@@ -621,7 +727,7 @@ def _rebuild_situation(situation: Situation, settings: Settings, actor: User) ->
         return
     situation.report_count = len(supporting)
     situation.offer_types = ",".join(
-        ordered_types(t for r in supporting for t in r.offer_type_codes)
+        ordered_types(t for r in supporting for t in r.types_for(situation.condition_id))
     )
     situation.last_confirmed = max(r.visit_date for r in supporting)
     situation.first_visit = min(r.visit_date for r in supporting)

@@ -170,6 +170,9 @@ class Generator:
         self.open: dict[tuple[int, int], SituationSim] = {}
         # Link rows kept as compact integer arrays until their COPY.
         self.report_condition = (array("q"), array("q"))
+        # The offer types of each report_condition row (every condition of a generated
+        # report impacted the report's types), for schemas that have the column.
+        self.report_condition_types: list[str] = []
         self.report_offer_type = (array("q"), array("q"))
         self.situation_report = (array("q"), array("q"))
         self.events: list[tuple[int, datetime, int, int, int]] = []
@@ -294,9 +297,11 @@ class Generator:
                         "Hors du champ du baromètre." if rejected else "",
                     )
                 )
+                joined_types = ",".join(ordered_types(types))
                 for condition in conditions:
                     self.report_condition[0].append(report_id)
                     self.report_condition[1].append(condition)
+                    self.report_condition_types.append(joined_types)
                 for code in types:
                     self.report_offer_type[0].append(report_id)
                     self.report_offer_type[1].append(ref.offer_types[code])
@@ -368,11 +373,31 @@ class Generator:
                 self.close(situation, "expired", expiry_time(situation.last_confirmed))
 
     def copy_links(self) -> None:
-        tables = (
-            ("report_condition (report_id, condition_id)", self.report_condition),
-            ("report_offer_type (report_id, offer_type_id)", self.report_offer_type),
-            ("situation_report (situation_id, report_id)", self.situation_report),
+        # Older schemas (the bench also measures older commits) lack per-condition types.
+        if self.has_column("report_condition", "offer_types"):
+            self.copy_report_conditions()
+        else:
+            self.copy_pairs(
+                (("report_condition (report_id, condition_id)", self.report_condition),)
+            )
+        self.copy_pairs(
+            (
+                ("report_offer_type (report_id, offer_type_id)", self.report_offer_type),
+                ("situation_report (situation_id, report_id)", self.situation_report),
+            )
         )
+
+    def copy_report_conditions(self) -> None:
+        """Each condition of a generated report with the report's offer types (R1)."""
+        left, right = self.report_condition
+        columns = "report_id, condition_id, offer_types"
+        command = f"COPY report_condition ({columns}) FROM STDIN"
+        with self.conn.cursor() as cur, cur.copy(command) as copy:
+            for row in zip(left, right, self.report_condition_types, strict=True):
+                copy.write_row(row)
+        self.stats.rows["report_condition"] = len(left)
+
+    def copy_pairs(self, tables: tuple[tuple[str, Any], ...]) -> None:
         for table, (left, right) in tables:
             with self.conn.cursor() as cur, cur.copy(f"COPY {table} FROM STDIN") as copy:
                 for pair in zip(left, right, strict=True):

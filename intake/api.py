@@ -90,8 +90,9 @@ class Parser:
             self.fail(name, _("Date invalide (format AAAA-MM-JJ)."))
             return date.min
 
-    def codes(self, name: str) -> list[str]:
-        value = self.body.get(name)
+    def codes(self, name: str, source: dict[str, Any] | None = None, key: str = "") -> list[str]:
+        """A list of codes at `name` of the body (or at `key` of `source`, errors at `name`)."""
+        value = self.body.get(name) if source is None else source.get(key)
         if value is None:
             self.fail(name, _("Ce champ est obligatoire."))
             return []
@@ -105,6 +106,42 @@ class Parser:
             self.fail(name, refused)
             return []
         return value
+
+    def impacted(self) -> tuple[list[services.ImpactedCondition], list[str] | None]:
+        """`conditions` as objects {code, offer_types}, or as codes with a report-level
+        `offer_types` that every condition impacted (the first form of the API).
+
+        Returns the conditions and, for the codes form, the shared offer types.
+        """
+        value = self.body.get("conditions")
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            if "offer_types" in self.body:
+                self.fail("offer_types", _("Donnez les types d'offre dans chaque condition."))
+            if len(value) > 100:
+                self.fail("conditions", _("Trop de valeurs."))
+                return [], None
+            return [self._impacted(index, item) for index, item in enumerate(value)], None
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            self.fail("conditions", _("Liste de codes ou d'objets {code, offer_types} attendue."))
+            codes: list[str] = []
+        else:
+            codes = self.codes("conditions")
+        shared = self.codes("offer_types")
+        return [services.ImpactedCondition(code, shared) for code in codes], shared
+
+    def _impacted(self, index: int, item: dict[str, Any]) -> services.ImpactedCondition:
+        name = f"conditions[{index}]"
+        for unknown in sorted(set(item) - {"code", "offer_types"})[:5]:
+            self.fail(f"{name}.{str(unknown)[:64]}", _("Champ inconnu."))
+        code = item.get("code")
+        if not isinstance(code, str) or not code:
+            self.fail(f"{name}.code", _("Code de condition attendu."))
+            code = ""
+        elif refused := refusal(code, multiline=False):
+            self.fail(f"{name}.code", refused)
+            code = ""
+        types = self.codes(f"{name}.offer_types", item, "offer_types")
+        return services.ImpactedCondition(code, types)
 
     def count(self, name: str) -> int | None:
         value = self.body.get(name)
@@ -127,11 +164,12 @@ def parse_report(body: dict[str, Any]) -> services.ReportInput:
     parser = Parser(body)
     for unknown in sorted(set(body) - set(REPORT_FIELDS))[:20]:
         parser.fail(str(unknown)[:64], _("Champ inconnu."))
+    conditions, shared = parser.impacted()
     data = services.ReportInput(
         establishment=parser.text("establishment", required=True),
         visit_date=parser.day("visit_date"),
-        conditions=parser.codes("conditions"),
-        offer_types=parser.codes("offer_types"),
+        conditions=conditions,
+        shared_offer_types=shared,
         description=parser.text("description", multiline=True),
         minutes_waited=parser.count("minutes_waited"),
         activity_cancelled=parser.flag("activity_cancelled"),
@@ -163,7 +201,10 @@ def create_report() -> ResponseReturnValue:
         "establishment": outcome.establishment.slug,
         "level": outcome.after.as_dict(),
         "level_before": outcome.before.as_dict(),
+        "counted": outcome.counted,
     }
+    if not outcome.counted:
+        body["reason"] = outcome.reason
     db.session.commit()
     return jsonify(body), 201 if outcome.created else 200
 

@@ -7,6 +7,7 @@ their French messages are put next to the matching fields.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
@@ -127,6 +128,8 @@ class ReportForm(FlaskForm):
         _l("Quelles conditions n'étaient pas réunies lors de votre visite ?"),
         validators=[printable_line],
     )
+    # "ACC-01:individuel" for each type ticked in a condition's row (R1); a bare type
+    # (the first form of the questionnaire) applies to every ticked condition.
     offer_types = CodesField(_l("Types d'offre impactés"), validators=[printable_line])
     description = TextAreaField(_l("Description (facultative)"), validators=[printable_lines])
     minutes_waited = OptionalCountField(_l("Minutes d'attente"))
@@ -143,6 +146,8 @@ class ReportForm(FlaskForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.general_errors: list[str] = []
+        # Errors about the offer types of one condition, by condition code.
+        self.type_errors: dict[str, list[str]] = {}
 
     def validate_activity_cancelled(self, field: Field) -> None:
         if field.data not in (None, "", "None", "true", "false"):
@@ -156,13 +161,37 @@ class ReportForm(FlaskForm):
         if field.data is None and not field.errors:
             raise ValidationError(REQUIRED)
 
+    def ticked(self) -> list[str]:
+        """The ticked conditions, and those with a type ticked in their row."""
+        codes = _clean_codes(self.conditions.data)
+        for value in _clean_codes(self.offer_types.data):
+            pair = _pair(value)
+            if pair and pair[0] not in codes:
+                codes.append(pair[0])
+        return codes
+
+    def types_of(self, code: str) -> list[str]:
+        """The offer types ticked in the row of one condition."""
+        pairs = (_pair(v) for v in _clean_codes(self.offer_types.data))
+        return [p[1] for p in pairs if p and p[0] == code]
+
+    def impacted(self) -> tuple[list[services.ImpactedCondition], list[str] | None]:
+        """Each condition with its types; the shared types when only bare types were sent."""
+        values = _clean_codes(self.offer_types.data)
+        bare = [v for v in values if not _pair(v)]
+        codes = self.ticked()
+        if len(bare) == len(values):
+            return [services.ImpactedCondition(c, bare) for c in codes], bare
+        return [services.ImpactedCondition(c, [*self.types_of(c), *bare]) for c in codes], None
+
     def report_input(self) -> services.ReportInput:
         """What was typed, as the core's input; unusable values become empty."""
+        conditions, shared = self.impacted()
         return services.ReportInput(
             establishment=_clean(self.establishment.data),
             visit_date=self.visit_date.data or clock.today(),
-            conditions=_clean_codes(self.conditions.data),
-            offer_types=_clean_codes(self.offer_types.data),
+            conditions=conditions,
+            shared_offer_types=shared,
             description=self.description.data or "",
             minutes_waited=self.minutes_waited.data,
             activity_cancelled={"true": True, "false": False}.get(
@@ -174,7 +203,15 @@ class ReportForm(FlaskForm):
 
     def add_domain_errors(self, errors: Mapping[str, Sequence[str]]) -> None:
         """The core's field errors next to their fields (type errors come first)."""
+        codes = self.ticked()
         for name, messages in errors.items():
+            if index := _condition_index(name):
+                code = codes[index[0]] if index[0] < len(codes) else ""
+                self.type_errors[code] = [*messages]
+                self.offer_types.errors = [
+                    *self.offer_types.errors, *(f"{code} : {m}" for m in messages)
+                ]
+                continue
             field = self._fields.get(name)
             if field is None or name in ("submission_id", "website"):
                 self.general_errors.extend(messages)
@@ -193,6 +230,21 @@ def _clean(value: Any) -> str:
     if not isinstance(value, str) or "\x00" in value or value == "None":
         return ""
     return value
+
+
+CONDITION_PAIR = re.compile(r"([A-Z]{1,8}-[0-9]{1,4}):(.+)")
+CONDITION_INDEX = re.compile(r"conditions\[([0-9]+)\]\.offer_types")
+
+
+def _pair(value: str) -> tuple[str, str] | None:
+    """("ACC-01", "individuel") for "ACC-01:individuel"; None for a bare type."""
+    match = CONDITION_PAIR.fullmatch(value)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _condition_index(name: str) -> tuple[int] | None:
+    match = CONDITION_INDEX.fullmatch(name)
+    return (int(match.group(1)),) if match else None
 
 
 def _clean_codes(values: Any) -> list[str]:

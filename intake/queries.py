@@ -18,6 +18,7 @@ from barometre.models import (
     LevelChange,
     OfferType,
     Report,
+    ReportCondition,
     Situation,
 )
 from barometre.services import ReportInput, check_free_fields
@@ -110,8 +111,7 @@ def my_reports(session: DbSession, user_id: int, limit: int = 200) -> list[Repor
         select(Report)
         .where(Report.author_id == user_id)
         .options(
-            selectinload(Report.conditions),
-            selectinload(Report.offer_types),
+            selectinload(Report.condition_links).joinedload(ReportCondition.condition),
             selectinload(Report.establishment),
         )
         .order_by(Report.submitted_at.desc(), Report.id.desc())
@@ -145,7 +145,7 @@ def recent_repeat(session: DbSession, author_id: int, data: ReportInput) -> Repo
             Report.activity_cancelled.is_not_distinct_from(data.activity_cancelled),
             Report.detainees_not_seen.is_not_distinct_from(data.detainees_not_seen),
         )
-        .options(selectinload(Report.conditions), selectinload(Report.offer_types))
+        .options(selectinload(Report.condition_links).joinedload(ReportCondition.condition))
         .order_by(Report.id)
     )
     for report in session.scalars(query):
@@ -157,10 +157,20 @@ def recent_repeat(session: DbSession, author_id: int, data: ReportInput) -> Repo
 def _same(report: Report, data: ReportInput) -> bool:
     return (
         report.establishment.slug == data.establishment
-        and {c.code for c in report.conditions} == set(data.conditions)
-        and set(report.offer_type_codes) == set(data.offer_types)
+        and _types_by_code(report) == _wanted_types(data)
         and report.description == data.description.strip()
         and report.minutes_waited == data.minutes_waited
         and report.activity_cancelled == data.activity_cancelled
         and report.detainees_not_seen == data.detainees_not_seen
     )
+
+
+def _types_by_code(report: Report) -> dict[str, set[str]]:
+    return {link.condition.code: set(link.offer_type_codes) for link in report.condition_links}
+
+
+def _wanted_types(data: ReportInput) -> dict[str, set[str]]:
+    wanted: dict[str, set[str]] = {}
+    for condition in data.conditions:
+        wanted.setdefault(condition.code, set()).update(condition.offer_types)
+    return wanted

@@ -8,12 +8,14 @@ from flask import abort, current_app, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
 from barometre import clock, services
 from barometre.auth import USER, access
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
-from barometre.models import Report
+from barometre.models import OfferType, Report
+from barometre.presentation import label_map
 from barometre.settings import current as settings
 
 from . import queries
@@ -94,6 +96,7 @@ def thanks(report_id: int) -> ResponseReturnValue:
         report=report,
         summary=summary,
         counted=services.counts(report, settings()),
+        late_reason=services.late_note(report, settings()),
         lang=current_language(),
     )
 
@@ -102,4 +105,8 @@ def thanks(report_id: int) -> ResponseReturnValue:
 @access(USER)
 def my_reports() -> ResponseReturnValue:
     reports = queries.my_reports(db.session, current_user.id)
-    return render_template("intake/my_reports.html", reports=reports, lang=current_language())
+    offer_labels = label_map(db.session.scalars(select(OfferType)))
+    lang = current_language()
+    return render_template(
+        "intake/my_reports.html", reports=reports, offer_labels=offer_labels, lang=lang
+    )

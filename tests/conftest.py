@@ -24,7 +24,7 @@ from barometre.auth import create_token, hash_password
 from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR, ROLE_WORKER, MemberService, User
 from barometre.seed import seed_referentiel
-from barometre.services import ReportInput, record_report
+from barometre.services import ImpactedCondition, ReportInput, record_report
 from barometre.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -139,9 +139,18 @@ def report_input(
     conditions: tuple[str, ...] = ("SEC-01",),
     offer_types: tuple[str, ...] = ("individuel",),
     days_ago: int = 0,
+    per_condition: dict[str, tuple[str, ...]] | None = None,
     **extra: Any,
 ) -> ReportInput:
-    return ReportInput(
+    """The old shape (codes + offer types for all), or `per_condition` {code: types}."""
+    if per_condition is not None:
+        return ReportInput(
+            establishment=establishment,
+            visit_date=date.today() - timedelta(days=days_ago),
+            conditions=[ImpactedCondition(c, list(t)) for c, t in per_condition.items()],
+            **extra,
+        )
+    return ReportInput.uniform(
         establishment=establishment,
         visit_date=date.today() - timedelta(days=days_ago),
         conditions=list(conditions),

@@ -79,3 +79,18 @@ def test_the_same_seed_gives_the_same_rows(generated: tuple[str, dict[str, Any]]
         again = datagen.build(url, VOLUME).as_dict()
     first = generated[1]
     assert (again["rows"], again["levels"]) == (first["rows"], first["levels"])
+
+
+def test_each_generated_condition_carries_its_reports_offer_types(
+    generated: tuple[str, Any],
+) -> None:
+    """Per-condition types (R1): a generated report gave its types to each of its conditions."""
+    url = generated[0]
+    empty = "SELECT count(*) FROM report_condition WHERE offer_types = ''"
+    assert scalar(url, empty) == 0
+    mismatched = (
+        "SELECT count(*) FROM report_condition l WHERE l.offer_types <> ("
+        " SELECT string_agg(o.code, ',' ORDER BY o.position) FROM report_offer_type r"
+        " JOIN offer_type o ON o.id = r.offer_type_id WHERE r.report_id = l.report_id)"
+    )
+    assert scalar(url, mismatched) == 0

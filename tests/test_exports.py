@@ -259,3 +259,21 @@ def test_service_filter_and_labels_survive_the_round_trip(
     row, _seen = wait_for(export_id)
     assert row.filters == {"service": service, "offer_type": "collectif"}
     assert len(csv_rows(download(console, export_id))) == 2
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_report_export_gives_the_offer_types_of_each_condition(
+    console: FlaskClient, worker: User, fmt: str
+) -> None:
+    file_report(worker, per_condition={"SEC-01": ("cellulaire",), "ACC-01": ("individuel",)})
+    export_id = start(console, "reports", fmt)
+    wait_for(export_id)
+    data = download(console, export_id)
+    rows = csv_rows(data) if fmt == "csv" else xlsx_rows(data)
+    line = dict(zip(rows[0], rows[1], strict=True))
+    assert line["Types d'offre"] == "Individuel, Cellulaire"
+    accessibility, security = line["Types d'offre par condition"].split(" | ")
+    assert accessibility.startswith("Les travailleurs des services ont accès")
+    assert accessibility.endswith(" : Individuel")
+    assert security.startswith("Les travailleurs peuvent se déplacer librement")
+    assert security.endswith(" : Cellulaire")

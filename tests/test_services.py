@@ -211,15 +211,21 @@ def test_a_late_repeat_returns_the_first_even_when_it_would_no_longer_pass(
     ],
 )
 def test_bad_input_stores_nothing(worker: User, changes: dict[str, object], field: str) -> None:
-    values = dict(report_input().__dict__)
-    values.update(changes)
     today = report_input().visit_date
+    values: dict[str, object] = {
+        "establishment": "haren",
+        "visit_date": today,
+        "conditions": ["SEC-01"],
+        "offer_types": [IND],
+    }
+    values.update(changes)
     if values["visit_date"] == "future":
         values["visit_date"] = today + timedelta(days=1)
     elif values["visit_date"] == "old":
         values["visit_date"] = today - timedelta(days=91)
+    data = services.ReportInput.uniform(**values)  # type: ignore[arg-type]
     with pytest.raises(ValidationFailed) as failed:
-        services.record_report(db.session, services.ReportInput(**values), worker, settings())
+        services.record_report(db.session, data, worker, settings())
     assert field in failed.value.errors
     db.session.rollback()
     assert db.session.query(Report).count() == 0

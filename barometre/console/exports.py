@@ -237,6 +237,10 @@ class Labels:
         }
         self.offer_codes = {o.code: o.label_fr for o in session.scalars(select(OfferType))}
 
+    def offers_of(self, codes: str) -> str:
+        """Codes such as "individuel,collectif" as "Individuel, Collectif"."""
+        return ", ".join(self.offer_codes.get(code, code) for code in codes.split(",") if code)
+
 
 def _links(
     session: DbSession, table: Any, column: str, low: int, high: int
@@ -247,6 +251,18 @@ def _links(
     grouped: dict[int, list[int]] = defaultdict(list)
     for report_id, linked in session.execute(query):
         grouped[report_id].append(linked)
+    return grouped
+
+
+def _condition_types(session: DbSession, low: int, high: int) -> dict[int, list[tuple[int, str]]]:
+    """report id -> (condition id, offer type codes) of each condition, for one chunk (R1)."""
+    table = report_condition
+    query = select(table.c.report_id, table.c.condition_id, table.c.offer_types).where(
+        table.c.report_id.between(low, high)
+    )
+    grouped: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for report_id, condition_id, offer_types in session.execute(query):
+        grouped[report_id].append((condition_id, offer_types))
     return grouped
 
 
@@ -264,6 +280,7 @@ class ReportSource:
             _("Catégories"),
             _("Conditions non respectées"),
             _("Types d'offre"),
+            _("Types d'offre par condition"),
             _("Minutes d'attente"),
             _("Activité annulée"),
             _("Détenus non vus"),
@@ -304,14 +321,20 @@ class ReportSource:
             if not rows:
                 return
             low, last = rows[0][0], rows[-1][0]
-            conditions = _links(session, report_condition, "condition_id", low, last)
+            conditions = _condition_types(session, low, last)
             offers = _links(session, report_offer_type, "offer_type_id", low, last)
             yield [self.row(r, conditions[r[0]], offers[r[0]], labels) for r in rows]
 
-    def row(self, r: Any, condition_ids: list[int], offer_ids: list[int], labels: Labels) -> Row:
-        conditions = sorted(labels.conditions[i] for i in condition_ids)
+    def row(
+        self, r: Any, condition_types: list[tuple[int, str]], offer_ids: list[int], labels: Labels
+    ) -> Row:
+        ordered = sorted(condition_types, key=lambda pair: labels.conditions[pair[0]])
+        conditions = [labels.conditions[i] for i, _types in ordered]
         categories = dict.fromkeys(labels.categories[c[2]] for c in conditions)
         offers = sorted(labels.offer_types[i] for i in offer_ids)
+        per_condition = " | ".join(
+            f"{labels.conditions[i][1]} : {labels.offers_of(types)}" for i, types in ordered
+        )
         return [
             r[0],
             r[1],
@@ -321,6 +344,7 @@ class ReportSource:
             " | ".join(categories),
             " | ".join(c[1] for c in conditions),
             ", ".join(o[1] for o in offers),
+            per_condition,
             r[5],
             yes_no(r[6]),
             r[7],

@@ -44,6 +44,7 @@ from barometre.models import (
     MemberService,
     OfferType,
     Report,
+    ReportCondition,
     Situation,
     User,
 )
@@ -268,7 +269,7 @@ def reports() -> ResponseReturnValue:
         .options(
             joinedload(Report.establishment),
             joinedload(Report.service),
-            selectinload(Report.conditions),
+            selectinload(Report.condition_links).joinedload(ReportCondition.condition),
             selectinload(Report.offer_types),
         )
         .order_by(Report.submitted_at.desc(), Report.id.desc())
@@ -279,6 +280,7 @@ def reports() -> ResponseReturnValue:
         form=form,
         filters=filters,
         page=page,
+        late=lambda report: services.was_late(report, settings()),
         review_form=ReviewForm(),
         export_form=ExportForm(),
         **labels(),
@@ -292,6 +294,7 @@ def report_page(report_id: int, **forms: Any) -> str:
     return render_template(
         "console/report.html",
         report=report,
+        late_reason=services.late_note(report, settings()),
         review_form=forms.get("review_form") or ReviewForm(),
         reject_form=forms.get("reject_form") or RejectForm(),
         **labels(),

@@ -53,6 +53,24 @@
     update();
   }
 
+  // A condition's offer types show once it is ticked; unticking it clears them.
+  function setUpTypes(row) {
+    var condition = row.querySelector("input[name=conditions]");
+    var types = row.querySelector("[data-types]");
+    if (!condition || !types) { return; }
+    var boxes = Array.prototype.slice.call(types.querySelectorAll("input"));
+    function sync() {
+      if (!condition.checked) {
+        boxes.forEach(function (box) { box.checked = false; });
+      }
+      types.hidden = !condition.checked;
+    }
+    if (boxes.some(function (box) { return box.checked; })) { condition.checked = true; }
+    condition.addEventListener("change", sync);
+    sync();
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-condition]"), setUpTypes);
   var box = document.querySelector("[data-condition-filter]");
   if (box) { setUpFilter(box); }
   var counter = document.querySelector("[data-counter]");

@@ -106,7 +106,7 @@ def report_inputs(app: Flask, count: int) -> list[ReportInput]:
     offer_types = [o.code for o in OFFER_TYPES]
     today = clock.today()
     return [
-        ReportInput(
+        ReportInput.uniform(
             establishment=rng.choice(slugs),
             visit_date=today - timedelta(days=rng.randrange(7)),
             conditions=rng.sample(conditions, rng.choice((1, 1, 2, 3))),
