@@ -27,7 +27,7 @@ from .extensions import DbSession
 from .levels import ordered_types
 from .models import Condition, Establishment, MemberService, OfferType
 from .presentation import date_fr
-from .services import ReportInput
+from .services import ImpactedCondition, ReportInput
 from .text import printable
 
 REPORTS, RESOLUTIONS = "reports", "resolutions"
@@ -128,14 +128,19 @@ class Batch:
 def report_input(report: ImportedReport) -> ReportInput:
     """The one place mapping a report's rows to the live services' input.
 
-    Every condition gets the report's offer types, the union of its rows' (the old
-    shape, `ReportInput.uniform`), as the import has done so far.
+    One row is one condition with the offer types it impacted (R1): each condition
+    keeps its own row's types (two rows of one condition: the union of theirs).
     """
-    return ReportInput.uniform(
+    per_condition: dict[str, set[str]] = {}
+    for code, types in zip(report.conditions, report.offer_types, strict=True):
+        per_condition.setdefault(code, set()).update(types)
+    return ReportInput(
         establishment=report.establishment.slug,
         visit_date=report.visit_date,
-        conditions=list(report.conditions),
-        offer_types=list(ordered_types(t for types in report.offer_types for t in types)),
+        conditions=[
+            ImpactedCondition(code, list(ordered_types(types)))
+            for code, types in per_condition.items()
+        ],
         description=report.wide.get("description") or "",
         minutes_waited=report.wide.get("minutes_waited"),
         activity_cancelled=report.wide.get("activity_cancelled"),

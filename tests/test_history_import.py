@@ -539,3 +539,18 @@ def test_the_replay_clock_is_brussels_time_and_scoped() -> None:
             assert clock.now() == datetime(2025, 1, 5, 23, 0)
             assert clock.today() == date(2025, 1, 6)
         assert clock.now() == datetime(2025, 11, 28, 23, 30)
+
+
+def test_each_row_carries_its_own_offer_types(frozen: None, tmp_path: Path) -> None:
+    """R1: one row is one condition with the offer types it impacted, not the report's union."""
+    reports = tmp_path / "r.csv"
+    reports.write_text(
+        "reference;establishment;visit_date;condition;offer_types;service;description;"
+        "minutes_waited;activity_cancelled;detainees_not_seen\n"
+        "P1;haren;2025-11-20;SEC-01;individuel;;;;;\n"
+        "P1;haren;2025-11-20;OFF-06;collectif+cellulaire;;;;;\n",
+        encoding="utf-8",
+    )
+    assert run(str(reports)).exit_code == 0
+    types = {s.condition.code: s.offer_types for s in db.session.scalars(select(Situation))}
+    assert types == {"SEC-01": "individuel", "OFF-06": "collectif,cellulaire"}
