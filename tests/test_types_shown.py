@@ -54,7 +54,8 @@ def test_my_reports_show_types_per_condition(client: FlaskClient, worker: User) 
     file_report(worker, per_condition=PER_CONDITION)
     login(client, worker)
     text = squeeze(page(client, "/mes-signalements"))
-    assert "(Cellulaire)" in text and "(Individuel, Collectif)" in text
+    # Mid-sentence, offer types are lower case (docs/glossary.md).
+    assert "(cellulaire)" in text and "(individuel, collectif)" in text
 
 
 def test_thank_you_page_says_plainly_a_late_report_does_not_count(
