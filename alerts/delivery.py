@@ -31,7 +31,7 @@ from barometre.settings import Settings
 
 from . import dispatch
 from .emails import AddressRefused, AlertRenderer, alert_email, build_message, preferences_url
-from .models import DIGEST, FAILED, PENDING, SENDING, SENT, UNCERTAIN, Notification
+from .models import DIGEST, FAILED, PENDING, SENDING, SENT, TROUBLE, UNCERTAIN, Notification
 from .recipients import clean_address
 
 log = logging.getLogger(__name__)
@@ -271,6 +271,10 @@ def compose(session: DbSession, notification: Notification, settings: Settings) 
         from .digest import digest_email
 
         rendered = digest_email(session, notification, settings)
+    elif notification.kind == TROUBLE:
+        from .trouble import trouble_email
+
+        rendered = trouble_email(session, notification, settings)
     else:
         rendered = alert_email(session, notification, settings)
     return build_message(notification.id, notification.recipient, rendered, settings)
@@ -458,7 +462,14 @@ def retry(session: DbSession, notification_id: int, actor: User | None) -> bool:
     result = session.execute(
         update(Notification)
         .where(Notification.id == notification_id, Notification.state.in_((FAILED, UNCERTAIN)))
-        .values(state=PENDING, next_attempt_at=now, give_up_at=now + timedelta(hours=24))
+        .values(
+            state=PENDING,
+            next_attempt_at=now,
+            give_up_at=now + timedelta(hours=24),
+            # If it fails again it is new trouble: back on the banner, in the next warning.
+            warned_at=None,
+            dismissed_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

@@ -4,16 +4,20 @@ Each email is one `Notification` row, recorded in the transaction that decided
 it and delivered after commit (SPEC §7). A row moves pending -> sending -> sent,
 or to failed (permanent error, or retries exhausted after 24 h), or to uncertain
 (a worker died while sending; it is resent with the same Message-ID).
+A failed or uncertain row is trouble: it shows on every console page until it
+is retried or dismissed, and coordinators are warned by email, at most once a
+day (`DeliveryWarning`, one row per local day).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -43,6 +47,8 @@ RISE = "rise"
 RED = "red"
 GREEN_AGAIN = "green"
 DIGEST = "digest"
+# The coordinators' warning that emails could not be delivered (alerts.trouble).
+TROUBLE = "trouble"
 
 GROUP_OPEN = "open"
 GROUP_SENT = "sent"
@@ -129,18 +135,31 @@ class DigestRun(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
 
 
+class DeliveryWarning(db.Model):  # type: ignore[name-defined]
+    """The day's warning to coordinators about undeliverable emails: unique per local day."""
+
+    __tablename__ = "delivery_warning"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    # The failed or uncertain notifications this warning reports.
+    notification_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+
 class Notification(db.Model):  # type: ignore[name-defined]
     """One email to one address, delivered exactly once as far as SMTP allows (R8)."""
 
     __tablename__ = "notification"
     __table_args__ = (
         UniqueConstraint("event_id", "recipient"),
+        UniqueConstraint("warning_id", "recipient"),
         Index("ix_notification_state_next", "state", "next_attempt_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("alert_event.id"))
     digest_run_id: Mapped[int | None] = mapped_column(ForeignKey("digest_run.id"), unique=True)
+    warning_id: Mapped[int | None] = mapped_column(ForeignKey("delivery_warning.id"))
     recipient: Mapped[str] = mapped_column(String(254))
     recipient_kind: Mapped[str] = mapped_column(String(12))
     language: Mapped[str] = mapped_column(String(2), default="fr")
@@ -152,9 +171,14 @@ class Notification(db.Model):  # type: ignore[name-defined]
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # Trouble (failed or uncertain): when a warning email reported it, when a coordinator
+    # dismissed it. A retry clears both.
+    warned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    dismissed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     event: Mapped[AlertEvent | None] = relationship()
     digest_run: Mapped[DigestRun | None] = relationship()
+    warning: Mapped[DeliveryWarning | None] = relationship()
 
 
 class AddressPreference(db.Model):  # type: ignore[name-defined]

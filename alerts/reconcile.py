@@ -14,7 +14,7 @@ from barometre.extensions import DbSession
 from barometre.services import expire_all
 from barometre.settings import Settings
 
-from . import digest, dispatch
+from . import digest, dispatch, trouble
 from .delivery import due_ids, mark_stuck
 from .events import close_group, due_groups
 
@@ -26,14 +26,18 @@ class Reconciled:
     groups_sent: int
     digests_planned: int
     requeued: int
+    warned: int = 0
 
 
 def reconcile(session: DbSession, settings: Settings) -> Reconciled:
-    """Expire stale situations, send due groups, catch up the digest, requeue due rows.
+    """Warn of trouble, expire stale situations, send due groups, catch up the digest, requeue.
 
     The caller commits; queued notifications are handed over after commit.
     """
     now = clock.now()
+    # Before marking stuck rows: an uncertain row seen here was left uncertain by an
+    # earlier pass and is still not resent (it "stays uncertain").
+    warned = trouble.warn_coordinators(session, settings, now)
     expired = expire_all(session, settings)
     uncertain = mark_stuck(session, now)
     sent = [close_group(session, group_id) for group_id in due_groups(session, now)]
@@ -49,4 +53,5 @@ def reconcile(session: DbSession, settings: Settings) -> Reconciled:
         groups_sent=sum(1 for event in sent if event is not None),
         digests_planned=len(planned),
         requeued=len(due),
+        warned=len(warned),
     )

@@ -25,7 +25,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from barometre import services
@@ -33,7 +33,6 @@ from barometre.auth import COORDINATOR, access
 from barometre.errors import DomainError, NotFound, ValidationFailed
 from barometre.extensions import db
 from barometre.models import (
-    REVIEW_UNREVIEWED,
     ROLES,
     SITUATION_OPEN,
     AuditEntry,
@@ -49,7 +48,7 @@ from barometre.models import (
 from barometre.presentation import REVIEW_STATES, ROLE_LABELS, SITUATION_STATES, label_map, lang
 
 from ..settings import current as settings
-from . import admin, exports
+from . import admin, exports, status
 from .filters import Filters, report_clauses, situation_clauses
 from .forms import (
     ActiveForm,
@@ -109,6 +108,8 @@ AUDIT_LABELS = {
     "service.alert_emails": _l("Adresses d'alerte modifiées"),
     "contact.save": _l("Contact enregistré"),
     "notification.retry": _l("Nouvel essai d'envoi demandé"),
+    "notification.dismiss": _l("Échec d'envoi ignoré"),
+    "address.preferences": _l("Préférences d'une adresse modifiées"),
     "user.invite": _l("Invitation envoyée"),
     "user.password_change": _l("Mot de passe changé"),
     "token.revoke": _l("Jeton d'API révoqué"),
@@ -127,6 +128,7 @@ AUDIT_TARGETS = {
     "condition": _l("Condition"),
     "export": _l("Export"),
     "notification": _l("Notification"),
+    "addresspreference": _l("Adresse"),
 }
 
 
@@ -231,13 +233,13 @@ def labels() -> dict[str, Any]:
 @bp.get("/")
 @access(COORDINATOR)
 def home() -> ResponseReturnValue:
-    to_review = db.session.scalar(
-        select(func.count()).select_from(Report).where(Report.review_state == REVIEW_UNREVIEWED)
-    )
-    open_count = db.session.scalar(
-        select(func.count()).select_from(Situation).where(Situation.status == SITUATION_OPEN)
-    )
-    return render_template("console/home.html", to_review=to_review, open_count=open_count)
+    return render_template("console/home.html", lines=status.home_status(db.session))
+
+
+@bp.app_template_global()
+def console_troubles() -> list[status.Status]:
+    """The banner of every console page (console/base.html), whichever blueprint renders it."""
+    return status.troubles(db.session)
 
 
 # --- review (R11) ---------------------------------------------------------------------------
