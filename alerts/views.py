@@ -22,6 +22,7 @@ from barometre.extensions import db
 from barometre.settings import current as settings
 
 from . import delivery, trouble
+from .addresses import address_book, change_choice
 from .emails import address_from_token
 from .models import (
     FAILED,
@@ -37,7 +38,6 @@ from .models import (
     AlertEvent,
     Notification,
 )
-from .addresses import address_book, change_choice
 from .recipients import clean_address, preference, set_preference
 
 bp = Blueprint("alerts", __name__)
@@ -61,7 +61,6 @@ RECIPIENT_LABELS = {
     TO_COORDINATOR: _l("coordinateur"),
     TO_SERVICE: _l("service membre"),
 }
-
 
 
 @bp.get("/coordination/notifications")
