@@ -95,9 +95,7 @@ def test_disable_ends_sessions_and_tokens_and_enable_lets_sign_in_again(
     assert db.session.scalars(select(ApiToken.revoked_at)).one() is not None
 
 
-def test_a_disabled_account_is_not_signed_in_by_its_cookie(
-    app: Flask, client: FlaskClient
-) -> None:
+def test_a_disabled_account_is_not_signed_in_by_its_cookie(app: Flask, client: FlaskClient) -> None:
     """Disabled from the console (no session version change): the cookie no longer works.
 
     A guard, not a fix: `User.is_active` makes Flask-Login's `is_authenticated` false.
