@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any
 
 import pytest
 from flask import Flask, current_app
 from flask.testing import FlaskClient
 from freezegun import freeze_time
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from alerts import trouble
@@ -202,3 +203,32 @@ def test_two_reconcilers_at_once_warn_once(
     assert not errors
     assert sorted(created) == [0, len(committee)]
     assert len(notifications(kind="trouble")) == len(committee)
+
+
+def test_an_uncertain_send_warns_only_if_it_stays_uncertain(
+    app: Flask, smtp: SmtpServer, committee: list[User]
+) -> None:
+    add_contact("incertain@haren.test")
+    with freeze_time(MONDAY_EARLY, real_asyncio=True) as frozen:
+        file_report()
+        row = notifications(recipient="incertain@haren.test")[0]
+        # A worker died while sending it: left in sending, claimed long ago.
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id == row.id)
+            .values(state="sending", claimed_at=datetime(2026, 3, 2, 4))
+        )
+        db.session.commit()
+        frozen.tick(120)
+        run_reconciler()  # marked uncertain and resent at once: no warning
+        assert db.session.get(Notification, row.id).state == "sent"  # type: ignore[union-attr]
+        assert warnings_to(smtp, committee[0].email) == []
+        # Uncertain and not resent since (say the broker was away): it stays, and warns.
+        db.session.execute(
+            update(Notification).where(Notification.id == row.id).values(state="uncertain")
+        )
+        db.session.commit()
+        assert [n.id for n in trouble.warn_coordinators(db.session, settings())] != []
+        db.session.commit()
+        [mail] = warnings_to(smtp, committee[0].email)
+        assert "incertain@haren.test" in mail.get_body(("plain",)).get_content()
