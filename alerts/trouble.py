@@ -42,7 +42,7 @@ from .models import (
     DeliveryWarning,
     Notification,
 )
-from .recipients import Recipient, coordinators, email_language
+from .recipients import Recipient, coordinators, email_language, key, opted_out
 
 TROUBLE_STATES = (FAILED, UNCERTAIN)
 # A warning lists this many emails; it counts the rest.
@@ -128,7 +128,9 @@ def unwarned_ids(session: DbSession) -> list[int]:
 def warn_coordinators(
     session: DbSession, settings: Settings, now: datetime | None = None
 ) -> list[Notification]:
-    """Today's warning to every active coordinator, unless today's went already.
+    """Today's warning to the active coordinators, unless today's went already.
+
+    A coordinator who refused alerts through the link of their emails is left out.
 
     The caller commits; the emails are handed over after commit.
     """
@@ -146,7 +148,11 @@ def warn_coordinators(
         .execution_options(synchronize_session=False)
     )
     rows: dict[str, Notification] = {}
+    # The email's "manage what you receive" link must work for this email too.
+    refused = opted_out(session, "alerts")
     for user in coordinators(session):
+        if key(user.email) in refused:
+            continue
         recipient = Recipient(user.email, email_language(user.language), TO_COORDINATOR)
         row = new_notification(TROUBLE, recipient, now)
         row.warning_id = warning_id

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from alerts import trouble
 from alerts.models import DeliveryWarning, Notification
+from alerts.recipients import set_preference
 from alerts.reconcile import reconcile
 from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR, AuditEntry, User
@@ -232,3 +233,16 @@ def test_an_uncertain_send_warns_only_if_it_stays_uncertain(
         db.session.commit()
         [mail] = warnings_to(smtp, committee[0].email)
         assert "incertain@haren.test" in mail.get_body(("plain",)).get_content()
+
+
+def test_a_coordinator_who_refused_alerts_by_link_gets_no_warning(
+    app: Flask, smtp: SmtpServer, committee: list[User]
+) -> None:
+    add_contact(BOUNCING)
+    set_preference(db.session, committee[1].email, alerts=False, digest=True)
+    db.session.commit()
+    with freeze_time(MONDAY_EARLY, real_asyncio=True):
+        fail_one_alert(smtp)
+        run_reconciler()
+    assert len(warnings_to(smtp, committee[0].email)) == 1
+    assert warnings_to(smtp, committee[1].email) == []
