@@ -111,6 +111,8 @@ AUDIT_LABELS = {
     "notification.dismiss": _l("Échec d'envoi ignoré"),
     "address.preferences": _l("Préférences d'une adresse modifiées"),
     "user.invite": _l("Invitation envoyée"),
+    "user.disable": _l("Compte désactivé"),
+    "user.enable": _l("Compte réactivé"),
     "user.password_change": _l("Mot de passe changé"),
     "token.revoke": _l("Jeton d'API révoqué"),
     "retention.purge": _l("Données effacées en fin de conservation"),
