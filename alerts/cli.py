@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
+from barometre.cli import checked_text
 from barometre.extensions import db
 from barometre.models import Contact, Establishment
 from barometre.seed import ensure_service
@@ -28,12 +29,7 @@ def checked_address(raw: str) -> str:
 
 
 def checked_name(raw: str) -> str:
-    name = raw.strip()
-    if len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
-        raise click.ClickException(
-            "Nom refusé (200 caractères au plus, sans caractère de contrôle)."
-        )
-    return name
+    return checked_text(raw, "Nom", MAX_NAME)
 
 
 services_group = click.Group("services", help="Services membres et leurs adresses d'alerte.")

@@ -96,7 +96,7 @@ def notifications() -> ResponseReturnValue:
     )
 
 
-@bp.post("/coordination/notifications/<int:notification_id>/retry")
+@bp.post("/coordination/notifications/<id:notification_id>/retry")
 @access(COORDINATOR)
 def retry(notification_id: int) -> ResponseReturnValue:
     if delivery.retry(db.session, notification_id, current_user):
@@ -108,7 +108,7 @@ def retry(notification_id: int) -> ResponseReturnValue:
     return redirect(url_for(".notifications"))
 
 
-@bp.post("/coordination/notifications/<int:notification_id>/ignorer")
+@bp.post("/coordination/notifications/<id:notification_id>/ignorer")
 @access(COORDINATOR)
 def dismiss(notification_id: int) -> ResponseReturnValue:
     if trouble.dismiss(db.session, notification_id, current_user):

@@ -29,6 +29,7 @@ from . import i18n_cache
 from .auth import init_auth
 from .extensions import babel, csrf, db, login_manager, migrate
 from .logs import init_logging
+from .routing import init_routing
 from .security import init_security
 from .settings import Settings, ensure_secret_key, settings_from_env_or_exit
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     Path(settings.instance_path).mkdir(parents=True, exist_ok=True)
     configure(app, settings)
+    init_routing(app)
     init_extensions(app)
     register_blueprints(app)
     register_errors(app)
@@ -222,6 +224,12 @@ ERROR_MESSAGES = {
     500: _l("Erreur interne. L'équipe a été prévenue."),
     503: _l("Service momentanément indisponible."),
 }
+# Answers read by machines or embedded in other pages keep their own type when the
+# database is down: an image for the badge, plain text for the feed (not an HTML page).
+UNAVAILABLE_ANSWERS = {
+    "barometre.badge_svg": ("barometre/badge_unavailable.svg", "image/svg+xml"),
+    "barometre.feed": ("barometre/unavailable.txt", "text/plain"),
+}
 CSRF_MESSAGE = _l("Le formulaire a expiré ou n'est pas valide : rechargez la page et réessayez.")
 
 
@@ -262,6 +270,10 @@ def register_errors(app: Flask) -> None:
         headers = {"Retry-After": "30"}
         if wants_json():
             return jsonify(error=message), 503, headers
+        if has_request_context() and request.endpoint in UNAVAILABLE_ANSWERS:
+            template, mimetype = UNAVAILABLE_ANSWERS[request.endpoint]
+            body = render_template(template, message=message)
+            return current_app.response_class(body, 503, headers, mimetype=mimetype)
         return render_template("error.html", code=503, message=message), 503, headers
 
     @app.errorhandler(Exception)

@@ -16,6 +16,17 @@ from .auth import create_token, hash_password
 from .extensions import db
 from .models import ROLE_WORKER, ROLES, ApiToken, User
 from .settings import current as settings
+from .text import refusal
+
+
+def checked_text(value: str, what: str, maximum: int = 200) -> str:
+    """A name given on the command line, under the rule of every stored text."""
+    value = value.strip()
+    if len(value) > maximum:
+        raise click.ClickException(f"{what} : {maximum} caractères au maximum.")
+    if refused := refusal(value, multiline=False):
+        raise click.ClickException(f"{what} refusé. {refused}")
+    return value
 
 
 @click.command("seed")
@@ -47,6 +58,8 @@ INVITERS: list[Inviter] = []
 def create_user(email: str, role: str, service_name: str, name: str, password_stdin: bool) -> None:
     """Crée un compte ; sans --password-stdin, envoie une invitation (lien aussi affiché)."""
     email = email.strip().lower()
+    name = checked_text(name, "Nom")
+    service_name = checked_text(service_name, "Nom du service")
     if db.session.scalar(select(User).where(User.email == email)):
         raise click.ClickException(f"Le compte {email} existe déjà.")
     if role == ROLE_WORKER and not service_name:
@@ -145,6 +158,7 @@ tokens = click.Group("tokens", help="Jetons d'API.")
 @click.option("--name", default="cli")
 def create_token_command(email: str, name: str) -> None:
     """Crée un jeton d'API; il est affiché une seule fois, seul sur la dernière ligne."""
+    name = checked_text(name, "Nom du jeton", 100)
     user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise click.ClickException(f"Compte inconnu : {email}")

@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from .charts import Tick
 from .clock import LOCAL_TZ
 from .levels import ROUGE, VERT, TypeLevel, rank_of
+from .text import printable_only
 
 LANGS = ("fr", "nl", "en")
 
@@ -162,6 +163,8 @@ def init_presentation(app: Flask) -> None:
     app.add_template_filter(labels, "labels")
     app.add_template_filter(datetime_fr, "datetime_fr")
     app.add_template_filter(date_fr, "date_fr")
+    # Stored names in XML (feed, badge): rows older than the text rule may hold controls.
+    app.add_template_filter(printable_only, "printable")
 
     @app.context_processor
     def helpers() -> dict[str, Any]:

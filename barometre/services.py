@@ -41,12 +41,12 @@ from .models import (
     Situation,
     User,
 )
+from .routing import MAX_DB_ID
 from .settings import Settings
+from .text import printable, refusal
 
 MAX_DESCRIPTION = 2000
 MAX_COUNT = 100_000
-# Ids are 32-bit integer columns: PostgreSQL refuses to compare them with a larger number.
-MAX_DB_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -108,17 +108,6 @@ class ResolvedReport:
     offer_types: list[OfferType]
 
 
-def storable(text: str) -> bool:
-    """Text every database takes: no NUL byte, nothing UTF-8 cannot encode (lone surrogates)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def valid_submission_id(value: str) -> bool:
     """The canonical 36-character form only: it is stored in a 36-character column."""
     try:
@@ -142,7 +131,7 @@ def check_report(
         establishment = located[0]
     else:
         establishment = None
-        if storable(data.establishment):
+        if printable(data.establishment, multiline=False):
             establishment = session.scalar(
                 select(Establishment).where(Establishment.slug == data.establishment)
             )
@@ -180,8 +169,8 @@ def check_free_fields(data: ReportInput) -> dict[str, list[str]]:
         errors["description"] = [
             _("La description ne peut dépasser %(max)d caractères.", max=MAX_DESCRIPTION)
         ]
-    elif not storable(data.description):
-        errors["description"] = [_("La description contient un caractère interdit.")]
+    elif refused := refusal(data.description):
+        errors["description"] = [refused]
     for name in ("minutes_waited", "detainees_not_seen"):
         value = getattr(data, name)
         if value is not None and not 0 <= value <= MAX_COUNT:
@@ -215,7 +204,7 @@ def _known_pair(
 
 
 def _wanted(codes: Iterable[str]) -> list[str]:
-    return sorted({c for c in codes if isinstance(c, str) and storable(c)})
+    return sorted({c for c in codes if isinstance(c, str) and printable(c, multiline=False)})
 
 
 def _known(session: DbSession, model: Any, codes: Iterable[str]) -> list[Any]:
@@ -310,7 +299,7 @@ def locate_for_report(
 ) -> tuple[Establishment | None, int | None]:
     """The establishment a report names, locked as lock_establishment does, and the id
     of the report already stored under `submission_id` (a repeat), in one statement."""
-    if not storable(slug):
+    if not printable(slug, multiline=False):
         return None, None
     by_slug = Establishment.slug == slug
     repeat = (
@@ -525,14 +514,12 @@ def _required_note(note: str | None, field_name: str) -> str:
     note = (note or "").strip()
     if not note:
         raise ValidationFailed({field_name: [_("Ce champ est obligatoire.")]})
-    if len(note) > MAX_DESCRIPTION or not storable(note):
+    if len(note) > MAX_DESCRIPTION:
         raise ValidationFailed(
-            {
-                field_name: [
-                    _("Texte trop long ou caractère interdit (%(max)d max).", max=MAX_DESCRIPTION)
-                ]
-            }
+            {field_name: [_("%(max)d caractères au maximum.", max=MAX_DESCRIPTION)]}
         )
+    if refused := refusal(note):
+        raise ValidationFailed({field_name: [refused]})
     return note
 
 

@@ -33,6 +33,7 @@ from .levels import OFFER_TYPES
 from .presentation import init_presentation, label_map, lang, level_words, short_level
 from .queries import EstablishmentView, barometer, referentiel, wording_labels
 from .settings import current as settings
+from .text import printable_only
 
 bp = Blueprint("barometre", __name__)
 bp.record_once(lambda state: init_presentation(state.app))  # type: ignore[arg-type]
@@ -149,11 +150,12 @@ def codes() -> ResponseReturnValue:
 def badge_svg(slug: str) -> ResponseReturnValue:
     view = one_view(slug)
     level = view.level
-    picture = badge(view.establishment.name, short_level(level.colour, level.step), level.colour)
+    name = printable_only(view.establishment.name)  # rows older than the text rule
+    picture = badge(name, short_level(level.colour, level.step), level.colour)
     body = render_template(
         "barometre/badge.svg",
         badge=picture,
-        alt=f"{view.establishment.name} : {level_words(level.colour, level.step)}",
+        alt=f"{name} : {level_words(level.colour, level.step)}",
     )
     response = Response(body, mimetype="image/svg+xml")
     response.headers["Cache-Control"] = SHORT_CACHE

@@ -16,6 +16,7 @@ from barometre.auth import COORDINATOR, USER, access
 from barometre.errors import DomainError, ValidationFailed
 from barometre.extensions import db
 from barometre.settings import current as settings
+from barometre.text import refusal
 
 bp = Blueprint("intake_api", __name__, url_prefix="/api/v1")
 
@@ -63,7 +64,7 @@ class Parser:
     def fail(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
 
-    def text(self, name: str, required: bool = False) -> str:
+    def text(self, name: str, required: bool = False, multiline: bool = False) -> str:
         value = self.body.get(name)
         if value is None or value == "":
             if required:
@@ -72,8 +73,8 @@ class Parser:
         if not isinstance(value, str):
             self.fail(name, _("Texte attendu."))
             return ""
-        if not services.storable(value):
-            self.fail(name, _("Caractère interdit (caractère nul ou invalide)."))
+        if refused := refusal(value, multiline):
+            self.fail(name, refused)
             return ""
         return value
 
@@ -100,8 +101,8 @@ class Parser:
         if len(value) > 100:
             self.fail(name, _("Trop de valeurs."))
             return []
-        if not all(services.storable(v) for v in value):
-            self.fail(name, _("Caractère interdit (caractère nul ou invalide)."))
+        if refused := next(filter(None, (refusal(v, multiline=False) for v in value)), None):
+            self.fail(name, refused)
             return []
         return value
 
@@ -131,7 +132,7 @@ def parse_report(body: dict[str, Any]) -> services.ReportInput:
         visit_date=parser.day("visit_date"),
         conditions=parser.codes("conditions"),
         offer_types=parser.codes("offer_types"),
-        description=parser.text("description"),
+        description=parser.text("description", multiline=True),
         minutes_waited=parser.count("minutes_waited"),
         activity_cancelled=parser.flag("activity_cancelled"),
         detainees_not_seen=parser.count("detainees_not_seen"),
@@ -174,7 +175,7 @@ def note_from_body(name: str) -> str:
     return value or ""
 
 
-@bp.post("/situations/<int:situation_id>/resolve")
+@bp.post("/situations/<id:situation_id>/resolve")
 @access(COORDINATOR, token_only=True)
 def resolve(situation_id: int) -> ResponseReturnValue:
     note = note_from_body("note")
@@ -183,7 +184,7 @@ def resolve(situation_id: int) -> ResponseReturnValue:
     return jsonify(situation=situation_id, status="resolved", level=outcome.after.as_dict())
 
 
-@bp.post("/reports/<int:report_id>/reject")
+@bp.post("/reports/<id:report_id>/reject")
 @access(COORDINATOR, token_only=True)
 def reject(report_id: int) -> ResponseReturnValue:
     reason = note_from_body("reason")

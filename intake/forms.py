@@ -8,7 +8,7 @@ their French messages are put next to the matching fields.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -31,6 +31,7 @@ from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, 
 
 from barometre import clock, services
 from barometre.models import LANGUAGES, ROLES
+from barometre.text import refusal
 
 REQUIRED = _l("Ce champ est obligatoire.")
 MAX_CODES = 100
@@ -41,15 +42,26 @@ LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
 
 
 def no_nul(_form: Any, field: Field) -> None:
-    values = field.data if isinstance(field.data, list) else [field.data]
-    if any(isinstance(v, str) and "\x00" in v for v in values):
+    """Passwords: any character but NUL (they are hashed, never stored as text)."""
+    if isinstance(field.data, str) and "\x00" in field.data:
         raise ValidationError(_l("Ce champ contient un caractère interdit."))
 
 
-def one_line(_form: Any, field: Field) -> None:
-    """Names are one line, like the console's (they may end up in email headers)."""
-    if isinstance(field.data, str) and any(c in field.data for c in "\r\n\x85\u2028\u2029"):
-        raise ValidationError(_l("Ce champ tient sur une seule ligne."))
+def printable_text(multiline: bool) -> Callable[[Any, Field], None]:
+    """The rule of every stored text (barometre.text), as a WTForms validator."""
+
+    def check(_form: Any, field: Field) -> None:
+        values = field.data if isinstance(field.data, list) else [field.data]
+        for value in values:
+            if isinstance(value, str) and (refused := refusal(value, multiline)):
+                raise ValidationError(refused)
+
+    return check
+
+
+# Names are one line, like the console's (they may end up in email headers).
+printable_line = printable_text(multiline=False)
+printable_lines = printable_text(multiline=True)
 
 
 def language_choices() -> list[SelectChoice]:
@@ -100,11 +112,13 @@ def new_submission_id() -> str:
 
 
 class ReportForm(FlaskForm):
-    establishment = RadioField(_l("Établissement"), validate_choice=False, validators=[no_nul])
+    establishment = RadioField(
+        _l("Établissement"), validate_choice=False, validators=[printable_line]
+    )
     visit_date = FrenchDateField(_l("Date de la visite"), default=clock.today)
-    conditions = CodesField(_l("Conditions non respectées"), validators=[no_nul])
-    offer_types = CodesField(_l("Types d'offre impactés"), validators=[no_nul])
-    description = TextAreaField(_l("Description (facultative)"))
+    conditions = CodesField(_l("Conditions non respectées"), validators=[printable_line])
+    offer_types = CodesField(_l("Types d'offre impactés"), validators=[printable_line])
+    description = TextAreaField(_l("Description (facultative)"), validators=[printable_lines])
     minutes_waited = OptionalCountField(_l("Minutes d'attente"))
     activity_cancelled = RadioField(
         _l("L'activité a-t-elle été annulée ?"),
@@ -112,7 +126,7 @@ class ReportForm(FlaskForm):
         validate_choice=False,
     )
     detainees_not_seen = OptionalCountField(_l("Détenus qui n'ont pas pu être vus"))
-    submission_id = HiddenField(default=new_submission_id, validators=[no_nul])
+    submission_id = HiddenField(default=new_submission_id, validators=[printable_line])
     # Honeypot: hidden from people, filled by robots.
     website = StringField(_l("Laissez ce champ vide"))
 
@@ -194,7 +208,8 @@ def _password_field(label: Any) -> PasswordField:
 
 class LoginForm(FlaskForm):
     email = StringField(
-        _l("Adresse e-mail"), validators=[InputRequired(message=REQUIRED), Length(max=254), no_nul]
+        _l("Adresse e-mail"),
+        validators=[InputRequired(message=REQUIRED), Length(max=254), printable_line],
     )
     password = PasswordField(
         _l("Mot de passe"),
@@ -209,7 +224,7 @@ class ForgotPasswordForm(FlaskForm):
         validators=[
             InputRequired(message=REQUIRED),
             Length(max=254),
-            no_nul,
+            printable_line,
             Email(message=_l("Adresse e-mail invalide.")),
         ],
     )
@@ -252,12 +267,12 @@ class InviteForm(FlaskForm):
         validators=[
             InputRequired(message=REQUIRED),
             Length(max=254),
-            no_nul,
+            printable_line,
             Email(message=_l("Adresse e-mail invalide.")),
         ],
     )
     name = StringField(
-        _l("Nom (facultatif)"), validators=[Optional(), Length(max=200), no_nul, one_line]
+        _l("Nom (facultatif)"), validators=[Optional(), Length(max=200), printable_line]
     )
     role = RadioField(
         _l("Rôle"),
@@ -272,5 +287,5 @@ class InviteForm(FlaskForm):
 class TokenForm(FlaskForm):
     name = StringField(
         _l("Nom du jeton"),
-        validators=[InputRequired(message=REQUIRED), Length(max=100), no_nul],
+        validators=[InputRequired(message=REQUIRED), Length(max=100), printable_line],
     )

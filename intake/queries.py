@@ -20,7 +20,8 @@ from barometre.models import (
     Report,
     Situation,
 )
-from barometre.services import ReportInput, storable
+from barometre.services import ReportInput, check_free_fields
+from barometre.text import printable
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,11 @@ REPEAT_WINDOW = timedelta(minutes=10)
 
 def recent_repeat(session: DbSession, author_id: int, data: ReportInput) -> Report | None:
     # The fields of the report itself are compared by the database, so that only
-    # true candidates (almost always none) are loaded with their codes.
-    if not (storable(data.description) and storable(data.establishment)):
-        return None  # text no database takes was never stored: the core will refuse it
+    # true candidates (almost always none) are loaded with their codes. Values the
+    # core refuses (a forbidden character, a number out of range) were never stored:
+    # they are not compared, the core refuses them next.
+    if check_free_fields(data) or not printable(data.establishment, multiline=False):
+        return None
     query = (
         select(Report)
         .join(Establishment, Report.establishment_id == Establishment.id)

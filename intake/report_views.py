@@ -80,7 +80,7 @@ def _domain_errors(data: services.ReportInput) -> dict[str, list[str]]:
     return {}
 
 
-@bp.get("/signalement/<int:report_id>/merci")
+@bp.get("/signalement/<id:report_id>/merci")
 @access(USER)
 def thanks(report_id: int) -> ResponseReturnValue:
     report = db.session.get(Report, report_id)

@@ -53,7 +53,7 @@ def create_api_token() -> ResponseReturnValue:
     return _page(TokenForm(formdata=None), new_token=token, status=201)
 
 
-@bp.post("/jetons/<int:token_id>/revoquer")
+@bp.post("/jetons/<id:token_id>/revoquer")
 @access(USER)
 def revoke_api_token(token_id: int) -> ResponseReturnValue:
     token = db.session.get(ApiToken, token_id)

@@ -20,6 +20,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from barometre.text import printable
+
 MISSING = object()  # a field left out of the body
 
 # Values that reach email headers must never carry a line break (header injection).
@@ -37,6 +39,21 @@ HOSTILE_FRAGMENTS = [
     "\\",
     '"',
 ]
+
+
+def printable_text(
+    min_size: int = 0, max_size: int = 300, multiline: bool = True
+) -> st.SearchStrategy[str]:
+    """Text the rule of stored text accepts (barometre.text): letters, marks, numbers,
+    punctuation, symbols, spaces, and line breaks when `multiline`."""
+    characters = st.characters(categories=("L", "M", "N", "P", "S", "Zs"))
+    if multiline:
+        characters = st.one_of(characters, st.sampled_from(["\n", "\r\n", "\t"]))
+    return (
+        st.lists(characters, min_size=min_size, max_size=max_size)
+        .map("".join)
+        .filter(lambda t: printable(t, multiline))
+    )
 
 
 def lone_surrogates() -> st.SearchStrategy[str]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.routing import Rule
+from werkzeug.routing import IntegerConverter, Rule
 
 from barometre.auth import BAROMETER, COORDINATOR, PUBLIC, USER
 from barometre.extensions import db
@@ -48,7 +48,7 @@ def sample_url(rule: Rule) -> str:
     for name in rule.arguments:
         converter = rule._converters[name]
         values[name] = (
-            1 if type(converter).__name__ == "IntegerConverter" else SAMPLE_VALUES.get(name, "x")
+            1 if isinstance(converter, IntegerConverter) else SAMPLE_VALUES.get(name, "x")
         )
     built = rule.build(values, append_unknown=False)
     assert built is not None, rule.rule

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from barometre import clock
 from barometre.extensions import db
 from barometre.models import AuditEntry, Condition, Report, Situation, User
-from barometre.services import MAX_COUNT, storable, valid_submission_id
+from barometre.services import MAX_COUNT, valid_submission_id
 from tests.conftest import bearer, file_report
 from tests.fuzz import (
     MISSING,
@@ -29,6 +29,7 @@ from tests.fuzz import (
     hostile_text,
     lone_surrogates,
     long_text,
+    printable_text,
     run_fuzz,
     wrong_types,
 )
@@ -111,7 +112,7 @@ def report_fields(codes: tuple[str, ...]) -> list[Field]:
         Field("offer_types", offers_ok, offers_bad),
         Field(
             "description",
-            optional(st.text(max_size=300).filter(storable)),
+            optional(printable_text(max_size=300)),
             st.one_of(
                 long_text(),
                 st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=20), st.text(max_size=20)),
@@ -227,7 +228,7 @@ def test_post_report_survives_any_body(client: FlaskClient, worker: User) -> Non
 def note_field(name: str) -> Field:
     return Field(
         name,
-        st.text(min_size=1, max_size=200).filter(lambda t: storable(t) and t.strip() != ""),
+        printable_text(1, 200).filter(lambda t: t.strip() != ""),
         st.one_of(
             st.just(""),
             st.sampled_from([" ", "\r\n", "\t \n"]),

@@ -40,7 +40,15 @@ from barometre.models import (
 )
 from barometre.services import MAX_COUNT, valid_submission_id
 from tests.conftest import file_report, login, make_user
-from tests.fuzz import LINE_BREAKS, MISSING, Field, hostile_text, long_text, run_fuzz
+from tests.fuzz import (
+    LINE_BREAKS,
+    MISSING,
+    Field,
+    hostile_text,
+    long_text,
+    printable_text,
+    run_fuzz,
+)
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 
@@ -251,9 +259,7 @@ def bad_one_line(max_size: int) -> st.SearchStrategy[str]:
 
 
 def good_name() -> st.SearchStrategy[str]:
-    return st.text(
-        st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=60
-    ).filter(utf8)
+    return printable_text(max_size=60, multiline=False)
 
 
 # --- the questionnaire ----------------------------------------------------------------------
@@ -324,7 +330,7 @@ def questionnaire_fields(slugs: Sequence[str], conditions: Sequence[str]) -> lis
         Field("offer_types", offers_ok, offers_bad),
         Field(
             "description",
-            optional(form_text(300).filter(lambda t: "\x00" not in t)),
+            optional(printable_text(max_size=300)),
             st.one_of(
                 long_text(),
                 st.builds(lambda a, b: f"{a}\x00{b}", form_text(20), form_text(20)),
@@ -566,9 +572,7 @@ def service_row(ident: int) -> tuple[str, str, bool]:
 def note_field(name: str) -> Field:
     return Field(
         name,
-        st.text(min_size=1, max_size=200).filter(
-            lambda t: utf8(t) and t.strip() and "\x00" not in t
-        ),
+        printable_text(1, 200).filter(lambda t: bool(t.strip())),
         st.one_of(
             st.sampled_from(["", " ", "\r\n", "\t \n"]),
             long_text(),

@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from flask import Flask, abort, session
@@ -274,3 +275,18 @@ def test_database_down_with_a_signed_in_user_is_503(app_without_database: Flask)
     response = client.get("/coordination/donnees")
     assert response.status_code == 503
     assert "Service momentanément indisponible." in response.get_data(as_text=True)
+
+
+def test_database_down_badge_and_feed_keep_their_kind(app_without_database: Flask) -> None:
+    """Embedded badges and feed readers get an SVG and plain text, not an HTML page."""
+    client = app_without_database.test_client()
+    badge = client.get("/badge/haren.svg")
+    assert badge.status_code == 503 and badge.mimetype == "image/svg+xml"
+    assert badge.headers["Retry-After"] == "30"
+    svg = ElementTree.fromstring(badge.data)  # noqa: S314 - our own answer
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "Service momentanément indisponible." in "".join(svg.itertext())
+    feed = client.get("/feed.atom")
+    assert feed.status_code == 503 and feed.mimetype == "text/plain"
+    assert feed.headers["Retry-After"] == "30"
+    assert feed.get_data(as_text=True).strip() == "Service momentanément indisponible."

@@ -31,6 +31,7 @@ from barometre.models import (
     User,
 )
 from barometre.services import audit
+from barometre.text import refusal
 
 MAX_NAME = 200
 MAX_NOTE = 280
@@ -48,8 +49,8 @@ def clean_text(value: str | None, field: str, maximum: int, required: bool = Tru
     if len(text) > maximum:
         raise ValidationFailed({field: [_("%(max)d caractères au maximum.", max=maximum)]})
     # Names and addresses are one line (they end up in email headers).
-    if "\x00" in text or (maximum <= MAX_NAME and any(ch in text for ch in "\r\n")):
-        raise ValidationFailed({field: [_("Caractère interdit.")]})
+    if refused := refusal(text, multiline=maximum > MAX_NAME):
+        raise ValidationFailed({field: [refused]})
     return text
 
 
@@ -283,7 +284,9 @@ def update_user(
                 ]
             }
         )
-    service = member_service(session, service_id) if service_id else None
+    service = session.get(MemberService, service_id) if service_id else None
+    if service_id and service is None:
+        raise ValidationFailed({"service": [_("Service inconnu.")]})
     if role == ROLE_WORKER and service is None:
         raise ValidationFailed({"service": [_("Un travailleur appartient à un service membre.")]})
     changes = {

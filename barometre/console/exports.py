@@ -45,6 +45,7 @@ from barometre.models import (
 )
 from barometre.presentation import REVIEW_STATES, SITUATION_STATES, local
 from barometre.services import audit
+from barometre.text import printable_only
 
 from .filters import Filters, report_clauses, situation_clauses
 from .models import (
@@ -169,8 +170,16 @@ DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cell(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula is quoted (CSV/formula injection)."""
-    if isinstance(value, str) and value.startswith(DANGEROUS_START):
+    """Text that a spreadsheet would run as a formula is quoted (CSV/formula injection).
+
+    Characters outside the text rule are dropped first: rows stored before it may
+    hold controls that XLSX (XML) cannot carry, and dropping one must not uncover
+    a formula.
+    """
+    if not isinstance(value, str):
+        return value
+    value = printable_only(value)
+    if value.startswith(DANGEROUS_START):
         return "'" + value
     return value
 

@@ -9,9 +9,10 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from barometre.errors import ValidationFailed
+from barometre.routing import MAX_DB_ID
 
 from .admin import MAX_NAME, MAX_NOTE, MAX_WORDING
 
@@ -117,6 +118,17 @@ class UserForm(FlaskForm):
     role = SelectField(_l("Rôle"), choices=[])
     service = SelectField(_l("Service membre"), choices=[], validate_choice=False)
     active = BooleanField(_l("Compte actif"))
+
+    def validate_service(self, field: SelectField) -> None:
+        value = field.data or ""
+        digits = len(value) <= len(str(MAX_DB_ID)) and value.isascii() and value.isdigit()
+        if value and not (digits and 0 < int(value) <= MAX_DB_ID):
+            raise ValidationError(_l("Service inconnu."))
+
+    def service_id(self) -> int | None:
+        """The chosen service's id, once validated (empty: none)."""
+        value = self.service.data or ""
+        return int(value) if value else None
 
 
 class ConditionForm(FlaskForm):

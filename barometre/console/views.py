@@ -25,7 +25,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from barometre import services
@@ -71,6 +72,7 @@ from .models import Export
 bp = Blueprint("console", __name__, url_prefix="/coordination")
 
 PER_PAGE = 50
+MAX_PAGE = 1_000_000
 INVALID = 422
 
 
@@ -224,6 +226,18 @@ def filter_form(states: dict[str, Any]) -> tuple[FilterForm, Filters]:
     return form, filters
 
 
+def paginate(query: Select[Any]) -> Pagination:
+    """One page of a list; a page number past the end shows the last page.
+
+    The number is bounded before it becomes an OFFSET (`?page=10**20` is no error).
+    """
+    number = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
+    page = db.paginate(query, page=number, per_page=PER_PAGE, error_out=False)
+    if number > 1 and not page.items and page.pages:
+        page = db.paginate(query, page=page.pages, per_page=PER_PAGE, error_out=False)
+    return page
+
+
 def labels() -> dict[str, Any]:
     offer_types = db.session.scalars(select(OfferType)).all()
     return {"offer_labels": label_map(offer_types)}
@@ -262,7 +276,7 @@ def reports() -> ResponseReturnValue:
         )
         .order_by(Report.submitted_at.desc(), Report.id.desc())
     )
-    page = db.paginate(query, per_page=PER_PAGE, error_out=False)
+    page = paginate(query)
     return render_template(
         "console/reports.html",
         form=form,
@@ -287,13 +301,13 @@ def report_page(report_id: int, **forms: Any) -> str:
     )
 
 
-@bp.get("/signalements/<int:report_id>")
+@bp.get("/signalements/<id:report_id>")
 @access(COORDINATOR)
 def report(report_id: int) -> ResponseReturnValue:
     return report_page(report_id)
 
 
-@bp.post("/signalements/<int:report_id>/valider")
+@bp.post("/signalements/<id:report_id>/valider")
 @access(COORDINATOR)
 def validate_report(report_id: int) -> ResponseReturnValue:
     form = ReviewForm()
@@ -303,7 +317,7 @@ def validate_report(report_id: int) -> ResponseReturnValue:
     return done(_("Signalement validé ; le niveau est recalculé."), ".report", report_id=report_id)
 
 
-@bp.post("/signalements/<int:report_id>/rejeter")
+@bp.post("/signalements/<id:report_id>/rejeter")
 @access(COORDINATOR)
 def reject_report(report_id: int) -> ResponseReturnValue:
     form = RejectForm()
@@ -337,7 +351,7 @@ def situations() -> ResponseReturnValue:
         .options(joinedload(Situation.establishment), joinedload(Situation.condition))
         .order_by(Situation.opened_at.desc(), Situation.id.desc())
     )
-    page = db.paginate(query, per_page=PER_PAGE, error_out=False)
+    page = paginate(query)
     return render_template(
         "console/situations.html",
         form=form,
@@ -357,13 +371,13 @@ def situation_page(situation_id: int, form: ResolveForm | None = None) -> str:
     )
 
 
-@bp.get("/situations/<int:situation_id>")
+@bp.get("/situations/<id:situation_id>")
 @access(COORDINATOR)
 def situation(situation_id: int) -> ResponseReturnValue:
     return situation_page(situation_id)
 
 
-@bp.post("/situations/<int:situation_id>/resoudre")
+@bp.post("/situations/<id:situation_id>/resoudre")
 @access(COORDINATOR)
 def resolve_situation(situation_id: int) -> ResponseReturnValue:
     form = ResolveForm()
@@ -421,7 +435,7 @@ def establishment_page(ident: int, status: int = 200, **forms: Any) -> ResponseR
     return page, status
 
 
-@bp.route("/etablissements/<int:ident>", methods=["GET", "POST"])
+@bp.route("/etablissements/<id:ident>", methods=["GET", "POST"])
 @access(COORDINATOR)
 def establishment(ident: int) -> ResponseReturnValue:
     if request.method == "GET":
@@ -437,7 +451,7 @@ def establishment(ident: int) -> ResponseReturnValue:
     return establishment_page(ident, INVALID, name_form=form)
 
 
-@bp.post("/etablissements/<int:ident>/activation")
+@bp.post("/etablissements/<id:ident>/activation")
 @access(COORDINATOR)
 def establishment_activation(ident: int) -> ResponseReturnValue:
     form = ActiveForm()
@@ -449,7 +463,7 @@ def establishment_activation(ident: int) -> ResponseReturnValue:
     return done(message, ".establishment", ident=ident)
 
 
-@bp.post("/etablissements/<int:ident>/note")
+@bp.post("/etablissements/<id:ident>/note")
 @access(COORDINATOR)
 def committee_note(ident: int) -> ResponseReturnValue:
     form = NoteForm()
@@ -476,7 +490,7 @@ def contact_data(form: ContactForm) -> admin.ContactData:
     )
 
 
-@bp.post("/etablissements/<int:ident>/contacts")
+@bp.post("/etablissements/<id:ident>/contacts")
 @access(COORDINATOR)
 def add_contact(ident: int) -> ResponseReturnValue:
     form = ContactForm(prefix="new")
@@ -490,7 +504,7 @@ def add_contact(ident: int) -> ResponseReturnValue:
     return establishment_page(ident, INVALID, contact_form=form)
 
 
-@bp.route("/contacts/<int:ident>", methods=["GET", "POST"])
+@bp.route("/contacts/<id:ident>", methods=["GET", "POST"])
 @access(COORDINATOR)
 def contact(ident: int) -> ResponseReturnValue:
     row = admin.contact(db.session, ident)
@@ -507,7 +521,7 @@ def contact(ident: int) -> ResponseReturnValue:
     return render_template("console/contact.html", row=row, form=form)
 
 
-@bp.post("/contacts/<int:ident>/supprimer")
+@bp.post("/contacts/<id:ident>/supprimer")
 @access(COORDINATOR)
 def remove_contact(ident: int) -> ResponseReturnValue:
     row = admin.contact(db.session, ident)
@@ -539,7 +553,7 @@ def member_services() -> ResponseReturnValue:
     return render_template("console/services.html", rows=rows, form=form), status
 
 
-@bp.route("/services/<int:ident>", methods=["GET", "POST"])
+@bp.route("/services/<id:ident>", methods=["GET", "POST"])
 @access(COORDINATOR)
 def member_service(ident: int) -> ResponseReturnValue:
     row = admin.member_service(db.session, ident)
@@ -571,7 +585,7 @@ def member_service(ident: int) -> ResponseReturnValue:
 @access(COORDINATOR)
 def users() -> ResponseReturnValue:
     query = select(User).options(joinedload(User.service)).order_by(User.email)
-    page = db.paginate(query, per_page=PER_PAGE, error_out=False)
+    page = paginate(query)
     return render_template("console/users.html", page=page)
 
 
@@ -592,7 +606,7 @@ def user_form(row: User, formdata: bool) -> UserForm:
     return form
 
 
-@bp.route("/utilisateurs/<int:ident>", methods=["GET", "POST"])
+@bp.route("/utilisateurs/<id:ident>", methods=["GET", "POST"])
 @access(COORDINATOR)
 def user(ident: int) -> ResponseReturnValue:
     row = admin.user(db.session, ident)
@@ -600,14 +614,13 @@ def user(ident: int) -> ResponseReturnValue:
         return render_template("console/user.html", row=row, form=user_form(row, False))
     form = user_form(row, True)
     if form.validate_on_submit():
-        service = form.service.data or ""
         try:
             admin.update_user(
                 db.session,
                 actor(),
                 ident,
                 form.role.data or "",
-                int(service) if service.isdigit() else None,
+                form.service_id(),
                 bool(form.active.data),
             )
         except ValidationFailed as error:
@@ -665,7 +678,7 @@ def referentiel() -> ResponseReturnValue:
     ), status
 
 
-@bp.route("/referentiel/<int:ident>", methods=["GET", "POST"])
+@bp.route("/referentiel/<id:ident>", methods=["GET", "POST"])
 @access(COORDINATOR)
 def condition(ident: int) -> ResponseReturnValue:
     row = admin.condition(db.session, ident)
@@ -684,7 +697,7 @@ def condition(ident: int) -> ResponseReturnValue:
     return render_template("console/condition.html", row=row, form=form), INVALID
 
 
-@bp.post("/referentiel/<int:ident>/retrait")
+@bp.post("/referentiel/<id:ident>/retrait")
 @access(COORDINATOR)
 def condition_retirement(ident: int) -> ResponseReturnValue:
     if not ReviewForm().validate_on_submit():
@@ -711,7 +724,7 @@ def journal() -> ResponseReturnValue:
         .options(joinedload(AuditEntry.actor))
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     )
-    page = db.paginate(query, per_page=PER_PAGE, error_out=False)
+    page = paginate(query)
     return render_template("console/journal.html", page=page)
 
 
@@ -743,7 +756,7 @@ def create_export() -> ResponseReturnValue:
     return redirect(url_for(".export", ident=row.id))
 
 
-@bp.get("/exports/<int:ident>")
+@bp.get("/exports/<id:ident>")
 @access(COORDINATOR)
 def export(ident: int) -> ResponseReturnValue:
     row = db.session.get(Export, ident)
@@ -755,7 +768,7 @@ def export(ident: int) -> ResponseReturnValue:
     return response
 
 
-@bp.get("/exports/<int:ident>/fichier")
+@bp.get("/exports/<id:ident>/fichier")
 @access(COORDINATOR)
 def export_file(ident: int) -> ResponseReturnValue:
     row = db.session.get(Export, ident)

@@ -1,0 +1,23 @@
+"""URL converters: every id in a path is bounded before it reaches SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.routing import IntegerConverter, Map
+
+# Ids are 32-bit integer columns: PostgreSQL refuses to compare them with a larger number.
+MAX_DB_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>`: a row id, 1 to 2**31 - 1; any other path segment is a 404."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        super().__init__(url_map, min=1, max=MAX_DB_ID)
+
+
+def init_routing(app: Flask) -> None:
+    """Before any blueprint: rules resolve their converters when they are added."""
+    app.url_map.converters["id"] = IdConverter
