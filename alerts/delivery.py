@@ -30,7 +30,14 @@ from barometre.services import audit
 from barometre.settings import Settings
 
 from . import dispatch
-from .emails import AddressRefused, AlertRenderer, alert_email, build_message, preferences_url
+from .emails import (
+    AddressRefused,
+    AlertRenderer,
+    alert_email,
+    build_message,
+    preferences_url,
+    signed_links_for,
+)
 from .models import DIGEST, FAILED, PENDING, SENDING, SENT, TROUBLE, UNCERTAIN, Notification
 from .recipients import clean_address
 
@@ -134,6 +141,7 @@ class Addressed:
     event_id: int | None
     recipient: str
     language: str
+    recipient_kind: str
 
 
 def deliver_batch(
@@ -201,6 +209,7 @@ def _addressed(session: DbSession, ids: list[int]) -> dict[int, Addressed]:
         Notification.event_id,
         Notification.recipient,
         Notification.language,
+        Notification.recipient_kind,
     ).where(Notification.id.in_(ids))
     return {row.id: Addressed(*row) for row in session.execute(query)}
 
@@ -297,7 +306,8 @@ def compose_batch(
     body_url = preferences_url(notification.recipient, settings)
     same = address.strip().lower() == notification.recipient.strip().lower()
     header_url = body_url if same else preferences_url(address, settings)
-    rendered = renderer.email(notification.event_id, notification.language, body_url)
+    signed = signed_links_for(notification.recipient_kind)
+    rendered = renderer.email(notification.event_id, notification.language, body_url, signed)
     return build_message(notification.id, notification.recipient, rendered, settings, header_url)
 
 

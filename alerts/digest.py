@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -35,7 +36,18 @@ from barometre.queries import EstablishmentView, barometer
 from barometre.settings import Settings
 
 from . import dispatch
-from .emails import Rendered, common_context, level_colour, level_label, render
+from .emails import (
+    Rendered,
+    common_context,
+    level_colour,
+    level_label,
+    offer_types_by_code,
+    page_url,
+    render,
+    signed_links_for,
+    situation_line,
+    type_colour_lines,
+)
 from .events import new_notification
 from .models import DIGEST, DigestRun, Notification
 from .recipients import MAX_ADDRESS, Recipient, clean_address, digest_recipients, key
@@ -51,6 +63,7 @@ CAUSES = {
         "rejection": "rejet d'un signalement",
         "validation": "validation d'un signalement",
         "recompute": "recalcul",
+        "import": "import de l'historique",
     },
     "nl": {
         "report": "melding",
@@ -59,6 +72,7 @@ CAUSES = {
         "rejection": "afwijzing van een melding",
         "validation": "validatie van een melding",
         "recompute": "herberekening",
+        "import": "import van de geschiedenis",
     },
 }
 WEEK_LETTER = {"fr": "S", "nl": "W"}
@@ -107,6 +121,31 @@ def due_week(now: datetime, settings: Settings) -> str | None:
     """The ISO week whose digest time has passed, if any (catch-up within the week)."""
     week = iso_week(now, settings)
     return week if now >= scheduled_at(week, settings) else None
+
+
+def covered_days(week: str, settings: Settings) -> tuple[date, date]:
+    """The seven days a week's digest looks back on: up to the day before it is sent."""
+    sent_on = week_monday(week) + timedelta(days=settings.digest_day)
+    return sent_on - timedelta(days=7), sent_on - timedelta(days=1)
+
+
+def _day(day: date, lang: str, with_month: bool, with_year: bool) -> str:
+    pattern = "d" + (" MMMM" if with_month else "") + (" y" if with_year else "")
+    words = format_date(day, pattern, locale=lang)
+    if lang == "fr" and day.day == 1:
+        words = "1er" + words[1:]  # « le 1er décembre »
+    return words
+
+
+def period_words(start: date, end: date, lang: str) -> str:
+    """« du 23 au 29 novembre 2026 », « van 30 november tot en met 6 december 2026 »."""
+    same_year = start.year == end.year
+    same_month = same_year and start.month == end.month
+    first = _day(start, lang, not same_month, not same_year)
+    last = _day(end, lang, True, True)
+    if lang == "nl":
+        return f"van {first} tot en met {last}"
+    return f"du {first} au {last}"
 
 
 def week_planned(session: DbSession, week: str) -> bool:
@@ -197,6 +236,12 @@ class EstablishmentDigest:
     previous_reports: int
     by_category: list[tuple[str, int]]
     by_offer_type: list[tuple[str, int]]
+    url: str = ""
+    missing_offer_types: list[str] = field(default_factory=list)
+    # Open situations by their condition's wording, with category and offer types (R14).
+    situations: list[dict[str, Any]] = field(default_factory=list)
+    # The colour of each offer type (R13), in words.
+    type_colours: list[dict[str, str]] = field(default_factory=list)
     changes: list[dict[str, str]] = field(default_factory=list)
     bars: list[dict[str, Any]] = field(default_factory=list)
 
@@ -207,13 +252,24 @@ def digest_email(session: DbSession, notification: Notification, settings: Setti
         raise ValueError(f"notification {notification.id} has no digest run")
     lang = notification.language
     now = clock.now()
+    signed = signed_links_for(notification.recipient_kind)
+    start, end = covered_days(run.iso_week, settings)
+    establishments = content(
+        session, run.establishment_ids, now, lang, settings, signed, run.created_at
+    )
     context = {
         **common_context(notification.recipient, settings),
         "week": run.iso_week,
         "week_number": int(run.iso_week.rsplit("W", 1)[1]),
+        "period": period_words(start, end, lang),
         "all_establishments": run.establishment_ids is None,
-        "establishments": content(session, run.establishment_ids, now, lang, settings),
+        "establishments": establishments,
+        "signed_link": signed,
+        "link_days": settings.signed_link_days,
     }
+    if signed:
+        # No account: `/` asks for a login; each establishment's own signed link opens.
+        context["barometer_url"] = None
     return render("digest", lang, context)
 
 
@@ -223,8 +279,12 @@ def content(
     now: datetime,
     lang: str,
     settings: Settings,
+    signed: bool = False,
+    issued_at: datetime | None = None,
 ) -> list[EstablishmentDigest]:
-    """Per establishment, worst first: level now and a week ago, changes, counts, history."""
+    """Per establishment, worst first: level now and a week ago, the open situations by
+    name, the colour per offer type, changes, counts, history, and a link to its page
+    (`signed`, dated `issued_at`, for a recipient without an account)."""
     slugs = None
     if establishment_ids is not None:
         query = select(Establishment.slug).where(Establishment.id.in_(establishment_ids))
@@ -236,11 +296,17 @@ def content(
     this_week = _report_counts(session, ids, now - timedelta(days=7), now)
     last_week = _report_counts(session, ids, now - timedelta(days=14), now - timedelta(days=7))
     labels = _labels(session, lang)
+    offer_types = offer_types_by_code(session)
     digests = []
     for view in views:
         eid = view.establishment.id
         digest = _one(view, timelines[eid], labels, now, starts, lang, settings)
         digest.new_reports, digest.previous_reports = this_week.get(eid, 0), last_week.get(eid, 0)
+        digest.situations = [situation_line(s, lang, offer_types) for s in view.situations]
+        digest.type_colours = type_colour_lines(digest.situations, lang)
+        missing = view.level.missing_offer_types
+        digest.missing_offer_types = [labels["offer_type"].get(c, c) for c in missing]
+        digest.url = page_url(view.slug, eid, settings, signed, issued_at or now)
         digests.append(digest)
     return sorted(digests, key=lambda d: (-d.rank, -d.open_situations, d.name))
 

@@ -12,23 +12,35 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import formatdate
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
+from flask_babel import force_locale
 from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from barometre.extensions import DbSession
-from barometre.levels import MAX_ORANGE_STEP, OFFER_TYPES, Level
+from barometre.levels import (
+    MAX_ORANGE_STEP,
+    OFFER_TYPES,
+    Level,
+    TypeLevel,
+    breakdown,
+    offer_type_levels,
+)
 from barometre.models import Condition, OfferType, Situation
+from barometre.presentation import offer_type_level_words
 from barometre.settings import Settings
+from barometre.signed_links import establishment_url
 
-from .models import AlertEvent, Notification
+from .models import TO_COORDINATOR, AlertEvent, Notification
 from .recipients import clean_address
 
 PREFERENCES_SALT = "alerts.preferences"
@@ -107,6 +119,18 @@ def preferences_url(address: str, settings: Settings) -> str:
 
 def barometer_url(settings: Settings) -> str:
     return settings.base_url.rstrip("/") + "/"
+
+
+def signed_links_for(recipient_kind: str) -> bool:
+    """Coordinators sign in; contacts and member service addresses have no account (R14)."""
+    return recipient_kind != TO_COORDINATOR
+
+
+def page_url(
+    slug: str, establishment_id: int, settings: Settings, signed: bool, issued_at: datetime
+) -> str:
+    """The establishment's page; signed (dated `issued_at`) for recipients without an account."""
+    return establishment_url(slug, settings, establishment_id if signed else None, issued_at)
 
 
 # --- message ---------------------------------------------------------------------------
@@ -225,24 +249,69 @@ def offer_type_labels(
     return [offer_types[c].label(lang) if c in offer_types else c for c in codes]
 
 
-def situation_lines(session: DbSession, ids: list[int], lang: str) -> list[dict[str, str]]:
-    """New situations, by the wording of their condition only."""
+def situation_lines(
+    session: DbSession,
+    ids: list[int],
+    lang: str,
+    offer_types: dict[str, OfferType],
+    new_ids: frozenset[int] = frozenset(),
+) -> list[dict[str, Any]]:
+    """Situations by the wording of their condition, category and offer types only (R14).
+
+    Never a report's text, author or service: none of it is read here.
+    """
+    return [
+        situation_line(s, lang, offer_types, s.id in new_ids)
+        for s in situations_by_id(session, ids)
+    ]
+
+
+def situations_by_id(session: DbSession, ids: list[int]) -> list[Situation]:
     if not ids:
         return []
     query = (
         select(Situation)
         .where(Situation.id.in_(ids))
         .options(joinedload(Situation.condition).joinedload(Condition.category))
-        .order_by(Situation.id)
+        .order_by(Situation.opened_at, Situation.id)
     )
+    return list(session.scalars(query))
+
+
+def situation_line(
+    situation: Situation, lang: str, offer_types: dict[str, OfferType], new: bool = False
+) -> dict[str, Any]:
+    return {
+        "code": situation.condition.code,
+        "label": situation.condition.label(lang),
+        "category": situation.condition.category.label(lang),
+        "category_code": situation.condition.category.code,
+        "offer_type_codes": situation.offer_type_codes,
+        "offer_types": offer_type_labels(offer_types, situation.offer_type_codes, lang),
+        "new": new,
+    }
+
+
+def type_colour_lines(lines: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
+    """The colour per offer type that these open situations give (R13), in words and colour."""
+    counts = breakdown((line["category_code"], line["offer_type_codes"]) for line in lines)
     return [
         {
-            "code": s.condition.code,
-            "label": s.condition.label(lang),
-            "category": s.condition.category.label(lang),
+            "code": code,
+            "words": type_level_words(lang, code, level),
+            "colour": level.colour,
+            "colour_hex": level_colour(level.colour, level.step),
         }
-        for s in session.scalars(query)
+        for code, level in offer_type_levels(counts.by_offer_type).items()
     ]
+
+
+@lru_cache(maxsize=256)
+def type_level_words(lang: str, offer_type: str, level: TypeLevel) -> str:
+    """« Offre individuelle : orange 3 » in `lang`; a handful of values, each translated once
+    per process (switching the locale costs more than the rest of a digest's establishment)."""
+    with force_locale(lang):
+        return offer_type_level_words(offer_type, level)
 
 
 def level_context(offer_types: dict[str, OfferType], level: Level, lang: str) -> dict[str, Any]:
@@ -267,27 +336,49 @@ def common_context(recipient: str, settings: Settings) -> dict[str, Any]:
 
 
 def event_context(
-    session: DbSession, event: AlertEvent, lang: str, offer_types: dict[str, OfferType]
+    session: DbSession,
+    event: AlertEvent,
+    lang: str,
+    offer_types: dict[str, OfferType],
+    settings: Settings,
+    signed: bool,
 ) -> dict[str, Any]:
-    """Everything an alert says that is the same for every recipient of one language."""
+    """Everything an alert says that is the same for every recipient of one language and
+    kind of link: the level, why (every open situation, the new ones marked), the page."""
+    new_ids = frozenset(event.new_situation_ids or [])
+    # Events recorded before R14 kept only their new situations.
+    listed = event.open_situation_ids
+    ids = list(new_ids) if listed is None else list(listed)
+    situations = situation_lines(session, ids, lang, offer_types, new_ids)
+    establishment = event.establishment
     return {
         **level_context(offer_types, event.level, lang),
         "kind": event.kind,
-        "establishment": event.establishment.name,
+        "establishment": establishment.name,
+        "establishment_url": page_url(
+            establishment.slug, establishment.id, settings, signed, event.created_at
+        ),
+        "signed_link": signed,
+        "link_days": settings.signed_link_days,
         "previous_level": level_label(event.from_colour, event.from_step, lang),
-        "new_situations": situation_lines(session, list(event.new_situation_ids or []), lang),
+        "previous_colour": event.from_colour,
+        "situations": situations,
+        "complete": listed is not None,
+        "new_count": sum(1 for line in situations if line["new"]),
+        "type_colours": type_colour_lines(situations, lang) if listed is not None else [],
     }
 
 
 def alert_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
-    """A rise, red or back-to-green email, from the event's snapshot of the level."""
+    """A rise, red, fall out of red or back-to-green email, from the event's snapshot."""
     event = notification.event
     if event is None:
         raise ValueError(f"notification {notification.id} has no event")
     lang = notification.language
+    signed = signed_links_for(notification.recipient_kind)
     context = {
         **common_context(notification.recipient, settings),
-        **event_context(session, event, lang, offer_types_by_code(session)),
+        **event_context(session, event, lang, offer_types_by_code(session), settings, signed),
     }
     return render(event.kind, lang, context)
 
@@ -298,14 +389,16 @@ class AlertRenderer:
     The only part of an alert that depends on its recipient is the preferences
     link (`manage_url`): the templates are rendered once with a placeholder in
     its place, and each recipient's copy swaps in its own link, escaped as the
-    template would have escaped it. The offer types are read once per batch.
+    template would have escaped it. The establishment link depends only on
+    whether the recipient has an account (plain or signed, dated by the event):
+    one rendering for each. The offer types are read once per batch.
     """
 
     def __init__(self, session: DbSession, settings: Settings) -> None:
         self.session = session
         self.settings = settings
         self._offer_types: dict[str, OfferType] | None = None
-        self._rendered: dict[tuple[int, str], Rendered] = {}
+        self._rendered: dict[tuple[int, str, bool], Rendered] = {}
         # Unguessable, plain ASCII: no template filter or escaping changes it.
         self._placeholder = f"manage-url-{secrets.token_hex(12)}"
 
@@ -314,8 +407,8 @@ class AlertRenderer:
             self._offer_types = offer_types_by_code(self.session)
         return self._offer_types
 
-    def common(self, event_id: int, lang: str) -> Rendered:
-        key = (event_id, lang)
+    def common(self, event_id: int, lang: str, signed: bool) -> Rendered:
+        key = (event_id, lang, signed)
         found = self._rendered.get(key)
         if found is None:
             event = self.session.get(AlertEvent, event_id)
@@ -324,13 +417,16 @@ class AlertRenderer:
             context = {
                 "barometer_url": barometer_url(self.settings),
                 "manage_url": self._placeholder,
-                **event_context(self.session, event, lang, self.offer_types()),
+                **event_context(
+                    self.session, event, lang, self.offer_types(), self.settings, signed
+                ),
             }
             found = self._rendered[key] = render(event.kind, lang, context)
         return found
 
-    def email(self, event_id: int, lang: str, manage_url: str) -> Rendered:
-        common = self.common(event_id, lang)
+    def email(self, event_id: int, lang: str, manage_url: str, signed: bool) -> Rendered:
+        """`signed`: the recipient has no account, its establishment link is signed."""
+        common = self.common(event_id, lang, signed)
         html_url = str(escape(manage_url))
         return Rendered(
             common.subject.replace(self._placeholder, manage_url),

@@ -8,7 +8,10 @@ transaction and under the establishment's row lock:
   (opened on the first rise, due `ALERT_GROUP_WAIT` seconds later);
 - a return to green becomes a "back to green" event, unless the rise it ends
   was never announced (its group was still waiting: the group is cancelled);
-- each event gets one notification row per recipient, unique on the pair.
+- a fall out of red that stays orange becomes a "red lifted" event for the
+  recipients of the red it ends (`NOTIFY_RED_LIFTED`), if that red was sent;
+- each event gets one notification row per recipient, unique on the pair, and
+  keeps the ids of the situations open at that moment: its emails list them all.
 
 A due group is closed by `close_group`, which states the level of that moment
 and every new situation of the group's rises.
@@ -19,12 +22,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from barometre import clock
 from barometre.extensions import DbSession
 from barometre.levels import ROUGE, VERT
-from barometre.models import Establishment, LevelChange
+from barometre.models import SITUATION_OPEN, Establishment, LevelChange, Situation
 from barometre.services import lock_establishment
 from barometre.settings import Settings
 
@@ -37,12 +40,19 @@ from .models import (
     GROUP_SENT,
     PENDING,
     RED,
+    RED_LIFTED,
     RISE,
     AlertEvent,
     AlertGroup,
     Notification,
 )
-from .recipients import MAX_ADDRESS, Recipient, alert_recipients, clean_address
+from .recipients import (
+    MAX_ADDRESS,
+    Recipient,
+    alert_recipients,
+    clean_address,
+    event_recipients,
+)
 
 DELIVERY_WINDOW = timedelta(hours=24)
 
@@ -61,6 +71,8 @@ def on_level_change(session: DbSession, change: LevelChange) -> None:
         record_rise(session, change, settings)
     elif change.to_colour == VERT and change.from_colour != VERT:
         record_back_to_green(session, change, settings)
+    elif change.from_colour == ROUGE and change.to_colour != ROUGE:
+        record_red_lifted(session, change, settings)
 
 
 def open_group(session: DbSession, establishment_id: int) -> AlertGroup | None:
@@ -73,7 +85,7 @@ def open_group(session: DbSession, establishment_id: int) -> AlertGroup | None:
 def record_rise(session: DbSession, change: LevelChange, settings: Settings) -> None:
     if settings.alert_group_wait <= 0:
         kind = RED if change.to_colour == ROUGE else RISE
-        record_event(session, _event_from_change(change, kind))
+        record_event(session, _event_from_change(session, change, kind))
         return
     group = open_group(session, change.establishment_id)
     if group is None:
@@ -108,24 +120,65 @@ def record_back_to_green(session: DbSession, change: LevelChange, settings: Sett
         session.flush()
     if settings.notify_back_to_green and announced_before:
         was_red = red_told_since_green(session, change.establishment_id)
-        record_event(session, _event_from_change(change, GREEN_AGAIN), was_red)
+        record_event(session, _event_from_change(session, change, GREEN_AGAIN), was_red)
 
 
-def red_told_since_green(session: DbSession, establishment_id: int) -> bool:
-    """Whether the last red-or-green alert of the establishment was a red one."""
+def record_red_lifted(session: DbSession, change: LevelChange, settings: Settings) -> None:
+    """« Le code rouge est levé »: told to those who received the red it ends (R14)."""
+    if not settings.notify_red_lifted:
+        return
+    red = red_still_told(session, change.establishment_id)
+    if red is None:
+        return  # that red was never sent (still waiting in its group), or already ended
+    event = _event_from_change(session, change, RED_LIFTED)
+    record_event(session, event, recipients=event_recipients(session, red))
+
+
+def red_still_told(session: DbSession, establishment_id: int) -> int | None:
+    """The id of the red event that announced the establishment's current red spell, if
+    one did and no later alert ended it (a red still waiting in its group was not told)."""
     query = (
-        select(AlertEvent.kind)
+        select(AlertEvent.id, AlertEvent.kind, AlertEvent.created_at)
         .where(
             AlertEvent.establishment_id == establishment_id,
-            AlertEvent.kind.in_((RED, GREEN_AGAIN)),
+            AlertEvent.kind.in_((RED, RED_LIFTED, GREEN_AGAIN)),
         )
         .order_by(AlertEvent.id.desc())
         .limit(1)
     )
-    return session.scalar(query) == RED
+    row = session.execute(query).first()
+    if row is None or row.kind != RED:
+        return None
+    entered = session.scalar(
+        select(func.max(LevelChange.at)).where(
+            LevelChange.establishment_id == establishment_id,
+            LevelChange.to_colour == ROUGE,
+            LevelChange.from_colour != ROUGE,
+        )
+    )
+    # A red of an earlier spell, whose end was not told (a notice switched off then).
+    return None if entered is not None and row.created_at < entered else int(row.id)
 
 
-def _event_from_change(change: LevelChange, kind: str) -> AlertEvent:
+def red_told_since_green(session: DbSession, establishment_id: int) -> bool:
+    """Whether the last red, red-lifted or green alert of the establishment was a red one."""
+    return red_still_told(session, establishment_id) is not None
+
+
+def open_situation_ids(session: DbSession, establishment_id: int) -> list[int]:
+    """The establishment's open situations now (flushed: the level change was just stored)."""
+    query = (
+        select(Situation.id)
+        .where(
+            Situation.establishment_id == establishment_id,
+            Situation.status == SITUATION_OPEN,
+        )
+        .order_by(Situation.opened_at, Situation.id)
+    )
+    return list(session.scalars(query))
+
+
+def _event_from_change(session: DbSession, change: LevelChange, kind: str) -> AlertEvent:
     return AlertEvent(
         establishment_id=change.establishment_id,
         kind=kind,
@@ -139,19 +192,25 @@ def _event_from_change(change: LevelChange, kind: str) -> AlertEvent:
         red_blocked=change.red_blocked,
         level_change_ids=[change.id],
         new_situation_ids=list(change.new_situation_ids or []),
+        open_situation_ids=open_situation_ids(session, change.establishment_id),
     )
 
 
 def record_event(
-    session: DbSession, event: AlertEvent, was_red: bool = False
+    session: DbSession,
+    event: AlertEvent,
+    was_red: bool = False,
+    recipients: list[Recipient] | None = None,
 ) -> list[Notification]:
     """Store the event and one notification per recipient; deliver them after commit.
 
     `was_red`: a back-to-green notice also goes to red-only contacts, who were told of the red.
+    `recipients`: who gets it, when not the establishment's alert recipients (R10).
     """
     session.add(event)
     session.flush()
-    recipients = alert_recipients(session, event.establishment_id, event.kind, was_red)
+    if recipients is None:
+        recipients = alert_recipients(session, event.establishment_id, event.kind, was_red)
     rows: dict[str, Notification] = {}
     for recipient in recipients:
         row = new_notification(event.kind, recipient, clock.now(), event_id=event.id)
@@ -226,6 +285,7 @@ def close_group(session: DbSession, group_id: int) -> AlertEvent | None:
         session.flush()
         return None
     event = _event_from_group(group, establishment)
+    event.open_situation_ids = open_situation_ids(session, establishment.id)
     record_event(session, event)
     return event
 

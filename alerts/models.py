@@ -46,6 +46,7 @@ STATES = (PENDING, SENDING, SENT, FAILED, UNCERTAIN)
 RISE = "rise"
 RED = "red"
 GREEN_AGAIN = "green"
+RED_LIFTED = "lifted"  # a fall out of red that does not reach green
 DIGEST = "digest"
 # The coordinators' warning that emails could not be delivered (alerts.trouble).
 TROUBLE = "trouble"
@@ -94,7 +95,8 @@ class AlertGroup(db.Model):  # type: ignore[name-defined]
 
 
 class AlertEvent(db.Model):  # type: ignore[name-defined]
-    """One alert to send: a rise, a red, or a return to green, with a snapshot of the level."""
+    """One alert to send: a rise, a red, a fall out of red or a return to green, with a
+    snapshot of the level and of the open situations it states (R14)."""
 
     __tablename__ = "alert_event"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -111,6 +113,8 @@ class AlertEvent(db.Model):  # type: ignore[name-defined]
     red_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     level_change_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     new_situation_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # Every situation open when the event was recorded; None for events older than R14.
+    open_situation_ids: Mapped[list[int] | None] = mapped_column(JSON)
 
     establishment: Mapped[Establishment] = relationship()
 

@@ -17,7 +17,15 @@ from barometre import clock
 from barometre.extensions import DbSession
 from barometre.models import ROLE_COORDINATOR, Contact, Establishment, MemberService, User
 
-from .models import GREEN_AGAIN, RED, TO_CONTACT, TO_COORDINATOR, TO_SERVICE, AddressPreference
+from .models import (
+    GREEN_AGAIN,
+    RED,
+    TO_CONTACT,
+    TO_COORDINATOR,
+    TO_SERVICE,
+    AddressPreference,
+    Notification,
+)
 
 EMAIL_LANGUAGES = ("fr", "nl")
 MAX_ADDRESS = 254
@@ -114,6 +122,21 @@ def alert_recipients(
         for address in service.alert_addresses:
             collector.add(address, "fr", TO_SERVICE)
     return list(collector.found.values())
+
+
+def event_recipients(session: DbSession, event_id: int) -> list[Recipient]:
+    """Who an event was addressed to, in the same language, less those who opted out since."""
+    excluded = opted_out(session, "alerts")
+    query = (
+        select(Notification.recipient, Notification.language, Notification.recipient_kind)
+        .where(Notification.event_id == event_id)
+        .order_by(Notification.id)
+    )
+    return [
+        Recipient(address, language, kind)
+        for address, language, kind in session.execute(query)
+        if key(address) not in excluded
+    ]
 
 
 def digest_recipients(session: DbSession) -> list[Recipient]:

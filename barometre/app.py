@@ -181,6 +181,7 @@ def register_blueprints(app: Flask) -> None:
     from intake.views import bp as intake_pages
 
     from .api import bp as api
+    from .console.imports import bp as console_import
     from .console.views import bp as console
     from .health import bp as health
     from .privacy import bp as privacy
@@ -188,6 +189,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(pages)
     app.register_blueprint(console)
+    app.register_blueprint(console_import)
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(privacy)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
-from . import clock, services
+from . import clock, history_files, history_import, services
 from . import seed as seeding
 from .auth import create_token, hash_password
 from .extensions import db
@@ -180,8 +181,45 @@ def recompute_command() -> None:
     click.echo(f"Niveaux recalculés ; {len(changes)} changement(s) enregistré(s).")
 
 
+imports = click.Group("import", help="Import de données.")
+
+
+@imports.command("history")
+@click.argument("reports", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--resolutions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Fichier des résolutions (CSV).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Montre ce que l'import ferait, sans rien enregistrer."
+)
+def import_history_command(reports: Path, resolutions: Path | None, dry_run: bool) -> None:
+    """Importe l'historique du comité (signalements, résolutions) depuis des fichiers CSV."""
+    try:
+        summary = history_import.import_history(
+            db.session,
+            reports.read_bytes(),
+            resolutions.read_bytes() if resolutions else None,
+            None,
+            settings(),
+            dry_run,
+        )
+    except history_files.ImportRefused as refused:
+        db.session.rollback()
+        for line in refused.lines:
+            click.echo(line, err=True)
+        raise click.ClickException(refused.message) from None
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    for line in history_import.summary_lines(summary, dry_run):
+        click.echo(line)
+
+
 def register_cli(app: Flask) -> None:
     from .retention import retention_cli
 
-    for command in (seed_command, users, tokens, levels, retention_cli):
+    for command in (seed_command, users, tokens, levels, imports, retention_cli):
         app.cli.add_command(command)

@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Europe/Brussels")
 
+# The moment of the record being replayed by the history import, else None.
+_replayed: ContextVar[datetime | None] = ContextVar("replayed", default=None)
+
 
 def now() -> datetime:
     """Naive UTC: what every DateTime column stores."""
+    replayed = _replayed.get()
+    if replayed is not None:
+        return replayed
     return datetime.now(UTC).replace(tzinfo=None)
 
 
 def today() -> date:
     """The calendar date in Brussels, where visits happen."""
-    return datetime.now(UTC).astimezone(LOCAL_TZ).date()
+    return local_day(now())
+
+
+def local_day(moment: datetime) -> date:
+    """The Brussels date of a naive UTC moment (as stored)."""
+    return moment.replace(tzinfo=UTC).astimezone(LOCAL_TZ).date()
+
+
+def local_moment(day: date, hour: int) -> datetime:
+    """`hour` o'clock in Brussels on `day`, as naive UTC."""
+    moment = datetime(day.year, day.month, day.day, hour, tzinfo=LOCAL_TZ)
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+@contextmanager
+def replaying(moment: datetime) -> Iterator[None]:
+    """The history import only: the rules run at the date of the record replayed,
+    so situations, expiry and level changes carry the records' dates."""
+    token = _replayed.set(moment)
+    try:
+        yield
+    finally:
+        _replayed.reset(token)

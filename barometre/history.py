@@ -96,7 +96,10 @@ def cause_situations(
     return {cid: [found[i] for i in ids if i in found] for cid, ids in wanted.items()}
 
 
-def feed_changes(session: DbSession, limit: int = FEED_SIZE) -> list[LevelChange]:
+def feed_changes(
+    session: DbSession, limit: int = FEED_SIZE, establishment_id: int | None = None
+) -> list[LevelChange]:
+    """The newest level changes of every active establishment, or of one."""
     query = (
         select(LevelChange)
         .join(LevelChange.establishment)
@@ -105,4 +108,6 @@ def feed_changes(session: DbSession, limit: int = FEED_SIZE) -> list[LevelChange
         .order_by(LevelChange.at.desc(), LevelChange.id.desc())
         .limit(limit)
     )
+    if establishment_id is not None:
+        query = query.where(LevelChange.establishment_id == establishment_id)
     return list(session.scalars(query))

@@ -235,6 +235,8 @@ class Report(db.Model):  # type: ignore[name-defined]
     review_reason: Mapped[str] = mapped_column(Text, default="")
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The committee's own reference, for a report brought in by the history import.
+    import_reference: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     establishment: Mapped[Establishment] = relationship()
     author: Mapped[User | None] = relationship(foreign_keys=[author_id])
@@ -286,6 +288,10 @@ class Situation(db.Model):  # type: ignore[name-defined]
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     close_note: Mapped[str] = mapped_column(Text, default="")
+    # Resolved by a line of the history import (not by the committee in the console).
+    closed_by_import: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
     establishment: Mapped[Establishment] = relationship()
     condition: Mapped[Condition] = relationship()

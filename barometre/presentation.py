@@ -39,6 +39,7 @@ CAUSES = {
     "validation": _l("Signalement validé par le comité"),
     "expiry": _l("Situation expirée (sans confirmation)"),
     "recompute": _l("Recalcul des niveaux"),
+    "import": _l("Import de l'historique du comité"),
 }
 
 SITUATION_STATES = {

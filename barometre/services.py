@@ -47,6 +47,8 @@ from .text import printable, refusal
 
 MAX_DESCRIPTION = 2000
 MAX_COUNT = 100_000
+# The cause of the level changes replayed from the committee's history (barometre.history_import).
+CAUSE_IMPORT = "import"
 
 
 @dataclass(frozen=True)
@@ -225,12 +227,18 @@ def _unknown_codes(codes: Iterable[str], found: Iterable[Any]) -> list[str]:
 
 
 def record_report(
-    session: DbSession, data: ReportInput, author: User | None, settings: Settings
+    session: DbSession,
+    data: ReportInput,
+    author: User | None,
+    settings: Settings,
+    import_reference: str | None = None,
 ) -> Outcome:
     """Store one report (R1), attach it to situations (R2) and recompute (R4, R5).
 
     A repeated `submission_id` returns the first report and stores nothing; the
-    unique index also catches a concurrent repeat at flush.
+    unique index also catches a concurrent repeat at flush. `import_reference`:
+    a report of the committee's history, replayed by the import: it comes
+    validated and its level change has the cause "import".
     """
     submission_id = data.submission_id if valid_submission_id(data.submission_id or "") else None
     found, existing_id = locate_for_report(session, data.establishment, submission_id)
@@ -254,7 +262,8 @@ def record_report(
         activity_cancelled=data.activity_cancelled,
         detainees_not_seen=data.detainees_not_seen,
         submission_id=data.submission_id,
-        review_state=REVIEW_UNREVIEWED,
+        review_state=REVIEW_VALIDATED if import_reference else REVIEW_UNREVIEWED,
+        import_reference=import_reference,
         conditions=resolved.conditions,
         offer_types=resolved.offer_types,
         situations=[],  # known empty: attaching will not load it
@@ -271,9 +280,8 @@ def record_report(
         if existing is None:
             raise
         return _unchanged(existing)
-    change = recompute(
-        session, establishment, settings, "report", report.id, new, [*situations, *new]
-    )
+    cause = CAUSE_IMPORT if import_reference else "report"
+    change = recompute(session, establishment, settings, cause, report.id, new, [*situations, *new])
     changes += [change] if change else []
     return Outcome(establishment, before, establishment.level, changes, report, True, new)
 
@@ -451,8 +459,9 @@ def recompute(
     )
     session.add(change)
     session.flush()
-    for hook in LEVEL_CHANGE_HOOKS:
-        hook(session, change)
+    if cause != CAUSE_IMPORT:  # imported history is not news: nobody is alerted
+        for hook in LEVEL_CHANGE_HOOKS:
+            hook(session, change)
     return change
 
 
@@ -473,6 +482,7 @@ def expire_stale(
     establishment: Establishment,
     settings: Settings,
     situations: Sequence[Situation] | None = None,
+    cause: str = "expiry",
 ) -> list[LevelChange]:
     """Close the situations no report confirmed within the TTL (R3).
 
@@ -487,7 +497,7 @@ def expire_stale(
     for situation in stale:
         _close(situation, SITUATION_EXPIRED, None, "")
     session.flush()
-    change = recompute(session, establishment, settings, "expiry", None, (), still_open(situations))
+    change = recompute(session, establishment, settings, cause, None, (), still_open(situations))
     return [change] if change else []
 
 
@@ -536,11 +546,25 @@ def resolve_situation(
     if situation.status != SITUATION_OPEN:
         raise Conflict(_("Cette situation n'est plus ouverte."))
     before = establishment.level
-    _close(situation, SITUATION_RESOLVED, actor, note)
-    session.flush()
-    change = recompute(session, establishment, settings, "resolution", situation.id)
+    change = close_resolved(session, establishment, situation, actor, note, settings)
     audit(session, actor, "situation.resolve", situation, establishment=establishment.slug)
     return Outcome(establishment, before, establishment.level, [change] if change else [])
+
+
+def close_resolved(
+    session: DbSession,
+    establishment: Establishment,
+    situation: Situation,
+    actor: User | None,
+    note: str,
+    settings: Settings,
+    cause: str = "resolution",
+) -> LevelChange | None:
+    """Close an open situation of the locked `establishment` as resolved, and recompute."""
+    _close(situation, SITUATION_RESOLVED, actor, note)
+    situation.closed_by_import = cause == CAUSE_IMPORT
+    session.flush()
+    return recompute(session, establishment, settings, cause, situation.id)
 
 
 def reject_report(

@@ -39,6 +39,8 @@ class Settings:
     red_min_offer_types: int = 2
     alert_group_wait: int = 300
     notify_back_to_green: bool = True
+    notify_red_lifted: bool = True
+    signed_link_days: int = 30
     reports_require_review: bool = False
     retention_days: int = 730
     max_visit_age_days: int = 90
@@ -186,6 +188,8 @@ def _limit_problems(settings: Settings) -> list[str]:
         found.append("RETENTION_DAYS et AUDIT_RETENTION_DAYS: au moins 1 jour")
     if settings.max_visit_age_days < 1:
         found.append("MAX_VISIT_AGE_DAYS: au moins 1 jour")
+    if not 1 <= settings.signed_link_days <= 365:
+        found.append("SIGNED_LINK_DAYS: durée de validité des liens signés, 1 à 365 jours")
     if settings.log_format not in ("json", "text"):
         found.append("LOG_FORMAT: 'json' ou 'text'")
     if not 16 * 1024 <= settings.max_content_length <= 100 * 1024 * 1024:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -33,6 +34,7 @@ from .levels import OFFER_TYPES
 from .presentation import init_presentation, label_map, lang, level_words, short_level
 from .queries import EstablishmentView, barometer, referentiel, wording_labels
 from .settings import current as settings
+from .signed_links import LINK_PARAMETER, LinkProblem, check_token
 from .text import printable_only
 
 bp = Blueprint("barometre", __name__)
@@ -102,10 +104,26 @@ def cards() -> Markup:
     return cache("pages.cards").get(key, render)
 
 
+def carries_signed_link() -> bool:
+    """An email's signed link lets its reader in; the view itself checks the signature."""
+    return LINK_PARAMETER in request.args
+
+
 @bp.get("/etablissements/<slug>")
-@access(BAROMETER)
+@access(BAROMETER, or_if=carries_signed_link)
 def establishment(slug: str) -> ResponseReturnValue:
-    view = one_view(slug)
+    token = request.args.get(LINK_PARAMETER)
+    if token is not None:
+        return signed_establishment(slug, token)
+    return establishment_page(one_view(slug), signed_in())
+
+
+def establishment_page(
+    view: EstablishmentView, viewer: bool, signed_token: str | None = None
+) -> str:
+    """`viewer`: a signed-in user; `signed_token`: an email's reader (its valid token), shown
+    the public page plus the wording of the conditions (which the email already named)."""
+    signed_link = signed_token is not None
     changes = history.level_changes(db.session, view.establishment.id)
     period = request.args.get("periode", DEFAULT_PERIOD)
     now = clock.now()
@@ -131,12 +149,39 @@ def establishment(slug: str) -> ResponseReturnValue:
         periods=PERIODS,
         changes=list(reversed(changes)),
         durations=history.level_durations(changes),
-        causes=history.cause_situations(db.session, changes) if signed_in() else {},
+        causes=history.cause_situations(db.session, changes) if viewer else {},
         closed=history.recently_closed(db.session, view.establishment.id),
         closed_days=history.RECENTLY_CLOSED_DAYS,
-        signed_in=signed_in(),
+        signed_in=viewer,
+        show_conditions=viewer or signed_link,
+        signed_link=signed_link,
+        # The page's own links (the chart's periods) keep the token, or they would ask a login.
+        link_args={LINK_PARAMETER: signed_token} if signed_link else {},
         **labels(),
     )
+
+
+LINK_REFUSED = {LinkProblem.INVALID: 403, LinkProblem.EXPIRED: 410}
+
+
+def signed_establishment(slug: str, token: str) -> ResponseReturnValue:
+    """The page an email's signed link opens without login (R14), or a French refusal."""
+    views = barometer(db.session, [slug])
+    if not views or not views[0].establishment.active:
+        return link_refused(404, None)
+    problem = check_token(token, views[0].establishment.id, settings())
+    if problem is not None:
+        return link_refused(LINK_REFUSED[problem], problem)
+    response = make_response(establishment_page(views[0], viewer=False, signed_token=token))
+    # The address holds a credential: kept by no cache, sent to no other site.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def link_refused(status: int, problem: LinkProblem | None) -> ResponseReturnValue:
+    body = render_template("barometre/link_refused.html", status=status, problem=problem)
+    return body, status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 @bp.get("/codes")
@@ -165,12 +210,38 @@ def badge_svg(slug: str) -> ResponseReturnValue:
 @bp.get("/feed.atom")
 @access(BAROMETER)
 def feed() -> ResponseReturnValue:
-    changes = history.feed_changes(db.session)
+    return atom(
+        history.feed_changes(db.session),
+        url_for("barometre.feed"),
+        url_for("barometre.index"),
+        _("Baromètre Fidex : changements de niveau"),
+    )
+
+
+@bp.get("/etablissements/<slug>/feed.atom")
+@access(BAROMETER)
+def establishment_feed(slug: str) -> ResponseReturnValue:
+    """One establishment's level changes only, for those who follow that one."""
+    view = one_view(slug)
+    name = printable_only(view.establishment.name)
+    return atom(
+        history.feed_changes(db.session, establishment_id=view.establishment.id),
+        url_for("barometre.establishment_feed", slug=slug),
+        url_for("barometre.establishment", slug=slug),
+        _("Baromètre Fidex : changements de niveau de %(name)s", name=name),
+    )
+
+
+def atom(changes: list[Any], self_path: str, page_path: str, title: str) -> ResponseReturnValue:
+    base_url = settings().base_url.rstrip("/")
     body = render_template(
         "barometre/feed.xml",
         changes=changes,
         updated=changes[0].at if changes else clock.now(),
-        base_url=settings().base_url.rstrip("/"),
+        base_url=base_url,
+        feed_url=base_url + self_path,
+        page_url=base_url + page_path,
+        title=title,
         lang=lang(),
     )
     response = Response(body, mimetype="application/atom+xml")

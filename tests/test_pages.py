@@ -214,6 +214,34 @@ def test_feed_lists_level_changes_as_atom(client: FlaskClient, author: User) -> 
     assert all(link.endswith("/etablissements/haren") for link in links)  # type: ignore[union-attr]
 
 
+def test_each_establishment_has_a_feed_of_its_own(client: FlaskClient, author: User) -> None:
+    file_report(author)
+    file_report(author, establishment="saint-gilles", conditions=("ACC-01",))
+    file_report(author, conditions=("ACC-02",))
+    ns = "{http://www.w3.org/2005/Atom}"
+
+    def entries(path: str) -> tuple[ElementTree.Element, list[str]]:
+        response = client.get(path)
+        assert response.status_code == 200 and response.mimetype == "application/atom+xml"
+        feed = ElementTree.fromstring(response.data)  # noqa: S314 - our own output
+        return feed, [e.findtext(f"{ns}title") or "" for e in feed.findall(f"{ns}entry")]
+
+    feed, titles = entries("/etablissements/haren/feed.atom")
+    assert titles == [
+        "Prison de Haren : Code orange 2 sur 5",
+        "Prison de Haren : Code orange 1 sur 5",
+    ]
+    assert (feed.findtext(f"{ns}id") or "").endswith("/etablissements/haren/feed.atom")
+    assert "Prison de Haren" in (feed.findtext(f"{ns}title") or "")
+    _feed, others = entries("/etablissements/saint-gilles/feed.atom")
+    assert len(others) == 1 and "Saint-Gilles" in others[0]
+    _feed, every = entries("/feed.atom")
+    assert len(every) == 3  # the global feed keeps every establishment
+    page = client.get("/etablissements/haren").get_data(as_text=True)
+    assert 'href="/etablissements/haren/feed.atom"' in page
+    assert client.get("/etablissements/inconnue/feed.atom").status_code == 404
+
+
 def test_inactive_establishment_leaves_the_barometer(client: FlaskClient) -> None:
     haren().active = False
     db.session.commit()

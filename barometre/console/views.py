@@ -118,6 +118,7 @@ AUDIT_LABELS = {
     "user.password_change": _l("Mot de passe changé"),
     "token.revoke": _l("Jeton d'API révoqué"),
     "retention.purge": _l("Données effacées en fin de conservation"),
+    "history.import": _l("Historique du comité importé"),
 }
 
 # What an audit entry is about: `type(target).__name__.lower()` in services.audit.

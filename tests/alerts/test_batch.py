@@ -19,7 +19,13 @@ from flask import Flask, current_app
 from freezegun import freeze_time
 
 from alerts import delivery, dispatch
-from alerts.emails import AlertRenderer, alert_email, message_id, preferences_url
+from alerts.emails import (
+    AlertRenderer,
+    alert_email,
+    message_id,
+    preferences_url,
+    signed_links_for,
+)
 from alerts.models import Notification
 from barometre import services
 from barometre.extensions import db
@@ -161,7 +167,8 @@ def test_a_batch_renders_each_email_as_the_single_path_does(
         single = alert_email(db.session, row, settings())
         assert row.event_id is not None
         link = preferences_url(row.recipient, settings())
-        batched = renderer.email(row.event_id, row.language, link)
+        signed = signed_links_for(row.recipient_kind)
+        batched = renderer.email(row.event_id, row.language, link, signed)
         assert batched == single
         assert preferences_url(row.recipient, settings()) in single.text
 

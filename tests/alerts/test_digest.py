@@ -98,11 +98,11 @@ def test_digest_send_twice_in_one_week_sends_one_per_recipient(
     got = sorted(address for r in smtp.collector.all() for address in r.recipients)
     assert got == sorted(a.lower() for a in everyone)  # each once
     [dutch] = smtp.collector.to(people["nl"])
-    assert dutch["Subject"] == "Barometer: weekoverzicht week 10"
+    assert dutch["Subject"] == "Barometer: weekoverzicht van 23 februari tot en met 1 maart 2026"
     dutch_text = dutch.get_body(("plain",)).get_content()
     assert dutch_text.startswith("Goedendag,") and "Legende: G groen" in dutch_text
     [contact] = smtp.collector.to(people["fr"])
-    assert contact["Subject"] == "Baromètre : synthèse de la semaine 10"
+    assert contact["Subject"] == "Baromètre : synthèse de la semaine du 23 février au 1er mars 2026"
     contact_text = contact.get_body(("plain",)).get_content()
     assert "Prison de Haren" in contact_text and "Saint-Gilles" not in contact_text
     [coordinator] = smtp.collector.to(people["coordinator"].email)
@@ -235,3 +235,69 @@ def test_digest_html_draws_bars_with_tables_not_images(
     assert 'bgcolor="#fbc02d"' in html  # orange 1, as an attribute Outlook honours
     text = message.get_body(("plain",)).get_content()
     assert "12 dernières semaines" in text and "Signalements cette semaine : 1" in text
+
+
+@pytest.mark.parametrize(
+    ("week", "lang", "words"),
+    [
+        ("2026-W49", "fr", "du 23 au 29 novembre 2026"),
+        ("2026-W50", "fr", "du 30 novembre au 6 décembre 2026"),
+        ("2026-W10", "fr", "du 23 février au 1er mars 2026"),
+        ("2027-W01", "fr", "du 28 décembre 2026 au 3 janvier 2027"),
+        ("2026-W49", "nl", "van 23 tot en met 29 november 2026"),
+        ("2027-W01", "nl", "van 28 december 2026 tot en met 3 januari 2027"),
+    ],
+)
+def test_the_week_a_digest_covers_in_words(week: str, lang: str, words: str) -> None:
+    start, end = digest.covered_days(week, WINTER)
+    assert (end - start).days == 6 and end.weekday() == 6  # Monday's digest: the week before
+    assert digest.period_words(start, end, lang) == words
+
+
+def test_a_wednesday_digest_covers_the_seven_days_before_it() -> None:
+    start, end = digest.covered_days("2026-W49", Settings(digest_day=2))
+    assert (start.isoformat(), end.isoformat()) == ("2026-11-25", "2026-12-01")
+
+
+def test_the_digest_names_situations_colours_levels_and_the_weeks_dates(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    from barometre.models import Condition
+
+    worker = people["worker"]
+    with freeze_time("2026-11-25 10:00:00", real_asyncio=True):  # Wednesday, week 48
+        file_report(worker, conditions=("ACC-01",), offer_types=("individuel",))
+    with freeze_time("2026-11-27 10:00:00", real_asyncio=True):
+        file_report(worker, conditions=("SEC-01", "OFF-01"), offer_types=("collectif",))
+    smtp.collector.reset()
+    with freeze_time("2026-11-30 07:05:00", real_asyncio=True):  # Monday 08:05 in Brussels
+        reconcile(db.session, settings())
+        db.session.commit()
+
+    def wording(code: str, lang: str = "fr") -> str:
+        found = db.session.scalar(select(Condition).where(Condition.code == code))
+        assert found is not None
+        return found.label(lang)
+
+    [contact] = smtp.collector.to(people["fr"])
+    assert contact["Subject"] == "Baromètre : synthèse de la semaine du 23 au 29 novembre 2026"
+    text = contact.get_body(("plain",)).get_content().replace("\r", "")
+    assert "== Prison de Haren : orange 3 sur 5 ==\nIl y a une semaine : vert." in text
+    assert f"- {wording('ACC-01')} (Accessibilité ; types d'offre : Individuel)\n" in text
+    assert f"- {wording('SEC-01')} (Sécurité ; types d'offre : Collectif)\n" in text
+    assert (
+        "Couleur par type d'offre : Offre individuelle : orange 1 ; "
+        "Offre collective : orange 2 ; Offre cellulaire : vert." in text
+    )
+    assert "/etablissements/haren?lien=" in text  # a contact has no account: signed
+    html = contact.get_body(("html",)).get_content()
+    assert "Offre collective : orange 2" in html and "/etablissements/haren?lien=" in html
+    [dutch] = smtp.collector.to(people["nl"])
+    assert dutch["Subject"] == "Barometer: weekoverzicht van 23 tot en met 29 november 2026"
+    dutch_text = dutch.get_body(("plain",)).get_content()
+    assert wording("ACC-01", "nl") in dutch_text and "Collectief aanbod: oranje 2" in dutch_text
+    [coordinator] = smtp.collector.to(people["coordinator"].email)
+    coordinator_text = coordinator.get_body(("plain",)).get_content()
+    assert "http://127.0.0.1:5000/etablissements/haren\n" in coordinator_text.replace("\r", "")
+    assert "http://127.0.0.1:5000/etablissements/saint-gilles" in coordinator_text
+    assert "lien=" not in coordinator_text

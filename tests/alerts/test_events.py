@@ -61,10 +61,10 @@ def test_a_rise_sends_one_email_per_recipient_in_their_language(
         [message] = smtp.collector.to(address)
         if lang == "nl":
             assert message["Subject"] == "Barometer: Prison de Haren gaat naar oranje 1 op 5"
-            assert "Nieuwe probleemsituaties" in message.get_body(("plain",)).get_content()
+            assert "[NIEUW] " in message.get_body(("plain",)).get_content()
         else:
             assert message["Subject"] == "Baromètre : Prison de Haren passe en orange 1 sur 5"
-            assert "Nouvelles situations" in message.get_body(("plain",)).get_content()
+            assert "[NOUVELLE] " in message.get_body(("plain",)).get_content()
     rows = notifications()
     assert [(n.state, n.attempts) for n in rows] == [("sent", 1)] * len(expected)
     assert {n.kind for n in rows} == {"rise"}
@@ -133,12 +133,32 @@ def test_rejection_back_to_green_sends_the_back_to_green_notice(
 def test_the_end_of_a_red_reaches_red_only_contacts(
     people: dict[str, Any], smtp: SmtpServer
 ) -> None:
+    """Its first fall lifts the red (told to the red's recipients); green is told as ever,
+    to red-only contacts no more: they already heard the red was over."""
     file_report(people["worker"], conditions=FIVE, offer_types=(IND, COL))
     smtp.collector.reset()
     resolve_all(people["coordinator"])
     assert [m["Subject"] for m in smtp.collector.to(people["red_only"])] == [
-        "Baromètre : Prison de Haren revient au vert"
+        "Baromètre : le code rouge est levé à Prison de Haren"
     ]
+    assert [m["Subject"] for m in smtp.collector.to(people["fr"])] == [
+        "Baromètre : le code rouge est levé à Prison de Haren",
+        "Baromètre : Prison de Haren revient au vert",
+    ]
+
+
+def test_a_red_that_falls_straight_to_green_says_the_red_is_lifted(
+    people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    outcome = file_report(people["worker"], conditions=FIVE, offer_types=(IND, COL))
+    smtp.collector.reset()
+    services.reject_report(
+        db.session, outcome.report.id, people["coordinator"], "Doublon", settings()
+    )
+    db.session.commit()
+    [message] = smtp.collector.to(people["red_only"])
+    assert message["Subject"] == "Baromètre : Prison de Haren revient au vert"
+    assert "Le code rouge est levé." in message.get_body(("plain",)).get_content()
 
 
 def test_falls_that_stay_above_green_send_nothing(people: dict[str, Any], smtp: SmtpServer) -> None:

@@ -9,6 +9,7 @@ sends to the SMTP server of this module.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -161,6 +162,80 @@ def test_rejection_back_to_green_sends_the_back_to_green_notice(
             "Baromètre : Prison de Haren revient au vert",
             "Barometer: Prison de Haren opnieuw groen",
         )
+
+
+def test_a_red_email_explains_itself_its_link_opens_and_the_fall_reaches_its_recipients(
+    app: Flask,
+    client: FlaskClient,
+    people: dict[str, Any],
+    smtp: SmtpServer,
+    worker: Worker,
+    queue: str,
+) -> None:
+    """R14 end to end: worker-rendered red email, signed link without session, red lifted."""
+    from sqlalchemy import select
+
+    from barometre import services
+    from barometre.models import Condition, Situation
+
+    assert not current_app.config["SETTINGS"].public_barometer
+    report(client, people["worker"], ["ACC-01", "ACC-02", "SEC-01"])
+    report(client, people["worker"], ["OFF-01", "SEC-02"], offer_types=["collectif"])
+    red_recipients = {**rise_recipients(people), people["red_only"]: "fr"}
+    total = len(rise_recipients(people)) + len(red_recipients)
+    wait_until(lambda: settled(total, queue), 30, "rise and red deliveries")
+    [red] = smtp.collector.to(people["red_only"])
+    assert red["Subject"] == "Baromètre : code rouge à Prison de Haren"
+    text = red.get_body(("plain",)).get_content().replace("\r", "")
+    assert "5 situations problématiques différentes" in text and "2 types d'offre sur 3" in text
+    conditions = {c.code: c for c in db.session.scalars(select(Condition))}
+    for code, types in [
+        ("ACC-01", "Individuel"),
+        ("ACC-02", "Individuel"),
+        ("SEC-01", "Individuel"),
+        ("OFF-01", "Collectif"),
+        ("SEC-02", "Collectif"),
+    ]:
+        condition = conditions[code]
+        line = (
+            f"{condition.label('fr')} ({condition.category.label('fr')} ; types d'offre : {types})"
+        )
+        assert line in text, code
+    assert text.count("- [NOUVELLE] ") == 2
+    [link] = re.findall(r"http://\S+/etablissements/haren\?lien=\S+", text)
+
+    visitor = app.test_client()  # no session, PUBLIC_BAROMETER=0
+    page = visitor.get(link)
+    assert page.status_code == 200
+    assert "Prison de Haren" in page.get_data(as_text=True)
+    tampered = visitor.get(link[:-3] + ("xyz" if not link.endswith("xyz") else "abc"))
+    assert tampered.status_code == 403
+    assert "Ce lien n'est pas valide" in tampered.get_data(as_text=True)
+    with freeze_time(datetime.now() + timedelta(days=31)):
+        expired = visitor.get(link)
+    assert expired.status_code == 410 and "Ce lien a expiré" in expired.get_data(as_text=True)
+
+    late = add_contact("nouveau-contact@haren.test").email  # not told of the red
+    situation = db.session.scalars(
+        select(Situation).where(Situation.status == "open").order_by(Situation.id)
+    ).first()
+    assert situation is not None
+    services.resolve_situation(
+        db.session, situation.id, people["coordinator"], "Réglé", current_app.config["SETTINGS"]
+    )
+    db.session.commit()  # hands the red-lifted notifications over to the worker
+    wait_until(lambda: settled(total + len(red_recipients), queue), 30, "red lifted deliveries")
+    lifted = [
+        r
+        for r in smtp.collector.all()
+        if "levé" in r.message["Subject"] or "opgeheven" in r.message["Subject"]
+    ]
+    assert sorted(a for r in lifted for a in r.recipients) == sorted(
+        a.lower() for a in red_recipients
+    )
+    assert smtp.collector.to(late) == []
+    [fall] = smtp.collector.to(people["red_only"])[1:]
+    assert fall["Subject"] == "Baromètre : le code rouge est levé à Prison de Haren"
 
 
 class TestGroupWait:

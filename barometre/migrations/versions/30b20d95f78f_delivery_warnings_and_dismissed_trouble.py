@@ -1,7 +1,7 @@
 """delivery warnings and dismissed trouble
 
 Revision ID: 30b20d95f78f
-Revises: dd75c34af1e9
+Revises: a7c3e19b5d42
 Create Date: 2026-11-30 19:11:43.418154
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '30b20d95f78f'
-down_revision = 'dd75c34af1e9'
+down_revision = 'a7c3e19b5d42'
 branch_labels = None
 depends_on = None
 

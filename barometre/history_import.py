@@ -1,0 +1,388 @@
+"""The committee's history, replayed through the live rules (issue 15).
+
+Fidex kept its barometer by hand before this product: the import brings those
+records in (read by `barometre.history_files`) so that the chart and the levels
+start from the truth.
+
+- Idempotent: a report is known by its `reference`, a resolution by
+  (establishment, condition, date); records already imported are skipped.
+- History is never rewritten: a new record may not be dated before the newest
+  record that did not come from an import, nor before what an establishment's
+  history already holds (its replay would come after later changes).
+- Replay: in date order, through the live services (record_report,
+  expire_stale, close_resolved) with the clock at each record's date
+  (`clock.replaying`), so situations, expiry and levels follow the same rules,
+  visit dates of any age are accepted (here only), and the level changes carry
+  the records' dates and the cause "import", which alerts nobody. At the end
+  the situations gone stale are expired, at their own dates, up to today.
+
+`import_history` takes the session, flushes, never commits: the caller
+commits, or rolls back after a dry run or a refusal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from . import clock, services
+from .errors import ValidationFailed
+from .extensions import DbSession
+from .history_files import (
+    REPORTS,
+    RESOLUTIONS,
+    Batch,
+    ImportedReport,
+    ImportedResolution,
+    ImportRefused,
+    Problem,
+    read_batch,
+    report_input,
+)
+from .levels import Level
+from .models import (
+    SITUATION_EXPIRED,
+    SITUATION_OPEN,
+    SITUATION_RESOLVED,
+    Establishment,
+    LevelChange,
+    Report,
+    Situation,
+    User,
+)
+from .presentation import date_fr, level_words
+from .services import CAUSE_IMPORT
+from .settings import Settings
+
+# Hours (Brussels) given to the records of a day: the reconciler expires
+# overnight, then reports come in, then the committee resolves.
+EXPIRY_HOUR, REPORT_HOUR, RESOLUTION_HOUR = 0, 12, 18
+
+
+# --- what is new, and whether it may come in ---------------------------------------------
+
+
+def live_cutoff(session: DbSession) -> date | None:
+    """The date of the newest record that did not come from an import."""
+    report = session.scalar(
+        select(func.max(Report.visit_date)).where(Report.import_reference.is_(None))
+    )
+    change = session.scalar(
+        select(func.max(LevelChange.at)).where(LevelChange.cause != CAUSE_IMPORT)
+    )
+    resolution = session.scalar(
+        select(func.max(Situation.closed_at)).where(
+            Situation.status == SITUATION_RESOLVED, Situation.closed_by_import.is_(False)
+        )
+    )
+    return _newest(report, change, resolution)
+
+
+def history_cutoff(session: DbSession, establishment_id: int) -> date | None:
+    """The date of the newest thing an establishment's history holds, imported or not."""
+    report = session.scalar(
+        select(func.max(Report.visit_date)).where(Report.establishment_id == establishment_id)
+    )
+    change = session.scalar(
+        select(func.max(LevelChange.at)).where(LevelChange.establishment_id == establishment_id)
+    )
+    resolution = session.scalar(
+        select(func.max(Situation.closed_at)).where(
+            Situation.establishment_id == establishment_id, Situation.status == SITUATION_RESOLVED
+        )
+    )
+    return _newest(report, change, resolution)
+
+
+def _newest(day: date | None, *moments: datetime | None) -> date | None:
+    days = [day] + [clock.local_day(m) for m in moments if m is not None]
+    known = [d for d in days if d is not None]
+    return max(known) if known else None
+
+
+@dataclass
+class NewRecords:
+    reports: list[ImportedReport]
+    resolutions: list[ImportedResolution]
+    known: int
+
+
+def new_records(session: DbSession, batch: Batch) -> NewRecords:
+    """The records not imported before; refuse those that would rewrite history."""
+    problems: list[Problem] = []
+    stored = _stored_references(session, [r.reference for r in batch.reports])
+    reports = []
+    for report in batch.reports:
+        previous = stored.get(report.reference)
+        if previous is None:
+            reports.append(report)
+        elif previous != (report.establishment.id, report.visit_date):
+            problems.append(
+                Problem(
+                    REPORTS,
+                    report.line,
+                    "reference",
+                    _("référence déjà importée pour un autre établissement ou une autre date."),
+                )
+            )
+    resolved = _imported_resolutions(session)
+    resolutions = [
+        r
+        for r in batch.resolutions
+        if (r.establishment.id, r.condition.id, r.resolved_on) not in resolved
+    ]
+    known = len(batch.reports) - len(reports) + len(batch.resolutions) - len(resolutions)
+    problems += _too_old(session, reports, resolutions)
+    if problems:
+        raise ImportRefused(problems)
+    return NewRecords(reports, resolutions, known)
+
+
+def _establishment_ids(
+    reports: Iterable[ImportedReport], resolutions: Iterable[ImportedResolution]
+) -> list[int]:
+    ids = {r.establishment.id for r in reports} | {r.establishment.id for r in resolutions}
+    return sorted(ids)
+
+
+def _stored_references(
+    session: DbSession, references: Sequence[str]
+) -> dict[str, tuple[int, date]]:
+    found: dict[str, tuple[int, date]] = {}
+    for start in range(0, len(references), 500):
+        query = select(Report.import_reference, Report.establishment_id, Report.visit_date).where(
+            Report.import_reference.in_(references[start : start + 500])
+        )
+        found.update({ref: (est, day) for ref, est, day in session.execute(query) if ref})
+    return found
+
+
+def _imported_resolutions(session: DbSession) -> set[tuple[int, int, date]]:
+    query = select(Situation.establishment_id, Situation.condition_id, Situation.closed_at).where(
+        Situation.closed_by_import.is_(True)
+    )
+    return {(e, c, clock.local_day(at)) for e, c, at in session.execute(query) if at is not None}
+
+
+def _too_old(
+    session: DbSession, reports: list[ImportedReport], resolutions: list[ImportedResolution]
+) -> list[Problem]:
+    live = live_cutoff(session)
+    history = {i: history_cutoff(session, i) for i in _establishment_ids(reports, resolutions)}
+    records = [(REPORTS, r.line, "visit_date", r.visit_date, r.establishment.id) for r in reports]
+    records += [
+        (RESOLUTIONS, r.line, "resolved_on", r.resolved_on, r.establishment.id) for r in resolutions
+    ]
+    problems = []
+    for kind, line, column, day, establishment_id in records:
+        if live is not None and day < live:
+            message = _(
+                "le %(day)s précède le dernier enregistrement hors import (%(live)s) : "
+                "l'historique n'est jamais réécrit.",
+                day=date_fr(day),
+                live=date_fr(live),
+            )
+            problems.append(Problem(kind, line, column, message))
+        elif (held := history[establishment_id]) is not None and day < held:
+            message = _(
+                "le %(day)s précède l'historique déjà en place pour cet établissement "
+                "(%(held)s) : l'historique n'est jamais réécrit.",
+                day=date_fr(day),
+                held=date_fr(held),
+            )
+            problems.append(Problem(kind, line, column, message))
+    return problems
+
+
+# --- replay -------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    report_rows: int = 0
+    resolution_rows: int = 0
+    reports: int = 0
+    resolutions: int = 0
+    known: int = 0
+    changes: list[LevelChange] = field(default_factory=list)
+    situations: Counter[str] = field(default_factory=Counter)
+    levels: list[tuple[str, Level]] = field(default_factory=list)
+
+
+class Replay:
+    """The new records, replayed in date order under the establishments' locks."""
+
+    def __init__(self, session: DbSession, settings: Settings, actor: User | None) -> None:
+        self.session, self.settings, self.actor = session, settings, actor
+        self.real_now = clock.now()
+        self.changes: list[LevelChange] = []
+        self.opened: list[int] = []
+        self.problems: list[Problem] = []
+
+    def moment(self, day: date, hour: int) -> datetime:
+        return min(clock.local_moment(day, hour), self.real_now)
+
+    def run(self, records: NewRecords) -> list[Establishment]:
+        ids = _establishment_ids(records.reports, records.resolutions)
+        establishments = [services.lock_establishment(self.session, i) for i in ids]
+        timeline: list[tuple[date, int, int, ImportedReport | ImportedResolution]] = [
+            (r.visit_date, 0, r.line, r) for r in records.reports
+        ]
+        timeline += [(r.resolved_on, 1, r.line, r) for r in records.resolutions]
+        for day, _order, _line, record in sorted(timeline, key=lambda t: t[:3]):
+            self.expire_until(establishments, day)
+            if isinstance(record, ImportedReport):
+                self.report(record)
+            else:
+                self.resolution(record)
+        self.expire_until(establishments, clock.today())
+        if self.problems:
+            raise ImportRefused(self.problems)
+        return establishments
+
+    def expire_until(self, establishments: Iterable[Establishment], day: date) -> None:
+        """Expire, at their own dates, the situations that went stale by `day` (R3)."""
+        ttl = timedelta(days=self.settings.situation_ttl_days + 1)
+        for establishment in establishments:
+            while True:
+                situations = services.open_situations(self.session, establishment.id)
+                due = min((s.last_confirmed + ttl for s in situations), default=None)
+                if due is None or due > day:
+                    break
+                with clock.replaying(self.moment(due, EXPIRY_HOUR)):
+                    self.changes += services.expire_stale(
+                        self.session, establishment, self.settings, situations, CAUSE_IMPORT
+                    )
+
+    def report(self, record: ImportedReport) -> None:
+        with clock.replaying(self.moment(record.visit_date, REPORT_HOUR)):
+            try:
+                outcome = services.record_report(
+                    self.session, report_input(record), None, self.settings, record.reference
+                )
+            except ValidationFailed as error:
+                for column, messages in error.errors.items():
+                    self.problems += [Problem(REPORTS, record.line, column, m) for m in messages]
+                return
+        service = record.wide.get("service")
+        if outcome.report is not None and service is not None:
+            outcome.report.service_id = service.id
+        self.changes += outcome.changes
+        self.opened += [s.id for s in outcome.new_situations]
+
+    def resolution(self, record: ImportedResolution) -> None:
+        situation = self.session.scalar(
+            select(Situation).where(
+                Situation.establishment_id == record.establishment.id,
+                Situation.condition_id == record.condition.id,
+                Situation.status == SITUATION_OPEN,
+            )
+        )
+        if situation is None:
+            message = _(
+                "aucune situation ouverte pour %(code)s à cette date (%(day)s) : rien à résoudre.",
+                code=record.condition.code,
+                day=date_fr(record.resolved_on),
+            )
+            self.problems.append(Problem(RESOLUTIONS, record.line, "condition", message))
+            return
+        with clock.replaying(self.moment(record.resolved_on, RESOLUTION_HOUR)):
+            change = services.close_resolved(
+                self.session,
+                record.establishment,
+                situation,
+                self.actor,
+                record.note,
+                self.settings,
+                CAUSE_IMPORT,
+            )
+        self.changes += [change] if change else []
+
+
+def import_history(
+    session: DbSession,
+    reports: bytes,
+    resolutions: bytes | None,
+    actor: User | None,
+    settings: Settings,
+    dry_run: bool = False,
+) -> Summary:
+    """Read, check and replay the files; raise ImportRefused with every problem.
+
+    Flushes, never commits: the caller commits, or rolls back after a dry run
+    or a refusal (nothing of a refused import may be kept).
+    """
+    batch = read_batch(session, reports, resolutions)
+    records = new_records(session, batch)
+    replay = Replay(session, settings, actor)
+    establishments = replay.run(records)
+    summary = Summary(
+        report_rows=batch.report_rows,
+        resolution_rows=batch.resolution_rows,
+        reports=len(records.reports),
+        resolutions=len(records.resolutions),
+        known=records.known,
+        changes=replay.changes,
+        situations=_situation_states(session, replay.opened),
+        levels=[(e.name, e.level) for e in establishments],
+    )
+    if not dry_run:
+        services.audit(
+            session,
+            actor,
+            "history.import",
+            None,
+            reports=summary.reports,
+            resolutions=summary.resolutions,
+            known=summary.known,
+            level_changes=len(summary.changes),
+        )
+    session.flush()
+    return summary
+
+
+def _situation_states(session: DbSession, ids: Sequence[int]) -> Counter[str]:
+    states: Counter[str] = Counter()
+    for start in range(0, len(ids), 500):
+        query = select(Situation.status).where(Situation.id.in_(ids[start : start + 500]))
+        states.update(session.scalars(query))
+    return states
+
+
+def summary_lines(summary: Summary, dry_run: bool) -> list[str]:
+    """What the import did (or would do), in words."""
+    lines = [
+        _(
+            "Lignes lues : %(reports)d de signalements, %(resolutions)d de résolutions.",
+            reports=summary.report_rows,
+            resolutions=summary.resolution_rows,
+        ),
+        _(
+            "Nouveaux : %(reports)d signalement(s), %(resolutions)d résolution(s) ; "
+            "%(known)d déjà importé(s), ignoré(s).",
+            reports=summary.reports,
+            resolutions=summary.resolutions,
+            known=summary.known,
+        ),
+        _(
+            "Situations : %(opened)d ouverte(s) par l'import, dont %(resolved)d résolue(s), "
+            "%(expired)d expirée(s), %(open)d encore ouverte(s).",
+            opened=sum(summary.situations.values()),
+            resolved=summary.situations[SITUATION_RESOLVED],
+            expired=summary.situations[SITUATION_EXPIRED],
+            open=summary.situations[SITUATION_OPEN],
+        ),
+        _("Changements de niveau : %(count)d.", count=len(summary.changes)),
+    ]
+    for name, level in summary.levels:
+        lines.append(
+            _("%(name)s : %(level)s", name=name, level=level_words(level.colour, level.step))
+        )
+    if dry_run:
+        lines.append(_("Simulation : rien n'a été enregistré."))
+    return lines
