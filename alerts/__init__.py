@@ -18,18 +18,21 @@ celery = celery_app
 def init_app(flask_app: Flask) -> None:
     """Hook, session listeners, blueprint and commands: called once by create_app."""
     from barometre import services
-    from barometre.console import exports
+    from barometre.console import exports, status
 
     from .cli import register_cli
     from .dispatch import export_via_celery, install_listeners
     from .embedded import start_ticker
     from .events import on_level_change
+    from .trouble import console_status
     from .views import bp
 
     if on_level_change not in services.LEVEL_CHANGE_HOOKS:
         services.LEVEL_CHANGE_HOOKS.append(on_level_change)
     if export_via_celery not in exports.EXPORT_DISPATCHERS:
         exports.EXPORT_DISPATCHERS.append(export_via_celery)
+    if console_status not in status.STATUS_SOURCES:
+        status.STATUS_SOURCES.append(console_status)
     install_listeners()
     flask_app.register_blueprint(bp)
     register_cli(flask_app)

@@ -50,7 +50,7 @@ from .emails import (
     preferences_url,
     signed_links_for,
 )
-from .models import DIGEST, FAILED, PENDING, SENDING, SENT, UNCERTAIN, Notification
+from .models import DIGEST, FAILED, PENDING, SENDING, SENT, TROUBLE, UNCERTAIN, Notification
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -323,6 +323,11 @@ def compose(session: DbSession, notification: Notification, settings: Settings) 
 
         rendered = digest_email(session, notification, settings)
         topic = TOPIC_DIGEST
+    elif notification.kind == TROUBLE:
+        from .trouble import trouble_email
+
+        rendered = trouble_email(session, notification, settings)
+        topic = TOPIC_ALERTS
     else:
         rendered = alert_email(session, notification, settings)
         topic = TOPIC_ALERTS
@@ -552,7 +557,14 @@ def retry(session: DbSession, notification_id: int, actor: User | None) -> bool:
     result = session.execute(
         update(Notification)
         .where(Notification.id == notification_id, Notification.state.in_((FAILED, UNCERTAIN)))
-        .values(state=PENDING, next_attempt_at=now, give_up_at=now + timedelta(hours=24))
+        .values(
+            state=PENDING,
+            next_attempt_at=now,
+            give_up_at=now + timedelta(hours=24),
+            # If it fails again it is new trouble: back on the banner, in the next warning.
+            warned_at=None,
+            dismissed_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

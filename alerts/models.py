@@ -5,16 +5,20 @@ it and delivered after commit (SPEC §7). A row moves pending -> sending -> sent
 or to failed (permanent error, or retries exhausted after 24 h), or to uncertain:
 a worker died while sending (resent with the same Message-ID), or the connection
 was lost after the whole message went (`sent_at` set; only a coordinator resends).
+A failed or uncertain row is trouble: it shows on every console page until it
+is retried or dismissed, and coordinators are warned by email, at most once a
+day (`DeliveryWarning`, one row per local day).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -45,6 +49,8 @@ RED = "red"
 GREEN_AGAIN = "green"
 RED_LIFTED = "lifted"  # a fall out of red that does not reach green
 DIGEST = "digest"
+# The coordinators' warning that emails could not be delivered (alerts.trouble).
+TROUBLE = "trouble"
 
 GROUP_OPEN = "open"
 GROUP_SENT = "sent"
@@ -134,18 +140,31 @@ class DigestRun(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
 
 
+class DeliveryWarning(db.Model):  # type: ignore[name-defined]
+    """The day's warning to coordinators about undeliverable emails: unique per local day."""
+
+    __tablename__ = "delivery_warning"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    # The failed or uncertain notifications this warning reports.
+    notification_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+
 class Notification(db.Model):  # type: ignore[name-defined]
     """One email to one address, delivered exactly once as far as SMTP allows (R8)."""
 
     __tablename__ = "notification"
     __table_args__ = (
         UniqueConstraint("event_id", "recipient"),
+        UniqueConstraint("warning_id", "recipient"),
         Index("ix_notification_state_next", "state", "next_attempt_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("alert_event.id"))
     digest_run_id: Mapped[int | None] = mapped_column(ForeignKey("digest_run.id"), unique=True)
+    warning_id: Mapped[int | None] = mapped_column(ForeignKey("delivery_warning.id"))
     recipient: Mapped[str] = mapped_column(String(254))
     recipient_kind: Mapped[str] = mapped_column(String(12))
     language: Mapped[str] = mapped_column(String(2), default="fr")
@@ -157,9 +176,14 @@ class Notification(db.Model):  # type: ignore[name-defined]
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # Trouble (failed or uncertain): when a warning email reported it, when a coordinator
+    # dismissed it. A retry clears both.
+    warned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    dismissed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     event: Mapped[AlertEvent | None] = relationship()
     digest_run: Mapped[DigestRun | None] = relationship()
+    warning: Mapped[DeliveryWarning | None] = relationship()
 
 
 class AddressPreference(db.Model):  # type: ignore[name-defined]

@@ -19,7 +19,7 @@ from barometre.retention import purge_export_files
 from barometre.services import expire_all
 from barometre.settings import Settings
 
-from . import digest, dispatch
+from . import digest, dispatch, trouble
 from .celery_app import TIME_LIMITS
 from .delivery import due_ids, mark_stuck
 from .events import close_group, due_groups
@@ -34,6 +34,7 @@ class Reconciled:
     requeued: int
     exports_reset: int = 0
     export_files_deleted: int = 0
+    warned: int = 0
 
 
 # An export still "running" this long after it started lost its worker (the task's
@@ -68,12 +69,15 @@ def reset_stuck_exports(session: DbSession, now: datetime) -> list[int]:
 
 
 def reconcile(session: DbSession, settings: Settings) -> Reconciled:
-    """Expire stale situations, send due groups, catch up the digest, requeue due rows,
-    reset exports whose worker died and delete old export files.
+    """Warn of trouble, expire stale situations, send due groups, catch up the digest,
+    requeue due rows, reset exports whose worker died and delete old export files.
 
     The caller commits; queued notifications and reset exports are handed over after commit.
     """
     now = clock.now()
+    # Before marking stuck rows: an uncertain row seen here was left uncertain by an
+    # earlier pass and is still not resent (it "stays uncertain").
+    warned = trouble.warn_coordinators(session, settings, now)
     expired = expire_all(session, settings)
     uncertain = mark_stuck(session, now)
     sent = [close_group(session, group_id) for group_id in due_groups(session, now)]
@@ -93,4 +97,5 @@ def reconcile(session: DbSession, settings: Settings) -> Reconciled:
         requeued=len(due),
         exports_reset=len(reset),
         export_files_deleted=purge_export_files(session, settings),
+        warned=len(warned),
     )

@@ -21,7 +21,8 @@ from barometre.auth import COORDINATOR, PUBLIC, access
 from barometre.extensions import csrf, db
 from barometre.settings import current as settings
 
-from . import delivery
+from . import delivery, trouble
+from .addresses import address_book, change_choice
 from .emails import TOPIC_ALERTS, TOPICS, address_from_token
 from .models import (
     FAILED,
@@ -33,10 +34,11 @@ from .models import (
     TO_COORDINATOR,
     TO_SERVICE,
     UNCERTAIN,
+    AddressPreference,
     AlertEvent,
     Notification,
 )
-from .recipients import preference, set_preference
+from .recipients import clean_address, preference, set_preference
 
 bp = Blueprint("alerts", __name__)
 
@@ -106,6 +108,18 @@ def retry(notification_id: int) -> ResponseReturnValue:
     return redirect(url_for(".notifications"))
 
 
+@bp.post("/coordination/notifications/<id:notification_id>/ignorer")
+@access(COORDINATOR)
+def dismiss(notification_id: int) -> ResponseReturnValue:
+    if trouble.dismiss(db.session, notification_id, current_user):
+        db.session.commit()
+        flash(_("Échec ignoré : il ne s'affiche plus dans le bandeau."), "success")
+    else:
+        db.session.rollback()
+        flash(_("Seule une notification en échec ou incertaine peut être ignorée."), "error")
+    return redirect(url_for(".notifications"))
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     name: str
@@ -171,6 +185,42 @@ def one_click(token: str, topic: str) -> ResponseReturnValue:
     set_preference(db.session, address, alerts, digest)
     db.session.commit()
     return Response(_("Désabonnement enregistré."), mimetype="text/plain")
+
+
+# --- who receives what --------------------------------------------------------------------
+
+
+@bp.get("/coordination/adresses")
+@access(COORDINATOR)
+def addresses() -> ResponseReturnValue:
+    return render_template("alerts/addresses.html", lines=address_book(db.session))
+
+
+@bp.app_template_global()
+def address_choice(address: str) -> AddressPreference | None:
+    """For console pages: what an address chose through its link (None: it refused nothing)."""
+    return preference(db.session, address)
+
+
+def _back(default: str) -> str:
+    target = request.form.get("next", "")
+    local = target.startswith("/coordination/") and not any(c in target for c in "\\\r\n")
+    return target if local else default
+
+
+@bp.post("/coordination/adresses")
+@access(COORDINATOR)
+def change_address() -> ResponseReturnValue:
+    address = clean_address(request.form.get("email", ""))
+    if address is None:
+        flash(_("Adresse e-mail invalide."), "error")
+        return redirect(_back(url_for(".addresses")))
+    alerts = request.form.get("alerts") == "1"
+    digest = request.form.get("digest") == "1"
+    change_choice(db.session, current_user, address, alerts, digest)
+    db.session.commit()
+    flash(_("Choix de %(address)s enregistrés.", address=address), "success")
+    return redirect(_back(url_for(".addresses")))
 
 
 @bp.route("/alertes/preferences/<token>", methods=["GET", "POST"])

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
-from . import history_files, history_import, services
+from . import clock, history_files, history_import, services
 from . import seed as seeding
 from .addresses import clean_address
 from .auth import create_token, hash_password
 from .extensions import db
-from .models import LANGUAGES, ROLE_WORKER, ROLES, User
+from .models import LANGUAGES, ROLE_WORKER, ROLES, ApiToken, User
 from .settings import current as settings
 from .text import refusal
 
@@ -47,6 +49,11 @@ def seed_command(demo: bool) -> None:
 
 users = click.Group("users", help="Comptes utilisateurs.")
 
+# Sends an account's invitation email and returns (its link, whether the email left).
+# The intake package, which owns invitations, wires it in: the core never imports it.
+Inviter = Callable[[User], tuple[str, bool]]
+INVITERS: list[Inviter] = []
+
 
 @users.command("create")
 @click.argument("email")
@@ -69,7 +76,7 @@ def create_user(
     language: str | None,
     password_stdin: bool,
 ) -> None:
-    """Crée un compte."""
+    """Crée un compte ; sans --password-stdin, envoie une invitation (lien aussi affiché)."""
     address = clean_address(email)
     if address is None:
         raise click.ClickException(f"Adresse refusée : {email!r}")
@@ -96,6 +103,75 @@ def create_user(
     services.audit(db.session, None, "user.create", user, role=role)
     db.session.commit()
     click.echo(f"Compte créé : {email} ({role})")
+    if not password:
+        invite(user)
+
+
+def invite(user: User) -> None:
+    """Without a password, the account is usable only through its invitation link."""
+    if not INVITERS:
+        raise click.ClickException("Aucun envoi d'invitation n'est configuré.")
+    link, sent = INVITERS[0](user)
+    if sent:
+        click.echo(f"Invitation envoyée à {user.email}. Le lien, aussi affiché ici :")
+    else:
+        click.echo(
+            f"L'e-mail d'invitation à {user.email} n'a pas pu partir ; transmettez-lui ce lien :"
+        )
+    click.echo(link)
+
+
+def find_account(email: str) -> User:
+    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"Compte inconnu : {email}")
+    return user
+
+
+@users.command("list")
+def list_users() -> None:
+    """Liste les comptes : adresse, rôle, service, état."""
+    query = select(User).options(joinedload(User.service)).order_by(User.email)
+    rows = db.session.scalars(query).all()
+    for user in rows:
+        state = "actif" if user.active else "désactivé"
+        if user.active and not user.password_hash:
+            state = "invitation en attente"
+        service = user.service.name if user.service else "-"
+        click.echo(f"{user.email}\t{user.role}\t{service}\t{user.language}\t{state}")
+    click.echo(f"{len(rows)} compte(s).")
+
+
+@users.command("disable")
+@click.argument("email")
+def disable_user(email: str) -> None:
+    """Désactive un compte : ses sessions et ses jetons d'API cessent aussitôt."""
+    user = find_account(email)
+    user.active = False
+    # Every session cookie of the account carries the old version: none is accepted again.
+    user.session_version = (user.session_version or 1) + 1
+    revoked = db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    ).rowcount  # type: ignore[attr-defined]
+    services.audit(db.session, None, "user.disable", user, tokens_revoked=revoked)
+    db.session.commit()
+    click.echo(
+        f"Compte désactivé : {user.email} ; ses sessions sont fermées et "
+        f"{revoked} jeton(s) d'API révoqué(s)."
+    )
+
+
+@users.command("enable")
+@click.argument("email")
+def enable_user(email: str) -> None:
+    """Réactive un compte désactivé (il se reconnecte ; ses anciens jetons restent révoqués)."""
+    user = find_account(email)
+    user.active = True
+    services.audit(db.session, None, "user.enable", user)
+    db.session.commit()
+    click.echo(f"Compte réactivé : {user.email}.")
 
 
 def _changes_recorded(count: int) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -161,11 +162,18 @@ def datetime_words(value: datetime | None) -> str:
     )
 
 
+def zone() -> ZoneInfo:
+    """The product's time zone (TIMEZONE), Brussels outside an app."""
+    if has_app_context():
+        return ZoneInfo(current_app.config["SETTINGS"].timezone)
+    return LOCAL_TZ
+
+
 def local(value: datetime | None) -> datetime | None:
-    """Naive UTC (as stored) to Brussels time."""
+    """Naive UTC (as stored) to the time of TIMEZONE: the one way times are shown."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC).astimezone(LOCAL_TZ)
+    return value.replace(tzinfo=UTC).astimezone(zone())
 
 
 def datetime_fr(value: datetime | None) -> str:

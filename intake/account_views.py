@@ -22,6 +22,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
+from barometre import cli
 from barometre.auth import COORDINATOR, PUBLIC, USER, access
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
@@ -90,13 +91,13 @@ def _link_url(user: User, purpose: str) -> str:
     return settings().base_url.rstrip("/") + path
 
 
-def _send_link(user: User, purpose: str) -> bool:
+def _send_link(user: User, purpose: str, url: str | None = None) -> bool:
     """The invitation or reset email, in the user's language (after commit).
 
     False when the mail server could not take it: the account is already
     committed, so the page says so instead of failing.
     """
-    url = _link_url(user, purpose)
+    url = url or _link_url(user, purpose)
     hours = int(links.MAX_AGE[purpose].total_seconds() // 3600)
     with force_locale(user.language if user.language in LANGUAGES else "fr"):
         if purpose == links.INVITE:
@@ -112,6 +113,19 @@ def _send_link(user: User, purpose: str) -> bool:
         current_app.logger.exception("account email not sent (user %s, %s)", user.id, purpose)
         return False
     return True
+
+
+def invite_from_cli(user: User) -> tuple[str, bool]:
+    """`flask users create` without a password: the invitation, and its link to print."""
+    with current_app.test_request_context():  # url_for outside a request; base_url is added
+        url = _link_url(user, links.INVITE)
+        return url, _send_link(user, links.INVITE, url)
+
+
+@bp.record_once
+def _wire_cli_invitations(_state: Any) -> None:
+    if invite_from_cli not in cli.INVITERS:
+        cli.INVITERS.append(invite_from_cli)
 
 
 @bp.route("/mot-de-passe/oubli", methods=["GET", "POST"])

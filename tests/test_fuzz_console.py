@@ -245,6 +245,16 @@ FORMS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
         },
     ),
     "notification-retry": ("/coordination/notifications/{notification}/retry", {}),
+    "notification-dismiss": ("/coordination/notifications/{notification}/ignorer", {}),
+    "address-choice": (
+        "/coordination/adresses",
+        {
+            "email": EMAILS,
+            "alerts": ("1", "0"),
+            "digest": ("1", ""),
+            "next": ("/coordination/contacts/{contact}", "https://ailleurs.test/", "//x"),
+        },
+    ),
     "questionnaire": (
         "/signalement",
         {
@@ -381,6 +391,7 @@ LISTS = [
     "/coordination/journal",
     "/coordination/utilisateurs",
     "/coordination/notifications",
+    "/coordination/adresses",
     "/coordination/exports",
     "/coordination/etablissements",
     "/coordination/services",

@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from barometre import services
@@ -34,7 +34,6 @@ from barometre.auth import COORDINATOR, access
 from barometre.errors import DomainError, NotFound, ValidationFailed
 from barometre.extensions import db
 from barometre.models import (
-    REVIEW_UNREVIEWED,
     ROLES,
     SITUATION_OPEN,
     AuditEntry,
@@ -51,7 +50,7 @@ from barometre.models import (
 from barometre.presentation import REVIEW_STATES, ROLE_LABELS, SITUATION_STATES, label_map, lang
 
 from ..settings import current as settings
-from . import admin, exports
+from . import admin, exports, status
 from .filters import Filters, report_clauses, situation_clauses
 from .forms import (
     ActiveForm,
@@ -112,7 +111,11 @@ AUDIT_LABELS = {
     "service.alert_emails": _l("Adresses d'alerte modifiées"),
     "contact.save": _l("Contact enregistré"),
     "notification.retry": _l("Nouvel essai d'envoi demandé"),
+    "notification.dismiss": _l("Échec d'envoi ignoré"),
+    "address.preferences": _l("Préférences d'une adresse modifiées"),
     "user.invite": _l("Invitation envoyée"),
+    "user.disable": _l("Compte désactivé"),
+    "user.enable": _l("Compte réactivé"),
     "user.password_change": _l("Mot de passe changé"),
     "token.revoke": _l("Jeton d'API révoqué"),
     "retention.purge": _l("Données effacées en fin de conservation"),
@@ -131,6 +134,7 @@ AUDIT_TARGETS = {
     "condition": _l("Condition"),
     "export": _l("Export"),
     "notification": _l("Notification"),
+    "addresspreference": _l("Adresse"),
 }
 
 
@@ -247,13 +251,13 @@ def labels() -> dict[str, Any]:
 @bp.get("/")
 @access(COORDINATOR)
 def home() -> ResponseReturnValue:
-    to_review = db.session.scalar(
-        select(func.count()).select_from(Report).where(Report.review_state == REVIEW_UNREVIEWED)
-    )
-    open_count = db.session.scalar(
-        select(func.count()).select_from(Situation).where(Situation.status == SITUATION_OPEN)
-    )
-    return render_template("console/home.html", to_review=to_review, open_count=open_count)
+    return render_template("console/home.html", lines=status.home_status(db.session))
+
+
+@bp.app_template_global()
+def console_troubles() -> list[status.Status]:
+    """The banner of every console page (console/base.html), whichever blueprint renders it."""
+    return status.troubles(db.session)
 
 
 # --- review (R11) ---------------------------------------------------------------------------

@@ -115,6 +115,8 @@ class World:
                 )
             elif rule.endpoint == "intake.set_password" and name == "token":
                 values[name] = make_token(self.worker, "reset")
+            elif rule.endpoint == "history_import.template" and name == "name":
+                values[name] = "modele-signalements.csv"
             elif rule.endpoint == "alerts.outbox_message" and name == "name":
                 values[name] = self.outbox()[0].name
             elif rule.endpoint == "alerts.one_click" and name == "topic":

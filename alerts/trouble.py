@@ -1,0 +1,230 @@
+"""Emails that could not be delivered: shown in the console, warned about once a day.
+
+A notification that failed for good, or is still uncertain when the reconciler
+comes back to it, is trouble. It shows on every console page (a banner) until
+a coordinator retries or dismisses it. The reconciler warns the coordinators by
+email of trouble they were not told of yet, at most once per local day: a
+`DeliveryWarning` row, unique per day, is inserted with ON CONFLICT DO NOTHING,
+so two reconcilers, or one run twice, cannot warn twice. The warning is itself
+a notification (kind "trouble"), delivered, retried and logged like any other.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask import url_for
+from flask_babel import ngettext
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import joinedload
+
+from barometre import clock
+from barometre.console.status import Status
+from barometre.extensions import DbSession
+from barometre.models import User
+from barometre.services import audit
+from barometre.settings import Settings
+
+from . import dispatch
+from .digest import local
+from .emails import Rendered, common_context, render
+from .events import new_notification
+from .models import (
+    FAILED,
+    PENDING,
+    TO_COORDINATOR,
+    TROUBLE,
+    UNCERTAIN,
+    AlertEvent,
+    DeliveryWarning,
+    Notification,
+)
+from .recipients import Recipient, coordinators, email_language, key, opted_out
+
+TROUBLE_STATES = (FAILED, UNCERTAIN)
+# A warning lists this many emails; it counts the rest.
+LISTED = 20
+
+KIND_WORDS = {
+    "fr": {
+        "rise": "hausse",
+        "red": "code rouge",
+        "green": "retour au vert",
+        "digest": "synthèse",
+        "trouble": "avertissement",
+    },
+    "nl": {
+        "rise": "stijging",
+        "red": "code rood",
+        "green": "terug naar groen",
+        "digest": "overzicht",
+        "trouble": "waarschuwing",
+    },
+}
+STATE_WORDS = {
+    "fr": {FAILED: "échec", UNCERTAIN: "incertain"},
+    "nl": {FAILED: "mislukt", UNCERTAIN: "onzeker"},
+}
+
+
+def open_trouble() -> list[ColumnElement[bool]]:
+    """Failed or uncertain, and not dismissed by a coordinator."""
+    return [Notification.state.in_(TROUBLE_STATES), Notification.dismissed_at.is_(None)]
+
+
+def trouble_counts(session: DbSession) -> dict[str, int]:
+    query = (
+        select(Notification.state, func.count(Notification.id))
+        .where(*open_trouble())
+        .group_by(Notification.state)
+    )
+    return {state: int(n) for state, n in session.execute(query).all()}
+
+
+def console_status(session: DbSession) -> list[Status]:
+    """The console's lines for undeliverable emails (home page and banner)."""
+    counts = trouble_counts(session)
+    failed, uncertain = counts.get(FAILED, 0), counts.get(UNCERTAIN, 0)
+    return [
+        Status(
+            ngettext(
+                "%(num)d courriel en échec (non remis)",
+                "%(num)d courriels en échec (non remis)",
+                failed,
+            ),
+            failed,
+            url_for("alerts.notifications", state=FAILED),
+            trouble=True,
+        ),
+        Status(
+            ngettext(
+                "%(num)d courriel incertain (peut-être non remis)",
+                "%(num)d courriels incertains (peut-être non remis)",
+                uncertain,
+            ),
+            uncertain,
+            url_for("alerts.notifications", state=UNCERTAIN),
+            trouble=True,
+        ),
+    ]
+
+
+# --- the daily warning -------------------------------------------------------------------
+
+
+def unwarned_ids(session: DbSession) -> list[int]:
+    """Open trouble nobody was warned of; a failed warning does not warn of itself."""
+    query = (
+        select(Notification.id)
+        .where(*open_trouble(), Notification.warned_at.is_(None), Notification.kind != TROUBLE)
+        .order_by(Notification.id)
+    )
+    return list(session.scalars(query))
+
+
+def warn_coordinators(
+    session: DbSession, settings: Settings, now: datetime | None = None
+) -> list[Notification]:
+    """Today's warning to the active coordinators, unless today's went already.
+
+    A coordinator who refused alerts through the link of their emails is left out.
+
+    The caller commits; the emails are handed over after commit.
+    """
+    now = now or clock.now()
+    ids = unwarned_ids(session)
+    if not ids:
+        return []
+    warning_id = _claim_day(session, local(now, settings).date(), ids, now)
+    if warning_id is None:
+        return []  # one warning a day; the rest waits for tomorrow's
+    session.execute(
+        update(Notification)
+        .where(Notification.id.in_(ids), Notification.warned_at.is_(None))
+        .values(warned_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    rows: dict[str, Notification] = {}
+    # The email's "manage what you receive" link must work for this email too.
+    refused = opted_out(session, "alerts")
+    for user in coordinators(session):
+        if key(user.email) in refused:
+            continue
+        recipient = Recipient(user.email, email_language(user.language), TO_COORDINATOR)
+        row = new_notification(TROUBLE, recipient, now)
+        row.warning_id = warning_id
+        rows.setdefault(row.recipient, row)
+    session.add_all(rows.values())
+    session.flush()
+    dispatch.after_commit(session, [n.id for n in rows.values() if n.state == PENDING])
+    return list(rows.values())
+
+
+def _claim_day(session: DbSession, day: date, ids: list[int], now: datetime) -> int | None:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(DeliveryWarning)
+        .values(day=day, created_at=now, notification_ids=ids)
+        .on_conflict_do_nothing(index_elements=["day"])
+        .returning(DeliveryWarning.id)
+    )
+    return session.scalar(statement)
+
+
+def trouble_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
+    warning = notification.warning
+    if warning is None:
+        raise ValueError(f"notification {notification.id} has no warning")
+    lang = notification.language
+    ids = list(warning.notification_ids or [])
+    query = (
+        select(Notification)
+        .where(Notification.id.in_(ids[:LISTED]))
+        .options(joinedload(Notification.event).joinedload(AlertEvent.establishment))
+        .order_by(Notification.id)
+    )
+    context = {
+        **common_context(notification.recipient, settings),
+        "count": len(ids),
+        "items": [_item(row, lang) for row in session.scalars(query)],
+        "more": max(len(ids) - LISTED, 0),
+        "console_url": settings.base_url.rstrip("/") + "/coordination/notifications",
+    }
+    return render("trouble", lang, context)
+
+
+def _item(row: Notification, lang: str) -> dict[str, Any]:
+    kinds = KIND_WORDS.get(lang, KIND_WORDS["fr"])
+    states = STATE_WORDS.get(lang, STATE_WORDS["fr"])
+    return {
+        "id": row.id,
+        "recipient": row.recipient,
+        "what": kinds.get(row.kind, row.kind),
+        "establishment": row.event.establishment.name if row.event else "",
+        "state": states.get(row.state, row.state),
+        "error": row.last_error,
+    }
+
+
+# --- the coordinators' answer -----------------------------------------------------------
+
+
+def dismiss(session: DbSession, notification_id: int, actor: User | None) -> bool:
+    """A coordinator has seen a failed or uncertain email and takes it off the banner."""
+    result = session.execute(
+        update(Notification)
+        .where(
+            Notification.id == notification_id,
+            Notification.state.in_(TROUBLE_STATES),
+            Notification.dismissed_at.is_(None),
+        )
+        .values(dismissed_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    audit(session, actor, "notification.dismiss", session.get(Notification, notification_id))
+    return True

@@ -1,0 +1,79 @@
+"""What waits for the committee: the console home's counts and every console page's banner.
+
+The core counts its own (reports to review, open situations, exports running);
+other packages add theirs through `STATUS_SOURCES` (alerts: emails that could
+not be delivered), so that the core never imports them. A line marked
+`trouble` is something that went wrong: while its count is not zero, it shows
+as a banner on every console page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import url_for
+from flask_babel import ngettext
+from sqlalchemy import ColumnElement, func, select
+
+from barometre.extensions import DbSession
+from barometre.models import REVIEW_UNREVIEWED, SITUATION_OPEN, Report, Situation
+
+from .models import EXPORT_PENDING, EXPORT_RUNNING, Export
+
+
+@dataclass(frozen=True)
+class Status:
+    label: str  # in the reader's language, with its count
+    count: int
+    url: str
+    trouble: bool = False
+
+
+StatusSource = Callable[[DbSession], list[Status]]
+
+# Filled by the packages wired in at app creation (alerts.init_app).
+STATUS_SOURCES: list[StatusSource] = []
+
+
+def _count(session: DbSession, model: type[Any], *where: ColumnElement[bool]) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def core_status(session: DbSession) -> list[Status]:
+    to_review = _count(session, Report, Report.review_state == REVIEW_UNREVIEWED)
+    open_count = _count(session, Situation, Situation.status == SITUATION_OPEN)
+    running = _count(session, Export, Export.state.in_((EXPORT_PENDING, EXPORT_RUNNING)))
+    return [
+        Status(
+            ngettext(
+                "%(num)d signalement à examiner", "%(num)d signalements à examiner", to_review
+            ),
+            to_review,
+            url_for("console.reports", state=REVIEW_UNREVIEWED),
+        ),
+        Status(
+            ngettext("%(num)d situation ouverte", "%(num)d situations ouvertes", open_count),
+            open_count,
+            url_for("console.situations", state=SITUATION_OPEN),
+        ),
+        Status(
+            ngettext("%(num)d export en cours", "%(num)d exports en cours", running),
+            running,
+            url_for("console.export_list"),
+        ),
+    ]
+
+
+def home_status(session: DbSession) -> list[Status]:
+    """Every count of the console home: the core's, then each source's."""
+    found = core_status(session)
+    for source in STATUS_SOURCES:
+        found.extend(source(session))
+    return found
+
+
+def troubles(session: DbSession) -> list[Status]:
+    """What went wrong and is not dealt with yet: the banner of every console page."""
+    return [s for source in STATUS_SOURCES for s in source(session) if s.trouble and s.count]
