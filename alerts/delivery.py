@@ -371,16 +371,6 @@ def compose_batch(
 # --- transports --------------------------------------------------------------------------
 
 
-def transmit(message: EmailMessage, notification_id: int, settings: Settings) -> None:
-    with Transport(settings) as transport:
-        transport.send(message, notification_id)
-
-
-def smtp_send(message: EmailMessage, settings: Settings) -> None:
-    with Transport(settings) as transport:
-        transport.send(message, 0)
-
-
 class Transport:
     """Where a batch's emails go: one SMTP connection, opened on the first email.
 

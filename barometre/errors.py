@@ -29,7 +29,3 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status = 409
-
-
-class Forbidden(DomainError):
-    status = 403

@@ -38,10 +38,6 @@ class EstablishmentView:
         return self.establishment.slug
 
 
-def category_codes(session: DbSession) -> list[str]:
-    return list(session.scalars(select(Category.code).order_by(Category.position)))
-
-
 def barometer(
     session: DbSession,
     slugs: Sequence[str] | None = None,
