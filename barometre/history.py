@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, literal, or_, select, union_all
 from sqlalchemy.orm import joinedload
 
 from . import clock
@@ -94,6 +95,40 @@ def cause_situations(
     )
     found = {s.id: s for s in session.scalars(query)}
     return {cid: [found[i] for i in ids if i in found] for cid, ids in wanted.items()}
+
+
+def levels_at(session: DbSession, when: datetime) -> dict[int, tuple[str, int]]:
+    """(colour, step) of every establishment at `when`, for those with a recorded change.
+
+    The level after the newest change up to `when`; with none before, the level
+    before the first change after it. An establishment never changed is missing:
+    its level now is its level then. One statement, whatever the number of them.
+    """
+
+    def newest(before: bool) -> Any:
+        order = (
+            (LevelChange.at.desc(), LevelChange.id.desc())
+            if before
+            else (LevelChange.at, LevelChange.id)
+        )
+        return select(
+            LevelChange.establishment_id.label("establishment_id"),
+            literal(0 if before else 1).label("priority"),
+            (LevelChange.to_colour if before else LevelChange.from_colour).label("colour"),
+            (LevelChange.to_step if before else LevelChange.from_step).label("step"),
+            func.row_number()
+            .over(partition_by=LevelChange.establishment_id, order_by=order)
+            .label("rank"),
+        ).where(LevelChange.at <= when if before else LevelChange.at > when)
+
+    both = union_all(newest(True), newest(False)).subquery()
+    rows = session.execute(
+        select(both.c.establishment_id, both.c.priority, both.c.colour, both.c.step)
+        .where(both.c.rank == 1)
+        .order_by(both.c.priority.desc())
+    )
+    # Ordered so that a change up to `when` (priority 0) overwrites one after it.
+    return {establishment_id: (colour, step) for establishment_id, _p, colour, step in rows}
 
 
 def feed_changes(

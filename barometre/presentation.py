@@ -197,6 +197,29 @@ def tick_label(tick: Tick) -> str:
     return format_date(tick.day, "MMM yyyy")
 
 
+def level_since_words(changed_at: datetime | None, today: date) -> str:
+    """« À ce niveau depuis 12 jours »: whole local days since the level last changed."""
+    if changed_at is None:
+        return _("À ce niveau depuis le début des relevés")
+    shown = local(changed_at)
+    days = (today - shown.date()).days if shown else 0
+    if days < 1:
+        return _("À ce niveau depuis aujourd'hui")
+    return ngettext("À ce niveau depuis %(num)d jour", "À ce niveau depuis %(num)d jours", days)
+
+
+def trend_words(rank_now: int, before: tuple[str, int] | None) -> tuple[str, str]:
+    """(direction, words) against the level a week ago: « ↗ plus haut qu'il y a 7 jours »."""
+    if before is None:
+        return "same", _("= comme il y a 7 jours")
+    rank_before = rank_of(*before)
+    if rank_now > rank_before:
+        return "up", _("↗ plus haut qu'il y a 7 jours (%(level)s)", level=rank_words(rank_before))
+    if rank_now < rank_before:
+        return "down", _("↘ plus bas qu'il y a 7 jours (%(level)s)", level=rank_words(rank_before))
+    return "same", _("= comme il y a 7 jours")
+
+
 def duration_words(days: int) -> str:
     """How long a level lasted, in whole days."""
     if days < 1:
@@ -236,6 +259,8 @@ def init_presentation(app: Flask) -> None:
             "short_level": short_level,
             "period_labels": PERIOD_LABELS,
             "duration_words": duration_words,
+            "level_since_words": level_since_words,
+            "trend_words": trend_words,
             "rank_of": rank_of,
             "shapes": SHAPES,
             "cause_labels": CAUSES,

@@ -9,6 +9,7 @@ shows report text, authors or services.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
@@ -75,6 +76,9 @@ def index() -> ResponseReturnValue:
     return render_template("barometre/index.html", cards=cards())
 
 
+WEEK = timedelta(days=7)
+
+
 def cards() -> Markup:
     """The cards of `/`, kept while their data is unchanged (see barometre.datacache).
 
@@ -86,13 +90,19 @@ def cards() -> Markup:
     viewer = signed_in()
     current = lang()
     data = barometer_key(db.session)
-    key = (data, current, viewer, request.script_root)
+    # How long each level has lasted and the trend over the week read in days: the
+    # cards are also kept per day.
+    today = clock.today()
+    key = (data, current, viewer, request.script_root, today)
 
     def render() -> Markup:
         views = barometer(db.session, with_situations=viewer, known_referentiel=data.referentiel)
+        week_ago = history.levels_at(db.session, clock.local_moment(today - WEEK, 0))
         html = render_template(
             "barometre/_cards.html",
             views=views,
+            today=today,
+            week_ago=week_ago,
             signed_in=viewer,
             category_labels=wording_labels(data.wording, "category", current),
             offer_labels=wording_labels(data.wording, "offer", current),

@@ -13,6 +13,7 @@ from xml.etree import ElementTree
 
 import pytest
 from flask.testing import FlaskClient
+from freezegun import freeze_time
 from sqlalchemy import select
 
 from barometre.extensions import db
@@ -247,6 +248,37 @@ def test_each_establishment_has_a_feed_of_its_own(client: FlaskClient, author: U
     page = client.get("/etablissements/haren").get_data(as_text=True)
     assert 'href="/etablissements/haren/feed.atom"' in page
     assert client.get("/etablissements/inconnue/feed.atom").status_code == 404
+
+
+def card_text(client: FlaskClient, slug: str) -> str:
+    page = client.get("/").get_data(as_text=True)
+    card = re.search(
+        rf'<li class="card[^"]*" id="etablissement-{slug}".*?</li>\n?</ul>|'
+        rf'<li class="card[^"]*" id="etablissement-{slug}".*?(?=<li class="card)',
+        page,
+        re.S,
+    )
+    assert card is not None
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", card.group(0))).split())
+
+
+def test_each_card_says_how_long_and_the_trend_of_the_week(
+    client: FlaskClient, author: User
+) -> None:
+    with freeze_time("2026-11-10 09:00:00"):
+        file_report(author, conditions=("SEC-01",))  # vert -> orange 1
+    with freeze_time("2026-11-27 15:00:00"):
+        file_report(author, conditions=("ACC-01",))  # orange 1 -> orange 2
+    with freeze_time("2026-11-30 12:00:00"):
+        haren = card_text(client, "haren")
+        assert "À ce niveau depuis 3 jours" in haren
+        assert "↗ plus haut qu'il y a 7 jours (Code orange 1 sur 5)" in haren
+        never = card_text(client, "saint-gilles")
+        assert "À ce niveau depuis le début des relevés" in never
+        assert "= comme il y a 7 jours" in never
+    with freeze_time("2026-12-05 12:00:00"):  # another day: the kept cards are not reused
+        haren = card_text(client, "haren")
+        assert "À ce niveau depuis 8 jours" in haren and "= comme il y a 7 jours" in haren
 
 
 def test_inactive_establishment_leaves_the_barometer(client: FlaskClient) -> None:
