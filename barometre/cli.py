@@ -138,8 +138,10 @@ def list_users() -> None:
         if user.active and not user.password_hash:
             state = "invitation en attente"
         service = user.service.name if user.service else "-"
-        click.echo(f"{user.email}\t{user.role}\t{service}\t{user.language}\t{state}")
-    click.echo(f"{len(rows)} compte(s).")
+        # No language chosen: the browser's is used (see README, accounts).
+        language = user.language or "navigateur"
+        click.echo(f"{user.email}\t{user.role}\t{service}\t{language}\t{state}")
+    click.echo(f"{len(rows)} compte." if len(rows) == 1 else f"{len(rows)} comptes.")
 
 
 @users.command("disable")

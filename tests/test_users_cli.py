@@ -64,9 +64,10 @@ def test_list_shows_every_account_and_its_state(app: Flask) -> None:
     result = run(app, "users", "list")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert "travailleur@example.org\tworker\tService A\tfr\tdésactivé" in lines
-    assert "invitee@fidex.test\tcoordinator\t-\tfr\tinvitation en attente" in lines
-    assert lines[-1] == "2 compte(s)."
+    # Neither chose a language: the browser's is theirs.
+    assert "travailleur@example.org\tworker\tService A\tnavigateur\tdésactivé" in lines
+    assert "invitee@fidex.test\tcoordinator\t-\tnavigateur\tinvitation en attente" in lines
+    assert lines[-1] == "2 comptes."
 
 
 def test_disable_ends_sessions_and_tokens_and_enable_lets_sign_in_again(

@@ -217,7 +217,7 @@ def test_an_uncertain_send_warns_only_if_it_stays_uncertain(
         db.session.execute(
             update(Notification)
             .where(Notification.id == row.id)
-            .values(state="sending", claimed_at=datetime(2026, 3, 2, 4))
+            .values(state="sending", claimed_at=datetime(2026, 3, 2, 4), sent_at=None)
         )
         db.session.commit()
         frozen.tick(120)
