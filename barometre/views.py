@@ -137,11 +137,12 @@ def establishment_page(
     changes = history.level_changes(db.session, view.establishment.id)
     period = request.args.get("periode", DEFAULT_PERIOD)
     now = clock.now()
-    start, _end = chart_window(history.chart_changes(changes), now, period)
+    steps = history.chart_changes(changes)  # once for both drawings
+    start, _end = chart_window(steps, now, period)
     spans = history.situation_spans(db.session, view.establishment.id, start)
     charts = [
         history_chart(
-            history.chart_changes(changes),
+            steps,
             view.level.rank,
             now,
             period=period,

@@ -7,18 +7,14 @@ session cookie comes from the Flask test client, since signing in is another pag
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Browser, Page
 
 from barometre.models import User
-from tests.browser.support import AXE, CHROMIUM, CHROMIUM_ARGS
+from tests.browser.support import AXE
 from tests.conftest import file_report, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("backend", ["sqlite"])]
@@ -31,24 +27,9 @@ def settings_overrides() -> dict[str, Any]:
     return {"public_barometer": True}
 
 
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
+@pytest.fixture(autouse=True)
+def real_forms(app: Flask) -> None:
     app.config["WTF_CSRF_ENABLED"] = True  # the real forms, with their tokens
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "apt-get install -y chromium"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def signed_in_page(browser: Browser, app: Flask, base: str, user: User) -> Page:

@@ -8,8 +8,6 @@ kind is also rendered at 360 px with the same rule.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,9 +17,8 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext
 from werkzeug.routing import Rule
-from werkzeug.serving import make_server
 
 from alerts.emails import preferences_token
 from barometre.auth import BAROMETER, COORDINATOR, PUBLIC, USER
@@ -31,7 +28,7 @@ from barometre.extensions import db
 from barometre.models import Contact, Establishment, User
 from barometre.services import resolve_situation
 from intake.links import make_token
-from tests.browser.support import AXE, CHROMIUM, CHROMIUM_ARGS
+from tests.browser.support import AXE
 from tests.conftest import file_report, login, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("backend", ["sqlite"])]
@@ -52,25 +49,6 @@ IND, COLL, CELL = "individuel", "collectif", "cellulaire"
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return {"public_barometer": True, "alert_group_wait": 0}
-
-
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "apt-get install -y chromium"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 class World:
