@@ -82,11 +82,20 @@ def level_colour(colour: str, step: int) -> str:
 
 
 def render(name: str, lang: str, context: dict[str, Any]) -> Rendered:
+    """Subject, text and HTML of one email in one language.
+
+    One template set per email (`emails/<name>.*`, words through `_()` and
+    `ngettext`, rendered in the recipient's locale); the older per-language sets
+    (`emails/<lang>/<name>.*`) are read while they remain.
+    """
     env = current_app.jinja_env
-    parts = {
-        ext: env.get_template(f"emails/{lang}/{name}.{ext}").render(**context)
-        for ext in ("subject.txt", "txt", "html")
-    }
+    with force_locale(lang):
+        parts = {
+            ext: env.get_or_select_template(
+                [f"emails/{name}.{ext}", f"emails/{lang}/{name}.{ext}"]
+            ).render(**context)
+            for ext in ("subject.txt", "txt", "html")
+        }
     # One line, whatever the data held: a subject never spans headers.
     subject = " ".join(parts["subject.txt"].split())
     text = re.sub(r"\n{3,}", "\n\n", parts["txt"]).strip() + "\n"
