@@ -48,6 +48,7 @@ from barometre.models import (
     User,
 )
 from barometre.presentation import REVIEW_STATES, ROLE_LABELS, SITUATION_STATES, label_map, lang
+from barometre.states import ExportState
 
 from ..settings import current as settings
 from . import admin, exports, status
@@ -77,12 +78,7 @@ MAX_PAGE = 1_000_000
 INVALID = 422
 
 
-EXPORT_STATES = {
-    "pending": _l("En attente"),
-    "running": _l("En cours"),
-    "done": _l("Prêt"),
-    "failed": _l("Échec"),
-}
+EXPORT_STATES = ExportState.labels()
 
 AUDIT_LABELS = {
     "report.reject": _l("Signalement rejeté"),
@@ -145,7 +141,6 @@ def console_helpers() -> dict[str, Any]:
         "audit_label": lambda action: AUDIT_LABELS.get(action, action),
         "audit_target": lambda kind: AUDIT_TARGETS.get(kind, kind),
     }
-
 
 
 def actor() -> User:
