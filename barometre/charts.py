@@ -391,16 +391,50 @@ def mail_chart(
         rank, since = change.rank_after, change.at
     bands.append(_band(since, end, rank, x_of))
     strips = tuple(
-        MailStrip(offer_type, _segments(spans, offer_type, start, end, x_of))
+        MailStrip(offer_type, _mail_segments(spans, offer_type, start, end, x_of))
         for offer_type in offer_types
     )
+    kept: list[Band] = []
+    for band in bands:
+        if band.end == band.start:
+            continue  # left at the same instant, or a change to the same rank: merged below
+        if kept and kept[-1].rank == band.rank:
+            last = kept.pop()
+            band = Band(
+                last.start, band.end, band.rank, last.x, round(band.x + band.width - last.x, 1)
+            )
+        kept.append(band)
+    if not kept or kept[-1].rank != rank:
+        kept.append(bands[-1])  # the level now, reached this very moment: the words say it
     return MailChart(
         start=start,
         end=end,
-        bands=tuple(b for b in bands if b.end > b.start),
+        bands=tuple(kept),
         strips=strips,
         ticks=_mail_ticks(ticks(start, end, x_of, max_ticks)),
     )
+
+
+def _mail_segments(
+    spans: Sequence[Span],
+    offer_type: str,
+    start: datetime,
+    end: datetime,
+    x_of: Callable[[datetime], float],
+) -> tuple[Segment, ...]:
+    """A strip's segments, ending with the offer type's colour now even if it changed now."""
+    segments = _segments(spans, offer_type, start, end, x_of)
+    open_now = [
+        s for s in spans if offer_type in s.offer_types and s.opened <= end and not _closed(s, end)
+    ]
+    step = min(len(open_now), MAX_STEP)
+    if segments and segments[-1].step != step:
+        segments += (Segment(100.0, 0.0, step, end, end),)
+    return segments
+
+
+def _closed(span: Span, at: datetime) -> bool:
+    return span.closed is not None and span.closed <= at
 
 
 def _mail_ticks(found: Sequence[Tick]) -> tuple[MailTick, ...]:

@@ -341,3 +341,25 @@ def test_mail_chart_strips_give_each_offer_type_its_colour_in_percent() -> None:
     )
     for strip in chart.strips:
         assert sum(seg.width for seg in strip.segments) == pytest.approx(100, abs=0.05)
+
+
+def test_mail_chart_ends_with_the_level_and_colours_of_now_even_if_reached_now() -> None:
+    """A digest made the minute a situation expires: the level and strips now are kept."""
+    start = NOW - TWELVE_WEEKS
+    changes = [Change(datetime(2026, 11, 2), 0, 1), Change(NOW, 1, 0)]  # expired just now
+    spans = [Span(datetime(2026, 11, 2), NOW, ("collectif",))]
+    chart = mail_chart(changes, 0, start, NOW, spans, ("collectif",))
+    assert [(b.rank, b.width > 0) for b in chart.bands] == [(0, True), (1, True), (0, False)]
+    assert [b.rank for b in chart.cells] == [0, 1]  # no width yet: the words say it
+    [strip] = chart.strips
+    assert [(s.step, s.width > 0) for s in strip.segments] == [(0, True), (1, True), (0, False)]
+    # Down and up again at one instant (an expiry and a report): one stretch, not two.
+    bounce = [
+        *changes[:1],
+        Change(datetime(2026, 11, 9), 1, 0),
+        Change(datetime(2026, 11, 9), 0, 1),
+    ]
+    assert [b.rank for b in mail_chart(bounce, 1, start, NOW).bands] == [0, 1]
+    unchanged = mail_chart(changes[:1], 1, start, NOW, spans[:0], ("collectif",))
+    assert [b.rank for b in unchanged.bands] == [0, 1]
+    assert [s.step for s in unchanged.strips[0].segments] == [0]
