@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from barometre import clock
 from barometre.addresses import MAX_ADDRESS, clean_address
-from barometre.charts import MailChart, labelled, mail_chart
+from barometre.charts import MailChart, mail_chart, mail_labelled
 from barometre.extensions import DbSession
 from barometre.history import chart_changes, spans_by_establishment
 from barometre.levels import OFFER_TYPES
@@ -487,7 +487,7 @@ def _cell(width: float, rank: int, title: str) -> dict[str, str]:
         "colour": level_colour(colour, step),
         # Black on every orange, white on green and red: at least 4.5:1 on each.
         "ink": "#000000" if colour == "orange" else "#ffffff",
-        "mark": rank_glyph(rank) if labelled(width) else "",
+        "mark": rank_glyph(rank) if mail_labelled(width) else "",
         "title": title,
     }
 

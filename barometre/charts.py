@@ -362,7 +362,7 @@ class MailChart:
         return tuple(b for b in self.bands if b.width > 0)
 
 
-def labelled(width: float) -> bool:
+def mail_labelled(width: float) -> bool:
     """A mail chart's cell wide enough to carry its level's shape and step."""
     return width >= MAIL_LABEL_MIN
 
