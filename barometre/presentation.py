@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
-from flask import Flask, current_app, has_app_context
+from flask import Flask
 from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .charts import Tick
-from .clock import LOCAL_TZ
+from .clock import zone
 from .levels import ROUGE, VERT, TypeLevel, rank_of
 from .states import ReviewState, Role, SituationState
 from .text import printable_only
@@ -152,13 +151,6 @@ def datetime_words(value: datetime | None) -> str:
         date=babel_dates.format_date(shown, "medium", locale=locale),
         time=babel_dates.format_time(shown, "HH:mm", locale=locale),
     )
-
-
-def zone() -> ZoneInfo:
-    """The product's time zone (TIMEZONE), Brussels outside an app."""
-    if has_app_context():
-        return ZoneInfo(current_app.config["SETTINGS"].timezone)
-    return LOCAL_TZ
 
 
 def local(value: datetime | None) -> datetime | None:

@@ -374,7 +374,7 @@ def too_late(visit_date: date, settings: Settings) -> bool:
 def was_late(report: Report, settings: Settings) -> bool:
     """Whether the report's visit was too old to count when it was sent (for the pages)."""
     submitted = report.submitted_at or clock.now()
-    sent = submitted.replace(tzinfo=UTC).astimezone(clock.LOCAL_TZ).date()
+    sent = submitted.replace(tzinfo=UTC).astimezone(clock.zone()).date()
     return report.visit_date < sent - timedelta(days=settings.situation_ttl_days)
 
 
