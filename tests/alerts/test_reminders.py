@@ -24,7 +24,7 @@ from alerts.reconcile import reconcile
 from barometre import services
 from barometre.extensions import db
 from barometre.models import Situation
-from tests.conftest import file_report
+from tests.conftest import file_report, login
 
 from .conftest import notifications, rise_recipients
 from .support import SmtpServer
@@ -239,3 +239,14 @@ class TestEveryDay:
         text = reminders_to(smtp, people["fr"])[-1].get_body(("plain",)).get_content()
         assert "depuis le 6 mars 2026 (2 jours)" in text
         assert "Ce rappel revient chaque jour" in text
+
+
+def test_the_notification_log_names_reminders(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer, frozen: FrozenDateTimeFactory
+) -> None:
+    go_red(people)
+    run_days(frozen, 7, 7)
+    client = app.test_client()
+    login(client, people["coordinator"])
+    page = client.get("/coordination/notifications").get_data(as_text=True)
+    assert "Rappel : toujours en code rouge" in page
