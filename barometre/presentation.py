@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 from .charts import Tick
 from .clock import LOCAL_TZ
 from .levels import ROUGE, VERT, TypeLevel, rank_of
+from .states import ReviewState, Role, SituationState
 from .text import printable_only
 
 LANGS = ("fr", "nl", "en")
@@ -43,18 +44,9 @@ CAUSES = {
     "import": _l("Import de l'historique du comité"),
 }
 
-SITUATION_STATES = {
-    "open": _l("Ouverte"),
-    "resolved": _l("Résolue"),
-    "expired": _l("Expirée"),
-    "withdrawn": _l("Retirée (signalements rejetés)"),
-}
+SITUATION_STATES = SituationState.labels()
 
-REVIEW_STATES = {
-    "unreviewed": _l("À examiner"),
-    "validated": _l("Validé"),
-    "rejected": _l("Rejeté"),
-}
+REVIEW_STATES = ReviewState.labels()
 
 # An offer type as the subject of its own colour (R13): « Offre individuelle : orange 3 ».
 OFFER_TYPE_OFFERS = {
@@ -76,7 +68,7 @@ BABEL_LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
 # The first word of an establishment's name that takes « la » in a French sentence.
 _FEMININE_NOUNS = ("prison", "maison")
 
-ROLE_LABELS = {"worker": _l("Travailleur"), "coordinator": _l("Coordinateur")}
+ROLE_LABELS = Role.labels()
 
 
 def lang() -> str:
