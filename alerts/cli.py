@@ -112,12 +112,14 @@ alerts_group = click.Group("alerts", help="Alertes et envois.")
 
 @alerts_group.command("reconcile")
 def reconcile_command() -> None:
-    """Fait ce qui est dû : groupes d'alertes, nouveaux essais, synthèse manquée, expirations."""
+    """Fait ce qui est dû : groupes d'alertes, rappels de code rouge, nouveaux essais, synthèse
+    manquée, expirations."""
     result = reconcile(db.session, settings())
     db.session.commit()
     click.echo(
         f"Situations expirées : {result.expired} ; envois incertains : {result.uncertain} ; "
-        f"groupes envoyés : {result.groups_sent} ; synthèses planifiées : "
+        f"groupes envoyés : {result.groups_sent} ; rappels de code rouge : {result.reminders} ; "
+        f"synthèses planifiées : "
         f"{result.digests_planned} ; notifications relancées : {result.requeued}."
     )
 

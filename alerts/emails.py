@@ -36,12 +36,12 @@ from barometre.levels import (
     breakdown,
     offer_type_levels,
 )
-from barometre.models import Condition, OfferType, Situation
+from barometre.models import Condition, LevelChange, OfferType, Situation
 from barometre.presentation import offer_type_level_words
 from barometre.settings import Settings
 from barometre.signed_links import establishment_url
 
-from .models import TO_COORDINATOR, AlertEvent, Notification
+from .models import REMINDER, TO_COORDINATOR, AlertEvent, Notification
 
 PREFERENCES_SALT = "alerts.preferences"
 
@@ -410,6 +410,23 @@ def event_context(
         "complete": listed is not None,
         "new_count": sum(1 for line in situations if line["new"]),
         "type_colours": type_colour_lines(situations, lang) if listed is not None else [],
+        **(reminder_context(session, event, lang, settings) if event.kind == REMINDER else {}),
+    }
+
+
+def reminder_context(
+    session: DbSession, event: AlertEvent, lang: str, settings: Settings
+) -> dict[str, Any]:
+    """Since when the establishment is red (the change that started it), for how many days,
+    and how often the reminder comes back."""
+    change_ids = event.level_change_ids or []
+    change = session.get(LevelChange, change_ids[0]) if change_ids else None
+    since = change.at if change is not None else event.created_at
+    return {
+        "lang": lang,
+        "red_since": since,
+        "red_days": max((event.created_at - since).days, 0),
+        "reminder_days": settings.red_reminder_days,
     }
 
 

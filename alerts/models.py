@@ -69,6 +69,8 @@ RED_LIFTED = "lifted"  # a fall out of red that does not reach green
 DIGEST = "digest"
 # The coordinators' warning that emails could not be delivered (alerts.trouble).
 TROUBLE = "trouble"
+# « Toujours en code rouge »: repeated every RED_REMINDER_DAYS while a red lasts (alerts.reminders).
+REMINDER = "reminder"
 
 GROUP_OPEN = GroupState.OPEN
 GROUP_SENT = GroupState.SENT
@@ -115,9 +117,14 @@ class AlertGroup(db.Model):  # type: ignore[name-defined]
 
 class AlertEvent(db.Model):  # type: ignore[name-defined]
     """One alert to send: a rise, a red, a fall out of red or a return to green, with a
-    snapshot of the level and of the open situations it states (R14)."""
+    snapshot of the level and of the open situations it states (R14).
+
+    A reminder is an event too: the `reminder_number`-th reminder of the red event
+    `reminder_of`, unique on the pair, so two sweeps can never record it twice.
+    """
 
     __tablename__ = "alert_event"
+    __table_args__ = (UniqueConstraint("reminder_of", "reminder_number"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"), index=True)
     kind: Mapped[str] = mapped_column(String(8))
@@ -134,6 +141,9 @@ class AlertEvent(db.Model):  # type: ignore[name-defined]
     new_situation_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     # Every situation open when the event was recorded; None for events older than R14.
     open_situation_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    # Reminders only: the red event they recall, and which reminder of that red they are.
+    reminder_of: Mapped[int | None] = mapped_column(ForeignKey("alert_event.id"))
+    reminder_number: Mapped[int | None] = mapped_column(Integer)
 
     establishment: Mapped[Establishment] = relationship()
 

@@ -19,7 +19,7 @@ from barometre.retention import purge_export_files
 from barometre.services import expire_all
 from barometre.settings import Settings
 
-from . import digest, dispatch, trouble
+from . import digest, dispatch, reminders, trouble
 from .celery_app import TIME_LIMITS
 from .delivery import due_ids, mark_stuck
 from .events import close_group, due_groups
@@ -35,6 +35,7 @@ class Reconciled:
     exports_reset: int = 0
     export_files_deleted: int = 0
     warned: int = 0
+    reminders: int = 0
 
 
 # An export still "running" this long after it started lost its worker (the task's
@@ -69,8 +70,9 @@ def reset_stuck_exports(session: DbSession, now: datetime) -> list[int]:
 
 
 def reconcile(session: DbSession, settings: Settings) -> Reconciled:
-    """Warn of trouble, expire stale situations, send due groups, catch up the digest,
-    requeue due rows, reset exports whose worker died and delete old export files.
+    """Warn of trouble, expire stale situations, send due groups, remind of lasting reds,
+    catch up the digest, requeue due rows, reset exports whose worker died and delete old
+    export files.
 
     The caller commits; queued notifications and reset exports are handed over after commit.
     """
@@ -81,6 +83,7 @@ def reconcile(session: DbSession, settings: Settings) -> Reconciled:
     expired = expire_all(session, settings)
     uncertain = mark_stuck(session, now)
     sent = [close_group(session, group_id) for group_id in due_groups(session, now)]
+    reminded = reminders.sweep(session, settings)
     planned = []
     week = digest.due_week(now, settings)
     if week and not digest.week_planned(session, week):
@@ -98,4 +101,5 @@ def reconcile(session: DbSession, settings: Settings) -> Reconciled:
         exports_reset=len(reset),
         export_files_deleted=purge_export_files(session, settings),
         warned=len(warned),
+        reminders=len(reminded),
     )

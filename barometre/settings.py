@@ -40,6 +40,7 @@ class Settings:
     alert_group_wait: int = 300
     notify_back_to_green: bool = True
     notify_red_lifted: bool = True
+    red_reminder_days: int = 7
     signed_link_days: int = 30
     reports_require_review: bool = False
     retention_days: int = 730
@@ -120,6 +121,10 @@ class Settings:
             found.append("RED_THRESHOLD >= 1 et 1 <= RED_MIN_OFFER_TYPES <= 3")
         if self.situation_ttl_days < 1 or self.alert_group_wait < 0:
             found.append("SITUATION_TTL_DAYS >= 1 et ALERT_GROUP_WAIT >= 0")
+        if self.red_reminder_days < 0:
+            found.append(
+                "RED_REMINDER_DAYS: un nombre entier de jours, 0 ou plus (0 : aucun rappel)"
+            )
         if not 0 <= self.digest_day <= 6 or not 0 <= self.digest_hour <= 23:
             found.append("DIGEST_DAY dans 0..6 (0 = lundi) et DIGEST_HOUR dans 0..23")
         for check in (_url_problems, _mail_problems, _limit_problems, _production_problems):

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure what the tests need is there: PostgreSQL and Redis on loopback, Chromium.
+# Make sure what the tests need is there: PostgreSQL and Redis on loopback, Chromium,
+# SpamAssassin.
 # Starts a stopped server; installs it with apt-get where the machine lacks it.
 set -euo pipefail
 
@@ -51,6 +52,13 @@ ensure_chromium() {
   apt_install chromium
 }
 
+ensure_spamassassin() {
+  # The email tests score every email with SpamAssassin's local rules (`spamassassin -t -L`).
+  if command -v spamassassin >/dev/null; then log "spamassassin is installed"; return; fi
+  apt_install spamassassin
+}
+
 ensure_postgres
 ensure_redis
 ensure_chromium
+ensure_spamassassin
