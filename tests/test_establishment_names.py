@@ -309,3 +309,6 @@ def test_cli_errors_in_french(app: Flask) -> None:
     assert long.exit_code == 1 and "--name-en refusé : 200 caractères au maximum." in long.output
     alone = run(app, "edit", "haren", "--note-nl", NOTE_NL)
     assert alone.exit_code == 1 and "Écrivez aussi la note en français" in alone.output
+    blank = run(app, "edit", "haren", "--note", "", "--note-nl", "  ")  # nothing to translate
+    assert blank.exit_code == 0, blank.output
+    assert establishment().committee_note_nl == ""

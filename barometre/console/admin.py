@@ -189,7 +189,7 @@ def set_committee_note(
     french = clean_text(note, "note", MAX_NOTE, required=False)
     dutch = _translation(note_nl, "note_nl", MAX_NOTE, row.committee_note_nl)
     english = _translation(note_en, "note_en", MAX_NOTE, row.committee_note_en)
-    if not french and (note_nl or note_en):
+    if not french and any((given or "").strip() for given in (note_nl, note_en)):
         raise ValidationFailed(
             {"note": [_("Écrivez aussi la note en français : elle est montrée à défaut.")]}
         )
