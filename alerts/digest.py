@@ -380,7 +380,7 @@ def _one(
     rank_ago, colour_ago, step_ago = timeline.at(now - timedelta(days=7))
     trend = "up" if level.rank > rank_ago else "down" if level.rank < rank_ago else "same"
     return EstablishmentDigest(
-        name=view.establishment.name,
+        name=view.establishment.name_in(lang),
         rank=level.rank,
         level=level_label(level.colour, level.step, lang),
         colour=level.colour,
@@ -390,7 +390,7 @@ def _one(
         red_blocked=level.red_blocked_by_diversity,
         week_ago=level_label(colour_ago, step_ago, lang),
         trend=trend,
-        note=view.establishment.committee_note or "",
+        note=view.establishment.note_in(lang),
         new_reports=0,
         previous_reports=0,
         by_category=[

@@ -398,7 +398,8 @@ def event_context(
     return {
         **level_context(offer_types, event.level, lang),
         "kind": event.kind,
-        "establishment": establishment.name,
+        "establishment": establishment.name_in(lang),
+        "note": establishment.note_in(lang),
         "establishment_url": page_url(
             establishment.slug, establishment.id, settings, signed, event.created_at
         ),

@@ -207,7 +207,7 @@ def _item(row: Notification, lang: str) -> dict[str, Any]:
         "id": row.id,
         "recipient": row.recipient,
         "what": kinds.get(row.kind, row.kind),
-        "establishment": row.event.establishment.name if row.event else "",
+        "establishment": row.event.establishment.name_in(lang) if row.event else "",
         "state": states.get(row.state, row.state),
         "error": row.last_error,
     }

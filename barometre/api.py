@@ -13,7 +13,7 @@ from .auth import BAROMETER, PUBLIC, access
 from .datacache import barometer_key, cache
 from .extensions import db
 from .levels import Level
-from .models import LevelChange, Situation
+from .models import LANGUAGES, LevelChange, Situation
 from .queries import EstablishmentView, ReferentielKey, barometer, iso, referentiel
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -63,11 +63,18 @@ def establishment_json(view: EstablishmentView, detail: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "slug": establishment.slug,
         "name": establishment.name,
+        # Every language's name, the French one where none was given.
+        "names": establishment.names(),
         "level": level_json(view.level),
         "diversity": f"{view.level.diversity}/3",
         "missing_offer_types": list(view.level.missing_offer_types),
         "level_changed_at": iso(establishment.level_changed_at),
         "committee_note": establishment.committee_note or None,
+        "committee_notes": (
+            {lang: establishment.note_in(lang) for lang in LANGUAGES}
+            if establishment.committee_note
+            else None
+        ),
         "breakdown": {
             "by_offer_type": view.breakdown.by_offer_type,
             "by_category": view.breakdown.by_category,

@@ -16,8 +16,10 @@ from . import clock, history_files, history_import, services
 from . import seed as seeding
 from .addresses import clean_address
 from .auth import create_token, hash_password
+from .console import admin
+from .errors import ValidationFailed
 from .extensions import db
-from .models import LANGUAGES, ROLE_WORKER, ROLES, ApiToken, User
+from .models import LANGUAGES, ROLE_WORKER, ROLES, ApiToken, Establishment, User
 from .settings import current as settings
 from .text import refusal
 
@@ -30,6 +32,7 @@ def checked_text(value: str, what: str, maximum: int = 200) -> str:
     if refused := refusal(value, multiline=False):
         raise click.ClickException(f"{what} refusé. {refused}")
     return value
+
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +211,97 @@ def create_token_command(email: str, name: str) -> None:
     click.echo(token)
 
 
+establishments = click.Group("establishments", help="Établissements : noms et note du comité.")
+
+# The command line's name of each field a service may refuse.
+OPTIONS = {
+    "name": "Nom (français)",
+    "name_nl": "--name-nl",
+    "name_en": "--name-en",
+    "note": "--note",
+    "note_nl": "--note-nl",
+    "note_en": "--note-en",
+}
+
+
+def refused(error: ValidationFailed) -> click.ClickException:
+    lines = [
+        f"{OPTIONS.get(field, field)} refusé : {message}"
+        for field, messages in error.errors.items()
+        for message in messages
+    ]
+    return click.ClickException("\n".join(lines))
+
+
+def find_establishment(slug: str) -> Establishment:
+    row = db.session.scalar(select(Establishment).where(Establishment.slug == slug.strip()))
+    if row is None:
+        raise click.ClickException(f"Établissement inconnu : {slug}")
+    return row
+
+
+def name_options(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option("--name-en", default=None, help="Nom en anglais (facultatif).")(command)
+    return click.option("--name-nl", default=None, help="Nom en néerlandais (facultatif).")(command)
+
+
+@establishments.command("list")
+def list_establishments() -> None:
+    """Liste les établissements : identifiant, noms (fr, nl, en), état."""
+    rows = db.session.scalars(select(Establishment).order_by(Establishment.name)).all()
+    for row in rows:
+        state = "actif" if row.active else "désactivé"
+        names = "\t".join(row.names().values())
+        click.echo(f"{row.slug}\t{names}\t{state}")
+
+
+@establishments.command("create")
+@click.argument("name")
+@name_options
+def create_establishment(name: str, name_nl: str | None, name_en: str | None) -> None:
+    """Ajoute un établissement ; son identifiant vient du nom français."""
+    try:
+        row = admin.add_establishment(db.session, None, name, name_nl, name_en)
+    except ValidationFailed as error:
+        db.session.rollback()
+        raise refused(error) from None
+    db.session.commit()
+    click.echo(f"Établissement ajouté : {row.name} (identifiant {row.slug})")
+
+
+@establishments.command("edit")
+@click.argument("slug")
+@click.option("--name", default=None, help="Nom en français (l'identifiant ne change pas).")
+@name_options
+@click.option("--note", default=None, help="Note du comité en français (vide : la retire).")
+@click.option("--note-nl", default=None, help="Note du comité en néerlandais (facultative).")
+@click.option("--note-en", default=None, help="Note du comité en anglais (facultative).")
+def edit_establishment(
+    slug: str,
+    name: str | None,
+    name_nl: str | None,
+    name_en: str | None,
+    note: str | None,
+    note_nl: str | None,
+    note_en: str | None,
+) -> None:
+    """Change les noms ou la note du comité ; une option absente laisse le texte tel quel."""
+    row = find_establishment(slug)
+    try:
+        if (name, name_nl, name_en) != (None, None, None):
+            admin.rename_establishment(
+                db.session, None, row.id, row.name if name is None else name, name_nl, name_en
+            )
+        if (note, note_nl, note_en) != (None, None, None):
+            french = row.committee_note if note is None else note
+            admin.set_committee_note(db.session, None, row.id, french, note_nl, note_en)
+    except ValidationFailed as error:
+        db.session.rollback()
+        raise refused(error) from None
+    db.session.commit()
+    click.echo(f"Établissement modifié : {row.name} (identifiant {row.slug})")
+
+
 levels = click.Group("levels", help="Niveaux des établissements.")
 
 
@@ -259,5 +353,5 @@ def import_history_command(reports: Path, resolutions: Path | None, dry_run: boo
 def register_cli(app: Flask) -> None:
     from .retention import retention_cli
 
-    for command in (seed_command, users, tokens, levels, imports, retention_cli):
+    for command in (seed_command, users, tokens, establishments, levels, imports, retention_cli):
         app.cli.add_command(command)

@@ -107,8 +107,13 @@ class Establishment(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Optional Dutch and English names and notes: French is required and the fallback.
+    name_nl: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    name_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     committee_note: Mapped[str] = mapped_column(Text, default="")
+    committee_note_nl: Mapped[str] = mapped_column(Text, default="", server_default="")
+    committee_note_en: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Cached current level, written only by the recompute service.
     colour: Mapped[str] = mapped_column(String(8), default="vert")
     step: Mapped[int] = mapped_column(Integer, default=0)
@@ -124,6 +129,27 @@ class Establishment(db.Model):  # type: ignore[name-defined]
     revision: Mapped[int] = mapped_column(
         Integer, default=1, server_default="1", onupdate=literal_column("revision + 1")
     )
+
+    def name_in(self, lang: str = "fr") -> str:
+        """The name in `lang`, the French one when none was given."""
+        if lang in LANGUAGES and lang != "fr":
+            return str(getattr(self, f"name_{lang}") or self.name)
+        return self.name
+
+    def note_in(self, lang: str = "fr") -> str:
+        """The committee note in `lang`, the French one when none was given.
+
+        The French note is the note: without it there is none, in any language (R12).
+        """
+        if not self.committee_note:
+            return ""
+        if lang in LANGUAGES and lang != "fr":
+            return str(getattr(self, f"committee_note_{lang}") or self.committee_note)
+        return self.committee_note
+
+    def names(self) -> dict[str, str]:
+        """The name in every language (the French one where none was given)."""
+        return {lang: self.name_in(lang) for lang in LANGUAGES}
 
     @property
     def level(self) -> Level:

@@ -23,6 +23,14 @@ NOTE = {
     "pattern": "^[^\\u0000]*\\S[^\\u0000]*$",
 }
 
+# A text in each of the product's languages (French where none was given).
+IN_EVERY_LANGUAGE: dict[str, Any] = {
+    "type": "object",
+    "properties": {lang: {"type": "string"} for lang in ("fr", "nl", "en")},
+    "required": ["fr", "nl", "en"],
+    "additionalProperties": False,
+}
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -83,7 +91,12 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "slug": {"type": "string"},
-            "name": {"type": "string"},
+            "name": {"type": "string", "description": "le nom en français"},
+            "names": {
+                **IN_EVERY_LANGUAGE,
+                "description": "le nom en français, néerlandais et anglais "
+                "(le nom français quand aucun n'est donné)",
+            },
             "level": _ref("Level"),
             "offer_type_levels": {
                 "type": "object",
@@ -93,12 +106,17 @@ SCHEMAS: dict[str, Any] = {
             "diversity": {"type": "string"},
             "missing_offer_types": {"type": "array", "items": {"type": "string"}},
             "level_changed_at": {"type": ["string", "null"]},
-            "committee_note": {"type": ["string", "null"]},
+            "committee_note": {"type": ["string", "null"], "description": "en français"},
+            "committee_notes": {
+                "anyOf": [IN_EVERY_LANGUAGE, {"type": "null"}],
+                "description": "la note du comité en français, néerlandais et anglais "
+                "(la note française quand aucune n'est donnée) ; null sans note",
+            },
             "breakdown": {"type": "object"},
             "open_situations": {"type": "array", "items": _ref("Situation")},
             "recent_changes": {"type": "array", "items": {"type": "object"}},
         },
-        "required": ["slug", "name", "level", "breakdown", "offer_type_levels"],
+        "required": ["slug", "name", "names", "level", "breakdown", "offer_type_levels"],
     },
     "Situation": {
         "type": "object",

@@ -132,6 +132,16 @@ def in_sentence(name: str) -> str:
     return name
 
 
+def local_name(establishment: Any) -> str:
+    """An establishment's name in the reader's language (the French one when none was given)."""
+    return str(establishment.name_in(lang()))
+
+
+def local_note(establishment: Any) -> str:
+    """The committee note in the reader's language (the French one when none was given)."""
+    return str(establishment.note_in(lang()))
+
+
 def date_words(value: date | datetime | None, width: str = "long") -> str:
     """A date for a person, by Babel: « 30 novembre 2026 », « 30 november 2026 »."""
     if value is None:
@@ -228,6 +238,8 @@ def init_presentation(app: Flask) -> None:
     app.add_template_filter(date_words, "date_words")
     app.add_template_filter(datetime_words, "datetime_words")
     app.add_template_filter(in_sentence, "in_sentence")
+    app.add_template_filter(local_name, "local_name")
+    app.add_template_filter(local_note, "local_note")
     # Stored names in XML (feed, badge): rows older than the text rule may hold controls.
     app.add_template_filter(printable_only, "printable")
 

@@ -208,7 +208,8 @@ def codes() -> ResponseReturnValue:
 def badge_svg(slug: str) -> ResponseReturnValue:
     view = one_view(slug)
     level = view.level
-    name = printable_only(view.establishment.name)  # rows older than the text rule
+    # Rows older than the text rule may hold controls.
+    name = printable_only(view.establishment.name_in(lang()))
     picture = badge(name, short_level(level.colour, level.step), level.colour)
     body = render_template(
         "barometre/badge.svg",
@@ -236,7 +237,7 @@ def feed() -> ResponseReturnValue:
 def establishment_feed(slug: str) -> ResponseReturnValue:
     """One establishment's level changes only, for those who follow that one."""
     view = one_view(slug)
-    name = printable_only(view.establishment.name)
+    name = printable_only(view.establishment.name_in(lang()))
     return atom(
         history.feed_changes(db.session, establishment_id=view.establishment.id),
         url_for("barometre.establishment_feed", slug=slug),

@@ -88,7 +88,21 @@ def slugify(name: str) -> str:
 # --- establishments -------------------------------------------------------------------------
 
 
-def add_establishment(session: DbSession, actor: User, name: str | None) -> Establishment:
+def _translation(value: str | None, field: str, maximum: int, current: str) -> str:
+    """An optional Dutch or English text; None leaves `current` as it is."""
+    if value is None:
+        return current
+    return clean_text(value, field, maximum, required=False)
+
+
+def add_establishment(
+    session: DbSession,
+    actor: User | None,
+    name: str | None,
+    name_nl: str | None = None,
+    name_en: str | None = None,
+) -> Establishment:
+    """A new establishment; its slug comes from the French name and never changes."""
     name = clean_text(name, "name", MAX_NAME)
     base = slugify(name.removeprefix("Prison de ").removeprefix("Prison d'"))
     taken = set(
@@ -97,7 +111,12 @@ def add_establishment(session: DbSession, actor: User, name: str | None) -> Esta
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1
-    establishment = Establishment(slug=slug, name=name)
+    establishment = Establishment(
+        slug=slug,
+        name=name,
+        name_nl=_translation(name_nl, "name_nl", MAX_NAME, ""),
+        name_en=_translation(name_en, "name_en", MAX_NAME, ""),
+    )
     session.add(establishment)
     session.flush()
     audit(session, actor, "establishment.create", establishment, slug=slug)
@@ -111,11 +130,36 @@ def establishment(session: DbSession, ident: int) -> Establishment:
     return row
 
 
-def rename_establishment(session: DbSession, actor: User, ident: int, name: str | None) -> None:
+def _changed_languages(row: Establishment, prefix: str, before: tuple[str, ...]) -> str:
+    after = tuple(getattr(row, prefix + suffix) for suffix in ("", "_nl", "_en"))
+    return ", ".join(
+        lang for lang, old, new in zip(LANGUAGES, before, after, strict=True) if old != new
+    )
+
+
+def rename_establishment(
+    session: DbSession,
+    actor: User | None,
+    ident: int,
+    name: str | None,
+    name_nl: str | None = None,
+    name_en: str | None = None,
+) -> None:
+    """New names; a Dutch or English name of None stays as it is. The slug never changes."""
     row = establishment(session, ident)
+    before = (row.name, row.name_nl, row.name_en)
     row.name = clean_text(name, "name", MAX_NAME)
+    row.name_nl = _translation(name_nl, "name_nl", MAX_NAME, row.name_nl)
+    row.name_en = _translation(name_en, "name_en", MAX_NAME, row.name_en)
     session.flush()
-    audit(session, actor, "establishment.rename", row, slug=row.slug)
+    audit(
+        session,
+        actor,
+        "establishment.rename",
+        row,
+        slug=row.slug,
+        languages=_changed_languages(row, "name", before),
+    )
 
 
 def set_establishment_active(session: DbSession, actor: User, ident: int, active: bool) -> None:
@@ -127,13 +171,35 @@ def set_establishment_active(session: DbSession, actor: User, ident: int, active
     audit(session, actor, action, row, slug=row.slug)
 
 
-def set_committee_note(session: DbSession, actor: User, ident: int, note: str | None) -> None:
-    """R12: a short public note, shown until removed (an empty note removes it)."""
+def set_committee_note(
+    session: DbSession,
+    actor: User | None,
+    ident: int,
+    note: str | None,
+    note_nl: str | None = None,
+    note_en: str | None = None,
+) -> None:
+    """R12: a short public note, shown until removed (an empty note removes it).
+
+    The French note is the note: the Dutch and English ones (None: as they are) go
+    with it, and an empty French note removes them too.
+    """
     row = establishment(session, ident)
-    row.committee_note = clean_text(note, "note", MAX_NOTE, required=False)
+    before = (row.committee_note, row.committee_note_nl, row.committee_note_en)
+    french = clean_text(note, "note", MAX_NOTE, required=False)
+    dutch = _translation(note_nl, "note_nl", MAX_NOTE, row.committee_note_nl)
+    english = _translation(note_en, "note_en", MAX_NOTE, row.committee_note_en)
+    if not french and any((given or "").strip() for given in (note_nl, note_en)):
+        raise ValidationFailed(
+            {"note": [_("Écrivez aussi la note en français : elle est montrée à défaut.")]}
+        )
+    if not french:
+        dutch = english = ""
+    row.committee_note, row.committee_note_nl, row.committee_note_en = french, dutch, english
     session.flush()
     action = "establishment.note.set" if row.committee_note else "establishment.note.remove"
-    audit(session, actor, action, row, slug=row.slug)
+    languages = _changed_languages(row, "committee_note", before)
+    audit(session, actor, action, row, slug=row.slug, languages=languages)
 
 
 # --- contacts -------------------------------------------------------------------------------

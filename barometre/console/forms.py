@@ -77,7 +77,19 @@ class ResolveForm(FlaskForm):
 
 
 class NameForm(FlaskForm):
-    name = StringField(_l("Nom"), validators=[required(), at_most(MAX_NAME)])
+    """An establishment's names: French required (its slug comes from it), nl and en optional."""
+
+    name = StringField(_l("Nom (français)"), validators=[required(), at_most(MAX_NAME)])
+    name_nl = StringField(
+        _l("Nom (néerlandais)"),
+        validators=[at_most(MAX_NAME)],
+        description=_l("Facultatif : à défaut, le nom français est montré."),
+    )
+    name_en = StringField(
+        _l("Nom (anglais)"),
+        validators=[at_most(MAX_NAME)],
+        description=_l("Facultatif : à défaut, le nom français est montré."),
+    )
 
 
 class ActiveForm(FlaskForm):
@@ -86,12 +98,22 @@ class ActiveForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     note = TextAreaField(
-        _l("Note du comité baromètre"),
+        _l("Note du comité baromètre (français)"),
         validators=[at_most(MAX_NOTE)],
         description=_l(
             "Courte note publique, ex. « vert, avec une alerte sur les temps d'attente ». "
             "Laisser vide pour la retirer."
         ),
+    )
+    note_nl = TextAreaField(
+        _l("Note du comité (néerlandais)"),
+        validators=[at_most(MAX_NOTE)],
+        description=_l("Facultative : à défaut, la note en français est montrée."),
+    )
+    note_en = TextAreaField(
+        _l("Note du comité (anglais)"),
+        validators=[at_most(MAX_NOTE)],
+        description=_l("Facultative : à défaut, la note en français est montrée."),
     )
 
 

@@ -61,7 +61,7 @@ def filter_form(states: dict[str, Any]) -> tuple[FilterForm, Filters]:
     form.establishment.choices = options(
         every
         + [
-            (e.slug, e.name)
+            (e.slug, e.name_in(lang()))
             for e in db.session.scalars(select(Establishment).order_by(Establishment.name))
         ]
     )

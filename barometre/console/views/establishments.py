@@ -27,7 +27,9 @@ def establishments() -> ResponseReturnValue:
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                row = admin.add_establishment(db.session, actor(), form.name.data)
+                row = admin.add_establishment(
+                    db.session, actor(), form.name.data, form.name_nl.data, form.name_en.data
+                )
             except ValidationFailed as error:
                 failed(form, error)
             else:
@@ -46,8 +48,13 @@ def establishment_page(ident: int, status: int = 200, **forms: Any) -> ResponseR
         "console/establishment.html",
         row=row,
         contacts=contacts,
-        name_form=forms.get("name_form") or NameForm(name=row.name),
-        note_form=forms.get("note_form") or NoteForm(note=row.committee_note),
+        name_form=forms.get("name_form") or NameForm(obj=row),
+        note_form=forms.get("note_form")
+        or NoteForm(
+            note=row.committee_note,
+            note_nl=row.committee_note_nl,
+            note_en=row.committee_note_en,
+        ),
         contact_form=forms.get("contact_form") or ContactForm(prefix="new"),
         active_form=ActiveForm(),
     )
@@ -62,7 +69,9 @@ def establishment(ident: int) -> ResponseReturnValue:
     form = NameForm()
     if form.validate_on_submit():
         try:
-            admin.rename_establishment(db.session, actor(), ident, form.name.data)
+            admin.rename_establishment(
+                db.session, actor(), ident, form.name.data, form.name_nl.data, form.name_en.data
+            )
         except ValidationFailed as error:
             failed(form, error)
         else:
@@ -87,9 +96,12 @@ def establishment_activation(ident: int) -> ResponseReturnValue:
 def committee_note(ident: int) -> ResponseReturnValue:
     form = NoteForm()
     if form.validate_on_submit():
-        note = "" if request.form.get("remove") else form.note.data
+        remove = bool(request.form.get("remove"))
+        note = "" if remove else form.note.data
+        note_nl = "" if remove else form.note_nl.data
+        note_en = "" if remove else form.note_en.data
         try:
-            admin.set_committee_note(db.session, actor(), ident, note)
+            admin.set_committee_note(db.session, actor(), ident, note, note_nl, note_en)
         except ValidationFailed as error:
             failed(form, error)
         else:
