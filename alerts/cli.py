@@ -9,6 +9,7 @@ from sqlalchemy import select
 from barometre.addresses import clean_address
 from barometre.cli import checked_text
 from barometre.extensions import db
+from barometre.languages import DEFAULT_LANGUAGE, LANGUAGES
 from barometre.models import Contact, Establishment
 from barometre.seed import ensure_service
 from barometre.services import audit
@@ -19,7 +20,6 @@ from .recipients import key
 from .reconcile import reconcile
 
 MAX_NAME = 200
-
 
 
 def checked_address(raw: str) -> str:
@@ -65,7 +65,7 @@ contacts_group = click.Group("contacts", help="Contacts des établissements.")
 @click.argument("slug")
 @click.argument("email")
 @click.option("--name", default="", help="Nom du contact.")
-@click.option("--lang", type=click.Choice(["fr", "nl"]), default="fr", show_default=True)
+@click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True)
 @click.option("--no-alerts", is_flag=True, help="Pas d'alertes, seulement la synthèse.")
 @click.option("--no-digest", is_flag=True, help="Pas de synthèse hebdomadaire.")
 @click.option("--red-only", is_flag=True, help="Seulement les alertes rouges.")

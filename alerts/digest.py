@@ -18,6 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -25,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from barometre import clock
 from barometre.addresses import MAX_ADDRESS, clean_address
 from barometre.extensions import DbSession
+from barometre.languages import BABEL_LOCALES, supported
 from barometre.models import (
     REVIEW_REJECTED,
     Category,
@@ -32,6 +35,12 @@ from barometre.models import (
     LevelChange,
     OfferType,
     Report,
+)
+from barometre.presentation import (
+    CAUSES,
+    datetime_words,
+    level_words,
+    missing_offers_sentence,
 )
 from barometre.queries import EstablishmentView, barometer
 from barometre.settings import Settings
@@ -41,7 +50,6 @@ from .emails import (
     Rendered,
     common_context,
     level_colour,
-    level_label,
     offer_types_by_code,
     page_url,
     render,
@@ -55,31 +63,6 @@ from .recipients import Recipient, digest_recipients, key
 
 HISTORY_WEEKS = 12
 BAR_UNIT = 8  # pixels per step of the gauge
-
-CAUSES = {
-    "fr": {
-        "report": "signalement",
-        "resolution": "résolution",
-        "expiry": "expiration",
-        "rejection": "rejet d'un signalement",
-        "validation": "validation d'un signalement",
-        "recompute": "recalcul",
-        "import": "import de l'historique",
-    },
-    "nl": {
-        "report": "melding",
-        "resolution": "oplossing",
-        "expiry": "verlopen",
-        "rejection": "afwijzing van een melding",
-        "validation": "validatie van een melding",
-        "recompute": "herberekening",
-        "import": "import van de geschiedenis",
-    },
-}
-WEEK_LETTER = {"fr": "S", "nl": "W"}
-# Letter of green in the 12-week bars, as on the gauge (vert -> V, groen -> G).
-GREEN_LETTER = {"fr": "V", "nl": "G"}
-
 
 # --- schedule ---------------------------------------------------------------------------
 
@@ -132,21 +115,22 @@ def covered_days(week: str, settings: Settings) -> tuple[date, date]:
 
 def _day(day: date, lang: str, with_month: bool, with_year: bool) -> str:
     pattern = "d" + (" MMMM" if with_month else "") + (" y" if with_year else "")
-    words = format_date(day, pattern, locale=lang)
+    words = format_date(day, pattern, locale=BABEL_LOCALES[lang])
     if lang == "fr" and day.day == 1:
         words = "1er" + words[1:]  # « le 1er décembre »
     return words
 
 
 def period_words(start: date, end: date, lang: str) -> str:
-    """« du 23 au 29 novembre 2026 », « van 30 november tot en met 6 december 2026 »."""
+    """« du 23 au 29 novembre 2026 », « van 30 november tot en met 6 december 2026 »,
+    « from 23 to 29 November 2026 »: the month and year are said once when shared."""
+    lang = supported(lang)
     same_year = start.year == end.year
     same_month = same_year and start.month == end.month
     first = _day(start, lang, not same_month, not same_year)
     last = _day(end, lang, True, True)
-    if lang == "nl":
-        return f"van {first} tot en met {last}"
-    return f"du {first} au {last}"
+    with force_locale(lang):
+        return _("du %(first)s au %(last)s", first=first, last=last)
 
 
 def week_planned(session: DbSession, week: str) -> bool:
@@ -224,7 +208,8 @@ class Timeline:
 class EstablishmentDigest:
     name: str
     rank: int
-    level: str
+    level: str  # « orange 3 sur 5 », inside a sentence
+    level_name: str  # « Code orange 3 sur 5 », on its own
     colour: str
     colour_hex: str
     open_situations: int
@@ -239,6 +224,8 @@ class EstablishmentDigest:
     by_offer_type: list[tuple[str, int]]
     url: str = ""
     missing_offer_types: list[str] = field(default_factory=list)
+    # « Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire. »
+    missing_offers: str = ""
     # Open situations by their condition's wording, with category and offer types (R14).
     situations: list[dict[str, Any]] = field(default_factory=list)
     # The colour of each offer type (R13), in words.
@@ -255,9 +242,10 @@ def digest_email(session: DbSession, notification: Notification, settings: Setti
     now = clock.now()
     signed = signed_links_for(notification.recipient_kind)
     start, end = covered_days(run.iso_week, settings)
-    establishments = content(
-        session, run.establishment_ids, now, lang, settings, signed, run.created_at
-    )
+    with force_locale(lang):  # every word of the content in the recipient's language
+        establishments = content(
+            session, run.establishment_ids, now, lang, settings, signed, run.created_at
+        )
     context = {
         **common_context(notification.recipient, settings),
         "week": run.iso_week,
@@ -307,6 +295,7 @@ def content(
         digest.type_colours = type_colour_lines(digest.situations, lang)
         missing = view.level.missing_offer_types
         digest.missing_offer_types = [labels["offer_type"].get(c, c) for c in missing]
+        digest.missing_offers = missing_offers_sentence(missing)
         digest.url = page_url(view.slug, eid, settings, signed, issued_at or now)
         digests.append(digest)
     return sorted(digests, key=lambda d: (-d.rank, -d.open_situations, d.name))
@@ -367,7 +356,8 @@ def _labels(session: DbSession, lang: str) -> dict[str, dict[str, str]]:
     offer_types = session.scalars(select(OfferType).order_by(OfferType.position))
     return {
         "category": {c.code: c.label(lang) for c in categories},
-        "offer_type": {o.code: o.label(lang) for o in offer_types},
+        # Lower-case: the offer types are read after a colon or inside a sentence.
+        "offer_type": {o.code: o.label(lang).lower() for o in offer_types},
     }
 
 
@@ -386,13 +376,14 @@ def _one(
     return EstablishmentDigest(
         name=view.establishment.name,
         rank=level.rank,
-        level=level_label(level.colour, level.step, lang),
+        level=level_words(level.colour, level.step, bare=True),
+        level_name=level_words(level.colour, level.step),
         colour=level.colour,
         colour_hex=level_colour(level.colour, level.step),
         open_situations=level.open_situations,
         diversity=level.diversity,
         red_blocked=level.red_blocked_by_diversity,
-        week_ago=level_label(colour_ago, step_ago, lang),
+        week_ago=level_words(colour_ago, step_ago, bare=True),
         trend=trend,
         note=view.establishment.committee_note or "",
         new_reports=0,
@@ -414,17 +405,29 @@ def _changes(
     timeline: Timeline, now: datetime, lang: str, settings: Settings
 ) -> list[dict[str, str]]:
     since = now - timedelta(days=7)
-    causes = CAUSES.get(lang, CAUSES["fr"])
     return [
         {
-            "at": local(c.at, settings).strftime("%d/%m %H:%M"),
-            "from": level_label(c.from_colour, c.from_step, lang),
-            "to": level_label(c.to_colour, c.to_step, lang),
-            "cause": causes.get(c.cause, c.cause),
+            "at": datetime_words(c.at),
+            "from": level_words(c.from_colour, c.from_step, bare=True),
+            "to": level_words(c.to_colour, c.to_step, bare=True),
+            "cause": _cause(c.cause),
         }
         for c in timeline.changes
         if since <= c.at <= now
     ]
+
+
+def _cause(cause: str) -> str:
+    """Why a level changed, lower-case inside its parentheses: « (nouveau signalement) »."""
+    words = str(CAUSES.get(cause, cause))
+    return words[:1].lower() + words[1:]
+
+
+def _letter(colour: str, step: int) -> str:
+    """A level in one or two characters: V, O3, R in French; G, O3, R in Dutch and English."""
+    if colour == "orange":
+        return f"O{step}"
+    return level_words(colour, step, bare=True)[:1].upper()
 
 
 def _bars(
@@ -432,18 +435,17 @@ def _bars(
 ) -> list[dict[str, Any]]:
     """The worst level of each of the last 12 weeks, as bar heights and colours."""
     bars = []
-    green = GREEN_LETTER.get(lang, "V")
     for index, start in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else now
         rank, colour, step = timeline.worst(start, end)
         week_number = local(start, settings).isocalendar()[1]
         bars.append(
             {
-                "label": f"{WEEK_LETTER.get(lang, 'S')}{week_number}",
+                "label": _("S%(week)d", week=week_number),
                 "height": 6 + BAR_UNIT * rank,
                 "colour": level_colour(colour, step),
-                "title": level_label(colour, step, lang),
-                "short": green if colour == "vert" else "R" if colour == "rouge" else f"O{step}",
+                "title": level_words(colour, step, bare=True),
+                "short": _letter(colour, step),
             }
         )
     return bars

@@ -17,7 +17,8 @@ from . import seed as seeding
 from .addresses import clean_address
 from .auth import create_token, hash_password
 from .extensions import db
-from .models import LANGUAGES, ROLE_WORKER, ROLES, ApiToken, User
+from .languages import LANGUAGES
+from .models import ROLE_WORKER, ROLES, ApiToken, User
 from .settings import current as settings
 from .text import refusal
 
@@ -30,6 +31,7 @@ def checked_text(value: str, what: str, maximum: int = 200) -> str:
     if refused := refusal(value, multiline=False):
         raise click.ClickException(f"{what} refusé. {refused}")
     return value
+
 
 log = logging.getLogger(__name__)
 

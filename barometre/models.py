@@ -37,8 +37,6 @@ ROLE_WORKER = "worker"
 ROLE_COORDINATOR = "coordinator"
 ROLES = (ROLE_WORKER, ROLE_COORDINATOR)
 
-LANGUAGES = ("fr", "nl", "en")
-
 
 class Category(db.Model):  # type: ignore[name-defined]
     __tablename__ = "category"
