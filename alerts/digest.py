@@ -242,10 +242,9 @@ def digest_email(session: DbSession, notification: Notification, settings: Setti
     now = clock.now()
     signed = signed_links_for(notification.recipient_kind)
     start, end = covered_days(run.iso_week, settings)
-    with force_locale(lang):  # every word of the content in the recipient's language
-        establishments = content(
-            session, run.establishment_ids, now, lang, settings, signed, run.created_at
-        )
+    establishments = content(
+        session, run.establishment_ids, now, lang, settings, signed, run.created_at
+    )
     context = {
         **common_context(notification.recipient, settings),
         "week": run.iso_week,
@@ -273,7 +272,20 @@ def content(
 ) -> list[EstablishmentDigest]:
     """Per establishment, worst first: level now and a week ago, the open situations by
     name, the colour per offer type, changes, counts, history, and a link to its page
-    (`signed`, dated `issued_at`, for a recipient without an account)."""
+    (`signed`, dated `issued_at`, for a recipient without an account), every word in `lang`."""
+    with force_locale(lang):
+        return _content(session, establishment_ids, now, lang, settings, signed, issued_at)
+
+
+def _content(
+    session: DbSession,
+    establishment_ids: Sequence[int] | None,
+    now: datetime,
+    lang: str,
+    settings: Settings,
+    signed: bool,
+    issued_at: datetime | None,
+) -> list[EstablishmentDigest]:
     slugs = None
     if establishment_ids is not None:
         query = select(Establishment.slug).where(Establishment.id.in_(establishment_ids))

@@ -270,6 +270,8 @@ def init_presentation(app: Flask) -> None:
     app.add_template_filter(datetime_words, "datetime_words")
     app.add_template_filter(in_sentence, "in_sentence")
     app.add_template_filter(sentence_start, "sentence_start")
+    # A global, not only a context variable: macros imported without context use it too.
+    app.add_template_global(level_words, "level_words")
     # Stored names in XML (feed, badge): rows older than the text rule may hold controls.
     app.add_template_filter(printable_only, "printable")
 

@@ -30,9 +30,9 @@ from barometre import services
 from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR, ROLE_WORKER, MemberService, Situation
 from barometre.settings import Settings
-from tests.conftest import file_report
+from tests.conftest import file_report, login
 
-from .conftest import add_contact, user
+from .conftest import add_contact, establishment, user
 from .support import SmtpServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -273,6 +273,26 @@ def test_french_reads_as_french(received: Received) -> None:
     summary = bodies(received["fr"]["digest"][0])["text"]  # the coordinator's: every prison
     assert "Saint-Gilles" in summary
     assert "Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire." in summary
+
+
+def test_an_english_contact_from_the_cli_or_the_console_gets_english_alerts(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    runner = app.test_cli_runner()
+    added = runner.invoke(args=["contacts", "add", "haren", "cli-en@haren.test", "--lang", "en"])
+    assert added.exit_code == 0, added.output
+    client = app.test_client()
+    login(client, user("coord@fidex.test", ROLE_COORDINATOR))
+    haren = establishment("haren")
+    form = {"new-email": "console-en@haren.test", "new-language": "en", "new-alerts": "y"}
+    page = client.post(f"/coordination/etablissements/{haren.id}/contacts", data=form)
+    assert page.status_code == 302, page.get_data(as_text=True)
+    file_report(conditions=("ACC-01",), offer_types=(IND,))
+    for address in ("cli-en@haren.test", "console-en@haren.test"):
+        [message] = smtp.collector.to(address)
+        assert message["Content-Language"] == "en"
+        assert message["Subject"] == "Barometer: Prison de Haren moves to code orange 1 of 5"
+        assert "Hello," in bodies(message)["text"]
 
 
 # --- every string of the emails is translated -----------------------------------------------
