@@ -18,6 +18,7 @@ from typing import Any
 from flask import url_for
 from flask_babel import force_locale, ngettext
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -56,7 +57,7 @@ TROUBLE_STATES = (FAILED, UNCERTAIN)
 LISTED = 20
 
 # What a warning calls each kind of email and each state, in the coordinator's language.
-KIND_WORDS = {
+KIND_WORDS: dict[str, LazyString] = {
     RISE: _l("hausse"),
     RED: _l("code rouge"),
     RED_LIFTED: _l("code rouge levé"),
@@ -64,7 +65,8 @@ KIND_WORDS = {
     DIGEST: _l("synthèse"),
     TROUBLE: _l("avertissement"),
 }
-STATE_WORDS = {FAILED: _l("échec"), UNCERTAIN: _l("incertain")}
+# A courriel is masculine: « incertain », where the log's notification is « Incertaine ».
+STATE_WORDS: dict[str, LazyString] = {FAILED: _l("échec"), UNCERTAIN: _l("incertain")}
 
 
 def open_trouble() -> list[ColumnElement[bool]]:
