@@ -10,6 +10,7 @@ from barometre.addresses import clean_address
 from barometre.console import admin
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
+from barometre.languages import DEFAULT_LANGUAGE, LANGUAGES
 from barometre.models import Contact, Establishment, MemberService
 from barometre.settings import current as settings
 
@@ -22,7 +23,6 @@ def refused(error: ValidationFailed) -> click.ClickException:
     """The console's French messages, on the command line."""
     messages = [m for field in error.errors.values() for m in field]
     return click.ClickException(" ".join(messages) or "Données invalides.")
-
 
 def checked_address(raw: str) -> str:
     address = clean_address(raw)
@@ -69,7 +69,7 @@ contacts_group = click.Group("contacts", help="Contacts des établissements.")
 @click.argument("slug")
 @click.argument("email")
 @click.option("--name", default="", help="Nom du contact.")
-@click.option("--lang", type=click.Choice(admin.CONTACT_LANGUAGES), default="fr", show_default=True)
+@click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True)
 @click.option("--no-alerts", is_flag=True, help="Pas d'alertes, seulement la synthèse.")
 @click.option("--no-digest", is_flag=True, help="Pas de synthèse hebdomadaire.")
 @click.option("--red-only", is_flag=True, help="Seulement les alertes rouges.")

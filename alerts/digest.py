@@ -29,6 +29,7 @@ from barometre.addresses import MAX_ADDRESS, clean_address
 from barometre.charts import MailChart, mail_chart, mail_labelled
 from barometre.extensions import DbSession
 from barometre.history import chart_changes, spans_by_establishment
+from barometre.languages import BABEL_LOCALES, supported
 from barometre.levels import OFFER_TYPES
 from barometre.models import (
     REVIEW_REJECTED,
@@ -38,7 +39,16 @@ from barometre.models import (
     OfferType,
     Report,
 )
-from barometre.presentation import OFFER_TYPE_OFFERS, duration_words, rank_glyph, tick_label
+from barometre.presentation import (
+    CAUSES,
+    OFFER_TYPE_OFFERS,
+    datetime_words,
+    duration_words,
+    level_words,
+    missing_offers_sentence,
+    rank_glyph,
+    tick_label,
+)
 from barometre.queries import EstablishmentView, barometer
 from barometre.settings import Settings
 
@@ -47,7 +57,6 @@ from .emails import (
     Rendered,
     common_context,
     level_colour,
-    level_label,
     offer_types_by_code,
     page_url,
     render,
@@ -60,28 +69,6 @@ from .models import DIGEST, DigestRun, Notification
 from .recipients import Recipient, digest_recipients, key
 
 HISTORY_WEEKS = 12  # the window of the level chart, ending when the digest is made
-
-CAUSES = {
-    "fr": {
-        "report": "signalement",
-        "resolution": "résolution",
-        "expiry": "expiration",
-        "rejection": "rejet d'un signalement",
-        "validation": "validation d'un signalement",
-        "recompute": "recalcul",
-        "import": "import de l'historique",
-    },
-    "nl": {
-        "report": "melding",
-        "resolution": "oplossing",
-        "expiry": "verlopen",
-        "rejection": "afwijzing van een melding",
-        "validation": "validatie van een melding",
-        "recompute": "herberekening",
-        "import": "import van de geschiedenis",
-    },
-}
-
 
 # --- schedule ---------------------------------------------------------------------------
 
@@ -134,21 +121,22 @@ def covered_days(week: str, settings: Settings) -> tuple[date, date]:
 
 def _day(day: date, lang: str, with_month: bool, with_year: bool) -> str:
     pattern = "d" + (" MMMM" if with_month else "") + (" y" if with_year else "")
-    words = format_date(day, pattern, locale=lang)
+    words = format_date(day, pattern, locale=BABEL_LOCALES[lang])
     if lang == "fr" and day.day == 1:
         words = "1er" + words[1:]  # « le 1er décembre »
     return words
 
 
 def period_words(start: date, end: date, lang: str) -> str:
-    """« du 23 au 29 novembre 2026 », « van 30 november tot en met 6 december 2026 »."""
+    """« du 23 au 29 novembre 2026 », « van 30 november tot en met 6 december 2026 »,
+    « from 23 to 29 November 2026 »: the month and year are said once when shared."""
+    lang = supported(lang)
     same_year = start.year == end.year
     same_month = same_year and start.month == end.month
     first = _day(start, lang, not same_month, not same_year)
     last = _day(end, lang, True, True)
-    if lang == "nl":
-        return f"van {first} tot en met {last}"
-    return f"du {first} au {last}"
+    with force_locale(lang):
+        return _("du %(first)s au %(last)s", first=first, last=last)
 
 
 def week_planned(session: DbSession, week: str) -> bool:
@@ -219,7 +207,8 @@ class Timeline:
 class EstablishmentDigest:
     name: str
     rank: int
-    level: str
+    level: str  # « orange 3 sur 5 », inside a sentence
+    level_name: str  # « Code orange 3 sur 5 », on its own
     colour: str
     colour_hex: str
     open_situations: int
@@ -234,6 +223,8 @@ class EstablishmentDigest:
     by_offer_type: list[tuple[str, int]]
     url: str = ""
     missing_offer_types: list[str] = field(default_factory=list)
+    # « Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire. »
+    missing_offers: str = ""
     # Open situations by their condition's wording, with category and offer types (R14).
     situations: list[dict[str, Any]] = field(default_factory=list)
     # The colour of each offer type (R13), in words.
@@ -281,7 +272,20 @@ def content(
 ) -> list[EstablishmentDigest]:
     """Per establishment, worst first: level now and a week ago, the open situations by
     name, the colour per offer type, changes, counts, history, and a link to its page
-    (`signed`, dated `issued_at`, for a recipient without an account)."""
+    (`signed`, dated `issued_at`, for a recipient without an account), every word in `lang`."""
+    with force_locale(lang):
+        return _content(session, establishment_ids, now, lang, settings, signed, issued_at)
+
+
+def _content(
+    session: DbSession,
+    establishment_ids: Sequence[int] | None,
+    now: datetime,
+    lang: str,
+    settings: Settings,
+    signed: bool,
+    issued_at: datetime | None,
+) -> list[EstablishmentDigest]:
     slugs = None
     if establishment_ids is not None:
         query = select(Establishment.slug).where(Establishment.id.in_(establishment_ids))
@@ -304,19 +308,19 @@ def content(
         digest.type_colours = type_colour_lines(digest.situations, lang)
         missing = view.level.missing_offer_types
         digest.missing_offer_types = [labels["offer_type"].get(c, c) for c in missing]
+        digest.missing_offers = missing_offers_sentence(missing)
         digest.url = page_url(view.slug, eid, settings, signed, issued_at or now)
         digests.append(digest)
-    with force_locale(lang):  # once for every establishment: switching the locale costs
-        for digest, view in zip(digests, views, strict=True):
-            chart = mail_chart(
-                chart_changes(timelines[view.establishment.id].changes),
-                view.level.rank,
-                since,
-                now,
-                spans.get(view.establishment.id, []),
-                OFFER_TYPES,
-            )
-            digest.chart = chart_words(chart, labels["offer_type"], lang, settings)
+    for digest, view in zip(digests, views, strict=True):
+        chart = mail_chart(
+            chart_changes(timelines[view.establishment.id].changes),
+            view.level.rank,
+            since,
+            now,
+            spans.get(view.establishment.id, []),
+            OFFER_TYPES,
+        )
+        digest.chart = chart_words(chart, labels["offer_type"], lang, settings)
     return sorted(digests, key=lambda d: (-d.rank, -d.open_situations, d.name))
 
 
@@ -382,13 +386,14 @@ def _one(
     return EstablishmentDigest(
         name=view.establishment.name_in(lang),
         rank=level.rank,
-        level=level_label(level.colour, level.step, lang),
+        level=level_words(level.colour, level.step, bare=True),
+        level_name=level_words(level.colour, level.step),
         colour=level.colour,
         colour_hex=level_colour(level.colour, level.step),
         open_situations=level.open_situations,
         diversity=level.diversity,
         red_blocked=level.red_blocked_by_diversity,
-        week_ago=level_label(colour_ago, step_ago, lang),
+        week_ago=level_words(colour_ago, step_ago, bare=True),
         trend=trend,
         note=view.establishment.note_in(lang),
         new_reports=0,
@@ -398,7 +403,8 @@ def _one(
             for code, n in view.breakdown.by_category.items()
         ],
         by_offer_type=[
-            (labels["offer_type"].get(code, code), n)
+            # Lower-case: the offer types are read after a colon.
+            (labels["offer_type"].get(code, code).lower(), n)
             for code, n in view.breakdown.by_offer_type.items()
         ],
         changes=_changes(timeline, now, lang, settings),
@@ -409,17 +415,22 @@ def _changes(
     timeline: Timeline, now: datetime, lang: str, settings: Settings
 ) -> list[dict[str, str]]:
     since = now - timedelta(days=7)
-    causes = CAUSES.get(lang, CAUSES["fr"])
     return [
         {
-            "at": local(c.at, settings).strftime("%d/%m %H:%M"),
-            "from": level_label(c.from_colour, c.from_step, lang),
-            "to": level_label(c.to_colour, c.to_step, lang),
-            "cause": causes.get(c.cause, c.cause),
+            "at": datetime_words(c.at),
+            "from": level_words(c.from_colour, c.from_step, bare=True),
+            "to": level_words(c.to_colour, c.to_step, bare=True),
+            "cause": _cause(c.cause),
         }
         for c in timeline.changes
         if since <= c.at <= now
     ]
+
+
+def _cause(cause: str) -> str:
+    """Why a level changed, lower-case inside its parentheses: « (nouveau signalement) »."""
+    words = str(CAUSES.get(cause, cause))
+    return words[:1].lower() + words[1:]
 
 
 # --- the level chart --------------------------------------------------------------------
@@ -434,10 +445,12 @@ def chart_words(
     every cell its words as a title, and the lines under the chart say every
     stretch with its dates and how long it lasted.
     """
-    level_words = _stretches(chart, [(b.start, b.end, b.rank) for b in chart.bands], lang, settings)
+    level_stretches = _stretches(
+        chart, [(b.start, b.end, b.rank) for b in chart.bands], lang, settings
+    )
     level_cells = [
         _cell(b.width, b.rank, words)
-        for b, words in zip(chart.bands, level_words, strict=True)
+        for b, words in zip(chart.bands, level_stretches, strict=True)
         if b.width > 0
     ]
     strips = []
@@ -456,7 +469,7 @@ def chart_words(
         offer = str(OFFER_TYPE_OFFERS.get(strip.offer_type, strip.offer_type))
         strip_lines.append(_("%(label)s : %(value)s", label=offer, value=" · ".join(stretches)))
     caption = _("Niveau des %(weeks)d dernières semaines", weeks=HISTORY_WEEKS)
-    words = " · ".join(level_words)
+    words = " · ".join(level_stretches)
     return {
         "caption": caption,
         "level_label": _("Niveau"),
@@ -512,7 +525,7 @@ def _stretch(
     settings: Settings,
 ) -> str:
     """« orange 2 sur 5 depuis le 3 novembre (27 jours) »: one stretch at one level."""
-    level = level_label(*_level_of(rank), lang)
+    level = level_words(*_level_of(rank), bare=True)
     since = _day(local(start, settings).date(), lang, True, False)
     until = _day(local(end, settings).date(), lang, True, False)
     lasted = duration_words((end - start) // timedelta(days=1))

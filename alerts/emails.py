@@ -1,9 +1,11 @@
 """Email rendering: one function renders subject, text and HTML from templates.
 
-Templates live in `templates/emails/<lang>/<name>.{subject.txt,txt,html}`, in
-French and Dutch. What goes in is built here from ids and levels only: the
-establishment, the level, the diversity, the conditions' wording, links. Never
-a report's text, its author or the author's service (SPEC §4).
+Templates live in `templates/emails/<name>.{subject.txt,txt,html}`: one set per
+email, its words through Flask-Babel, rendered in the recipient's language
+(French, Dutch or English). What goes in is built here from ids and levels only,
+its words already in that language: the establishment, the level, the diversity,
+the conditions' wording, links. Never a report's text, its author or the
+author's service (SPEC §4).
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from sqlalchemy.orm import joinedload
 
 from barometre.addresses import clean_address
 from barometre.extensions import DbSession
+from barometre.languages import supported
 from barometre.levels import (
-    MAX_ORANGE_STEP,
     OFFER_TYPES,
     Level,
     TypeLevel,
@@ -37,18 +39,18 @@ from barometre.levels import (
     offer_type_levels,
 )
 from barometre.models import Condition, LevelChange, OfferType, Situation
-from barometre.presentation import offer_type_level_words
+from barometre.presentation import (
+    level_change_words,
+    level_words,
+    missing_offers_sentence,
+    offer_type_level_words,
+)
 from barometre.settings import Settings
 from barometre.signed_links import establishment_url
 
 from .models import REMINDER, TO_COORDINATOR, AlertEvent, Notification
 
 PREFERENCES_SALT = "alerts.preferences"
-
-LEVEL_WORDS = {
-    "fr": {"vert": "vert", "orange": "orange {step} sur {max}", "rouge": "rouge"},
-    "nl": {"vert": "groen", "orange": "oranje {step} op {max}", "rouge": "rood"},
-}
 
 COLOURS = {
     "vert": "#2e7d32",
@@ -68,11 +70,6 @@ class Rendered:
     html: str
 
 
-def level_label(colour: str, step: int, lang: str) -> str:
-    words = LEVEL_WORDS.get(lang, LEVEL_WORDS["fr"])
-    return words.get(colour, colour).format(step=step, max=MAX_ORANGE_STEP)
-
-
 def level_colour(colour: str, step: int) -> str:
     if colour == "orange":
         shades = COLOURS["orange"]
@@ -82,18 +79,15 @@ def level_colour(colour: str, step: int) -> str:
 
 
 def render(name: str, lang: str, context: dict[str, Any]) -> Rendered:
-    """Subject, text and HTML of one email in one language.
-
-    One template set per email (`emails/<name>.*`, words through `_()` and
-    `ngettext`, rendered in the recipient's locale); the older per-language sets
-    (`emails/<lang>/<name>.*`) are read while they remain.
-    """
+    """Subject, text and HTML of one email in one language: one template set per email
+    (`emails/<name>.*`, words through `_()` and `ngettext`) rendered in the recipient's
+    locale."""
     env = current_app.jinja_env
+    lang = supported(lang)
+    values = {**context, "lang": lang}
     with force_locale(lang):
         parts = {
-            ext: env.get_or_select_template(
-                [f"emails/{name}.{ext}", f"emails/{lang}/{name}.{ext}"]
-            ).render(**context)
+            ext: env.get_template(f"emails/{name}.{ext}").render(values)
             for ext in ("subject.txt", "txt", "html")
         }
     # One line, whatever the data held: a subject never spans headers.
@@ -290,7 +284,8 @@ def offer_types_by_code(session: DbSession) -> dict[str, OfferType]:
 def offer_type_labels(
     offer_types: dict[str, OfferType], codes: tuple[str, ...], lang: str
 ) -> list[str]:
-    return [offer_types[c].label(lang) if c in offer_types else c for c in codes]
+    """Offer types in `lang`, lower-case: they are read inside a sentence or after a colon."""
+    return [offer_types[c].label(lang).lower() if c in offer_types else c for c in codes]
 
 
 def situation_lines(
@@ -359,8 +354,14 @@ def type_level_words(lang: str, offer_type: str, level: TypeLevel) -> str:
 
 
 def level_context(offer_types: dict[str, OfferType], level: Level, lang: str) -> dict[str, Any]:
+    with force_locale(lang):
+        missing = missing_offers_sentence(level.missing_offer_types)
+        named = level_words(level.colour, level.step)
+        bare = level_words(level.colour, level.step, bare=True)
     return {
-        "level": level_label(level.colour, level.step, lang),
+        "level": bare,
+        "level_name": named,
+        "missing_offers": missing,
         "colour": level.colour,
         "colour_hex": level_colour(level.colour, level.step),
         "open_situations": level.open_situations,
@@ -395,6 +396,11 @@ def event_context(
     ids = list(new_ids) if listed is None else list(listed)
     situations = situation_lines(session, ids, lang, offer_types, new_ids)
     establishment = event.establishment
+    with force_locale(lang):
+        previous = level_words(event.from_colour, event.from_step, bare=True)
+        change = level_change_words(
+            event.from_colour, event.from_step, event.to_colour, event.to_step
+        )
     return {
         **level_context(offer_types, event.level, lang),
         "kind": event.kind,
@@ -405,7 +411,8 @@ def event_context(
         ),
         "signed_link": signed,
         "link_days": settings.signed_link_days,
-        "previous_level": level_label(event.from_colour, event.from_step, lang),
+        "previous_level": previous,
+        "change": change,
         "previous_colour": event.from_colour,
         "situations": situations,
         "complete": listed is not None,

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from barometre import clock
 from barometre.addresses import clean_address
 from barometre.extensions import DbSession
+from barometre.languages import supported
 from barometre.models import ROLE_COORDINATOR, Contact, Establishment, MemberService, User
 
 from .models import (
@@ -27,8 +28,6 @@ from .models import (
     Notification,
 )
 
-EMAIL_LANGUAGES = ("fr", "nl")
-
 
 @dataclass(frozen=True)
 class Recipient:
@@ -40,8 +39,8 @@ class Recipient:
 
 
 def email_language(language: str | None) -> str:
-    """Emails exist in French and Dutch; anything else gets French."""
-    return language if language in EMAIL_LANGUAGES else "fr"
+    """Emails exist in every language of the product; anything else gets French."""
+    return supported(language)
 
 
 def key(address: str) -> str:

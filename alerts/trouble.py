@@ -11,11 +11,14 @@ a notification (kind "trouble"), delivered, retried and logged like any other.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 from flask import url_for
-from flask_babel import ngettext
+from flask_babel import force_locale, ngettext
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,8 +36,13 @@ from .digest import local
 from .emails import Rendered, common_context, render
 from .events import new_notification
 from .models import (
+    DIGEST,
     FAILED,
+    GREEN_AGAIN,
     PENDING,
+    RED,
+    RED_LIFTED,
+    RISE,
     TO_COORDINATOR,
     TROUBLE,
     UNCERTAIN,
@@ -48,30 +56,18 @@ TROUBLE_STATES = (FAILED, UNCERTAIN)
 # A warning lists this many emails; it counts the rest.
 LISTED = 20
 
-KIND_WORDS = {
-    "fr": {
-        "rise": "hausse",
-        "red": "code rouge",
-        "green": "retour au vert",
-        "lifted": "code rouge levé",
-        "reminder": "rappel du code rouge",
-        "digest": "synthèse",
-        "trouble": "avertissement",
-    },
-    "nl": {
-        "rise": "stijging",
-        "red": "code rood",
-        "green": "terug naar groen",
-        "lifted": "code rood opgeheven",
-        "reminder": "herinnering aan code rood",
-        "digest": "overzicht",
-        "trouble": "waarschuwing",
-    },
+# What a warning calls each kind of email and each state, in the coordinator's language.
+KIND_WORDS: dict[str, LazyString] = {
+    RISE: _l("hausse"),
+    RED: _l("code rouge"),
+    RED_LIFTED: _l("code rouge levé"),
+    GREEN_AGAIN: _l("retour au vert"),
+    DIGEST: _l("synthèse"),
+    TROUBLE: _l("avertissement"),
+    "reminder": _l("rappel du code rouge"),
 }
-STATE_WORDS: dict[str, dict[str, str]] = {
-    "fr": {FAILED: "échec", UNCERTAIN: "incertain"},
-    "nl": {FAILED: "mislukt", UNCERTAIN: "onzeker"},
-}
+# A courriel is masculine: « incertain », where the log's notification is « Incertaine ».
+STATE_WORDS: dict[str, LazyString] = {FAILED: _l("échec"), UNCERTAIN: _l("incertain")}
 
 
 def open_trouble() -> list[ColumnElement[bool]]:
@@ -193,24 +189,26 @@ def trouble_email(session: DbSession, notification: Notification, settings: Sett
     context = {
         **common_context(notification.recipient, settings),
         "count": len(ids),
-        "items": [_item(row, lang) for row in session.scalars(query)],
+        "items": _items(session.scalars(query), lang),
         "more": max(len(ids) - LISTED, 0),
         "console_url": settings.base_url.rstrip("/") + "/coordination/notifications",
     }
     return render("trouble", lang, context)
 
 
-def _item(row: Notification, lang: str) -> dict[str, Any]:
-    kinds = KIND_WORDS.get(lang, KIND_WORDS["fr"])
-    states = STATE_WORDS.get(lang, STATE_WORDS["fr"])
-    return {
-        "id": row.id,
-        "recipient": row.recipient,
-        "what": kinds.get(row.kind, row.kind),
-        "establishment": row.event.establishment.name_in(lang) if row.event else "",
-        "state": states.get(row.state, row.state),
-        "error": row.last_error,
-    }
+def _items(rows: Iterable[Notification], lang: str) -> list[dict[str, Any]]:
+    with force_locale(lang):
+        return [
+            {
+                "id": row.id,
+                "recipient": row.recipient,
+                "what": str(KIND_WORDS.get(row.kind, row.kind)),
+                "establishment": row.event.establishment.name_in(lang) if row.event else "",
+                "state": str(STATE_WORDS.get(row.state, row.state)),
+                "error": row.last_error,
+            }
+            for row in rows
+        ]
 
 
 # --- the coordinators' answer -----------------------------------------------------------

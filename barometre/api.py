@@ -12,8 +12,9 @@ from . import openapi
 from .auth import BAROMETER, PUBLIC, access
 from .datacache import barometer_key, cache
 from .extensions import db
+from .languages import LANGUAGES
 from .levels import Level
-from .models import LANGUAGES, LevelChange, Situation
+from .models import LevelChange, Situation
 from .queries import EstablishmentView, ReferentielKey, barometer, iso, referentiel
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from . import i18n_cache
 from .auth import init_auth
 from .extensions import babel, csrf, db, login_manager, migrate
+from .languages import LANGUAGES
 from .logs import init_logging
 from .routing import init_routing
 from .security import init_security
@@ -36,7 +37,6 @@ from .settings import Settings, ensure_secret_key, settings_from_env_or_exit
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-LOCALES = ("fr", "nl", "en")
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -100,12 +100,12 @@ def select_locale() -> str | None:
         return None
     if current_user and getattr(current_user, "is_authenticated", False):
         language = getattr(current_user, "language", None)
-        if language in LOCALES:
+        if language in LANGUAGES:
             return str(language)
     chosen = request.cookies.get("lang")
-    if chosen in LOCALES:
+    if chosen in LANGUAGES:
         return chosen
-    return request.accept_languages.best_match(LOCALES) or "fr"
+    return request.accept_languages.best_match(LANGUAGES) or "fr"
 
 
 def init_extensions(app: Flask) -> None:

@@ -19,7 +19,8 @@ from .auth import create_token, hash_password
 from .console import admin
 from .errors import ValidationFailed
 from .extensions import db
-from .models import LANGUAGES, ROLE_WORKER, ROLES, ApiToken, Establishment, User
+from .languages import LANGUAGES
+from .models import ROLE_WORKER, ROLES, ApiToken, Establishment, User
 from .settings import current as settings
 from .text import refusal
 

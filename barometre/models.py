@@ -31,14 +31,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import clock
 from .extensions import db
+from .languages import LANGUAGES
 from .levels import Level, ordered_types, rank_of, stored_level
 from .states import ReviewState, Role, SituationState
 
 ROLE_WORKER = Role.WORKER
 ROLE_COORDINATOR = Role.COORDINATOR
 ROLES = (ROLE_WORKER, ROLE_COORDINATOR)
-
-LANGUAGES = ("fr", "nl", "en")
 
 
 class Category(db.Model):  # type: ignore[name-defined]

@@ -18,11 +18,10 @@ from flask_babel import lazy_gettext as _l
 
 from .charts import Tick
 from .clock import zone
-from .levels import ROUGE, VERT, TypeLevel, rank_of
+from .languages import BABEL_LOCALES, supported
+from .levels import MAX_ORANGE_STEP, ROUGE, VERT, TypeLevel, rank_of
 from .states import ReviewState, Role, SituationState
 from .text import printable_only
-
-LANGS = ("fr", "nl", "en")
 
 # One shape per colour, so the level reads without colour (WCAG 1.4.1).
 SHAPES = {VERT: _l("cercle"), "orange": _l("triangle"), ROUGE: _l("carré")}
@@ -61,9 +60,6 @@ OFFER_TYPE_OBJECTS = {
     "cellulaire": _l("l'offre cellulaire"),
 }
 
-# Dates are written the way Brussels reads them: Belgian French and Dutch, British English.
-BABEL_LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
-
 # The first word of an establishment's name that takes « la » in a French sentence.
 _FEMININE_NOUNS = ("prison", "maison")
 
@@ -71,16 +67,39 @@ ROLE_LABELS = Role.labels()
 
 
 def lang() -> str:
-    locale = str(get_locale() or "fr")
-    return locale if locale in LANGS else "fr"
+    return supported(str(get_locale() or ""))
 
 
-def level_words(colour: str, step: int) -> str:
+def level_words(colour: str, step: int, bare: bool = False) -> str:
+    """The one way a level is put into words, in the current locale, for pages and emails.
+
+    « Code orange 3 sur 5 » on its own; `bare`, inside a sentence: « orange 3 sur 5 »
+    (« passe d'orange 2 sur 5 à rouge »).
+    """
+    if bare:
+        if colour == VERT or step == 0:
+            return _("vert")
+        if colour == ROUGE:
+            return _("rouge")
+        return _("orange %(step)d sur %(max)d", step=step, max=MAX_ORANGE_STEP)
     if colour == VERT or step == 0:
         return _("Code vert")
     if colour == ROUGE:
         return _("Code rouge")
     return _("Code orange %(step)d sur 5", step=step)
+
+
+# French elides « de » before a vowel or a mute h: « d'orange », « de rouge ».
+_ELIDED = tuple("aeiouyàâéèêëîïôöûüh")
+
+
+def level_change_words(from_colour: str, from_step: int, to_colour: str, to_step: int) -> str:
+    """« d'orange 2 sur 5 à rouge », « de vert à orange 1 sur 5 »."""
+    before = level_words(from_colour, from_step, bare=True)
+    after = level_words(to_colour, to_step, bare=True)
+    if before.lower().startswith(_ELIDED):
+        return _("d'%(before)s à %(after)s", before=before, after=after)
+    return _("de %(before)s à %(after)s", before=before, after=after)
 
 
 def rank_words(rank: int) -> str:
@@ -140,6 +159,12 @@ def local_name(establishment: Any) -> str:
 def local_note(establishment: Any) -> str:
     """The committee note in the reader's language (the French one when none was given)."""
     return str(establishment.note_in(lang()))
+
+
+def sentence_start(name: str) -> str:
+    """An establishment's name opening a sentence: « La prison de Haren revient au vert »."""
+    words = in_sentence(name)
+    return words[:1].upper() + words[1:]
 
 
 def date_words(value: date | datetime | None, width: str = "long") -> str:
@@ -240,6 +265,11 @@ def init_presentation(app: Flask) -> None:
     app.add_template_filter(in_sentence, "in_sentence")
     app.add_template_filter(local_name, "local_name")
     app.add_template_filter(local_note, "local_note")
+
+
+    app.add_template_filter(sentence_start, "sentence_start")
+    # A global, not only a context variable: macros imported without context use it too.
+    app.add_template_global(level_words, "level_words")
     # Stored names in XML (feed, badge): rows older than the text rule may hold controls.
     app.add_template_filter(printable_only, "printable")
 
@@ -247,6 +277,7 @@ def init_presentation(app: Flask) -> None:
     def helpers() -> dict[str, Any]:
         return {
             "level_words": level_words,
+            "level_change_words": level_change_words,
             "rank_words": rank_words,
             "offer_type_level_words": offer_type_level_words,
             "missing_offers_sentence": missing_offers_sentence,

@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from .languages import LANGUAGES
+
 DEFAULT_INSTANCE = Path.cwd() / "instance"
 
 
@@ -206,7 +208,7 @@ def _limit_problems(settings: Settings) -> list[str]:
         found.append("TRUSTED_PROXIES: nombre de proxys de confiance devant l'application, 0 à 5")
     if settings.metrics_token and len(settings.metrics_token) < 24:
         found.append("METRICS_TOKEN: au moins 24 caractères (ou vide pour le désactiver)")
-    if settings.default_locale not in ("fr", "nl", "en"):
+    if settings.default_locale not in LANGUAGES:
         found.append("DEFAULT_LOCALE: 'fr', 'nl' ou 'en'")
     try:
         ZoneInfo(settings.timezone)

@@ -26,7 +26,8 @@ from barometre import cli
 from barometre.auth import COORDINATOR, PUBLIC, USER, access
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
-from barometre.models import LANGUAGES, MemberService, User
+from barometre.languages import LANGUAGES
+from barometre.models import MemberService, User
 from barometre.settings import current as settings
 
 from . import accounts, links

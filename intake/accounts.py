@@ -14,7 +14,8 @@ from barometre import services
 from barometre.auth import check_password, hash_password
 from barometre.errors import ValidationFailed
 from barometre.extensions import DbSession
-from barometre.models import LANGUAGES, ROLE_WORKER, ROLES, MemberService, User
+from barometre.languages import LANGUAGES
+from barometre.models import ROLE_WORKER, ROLES, MemberService, User
 
 from . import throttle
 

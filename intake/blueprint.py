@@ -7,12 +7,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, request
 from flask_babel import get_locale
-from flask_babel import gettext as _
 
 from barometre.extensions import login_manager
-from barometre.models import LANGUAGES
-
-from .forms import LANGUAGE_NAMES
+from barometre.languages import LANGUAGE_NAMES, LANGUAGES
 
 bp = Blueprint("intake", __name__)
 
@@ -29,17 +26,6 @@ def page_globals() -> dict[str, Any]:
         "get_locale": lambda: str(get_locale() or "fr"),
         "language_names": {code: LANGUAGE_NAMES[code] for code in LANGUAGES},
     }
-
-
-@bp.app_template_global()
-def level_text(colour: str, step: int) -> str:
-    """A level in words: the colour is never the only carrier of meaning."""
-    if colour == "vert":
-        return _("Code vert")
-    if colour == "rouge":
-        return _("Code rouge")
-    return _("Code orange %(step)d sur 5", step=step)
-
 
 
 def current_language() -> str:

@@ -32,15 +32,14 @@ from wtforms.validators import EqualTo, InputRequired, Length, Optional, Validat
 
 from barometre import clock, services
 from barometre.addresses import clean_address
-from barometre.models import LANGUAGES, ROLES
+from barometre.languages import LANGUAGE_NAMES, LANGUAGES
+from barometre.models import ROLES
 from barometre.text import refusal
 
 REQUIRED = _l("Ce champ est obligatoire.")
 MAX_CODES = 100
 PASSWORD_MIN = 10
 PASSWORD_MAX = 200
-
-LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "en": "English"}
 
 
 def no_nul(_form: Any, field: Field) -> None:
@@ -209,7 +208,8 @@ class ReportForm(FlaskForm):
                 code = codes[index[0]] if index[0] < len(codes) else ""
                 self.type_errors[code] = [*messages]
                 self.offer_types.errors = [
-                    *self.offer_types.errors, *(f"{code} : {m}" for m in messages)
+                    *self.offer_types.errors,
+                    *(f"{code} : {m}" for m in messages),
                 ]
                 continue
             field = self._fields.get(name)

@@ -19,8 +19,8 @@ from barometre import clock
 from barometre.addresses import clean_address
 from barometre.errors import NotFound, ValidationFailed
 from barometre.extensions import DbSession
+from barometre.languages import LANGUAGES
 from barometre.models import (
-    LANGUAGES,
     ROLE_COORDINATOR,
     ROLE_WORKER,
     ROLES,
@@ -37,7 +37,6 @@ from barometre.text import refusal
 MAX_NAME = 200
 MAX_NOTE = 280
 MAX_WORDING = 1000
-CONTACT_LANGUAGES = ("fr", "nl")
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -219,7 +218,7 @@ def _contact_values(
     session: DbSession, data: ContactData, establishment_id: int, contact_id: int | None
 ) -> dict[str, object]:
     email = clean_email(data.email)
-    if data.language not in CONTACT_LANGUAGES:
+    if data.language not in LANGUAGES:
         raise ValidationFailed({"language": [_("Langue inconnue.")]})
     clash = session.scalar(
         select(Contact.id).where(

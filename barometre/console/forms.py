@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from barometre.errors import ValidationFailed
+from barometre.languages import LANGUAGES
 from barometre.routing import MAX_DB_ID
 
 from .admin import MAX_NAME, MAX_NOTE, MAX_WORDING
@@ -117,7 +118,9 @@ class NoteForm(FlaskForm):
     )
 
 
-LANGUAGE_CHOICES = options([("fr", _l("Français")), ("nl", _l("Néerlandais"))])
+# Each language of the product (barometre.languages), named in the reader's language.
+LANGUAGE_LABELS = {"fr": _l("Français"), "nl": _l("Néerlandais"), "en": _l("Anglais")}
+LANGUAGE_CHOICES = options([(code, LANGUAGE_LABELS[code]) for code in LANGUAGES])
 
 
 class ContactForm(FlaskForm):
@@ -143,9 +146,7 @@ class ServiceForm(FlaskForm):
 USER_LANGUAGE_CHOICES = options(
     [
         ("", _l("Celle du navigateur")),
-        ("fr", _l("Français")),
-        ("nl", _l("Néerlandais")),
-        ("en", _l("Anglais")),
+        *[(code, LANGUAGE_LABELS[code]) for code in LANGUAGES],
     ]
 )
 

@@ -103,7 +103,7 @@ def test_digest_send_twice_in_one_week_sends_one_per_recipient(
     dutch_text = dutch.get_body(("plain",)).get_content()
     assert dutch_text.startswith("Goedendag,") and "Niveau van de laatste 12 weken: " in dutch_text
     [contact] = smtp.collector.to(people["fr"])
-    assert contact["Subject"] == "Baromètre : synthèse de la semaine du 23 février au 1er mars 2026"
+    assert contact["Subject"] == "Baromètre : synthèse du 23 février au 1er mars 2026"
     contact_text = contact.get_body(("plain",)).get_content()
     assert "Prison de Haren" in contact_text and "Saint-Gilles" not in contact_text
     [coordinator] = smtp.collector.to(people["coordinator"].email)
@@ -209,10 +209,10 @@ def test_digest_content_levels_changes_counts_and_history(
     assert haren.note.startswith("Vert, avec une alerte")
     assert haren.new_reports == 2 and haren.previous_reports == 1
     assert [(c["from"], c["to"], c["cause"]) for c in haren.changes] == [
-        ("orange 2 sur 5", "orange 3 sur 5", "signalement"),
-        ("orange 3 sur 5", "orange 2 sur 5", "résolution"),
+        ("orange 2 sur 5", "orange 3 sur 5", "nouveau signalement"),
+        ("orange 3 sur 5", "orange 2 sur 5", "situation résolue"),
     ]
-    assert dict(haren.by_offer_type) == {"Individuel": 2, "Collectif": 1, "Cellulaire": 0}
+    assert dict(haren.by_offer_type) == {"individuel": 2, "collectif": 1, "cellulaire": 0}
     assert dict(haren.by_category)["Sécurité"] == 1
     # The last 12 weeks on a true time axis: vert until 10 February, then orange 1 and 2.
     chart = haren.chart
@@ -226,6 +226,7 @@ def test_digest_content_levels_changes_counts_and_history(
     # Saint-Gilles went rouge at this very moment: no width yet, but said in words.
     assert found[0].chart["words"].endswith(" · rouge depuis le 3 mars (moins d'un jour)")
     assert dutch[1].chart["words"].startswith("groen tot 10 februari · oranje 1 op 5 van 10 ")
+    assert dutch[1].level == "oranje 2 op 5" and dutch[1].changes[0]["cause"] == "nieuwe melding"
 
 
 def test_digest_html_draws_the_chart_with_tables_not_images(
@@ -242,9 +243,7 @@ def test_digest_html_draws_the_chart_with_tables_not_images(
     assert 'bgcolor="#fbc02d"' in html  # orange 1, as an attribute Outlook honours
     assert "Niveau des 12 dernières semaines" in html
     text = message.get_body(("plain",)).get_content()
-    assert (
-        "Niveau des 12 dernières semaines : " in text and "Signalements cette semaine : 1" in text
-    )
+    assert "Niveau des 12 dernières semaines : " in text and "1 signalement cette semaine" in text
 
 
 LEVEL_CELL = re.compile(
@@ -326,9 +325,12 @@ def test_the_digest_chart_cells_are_as_wide_as_each_level_lasted(
         ("2027-W01", "fr", "du 28 décembre 2026 au 3 janvier 2027"),
         ("2026-W49", "nl", "van 23 tot en met 29 november 2026"),
         ("2027-W01", "nl", "van 28 december 2026 tot en met 3 januari 2027"),
+        ("2026-W49", "en", "23 to 29 November 2026"),
+        ("2026-W50", "en", "30 November to 6 December 2026"),
+        ("2027-W01", "en", "28 December 2026 to 3 January 2027"),
     ],
 )
-def test_the_week_a_digest_covers_in_words(week: str, lang: str, words: str) -> None:
+def test_the_week_a_digest_covers_in_words(app: Flask, week: str, lang: str, words: str) -> None:
     start, end = digest.covered_days(week, WINTER)
     assert (end - start).days == 6 and end.weekday() == 6  # Monday's digest: the week before
     assert digest.period_words(start, end, lang) == words
@@ -360,14 +362,14 @@ def test_the_digest_names_situations_colours_levels_and_the_weeks_dates(
         return found.label(lang)
 
     [contact] = smtp.collector.to(people["fr"])
-    assert contact["Subject"] == "Baromètre : synthèse de la semaine du 23 au 29 novembre 2026"
+    assert contact["Subject"] == "Baromètre : synthèse du 23 au 29 novembre 2026"
     text = contact.get_body(("plain",)).get_content().replace("\r", "")
-    assert "== Prison de Haren : orange 3 sur 5 ==\nIl y a une semaine : vert." in text
-    assert f"- {wording('ACC-01')} (Accessibilité ; types d'offre : Individuel)\n" in text
-    assert f"- {wording('SEC-01')} (Sécurité ; types d'offre : Collectif)\n" in text
+    assert "== Prison de Haren : Code orange 3 sur 5 ==\nIl y a une semaine : vert." in text
+    assert f"- {wording('ACC-01')} (Accessibilité ; type d'offre : individuel)\n" in text
+    assert f"- {wording('SEC-01')} (Sécurité ; type d'offre : collectif)\n" in text
     assert (
-        "Couleur par type d'offre : Offre individuelle : orange 1 ; "
-        "Offre collective : orange 2 ; Offre cellulaire : vert." in text
+        "Par type d'offre :\n- Offre individuelle : orange 1\n"
+        "- Offre collective : orange 2\n- Offre cellulaire : vert\n" in text
     )
     assert "/etablissements/haren?lien=" in text  # a contact has no account: signed
     html = contact.get_body(("html",)).get_content()

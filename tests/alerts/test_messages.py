@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from html import unescape
 from typing import Any
 
 import pytest
@@ -96,16 +97,16 @@ def test_a_red_email_lists_every_open_situation_with_its_types_the_new_ones_mark
     go_red(people)
     text, html = bodies(red_message(smtp, people["red_only"]))
     assert "5 situations problématiques différentes sont ouvertes" in text
-    assert "touchent 2 types d'offre sur 3 (Individuel, Collectif)" in text
+    assert "touchent 2 types d'offre sur 3 (individuel, collectif)" in text
     for code in FIRST:
         line = f"- {wording(code)} ("
         assert line in text and f"- [NOUVELLE] {wording(code)}" not in text
         assert str(escape(wording(code))) in html
     for code in LAST:
         assert f"- [NOUVELLE] {wording(code)} (" in text
-    assert f"{wording('ACC-01')} (Accessibilité ; types d'offre : Individuel)" in text
-    assert f"{wording('SEC-02')} (Sécurité ; types d'offre : Collectif)" in text
-    assert "Offre individuelle : orange 3 ; Offre collective : orange 2" in text
+    assert f"{wording('ACC-01')} (Accessibilité ; type d'offre : individuel)" in text
+    assert f"{wording('SEC-02')} (Sécurité ; type d'offre : collectif)" in text
+    assert "- Offre individuelle : orange 3\r\n- Offre collective : orange 2" in text
     assert "Offre cellulaire : vert" in text and "Offre collective : orange 2" in html
     assert html.count("Nouvelle :") == 2
 
@@ -120,13 +121,13 @@ def test_a_rise_lists_the_situations_already_open_too(
     text, _ = bodies(message)
     assert f"- {wording('ACC-01')} (Accessibilité" in text
     assert (
-        f"- [NOUVELLE] {wording('SEC-01')} (Sécurité ; types d'offre : Individuel, Collectif)"
+        f"- [NOUVELLE] {wording('SEC-01')} (Sécurité ; types d'offre : individuel, collectif)"
         in text
     )
     [dutch] = smtp.collector.to(people["nl"])
     dutch_text, _ = bodies(dutch)
     assert f"- [NIEUW] {wording('SEC-01', 'nl')}" in dutch_text
-    assert "Individueel aanbod: oranje 2; Collectief aanbod: oranje 1" in dutch_text
+    assert "- Individueel aanbod: oranje 2\r\n- Collectief aanbod: oranje 1" in dutch_text
 
 
 def test_orange_five_says_which_types_are_missing_for_red(
@@ -135,11 +136,14 @@ def test_orange_five_says_which_types_are_missing_for_red(
     file_report(people["worker"], conditions=FIRST + LAST, offer_types=(IND,))
     [message] = smtp.collector.to(people["fr"])
     text, html = bodies(message)
-    for body in (text, html):
+    for body in (text, unescape(html)):
         assert "Le code rouge est bloqué par la diversité" in body
-        assert "aucune situation ne touche encore l'offre Collectif, Cellulaire" in body
+        assert (
+            "Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire." in body
+        )
     assert (
-        "Offre individuelle : orange 5 ; Offre collective : vert ; Offre cellulaire : vert" in text
+        "- Offre individuelle : orange 5\r\n- Offre collective : vert\r\n"
+        "- Offre cellulaire : vert" in text
     )
 
 
@@ -316,10 +320,10 @@ def test_a_fall_out_of_red_is_told_once_to_the_reds_recipients_only(
     assert sorted(a for r in smtp.collector.all() for a in r.recipients) == sorted(told)
     assert smtp.collector.to(late) == [] and smtp.collector.to(people["no_alerts"]) == []
     [message] = smtp.collector.to(people["red_only"])
-    assert message["Subject"] == "Baromètre : le code rouge est levé à Prison de Haren"
+    assert message["Subject"] == "Baromètre : le code rouge est levé à la prison de Haren"
     text, _ = bodies(message)
     assert "passé de rouge à orange 4 sur 5" in text
-    assert "4 situation(s) problématique(s) ouverte(s)" in text
+    assert "4 situations problématiques ouvertes." in text
     [dutch] = smtp.collector.to(people["nl"])
     assert dutch["Subject"] == "Barometer: code rood opgeheven in Prison de Haren"
     # Exactly once: a second fall, or the reconciler, sends nothing more.
@@ -386,7 +390,7 @@ class TestRedNeverSent:
             reconcile(db.session, settings())
             db.session.commit()
         subjects = {m["Subject"] for m in smtp.collector.to(people["fr"])}
-        assert subjects == {"Baromètre : Prison de Haren passe en orange 4 sur 5"}
+        assert subjects == {"Baromètre : la prison de Haren passe en code orange 4 sur 5"}
         assert notifications(kind=RED_LIFTED) == []
 
 
@@ -411,12 +415,12 @@ class TestGrouped:
             reconcile(db.session, settings())
             db.session.commit()
         [message] = smtp.collector.to(people["fr"])
-        assert message["Subject"] == "Baromètre : Prison de Haren passe en orange 3 sur 5"
+        assert message["Subject"] == "Baromètre : la prison de Haren passe en code orange 3 sur 5"
         text, _ = bodies(message)
         assert f"- {wording('ACC-01')} (" in text
         assert f"- [NOUVELLE] {wording('ACC-02')} (" in text
-        assert f"- [NOUVELLE] {wording('SEC-01')} (Sécurité ; types d'offre : Collectif)" in text
-        assert "Offre individuelle : orange 2 ; Offre collective : orange 1" in text
+        assert f"- [NOUVELLE] {wording('SEC-01')} (Sécurité ; type d'offre : collectif)" in text
+        assert "- Offre individuelle : orange 2\r\n- Offre collective : orange 1" in text
 
 
 def test_an_event_recorded_before_r14_still_renders_its_new_situations(

@@ -37,9 +37,9 @@ from alerts.models import (
     TROUBLE,
     Notification,
 )
-from alerts.recipients import EMAIL_LANGUAGES
 from barometre import services
 from barometre.extensions import db
+from barometre.languages import LANGUAGES as EMAIL_LANGUAGES
 from barometre.models import ROLE_COORDINATOR, Situation
 from tests.conftest import file_report, make_user
 

@@ -105,7 +105,7 @@ def test_a_report_delivers_exactly_one_email_per_recipient_in_their_language(
     assert addresses(smtp) == sorted(a.lower() for a in expected)
     for address, lang in expected.items():
         [message] = smtp.collector.to(address)
-        prefix = "Barometer: Prison de Haren gaat naar" if lang == "nl" else "Baromètre : Prison"
+        prefix = "Barometer: Prison de Haren gaat naar" if lang == "nl" else "Baromètre : la prison"
         assert message["Subject"].startswith(prefix)
     ids = {message_id(n.id, current_app.config["SETTINGS"]) for n in rows}
     assert {r.message["Message-ID"] for r in smtp.collector.all()} == ids
@@ -137,7 +137,7 @@ def test_red_sends_the_red_template(
     wait_until(lambda: settled(len(expected), queue), 30, "deliveries")
     assert addresses(smtp) == sorted(a.lower() for a in expected)
     assert {r.message["Subject"] for r in smtp.collector.all()} == {
-        "Baromètre : code rouge à Prison de Haren",
+        "Baromètre : code rouge à la prison de Haren",
         "Barometer: code rood in Prison de Haren",
     }
 
@@ -159,7 +159,7 @@ def test_rejection_back_to_green_sends_the_back_to_green_notice(
         subjects = [m["Subject"] for m in smtp.collector.to(address)]
         assert len(subjects) == 2
         assert subjects[1] in (
-            "Baromètre : Prison de Haren revient au vert",
+            "Baromètre : la prison de Haren revient au vert",
             "Barometer: Prison de Haren opnieuw groen",
         )
 
@@ -185,20 +185,20 @@ def test_a_red_email_explains_itself_its_link_opens_and_the_fall_reaches_its_rec
     total = len(rise_recipients(people)) + len(red_recipients)
     wait_until(lambda: settled(total, queue), 30, "rise and red deliveries")
     [red] = smtp.collector.to(people["red_only"])
-    assert red["Subject"] == "Baromètre : code rouge à Prison de Haren"
+    assert red["Subject"] == "Baromètre : code rouge à la prison de Haren"
     text = red.get_body(("plain",)).get_content().replace("\r", "")
     assert "5 situations problématiques différentes" in text and "2 types d'offre sur 3" in text
     conditions = {c.code: c for c in db.session.scalars(select(Condition))}
     for code, types in [
-        ("ACC-01", "Individuel"),
-        ("ACC-02", "Individuel"),
-        ("SEC-01", "Individuel"),
-        ("OFF-01", "Collectif"),
-        ("SEC-02", "Collectif"),
+        ("ACC-01", "individuel"),
+        ("ACC-02", "individuel"),
+        ("SEC-01", "individuel"),
+        ("OFF-01", "collectif"),
+        ("SEC-02", "collectif"),
     ]:
         condition = conditions[code]
         line = (
-            f"{condition.label('fr')} ({condition.category.label('fr')} ; types d'offre : {types})"
+            f"{condition.label('fr')} ({condition.category.label('fr')} ; type d'offre : {types})"
         )
         assert line in text, code
     assert text.count("- [NOUVELLE] ") == 2
@@ -235,7 +235,7 @@ def test_a_red_email_explains_itself_its_link_opens_and_the_fall_reaches_its_rec
     )
     assert smtp.collector.to(late) == []
     [fall] = smtp.collector.to(people["red_only"])[1:]
-    assert fall["Subject"] == "Baromètre : le code rouge est levé à Prison de Haren"
+    assert fall["Subject"] == "Baromètre : le code rouge est levé à la prison de Haren"
 
 
 class TestGroupWait:
@@ -265,7 +265,7 @@ class TestGroupWait:
         wait_until(lambda: settled(len(expected), queue), 30, "the grouped deliveries")
         assert addresses(smtp) == sorted(a.lower() for a in expected)
         [message] = smtp.collector.to(people["fr"])
-        assert message["Subject"] == "Baromètre : Prison de Haren passe en orange 3 sur 5"
+        assert message["Subject"] == "Baromètre : la prison de Haren passe en code orange 3 sur 5"
 
 
 class TestWorkerKilled:
