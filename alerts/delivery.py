@@ -35,7 +35,7 @@ from barometre.models import User
 from barometre.services import audit
 from barometre.settings import Settings
 
-from . import dispatch
+from . import account, dispatch
 from .emails import (
     TOPIC_ALERTS,
     TOPIC_DIGEST,
@@ -46,7 +46,17 @@ from .emails import (
     preferences_url,
     signed_links_for,
 )
-from .models import DIGEST, FAILED, PENDING, SENDING, SENT, TROUBLE, UNCERTAIN, Notification
+from .models import (
+    ACCOUNT_KINDS,
+    DIGEST,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    TROUBLE,
+    UNCERTAIN,
+    Notification,
+)
 from .transport import (
     MAX_ERROR,
     PermanentFailure,
@@ -248,7 +258,10 @@ def _attempt(
         message = compose_batch(session, notification, settings, renderer)
         # No transaction stays open while the network is slow.
         session.rollback()
-        transport.send(message, notification.id)
+        private = notification.kind in ACCOUNT_KINDS  # a password link: not on the console
+        transport.send(
+            message, notification.id, account.outbox_name(notification.id) if private else ""
+        )
     except (PermanentFailure, AddressRefused) as error:
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=True)
     except UncertainDelivery as error:
@@ -304,6 +317,8 @@ def _record_statement(outcome: Outcome) -> Update:
 
 
 def compose(session: DbSession, notification: Notification, settings: Settings) -> EmailMessage:
+    if notification.kind in ACCOUNT_KINDS:
+        return account.account_message(session, notification, settings)
     if notification.kind == DIGEST:
         from .digest import digest_email
 

@@ -55,6 +55,8 @@ KIND_WORDS = {
         "green": "retour au vert",
         "digest": "synthèse",
         "trouble": "avertissement",
+        "invite": "invitation",
+        "reset": "réinitialisation du mot de passe",
     },
     "nl": {
         "rise": "stijging",
@@ -62,6 +64,8 @@ KIND_WORDS = {
         "green": "terug naar groen",
         "digest": "overzicht",
         "trouble": "waarschuwing",
+        "invite": "uitnodiging",
+        "reset": "nieuw wachtwoord",
     },
 }
 STATE_WORDS = {
