@@ -21,6 +21,7 @@ def init_app(flask_app: Flask) -> None:
     from barometre.console import exports, status
 
     from .account import MAILER
+    from .account import install_listeners as install_account_listeners
     from .cli import register_cli
     from .dispatch import export_via_celery, install_listeners
     from .embedded import start_ticker
@@ -37,6 +38,7 @@ def init_app(flask_app: Flask) -> None:
     if console_status not in status.STATUS_SOURCES:
         status.STATUS_SOURCES.append(console_status)
     install_listeners()
+    install_account_listeners()
     flask_app.register_blueprint(bp)
     register_cli(flask_app)
 

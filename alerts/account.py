@@ -4,14 +4,24 @@ Intake decides them through `barometre.account_mail` (the app factory registers
 `MAILER` there); this module records the row and, at send time, composes the
 email: the password link is signed then, from the user's id and dated by the
 row (never stored, never shown in the console), in the user's language.
+
+An invitation is handed over right after commit, like an alert (the
+coordinator's page then says whether it left). A reset request is handed over
+from a thread of its own: the page that answers it must take as long whether
+the address has an account or not, so no SMTP conversation (nor broker
+round trip) happens in that request.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import select
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from barometre import clock
 from barometre.account_mail import EmailState, QueuedEmail
@@ -23,12 +33,16 @@ from barometre.settings import current as current_settings
 
 from . import dispatch
 from .emails import barometer_url, build_message, render
-from .models import ACCOUNT_KINDS, TO_USER, Notification
+from .models import ACCOUNT_KINDS, RESET, TO_USER, Notification
 from .transport import PermanentFailure
 
 # Retries stop after a day, or sooner when the link would be dead on arrival (a reset: 2 h).
 GIVE_UP_AFTER = timedelta(hours=24)
 TEMPLATES = {"invite": "account_invite", "reset": "account_reset"}
+BACKGROUND_KEY = "alerts.account.background"
+THREADS_KEY = "alerts.account.threads"
+
+log = logging.getLogger(__name__)
 
 
 class NotificationMailer:
@@ -50,7 +64,10 @@ class NotificationMailer:
         )
         session.add(row)
         session.flush()
-        dispatch.after_commit(session, [row.id])
+        if purpose == RESET:
+            session.info.setdefault(BACKGROUND_KEY, []).append(row.id)
+        else:
+            dispatch.after_commit(session, [row.id])
         return QueuedEmail(row.id, now)
 
     def state(self, session: DbSession, queued: QueuedEmail) -> EmailState:
@@ -105,3 +122,46 @@ def account_message(
     del message["List-Unsubscribe"]
     del message["List-Unsubscribe-Post"]
     return message
+
+
+# --- reset emails: handed over from a thread after commit ------------------------------------
+
+
+def _on_commit(session: Session) -> None:
+    ids: list[int] | None = session.info.pop(BACKGROUND_KEY, None)
+    if not ids or not has_app_context():
+        return
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    thread = threading.Thread(
+        target=_hand_over, args=(app, ids), name="alerts-account-email", daemon=True
+    )
+    threads: list[threading.Thread] = app.extensions.setdefault(THREADS_KEY, [])
+    threads[:] = [t for t in threads if t.is_alive()]
+    threads.append(thread)
+    thread.start()
+
+
+def _hand_over(app: Flask, ids: list[int]) -> None:
+    with app.app_context():
+        try:
+            dispatch.hand_over(app, dispatch.Handoff(notification_ids=ids))
+        except Exception:
+            log.exception("alerts: account email hand-over failed; the reconciler will retry")
+
+
+def _on_rollback(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:
+        session.info.pop(BACKGROUND_KEY, None)
+
+
+def install_listeners() -> None:
+    """Once per process, beside `dispatch.install_listeners`."""
+    if not event.contains(Session, "after_commit", _on_commit):
+        event.listen(Session, "after_commit", _on_commit)
+        event.listen(Session, "after_soft_rollback", _on_rollback)
+
+
+def wait_background(app: Flask, timeout: float = 30.0) -> None:
+    """Wait for the reset emails handed over from threads (tests, a clean shutdown)."""
+    for thread in list(app.extensions.get(THREADS_KEY, [])):
+        thread.join(timeout)
