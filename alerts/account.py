@@ -1,9 +1,8 @@
-"""Account emails (invitation, password reset) as notifications.
+"""Account emails (invitation, password reset) as notifications: recording and hand-over.
 
 Intake decides them through `barometre.account_mail` (the app factory registers
-`MAILER` there); this module records the row and, at send time, composes the
-email: the password link is signed then, from the user's id and dated by the
-row (never stored, never shown in the console), in the user's language.
+`MAILER` there); this module records the row in the caller's transaction. The
+email is composed when it is sent (`alerts.account_emails`), like every other.
 
 An invitation is handed over right after commit, like an alert (the
 coordinator's page then says whether it left). A reset request is handed over
@@ -17,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
-from email.message import EmailMessage
 
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event, select
@@ -26,19 +24,16 @@ from sqlalchemy.orm import Session, SessionTransaction
 from barometre import clock
 from barometre.account_mail import EmailState, QueuedEmail
 from barometre.extensions import DbSession
-from barometre.models import LANGUAGES, User
-from barometre.password_links import INVITE, MAX_AGE, link_url
-from barometre.settings import Settings
+from barometre.models import User
+from barometre.password_links import MAX_AGE
 from barometre.settings import current as current_settings
 
 from . import dispatch
-from .emails import barometer_url, build_message, render
+from .account_emails import language_of
 from .models import ACCOUNT_KINDS, RESET, TO_USER, Notification
-from .transport import PermanentFailure
 
 # Retries stop after a day, or sooner when the link would be dead on arrival (a reset: 2 h).
 GIVE_UP_AFTER = timedelta(hours=24)
-TEMPLATES = {"invite": "account_invite", "reset": "account_reset"}
 BACKGROUND_KEY = "alerts.account.background"
 THREADS_KEY = "alerts.account.threads"
 
@@ -79,49 +74,6 @@ class NotificationMailer:
 
 
 MAILER = NotificationMailer()
-
-
-def language_of(user: User, settings: Settings) -> str:
-    """The account's language; one that lets the browser choose gets the default."""
-    return str(user.language) if user.language in LANGUAGES else settings.default_locale
-
-
-def outbox_name(notification_id: int) -> str:
-    """Not `notification-…`: the console's outbox page never lists (nor shows) these."""
-    return f"account-{notification_id:06d}.eml"
-
-
-def account_message(
-    session: DbSession, notification: Notification, settings: Settings
-) -> EmailMessage:
-    user = session.get(User, notification.user_id) if notification.user_id else None
-    if user is None or not user.is_active:
-        raise PermanentFailure("Compte introuvable ou désactivé : lien non envoyé.")
-    purpose = notification.kind
-    url = link_url(settings.base_url, user, purpose, notification.created_at)
-    hours = int(MAX_AGE[purpose].total_seconds() // 3600)
-    context = {
-        "name": user.name,
-        "email": user.email,
-        "url": url,
-        "hours": hours,
-        "days": hours // 24,
-        "invitation": purpose == INVITE,
-        "lang": notification.language,
-        "barometer_url": barometer_url(settings),
-    }
-    rendered = render(TEMPLATES[purpose], notification.language, context)
-    message = build_message(
-        notification.id,
-        notification.recipient,
-        rendered,
-        settings,
-        language=notification.language,
-    )
-    # An account email is not a list one can leave: no unsubscribe headers.
-    del message["List-Unsubscribe"]
-    del message["List-Unsubscribe-Post"]
-    return message
 
 
 # --- reset emails: handed over from a thread after commit ------------------------------------

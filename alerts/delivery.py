@@ -35,7 +35,7 @@ from barometre.models import User
 from barometre.services import audit
 from barometre.settings import Settings
 
-from . import account, dispatch
+from . import account_emails, dispatch
 from .emails import (
     TOPIC_ALERTS,
     TOPIC_DIGEST,
@@ -260,7 +260,7 @@ def _attempt(
         session.rollback()
         private = notification.kind in ACCOUNT_KINDS  # a password link: not on the console
         transport.send(
-            message, notification.id, account.outbox_name(notification.id) if private else ""
+            message, notification.id, account_emails.outbox_name(notification.id) if private else ""
         )
     except (PermanentFailure, AddressRefused) as error:
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=True)
@@ -318,7 +318,7 @@ def _record_statement(outcome: Outcome) -> Update:
 
 def compose(session: DbSession, notification: Notification, settings: Settings) -> EmailMessage:
     if notification.kind in ACCOUNT_KINDS:
-        return account.account_message(session, notification, settings)
+        return account_emails.account_message(session, notification, settings)
     if notification.kind == DIGEST:
         from .digest import digest_email
 

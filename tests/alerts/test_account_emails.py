@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from alerts import account
+from alerts import account, account_emails
 from alerts.emails import message_id
 from alerts.reconcile import reconcile
 from barometre.extensions import db
@@ -76,7 +76,7 @@ class TestEmbeddedOutbox:
         html = message.get_body(("html",))
         assert html is not None and LINK.search(str(html.get_content())) is not None
         folder = app.config["SETTINGS"].outbox_path
-        assert [p.name for p in folder.glob("*.eml")] == [account.outbox_name(row.id)]
+        assert [p.name for p in folder.glob("*.eml")] == [account_emails.outbox_name(row.id)]
 
     def test_the_console_shows_the_kind_and_state_but_never_the_link(
         self, app: Flask, client: FlaskClient, coordinator: User
@@ -92,7 +92,10 @@ class TestEmbeddedOutbox:
         box = client.get("/coordination/outbox")
         assert box.status_code == 200 and INVITED not in text(box) and secret not in text(box)
         [row] = notifications()
-        assert client.get(f"/coordination/outbox/{account.outbox_name(row.id)}").status_code == 404
+        assert (
+            client.get(f"/coordination/outbox/{account_emails.outbox_name(row.id)}").status_code
+            == 404
+        )
 
     @pytest.mark.parametrize(
         ("language", "subject", "words"),
