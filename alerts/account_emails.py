@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+from barometre import clock
 from barometre.extensions import DbSession
 from barometre.models import LANGUAGES, User
 from barometre.password_links import INVITE, MAX_AGE, link_url
@@ -39,6 +40,9 @@ def account_message(
     if user is None or not user.is_active:
         raise PermanentFailure("Compte introuvable ou désactivé : lien non envoyé.")
     purpose = notification.kind
+    if clock.now() - notification.created_at > MAX_AGE[purpose]:
+        # A coordinator's late retry: the link would be dead on arrival.
+        raise PermanentFailure("Lien expiré avant l'envoi : un nouveau lien doit être demandé.")
     url = link_url(settings.base_url, user, purpose, notification.created_at)
     hours = int(MAX_AGE[purpose].total_seconds() // 3600)
     context = {

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from alerts import account, account_emails
+from alerts import account, account_emails, delivery
 from alerts.emails import message_id
 from alerts.reconcile import reconcile
 from barometre.extensions import db
@@ -138,6 +138,24 @@ class TestEmbeddedOutbox:
             assert app.test_client().get(path.group(1)).status_code == 200
             frozen.tick(timedelta(minutes=2))
             assert app.test_client().get(path.group(1)).status_code == 400
+
+    def test_a_reset_retried_after_its_link_expired_is_not_sent(
+        self, app: Flask, client: FlaskClient, worker: User, smtp: SmtpServer
+    ) -> None:
+        use_smtp(smtp)
+        smtp.collector.answer("550 5.1.1 Boîte pleine")
+        with freeze_time(START, real_asyncio=True) as frozen:
+            ask_reset(client, worker.email)
+            account.wait_background(app)
+            [row] = notifications()
+            assert row.state == "failed"
+            frozen.tick(timedelta(hours=3))
+            assert delivery.retry(db.session, row.id, None)
+            db.session.commit()
+        [row] = notifications()
+        assert (row.state, row.attempts) == ("failed", 2)
+        assert row.last_error.startswith("Lien expiré avant l'envoi")
+        assert smtp.collector.count() == 0
 
 
 class TestSameAnswer:
