@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import click
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from barometre.addresses import clean_address
-from barometre.cli import checked_text
+from barometre.console import admin
+from barometre.errors import ValidationFailed
 from barometre.extensions import db
-from barometre.models import Contact, Establishment
-from barometre.seed import ensure_service
-from barometre.services import audit
+from barometre.models import Contact, Establishment, MemberService
 from barometre.settings import current as settings
 
 from . import digest
 from .recipients import key
 from .reconcile import reconcile
 
-MAX_NAME = 200
 
+def refused(error: ValidationFailed) -> click.ClickException:
+    """The console's French messages, on the command line."""
+    messages = [m for field in error.errors.values() for m in field]
+    return click.ClickException(" ".join(messages) or "Données invalides.")
 
 
 def checked_address(raw: str) -> str:
@@ -27,10 +29,6 @@ def checked_address(raw: str) -> str:
     if address is None:
         raise click.ClickException(f"Adresse refusée : {raw!r}")
     return address
-
-
-def checked_name(raw: str) -> str:
-    return checked_text(raw, "Nom", MAX_NAME)
 
 
 services_group = click.Group("services", help="Services membres et leurs adresses d'alerte.")
@@ -42,20 +40,26 @@ services_group = click.Group("services", help="Services membres et leurs adresse
     "--email", "emails", multiple=True, required=True, help="Adresse d'alerte (répétable)."
 )
 def add_service(name: str, emails: tuple[str, ...]) -> None:
-    """Crée le service s'il manque et ajoute ses adresses d'alerte."""
-    name = checked_name(name)
-    if not name:
-        raise click.ClickException("Le nom du service est obligatoire.")
+    """Crée le service s'il manque et ajoute ses adresses d'alerte (comme la console)."""
     addresses = [checked_address(e) for e in emails]
-    service = ensure_service(db.session, name)
-    known = list(service.alert_addresses)
-    for address in addresses:
-        if key(address) not in {key(a) for a in known}:
-            known.append(address)
-    service.alert_emails = ", ".join(known)
-    audit(db.session, None, "service.alert_emails", service, count=len(known))
+    existing = db.session.scalar(
+        select(MemberService).where(func.lower(MemberService.name) == name.strip().lower())
+    )
+    try:
+        if existing is None:
+            service = admin.add_service(db.session, None, name, ", ".join(addresses))
+        else:
+            known = list(existing.alert_addresses)
+            known += [a for a in addresses if key(a) not in {key(k) for k in known}]
+            service = admin.update_service(
+                db.session, None, existing.id, existing.name, ", ".join(known), existing.active
+            )
+    except ValidationFailed as error:
+        db.session.rollback()
+        raise refused(error) from error
     db.session.commit()
-    click.echo(f"Service {service.name} : {len(known)} adresse(s) d'alerte.")
+    count = len(service.alert_addresses)
+    click.echo(f"Service {service.name} : {count} adresse{'s' if count > 1 else ''} d'alerte.")
 
 
 contacts_group = click.Group("contacts", help="Contacts des établissements.")
@@ -65,33 +69,40 @@ contacts_group = click.Group("contacts", help="Contacts des établissements.")
 @click.argument("slug")
 @click.argument("email")
 @click.option("--name", default="", help="Nom du contact.")
-@click.option("--lang", type=click.Choice(["fr", "nl"]), default="fr", show_default=True)
+@click.option("--lang", type=click.Choice(admin.CONTACT_LANGUAGES), default="fr", show_default=True)
 @click.option("--no-alerts", is_flag=True, help="Pas d'alertes, seulement la synthèse.")
 @click.option("--no-digest", is_flag=True, help="Pas de synthèse hebdomadaire.")
 @click.option("--red-only", is_flag=True, help="Seulement les alertes rouges.")
 def add_contact(
     slug: str, email: str, name: str, lang: str, no_alerts: bool, no_digest: bool, red_only: bool
 ) -> None:
-    """Ajoute (ou met à jour) un contact d'établissement."""
+    """Ajoute (ou met à jour) un contact d'établissement, comme la console."""
     establishment = db.session.scalar(select(Establishment).where(Establishment.slug == slug))
     if establishment is None:
         raise click.ClickException(f"Établissement inconnu : {slug}")
     address = checked_address(email)
-    contact = db.session.scalar(
-        select(Contact).where(
-            Contact.establishment_id == establishment.id, Contact.email == address
+    data = admin.ContactData(
+        email=address,
+        name=name,
+        language=lang,
+        alerts=not no_alerts,
+        digest=not no_digest,
+        red_only=red_only,
+    )
+    existing = db.session.scalar(
+        select(Contact.id).where(
+            Contact.establishment_id == establishment.id,
+            func.lower(Contact.email) == address.lower(),
         )
     )
-    if contact is None:
-        contact = Contact(establishment=establishment, email=address)
-        db.session.add(contact)
-    contact.name = checked_name(name)
-    contact.language = lang
-    contact.alerts = not no_alerts
-    contact.digest = not no_digest
-    contact.red_only = red_only
-    db.session.flush()
-    audit(db.session, None, "contact.save", contact, establishment=slug)
+    try:
+        if existing is None:
+            admin.add_contact(db.session, None, establishment.id, data)
+        else:
+            admin.update_contact(db.session, None, existing, data)
+    except ValidationFailed as error:
+        db.session.rollback()
+        raise refused(error) from error
     db.session.commit()
     click.echo(f"Contact {address} enregistré pour {establishment.name}.")
 

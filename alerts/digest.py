@@ -18,13 +18,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from barometre import clock
 from barometre.addresses import MAX_ADDRESS, clean_address
+from barometre.charts import MailChart, mail_chart, mail_labelled
 from barometre.extensions import DbSession
+from barometre.history import chart_changes, spans_by_establishment
+from barometre.levels import OFFER_TYPES
 from barometre.models import (
     REVIEW_REJECTED,
     Category,
@@ -33,6 +38,7 @@ from barometre.models import (
     OfferType,
     Report,
 )
+from barometre.presentation import OFFER_TYPE_OFFERS, duration_words, rank_glyph, tick_label
 from barometre.queries import EstablishmentView, barometer
 from barometre.settings import Settings
 
@@ -53,8 +59,7 @@ from .events import new_notification
 from .models import DIGEST, DigestRun, Notification
 from .recipients import Recipient, digest_recipients, key
 
-HISTORY_WEEKS = 12
-BAR_UNIT = 8  # pixels per step of the gauge
+HISTORY_WEEKS = 12  # the window of the level chart, ending when the digest is made
 
 CAUSES = {
     "fr": {
@@ -76,9 +81,6 @@ CAUSES = {
         "import": "import van de geschiedenis",
     },
 }
-WEEK_LETTER = {"fr": "S", "nl": "W"}
-# Letter of green in the 12-week bars, as on the gauge (vert -> V, groen -> G).
-GREEN_LETTER = {"fr": "V", "nl": "G"}
 
 
 # --- schedule ---------------------------------------------------------------------------
@@ -212,13 +214,6 @@ class Timeline:
             return (first.rank_before, first.from_colour, first.from_step)
         return self.current
 
-    def worst(self, start: datetime, end: datetime) -> tuple[int, str, int]:
-        states = [self.at(start)]
-        states += [
-            (c.rank_after, c.to_colour, c.to_step) for c in self.changes if start < c.at <= end
-        ]
-        return max(states, key=lambda s: s[0])
-
 
 @dataclass
 class EstablishmentDigest:
@@ -244,7 +239,8 @@ class EstablishmentDigest:
     # The colour of each offer type (R13), in words.
     type_colours: list[dict[str, str]] = field(default_factory=list)
     changes: list[dict[str, str]] = field(default_factory=list)
-    bars: list[dict[str, Any]] = field(default_factory=list)
+    # The level and each offer type's colour over the last weeks, as cells and in words.
+    chart: dict[str, Any] = field(default_factory=dict)
 
 
 def digest_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
@@ -292,8 +288,9 @@ def content(
         slugs = list(session.scalars(query))
     views = barometer(session, slugs)
     ids = [v.establishment.id for v in views]
-    starts = week_starts(now, settings)
-    timelines = _timelines(session, views, starts[0])
+    since = now - timedelta(weeks=HISTORY_WEEKS)
+    timelines = _timelines(session, views, since)
+    spans = spans_by_establishment(session, ids, since)
     this_week = _report_counts(session, ids, now - timedelta(days=7), now)
     last_week = _report_counts(session, ids, now - timedelta(days=14), now - timedelta(days=7))
     labels = _labels(session, lang)
@@ -301,7 +298,7 @@ def content(
     digests = []
     for view in views:
         eid = view.establishment.id
-        digest = _one(view, timelines[eid], labels, now, starts, lang, settings)
+        digest = _one(view, timelines[eid], labels, now, lang, settings)
         digest.new_reports, digest.previous_reports = this_week.get(eid, 0), last_week.get(eid, 0)
         digest.situations = [situation_line(s, lang, offer_types) for s in view.situations]
         digest.type_colours = type_colour_lines(digest.situations, lang)
@@ -309,18 +306,18 @@ def content(
         digest.missing_offer_types = [labels["offer_type"].get(c, c) for c in missing]
         digest.url = page_url(view.slug, eid, settings, signed, issued_at or now)
         digests.append(digest)
+    with force_locale(lang):  # once for every establishment: switching the locale costs
+        for digest, view in zip(digests, views, strict=True):
+            chart = mail_chart(
+                chart_changes(timelines[view.establishment.id].changes),
+                view.level.rank,
+                since,
+                now,
+                spans.get(view.establishment.id, []),
+                OFFER_TYPES,
+            )
+            digest.chart = chart_words(chart, labels["offer_type"], lang, settings)
     return sorted(digests, key=lambda d: (-d.rank, -d.open_situations, d.name))
-
-
-def week_starts(now: datetime, settings: Settings) -> list[datetime]:
-    """Naive UTC starts (local Monday 00:00) of the last HISTORY_WEEKS weeks, oldest first."""
-    today = local(now, settings).date()
-    monday = today - timedelta(days=today.weekday())
-    starts = []
-    for back in range(HISTORY_WEEKS - 1, -1, -1):
-        day = monday - timedelta(weeks=back)
-        starts.append(to_utc(datetime(day.year, day.month, day.day, tzinfo=zone(settings))))
-    return starts
 
 
 def _timelines(
@@ -376,7 +373,6 @@ def _one(
     timeline: Timeline,
     labels: dict[str, dict[str, str]],
     now: datetime,
-    starts: list[datetime],
     lang: str,
     settings: Settings,
 ) -> EstablishmentDigest:
@@ -406,7 +402,6 @@ def _one(
             for code, n in view.breakdown.by_offer_type.items()
         ],
         changes=_changes(timeline, now, lang, settings),
-        bars=_bars(timeline, now, starts, lang, settings),
     )
 
 
@@ -427,23 +422,117 @@ def _changes(
     ]
 
 
-def _bars(
-    timeline: Timeline, now: datetime, starts: list[datetime], lang: str, settings: Settings
-) -> list[dict[str, Any]]:
-    """The worst level of each of the last 12 weeks, as bar heights and colours."""
-    bars = []
-    green = GREEN_LETTER.get(lang, "V")
-    for index, start in enumerate(starts):
-        end = starts[index + 1] if index + 1 < len(starts) else now
-        rank, colour, step = timeline.worst(start, end)
-        week_number = local(start, settings).isocalendar()[1]
-        bars.append(
-            {
-                "label": f"{WEEK_LETTER.get(lang, 'S')}{week_number}",
-                "height": 6 + BAR_UNIT * rank,
-                "colour": level_colour(colour, step),
-                "title": level_label(colour, step, lang),
-                "short": green if colour == "vert" else "R" if colour == "rouge" else f"O{step}",
-            }
+# --- the level chart --------------------------------------------------------------------
+
+
+def chart_words(
+    chart: MailChart, offer_labels: dict[str, str], lang: str, settings: Settings
+) -> dict[str, Any]:
+    """The mail chart's rows of cells, ticks and words, in the current locale (`lang`'s).
+
+    Colour is never alone: a cell wide enough carries its level's shape and step,
+    every cell its words as a title, and the lines under the chart say every
+    stretch with its dates and how long it lasted.
+    """
+    level_words = _stretches(chart, [(b.start, b.end, b.rank) for b in chart.bands], lang, settings)
+    level_cells = [
+        _cell(b.width, b.rank, words)
+        for b, words in zip(chart.bands, level_words, strict=True)
+        if b.width > 0
+    ]
+    strips = []
+    strip_lines = []
+    for strip in chart.strips:
+        segments = strip.segments
+        stretches = _stretches(chart, [(s.start, s.end, s.step) for s in segments], lang, settings)
+        cells = [
+            _cell(s.width, s.step, words)
+            for s, words in zip(segments, stretches, strict=True)
+            if s.width > 0
+        ]
+        strips.append(
+            {"label": offer_labels.get(strip.offer_type, strip.offer_type), "cells": cells}
         )
-    return bars
+        offer = str(OFFER_TYPE_OFFERS.get(strip.offer_type, strip.offer_type))
+        strip_lines.append(_("%(label)s : %(value)s", label=offer, value=" · ".join(stretches)))
+    caption = _("Niveau des %(weeks)d dernières semaines", weeks=HISTORY_WEEKS)
+    words = " · ".join(level_words)
+    return {
+        "caption": caption,
+        "level_label": _("Niveau"),
+        "level_cells": level_cells,
+        "strips": strips,
+        "ticks": [
+            {"width": f"{t.width:.1f}", "label": tick_label(t.tick) if t.tick else ""}
+            for t in chart.ticks
+            if t.width > 0
+        ],
+        "words": words,
+        "line": _("%(label)s : %(value)s", label=caption, value=words),
+        "strip_lines": strip_lines,
+    }
+
+
+def _level_of(rank: int) -> tuple[str, int]:
+    """(colour, step) of a rank of the gauge (vert 0, orange 1–5, rouge 6)."""
+    if rank <= 0:
+        return "vert", 0
+    return ("rouge", 5) if rank >= 6 else ("orange", rank)
+
+
+def _cell(width: float, rank: int, title: str) -> dict[str, str]:
+    colour, step = _level_of(rank)
+    return {
+        "width": f"{width:.1f}",
+        "colour": level_colour(colour, step),
+        # Black on every orange, white on green and red: at least 4.5:1 on each.
+        "ink": "#000000" if colour == "orange" else "#ffffff",
+        "mark": rank_glyph(rank) if mail_labelled(width) else "",
+        "title": title,
+    }
+
+
+def _stretches(
+    chart: MailChart, stretches: list[tuple[datetime, datetime, int]], lang: str, settings: Settings
+) -> list[str]:
+    """Each stretch (start, end, rank) in words; the last one is the level now."""
+    return [
+        _stretch(chart.start, start, end, rank, index == len(stretches) - 1, lang, settings)
+        for index, (start, end, rank) in enumerate(stretches)
+    ]
+
+
+def _stretch(
+    window_start: datetime,
+    start: datetime,
+    end: datetime,
+    rank: int,
+    ongoing: bool,
+    lang: str,
+    settings: Settings,
+) -> str:
+    """« orange 2 sur 5 depuis le 3 novembre (27 jours) »: one stretch at one level."""
+    level = level_label(*_level_of(rank), lang)
+    since = _day(local(start, settings).date(), lang, True, False)
+    until = _day(local(end, settings).date(), lang, True, False)
+    lasted = duration_words((end - start) // timedelta(days=1))
+    if start <= window_start:
+        if ongoing:
+            return _("%(level)s sur toute la période", level=level)
+        return _("%(level)s jusqu'au %(end)s", level=level, end=until)
+    if ongoing:
+        return _(
+            "%(level)s depuis le %(start)s (%(duration)s)",
+            level=level,
+            start=since,
+            duration=lasted,
+        )
+    if since == until:
+        return _("%(level)s le %(start)s (%(duration)s)", level=level, start=since, duration=lasted)
+    return _(
+        "%(level)s du %(start)s au %(end)s (%(duration)s)",
+        level=level,
+        start=since,
+        end=until,
+        duration=lasted,
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -34,14 +35,31 @@ from barometre import clock
 from barometre.extensions import db
 from barometre.levels import GREEN, Level, ordered_types, rank_of
 from barometre.models import Establishment, User
+from barometre.states import Labelled
 
-# Notification states (STYLE.md §5).
-PENDING = "pending"
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
-UNCERTAIN = "uncertain"
-STATES = (PENDING, SENDING, SENT, FAILED, UNCERTAIN)
+
+class NotificationState(Labelled):
+    """A notification's states (STYLE.md §5), with what the log shows for each."""
+
+    PENDING = "pending", _l("En attente")
+    SENDING = "sending", _l("En cours d'envoi")
+    SENT = "sent", _l("Envoyée")
+    FAILED = "failed", _l("Échec")
+    UNCERTAIN = "uncertain", _l("Incertaine")
+
+
+class GroupState(Labelled):
+    OPEN = "open", _l("Ouvert")
+    SENT = "sent", _l("Envoyé")
+    CANCELLED = "cancelled", _l("Annulé")
+
+
+PENDING = NotificationState.PENDING
+SENDING = NotificationState.SENDING
+SENT = NotificationState.SENT
+FAILED = NotificationState.FAILED
+UNCERTAIN = NotificationState.UNCERTAIN
+STATES = tuple(NotificationState)
 
 # Alert kinds (R6) and the digest (R9).
 RISE = "rise"
@@ -56,9 +74,9 @@ INVITE = "invite"
 RESET = "reset"
 ACCOUNT_KINDS = (INVITE, RESET)
 
-GROUP_OPEN = "open"
-GROUP_SENT = "sent"
-GROUP_CANCELLED = "cancelled"
+GROUP_OPEN = GroupState.OPEN
+GROUP_SENT = GroupState.SENT
+GROUP_CANCELLED = GroupState.CANCELLED
 
 # Who a recipient is, for the notification log.
 TO_CONTACT = "contact"

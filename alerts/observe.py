@@ -12,7 +12,7 @@ from typing import Any
 
 from celery.signals import task_postrun, task_prerun
 
-from barometre.health import record_worker_heartbeat, redis_client, redis_url_of
+from barometre.heartbeat import record_worker_heartbeat, redis_client, redis_url_of
 from barometre.metrics import record_task_latency
 from barometre.settings import Settings
 

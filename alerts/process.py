@@ -34,7 +34,7 @@ from celery.apps.worker import Worker as CeleryWorker
 from celery.beat import PersistentScheduler
 from celery.signals import setup_logging, worker_ready, worker_shutdown
 
-from barometre.health import record_heartbeat, redis_client, redis_url_of
+from barometre.heartbeat import record_heartbeat, redis_client, redis_url_of
 from barometre.logs import configure_logging
 from barometre.settings import Settings, SettingsError, settings_from_env_or_exit
 

@@ -68,7 +68,7 @@ KIND_WORDS = {
         "reset": "nieuw wachtwoord",
     },
 }
-STATE_WORDS = {
+STATE_WORDS: dict[str, dict[str, str]] = {
     "fr": {FAILED: "échec", UNCERTAIN: "incertain"},
     "nl": {FAILED: "mislukt", UNCERTAIN: "onzeker"},
 }

@@ -26,9 +26,6 @@ from .addresses import address_book, change_choice
 from .emails import TOPIC_ALERTS, TOPICS, address_from_token
 from .models import (
     FAILED,
-    PENDING,
-    SENDING,
-    SENT,
     STATES,
     TO_CONTACT,
     TO_COORDINATOR,
@@ -38,6 +35,7 @@ from .models import (
     AddressPreference,
     AlertEvent,
     Notification,
+    NotificationState,
 )
 from .recipients import clean_address, preference, set_preference
 
@@ -50,13 +48,7 @@ RETRYABLE = (FAILED, UNCERTAIN)
 
 # What the log shows for a notification's state and its kind of recipient (the
 # stored codes stay English; the page speaks the reader's language).
-STATE_LABELS = {
-    PENDING: _l("En attente"),
-    SENDING: _l("En cours d'envoi"),
-    SENT: _l("Envoyée"),
-    FAILED: _l("Échec"),
-    UNCERTAIN: _l("Incertaine"),
-}
+STATE_LABELS = NotificationState.labels()
 RECIPIENT_LABELS = {
     TO_CONTACT: _l("contact"),
     TO_COORDINATOR: _l("coordinateur"),

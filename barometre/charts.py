@@ -79,6 +79,8 @@ class Segment:
     x: float
     width: float
     step: int  # 0 = vert, 1..5 = orange step of that offer type alone
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,7 @@ def _segment(
     since: datetime, until: datetime, count: int, x_of: Callable[[datetime], float]
 ) -> Segment:
     x = x_of(since)
-    return Segment(x, round(x_of(until) - x, 1), min(count, MAX_STEP))
+    return Segment(x, round(x_of(until) - x, 1), min(count, MAX_STEP), since, until)
 
 
 def _merged(segments: list[Segment]) -> tuple[Segment, ...]:
@@ -261,7 +263,8 @@ def _merged(segments: list[Segment]) -> tuple[Segment, ...]:
     for segment in segments:
         if merged and merged[-1].step == segment.step:
             last = merged.pop()
-            segment = Segment(last.x, round(segment.x + segment.width - last.x, 1), last.step)
+            width = round(segment.x + segment.width - last.x, 1)
+            segment = Segment(last.x, width, last.step, last.start, segment.end)
         merged.append(segment)
     return tuple(merged)
 
@@ -318,3 +321,126 @@ def badge(name: str, level: str, colour: str) -> Badge:
         return int(len(text) * CHAR_WIDTH) + 12
 
     return Badge(name, level, colour, text_width(name), text_width(level))
+
+
+# --- the digest's small chart ----------------------------------------------------------
+
+MAIL_TICKS = 4
+MAIL_LABEL_MIN = 12.0  # percent of the window: wide enough for « ▲ 3 » at 360 px
+
+
+@dataclass(frozen=True)
+class MailStrip:
+    offer_type: str
+    segments: tuple[Segment, ...]  # x and width in percent of the window
+
+
+@dataclass(frozen=True)
+class MailTick:
+    tick: Tick | None  # None: the stretch before the first tick, without a label
+    width: float  # percent of the window, from this tick to the next one (or the end)
+
+
+@dataclass(frozen=True)
+class MailChart:
+    """The history chart as an email can draw it: table cells with widths in percent.
+
+    The same computations as `history_chart` (bands, strips, ticks) on a 0–100 axis:
+    every band's `x` and `width` are percentages of the window, so that each cell is
+    as wide as its level lasted and the cells of each row sum to 100 %.
+    """
+
+    start: datetime
+    end: datetime
+    bands: tuple[Band, ...]
+    strips: tuple[MailStrip, ...]
+    ticks: tuple[MailTick, ...]
+
+    @property
+    def cells(self) -> tuple[Band, ...]:
+        """The bands wide enough to draw (a level that lasted an hour is in the words only)."""
+        return tuple(b for b in self.bands if b.width > 0)
+
+
+def mail_labelled(width: float) -> bool:
+    """A mail chart's cell wide enough to carry its level's shape and step."""
+    return width >= MAIL_LABEL_MIN
+
+
+def mail_chart(
+    changes: Sequence[Change],
+    current_rank: int,
+    start: datetime,
+    end: datetime,
+    spans: Sequence[Span] = (),
+    offer_types: Sequence[str] = (),
+    max_ticks: int = MAIL_TICKS,
+) -> MailChart:
+    """The level from `start` to `end` on a true time axis in percent; `changes` by time."""
+    span = max((end - start).total_seconds(), 1.0)
+
+    def x_of(at: datetime) -> float:
+        return round(100 * (at - start).total_seconds() / span, 1)
+
+    shown = [c for c in changes if start <= c.at <= end]
+    before = [c for c in changes if c.at < start]
+    rank = before[-1].rank_after if before else shown[0].rank_before if shown else current_rank
+    bands, since = [], start
+    for change in shown:
+        bands.append(_band(since, change.at, rank, x_of))
+        rank, since = change.rank_after, change.at
+    bands.append(_band(since, end, rank, x_of))
+    strips = tuple(
+        MailStrip(offer_type, _mail_segments(spans, offer_type, start, end, x_of))
+        for offer_type in offer_types
+    )
+    kept: list[Band] = []
+    for band in bands:
+        if band.end == band.start:
+            continue  # left at the same instant, or a change to the same rank: merged below
+        if kept and kept[-1].rank == band.rank:
+            last = kept.pop()
+            band = Band(
+                last.start, band.end, band.rank, last.x, round(band.x + band.width - last.x, 1)
+            )
+        kept.append(band)
+    if not kept or kept[-1].rank != rank:
+        kept.append(bands[-1])  # the level now, reached this very moment: the words say it
+    return MailChart(
+        start=start,
+        end=end,
+        bands=tuple(kept),
+        strips=strips,
+        ticks=_mail_ticks(ticks(start, end, x_of, max_ticks)),
+    )
+
+
+def _mail_segments(
+    spans: Sequence[Span],
+    offer_type: str,
+    start: datetime,
+    end: datetime,
+    x_of: Callable[[datetime], float],
+) -> tuple[Segment, ...]:
+    """A strip's segments, ending with the offer type's colour now even if it changed now."""
+    segments = _segments(spans, offer_type, start, end, x_of)
+    open_now = [
+        s for s in spans if offer_type in s.offer_types and s.opened <= end and not _closed(s, end)
+    ]
+    step = min(len(open_now), MAX_STEP)
+    if segments and segments[-1].step != step:
+        segments += (Segment(100.0, 0.0, step, end, end),)
+    return segments
+
+
+def _closed(span: Span, at: datetime) -> bool:
+    return span.closed is not None and span.closed <= at
+
+
+def _mail_ticks(found: Sequence[Tick]) -> tuple[MailTick, ...]:
+    """Each tick as a cell from its date to the next tick: a row of cells summing to 100 %."""
+    edges = [t.x for t in found] + [100.0]
+    cells = [MailTick(t, round(edges[i + 1] - t.x, 1)) for i, t in enumerate(found)]
+    if edges[0] > 0:
+        cells.insert(0, MailTick(None, edges[0]))
+    return tuple(cells)

@@ -52,7 +52,12 @@ users = click.Group("users", help="Comptes utilisateurs.")
 
 @users.command("create")
 @click.argument("email")
-@click.option("--role", type=click.Choice(ROLES), default=ROLE_WORKER, show_default=True)
+@click.option(
+    "--role",
+    type=click.Choice([role.value for role in ROLES]),
+    default=ROLE_WORKER.value,
+    show_default=True,
+)
 @click.option("--service", "service_name", default="", help="Service membre (créé s'il manque).")
 @click.option("--name", default="")
 @click.option(

@@ -8,7 +8,10 @@ from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-LOCAL_TZ = ZoneInfo("Europe/Brussels")
+from flask import current_app, has_app_context
+
+# Where visits happen unless TIMEZONE says otherwise.
+DEFAULT_ZONE = ZoneInfo("Europe/Brussels")
 
 # The moment of the record being replayed by the history import, else None.
 _replayed: ContextVar[datetime | None] = ContextVar("replayed", default=None)
@@ -22,19 +25,26 @@ def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def zone() -> ZoneInfo:
+    """The product's time zone (TIMEZONE), Brussels outside an app."""
+    if has_app_context():
+        return ZoneInfo(current_app.config["SETTINGS"].timezone)
+    return DEFAULT_ZONE
+
+
 def today() -> date:
-    """The calendar date in Brussels, where visits happen."""
+    """The calendar date where visits happen (TIMEZONE)."""
     return local_day(now())
 
 
 def local_day(moment: datetime) -> date:
-    """The Brussels date of a naive UTC moment (as stored)."""
-    return moment.replace(tzinfo=UTC).astimezone(LOCAL_TZ).date()
+    """The local date (TIMEZONE) of a naive UTC moment (as stored)."""
+    return moment.replace(tzinfo=UTC).astimezone(zone()).date()
 
 
 def local_moment(day: date, hour: int) -> datetime:
-    """`hour` o'clock in Brussels on `day`, as naive UTC."""
-    moment = datetime(day.year, day.month, day.day, hour, tzinfo=LOCAL_TZ)
+    """`hour` o'clock on `day` where visits happen (TIMEZONE), as naive UTC."""
+    moment = datetime(day.year, day.month, day.day, hour, tzinfo=zone())
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 

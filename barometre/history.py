@@ -59,6 +59,26 @@ def situation_spans(session: DbSession, establishment_id: int, since: datetime) 
     ]
 
 
+def spans_by_establishment(
+    session: DbSession, establishment_ids: Sequence[int], since: datetime
+) -> dict[int, list[Span]]:
+    """`situation_spans` of many establishments in one statement (the digest's strips)."""
+    if not establishment_ids:
+        return {}
+    query = select(
+        Situation.establishment_id, Situation.opened_at, Situation.closed_at, Situation.offer_types
+    ).where(
+        Situation.establishment_id.in_(establishment_ids),
+        or_(Situation.closed_at.is_(None), Situation.closed_at >= since),
+    )
+    found: dict[int, list[Span]] = {i: [] for i in establishment_ids}
+    for establishment_id, opened, closed, types in session.execute(query):
+        found[establishment_id].append(
+            Span(opened, closed, tuple(t for t in (types or "").split(",") if t))
+        )
+    return found
+
+
 def recently_closed(
     session: DbSession, establishment_id: int, days: int = RECENTLY_CLOSED_DAYS
 ) -> list[Situation]:

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import health
+from . import heartbeat
 from .extensions import DbSession, db
 from .models import Establishment, LevelChange, Report
 from .settings import Settings
@@ -161,12 +161,12 @@ class BarometreCollector(Collector):
     def background(self) -> Iterator[Metric]:
         with _local_lock:
             latencies = {task: dict(values) for task, values in _local.items()}
-        url = health.redis_url_of(self.settings)
+        url = heartbeat.redis_url_of(self.settings)
         if url:
-            client = health.redis_client(url)
+            client = heartbeat.redis_client(url)
             try:
                 latencies.update(_shared_latencies(client))
-                age = health.heartbeat_age(client)
+                age = heartbeat.heartbeat_age(client)
                 if age is not None:
                     yield GaugeMetricFamily(
                         "barometre_worker_heartbeat_age_seconds",

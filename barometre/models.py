@@ -32,9 +32,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from . import clock
 from .extensions import db
 from .levels import Level, ordered_types, rank_of, stored_level
+from .states import ReviewState, Role, SituationState
 
-ROLE_WORKER = "worker"
-ROLE_COORDINATOR = "coordinator"
+ROLE_WORKER = Role.WORKER
+ROLE_COORDINATOR = Role.COORDINATOR
 ROLES = (ROLE_WORKER, ROLE_COORDINATOR)
 
 LANGUAGES = ("fr", "nl", "en")
@@ -229,9 +230,9 @@ situation_report = Table(
     Column("report_id", ForeignKey("report.id"), primary_key=True, index=True),
 )
 
-REVIEW_UNREVIEWED = "unreviewed"
-REVIEW_VALIDATED = "validated"
-REVIEW_REJECTED = "rejected"
+REVIEW_UNREVIEWED = ReviewState.UNREVIEWED
+REVIEW_VALIDATED = ReviewState.VALIDATED
+REVIEW_REJECTED = ReviewState.REJECTED
 
 
 class Report(db.Model):  # type: ignore[name-defined]
@@ -296,10 +297,10 @@ class Report(db.Model):  # type: ignore[name-defined]
         return ()
 
 
-SITUATION_OPEN = "open"
-SITUATION_RESOLVED = "resolved"
-SITUATION_EXPIRED = "expired"
-SITUATION_WITHDRAWN = "withdrawn"  # every supporting report was rejected
+SITUATION_OPEN = SituationState.OPEN
+SITUATION_RESOLVED = SituationState.RESOLVED
+SITUATION_EXPIRED = SituationState.EXPIRED
+SITUATION_WITHDRAWN = SituationState.WITHDRAWN
 
 
 class Situation(db.Model):  # type: ignore[name-defined]

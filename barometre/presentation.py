@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
-from flask import Flask, current_app, has_app_context
+from flask import Flask
 from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .charts import Tick
-from .clock import LOCAL_TZ
+from .clock import zone
 from .levels import ROUGE, VERT, TypeLevel, rank_of
+from .states import ReviewState, Role, SituationState
 from .text import printable_only
 
 LANGS = ("fr", "nl", "en")
@@ -43,18 +43,9 @@ CAUSES = {
     "import": _l("Import de l'historique du comité"),
 }
 
-SITUATION_STATES = {
-    "open": _l("Ouverte"),
-    "resolved": _l("Résolue"),
-    "expired": _l("Expirée"),
-    "withdrawn": _l("Retirée (signalements rejetés)"),
-}
+SITUATION_STATES = SituationState.labels()
 
-REVIEW_STATES = {
-    "unreviewed": _l("À examiner"),
-    "validated": _l("Validé"),
-    "rejected": _l("Rejeté"),
-}
+REVIEW_STATES = ReviewState.labels()
 
 # An offer type as the subject of its own colour (R13): « Offre individuelle : orange 3 ».
 OFFER_TYPE_OFFERS = {
@@ -76,7 +67,7 @@ BABEL_LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
 # The first word of an establishment's name that takes « la » in a French sentence.
 _FEMININE_NOUNS = ("prison", "maison")
 
-ROLE_LABELS = {"worker": _l("Travailleur"), "coordinator": _l("Coordinateur")}
+ROLE_LABELS = Role.labels()
 
 
 def lang() -> str:
@@ -160,13 +151,6 @@ def datetime_words(value: datetime | None) -> str:
         date=babel_dates.format_date(shown, "medium", locale=locale),
         time=babel_dates.format_time(shown, "HH:mm", locale=locale),
     )
-
-
-def zone() -> ZoneInfo:
-    """The product's time zone (TIMEZONE), Brussels outside an app."""
-    if has_app_context():
-        return ZoneInfo(current_app.config["SETTINGS"].timezone)
-    return LOCAL_TZ
 
 
 def local(value: datetime | None) -> datetime | None:

@@ -11,7 +11,7 @@ facts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from typing import Any
@@ -374,7 +374,7 @@ def too_late(visit_date: date, settings: Settings) -> bool:
 def was_late(report: Report, settings: Settings) -> bool:
     """Whether the report's visit was too old to count when it was sent (for the pages)."""
     submitted = report.submitted_at or clock.now()
-    sent = submitted.replace(tzinfo=UTC).astimezone(clock.LOCAL_TZ).date()
+    sent = submitted.replace(tzinfo=UTC).astimezone(clock.zone()).date()
     return report.visit_date < sent - timedelta(days=settings.situation_ttl_days)
 
 
@@ -589,7 +589,8 @@ def recompute(
 
 # Callbacks run in the same transaction as each recorded level change
 # (the alerts package registers one that records notifications).
-LEVEL_CHANGE_HOOKS: list[Any] = []
+LevelChangeHook = Callable[[DbSession, LevelChange], None]
+LEVEL_CHANGE_HOOKS: list[LevelChangeHook] = []
 
 
 def _close(situation: Situation, status: str, actor: User | None, note: str) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy import Column, Integer, String, Table, insert
 
 from barometre import create_app
 from barometre.extensions import db
-from barometre.health import HEARTBEAT_KEY, record_heartbeat, record_worker_heartbeat
+from barometre.heartbeat import HEARTBEAT_KEY, record_heartbeat, record_worker_heartbeat
 from barometre.metrics import record_task_latency
 from barometre.models import User
 from tests.conftest import bearer, file_report, login, make_settings

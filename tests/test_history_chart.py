@@ -21,7 +21,7 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from barometre import services
-from barometre.charts import Change, Span, history_chart
+from barometre.charts import Change, Span, history_chart, mail_chart
 from barometre.extensions import db
 from barometre.models import Establishment, LevelChange, User
 from barometre.presentation import CAUSES
@@ -254,3 +254,112 @@ def test_page_ticks_are_distinct_words_and_the_table_says_how_long(
         durations = re.findall(r'<td class="duration">([^<]+)</td>', page)
     assert len(durations) == len(recorded())
     assert durations[0] == "7 jours"  # the newest level: the last week, 23 March 09:30
+
+
+# --- the digest's small chart: the same computations in percent of the window ----------
+
+
+TWELVE_WEEKS = timedelta(weeks=12)
+
+
+@pytest.mark.parametrize("window", [TWELVE_WEEKS, timedelta(days=365)])
+def test_mail_chart_cells_are_as_wide_as_the_levels_lasted(window: timedelta) -> None:
+    start = NOW - window
+    chart = mail_chart(YEAR_OF_CHANGES, 2, start, NOW)
+    assert sum(b.width for b in chart.bands) == pytest.approx(100, abs=0.05)
+    assert chart.bands[0].start == start and chart.bands[-1].end == NOW
+    total = (NOW - start).total_seconds()
+    for band in chart.bands:
+        lasted = (band.end - band.start).total_seconds()
+        assert band.width == pytest.approx(100 * lasted / total, abs=0.1)
+    for before, after in zip(chart.bands, chart.bands[1:], strict=False):
+        assert before.end == after.start  # the cells tile the window, in time order
+    if window == TWELVE_WEEKS:
+        assert [b.rank for b in chart.bands] == [0, 2]  # vert since 15 August, orange 2
+        assert chart.bands[0].width == pytest.approx(
+            100 * 23.5 / 84, abs=0.1
+        )  # 7 Sep 12:00 to 1 Oct
+    else:
+        assert [b.rank for b in chart.bands] == [0, 1, 3, 6, 4, 0, 2]
+        red, long_orange = chart.bands[3], chart.bands[4]
+        assert long_orange.width / red.width == pytest.approx(128 / 7, rel=0.02)
+
+
+def test_mail_chart_a_level_too_short_to_draw_is_left_out_of_the_cells_only() -> None:
+    start = NOW - TWELVE_WEEKS
+    blink = [
+        Change(datetime(2026, 10, 1, 9, 0), 0, 6),
+        Change(datetime(2026, 10, 1, 9, 30), 6, 1),
+    ]
+    chart = mail_chart(blink, 1, start, NOW)
+    assert [b.rank for b in chart.bands] == [0, 6, 1]
+    assert [b.rank for b in chart.cells] == [0, 1]  # half an hour is 0.0 % of 12 weeks
+    assert sum(b.width for b in chart.cells) == pytest.approx(100, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("window", "unit"), [(TWELVE_WEEKS, "week"), (timedelta(days=365), "month")]
+)
+def test_mail_chart_ticks_are_few_distinct_ordered_and_fill_the_row(
+    window: timedelta, unit: str
+) -> None:
+    chart = mail_chart(YEAR_OF_CHANGES, 2, NOW - window, NOW)
+    ticks = [t.tick for t in chart.ticks if t.tick is not None]
+    assert 3 <= len(ticks) <= 4  # readable at 360 px
+    days = [t.day for t in ticks]
+    assert days == sorted(days) and len(set(days)) == len(days)
+    assert {t.unit for t in ticks} == {unit}
+    assert sum(t.width for t in chart.ticks) == pytest.approx(100, abs=0.05)
+    assert all(t.width > 0 for t in chart.ticks)
+    # Each tick cell starts at its own date on the time axis.
+    edge = 0.0
+    for cell in chart.ticks:
+        if cell.tick is not None:
+            at = datetime.combine(cell.tick.day, datetime.min.time())
+            assert edge == pytest.approx(100 * (at - chart.start) / (NOW - chart.start), abs=0.1)
+        edge += cell.width
+
+
+def test_mail_chart_strips_give_each_offer_type_its_colour_in_percent() -> None:
+    start = NOW - TWELVE_WEEKS  # 7 September 12:00
+    spans = [
+        Span(datetime(2026, 8, 1), None, ("individuel",)),
+        Span(datetime(2026, 10, 5, 12), datetime(2026, 11, 2, 12), ("individuel", "collectif")),
+    ]
+    chart = mail_chart([], 1, start, NOW, spans, ("individuel", "collectif", "cellulaire"))
+    strips = {s.offer_type: s for s in chart.strips}
+    assert [seg.step for seg in strips["individuel"].segments] == [1, 2, 1]
+    assert [seg.step for seg in strips["collectif"].segments] == [0, 1, 0]
+    assert [(seg.step, seg.width) for seg in strips["cellulaire"].segments] == [(0, 100.0)]
+    assert [seg.width for seg in strips["collectif"].segments] == pytest.approx(
+        [100 / 3] * 3, abs=0.1
+    )
+    collectif = strips["collectif"].segments[1]
+    assert (collectif.start, collectif.end) == (
+        datetime(2026, 10, 5, 12),
+        datetime(2026, 11, 2, 12),
+    )
+    for strip in chart.strips:
+        assert sum(seg.width for seg in strip.segments) == pytest.approx(100, abs=0.05)
+
+
+def test_mail_chart_ends_with_the_level_and_colours_of_now_even_if_reached_now() -> None:
+    """A digest made the minute a situation expires: the level and strips now are kept."""
+    start = NOW - TWELVE_WEEKS
+    changes = [Change(datetime(2026, 11, 2), 0, 1), Change(NOW, 1, 0)]  # expired just now
+    spans = [Span(datetime(2026, 11, 2), NOW, ("collectif",))]
+    chart = mail_chart(changes, 0, start, NOW, spans, ("collectif",))
+    assert [(b.rank, b.width > 0) for b in chart.bands] == [(0, True), (1, True), (0, False)]
+    assert [b.rank for b in chart.cells] == [0, 1]  # no width yet: the words say it
+    [strip] = chart.strips
+    assert [(s.step, s.width > 0) for s in strip.segments] == [(0, True), (1, True), (0, False)]
+    # Down and up again at one instant (an expiry and a report): one stretch, not two.
+    bounce = [
+        *changes[:1],
+        Change(datetime(2026, 11, 9), 1, 0),
+        Change(datetime(2026, 11, 9), 0, 1),
+    ]
+    assert [b.rank for b in mail_chart(bounce, 1, start, NOW).bands] == [0, 1]
+    unchanged = mail_chart(changes[:1], 1, start, NOW, spans[:0], ("collectif",))
+    assert [b.rank for b in unchanged.bands] == [0, 1]
+    assert [s.step for s in unchanged.strips[0].segments] == [0]

@@ -175,7 +175,7 @@ def _contact_values(
 
 
 def add_contact(
-    session: DbSession, actor: User, establishment_id: int, data: ContactData
+    session: DbSession, actor: User | None, establishment_id: int, data: ContactData
 ) -> Contact:
     row = establishment(session, establishment_id)
     contact = Contact(establishment_id=row.id, **_contact_values(session, data, row.id, None))
@@ -192,7 +192,9 @@ def contact(session: DbSession, ident: int) -> Contact:
     return row
 
 
-def update_contact(session: DbSession, actor: User, ident: int, data: ContactData) -> Contact:
+def update_contact(
+    session: DbSession, actor: User | None, ident: int, data: ContactData
+) -> Contact:
     row = contact(session, ident)
     for key, value in _contact_values(session, data, row.establishment_id, row.id).items():
         setattr(row, key, value)
@@ -233,7 +235,7 @@ def _unique_service_name(session: DbSession, name: str | None, ident: int | None
 
 
 def add_service(
-    session: DbSession, actor: User, name: str | None, emails: str | None
+    session: DbSession, actor: User | None, name: str | None, emails: str | None
 ) -> MemberService:
     row = MemberService(
         name=_unique_service_name(session, name, None), alert_emails=clean_email_list(emails)
@@ -245,7 +247,12 @@ def add_service(
 
 
 def update_service(
-    session: DbSession, actor: User, ident: int, name: str | None, emails: str | None, active: bool
+    session: DbSession,
+    actor: User | None,
+    ident: int,
+    name: str | None,
+    emails: str | None,
+    active: bool,
 ) -> MemberService:
     row = member_service(session, ident)
     row.name = _unique_service_name(session, name, row.id)

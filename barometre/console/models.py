@@ -11,11 +11,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from barometre import clock
 from barometre.extensions import db
 from barometre.models import User
+from barometre.states import ExportState
 
-EXPORT_PENDING = "pending"
-EXPORT_RUNNING = "running"
-EXPORT_DONE = "done"
-EXPORT_FAILED = "failed"
+EXPORT_PENDING = ExportState.PENDING
+EXPORT_RUNNING = ExportState.RUNNING
+EXPORT_DONE = ExportState.DONE
+EXPORT_FAILED = ExportState.FAILED
 
 EXPORT_KINDS = ("reports", "situations")
 EXPORT_FORMATS = ("csv", "xlsx")

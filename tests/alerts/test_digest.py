@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -100,7 +101,7 @@ def test_digest_send_twice_in_one_week_sends_one_per_recipient(
     [dutch] = smtp.collector.to(people["nl"])
     assert dutch["Subject"] == "Barometer: weekoverzicht van 23 februari tot en met 1 maart 2026"
     dutch_text = dutch.get_body(("plain",)).get_content()
-    assert dutch_text.startswith("Goedendag,") and "Legende: G groen" in dutch_text
+    assert dutch_text.startswith("Goedendag,") and "Niveau van de laatste 12 weken: " in dutch_text
     [contact] = smtp.collector.to(people["fr"])
     assert contact["Subject"] == "Baromètre : synthèse de la semaine du 23 février au 1er mars 2026"
     contact_text = contact.get_body(("plain",)).get_content()
@@ -213,15 +214,21 @@ def test_digest_content_levels_changes_counts_and_history(
     ]
     assert dict(haren.by_offer_type) == {"Individuel": 2, "Collectif": 1, "Cellulaire": 0}
     assert dict(haren.by_category)["Sécurité"] == 1
-    assert len(haren.bars) == 12
-    assert [b["label"] for b in haren.bars][-3:] == ["S8", "S9", "S10"]
-    assert [b["short"] for b in haren.bars][-5:] == ["V", "O1", "O1", "O2", "O3"]
-    assert haren.bars[-1]["height"] > haren.bars[-2]["height"] > haren.bars[0]["height"]
-    assert found[0].bars[-1]["short"] == "R" and found[0].bars[-1]["colour"] == "#c62828"
-    assert [b["short"] for b in dutch[1].bars][-5:] == ["G", "O1", "O1", "O2", "O3"]  # as the gauge
+    # The last 12 weeks on a true time axis: vert until 10 February, then orange 1 and 2.
+    chart = haren.chart
+    assert [c["width"] for c in chart["level_cells"]] == ["75.0", "15.5", "9.5"]  # 63, 13, 8 days
+    assert [c["mark"] for c in chart["level_cells"]] == ["●", "▲ 1", ""]  # 9.5 %: title only
+    assert [c["colour"] for c in chart["level_cells"]] == ["#2e7d32", "#fbc02d", "#f9a825"]
+    assert chart["words"] == (
+        "vert jusqu'au 10 février · orange 1 sur 5 du 10 février au 23 février (13 jours)"
+        " · orange 2 sur 5 depuis le 23 février (8 jours)"
+    )  # orange 3 lasted no time at all: filed and resolved at the same frozen instant
+    # Saint-Gilles went rouge at this very moment: no width yet, but said in words.
+    assert found[0].chart["words"].endswith(" · rouge depuis le 3 mars (moins d'un jour)")
+    assert dutch[1].chart["words"].startswith("groen tot 10 februari · oranje 1 op 5 van 10 ")
 
 
-def test_digest_html_draws_bars_with_tables_not_images(
+def test_digest_html_draws_the_chart_with_tables_not_images(
     app: Flask, people: dict[str, Any], smtp: SmtpServer
 ) -> None:
     file_report(people["worker"], conditions=("ACC-01",))
@@ -231,10 +238,83 @@ def test_digest_html_draws_bars_with_tables_not_images(
     [message] = smtp.collector.to(people["fr"])
     html = message.get_body(("html",)).get_content()
     assert "<img" not in html and "background-image" not in html
-    assert html.count('valign="bottom"') == 12  # one bar per week, one establishment
+    assert "<svg" not in html and "<script" not in html and "class=" not in html
     assert 'bgcolor="#fbc02d"' in html  # orange 1, as an attribute Outlook honours
+    assert "Niveau des 12 dernières semaines" in html
     text = message.get_body(("plain",)).get_content()
-    assert "12 dernières semaines" in text and "Signalements cette semaine : 1" in text
+    assert (
+        "Niveau des 12 dernières semaines : " in text and "Signalements cette semaine : 1" in text
+    )
+
+
+LEVEL_CELL = re.compile(
+    r'<td width="([\d.]+)%" height="22" bgcolor="(#[0-9a-f]{6})" title="([^"]*)"'
+)
+STRIP_CELL = re.compile(r'<td width="([\d.]+)%" height="12" bgcolor="(#[0-9a-f]{6})"')
+TICK_CELL = re.compile(
+    r'<td width="([\d.]+)%" style="width:[\d.]+%;padding:2px 0 0 [^>]*>([^<]*)</td>'
+)
+
+
+def test_the_digest_chart_cells_are_as_wide_as_each_level_lasted(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    """A known history, in frozen time: the HTML cells' widths are the levels' durations."""
+    worker = people["worker"]
+    with freeze_time("2026-02-05 10:00:00", real_asyncio=True):  # vert -> orange 1
+        file_report(worker, conditions=("ACC-01",), offer_types=("individuel",))
+    with freeze_time("2026-02-23 10:00:00", real_asyncio=True):  # orange 1 -> orange 2
+        file_report(worker, conditions=("SEC-01",), offer_types=("collectif",))
+    smtp.collector.reset()
+    sent_at = datetime(2026, 3, 2, 7, 5)  # Monday 08:05 in Brussels
+    with freeze_time(sent_at, real_asyncio=True):
+        reconcile(db.session, settings())
+        db.session.commit()
+    [message] = smtp.collector.to(people["fr"])
+    html = message.get_body(("html",)).get_content()
+    start = sent_at - timedelta(weeks=12)
+    stretches = [
+        (start, datetime(2026, 2, 5, 10)),
+        (datetime(2026, 2, 5, 10), datetime(2026, 2, 23, 10)),
+        (datetime(2026, 2, 23, 10), sent_at),
+    ]
+    expected = [100 * (end - begin) / (sent_at - start) for begin, end in stretches]
+    cells = LEVEL_CELL.findall(html)
+    assert [colour for _w, colour, _t in cells] == ["#2e7d32", "#fbc02d", "#f9a825"]
+    widths = [float(width) for width, _c, _t in cells]
+    assert widths == pytest.approx(expected, abs=0.1)  # 70.4 %, 21.4 %, 8.2 %
+    assert sum(widths) == pytest.approx(100, abs=0.05)
+    assert cells[2][2] == "orange 2 sur 5 depuis le 23 février (6 jours)"  # colour never alone
+    assert ">▲ 1</td>" in html and ">●</td>" in html  # shape and step where wide enough
+    # One strip per offer type under it: individuel orange 1 since 5 February.
+    strips = STRIP_CELL.findall(html)
+    individuel, collectif, cellulaire = strips[0:2], strips[2:4], strips[4:]
+    assert [float(w) for w, _c in individuel] == pytest.approx(
+        [*expected[:1], sum(expected[1:])], abs=0.1
+    )
+    assert [c for _w, c in collectif] == ["#2e7d32", "#fbc02d"]
+    assert [float(w) for w, _c in collectif] == pytest.approx(
+        [sum(expected[:2]), expected[2]], abs=0.1
+    )
+    assert [(float(w), c) for w, c in cellulaire] == [(100.0, "#2e7d32")]
+    # Week ticks: a few distinct dates in time order, the row as wide as the axis.
+    ticks = TICK_CELL.findall(html)
+    labels = [label for _w, label in ticks if label]
+    assert 3 <= len(labels) <= 4 and len(set(labels)) == len(labels)
+    assert sum(float(w) for w, _l in ticks) == pytest.approx(100, abs=0.05)
+    assert labels[0] == "15 déc." and labels[-1].endswith("févr.")
+    # The same in words in the text part.
+    text = message.get_body(("plain",)).get_content().replace("\r", "")
+    assert (
+        "Niveau des 12 dernières semaines : vert jusqu'au 5 février · "
+        "orange 1 sur 5 du 5 février au 23 février (18 jours) · "
+        "orange 2 sur 5 depuis le 23 février (6 jours)\n"
+    ) in text
+    assert (
+        "Offre collective : vert jusqu'au 23 février · "
+        "orange 1 sur 5 depuis le 23 février (6 jours)\n" in text
+    )
+    assert "Offre cellulaire : vert sur toute la période\n" in text
 
 
 @pytest.mark.parametrize(

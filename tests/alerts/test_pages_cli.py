@@ -180,8 +180,9 @@ def test_contacts_add_with_its_options(app: Flask) -> None:
     assert result.exit_code == 0, result.output
     contact = db.session.scalar(select(Contact))
     assert contact is not None
+    # Stored as the console stores it: the address in lower case.
     assert (contact.email, contact.language, contact.alerts, contact.digest, contact.red_only) == (
-        "Directie@haren.test",
+        "directie@haren.test",
         "nl",
         True,
         False,
@@ -195,6 +196,23 @@ def test_contacts_add_with_its_options(app: Flask) -> None:
     injected = runner.invoke(args=["contacts", "add", "haren", "x@y.test\r\nBcc: z@w.test"])
     assert injected.exit_code != 0 and "Adresse refusée" in injected.output
     assert runner.invoke(args=["contacts", "add", "haren", "x@y.test", "--lang", "de"]).exit_code
+
+
+def test_the_command_line_writes_the_console_audit_actions(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    steps = [
+        ["services", "add", "Service Z", "--email", "a@z.test"],
+        ["services", "add", "Service Z", "--email", "b@z.test"],
+        ["contacts", "add", "haren", "c@haren.test"],
+        ["contacts", "add", "haren", "C@haren.test", "--red-only"],
+    ]
+    for args in steps:
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+    actions = db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions == ["service.create", "service.update", "contact.create", "contact.update"]
+    too_long = runner.invoke(args=["contacts", "add", "haren", "d@haren.test", "--name", "x" * 300])
+    assert too_long.exit_code != 0 and "caractères" in too_long.output
 
 
 def test_alerts_reconcile_runs_by_hand(app: Flask, smtp: SmtpServer) -> None:

@@ -383,7 +383,7 @@ def test_the_worker_beats_and_reports_task_latency(
 ) -> None:
     import redis
 
-    from barometre.health import HEARTBEAT_KEY
+    from barometre.heartbeat import HEARTBEAT_KEY
 
     connection = redis.Redis.from_url(BROKER)
     connection.delete(HEARTBEAT_KEY)

@@ -1,0 +1,98 @@
+"""Establishments, their activation and the committee note (R12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from barometre.auth import COORDINATOR, access
+from barometre.console import admin
+from barometre.console.forms import ActiveForm, ContactForm, NameForm, NoteForm
+from barometre.errors import ValidationFailed
+from barometre.extensions import db
+from barometre.models import Contact, Establishment
+
+from .base import INVALID, actor, bp, done, failed
+
+
+@bp.route("/etablissements", methods=["GET", "POST"])
+@access(COORDINATOR)
+def establishments() -> ResponseReturnValue:
+    form = NameForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                row = admin.add_establishment(db.session, actor(), form.name.data)
+            except ValidationFailed as error:
+                failed(form, error)
+            else:
+                return done(_("Établissement ajouté."), ".establishment", ident=row.id)
+        status = INVALID
+    rows = db.session.scalars(select(Establishment).order_by(Establishment.name)).all()
+    return render_template("console/establishments.html", rows=rows, form=form), status
+
+
+def establishment_page(ident: int, status: int = 200, **forms: Any) -> ResponseReturnValue:
+    row = admin.establishment(db.session, ident)
+    contacts = db.session.scalars(
+        select(Contact).where(Contact.establishment_id == row.id).order_by(Contact.email)
+    ).all()
+    page = render_template(
+        "console/establishment.html",
+        row=row,
+        contacts=contacts,
+        name_form=forms.get("name_form") or NameForm(name=row.name),
+        note_form=forms.get("note_form") or NoteForm(note=row.committee_note),
+        contact_form=forms.get("contact_form") or ContactForm(prefix="new"),
+        active_form=ActiveForm(),
+    )
+    return page, status
+
+
+@bp.route("/etablissements/<id:ident>", methods=["GET", "POST"])
+@access(COORDINATOR)
+def establishment(ident: int) -> ResponseReturnValue:
+    if request.method == "GET":
+        return establishment_page(ident)
+    form = NameForm()
+    if form.validate_on_submit():
+        try:
+            admin.rename_establishment(db.session, actor(), ident, form.name.data)
+        except ValidationFailed as error:
+            failed(form, error)
+        else:
+            return done(_("Nom enregistré."), ".establishment", ident=ident)
+    return establishment_page(ident, INVALID, name_form=form)
+
+
+@bp.post("/etablissements/<id:ident>/activation")
+@access(COORDINATOR)
+def establishment_activation(ident: int) -> ResponseReturnValue:
+    form = ActiveForm()
+    if not form.validate_on_submit():
+        abort(400)
+    active = form.active.data == "1"
+    admin.set_establishment_active(db.session, actor(), ident, active)
+    message = _("Établissement réactivé.") if active else _("Établissement désactivé.")
+    return done(message, ".establishment", ident=ident)
+
+
+@bp.post("/etablissements/<id:ident>/note")
+@access(COORDINATOR)
+def committee_note(ident: int) -> ResponseReturnValue:
+    form = NoteForm()
+    if form.validate_on_submit():
+        note = "" if request.form.get("remove") else form.note.data
+        try:
+            admin.set_committee_note(db.session, actor(), ident, note)
+        except ValidationFailed as error:
+            failed(form, error)
+        else:
+            message = _("Note du comité publiée.") if note else _("Note du comité retirée.")
+            return done(message, ".establishment", ident=ident)
+    return establishment_page(ident, INVALID, note_form=form)

@@ -1,0 +1,55 @@
+"""The states a row goes through, each with its label beside it.
+
+The stored codes stay English (`StrEnum` members compare and store as plain
+strings); `label` is what a page, an email or an export shows, in the reader's
+language.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
+
+class Labelled(StrEnum):
+    """A stored code and its translated label: `OPEN = "open", _l("Ouverte")`."""
+
+    label: LazyString
+
+    def __new__(cls, value: str, label: LazyString) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+    @classmethod
+    def labels(cls) -> dict[str, LazyString]:
+        return {state.value: state.label for state in cls}
+
+
+class Role(Labelled):
+    WORKER = "worker", _l("Travailleur")
+    COORDINATOR = "coordinator", _l("Coordinateur")
+
+
+class ReviewState(Labelled):
+    UNREVIEWED = "unreviewed", _l("À examiner")
+    VALIDATED = "validated", _l("Validé")
+    REJECTED = "rejected", _l("Rejeté")
+
+
+class SituationState(Labelled):
+    OPEN = "open", _l("Ouverte")
+    RESOLVED = "resolved", _l("Résolue")
+    EXPIRED = "expired", _l("Expirée")
+    WITHDRAWN = "withdrawn", _l("Retirée (signalements rejetés)")  # every report was rejected
+
+
+class ExportState(Labelled):
+    PENDING = "pending", _l("En attente")
+    RUNNING = "running", _l("En cours")
+    DONE = "done", _l("Prêt")
+    FAILED = "failed", _l("Échec")
