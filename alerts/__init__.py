@@ -17,9 +17,11 @@ celery = celery_app
 
 def init_app(flask_app: Flask) -> None:
     """Hook, session listeners, blueprint and commands: called once by create_app."""
-    from barometre import services
+    from barometre import account_mail, services
     from barometre.console import exports, status
 
+    from .account import MAILER
+    from .account import install_listeners as install_account_listeners
     from .cli import register_cli
     from .dispatch import export_via_celery, install_listeners
     from .embedded import start_ticker
@@ -29,11 +31,14 @@ def init_app(flask_app: Flask) -> None:
 
     if on_level_change not in services.LEVEL_CHANGE_HOOKS:
         services.LEVEL_CHANGE_HOOKS.append(on_level_change)
+    if MAILER not in account_mail.ACCOUNT_MAILERS:
+        account_mail.ACCOUNT_MAILERS.append(MAILER)
     if export_via_celery not in exports.EXPORT_DISPATCHERS:
         exports.EXPORT_DISPATCHERS.append(export_via_celery)
     if console_status not in status.STATUS_SOURCES:
         status.STATUS_SOURCES.append(console_status)
     install_listeners()
+    install_account_listeners()
     flask_app.register_blueprint(bp)
     register_cli(flask_app)
 

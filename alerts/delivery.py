@@ -19,16 +19,12 @@ and may resend it (same Message-ID).
 from __future__ import annotations
 
 import logging
-import os
 import random
-import smtplib
-import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Connection, Update, and_, or_, select, update
 
@@ -39,7 +35,7 @@ from barometre.models import User
 from barometre.services import audit
 from barometre.settings import Settings
 
-from . import dispatch
+from . import account_emails, dispatch
 from .emails import (
     TOPIC_ALERTS,
     TOPIC_DIGEST,
@@ -50,10 +46,23 @@ from .emails import (
     preferences_url,
     signed_links_for,
 )
-from .models import DIGEST, FAILED, PENDING, SENDING, SENT, TROUBLE, UNCERTAIN, Notification
-
-if TYPE_CHECKING:
-    from _typeshed import ReadableBuffer
+from .models import (
+    ACCOUNT_KINDS,
+    DIGEST,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    TROUBLE,
+    UNCERTAIN,
+    Notification,
+)
+from .transport import (
+    MAX_ERROR,
+    PermanentFailure,
+    Transport,
+    UncertainDelivery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +70,9 @@ log = logging.getLogger(__name__)
 SENDING_TIMEOUT = timedelta(minutes=5)
 BACKOFF_BASE = 60.0
 BACKOFF_CAP = 3600.0
-MAX_ERROR = 500
 DUE_BATCH = 500
 
 _jitter = random.Random()  # noqa: S311 - spreads retries, not a secret
-
-
-class TemporaryFailure(Exception):
-    """Try again later (4xx, network, timeout)."""
-
-
-class PermanentFailure(Exception):
-    """Never try again on its own (5xx, refused address)."""
-
-
-class UncertainDelivery(Exception):
-    """The whole message was handed over, then the answer was lost: it may have arrived."""
 
 
 UNCERTAIN_AFTER_DATA = (
@@ -262,7 +258,10 @@ def _attempt(
         message = compose_batch(session, notification, settings, renderer)
         # No transaction stays open while the network is slow.
         session.rollback()
-        transport.send(message, notification.id)
+        private = notification.kind in ACCOUNT_KINDS  # a password link: not on the console
+        transport.send(
+            message, notification.id, account_emails.outbox_name(notification.id) if private else ""
+        )
     except (PermanentFailure, AddressRefused) as error:
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=True)
     except UncertainDelivery as error:
@@ -318,6 +317,8 @@ def _record_statement(outcome: Outcome) -> Update:
 
 
 def compose(session: DbSession, notification: Notification, settings: Settings) -> EmailMessage:
+    if notification.kind in ACCOUNT_KINDS:
+        return account_emails.account_message(session, notification, settings)
     if notification.kind == DIGEST:
         from .digest import digest_email
 
@@ -366,151 +367,6 @@ def compose_batch(
         language=notification.language,
         topic=TOPIC_ALERTS,
     )
-
-
-# --- transports --------------------------------------------------------------------------
-
-
-class Transport:
-    """Where a batch's emails go: one SMTP connection, opened on the first email.
-
-    STARTTLS and login happen once per connection. A connection that broke is
-    dropped: the email being sent is a temporary failure and the next one
-    reconnects. Without an SMTP host, emails are written to the outbox folder.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._smtp: MarkedSMTP | None = None
-        self.connections = 0
-
-    def __enter__(self) -> Transport:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def send(self, message: EmailMessage, notification_id: int) -> None:
-        if not self.settings.smtp_host:
-            write_outbox(message, notification_id, self.settings)
-            return
-        smtp = self._connection()
-        smtp.message_transmitted = False
-        try:
-            smtp.send_message(
-                message, from_addr=self.settings.mail_from, to_addrs=[str(message["To"])]
-            )
-        except smtplib.SMTPRecipientsRefused as error:
-            self._drop_if_closed()
-            code, text = next(iter(error.recipients.values()))
-            raise _by_code(code, text) from error
-        except smtplib.SMTPResponseException as error:
-            self._drop_if_closed()
-            raise _by_code(error.smtp_code, error.smtp_error) from error
-        except (smtplib.SMTPException, OSError) as error:
-            self._drop()
-            described = f"{type(error).__name__}: {error}"
-            if smtp.message_transmitted:  # no answer to a whole message: maybe stored
-                raise UncertainDelivery(described) from error
-            raise TemporaryFailure(described) from error
-        except BaseException:
-            self._drop()  # a time limit mid-send: the connection's state is unknown
-            raise
-
-    def close(self) -> None:
-        if self._smtp is not None:
-            smtp, self._smtp = self._smtp, None
-            _quit(smtp)
-
-    def _connection(self) -> MarkedSMTP:
-        if self._smtp is None:
-            self._smtp = _connect(self.settings)
-            self.connections += 1
-        return self._smtp
-
-    def _drop(self) -> None:
-        if self._smtp is not None:
-            smtp, self._smtp = self._smtp, None
-            smtp.close()
-
-    def _drop_if_closed(self) -> None:
-        # smtplib closes the socket itself on a 421 or a lost connection; else it reset.
-        if self._smtp is not None and self._smtp.sock is None:
-            self._drop()
-
-
-class MarkedSMTP(smtplib.SMTP):
-    """smtplib's client, marking when a message went whole (body and final dot).
-
-    Before that mark the server has stored nothing, so a lost connection is a
-    safe retry; after it, only the server's answer is missing.
-    """
-
-    message_transmitted = False
-    _in_data = False
-
-    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
-        self._in_data = True
-        try:
-            return super().data(msg)
-        finally:
-            self._in_data = False
-
-    def send(self, s: ReadableBuffer | str) -> None:
-        super().send(s)
-        # Within DATA, the command goes as text and the message (ending ".") as bytes.
-        if self._in_data and isinstance(s, bytes):
-            self.message_transmitted = True
-
-
-def _connect(settings: Settings) -> MarkedSMTP:
-    try:
-        smtp = MarkedSMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
-    except OSError as error:
-        raise TemporaryFailure(f"Connexion SMTP impossible : {error}") from error
-    try:
-        if settings.smtp_starttls:
-            smtp.starttls(context=ssl.create_default_context())
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password)
-    except smtplib.SMTPResponseException as error:
-        _quit(smtp)
-        raise _by_code(error.smtp_code, error.smtp_error) from error
-    except (smtplib.SMTPException, OSError) as error:
-        _quit(smtp)
-        raise TemporaryFailure(f"{type(error).__name__}: {error}") from error
-    except BaseException:
-        smtp.close()
-        raise
-    return smtp
-
-
-def _quit(smtp: smtplib.SMTP) -> None:
-    # The message is handed over once DATA is accepted; a failing QUIT changes nothing.
-    try:
-        smtp.quit()
-    except (smtplib.SMTPException, OSError):
-        smtp.close()
-
-
-def _by_code(code: int, text: bytes | str) -> Exception:
-    reply = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
-    described = f"{code} {reply}"[:MAX_ERROR]
-    return PermanentFailure(described) if code >= 500 else TemporaryFailure(described)
-
-
-def outbox_name(notification_id: int) -> str:
-    return f"notification-{notification_id:06d}.eml"
-
-
-def write_outbox(message: EmailMessage, notification_id: int, settings: Settings) -> None:
-    """Embedded default: one .eml file per email; a resend overwrites the same file."""
-    folder = settings.outbox_path
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / outbox_name(notification_id)
-    partial = target.with_suffix(".part")
-    partial.write_bytes(message.as_bytes())
-    os.replace(partial, target)
 
 
 # --- reconciling and retrying -----------------------------------------------------------

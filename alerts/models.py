@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from barometre import clock
 from barometre.extensions import db
 from barometre.levels import GREEN, Level, ordered_types, rank_of
-from barometre.models import Establishment
+from barometre.models import Establishment, User
 from barometre.states import Labelled
 
 
@@ -71,6 +71,10 @@ DIGEST = "digest"
 TROUBLE = "trouble"
 # « Toujours en code rouge »: repeated every RED_REMINDER_DAYS while a red lasts (alerts.reminders).
 REMINDER = "reminder"
+# Account emails (alerts.account): an invitation, a password reset; to a user.
+INVITE = "invite"
+RESET = "reset"
+ACCOUNT_KINDS = (INVITE, RESET)
 
 GROUP_OPEN = GroupState.OPEN
 GROUP_SENT = GroupState.SENT
@@ -80,6 +84,7 @@ GROUP_CANCELLED = GroupState.CANCELLED
 TO_CONTACT = "contact"
 TO_COORDINATOR = "coordinator"
 TO_SERVICE = "service"
+TO_USER = "user"
 
 
 class AlertGroup(db.Model):  # type: ignore[name-defined]
@@ -193,6 +198,8 @@ class Notification(db.Model):  # type: ignore[name-defined]
     event_id: Mapped[int | None] = mapped_column(ForeignKey("alert_event.id"))
     digest_run_id: Mapped[int | None] = mapped_column(ForeignKey("digest_run.id"), unique=True)
     warning_id: Mapped[int | None] = mapped_column(ForeignKey("delivery_warning.id"))
+    # An account email's user: its link is composed from the account when it is sent.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     recipient: Mapped[str] = mapped_column(String(254))
     recipient_kind: Mapped[str] = mapped_column(String(12))
     language: Mapped[str] = mapped_column(String(2), default="fr")
@@ -212,6 +219,7 @@ class Notification(db.Model):  # type: ignore[name-defined]
     event: Mapped[AlertEvent | None] = relationship()
     digest_run: Mapped[DigestRun | None] = relationship()
     warning: Mapped[DeliveryWarning | None] = relationship()
+    user: Mapped[User | None] = relationship()
 
 
 class AddressPreference(db.Model):  # type: ignore[name-defined]

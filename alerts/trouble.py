@@ -65,6 +65,8 @@ KIND_WORDS: dict[str, LazyString] = {
     DIGEST: _l("synthèse"),
     TROUBLE: _l("avertissement"),
     "reminder": _l("rappel du code rouge"),
+    "invite": _l("invitation"),
+    "reset": _l("réinitialisation du mot de passe"),
 }
 # A courriel is masculine: « incertain », where the log's notification is « Incertaine ».
 STATE_WORDS: dict[str, LazyString] = {FAILED: _l("échec"), UNCERTAIN: _l("incertain")}

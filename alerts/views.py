@@ -30,6 +30,7 @@ from .models import (
     TO_CONTACT,
     TO_COORDINATOR,
     TO_SERVICE,
+    TO_USER,
     UNCERTAIN,
     AddressPreference,
     AlertEvent,
@@ -52,6 +53,7 @@ RECIPIENT_LABELS = {
     TO_CONTACT: _l("contact"),
     TO_COORDINATOR: _l("coordinateur"),
     TO_SERVICE: _l("service membre"),
+    TO_USER: _l("compte"),
 }
 
 

@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
-from . import clock, history_files, history_import, services
+from . import account_mail, clock, history_files, history_import, password_links, services
 from . import seed as seeding
 from .addresses import clean_address
 from .auth import create_token, hash_password
@@ -52,11 +52,6 @@ def seed_command(demo: bool) -> None:
 
 
 users = click.Group("users", help="Comptes utilisateurs.")
-
-# Sends an account's invitation email and returns (its link, whether the email left).
-# The intake package, which owns invitations, wires it in: the core never imports it.
-Inviter = Callable[[User], tuple[str, bool]]
-INVITERS: list[Inviter] = []
 
 
 @users.command("create")
@@ -110,24 +105,32 @@ def create_user(
     )
     db.session.add(user)
     services.audit(db.session, None, "user.create", user, role=role)
+    db.session.flush()
+    # Without a password, the account is usable only through its invitation link: its
+    # email is recorded with the account, and leaves after the commit.
+    invitation = None if password else account_mail.queue(db.session, user, password_links.INVITE)
     db.session.commit()
     click.echo(f"Compte créé : {email} ({role})")
-    if not password:
-        invite(user)
+    if invitation is not None:
+        invited(user, invitation)
 
 
-def invite(user: User) -> None:
-    """Without a password, the account is usable only through its invitation link."""
-    if not INVITERS:
-        raise click.ClickException("Aucun envoi d'invitation n'est configuré.")
-    link, sent = INVITERS[0](user)
-    if sent:
+def invited(user: User, invitation: account_mail.QueuedEmail) -> None:
+    """Say where the invitation is, and print its link (the same as in the email)."""
+    state = account_mail.state(db.session, invitation)
+    if state.sent:
         click.echo(f"Invitation envoyée à {user.email}. Le lien, aussi affiché ici :")
+    elif state.waiting:
+        click.echo(
+            f"Invitation à {user.email} en file d'envoi (état sur /coordination/notifications). "
+            "Le lien, aussi affiché ici :"
+        )
     else:
         click.echo(
             f"L'e-mail d'invitation à {user.email} n'a pas pu partir ; transmettez-lui ce lien :"
         )
-    click.echo(link)
+    base_url = settings().base_url
+    click.echo(password_links.link_url(base_url, user, password_links.INVITE, invitation.issued_at))
 
 
 def find_account(email: str) -> User:

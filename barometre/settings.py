@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import ssl
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -48,10 +49,14 @@ class Settings:
     retention_days: int = 730
     max_visit_age_days: int = 90
     smtp_host: str = ""
-    smtp_port: int = 25
+    # None: by the mode, 25 (plain), 587 (STARTTLS) or 465 (implicit TLS); see smtp_port_used.
+    smtp_port: int | None = None
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_ca_file: str = ""
+    smtp_allow_plain_login: bool = False
     smtp_timeout: float = 10.0
     mail_from: str = "barometre@localhost"
     outbox_dir: str = ""
@@ -82,6 +87,13 @@ class Settings:
         return normalise_database_url(
             self.database_url or f"sqlite:///{Path(self.instance_path) / 'barometre.db'}"
         )
+
+    @property
+    def smtp_port_used(self) -> int:
+        """SMTP_PORT, or the usual port of the TLS mode: 465 (SSL), 587 (STARTTLS), else 25."""
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return 465 if self.smtp_ssl else 587 if self.smtp_starttls else 25
 
     @property
     def outbox_path(self) -> Path:
@@ -177,7 +189,7 @@ def _has_control(value: str) -> bool:
 
 def _mail_problems(settings: Settings) -> list[str]:
     found = []
-    if not 1 <= settings.smtp_port <= 65535:
+    if not 1 <= settings.smtp_port_used <= 65535:
         found.append("SMTP_PORT: un port entre 1 et 65535 (25, 465 ou 587 en général)")
     if not 0 < settings.smtp_timeout <= 300:
         found.append("SMTP_TIMEOUT: un nombre de secondes entre 0 et 300")
@@ -187,7 +199,52 @@ def _mail_problems(settings: Settings) -> list[str]:
         found.append("MAIL_FROM: une adresse email, sans espace ni retour à la ligne")
     if _has_control(settings.smtp_host) or " " in settings.smtp_host.strip():
         found.append("SMTP_HOST: un nom d'hôte, sans espace")
+    return found + _tls_problems(settings)
+
+
+def _tls_problems(settings: Settings) -> list[str]:
+    """The TLS mode, the certificate authority and the login must agree."""
+    found = []
+    if settings.smtp_starttls and settings.smtp_ssl:
+        found.append(
+            "SMTP_STARTTLS et SMTP_SSL: l'un ou l'autre, pas les deux "
+            "(SMTP_STARTTLS=1 sur le port 587, SMTP_SSL=1 sur le port 465)"
+        )
+    elif settings.smtp_starttls and settings.smtp_port_used == 465:
+        found.append(
+            "SMTP_PORT=465 attend TLS dès la connexion : SMTP_SSL=1 au lieu de SMTP_STARTTLS=1"
+        )
+    if settings.smtp_ca_file and not _readable_file(settings.smtp_ca_file):
+        found.append(
+            "SMTP_CA_FILE: fichier introuvable ou illisible "
+            "(le certificat de l'autorité du serveur SMTP, au format PEM)"
+        )
+    elif settings.smtp_ca_file and not _loads_as_ca(settings.smtp_ca_file):
+        found.append("SMTP_CA_FILE: aucun certificat PEM lisible dans ce fichier")
+    plain = not settings.smtp_starttls and not settings.smtp_ssl
+    if settings.smtp_user and plain and not settings.smtp_allow_plain_login:
+        found.append(
+            "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis avec SMTP_USER : le mot de passe "
+            "circulerait en clair (SMTP_ALLOW_PLAIN_LOGIN=1 pour l'accepter, vers un relais local)"
+        )
     return found
+
+
+def _readable_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError:
+        return False
+    return True
+
+
+def _loads_as_ca(path: str) -> bool:
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError):
+        return False
+    return True
 
 
 def _limit_problems(settings: Settings) -> list[str]:
@@ -226,14 +283,13 @@ def _production_problems(settings: Settings) -> list[str]:
             "DATABASE_URL: PostgreSQL obligatoire en production "
             "(postgresql://utilisateur:motdepasse@hôte:5432/base ; SQLite sert à la démo)"
         )
-    if settings.smtp_user and not settings.smtp_starttls and settings.smtp_port != 465:
-        found.append("SMTP_STARTTLS=1 requis avec SMTP_USER : le mot de passe circulerait en clair")
     return found
 
 
 EXPECTED = {
     "bool": "valeur invalide (1/0, true/false, oui/non)",
     "int": "nombre entier attendu",
+    "int | None": "nombre entier attendu",
     "float": "nombre attendu (par exemple 10 ou 2.5)",
 }
 
@@ -247,7 +303,7 @@ def _parse(raw: str, kind: object) -> Any:
         if lowered in ("0", "false", "no", "off", "non"):
             return False
         raise ValueError(raw)
-    if kind == "int":
+    if kind in ("int", "int | None"):
         return int(raw)
     if kind == "float":
         return float(raw)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import smtplib
 from typing import Any
 
 from flask import (
     abort,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -16,13 +14,13 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from barometre import cli
+from barometre import account_mail
+from barometre import password_links as links
 from barometre.auth import COORDINATOR, PUBLIC, USER, access
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
@@ -30,7 +28,7 @@ from barometre.languages import LANGUAGES
 from barometre.models import MemberService, User
 from barometre.settings import current as settings
 
-from . import accounts, links
+from . import accounts
 from .blueprint import bp, client_address, current_language, safe_next
 from .forms import (
     ChangePasswordForm,
@@ -40,7 +38,6 @@ from .forms import (
     LoginForm,
     SetPasswordForm,
 )
-from .mail import send_account_email
 
 LANG_COOKIE_AGE = 365 * 24 * 3600
 
@@ -87,57 +84,19 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("intake.login"), 303)
 
 
-def _link_url(user: User, purpose: str) -> str:
-    path = url_for("intake.set_password", token=links.make_token(user, purpose))
-    return settings().base_url.rstrip("/") + path
-
-
-def _send_link(user: User, purpose: str, url: str | None = None) -> bool:
-    """The invitation or reset email, in the user's language (after commit).
-
-    False when the mail server could not take it: the account is already
-    committed, so the page says so instead of failing.
-    """
-    url = url or _link_url(user, purpose)
-    hours = int(links.MAX_AGE[purpose].total_seconds() // 3600)
-    with force_locale(user.language if user.language in LANGUAGES else "fr"):
-        if purpose == links.INVITE:
-            subject = _("Invitation au Baromètre Fidex")
-        else:
-            subject = _("Baromètre Fidex : nouveau mot de passe")
-        body = render_template(
-            f"intake/email_{purpose}.txt", user=user, url=url, hours=hours, days=hours // 24
-        )
-    try:
-        send_account_email(user.email, subject, body)
-    except (OSError, smtplib.SMTPException):
-        current_app.logger.exception("account email not sent (user %s, %s)", user.id, purpose)
-        return False
-    return True
-
-
-def invite_from_cli(user: User) -> tuple[str, bool]:
-    """`flask users create` without a password: the invitation, and its link to print."""
-    with current_app.test_request_context():  # url_for outside a request; base_url is added
-        url = _link_url(user, links.INVITE)
-        return url, _send_link(user, links.INVITE, url)
-
-
-@bp.record_once
-def _wire_cli_invitations(_state: Any) -> None:
-    if invite_from_cli not in cli.INVITERS:
-        cli.INVITERS.append(invite_from_cli)
-
-
 @bp.route("/mot-de-passe/oubli", methods=["GET", "POST"])
 @access(PUBLIC)
 def forgot_password() -> ResponseReturnValue:
     form = ForgotPasswordForm()
     if not form.validate_on_submit():
         return render_template("intake/forgot.html", form=form), 422 if form.errors else 200
-    user = accounts.find_user(db.session, form.email.data or "")
-    if user is not None and user.is_active:
-        _send_link(user, links.RESET)
+    try:
+        accounts.request_reset(db.session, form.email.data or "", client_address())
+    except accounts.Throttled:
+        db.session.rollback()
+        message = _("Trop de demandes de lien. Réessayez dans quelques minutes.")
+        return render_template("intake/forgot.html", form=form, refused=message), 429
+    db.session.commit()
     # The same answer whether the account exists or not.
     flash(_("Si un compte existe pour cette adresse, un lien vient de lui être envoyé."), "info")
     return redirect(url_for("intake.login"), 303)
@@ -266,17 +225,36 @@ def invite() -> ResponseReturnValue:
         db.session.rollback()
         _add_errors(form, failed.errors)
         return render_template("intake/invite.html", form=form), 422
+    invitation = account_mail.queue(db.session, user, links.INVITE)
     db.session.commit()
-    if _send_link(user, links.INVITE):
+    _say_where(user, account_mail.state(db.session, invitation))
+    return redirect(url_for("intake.invite"), 303)
+
+
+def _say_where(user: User, state: account_mail.EmailState) -> None:
+    """Where the invitation is: sent (embedded), queued (a worker sends it) or not yet."""
+    if state.sent:
         flash(_("Invitation envoyée à %(email)s.", email=user.email), "success")
-    else:
+    elif state.waiting:
         message = _(
-            "Le compte %(email)s est créé mais l'e-mail n'a pas pu partir : "
-            "envoyez-lui un lien par « Mot de passe oublié » plus tard.",
+            "Invitation à %(email)s en file d'envoi : son état est sur la page Notifications.",
+            email=user.email,
+        )
+        flash(message, "info")
+    elif state.state == "pending":
+        message = _(
+            "Le compte %(email)s est créé mais l'e-mail n'a pas pu partir : nouvel essai "
+            "automatique, son état est sur la page Notifications.",
             email=user.email,
         )
         flash(message, "error")
-    return redirect(url_for("intake.invite"), 303)
+    else:
+        message = _(
+            "Le compte %(email)s est créé mais l'e-mail n'a pas pu partir : "
+            "la page Notifications dit pourquoi et permet de le relancer.",
+            email=user.email,
+        )
+        flash(message, "error")
 
 
 def _invitation(form: InviteForm) -> accounts.Invitation:

@@ -1,4 +1,5 @@
-"""Account services: invite, sign in, set or change a password, choose a language.
+"""Account services: invite, sign in, ask for a password link, set or change a password,
+choose a language.
 
 Like the core's services they take the session, flush and never commit.
 """
@@ -10,12 +11,13 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from barometre import services
+from barometre import account_mail, services
 from barometre.auth import check_password, hash_password
 from barometre.errors import ValidationFailed
 from barometre.extensions import DbSession
 from barometre.languages import LANGUAGES
 from barometre.models import ROLE_WORKER, ROLES, MemberService, User
+from barometre.password_links import RESET
 
 from . import throttle
 
@@ -24,7 +26,7 @@ _DUMMY = User(password_hash=hash_password("not-a-real-password"))
 
 
 class Throttled(Exception):
-    """Too many failed sign-ins for this account or from this address."""
+    """Too many failed sign-ins, or password-link requests, for this account or address."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,23 @@ def authenticate(session: DbSession, email: str, password: str, address: str) ->
         return user
     throttle.record_failure(session, email, address)
     return None
+
+
+def request_reset(session: DbSession, email: str, address: str) -> None:
+    """Someone asks for a password link: an email if the account exists and is active.
+
+    The same work, in the same order, whatever the address: the request is
+    counted (throttled per address typed and per client), the account looked
+    up; only then, for an account, one notification row is recorded (its email
+    leaves after commit, in the background). Raises Throttled first when a
+    window is full.
+    """
+    if throttle.reset_throttled(session, email, address):
+        raise Throttled
+    throttle.record_reset_request(session, email, address)
+    user = find_user(session, email)
+    if user is not None and user.is_active:
+        account_mail.queue(session, user, RESET)
 
 
 def invitation_errors(session: DbSession, data: Invitation) -> dict[str, list[str]]:

@@ -1,4 +1,4 @@
-"""What the intake package stores besides the core's models: failed sign-ins."""
+"""What the intake package stores besides the core's models: failed sign-ins, reset requests."""
 
 from __future__ import annotations
 
@@ -22,6 +22,24 @@ class LoginFailure(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         Index("ix_login_failure_account_at", "account_key", "at"),
         Index("ix_login_failure_address_at", "address", "at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    account_key: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+
+
+class ResetRequest(db.Model):  # type: ignore[name-defined]
+    """One request for a password link, kept an hour, counted per address typed and per client.
+
+    Recorded whether the account exists or not (so the answer cannot tell),
+    with the address as a hash, like `LoginFailure`.
+    """
+
+    __tablename__ = "reset_request"
+    __table_args__ = (
+        Index("ix_reset_request_account_at", "account_key", "at"),
+        Index("ix_reset_request_address_at", "address", "at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)

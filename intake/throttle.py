@@ -1,7 +1,13 @@
 """Sign-in throttling: after 5 failures within a minute, per account or per address,
 the next attempt is refused (429) until the window has passed.
 
-Failures live in the database so that every web process sees the same counts.
+Password-link requests are throttled the same way, over a longer window: 3 per
+address typed and 10 per client within 15 minutes, whether an account exists
+for the address or not (so the refusal says nothing about accounts either).
+Each one may send an email, so the limits are lower than for sign-ins.
+
+Failures and requests live in the database so that every web process sees the
+same counts.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ from sqlalchemy import delete, func, select
 from barometre import clock
 from barometre.extensions import DbSession
 
-from .models import LoginFailure
+from .models import LoginFailure, ResetRequest
 
 WINDOW = timedelta(minutes=1)
 MAX_FAILURES = 5
 KEEP = timedelta(hours=1)
+RESET_WINDOW = timedelta(minutes=15)
+RESET_PER_ACCOUNT = 3
+RESET_PER_CLIENT = 10
 
 
 def account_key(email: str) -> str:
@@ -42,4 +51,25 @@ def record_failure(session: DbSession, email: str, address: str) -> None:
     now = clock.now()
     session.execute(delete(LoginFailure).where(LoginFailure.at < now - KEEP))
     session.add(LoginFailure(at=now, account_key=account_key(email), address=address[:64]))
+    session.flush()
+
+
+def reset_throttled(session: DbSession, email: str, address: str) -> bool:
+    """Too many password-link requests for this address typed, or from this client."""
+    since = clock.now() - RESET_WINDOW
+    checks = (
+        (ResetRequest.account_key, account_key(email), RESET_PER_ACCOUNT),
+        (ResetRequest.address, address[:64], RESET_PER_CLIENT),
+    )
+    for column, value, most in checks:
+        query = select(func.count()).where(column == value, ResetRequest.at > since)
+        if (session.scalar(query) or 0) >= most:
+            return True
+    return False
+
+
+def record_reset_request(session: DbSession, email: str, address: str) -> None:
+    now = clock.now()
+    session.execute(delete(ResetRequest).where(ResetRequest.at < now - KEEP))
+    session.add(ResetRequest(at=now, account_key=account_key(email), address=address[:64]))
     session.flush()

@@ -19,6 +19,9 @@ LINK = re.compile(r"https?://\S+?(/mot-de-passe/definir/\S+)")
 
 
 def outbox(app: Flask) -> list[EmailMessage]:
+    from alerts.account import wait_background
+
+    wait_background(app)  # a reset email leaves from a thread of its own
     folder: Path = app.config["SETTINGS"].outbox_path
     files = (
         sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from barometre import clock
 from barometre.extensions import db
 from barometre.models import AuditEntry, MemberService, User
-from intake.mail import MailRefused, send_account_email
 from tests.conftest import PASSWORD, login, make_user
 from tests.intake_helpers import body_of, link_path, outbox, sign_in, text
 
@@ -360,48 +359,6 @@ class TestLanguage:
 
     def test_unknown_language_is_400(self, client: FlaskClient) -> None:
         assert client.post("/langue", data={"lang": "xx"}).status_code == 400
-
-
-class TestMail:
-    @pytest.mark.parametrize(
-        ("to", "subject"),
-        [("a@example.org\r\nBcc: b@example.org", "Sujet"), ("a@example.org", "Sujet\nBcc: x")],
-    )
-    def test_header_injection_is_refused(self, app: Flask, to: str, subject: str) -> None:
-        with pytest.raises(MailRefused), app.test_request_context():
-            send_account_email(to, subject, "corps")
-        assert outbox(app) == []
-
-
-@pytest.mark.integration
-def test_account_email_goes_through_a_real_smtp_server(tmp_path: Any) -> None:
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Message
-
-    from barometre import create_app
-    from tests.conftest import make_settings
-
-    received: list[Any] = []
-
-    class Keep(Message):  # type: ignore[misc]
-        def handle_message(self, message: Any) -> None:
-            received.append(message)
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        app = create_app(make_settings(tmp_path, smtp_host="127.0.0.1", smtp_port=port))
-        with app.test_request_context():
-            send_account_email("ana@example.org", "Invitation", "Bonjour, voici le lien.")
-    finally:
-        controller.stop()
-    [message] = received
-    assert message["To"] == "ana@example.org" and message["Subject"] == "Invitation"
-    assert "voici le lien" in message.get_payload()
-    assert not (tmp_path / "instance" / "outbox").exists()
 
 
 def test_invitation_when_the_mail_server_is_down(

@@ -69,11 +69,70 @@ def test_a_good_production_configuration_passes() -> None:
         ({"RED_REMINDER_DAYS": "une semaine"}, "RED_REMINDER_DAYS: nombre entier attendu"),
         ({"RED_REMINDER_DAYS": "1.5"}, "RED_REMINDER_DAYS: nombre entier attendu"),
         ({"DEFAULT_LOCALE": "de"}, "DEFAULT_LOCALE"),
-        ({**GOOD_PRODUCTION, "SMTP_USER": "u", "SMTP_PORT": "587"}, "SMTP_STARTTLS=1 requis"),
+        (
+            {**GOOD_PRODUCTION, "SMTP_USER": "u", "SMTP_PORT": "587"},
+            "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis avec SMTP_USER : le mot de passe circulerait",
+        ),
+        ({"SMTP_USER": "u"}, "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis avec SMTP_USER"),
+        ({"SMTP_USER": "u", "SMTP_PORT": "465"}, "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis"),
+        (
+            {"SMTP_STARTTLS": "1", "SMTP_SSL": "1"},
+            "SMTP_STARTTLS et SMTP_SSL: l'un ou l'autre, pas les deux",
+        ),
+        (
+            {"SMTP_STARTTLS": "1", "SMTP_PORT": "465"},
+            "SMTP_PORT=465 attend TLS dès la connexion : SMTP_SSL=1 au lieu de SMTP_STARTTLS=1",
+        ),
+        (
+            {"SMTP_SSL": "1", "SMTP_CA_FILE": "/nonexistent/ca.pem"},
+            "SMTP_CA_FILE: fichier introuvable ou illisible",
+        ),
+        ({"SMTP_SSL": "oui-non"}, "SMTP_SSL: valeur invalide"),
     ],
 )
 def test_each_wrong_value_is_named(environ: dict[str, str], expected: str) -> None:
     assert expected in problems_of(environ)
+
+
+def test_a_ca_file_without_certificates_is_refused(tmp_path: Path) -> None:
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("pas un certificat\n")
+    message = problems_of({"SMTP_STARTTLS": "1", "SMTP_CA_FILE": str(garbage)})
+    assert "SMTP_CA_FILE: aucun certificat PEM lisible dans ce fichier" in message
+
+
+def test_an_unreadable_ca_file_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "ca-folder"  # a folder cannot be read as a file, even by root
+    folder.mkdir()
+    message = problems_of({"SMTP_STARTTLS": "1", "SMTP_CA_FILE": str(folder)})
+    assert "SMTP_CA_FILE: fichier introuvable ou illisible" in message
+
+
+@pytest.mark.parametrize(
+    ("environ", "port"),
+    [
+        ({}, 25),
+        ({"SMTP_STARTTLS": "1"}, 587),
+        ({"SMTP_SSL": "1"}, 465),
+        ({"SMTP_SSL": "1", "SMTP_PORT": "2465"}, 2465),
+        ({"SMTP_STARTTLS": "1", "SMTP_PORT": "25"}, 25),
+    ],
+)
+def test_smtp_port_follows_the_tls_mode_unless_set(environ: dict[str, str], port: int) -> None:
+    assert Settings.from_env(environ).smtp_port_used == port
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"SMTP_USER": "u", "SMTP_STARTTLS": "1"},
+        {"SMTP_USER": "u", "SMTP_SSL": "1"},
+        # The documented opt-out: a relay on the same host, login in clear accepted.
+        {"SMTP_USER": "u", "SMTP_ALLOW_PLAIN_LOGIN": "1"},
+    ],
+)
+def test_a_login_with_tls_or_the_explicit_opt_out_passes(environ: dict[str, str]) -> None:
+    assert Settings.from_env(environ).smtp_user == "u"
 
 
 def test_every_problem_is_reported_at_once() -> None:

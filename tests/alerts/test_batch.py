@@ -18,7 +18,7 @@ import pytest
 from flask import Flask, current_app
 from freezegun import freeze_time
 
-from alerts import delivery, dispatch
+from alerts import delivery, dispatch, transport
 from alerts.emails import (
     AlertRenderer,
     alert_email,
@@ -151,7 +151,7 @@ def test_embedded_mode_without_smtp_writes_the_outbox_in_one_batch(
     rows = report_not_handed_over()
     dispatch.deliver_in_process(app, [n.id for n in rows])
     files = sorted(settings().outbox_path.glob("*.eml"))
-    assert [f.name for f in files] == [delivery.outbox_name(n.id) for n in rows]
+    assert [f.name for f in files] == [transport.outbox_name(n.id) for n in rows]
     assert {n.state for n in notifications()} == {"sent"}
 
 

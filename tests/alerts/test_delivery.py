@@ -14,7 +14,7 @@ from freezegun import freeze_time
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from alerts import delivery
+from alerts import delivery, transport
 from alerts.emails import AddressRefused, Rendered, build_message, message_id
 from alerts.models import Notification
 from alerts.reconcile import reconcile
@@ -262,7 +262,7 @@ def test_embedded_mode_writes_one_eml_file_per_email(app: Flask) -> None:
     file_report()
     files = sorted(settings().outbox_path.glob("*.eml"))
     rows = notifications()
-    assert [f.name for f in files] == [delivery.outbox_name(n.id) for n in rows]
+    assert [f.name for f in files] == [transport.outbox_name(n.id) for n in rows]
     assert all(n.state == "sent" for n in rows)
     assert b"Barometer: Prison de Haren" in files[1].read_bytes()
 

@@ -396,3 +396,37 @@ def test_the_worker_beats_and_reports_task_latency(
     assert 'task="alerts.send_notifications"' in metrics  # batches since the hand-over batches
     # Leave the worker idle: its deliveries must not race the teardown.
     wait_until(lambda: all(n.state in FINAL for n in fresh_notifications()), what="deliveries")
+
+
+def test_an_invitation_and_a_reset_go_through_the_worker(
+    app: Flask, client: FlaskClient, smtp: SmtpServer, worker: Worker, queue: str
+) -> None:
+    """Account emails are notifications too: published after commit, sent by the worker."""
+    from alerts.account import wait_background
+    from barometre.models import ROLE_COORDINATOR
+    from tests.conftest import make_user
+    from tests.intake_helpers import LINK, body_of, text
+
+    coordinator = make_user(ROLE_COORDINATOR, "coord-worker@fidex.test")
+    login(client, coordinator)
+    data = {"email": "invitee@fidex.test", "role": "coordinator", "service": "", "language": "en"}
+    response = client.post("/coordination/utilisateurs/inviter", data=data)
+    page = text(client.get(response.headers["Location"]))
+    assert "Invitation à invitee@fidex.test en file d'envoi" in page
+    [invitation] = wait_until(lambda: smtp.collector.to("invitee@fidex.test"), 30, "invitation")
+    assert invitation["Subject"] == "Invitation to the Fidex barometer"
+    found = LINK.search(body_of(invitation))
+    assert found is not None and app.test_client().get(found.group(1)).status_code == 200
+
+    answer = app.test_client().post("/mot-de-passe/oubli", data={"email": coordinator.email})
+    assert answer.status_code == 303
+    wait_background(app)
+    [reset] = wait_until(lambda: smtp.collector.to(coordinator.email), 30, "reset email")
+    assert reset["Subject"] == "Baromètre Fidex : nouveau mot de passe"
+    rows = wait_until(lambda: settled(2, queue), 30, "account emails")
+    assert {(n.kind, n.state, n.attempts) for n in rows} == {
+        ("invite", "sent", 1),
+        ("reset", "sent", 1),
+    }
+    ids = {message_id(n.id, current_app.config["SETTINGS"]) for n in rows}
+    assert {invitation["Message-ID"], reset["Message-ID"]} == ids

@@ -26,8 +26,8 @@ from barometre.console.exports import create_export, run_export
 from barometre.console.filters import Filters
 from barometre.extensions import db
 from barometre.models import Contact, Establishment, User
+from barometre.password_links import make_token
 from barometre.services import resolve_situation
-from intake.links import make_token
 from tests.browser.support import AXE
 from tests.conftest import file_report, login, make_user
 

@@ -3,25 +3,36 @@
 A link carries the user id and a fingerprint of the current password hash and
 session version: once the password is set, the fingerprint changes and every
 earlier link stops working, so a link is good for one use only.
+
+The link is composed when its email is sent, never stored: the email is a
+notification row holding only the user's id. It is dated by that row
+(`issued_at`), so every attempt and every copy carries the same link, valid
+from when it was asked for. The core holds it because intake checks the links
+and alerts sends them, and those two do not import each other.
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from barometre import clock
-from barometre.extensions import DbSession
-from barometre.models import User
+from . import clock
+from .extensions import DbSession
+from .models import User
+from .signed_links import IssuedAtSigner
 
 INVITE = "invite"
 RESET = "reset"
 MAX_AGE = {INVITE: timedelta(days=7), RESET: timedelta(hours=2)}
 MAX_TOKEN_LENGTH = 400
+# The page of intake.set_password (its route is declared there).
+SET_PASSWORD_PATH = "/mot-de-passe/definir/"  # noqa: S105 - a page, not a password
 
 
 @dataclass(frozen=True)
@@ -31,8 +42,14 @@ class LinkCheck:
     expired: bool = False
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="intake.password-link")
+def _serializer(issued_at: datetime | None = None) -> URLSafeTimedSerializer:
+    stamp = None if issued_at is None else calendar.timegm(issued_at.utctimetuple())
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"],
+        salt="intake.password-link",
+        signer=IssuedAtSigner,
+        signer_kwargs={"issued_at": stamp},
+    )
 
 
 def _fingerprint(user: User) -> str:
@@ -40,8 +57,16 @@ def _fingerprint(user: User) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
-def make_token(user: User, purpose: str) -> str:
-    return str(_serializer().dumps({"u": user.id, "f": _fingerprint(user), "p": purpose}))
+def make_token(user: User, purpose: str, issued_at: datetime | None = None) -> str:
+    """`issued_at`: naive UTC (as stored), from when the link's validity counts (None: now)."""
+    payload = {"u": user.id, "f": _fingerprint(user), "p": purpose}
+    return str(_serializer(issued_at).dumps(payload))
+
+
+def link_url(base_url: str, user: User, purpose: str, issued_at: datetime | None = None) -> str:
+    """The absolute address of the page that sets the password."""
+    token = make_token(user, purpose, issued_at)
+    return f"{base_url.rstrip('/')}{SET_PASSWORD_PATH}{quote(token)}"
 
 
 def check_token(session: DbSession, token: str) -> LinkCheck:

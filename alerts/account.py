@@ -1,0 +1,119 @@
+"""Account emails (invitation, password reset) as notifications: recording and hand-over.
+
+Intake decides them through `barometre.account_mail` (the app factory registers
+`MAILER` there); this module records the row in the caller's transaction. The
+email is composed when it is sent (`alerts.account_emails`), like every other.
+
+An invitation is handed over right after commit, like an alert (the
+coordinator's page then says whether it left). A reset request is handed over
+from a thread of its own: the page that answers it must take as long whether
+the address has an account or not, so no SMTP conversation (nor broker
+round trip) happens in that request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
+
+from barometre import clock
+from barometre.account_mail import EmailState, QueuedEmail
+from barometre.extensions import DbSession
+from barometre.models import User
+from barometre.password_links import MAX_AGE
+from barometre.settings import current as current_settings
+
+from . import dispatch
+from .account_emails import language_of
+from .models import ACCOUNT_KINDS, RESET, TO_USER, Notification
+
+# Retries stop after a day, or sooner when the link would be dead on arrival (a reset: 2 h).
+GIVE_UP_AFTER = timedelta(hours=24)
+BACKGROUND_KEY = "alerts.account.background"
+THREADS_KEY = "alerts.account.threads"
+
+log = logging.getLogger(__name__)
+
+
+class NotificationMailer:
+    """`barometre.account_mail.AccountMailer`: account emails as notification rows."""
+
+    def queue(self, session: DbSession, user: User, purpose: str) -> QueuedEmail:
+        if purpose not in ACCOUNT_KINDS:
+            raise ValueError(f"unknown account email {purpose!r}")
+        now = clock.now()
+        row = Notification(
+            kind=purpose,
+            user_id=user.id,
+            recipient=user.email,
+            recipient_kind=TO_USER,
+            language=language_of(user, current_settings()),
+            created_at=now,
+            next_attempt_at=now,
+            give_up_at=now + min(GIVE_UP_AFTER, MAX_AGE[purpose]),
+        )
+        session.add(row)
+        session.flush()
+        if purpose == RESET:
+            session.info.setdefault(BACKGROUND_KEY, []).append(row.id)
+        else:
+            dispatch.after_commit(session, [row.id])
+        return QueuedEmail(row.id, now)
+
+    def state(self, session: DbSession, queued: QueuedEmail) -> EmailState:
+        query = select(Notification.state, Notification.attempts).where(
+            Notification.id == queued.id
+        )
+        found = session.execute(query).first()
+        return EmailState("pending", 0) if found is None else EmailState(found[0], found[1])
+
+
+MAILER = NotificationMailer()
+
+
+# --- reset emails: handed over from a thread after commit ------------------------------------
+
+
+def _on_commit(session: Session) -> None:
+    ids: list[int] | None = session.info.pop(BACKGROUND_KEY, None)
+    if not ids or not has_app_context():
+        return
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    thread = threading.Thread(
+        target=_hand_over, args=(app, ids), name="alerts-account-email", daemon=True
+    )
+    threads: list[threading.Thread] = app.extensions.setdefault(THREADS_KEY, [])
+    threads[:] = [t for t in threads if t.is_alive()]
+    threads.append(thread)
+    thread.start()
+
+
+def _hand_over(app: Flask, ids: list[int]) -> None:
+    with app.app_context():
+        try:
+            dispatch.hand_over(app, dispatch.Handoff(notification_ids=ids))
+        except Exception:
+            log.exception("alerts: account email hand-over failed; the reconciler will retry")
+
+
+def _on_rollback(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:
+        session.info.pop(BACKGROUND_KEY, None)
+
+
+def install_listeners() -> None:
+    """Once per process, beside `dispatch.install_listeners`."""
+    if not event.contains(Session, "after_commit", _on_commit):
+        event.listen(Session, "after_commit", _on_commit)
+        event.listen(Session, "after_soft_rollback", _on_rollback)
+
+
+def wait_background(app: Flask, timeout: float = 30.0) -> None:
+    """Wait for the reset emails handed over from threads (tests, a clean shutdown)."""
+    for thread in list(app.extensions.get(THREADS_KEY, [])):
+        thread.join(timeout)
