@@ -69,6 +69,8 @@ RED_LIFTED = "lifted"  # a fall out of red that does not reach green
 DIGEST = "digest"
 # The coordinators' warning that emails could not be delivered (alerts.trouble).
 TROUBLE = "trouble"
+# The confirmation asked of an address that wants to follow an establishment (issue 19).
+FOLLOW = "follow"
 
 GROUP_OPEN = GroupState.OPEN
 GROUP_SENT = GroupState.SENT
@@ -78,6 +80,7 @@ GROUP_CANCELLED = GroupState.CANCELLED
 TO_CONTACT = "contact"
 TO_COORDINATOR = "coordinator"
 TO_SERVICE = "service"
+TO_FOLLOWER = "follower"
 
 
 class AlertGroup(db.Model):  # type: ignore[name-defined]
@@ -183,6 +186,9 @@ class Notification(db.Model):  # type: ignore[name-defined]
     event_id: Mapped[int | None] = mapped_column(ForeignKey("alert_event.id"))
     digest_run_id: Mapped[int | None] = mapped_column(ForeignKey("digest_run.id"), unique=True)
     warning_id: Mapped[int | None] = mapped_column(ForeignKey("delivery_warning.id"))
+    # A follow confirmation's request; no foreign key: the request is erased once
+    # confirmed or expired, while this row stays in the log.
+    follow_request_id: Mapped[int | None] = mapped_column(Integer)
     recipient: Mapped[str] = mapped_column(String(254))
     recipient_kind: Mapped[str] = mapped_column(String(12))
     language: Mapped[str] = mapped_column(String(2), default="fr")
