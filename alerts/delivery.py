@@ -50,7 +50,18 @@ from .emails import (
     preferences_url,
     signed_links_for,
 )
-from .models import DIGEST, FAILED, PENDING, SENDING, SENT, TROUBLE, UNCERTAIN, Notification
+from .follow import FollowGone, follow_email
+from .models import (
+    DIGEST,
+    FAILED,
+    FOLLOW,
+    PENDING,
+    SENDING,
+    SENT,
+    TROUBLE,
+    UNCERTAIN,
+    Notification,
+)
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -263,7 +274,7 @@ def _attempt(
         # No transaction stays open while the network is slow.
         session.rollback()
         transport.send(message, notification.id)
-    except (PermanentFailure, AddressRefused) as error:
+    except (PermanentFailure, AddressRefused, FollowGone) as error:
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=True)
     except UncertainDelivery as error:
         log.warning("alerts: notification %s may have been sent: %s", notification.id, error)
@@ -327,6 +338,10 @@ def compose(session: DbSession, notification: Notification, settings: Settings) 
         from .trouble import trouble_email
 
         rendered = trouble_email(session, notification, settings)
+        topic = TOPIC_ALERTS
+    elif notification.kind == FOLLOW:
+        # Its one-click unsubscription cancels the request (alerts: what following brings).
+        rendered = follow_email(session, notification, settings)
         topic = TOPIC_ALERTS
     else:
         rendered = alert_email(session, notification, settings)
