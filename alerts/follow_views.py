@@ -39,7 +39,8 @@ THROTTLED = _l(
     "Trop de demandes de suivi pour cette adresse ou depuis votre connexion. "
     "Réessayez dans une heure."
 )
-LINK_STATUS = {LinkProblem.INVALID: 403, LinkProblem.EXPIRED: 410}
+# An invalid link is not found (as the preferences page answers); an expired one is gone.
+LINK_STATUS = {LinkProblem.INVALID: 404, LinkProblem.EXPIRED: 410}
 
 
 def an_address(_form: Any, field: Field) -> None:
