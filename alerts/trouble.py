@@ -34,6 +34,7 @@ from .emails import Rendered, common_context, render
 from .events import new_notification
 from .models import (
     FAILED,
+    FOLLOW,
     PENDING,
     TO_COORDINATOR,
     TROUBLE,
@@ -71,8 +72,16 @@ STATE_WORDS: dict[str, dict[str, str]] = {
 
 
 def open_trouble() -> list[ColumnElement[bool]]:
-    """Failed or uncertain, and not dismissed by a coordinator."""
-    return [Notification.state.in_(TROUBLE_STATES), Notification.dismissed_at.is_(None)]
+    """Failed or uncertain, and not dismissed by a coordinator.
+
+    A follow confirmation is not counted: its address was typed by a visitor, who
+    asked nothing of the coordinators (a typo would warn them every day).
+    """
+    return [
+        Notification.state.in_(TROUBLE_STATES),
+        Notification.dismissed_at.is_(None),
+        Notification.kind != FOLLOW,
+    ]
 
 
 def trouble_counts(session: DbSession) -> dict[str, int]:

@@ -30,6 +30,7 @@ from .models import (
     STATES,
     TO_CONTACT,
     TO_COORDINATOR,
+    TO_FOLLOWER,
     TO_SERVICE,
     UNCERTAIN,
     AddressPreference,
@@ -53,6 +54,7 @@ RECIPIENT_LABELS = {
     TO_CONTACT: _l("contact"),
     TO_COORDINATOR: _l("coordinateur"),
     TO_SERVICE: _l("service membre"),
+    TO_FOLLOWER: _l("abonné"),
 }
 
 

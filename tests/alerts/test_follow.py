@@ -18,13 +18,15 @@ from flask_babel import refresh
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
+from alerts.recipients import preference
+from alerts.trouble import trouble_counts
 from barometre import follow
 from barometre.extensions import db
 from barometre.models import AuditEntry, Follower, FollowRequest, User
 from barometre.retention import purge_expired
 from tests.conftest import file_report, login, make_user
 
-from .conftest import add_contact, notifications
+from .conftest import add_contact, establishment, notifications
 from .support import SmtpServer
 
 BASE = "https://barometre.example.org"
@@ -332,3 +334,59 @@ def test_a_confirmation_whose_request_is_gone_fails_without_retrying(
     [row] = notifications(kind="follow")
     assert row.state == "failed"
     assert "Demande de suivi effacée" in row.last_error
+    # A visitor's address is not the coordinators' trouble: no banner, no warning.
+    assert trouble_counts(db.session) == {}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_follower_gets_the_digest_of_its_establishment_only(app: Flask, smtp: SmtpServer) -> None:
+    client = app.test_client()
+    ask(client, alerts="aucune", digest="y")
+    confirm(client, smtp.collector.to(FAN)[0])
+    file_report(make_user("worker"))  # a rise: this follower asked for no alerts
+    assert len(smtp.collector.to(FAN)) == 1
+    result = app.test_cli_runner().invoke(args=["digest", "send"])
+    assert result.exit_code == 0, result.output
+    [digest] = notifications(kind="digest", recipient=FAN)
+    assert digest.recipient_kind == "follower"
+    assert digest.digest_run is not None
+    assert digest.digest_run.establishment_ids == [establishment("haren").id]
+    assert len(smtp.collector.to(FAN)) == 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_stopping_through_the_preferences_page_forgets_the_follower(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    client = app.test_client()
+    ask(client, digest="y")
+    confirm(client, smtp.collector.to(FAN)[0])
+    file_report(make_user("worker"))
+    rise = smtp.collector.to(FAN)[1]
+    manage = re.search(rf"{re.escape(BASE)}(/alertes/preferences/\S+)", text_of(rise))
+    assert manage is not None
+    page = client.get(manage.group(1)).get_data(as_text=True)
+    assert "Prison de Haren" in page  # what it follows is listed
+    client.post(manage.group(1), data={"alerts": "1"})  # keeps alerts, stops the digest
+    [row] = followers()
+    assert (row.alerts, row.digest) == (True, False)
+    client.post(manage.group(1), data={"stop_all": "1"})
+    assert followers() == []
+    # An address that only followed leaves nothing behind.
+    assert preference(db.session, FAN) is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_contacts_one_click_also_stops_what_it_follows(app: Flask, smtp: SmtpServer) -> None:
+    client = app.test_client()
+    add_contact("direction@haren.test", slug="saint-gilles")
+    ask(client, email="direction@haren.test", digest="y")
+    confirm(client, smtp.collector.to("direction@haren.test")[0])
+    file_report(make_user("worker"))
+    rise = smtp.collector.to("direction@haren.test")[1]
+    url = str(rise["List-Unsubscribe"]).strip("<>")
+    assert client.post(url.removeprefix(BASE)).status_code == 200
+    [row] = followers()
+    assert (row.alerts, row.digest) == (False, True)
+    choice = preference(db.session, "direction@haren.test")
+    assert choice is not None and (choice.alerts, choice.digest) == (False, True)
