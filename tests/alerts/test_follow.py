@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from flask_babel import refresh
 from freezegun import freeze_time
@@ -31,7 +31,7 @@ from .support import SmtpServer
 
 BASE = "https://barometre.example.org"
 FAN = "suiveur@exemple.test"
-CONFIRM = re.compile(rf"{re.escape(BASE)}(/etablissements/[a-z-]+/suivre/confirmer/[^\s\"<>]+)")
+CONFIRM = re.compile(r"https?://[^/\s]+(/etablissements/[a-z-]+/suivre/confirmer/[^\s\"<>]+)")
 
 
 @pytest.fixture
@@ -390,3 +390,32 @@ def test_a_contacts_one_click_also_stops_what_it_follows(app: Flask, smtp: SmtpS
     assert (row.alerts, row.digest) == (False, True)
     choice = preference(db.session, "direction@haren.test")
     assert choice is not None and (choice.alerts, choice.digest) == (False, True)
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_forms_carry_their_csrf_token(app: Flask, smtp: SmtpServer) -> None:
+    app.config["WTF_CSRF_ENABLED"] = True  # as in production
+    client = app.test_client()
+    # HTTPS (BASE_URL): Flask-WTF also wants a same-origin Referer, as browsers send.
+    client.environ_base["HTTP_REFERER"] = "https://localhost/etablissements/haren/suivre"
+
+    def fresh() -> FlaskClient:
+        g.pop("csrf_token", None)  # the test's app context outlives requests
+        return client
+
+    refused = ask(fresh())  # no token: refused, nothing sent
+    assert refused.status_code == 400 and smtp.collector.count() == 0
+    page = fresh().get("/etablissements/haren/suivre").get_data(as_text=True)
+    token = CSRF_FIELD.search(page)
+    assert token is not None
+    sent = ask(fresh(), csrf_token=token.group(1))
+    assert sent.status_code == 200, sent.get_data(as_text=True)
+    path = confirm_path(smtp.collector.to(FAN)[0])
+    assert fresh().post(path).status_code == 400  # no token
+    shown = CSRF_FIELD.search(fresh().get(path).get_data(as_text=True))
+    assert shown is not None
+    assert fresh().post(path, data={"csrf_token": shown.group(1)}).status_code == 200
+    assert [f.email for f in followers()] == [FAN]
