@@ -419,3 +419,17 @@ def test_the_forms_carry_their_csrf_token(app: Flask, smtp: SmtpServer) -> None:
     assert shown is not None
     assert fresh().post(path, data={"csrf_token": shown.group(1)}).status_code == 200
     assert [f.email for f in followers()] == [FAN]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_who_receives_what_shows_followers_and_a_coordinator_can_stop_them(
+    app: Flask, smtp: SmtpServer, coordinator: User
+) -> None:
+    client = app.test_client()
+    ask(client, alerts="rouge")
+    confirm(client, smtp.collector.to(FAN)[0])
+    login(client, coordinator)
+    page = client.get("/coordination/adresses").get_data(as_text=True)
+    assert FAN in page and "suit Prison de Haren" in page
+    client.post("/coordination/adresses", data={"email": FAN, "alerts": "0", "digest": "0"})
+    assert followers() == []  # as its own link would: nothing left, forgotten
