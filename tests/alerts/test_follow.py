@@ -18,7 +18,7 @@ from flask_babel import refresh
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from alerts.recipients import preference
+from alerts.recipients import event_recipients, preference
 from alerts.trouble import trouble_counts
 from barometre import follow
 from barometre.extensions import db
@@ -433,3 +433,19 @@ def test_who_receives_what_shows_followers_and_a_coordinator_can_stop_them(
     assert FAN in page and "suit Prison de Haren" in page
     client.post("/coordination/adresses", data={"email": FAN, "alerts": "0", "digest": "0"})
     assert followers() == []  # as its own link would: nothing left, forgotten
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_end_of_a_red_is_not_told_to_who_stopped_following(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    client = app.test_client()
+    ask(client)
+    confirm(client, smtp.collector.to(FAN)[0])
+    file_report(make_user("worker"))
+    [rise] = [n for n in notifications(kind="rise") if n.recipient == FAN]
+    assert rise.event_id is not None
+    assert FAN in {r.address for r in event_recipients(db.session, rise.event_id)}
+    follow.stop(db.session, FAN, alerts=True, digest=False)
+    db.session.commit()
+    assert FAN not in {r.address for r in event_recipients(db.session, rise.event_id)}
