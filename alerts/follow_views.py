@@ -91,16 +91,16 @@ def client() -> str:
 @access(BAROMETER)
 def form(slug: str) -> ResponseReturnValue:
     establishment = establishment_or_404(slug)
-    form = FollowForm()
+    asked = FollowForm()
     if request.method == "GET" and current_user.is_authenticated:
-        form.email.data = current_user.email
-    if not form.validate_on_submit():
-        return form_page(establishment, form), 422 if request.method == "POST" else 200
-    address = clean_address(form.email.data or "") or ""
+        asked.email.data = current_user.email
+    if not asked.validate_on_submit():
+        return form_page(establishment, asked), 422 if request.method == "POST" else 200
+    address = clean_address(asked.email.data or "") or ""
     if follow.throttled(db.session, address, client()):
         db.session.rollback()
-        return form_page(establishment, form, refused=str(THROTTLED)), 429
-    choice = follow.Choice.from_form(form.alerts.data or "", bool(form.digest.data))
+        return form_page(establishment, asked, refused=str(THROTTLED)), 429
+    choice = follow.Choice.from_form(asked.alerts.data or "", bool(asked.digest.data))
     request_follow(db.session, establishment, address, lang(), choice, client())
     db.session.commit()
     # The same page whether the address follows already or not.
