@@ -26,6 +26,7 @@ def init_app(flask_app: Flask) -> None:
     from .dispatch import export_via_celery, install_listeners
     from .embedded import start_ticker
     from .events import on_level_change
+    from .follow_views import bp as follow_bp
     from .trouble import console_status
     from .views import bp
 
@@ -40,6 +41,7 @@ def init_app(flask_app: Flask) -> None:
     install_listeners()
     install_account_listeners()
     flask_app.register_blueprint(bp)
+    flask_app.register_blueprint(follow_bp)
     register_cli(flask_app)
 
     @flask_app.before_request

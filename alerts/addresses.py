@@ -2,7 +2,8 @@
 
 An address receives alerts or the digest for a reason (a contact of an
 establishment, a coordinator, a member service's alert address) unless it
-opted out through the signed link in its emails (`AddressPreference`). The
+opted out through the signed link in its emails (`AddressPreference`). A
+follower's reason is its own choice, kept on its row (its links change it). The
 console shows the result in one place, and a coordinator may change an
 address's choices for it (audit-logged), e.g. when asked by phone.
 """
@@ -14,11 +15,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from barometre import follow
 from barometre.extensions import DbSession
-from barometre.models import Contact, User
+from barometre.models import Contact, Follower, User
 from barometre.services import audit
 
-from .models import AddressPreference
+from .models import TO_FOLLOWER, AddressPreference
 from .recipients import coordinators, key, member_services, preference, set_preference
 
 
@@ -26,7 +28,7 @@ from .recipients import coordinators, key, member_services, preference, set_pref
 class Reason:
     """Why an address gets emails: what its source allows before the address's own choice."""
 
-    kind: str  # "contact", "coordinator" or "service"
+    kind: str  # "contact", "coordinator", "service" or "follower"
     name: str  # the establishment, the coordinator or the service
     alerts: bool
     digest: bool
@@ -50,8 +52,10 @@ class AddressLine:
 
     @property
     def alerts(self) -> bool:
-        """Receives alerts: some reason gives them and the address did not refuse them."""
-        return self.chose_alerts and any(r.alerts for r in self.reasons)
+        """Receives alerts: some reason gives them and the address did not refuse them
+        (what it follows, it chose itself)."""
+        given = self.chose_alerts and any(r.alerts for r in self.reasons if r.kind != TO_FOLLOWER)
+        return given or any(r.alerts for r in self.reasons if r.kind == TO_FOLLOWER)
 
     @property
     def red_only(self) -> bool:
@@ -60,7 +64,8 @@ class AddressLine:
 
     @property
     def digest(self) -> bool:
-        return self.chose_digest and any(r.digest for r in self.reasons)
+        given = self.chose_digest and any(r.digest for r in self.reasons if r.kind != TO_FOLLOWER)
+        return given or any(r.digest for r in self.reasons if r.kind == TO_FOLLOWER)
 
 
 def address_book(session: DbSession) -> list[AddressLine]:
@@ -97,6 +102,21 @@ def address_book(session: DbSession) -> list[AddressLine]:
             line(address).reasons.append(
                 Reason("service", service.name, True, True, ident=service.id)
             )
+    followers = session.scalars(
+        select(Follower).options(joinedload(Follower.establishment)).order_by(Follower.id)
+    )
+    for row in followers:
+        active = row.establishment.active
+        line(row.email).reasons.append(
+            Reason(
+                TO_FOLLOWER,
+                row.establishment.name,
+                row.alerts,
+                row.digest and active,
+                row.red_only,
+                row.establishment_id,
+            )
+        )
     for choice in session.scalars(select(AddressPreference)):
         if choice.email in lines:
             lines[choice.email].choice = choice
@@ -106,7 +126,9 @@ def address_book(session: DbSession) -> list[AddressLine]:
 def change_choice(
     session: DbSession, actor: User | None, address: str, alerts: bool, digest: bool
 ) -> AddressPreference:
-    """A coordinator changes, for an address, what it chose through its link."""
+    """A coordinator changes, for an address, what it chose through its link (what it
+    follows too, as its own link would: stopping everything deletes its follows)."""
+    follow.stop(session, address, alerts=not alerts, digest=not digest)
     set_preference(session, address, alerts, digest)
     row = preference(session, address)
     assert row is not None  # noqa: S101 - set_preference just stored it

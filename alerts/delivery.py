@@ -46,10 +46,12 @@ from .emails import (
     preferences_url,
     signed_links_for,
 )
+from .follow import FollowGone, follow_email
 from .models import (
     ACCOUNT_KINDS,
     DIGEST,
     FAILED,
+    FOLLOW,
     PENDING,
     SENDING,
     SENT,
@@ -262,7 +264,7 @@ def _attempt(
         transport.send(
             message, notification.id, account_emails.outbox_name(notification.id) if private else ""
         )
-    except (PermanentFailure, AddressRefused) as error:
+    except (PermanentFailure, AddressRefused, FollowGone) as error:
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=True)
     except UncertainDelivery as error:
         log.warning("alerts: notification %s may have been sent: %s", notification.id, error)
@@ -328,6 +330,10 @@ def compose(session: DbSession, notification: Notification, settings: Settings) 
         from .trouble import trouble_email
 
         rendered = trouble_email(session, notification, settings)
+        topic = TOPIC_ALERTS
+    elif notification.kind == FOLLOW:
+        # Its one-click unsubscription cancels the request (alerts: what following brings).
+        rendered = follow_email(session, notification, settings)
         topic = TOPIC_ALERTS
     else:
         rendered = alert_email(session, notification, settings)

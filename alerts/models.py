@@ -75,6 +75,8 @@ REMINDER = "reminder"
 INVITE = "invite"
 RESET = "reset"
 ACCOUNT_KINDS = (INVITE, RESET)
+# The confirmation asked of an address that wants to follow an establishment (issue 19).
+FOLLOW = "follow"
 
 GROUP_OPEN = GroupState.OPEN
 GROUP_SENT = GroupState.SENT
@@ -85,6 +87,7 @@ TO_CONTACT = "contact"
 TO_COORDINATOR = "coordinator"
 TO_SERVICE = "service"
 TO_USER = "user"
+TO_FOLLOWER = "follower"
 
 
 class AlertGroup(db.Model):  # type: ignore[name-defined]
@@ -200,6 +203,9 @@ class Notification(db.Model):  # type: ignore[name-defined]
     warning_id: Mapped[int | None] = mapped_column(ForeignKey("delivery_warning.id"))
     # An account email's user: its link is composed from the account when it is sent.
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # A follow confirmation's request; no foreign key: the request is erased once
+    # confirmed or expired, while this row stays in the log.
+    follow_request_id: Mapped[int | None] = mapped_column(Integer)
     recipient: Mapped[str] = mapped_column(String(254))
     recipient_kind: Mapped[str] = mapped_column(String(12))
     language: Mapped[str] = mapped_column(String(2), default="fr")

@@ -1,8 +1,10 @@
-"""Who receives what (R10): member services, coordinators, establishment contacts.
+"""Who receives what (R10): member services, coordinators, establishment contacts, and
+the addresses that follow an establishment (issue 19).
 
 Each address appears once per email (the first source wins: a contact's own
 language beats the default), and an address that opted out through its signed
-link is left out.
+link is left out. A follower's own choices (kept on its row, which its
+unsubscribe links change) decide for it: following is a later, explicit opt-in.
 """
 
 from __future__ import annotations
@@ -10,21 +12,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from barometre import clock
 from barometre.addresses import clean_address
 from barometre.extensions import DbSession
 from barometre.languages import supported
-from barometre.models import ROLE_COORDINATOR, Contact, Establishment, MemberService, User
+from barometre.models import (
+    ROLE_COORDINATOR,
+    Contact,
+    Establishment,
+    Follower,
+    MemberService,
+    User,
+)
 
 from .models import (
     GREEN_AGAIN,
     RED,
     TO_CONTACT,
     TO_COORDINATOR,
+    TO_FOLLOWER,
     TO_SERVICE,
     AddressPreference,
+    AlertEvent,
     Notification,
 )
 
@@ -54,9 +65,12 @@ class _Collector:
         self.excluded = excluded
         self.found: dict[str, Recipient] = {}
 
-    def add(self, address: str, language: str | None, kind: str) -> None:
+    def add(self, address: str, language: str | None, kind: str, chosen: bool = False) -> None:
+        """`chosen`: the address asked for it itself (a follower): its opt-out does not apply."""
         address = address.strip()
-        if not address or key(address) in self.excluded or key(address) in self.found:
+        if not address or key(address) in self.found:
+            return
+        if key(address) in self.excluded and not chosen:
             return
         self.found[key(address)] = Recipient(address, email_language(language), kind)
 
@@ -79,7 +93,7 @@ def member_services(session: DbSession) -> list[MemberService]:
     return list(session.scalars(query))
 
 
-def _wants_alert(contact: Contact, kind: str, was_red: bool) -> bool:
+def _wants_alert(contact: Contact | Follower, kind: str, was_red: bool) -> bool:
     if not contact.red_only:
         return True
     # Red-only contacts hear about red, and about the end of a red they were told of.
@@ -104,12 +118,33 @@ def alert_recipients(
     for service in member_services(session):
         for address in service.alert_addresses:
             collector.add(address, "fr", TO_SERVICE)
+    for follower in followers(session, establishment_id, alerts=True):
+        if _wants_alert(follower, kind, was_red):
+            collector.add(follower.email, follower.language, TO_FOLLOWER, chosen=True)
     return list(collector.found.values())
 
 
+def followers(
+    session: DbSession, establishment_id: int | None = None, alerts: bool = False
+) -> list[Follower]:
+    """Confirmed followers (of one establishment), those who want alerts or else the digest."""
+    wanted = Follower.alerts if alerts else Follower.digest
+    query = select(Follower).where(wanted.is_(True)).order_by(Follower.id)
+    if establishment_id is not None:
+        query = query.where(Follower.establishment_id == establishment_id)
+    return list(session.scalars(query))
+
+
 def event_recipients(session: DbSession, event_id: int) -> list[Recipient]:
-    """Who an event was addressed to, in the same language, less those who opted out since."""
+    """Who an event was addressed to, in the same language, less those who opted out since
+    (a follower: who stopped following that establishment's alerts since)."""
     excluded = opted_out(session, "alerts")
+    event = session.get(AlertEvent, event_id)
+    following = (
+        {key(f.email) for f in followers(session, event.establishment_id, alerts=True)}
+        if event is not None
+        else set()
+    )
     query = (
         select(Notification.recipient, Notification.language, Notification.recipient_kind)
         .where(Notification.event_id == event_id)
@@ -118,7 +153,7 @@ def event_recipients(session: DbSession, event_id: int) -> list[Recipient]:
     return [
         Recipient(address, language, kind)
         for address, language, kind in session.execute(query)
-        if key(address) not in excluded
+        if (key(address) in following if kind == TO_FOLLOWER else key(address) not in excluded)
     ]
 
 
@@ -139,21 +174,43 @@ def digest_recipients(session: DbSession) -> list[Recipient]:
         .order_by(Contact.id)
     )
     for contact in contacts:
-        k = key(contact.email)
-        if k in excluded:
-            continue
-        if k in everything.found:
-            # Also a coordinator or a service: already gets every establishment.
-            continue
-        known = scoped.get(k)
-        ids = (known.establishment_ids or frozenset()) if known else frozenset()
-        scoped[k] = Recipient(
-            known.address if known else contact.email.strip(),
-            known.language if known else email_language(contact.language),
-            TO_CONTACT,
-            ids | {contact.establishment_id},
-        )
+        if key(contact.email) not in excluded:
+            _scope(scoped, everything, contact, TO_CONTACT)
+    active = set(session.scalars(select(Establishment.id).where(Establishment.active.is_(True))))
+    for follower in followers(session):
+        if follower.establishment_id in active:  # chosen: the address's opt-out does not apply
+            _scope(scoped, everything, follower, TO_FOLLOWER)
     return [*scoped.values(), *everything.found.values()]
+
+
+def _scope(
+    scoped: dict[str, Recipient], everything: _Collector, row: Contact | Follower, kind: str
+) -> None:
+    """Add the row's establishment to its address's digest."""
+    k = key(row.email)
+    if k in everything.found:
+        # Also a coordinator or a service: already gets every establishment.
+        return
+    known = scoped.get(k)
+    ids = (known.establishment_ids or frozenset()) if known else frozenset()
+    scoped[k] = Recipient(
+        known.address if known else row.email.strip(),
+        known.language if known else email_language(row.language),
+        known.kind if known else kind,
+        ids | {row.establishment_id},
+    )
+
+
+def receives_otherwise(session: DbSession, address: str) -> bool:
+    """Whether the address gets emails other than what it follows: a contact, an active
+    coordinator or a member service's alert address."""
+    k = key(address)
+    contact = session.scalar(
+        select(Contact.id).where(func.lower(func.trim(Contact.email)) == k).limit(1)
+    )
+    if contact is not None or any(key(u.email) == k for u in coordinators(session)):
+        return True
+    return any(key(a) == k for s in member_services(session) for a in s.alert_addresses)
 
 
 def invalid(addresses: Iterable[str]) -> list[str]:

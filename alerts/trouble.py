@@ -38,6 +38,7 @@ from .events import new_notification
 from .models import (
     DIGEST,
     FAILED,
+    FOLLOW,
     GREEN_AGAIN,
     PENDING,
     RED,
@@ -73,8 +74,16 @@ STATE_WORDS: dict[str, LazyString] = {FAILED: _l("échec"), UNCERTAIN: _l("incer
 
 
 def open_trouble() -> list[ColumnElement[bool]]:
-    """Failed or uncertain, and not dismissed by a coordinator."""
-    return [Notification.state.in_(TROUBLE_STATES), Notification.dismissed_at.is_(None)]
+    """Failed or uncertain, and not dismissed by a coordinator.
+
+    A follow confirmation is not counted: its address was typed by a visitor, who
+    asked nothing of the coordinators (a typo would warn them every day).
+    """
+    return [
+        Notification.state.in_(TROUBLE_STATES),
+        Notification.dismissed_at.is_(None),
+        Notification.kind != FOLLOW,
+    ]
 
 
 def trouble_counts(session: DbSession) -> dict[str, int]:

@@ -17,6 +17,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
+from barometre import follow
 from barometre.auth import COORDINATOR, PUBLIC, access
 from barometre.extensions import csrf, db
 from barometre.settings import current as settings
@@ -29,6 +30,7 @@ from .models import (
     STATES,
     TO_CONTACT,
     TO_COORDINATOR,
+    TO_FOLLOWER,
     TO_SERVICE,
     TO_USER,
     UNCERTAIN,
@@ -37,7 +39,7 @@ from .models import (
     Notification,
     NotificationState,
 )
-from .recipients import clean_address, preference, set_preference
+from .recipients import clean_address, preference, receives_otherwise, set_preference
 
 bp = Blueprint("alerts", __name__)
 
@@ -54,6 +56,7 @@ RECIPIENT_LABELS = {
     TO_COORDINATOR: _l("coordinateur"),
     TO_SERVICE: _l("service membre"),
     TO_USER: _l("compte"),
+    TO_FOLLOWER: _l("abonné"),
 }
 
 
@@ -176,9 +179,18 @@ def one_click(token: str, topic: str) -> ResponseReturnValue:
         alerts = False
     else:
         digest = False
-    set_preference(db.session, address, alerts, digest)
+    choose(address, alerts, digest)
     db.session.commit()
     return Response(_("Désabonnement enregistré."), mimetype="text/plain")
+
+
+def choose(address: str, alerts: bool, digest: bool) -> None:
+    """What an address chose through its link: for what it follows (stopping everything
+    deletes its follows), and for what it gets otherwise. An address that only follows
+    keeps no preference row: once it stops, nothing of it is kept."""
+    follow.stop(db.session, address, alerts=not alerts, digest=not digest)
+    if preference(db.session, address) is not None or receives_otherwise(db.session, address):
+        set_preference(db.session, address, alerts, digest)
 
 
 # --- who receives what --------------------------------------------------------------------
@@ -227,7 +239,7 @@ def preferences(token: str) -> ResponseReturnValue:
         stop_all = "stop_all" in request.form
         alerts = not stop_all and request.form.get("alerts") == "1"
         digest = not stop_all and request.form.get("digest") == "1"
-        set_preference(db.session, address, alerts, digest)
+        choose(address, alerts, digest)
         db.session.commit()
         flash(_("Vos préférences sont enregistrées."), "success")
         return redirect(url_for(".preferences", token=token))
@@ -237,4 +249,5 @@ def preferences(token: str) -> ResponseReturnValue:
         address=address,
         alerts=row.alerts if row else True,
         digest=row.digest if row else True,
+        follows=follow.follows(db.session, address),
     )

@@ -14,7 +14,17 @@ from sqlalchemy import func, select
 from . import clock
 from .auth import COORDINATOR, access
 from .extensions import DbSession, db
-from .models import ApiToken, AuditEntry, Contact, Report, Situation, User
+from .follow import FOLLOW_LINK_HOURS
+from .models import (
+    ApiToken,
+    AuditEntry,
+    Contact,
+    Follower,
+    FollowRequest,
+    Report,
+    Situation,
+    User,
+)
 from .retention import description_cutoff
 from .settings import Settings
 from .settings import current as settings
@@ -39,7 +49,6 @@ class Inventory:
     texts_purged: int
     oldest_text: datetime | None
     next_text_expiry: datetime | None
-
 
 
 def _count(session: DbSession, *where: Any, model: type[Any] = Report) -> int:
@@ -85,6 +94,25 @@ def inventory(session: DbSession, current: Settings) -> Inventory:
             str(_l("La coordination")),
             str(_l("Jusqu'à leur suppression par la coordination")),
             _count(session, model=Contact),
+        ),
+        Holding(
+            str(_l("Personnes qui suivent un établissement (email, langue, choix)")),
+            str(_l("La coordination")),
+            str(
+                _l("Jusqu'à ce qu'elles arrêtent de le suivre (effacées aussitôt) ou leur retrait")
+            ),
+            _count(session, model=Follower),
+        ),
+        Holding(
+            str(_l("Demandes de suivi non confirmées (email, langue, choix)")),
+            str(_l("Personne")),
+            str(
+                _l(
+                    "%(hours)d heures (durée du lien de confirmation), puis effacées",
+                    hours=FOLLOW_LINK_HOURS,
+                )
+            ),
+            _count(session, model=FollowRequest),
         ),
         Holding(
             str(_l("Journal d'audit (qui a fait quoi, sans texte de signalement)")),

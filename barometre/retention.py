@@ -7,6 +7,9 @@
 - Export files (they hold report text) are deleted `EXPORT_RETENTION_HOURS`
   after they were made, by the reconciler and by the daily purge; files left
   by an export that never finished go too.
+- A request to follow an establishment that was never confirmed is erased once
+  its link has expired (`FOLLOW_LINK_HOURS`); a follower with nothing left to
+  receive is erased (stopping deletes the row at once; this catches the rest).
 
 `purge_expired` is the service (the alerts package schedules it daily in
 Celery beat); `flask --app barometre retention purge` runs it by hand.
@@ -25,7 +28,7 @@ import click
 from flask import current_app
 from sqlalchemy import delete, select, update
 
-from . import clock
+from . import clock, follow
 from .console.models import Export
 from .extensions import DbSession, db
 from .models import AuditEntry, Report
@@ -37,6 +40,8 @@ from .settings import Settings
 class Purged:
     descriptions: int
     audit_entries: int
+    follow_requests: int = 0
+    followers: int = 0
 
 
 def description_cutoff(settings: Settings) -> datetime:
@@ -58,14 +63,20 @@ def purge_expired(session: DbSession, settings: Settings) -> Purged:
         .execution_options(synchronize_session="fetch")
     )
     deleted: Any = session.execute(delete(AuditEntry).where(AuditEntry.at < audit_cutoff(settings)))
-    purged = Purged(erased.rowcount or 0, deleted.rowcount or 0)
-    if purged.descriptions or purged.audit_entries:
+    requests, followers = follow.purge(session)
+    purged = Purged(erased.rowcount or 0, deleted.rowcount or 0, requests, followers)
+    if purged.descriptions or purged.audit_entries or requests or followers:
+        # Counts only; the follow counts when there were any (older entries lack them).
+        extra = (
+            {"follow_requests": requests, "followers": followers} if requests or followers else {}
+        )
         audit(
             session,
             None,
             "retention.purge",
             descriptions=purged.descriptions,
             audit_entries=purged.audit_entries,
+            **extra,
         )
     session.flush()
     return purged
@@ -133,5 +144,6 @@ def purge_command() -> None:
     click.echo(
         f"Textes libres effacés : {purged.descriptions} ; "
         f"entrées d'audit supprimées : {purged.audit_entries} ; "
+        f"demandes de suivi expirées effacées : {purged.follow_requests} ; "
         f"fichiers d'export supprimés : {files}."
     )

@@ -26,9 +26,11 @@ from sqlalchemy import select
 
 from alerts import digest, reminders, trouble
 from alerts.delivery import compose
+from alerts.follow import request_follow
 from alerts.models import (
     DIGEST,
     FAILED,
+    FOLLOW,
     GREEN_AGAIN,
     INVITE,
     RED,
@@ -39,17 +41,17 @@ from alerts.models import (
     TROUBLE,
     Notification,
 )
-from barometre import account_mail, services
+from barometre import account_mail, follow, services
 from barometre.extensions import db
 from barometre.languages import LANGUAGES as EMAIL_LANGUAGES
-from barometre.models import ROLE_COORDINATOR, Situation
+from barometre.models import ROLE_COORDINATOR, Establishment, Situation
 from tests.conftest import file_report, make_user
 
 from .conftest import add_contact
 
-KINDS = (RISE, RED, REMINDER, RED_LIFTED, GREEN_AGAIN, DIGEST, TROUBLE, INVITE, RESET)
+KINDS = (RISE, RED, REMINDER, RED_LIFTED, GREEN_AGAIN, DIGEST, TROUBLE, INVITE, RESET, FOLLOW)
 # Template set of each kind, where its name differs from the kind.
-TEMPLATE_OF = {INVITE: "account_invite", RESET: "account_reset"}
+TEMPLATE_OF = {INVITE: "account_invite", RESET: "account_reset", FOLLOW: "follow_confirm"}
 # Emails a person asked for themselves: nothing to unsubscribe from.
 TRANSACTIONAL = (INVITE, RESET)
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "emails"
@@ -135,6 +137,9 @@ def one_of_each_kind() -> dict[str, Notification]:
         invited = make_user(email="nouvelle@fidex.be")
         account_mail.queue(db.session, invited, INVITE)
         account_mail.queue(db.session, worker, RESET)
+        haren = db.session.scalars(select(Establishment).where(Establishment.slug == "haren")).one()
+        choice = follow.Choice(alerts=True, red_only=False, digest=True)
+        request_follow(db.session, haren, "voisine@example.be", "fr", choice, "client")
         db.session.commit()
     rows = db.session.scalars(select(Notification).order_by(Notification.id)).all()
     found: dict[str, Notification] = {}

@@ -51,6 +51,7 @@ AUDIT_LABELS = {
     "token.revoke": _l("Jeton d'API révoqué"),
     "retention.purge": _l("Données effacées en fin de conservation"),
     "history.import": _l("Historique du comité importé"),
+    "follower.remove": _l("Abonné retiré"),
 }
 
 # What an audit entry is about: `type(target).__name__.lower()` in services.audit.
@@ -66,6 +67,7 @@ AUDIT_TARGETS = {
     "export": _l("Export"),
     "notification": _l("Notification"),
     "addresspreference": _l("Adresse"),
+    "follower": _l("Abonné"),
 }
 
 

@@ -1,0 +1,85 @@
+"""Following an establishment, the alerts' part: the confirmation email (issue 19).
+
+A request (`barometre.follow`) gets one `Notification` of kind "follow",
+delivered after commit like every email; it carries the signed link that
+makes the address a follower. It is the only email an unconfirmed address
+ever gets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from barometre import clock, follow
+from barometre.extensions import DbSession
+from barometre.models import Establishment, FollowRequest
+from barometre.settings import Settings
+
+from . import dispatch
+from .emails import Rendered, barometer_url, common_context, render
+from .events import new_notification
+from .models import FOLLOW, PENDING, TO_FOLLOWER, Notification
+from .recipients import Recipient
+
+FOLLOW_EMAIL = "follow_confirm"
+
+
+def request_follow(
+    session: DbSession,
+    establishment: Establishment,
+    address: str,
+    language: str,
+    choice: follow.Choice,
+    client: str,
+) -> Notification:
+    """Record the request and its confirmation email, sent once the transaction commits."""
+    request = follow.add_request(session, establishment.id, address, language, choice, client)
+    row = new_notification(FOLLOW, Recipient(address, language, TO_FOLLOWER), clock.now())
+    row.follow_request_id = request.id
+    session.add(row)
+    session.flush()
+    if row.state == PENDING:
+        dispatch.after_commit(session, [row.id])
+    return row
+
+
+def confirm_url(request: FollowRequest, settings: Settings) -> str:
+    token = follow.follow_token(request, settings)
+    slug = request.establishment.slug
+    return f"{settings.base_url.rstrip('/')}/etablissements/{slug}/suivre/confirmer/{token}"
+
+
+def follow_context(request: FollowRequest, lang: str, settings: Settings) -> dict[str, Any]:
+    return {
+        **common_context(request.email, settings),
+        "lang": lang,
+        "barometer_url": barometer_url(settings),
+        "establishment": request.establishment.name,
+        "address": request.email,
+        "alerts": request.alerts,
+        "red_only": request.red_only,
+        "digest": request.digest,
+        "confirm_url": confirm_url(request, settings),
+        "link_hours": follow.FOLLOW_LINK_HOURS,
+    }
+
+
+def follow_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
+    """The confirmation email; its request gone (confirmed or expired), nothing to send."""
+    request_id = notification.follow_request_id
+    request = session.get(FollowRequest, request_id) if request_id is not None else None
+    if request is None:
+        raise follow_gone(notification.id)
+    return render(
+        FOLLOW_EMAIL,
+        notification.language,
+        follow_context(request, notification.language, settings),
+    )
+
+
+class FollowGone(LookupError):
+    """The request of a confirmation email was confirmed or erased before it could go."""
+
+
+def follow_gone(notification_id: int) -> FollowGone:
+    return FollowGone(f"Demande de suivi effacée (notification {notification_id}).")

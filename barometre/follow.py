@@ -1,0 +1,226 @@
+"""Following one establishment (issue 19): requests, confirmation links, stopping, erasure.
+
+An address asks to follow an establishment (`FollowRequest`); a confirmation
+email carries a signed link, valid `FOLLOW_LINK_HOURS`; following it makes the
+address a `Follower`, which the alerts package treats as a recipient like a
+contact. Nothing else is ever sent to an unconfirmed address. A follower with
+nothing left to receive is deleted; an unconfirmed request is erased once its
+link has expired.
+
+Requests are throttled per address and per client (a keyed hash of the
+client's network address, never the address itself), counted from the request
+rows. Services take the session, flush, never commit.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import delete, func, select
+
+from . import clock
+from .extensions import DbSession
+from .models import Follower, FollowRequest, User
+from .services import audit
+from .settings import Settings
+from .signed_links import IssuedAtSigner, LinkProblem
+
+FOLLOW_SALT = "barometre.follow"
+FOLLOW_LINK_HOURS = 48
+THROTTLE_WINDOW = timedelta(hours=1)
+MAX_PER_ADDRESS = 3
+MAX_PER_CLIENT = 10
+
+# What a follower receives (the form's choice of alerts).
+ALERTS_ALL = "toutes"
+ALERTS_RED = "rouge"
+ALERTS_NONE = "aucune"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What an address asked to receive about one establishment."""
+
+    alerts: bool
+    red_only: bool
+    digest: bool
+
+    @classmethod
+    def from_form(cls, alerts: str, digest: bool) -> Choice:
+        return cls(alerts in (ALERTS_ALL, ALERTS_RED), alerts == ALERTS_RED, digest)
+
+    @property
+    def anything(self) -> bool:
+        return self.alerts or self.digest
+
+
+def key(address: str) -> str:
+    return address.strip().lower()
+
+
+def client_key(remote: str, settings: Settings) -> str:
+    """A keyed hash of the client's network address: enough to count, useless to read."""
+    digest = hmac.new(settings.secret_key.encode(), remote.encode(), hashlib.sha256)
+    return digest.hexdigest()
+
+
+# --- throttling and requests ----------------------------------------------------------------
+
+
+def throttled(session: DbSession, address: str, client: str) -> bool:
+    """Too many requests lately for this address, or from this client."""
+    since = clock.now() - THROTTLE_WINDOW
+    checks = (
+        (FollowRequest.email == key(address), MAX_PER_ADDRESS),
+        (FollowRequest.client == client, MAX_PER_CLIENT),
+    )
+    for clause, limit in checks:
+        count = session.scalar(
+            select(func.count()).where(clause, FollowRequest.requested_at > since)
+        )
+        if (count or 0) >= limit:
+            return True
+    return False
+
+
+def add_request(
+    session: DbSession,
+    establishment_id: int,
+    address: str,
+    language: str,
+    choice: Choice,
+    client: str,
+) -> FollowRequest:
+    """Record a request, whether the address already follows or not (the same answer)."""
+    row = FollowRequest(
+        establishment_id=establishment_id,
+        email=key(address),
+        language=language,
+        alerts=choice.alerts,
+        red_only=choice.red_only,
+        digest=choice.digest,
+        requested_at=clock.now(),
+        client=client,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+# --- confirmation links -----------------------------------------------------------------------
+
+
+def _serializer(settings: Settings, issued_at: datetime | None = None) -> URLSafeTimedSerializer:
+    stamp = None if issued_at is None else calendar.timegm(issued_at.utctimetuple())
+    return URLSafeTimedSerializer(
+        settings.secret_key,
+        salt=FOLLOW_SALT,
+        signer=IssuedAtSigner,
+        signer_kwargs={"issued_at": stamp},
+    )
+
+
+def follow_token(request: FollowRequest, settings: Settings) -> str:
+    """Dated by the request: every copy and retry of its email carries the same link."""
+    return str(_serializer(settings, request.requested_at).dumps([request.id, request.email]))
+
+
+def check_follow_token(token: str, settings: Settings) -> tuple[int, str] | LinkProblem:
+    """(request id, address) of a valid link, else why it does not open."""
+    try:
+        value = _serializer(settings).loads(token, max_age=FOLLOW_LINK_HOURS * 3600)
+    except SignatureExpired:
+        return LinkProblem.EXPIRED
+    except BadSignature:
+        return LinkProblem.INVALID
+    valid = (
+        isinstance(value, list)
+        and len(value) == 2
+        and type(value[0]) is int
+        and isinstance(value[1], str)
+    )
+    return (value[0], value[1]) if valid else LinkProblem.INVALID
+
+
+def pending_request(session: DbSession, request_id: int, address: str) -> FollowRequest | None:
+    row = session.get(FollowRequest, request_id)
+    return row if row is not None and row.email == key(address) else None
+
+
+def confirm(session: DbSession, request: FollowRequest) -> Follower:
+    """The address followed its link: it follows, with the choice of this request."""
+    follower = session.scalar(
+        select(Follower).where(
+            Follower.establishment_id == request.establishment_id,
+            Follower.email == request.email,
+        )
+    )
+    if follower is None:
+        follower = Follower(establishment_id=request.establishment_id, email=request.email)
+        session.add(follower)
+    follower.language = request.language
+    follower.alerts, follower.red_only = request.alerts, request.red_only
+    follower.digest = request.digest
+    follower.confirmed_at = clock.now()
+    session.delete(request)
+    session.flush()
+    return follower
+
+
+# --- stopping ---------------------------------------------------------------------------------
+
+
+def follows(session: DbSession, address: str) -> list[Follower]:
+    query = select(Follower).where(Follower.email == key(address)).order_by(Follower.id)
+    return list(session.scalars(query))
+
+
+def stop(session: DbSession, address: str, alerts: bool, digest: bool) -> int:
+    """The address stops alerts and/or digests of everything it follows; its follows with
+    nothing left, and its unconfirmed requests, are deleted. Returns the follows deleted."""
+    deleted = 0
+    for follower in follows(session, address):
+        if alerts:
+            follower.alerts = follower.red_only = False
+        if digest:
+            follower.digest = False
+        if not (follower.alerts or follower.digest):
+            session.delete(follower)
+            deleted += 1
+    session.execute(delete(FollowRequest).where(FollowRequest.email == key(address)))
+    session.flush()
+    return deleted
+
+
+def remove(session: DbSession, actor: User | None, follower: Follower) -> None:
+    """A coordinator removes a follower (audited, without its address)."""
+    audit(session, actor, "follower.remove", follower, establishment_id=follower.establishment_id)
+    session.delete(follower)
+    session.flush()
+
+
+# --- retention --------------------------------------------------------------------------------
+
+
+def request_cutoff() -> datetime:
+    """Requests made before this moment have an expired link."""
+    return clock.now() - timedelta(hours=FOLLOW_LINK_HOURS)
+
+
+def purge(session: DbSession) -> tuple[int, int]:
+    """Erase expired requests and followers with nothing left; (requests, followers)."""
+    requests = session.execute(
+        delete(FollowRequest).where(FollowRequest.requested_at < request_cutoff())
+    )
+    followers = session.execute(
+        delete(Follower).where(Follower.alerts.is_(False), Follower.digest.is_(False))
+    )
+    return (
+        int(requests.rowcount or 0),  # type: ignore[attr-defined]
+        int(followers.rowcount or 0),  # type: ignore[attr-defined]
+    )
