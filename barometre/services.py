@@ -17,7 +17,7 @@ from datetime import UTC, date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, column, insert, null, select, true, update, values
+from sqlalchemy import ColumnElement, Select, insert, null, select, text, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -606,11 +606,70 @@ def insert_report_rows(
     `confirmed` situations' new values (`_defer_updates`).
 
     The ORM would send one statement per table; on PostgreSQL these are one
-    statement (data-modifying WITH), a round trip instead of four, under the
+    statement (`REPORT_ROWS`), a round trip instead of four, under the
     establishment's lock like the rest of the report. The report's collections
     are expired, so reading them afterwards loads what was written.
     """
-    inserts = [
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            REPORT_ROWS,
+            {
+                "report_id": report.id,
+                "condition_ids": [link.condition_id for link in links],
+                "condition_types": [link.offer_types for link in links],
+                "offer_type_ids": [t.id for t in offer_types],
+                "situation_ids": [s.id for s in situations],
+                **{f"confirmed_{name}": [row[name] for row in confirmed] for name in CONFIRMED},
+            },
+        )
+    else:
+        for statement in _report_rows(report, links, offer_types, situations, confirmed):
+            session.execute(statement)
+    session.expire(report, ["condition_links", "conditions", "offer_types", "situations"])
+
+
+# What a report changes in an open situation it confirms (see group_report).
+CONFIRMED_COLUMNS = ("report_count", "last_confirmed", "first_visit", "offer_types")
+CONFIRMED = ("id", *CONFIRMED_COLUMNS)
+
+# One statement of one shape whatever the counts (arrays, so PostgreSQL and SQLAlchemy
+# reuse its plan and its compilation): the report's rows in four tables.
+REPORT_ROWS = text(
+    """
+WITH conditions AS (
+    INSERT INTO report_condition (report_id, condition_id, offer_types)
+    SELECT :report_id, c.id, c.types
+    FROM unnest(CAST(:condition_ids AS integer[]), CAST(:condition_types AS varchar[]))
+        AS c(id, types)
+), offer_types AS (
+    INSERT INTO report_offer_type (report_id, offer_type_id)
+    SELECT :report_id, unnest(CAST(:offer_type_ids AS integer[]))
+), links AS (
+    INSERT INTO situation_report (situation_id, report_id)
+    SELECT unnest(CAST(:situation_ids AS integer[])), :report_id
+)
+UPDATE situation
+SET report_count = c.report_count, last_confirmed = c.last_confirmed,
+    first_visit = c.first_visit, offer_types = c.offer_types
+FROM unnest(
+    CAST(:confirmed_id AS integer[]), CAST(:confirmed_report_count AS integer[]),
+    CAST(:confirmed_last_confirmed AS date[]), CAST(:confirmed_first_visit AS date[]),
+    CAST(:confirmed_offer_types AS varchar[])
+) AS c(id, report_count, last_confirmed, first_visit, offer_types)
+WHERE situation.id = c.id
+"""
+)
+
+
+def _report_rows(
+    report: Report,
+    links: Sequence[ReportCondition],
+    offer_types: Sequence[OfferType],
+    situations: Sequence[Situation],
+    confirmed: Sequence[dict[str, Any]],
+) -> list[Any]:
+    """`REPORT_ROWS` as one statement per table (the other databases)."""
+    statements: list[Any] = [
         insert(report_condition).values(
             [
                 {
@@ -627,21 +686,12 @@ def insert_report_rows(
     ]
     if situations:
         rows = [{"situation_id": s.id, "report_id": report.id} for s in situations]
-        inserts.append(insert(situation_report).values(rows))
-    if confirmed:
-        inserts.append(_situation_updates(confirmed))
-    if session.get_bind().dialect.name == "postgresql":
-        first, *others = inserts
-        ctes = [statement.cte(f"rows_{index}") for index, statement in enumerate(others)]
-        session.execute(first.add_cte(*ctes))
-    else:
-        for statement in inserts:
-            session.execute(statement)
-    session.expire(report, ["condition_links", "conditions", "offer_types", "situations"])
-
-
-# What a report changes in an open situation it confirms (see group_report).
-CONFIRMED_COLUMNS = ("report_count", "last_confirmed", "first_visit", "offer_types")
+        statements.append(insert(situation_report).values(rows))
+    table = Situation.__table__
+    for row in confirmed:
+        values = {name: row[name] for name in CONFIRMED_COLUMNS}
+        statements.append(update(table).where(table.c.id == row["id"]).values(values))
+    return statements
 
 
 def _defer_updates(session: DbSession, situations: Sequence[Situation]) -> list[dict[str, Any]]:
@@ -657,18 +707,6 @@ def _defer_updates(session: DbSession, situations: Sequence[Situation]) -> list[
             set_committed_value(situation, name, value)  # written below, not by the flush
         rows.append({"id": situation.id, **row})
     return rows
-
-
-def _situation_updates(rows: Sequence[dict[str, Any]]) -> Any:
-    table = Situation.__table__
-    given = values(
-        *(column(name, table.c[name].type) for name in ("id", *CONFIRMED_COLUMNS)), name="given"
-    ).data([tuple(row[name] for name in ("id", *CONFIRMED_COLUMNS)) for row in rows])
-    return (
-        update(table)
-        .where(table.c.id == given.c.id)
-        .values({name: given.c[name] for name in CONFIRMED_COLUMNS})
-    )
 
 
 def open_situations(session: DbSession, establishment_id: int) -> list[Situation]:
