@@ -13,11 +13,13 @@ live in `alerts.process`.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from celery import Celery, Task
 from celery.schedules import crontab
 from flask import Flask
+from kombu import Queue
 
 from barometre.settings import Settings, settings_from_env_or_exit
 
@@ -49,16 +51,23 @@ BEAT_EXPIRES: dict[str, float] = {
     "weekly-digest": 3600.0,  # the reconciler catches a missed digest up anyway
 }
 
+# The tasks of the delivery queue (`Settings.delivery_queue`), run by a worker with a
+# threads pool: they wait on SMTP and PostgreSQL, and threads overlap those waits.
+DELIVERY_TASKS = ("alerts.send_notifications", "alerts.send_notification", "alerts.send_group")
+
 _flask_app: Flask | None = None
+_flask_app_lock = threading.Lock()
 
 
 def flask_app() -> Flask:
-    """The Flask app of this worker process, created on first use."""
+    """The Flask app of this worker process, created on first use (once, by one thread)."""
     global _flask_app
     if _flask_app is None:
-        from barometre import create_app
+        with _flask_app_lock:
+            if _flask_app is None:
+                from barometre import create_app
 
-        _flask_app = create_app(settings_from_env_or_exit())
+                _flask_app = create_app(settings_from_env_or_exit())
     return _flask_app
 
 
@@ -85,6 +94,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # memory:// serves only tasks run in-process (tests); worker and beat refuse it.
         "broker_url": settings.broker_url or "memory://",
         "task_default_queue": settings.celery_queue,
+        # A worker started without -Q takes both queues; in production one takes each
+        # (docker-compose.yml: `worker` the default queue, `delivery` the deliveries).
+        "task_queues": [Queue(settings.celery_queue), Queue(settings.delivery_queue)],
+        "task_routes": {name: {"queue": settings.delivery_queue} for name in DELIVERY_TASKS},
         "task_ignore_result": True,
         # Tasks are idempotent (conditional claims), so redelivery is safe and wanted.
         "task_acks_late": True,

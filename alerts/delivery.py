@@ -393,14 +393,15 @@ def mark_stuck(session: DbSession, now: datetime) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def due_ids(session: DbSession, now: datetime) -> list[int]:
+def due_notifications(session: DbSession, now: datetime) -> list[tuple[int, str]]:
+    """(id, kind) of the rows due to be (re)sent, the longest due first."""
     query = (
-        select(Notification.id)
+        select(Notification.id, Notification.kind)
         .where(resendable(), Notification.next_attempt_at <= now)
         .order_by(Notification.next_attempt_at, Notification.id)
         .limit(DUE_BATCH)
     )
-    return list(session.scalars(query))
+    return [(int(row[0]), str(row[1])) for row in session.execute(query)]
 
 
 def retry(session: DbSession, notification_id: int, actor: User | None) -> bool:

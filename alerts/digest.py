@@ -160,7 +160,7 @@ def plan(session: DbSession, settings: Settings, week: str | None = None) -> lis
         session.add(row)
         created.append(row)
     session.flush()
-    dispatch.after_commit(session, [n.id for n in created if n.state != "failed"])
+    dispatch.after_commit(session, [n.id for n in created if n.state != "failed"], bulk=True)
     return created
 
 

@@ -42,16 +42,22 @@ PUBLISH_TIMEOUT = 1.0
 BATCH_SIZE = 12
 
 
+# A task to publish: its name, its one argument, its countdown, its queue.
+Message = tuple[str, Any, int | None, str]
+
+
 @dataclass
 class Handoff:
     notification_ids: list[int] = field(default_factory=list)
+    # notifications that may wait behind alerts (digests): published to the default queue
+    bulk_ids: list[int] = field(default_factory=list)
     # (group id, seconds until it is due)
     groups: list[tuple[int, int]] = field(default_factory=list)
     # exports to run again (the reconciler reset them)
     export_ids: list[int] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.notification_ids or self.groups or self.export_ids)
+        return bool(self.notification_ids or self.bulk_ids or self.groups or self.export_ids)
 
 
 def _handoff(session: DbSession) -> Handoff:
@@ -62,12 +68,19 @@ def _handoff(session: DbSession) -> Handoff:
     return handoff
 
 
-def after_commit(session: DbSession, notification_ids: Iterable[int] = ()) -> None:
-    """Deliver these notifications once the current transaction commits."""
+def after_commit(
+    session: DbSession, notification_ids: Iterable[int] = (), bulk: bool = False
+) -> None:
+    """Deliver these notifications once the current transaction commits.
+
+    `bulk`: they may wait behind alerts (a digest's): with Celery they go to the
+    default queue, not to the delivery queue of alerts.
+    """
     handoff = _handoff(session)
+    kept = handoff.bulk_ids if bulk else handoff.notification_ids
     for notification_id in notification_ids:
-        if notification_id not in handoff.notification_ids:
-            handoff.notification_ids.append(notification_id)
+        if notification_id not in kept:
+            kept.append(notification_id)
 
 
 def group_after_commit(session: DbSession, group_id: int, delay: int) -> None:
@@ -111,7 +124,7 @@ def hand_over(app: Flask, handoff: Handoff) -> None:
     if settings.broker_url:
         publish(app, handoff)
     else:
-        deliver_in_process(app, handoff.notification_ids)
+        deliver_in_process(app, [*handoff.notification_ids, *handoff.bulk_ids])
     if handoff.export_ids:
         from barometre.console import exports
 
@@ -175,12 +188,23 @@ def publish(app: Flask, handoff: Handoff) -> bool:
     """Publish every task of the hand-off; stop at the first failure (the broker is away).
 
     Notifications go in batches (`alerts.send_notifications`): one task delivers
-    several over one SMTP connection, each with its own claim and outcome.
+    several over one SMTP connection, each with its own claim and outcome. Alerts
+    and alert groups go to the delivery queue, a digest's notifications to the
+    default queue (`alerts.celery_app.DELIVERY_TASKS`).
     """
-    messages: list[tuple[str, Any, int | None]] = [
-        (SEND_NOTIFICATIONS, batch, None) for batch in batches(handoff.notification_ids)
+    settings: Settings = app.config["SETTINGS"]
+    messages: list[Message] = [
+        (SEND_NOTIFICATIONS, batch, None, settings.delivery_queue)
+        for batch in batches(handoff.notification_ids)
     ]
-    messages += [(SEND_GROUP, group_id, delay + 1) for group_id, delay in handoff.groups]
+    messages += [
+        (SEND_GROUP, group_id, delay + 1, settings.delivery_queue)
+        for group_id, delay in handoff.groups
+    ]
+    messages += [
+        (SEND_NOTIFICATIONS, batch, None, settings.celery_queue)
+        for batch in batches(handoff.bulk_ids)
+    ]
     return publish_tasks(app, messages)
 
 
@@ -189,11 +213,12 @@ def export_via_celery(export_id: int) -> bool:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     if not app.config["SETTINGS"].broker_url:
         return False
-    return publish_tasks(app, [(RUN_EXPORT, export_id, None)])
+    return publish_tasks(app, [(RUN_EXPORT, export_id, None, app.config["SETTINGS"].celery_queue)])
 
 
-def publish_tasks(app: Flask, messages: Sequence[tuple[str, Any, int | None]]) -> bool:
-    """Publish (task name, its one argument, countdown) messages; False if the broker is away.
+def publish_tasks(app: Flask, messages: Sequence[Message]) -> bool:
+    """Publish (task name, its one argument, countdown, queue) messages; False if the
+    broker is away.
 
     The connection is kept for the next hand-over of this thread (opening one
     costs more than publishing). A kept connection may have died meanwhile (a
@@ -205,8 +230,8 @@ def publish_tasks(app: Flask, messages: Sequence[tuple[str, Any, int | None]]) -
         reused = _kept_connection(app) is not None
         try:
             producer = _producer(app)
-            celery, queue = publisher(app), app.config["SETTINGS"].celery_queue
-            for name, argument, countdown in messages[sent:]:
+            celery = publisher(app)
+            for name, argument, countdown, queue in messages[sent:]:
                 celery.send_task(
                     name,
                     args=[argument],

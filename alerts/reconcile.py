@@ -21,8 +21,9 @@ from barometre.settings import Settings
 
 from . import digest, dispatch, reminders, trouble
 from .celery_app import TIME_LIMITS
-from .delivery import due_ids, mark_stuck
+from .delivery import due_notifications, mark_stuck
 from .events import close_group, due_groups
+from .models import DIGEST
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,10 @@ def reconcile(session: DbSession, settings: Settings) -> Reconciled:
     week = digest.due_week(now, settings)
     if week and not digest.week_planned(session, week):
         planned = digest.plan(session, settings, week)
-    due = due_ids(session, now)
-    dispatch.after_commit(session, due)
+    due = due_notifications(session, now)
+    # A digest's rows are requeued behind the digest, never in front of alerts.
+    dispatch.after_commit(session, [i for i, kind in due if kind != DIGEST])
+    dispatch.after_commit(session, [i for i, kind in due if kind == DIGEST], bulk=True)
     reset = reset_stuck_exports(session, now)
     dispatch.exports_after_commit(session, reset)
     return Reconciled(

@@ -17,8 +17,9 @@ from datetime import UTC, date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, null, select, true, update
+from sqlalchemy import ColumnElement, Select, insert, null, select, text, true, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import clock
 from .errors import Conflict, NotFound, ValidationFailed
@@ -41,6 +42,9 @@ from .models import (
     ReportCondition,
     Situation,
     User,
+    report_condition,
+    report_offer_type,
+    situation_report,
 )
 from .routing import MAX_DB_ID
 from .settings import Settings
@@ -178,10 +182,13 @@ def check_report(
     data: ReportInput,
     settings: Settings,
     located: tuple[Establishment | None] | None = None,
+    known: tuple[list[Condition], list[OfferType]] | None = None,
 ) -> ResolvedReport:
     """Check R1 against the database; raise every field error at once.
 
-    `located`: the establishment the caller has already read for `data.establishment`.
+    `located`: the establishment the caller has already read for `data.establishment`;
+    `known`: the conditions and offer types it has read for the codes of `data`
+    (`_complete_pair`: None when a code was missing).
     """
     errors: dict[str, list[str]] = {}
     if located is not None:
@@ -206,7 +213,9 @@ def check_report(
         ]
     codes = data.condition_codes
     named_types = [*(data.shared_offer_types or ()), *data.offer_types]
-    conditions, offer_types = _known_pair(session, codes, named_types)
+    if known is None:
+        known = _known_pair(session, codes, named_types)
+    conditions, offer_types = known
     if not codes:
         errors["conditions"] = [_("Choisissez au moins une condition non respectée.")]
     elif unknown := _unknown_codes(codes, conditions):
@@ -275,11 +284,21 @@ def _known_pair(
             .join(OfferType, true())
             .where(Condition.code.in_(wanted_conditions), OfferType.code.in_(wanted_offers))
         ).all()
-        conditions = list({r[0].id: r[0] for r in rows if r[0].retired_at is None}.values())
-        offer_types = list({r[1].id: r[1] for r in rows}.values())
-        if len(conditions) == len(wanted_conditions) and len(offer_types) == len(wanted_offers):
-            return conditions, offer_types
+        if complete := _complete_pair(rows, wanted_conditions, wanted_offers):
+            return complete
     return _known(session, Condition, condition_codes), _known(session, OfferType, offer_codes)
+
+
+def _complete_pair(
+    rows: Iterable[Any], wanted_conditions: Sequence[str], wanted_offers: Sequence[str]
+) -> tuple[list[Condition], list[OfferType]] | None:
+    """The conditions and offer types of (condition, offer type) rows, if every wanted code
+    is among them (and no condition is retired); None otherwise."""
+    conditions = list({r[0].id: r[0] for r in rows if r[0] and r[0].retired_at is None}.values())
+    offer_types = list({r[1].id: r[1] for r in rows if r[1]}.values())
+    if len(conditions) == len(wanted_conditions) and len(offer_types) == len(wanted_offers):
+        return conditions, offer_types
+    return None
 
 
 def _wanted(codes: Iterable[str]) -> list[str]:
@@ -319,13 +338,13 @@ def record_report(
     import: it comes validated and its level change has the cause "import".
     """
     submission_id = canonical_submission_id(data.submission_id)
-    found, existing_id = locate_for_report(session, data.establishment, submission_id, author)
+    found, existing_id, known = _locate_with_codes(session, data, submission_id, author)
     if existing_id is not None:
         return _unchanged(session.get_one(Report, existing_id), settings)
     renamed = found is None and submission_id is not None
     if renamed and (existing := _by_submission(session, submission_id or "", author)):
         return _unchanged(existing, settings)  # a repeat naming an establishment since renamed
-    resolved = check_report(session, data, settings, located=(found,))
+    resolved = check_report(session, data, settings, located=(found,), known=known)
     establishment = resolved.establishment
     before = establishment.level
     situations = open_situations(session, establishment.id)
@@ -343,15 +362,17 @@ def record_report(
         submission_id=submission_id,
         review_state=REVIEW_VALIDATED if import_reference else REVIEW_UNREVIEWED,
         import_reference=import_reference,
-        condition_links=resolved.links(),
-        offer_types=resolved.offer_types,
-        situations=[],  # known empty: attaching will not load it
     )
     session.add(report)
     situations = still_open(situations)
-    new = attach_report(session, report, settings, situations) if counts(report, settings) else []
+    links = resolved.links()
+    new: list[Situation] = []
+    supported: list[Situation] = []
+    if counts(report, settings):
+        new, supported = group_report(session, report, links, settings, situations)
+    confirmed = _defer_updates(session, [s for s in supported if s not in new])
     try:
-        session.flush()  # the report, its links and its situations, at once
+        session.flush()  # the report and its new situations
     except IntegrityError:
         # The submission_id is stored already (a repeat, or a concurrent request).
         session.rollback()
@@ -359,6 +380,7 @@ def record_report(
         if existing is None:
             raise
         return _unchanged(existing, settings)
+    insert_report_rows(session, report, links, resolved.offer_types, supported, confirmed)
     cause = CAUSE_IMPORT if import_reference else "report"
     change = recompute(session, establishment, settings, cause, report.id, new, [*situations, *new])
     changes += [change] if change else []
@@ -431,13 +453,43 @@ def locate_for_report(
     if not printable(slug, multiline=False):
         return None, None
     by_slug = Establishment.slug == slug
-    repeat = (
-        select(Report.id).where(_same_submission(submission_id, author)).scalar_subquery()
-        if submission_id
-        else null()
-    )
-    row = session.execute(_locking(session, select(Establishment, repeat), by_slug)).first()
+    query = select(Establishment, _repeat(submission_id, author))
+    row = session.execute(_locking(session, query, by_slug)).first()
     return (row[0], row[1]) if row else (None, None)
+
+
+def _locate_with_codes(
+    session: DbSession, data: ReportInput, submission_id: str | None, author: User | None
+) -> tuple[Establishment | None, int | None, tuple[list[Condition], list[OfferType]] | None]:
+    """`locate_for_report`, and the conditions and offer types `data` names, in one statement.
+
+    The establishment's row is outer-joined to the few named codes (their cross
+    join, as `_known_pair` reads them); the lock is on the establishment only.
+    The codes are None when one is missing: `check_report` then reads each kind
+    on its own, so that its errors name exactly what is wrong.
+    """
+    conditions = _wanted(data.condition_codes)
+    offers = _wanted([*(data.shared_offer_types or ()), *data.offer_types])
+    if not (conditions and offers and printable(data.establishment, multiline=False)):
+        return (*locate_for_report(session, data.establishment, submission_id, author), None)
+    by_slug = Establishment.slug == data.establishment
+    query = (
+        select(Establishment, _repeat(submission_id, author), Condition, OfferType)
+        .select_from(Establishment)
+        .outerjoin(Condition, Condition.code.in_(conditions))
+        .outerjoin(OfferType, OfferType.code.in_(offers))
+    )
+    rows = session.execute(_locking(session, query, by_slug)).all()
+    if not rows:
+        return None, None, None
+    first = rows[0]
+    return first[0], first[1], _complete_pair([r[2:] for r in rows], conditions, offers)
+
+
+def _repeat(submission_id: str | None, author: User | None) -> Any:
+    if not submission_id:
+        return null()
+    return select(Report.id).where(_same_submission(submission_id, author)).scalar_subquery()
 
 
 def lock_establishment(session: DbSession, establishment_id: int) -> Establishment:
@@ -481,21 +533,41 @@ def attach_report(
     settings: Settings,
     situations: Sequence[Situation] | None = None,
 ) -> list[Situation]:
-    """Group the report into (establishment, condition) situations (R2).
+    """Group a stored report into (establishment, condition) situations (R2).
 
     A report whose visit is already older than the TTL is kept in history but
     opens nothing and confirms nothing. `situations`: the establishment's open
     situations when the caller has them (it holds the establishment's lock).
-    Nothing is flushed here: the caller's next flush writes the report's links
-    and situations together.
+    Nothing is flushed here: the caller's next flush writes the links and the
+    situations together.
+    """
+    opened, supported = group_report(session, report, report.condition_links, settings, situations)
+    # From the report's side: appending to situation.reports would load every
+    # report the situation ever had, a cost that grows with history.
+    report.situations.extend(supported)
+    return opened
+
+
+def group_report(
+    session: DbSession,
+    report: Report,
+    links: Sequence[ReportCondition],
+    settings: Settings,
+    situations: Sequence[Situation] | None = None,
+) -> tuple[list[Situation], list[Situation]]:
+    """The situations `report` opens and every one it supports, updated for it (R2).
+
+    The report's side of the links is left to the caller: `attach_report` appends
+    them, `record_report` writes them with the report's other rows in one statement.
     """
     if too_late(report.visit_date, settings):
-        return []
+        return [], []
     opened: list[Situation] = []
+    supported: list[Situation] = []
     if situations is None:
         situations = open_situations(session, report.establishment_id)
     open_by_condition = {s.condition_id: s for s in situations}
-    for link in report.condition_links:
+    for link in links:
         condition = link.condition
         situation = open_by_condition.get(condition.id)
         if situation is None:
@@ -512,16 +584,129 @@ def attach_report(
             )
             session.add(situation)
             opened.append(situation)
-        # From the report's side: appending to situation.reports would load every
-        # report the situation ever had, a cost that grows with history.
-        report.situations.append(situation)
+        supported.append(situation)
         situation.report_count = (situation.report_count or 0) + 1
         situation.last_confirmed = max(situation.last_confirmed, report.visit_date)
         situation.first_visit = min(situation.first_visit, report.visit_date)
         situation.offer_types = ",".join(
             ordered_types([*situation.offer_type_codes, *link.offer_type_codes])
         )
-    return opened
+    return opened, supported
+
+
+def insert_report_rows(
+    session: DbSession,
+    report: Report,
+    links: Sequence[ReportCondition],
+    offer_types: Sequence[OfferType],
+    situations: Sequence[Situation],
+    confirmed: Sequence[dict[str, Any]] = (),
+) -> None:
+    """Write a flushed report's conditions, offer types and situation links, and the
+    `confirmed` situations' new values (`_defer_updates`).
+
+    The ORM would send one statement per table; on PostgreSQL these are one
+    statement (`REPORT_ROWS`), a round trip instead of four, under the
+    establishment's lock like the rest of the report. The report's collections
+    are expired, so reading them afterwards loads what was written.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            REPORT_ROWS,
+            {
+                "report_id": report.id,
+                "condition_ids": [link.condition_id for link in links],
+                "condition_types": [link.offer_types for link in links],
+                "offer_type_ids": [t.id for t in offer_types],
+                "situation_ids": [s.id for s in situations],
+                **{f"confirmed_{name}": [row[name] for row in confirmed] for name in CONFIRMED},
+            },
+        )
+    else:
+        for statement in _report_rows(report, links, offer_types, situations, confirmed):
+            session.execute(statement)
+    session.expire(report, ["condition_links", "conditions", "offer_types", "situations"])
+
+
+# What a report changes in an open situation it confirms (see group_report).
+CONFIRMED_COLUMNS = ("report_count", "last_confirmed", "first_visit", "offer_types")
+CONFIRMED = ("id", *CONFIRMED_COLUMNS)
+
+# One statement of one shape whatever the counts (arrays, so PostgreSQL and SQLAlchemy
+# reuse its plan and its compilation): the report's rows in four tables.
+REPORT_ROWS = text(
+    """
+WITH conditions AS (
+    INSERT INTO report_condition (report_id, condition_id, offer_types)
+    SELECT :report_id, c.id, c.types
+    FROM unnest(CAST(:condition_ids AS integer[]), CAST(:condition_types AS varchar[]))
+        AS c(id, types)
+), offer_types AS (
+    INSERT INTO report_offer_type (report_id, offer_type_id)
+    SELECT :report_id, unnest(CAST(:offer_type_ids AS integer[]))
+), links AS (
+    INSERT INTO situation_report (situation_id, report_id)
+    SELECT unnest(CAST(:situation_ids AS integer[])), :report_id
+)
+UPDATE situation
+SET report_count = c.report_count, last_confirmed = c.last_confirmed,
+    first_visit = c.first_visit, offer_types = c.offer_types
+FROM unnest(
+    CAST(:confirmed_id AS integer[]), CAST(:confirmed_report_count AS integer[]),
+    CAST(:confirmed_last_confirmed AS date[]), CAST(:confirmed_first_visit AS date[]),
+    CAST(:confirmed_offer_types AS varchar[])
+) AS c(id, report_count, last_confirmed, first_visit, offer_types)
+WHERE situation.id = c.id
+"""
+)
+
+
+def _report_rows(
+    report: Report,
+    links: Sequence[ReportCondition],
+    offer_types: Sequence[OfferType],
+    situations: Sequence[Situation],
+    confirmed: Sequence[dict[str, Any]],
+) -> list[Any]:
+    """`REPORT_ROWS` as one statement per table (the other databases)."""
+    statements: list[Any] = [
+        insert(report_condition).values(
+            [
+                {
+                    "report_id": report.id,
+                    "condition_id": link.condition_id,
+                    "offer_types": link.offer_types,
+                }
+                for link in links
+            ]
+        ),
+        insert(report_offer_type).values(
+            [{"report_id": report.id, "offer_type_id": t.id} for t in offer_types]
+        ),
+    ]
+    if situations:
+        rows = [{"situation_id": s.id, "report_id": report.id} for s in situations]
+        statements.append(insert(situation_report).values(rows))
+    table = Situation.__table__
+    for row in confirmed:
+        values = {name: row[name] for name in CONFIRMED_COLUMNS}
+        statements.append(update(table).where(table.c.id == row["id"]).values(values))
+    return statements
+
+
+def _defer_updates(session: DbSession, situations: Sequence[Situation]) -> list[dict[str, Any]]:
+    """On PostgreSQL, the new values of these confirmed situations, taken from the ORM:
+    its flush leaves them to `insert_report_rows`, which writes them with the report's
+    other rows. Elsewhere nothing: the flush writes them."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    rows = []
+    for situation in situations:
+        row = {name: getattr(situation, name) for name in CONFIRMED_COLUMNS}
+        for name, value in row.items():
+            set_committed_value(situation, name, value)  # written below, not by the flush
+        rows.append({"id": situation.id, **row})
+    return rows
 
 
 def open_situations(session: DbSession, establishment_id: int) -> list[Situation]:

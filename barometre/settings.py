@@ -83,6 +83,13 @@ class Settings:
         return self.celery_broker_url or self.redis_url
 
     @property
+    def delivery_queue(self) -> str:
+        """The Celery queue of alert deliveries (alert emails, alert groups), beside
+        `celery_queue` (digests, exports, periodic work): a worker of its own takes
+        it, so that a digest or an export never delays an alert."""
+        return f"{self.celery_queue}.delivery"
+
+    @property
     def sqlalchemy_url(self) -> str:
         return normalise_database_url(
             self.database_url or f"sqlite:///{Path(self.instance_path) / 'barometre.db'}"

@@ -1,10 +1,11 @@
-"""A `celery -A alerts worker` of the app, on a private Redis database and queue.
+"""The `celery -A alerts worker`s of the app, on a private Redis database and queue.
 
 The rows that follow work through the alert pipeline (report → inbox, digest)
-start one in the production shape (prefork, concurrency 2 as in
-docker-compose.yml), with the same environment as the web app or command, on a
-Redis database of their own (other rows use `servers.REDIS_URL`) and a queue
-named after the bench process, so nothing else takes or purges their tasks.
+start them in the production shape of docker-compose.yml: `worker` on the
+default queue (prefork, concurrency 2) and `delivery` on the delivery queue
+(threads, concurrency 8), with the same environment as the web app or command,
+on a Redis database of their own (other rows use `servers.REDIS_URL`) and a
+queue named after the bench process, so nothing else takes or purges their tasks.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .servers import app_env, tail
 
 PRIVATE_REDIS_URL = "redis://127.0.0.1:6379/13"
 CONCURRENCY = 2  # as the worker of docker-compose.yml
+DELIVERY_CONCURRENCY = 8  # as its delivery worker (threads)
 
 
 def alerts_env(
@@ -51,52 +53,75 @@ def queue_name(row: str) -> str:
 
 @dataclass
 class AlertsWorker:
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    """The two worker processes (default queue, delivery queue) and their logs."""
+
+    processes: list[subprocess.Popen[bytes]]
+    log_paths: list[Path]
 
     def peak_rss_mb(self) -> float:
-        """Largest VmHWM of the worker and its pool processes, while they are alive."""
+        """Largest VmHWM of the workers and their pool processes, while they are alive."""
         peaks = []
-        for pid in (self.process.pid, *children(self.process.pid)):
-            try:
-                peaks.append(peak_rss_mb(pid))
-            except OSError:
-                continue
+        for process in self.processes:
+            for pid in (process.pid, *children(process.pid)):
+                try:
+                    peaks.append(peak_rss_mb(pid))
+                except OSError:
+                    continue
         return max(peaks, default=0.0)
 
     def check_alive(self) -> None:
-        if self.process.poll() is not None:
+        if any(process.poll() is not None for process in self.processes):
             raise RuntimeError(f"celery worker exited:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 20) -> str:
-        return tail(self.log_path, lines)
+        return "\n".join(tail(path, lines) for path in self.log_paths)
+
+
+def delivery_queue(queue: str) -> str:
+    """`Settings.delivery_queue` of CELERY_QUEUE=queue."""
+    return f"{queue}.delivery"
 
 
 @contextmanager
 def alerts_worker(env: Mapping[str, str], queue: str) -> Iterator[AlertsWorker]:
-    """`celery -A alerts worker -Q <queue>`, stopped (and its queue cleared) on exit."""
+    """`celery -A alerts worker -Q <queue>` (prefork) and `-Q <queue>.delivery` (threads),
+    as docker-compose.yml runs them; stopped (and their queues cleared) on exit."""
     broker = env["REDIS_URL"]
-    clear_queue(broker, queue)
-    log_path = Path(tempfile.mkdtemp(prefix="bench-worker-")) / "worker.log"
-    command = [
-        sys.executable, "-m", "celery", "-A", "alerts", "worker", "-Q", queue,
-        "-n", f"{queue}@%h", "--concurrency", str(CONCURRENCY), "--loglevel", "warning",
-        "--without-mingle", "--without-gossip", "--without-heartbeat",
-    ]  # fmt: skip
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**env, "CELERY_QUEUE": queue},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    delivery = delivery_queue(queue)
+    for name in (queue, delivery):
+        clear_queue(broker, name)
+    folder = Path(tempfile.mkdtemp(prefix="bench-worker-"))
+    shapes = [
+        (queue, ["--concurrency", str(CONCURRENCY)]),
+        (delivery, ["--pool", "threads", "--concurrency", str(DELIVERY_CONCURRENCY)]),
+    ]
+    processes, log_paths = [], []
+    for name, pool in shapes:
+        log_path = folder / f"{name}.log"
+        command = [
+            sys.executable, "-m", "celery", "-A", "alerts", "worker", "-Q", name,
+            "-n", f"{name}@%h", *pool, "--loglevel", "warning",
+            "--without-mingle", "--without-gossip", "--without-heartbeat",
+        ]  # fmt: skip
+        with log_path.open("wb") as out:
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    cwd=ROOT,
+                    env={**env, "CELERY_QUEUE": queue},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        log_paths.append(log_path)
     try:
-        yield AlertsWorker(process, log_path)
+        yield AlertsWorker(processes, log_paths)
     finally:
-        with step("stopping the celery worker"):
-            stop_worker(process)
-        clear_queue(broker, queue)
+        with step("stopping the celery workers"):
+            for process in processes:
+                stop_worker(process)
+        for name in (queue, delivery):
+            clear_queue(broker, name)
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> None:

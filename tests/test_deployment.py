@@ -50,10 +50,17 @@ def command(service: dict[str, Any]) -> str:
 
 def test_services_of_the_production_shape(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"db", "redis", "mailpit", "migrate", "web", "worker", "beat"}
+    assert set(services) == {
+        "db", "redis", "mailpit", "migrate", "web", "worker", "delivery", "beat"
+    }  # fmt: skip
     assert "gunicorn" in command(services["web"])
     assert "barometre:create_app()" in command(services["web"])
     assert command(services["worker"]).startswith("celery -A alerts worker")
+    assert command(services["worker"]).endswith("-Q ${CELERY_QUEUE:-barometre}")
+    # Alerts on a queue of their own (Settings.delivery_queue), in a threads pool.
+    delivery = command(services["delivery"])
+    assert delivery.startswith("celery -A alerts worker") and "--pool threads" in delivery
+    assert delivery.endswith("-Q ${CELERY_QUEUE:-barometre}.delivery")
     assert command(services["beat"]).startswith("celery -A alerts beat")
     assert services["beat"]["deploy"]["replicas"] == 1
     assert default_image(services["db"]).startswith("postgres:")
@@ -87,7 +94,7 @@ def test_migrations_run_first_and_once(compose: dict[str, Any]) -> None:
     migrate = command(services["migrate"])
     assert "flask --app barometre db upgrade && flask --app barometre seed" in migrate
     assert services["migrate"]["restart"] == "no"
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "delivery", "beat"):
         condition = services[name]["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully", name
 
@@ -103,6 +110,7 @@ def test_every_service_checks_its_own_health(compose: dict[str, Any]) -> None:
     assert "/mailpit readyz" in tests["mailpit"]
     assert "127.0.0.1:8000/healthz" in tests["web"]
     assert tests["worker"] == "CMD python -m barometre.health worker"
+    assert tests["delivery"] == "CMD python -m barometre.health worker"
     assert tests["beat"] == "CMD python -m barometre.health beat"
     # The one-shot's exit code is its health; nothing inherits the web check.
     assert services["migrate"]["healthcheck"] == {"disable": True}
@@ -117,7 +125,7 @@ def seconds(duration: str) -> int:
 
 
 def test_grace_periods_outlast_the_work_in_flight(compose: dict[str, Any]) -> None:
-    from alerts.celery_app import LONGEST_TASK, TIME_LIMITS
+    from alerts.celery_app import DELIVERY_TASKS, LONGEST_TASK, TIME_LIMITS
 
     services = compose["services"]
     spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
@@ -127,6 +135,8 @@ def test_grace_periods_outlast_the_work_in_flight(compose: dict[str, Any]) -> No
     assert seconds(services["web"]["stop_grace_period"]) > gunicorn.graceful_timeout
     assert max(hard for _soft, hard in TIME_LIMITS.values()) == LONGEST_TASK
     assert seconds(services["worker"]["stop_grace_period"]) > LONGEST_TASK
+    delivery_tasks = max(TIME_LIMITS[name][1] for name in DELIVERY_TASKS)
+    assert seconds(services["delivery"]["stop_grace_period"]) > delivery_tasks
     for name in ("db", "redis", "mailpit", "web", "worker", "beat"):
         assert seconds(services[name]["stop_grace_period"]) >= 10, name  # set, never below 10 s
 
@@ -145,12 +155,14 @@ def test_each_secret_goes_only_where_it_is_used(compose: dict[str, Any]) -> None
                 if "${" + secret in value:
                     holders.setdefault(secret, set()).add(name)
     assert holders == {
-        "SECRET_KEY": {"web", "worker", "beat"},
-        "POSTGRES_PASSWORD": {"db", "migrate", "web", "worker"},
-        "SMTP_PASSWORD": {"worker"},
+        "SECRET_KEY": {"web", "worker", "delivery", "beat"},
+        "POSTGRES_PASSWORD": {"db", "migrate", "web", "worker", "delivery"},
+        "SMTP_PASSWORD": {"worker", "delivery"},
         "METRICS_TOKEN": {"web"},
     }
-    assert environment(services["beat"])["DATABASE_URL"] == "postgresql://barometre@db:5432/barometre"
+    assert (
+        environment(services["beat"])["DATABASE_URL"] == "postgresql://barometre@db:5432/barometre"
+    )
     assert "SECRET_KEY=" in command(services["migrate"])  # a throwaway key of its own
 
 
@@ -161,7 +173,11 @@ def test_every_setting_reaches_the_app_containers(compose: dict[str, Any]) -> No
     from barometre.settings import Settings
 
     names = {f.metadata.get("env", f.name.upper()) for f in fields(Settings) if f.name != "extra"}
-    only_elsewhere = {"web": {"SMTP_PASSWORD"}, "worker": {"METRICS_TOKEN"}}
+    only_elsewhere = {
+        "web": {"SMTP_PASSWORD"},
+        "worker": {"METRICS_TOKEN"},
+        "delivery": {"METRICS_TOKEN"},
+    }
     for service, elsewhere in only_elsewhere.items():
         passed = set(environment(compose["services"][service]))
         assert names - passed == {"TESTING", *elsewhere}, service
@@ -182,7 +198,7 @@ def test_gunicorn_has_no_control_socket_and_logs_json() -> None:
 
 def test_health_checks_and_volumes(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("db", "redis", "mailpit", "web", "worker", "beat"):
+    for name in ("db", "redis", "mailpit", "web", "worker", "delivery", "beat"):
         assert services[name]["healthcheck"]["test"], name
     assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
     assert "redisdata:/data" in services["redis"]["volumes"]
@@ -197,7 +213,7 @@ def test_nothing_is_published_beyond_loopback(compose: dict[str, Any]) -> None:
 
 
 def test_app_containers_are_locked_down(compose: dict[str, Any]) -> None:
-    for name in ("migrate", "web", "worker", "beat"):
+    for name in ("migrate", "web", "worker", "delivery", "beat"):
         service = compose["services"][name]
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
         assert "no-new-privileges:true" in service["security_opt"], name

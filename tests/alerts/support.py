@@ -167,7 +167,9 @@ class SmtpServer:
 
 
 class Worker:
-    """`celery -A alerts worker --pool solo -Q <queue>` as a real subprocess."""
+    """`celery -A alerts worker --pool threads -Q <queue>,<queue>.delivery` as a real
+    subprocess: the pool of the delivery worker of docker-compose.yml (and the bench),
+    taking both queues so that one process serves a test."""
 
     def __init__(self, env: dict[str, str], queue: str, log_dir: Path) -> None:
         self.env = env
@@ -184,9 +186,11 @@ class Worker:
             "alerts",
             "worker",
             "--pool",
-            "solo",
+            "threads",
+            "--concurrency",
+            "4",
             "-Q",
-            self.queue,
+            f"{self.queue},{delivery_queue(self.queue)}",
             "-n",
             f"{self.queue}-{uuid.uuid4().hex[:6]}@%h",
             "--loglevel",
@@ -249,20 +253,21 @@ def worker_env(
 
 
 def clear_queue(broker_url: str, queue: str) -> None:
-    """Remove this test's queue and its unacked messages from a shared Redis database."""
+    """Remove this test's queue, its delivery queue and their unacked messages from a
+    shared Redis database."""
     import json
 
     import redis
 
     client = redis.Redis.from_url(broker_url, socket_timeout=2)
     try:
-        client.delete(queue)
+        client.delete(queue, delivery_queue(queue))
         for tag, payload in client.hgetall("unacked").items():
             try:
                 routing = json.loads(payload)[2]
             except (ValueError, IndexError, TypeError):
                 continue
-            if routing == queue:
+            if routing in (queue, delivery_queue(queue)):
                 client.hdel("unacked", tag)
                 client.zrem("unacked_index", tag)
     finally:
@@ -277,3 +282,13 @@ def queue_length(broker_url: str, queue: str) -> int:
         return int(client.llen(queue))
     finally:
         client.close()
+
+
+def delivery_queue(queue: str) -> str:
+    """The delivery queue beside `queue` (`Settings.delivery_queue`)."""
+    return f"{queue}.delivery"
+
+
+def queued(broker_url: str, queue: str) -> int:
+    """Tasks waiting in `queue` and in its delivery queue."""
+    return queue_length(broker_url, queue) + queue_length(broker_url, delivery_queue(queue))

@@ -229,12 +229,41 @@ def test_the_hand_over_publishes_notifications_in_batches(
     file_report()
     ids = [n.id for n in notifications()]
     assert len(ids) == len(rise_recipients(people)) + 20 == 25
-    assert queue_length(BROKER, queue) == 3
-    tasks = queued_tasks(queue)
+    assert queue_length(BROKER, queue) == 0  # alerts go to the delivery queue
+    assert queue_length(BROKER, settings().delivery_queue) == 3
+    tasks = queued_tasks(settings().delivery_queue)
     assert {name for name, _ in tasks} == {"alerts.send_notifications"}
     batches = [args[0] for _, args in tasks]
     assert [len(b) for b in batches] == [9, 8, 8]
     assert [i for b in batches for i in b] == ids
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_digest_is_queued_behind_its_own_work_never_in_front_of_alerts(
+    app: Flask, people: dict[str, Any], queue: str
+) -> None:
+    """Alerts go to the delivery queue, a digest's emails to the default queue (and its
+    requeued rows too), so that a digest of a thousand emails never delays an alert."""
+    from alerts import digest
+    from alerts.reconcile import reconcile
+
+    current_app.config["SETTINGS"] = settings().with_overrides(redis_url=BROKER, celery_queue=queue)
+    file_report()
+    alerts = sorted(n.id for n in notifications())
+    planned = sorted(n.id for n in digest.plan(db.session, settings()))  # this week: done
+    db.session.commit()
+    assert alerts and planned
+
+    def queued_ids(name: str) -> list[int]:
+        return sorted(i for _, args in queued_tasks(name) for i in args[0])
+
+    assert queued_ids(settings().delivery_queue) == alerts
+    assert queued_ids(queue) == planned
+    clear_queue(BROKER, queue)
+    reconcile(db.session, settings())  # every row still pending and due: requeued alike
+    db.session.commit()
+    assert queued_ids(settings().delivery_queue) == alerts
+    assert queued_ids(queue) == planned
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")

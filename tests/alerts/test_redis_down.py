@@ -125,7 +125,7 @@ def test_a_kept_publishing_connection_survives_a_redis_restart(
     assert kept is not None
     report(client, people["worker"], ["ACC-02"])
     assert dispatch._kept_connection(app) is kept  # the same connection, not a new one
-    published = own_redis.client().llen(queue)
+    published = own_redis.client().llen(f"{queue}.delivery")
     assert published >= 2
 
     own_redis.kill()
@@ -133,7 +133,9 @@ def test_a_kept_publishing_connection_survives_a_redis_restart(
     started = time.monotonic()
     report(client, people["worker"], ["ACC-03"])
     assert time.monotonic() - started < 5
-    assert own_redis.client().llen(queue) >= 1  # published at once, not left to the reconciler
+    assert (
+        own_redis.client().llen(f"{queue}.delivery") >= 1
+    )  # published at once, not left to the reconciler
 
     own_redis.freeze()  # a kept connection to a broker that stopped answering
     try:

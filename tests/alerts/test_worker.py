@@ -27,7 +27,7 @@ from barometre.extensions import db
 from tests.conftest import bearer, login
 
 from .conftest import SECRET, add_contact, notifications, rise_recipients
-from .support import SmtpServer, Worker, clear_queue, queue_length, wait_until, worker_env
+from .support import SmtpServer, Worker, clear_queue, queued, wait_until, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +88,7 @@ def settled(count: int, queue: str, broker: str = BROKER) -> list[Any] | None:
     """All `count` notifications done and nothing left in the queue."""
     rows = notifications()
     done = len(rows) == count and all(n.state in FINAL for n in rows)
-    return rows if done and queue_length(broker, queue) == 0 else None
+    return rows if done and queued(broker, queue) == 0 else None
 
 
 def addresses(smtp: SmtpServer) -> list[str]:
@@ -123,7 +123,8 @@ def test_a_message_of_the_single_notification_task_still_runs(
     db.session.info.pop(INFO_KEY, None)  # nothing handed over: the old messages below instead
     db.session.commit()
     rows = notifications()
-    assert publish_tasks(app, [(SEND_NOTIFICATION, n.id, None) for n in rows])
+    delivery = current_app.config["SETTINGS"].delivery_queue
+    assert publish_tasks(app, [(SEND_NOTIFICATION, n.id, None, delivery) for n in rows])
     done = wait_until(lambda: settled(len(rows), queue), 30, "single deliveries")
     assert {(n.state, n.attempts) for n in done} == {("sent", 1)}
     assert addresses(smtp) == sorted(a.lower() for a in rise_recipients(people))
