@@ -23,10 +23,11 @@ def init_app(flask_app: Flask) -> None:
     from .account import MAILER
     from .account import install_listeners as install_account_listeners
     from .cli import register_cli
-    from .dispatch import export_via_celery, install_listeners
+    from .dispatch import export_via_celery, hand_over
     from .embedded import start_ticker
     from .events import on_level_change
     from .follow_views import bp as follow_bp
+    from .handoff import install_listeners
     from .trouble import console_status
     from .views import bp
 
@@ -38,7 +39,7 @@ def init_app(flask_app: Flask) -> None:
         exports.EXPORT_DISPATCHERS.append(export_via_celery)
     if console_status not in status.STATUS_SOURCES:
         status.STATUS_SOURCES.append(console_status)
-    install_listeners()
+    install_listeners(hand_over)
     install_account_listeners()
     flask_app.register_blueprint(bp)
     flask_app.register_blueprint(follow_bp)

@@ -28,7 +28,7 @@ from barometre.models import User
 from barometre.password_links import MAX_AGE
 from barometre.settings import current as current_settings
 
-from . import dispatch
+from . import dispatch, handoff
 from .account_emails import language_of
 from .models import ACCOUNT_KINDS, RESET, TO_USER, Notification
 
@@ -62,7 +62,7 @@ class NotificationMailer:
         if purpose == RESET:
             session.info.setdefault(BACKGROUND_KEY, []).append(row.id)
         else:
-            dispatch.after_commit(session, [row.id])
+            handoff.after_commit(session, [row.id])
         return QueuedEmail(row.id, now)
 
     def state(self, session: DbSession, queued: QueuedEmail) -> EmailState:
@@ -96,7 +96,7 @@ def _on_commit(session: Session) -> None:
 def _hand_over(app: Flask, ids: list[int]) -> None:
     with app.app_context():
         try:
-            dispatch.hand_over(app, dispatch.Handoff(notification_ids=ids))
+            dispatch.hand_over(app, handoff.Handoff(notification_ids=ids))
         except Exception:
             log.exception("alerts: account email hand-over failed; the reconciler will retry")
 

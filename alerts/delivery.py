@@ -35,7 +35,7 @@ from barometre.models import User
 from barometre.services import audit
 from barometre.settings import Settings
 
-from . import account_emails, dispatch
+from . import account_emails, handoff
 from .emails import (
     TOPIC_ALERTS,
     TOPIC_DIGEST,
@@ -423,5 +423,5 @@ def retry(session: DbSession, notification_id: int, actor: User | None) -> bool:
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     audit(session, actor, "notification.retry", session.get(Notification, notification_id))
-    dispatch.after_commit(session, [notification_id])
+    handoff.after_commit(session, [notification_id])
     return True

@@ -52,7 +52,7 @@ from barometre.presentation import (
 from barometre.queries import EstablishmentView, barometer
 from barometre.settings import Settings
 
-from . import dispatch
+from . import handoff
 from .emails import (
     Rendered,
     common_context,
@@ -160,7 +160,7 @@ def plan(session: DbSession, settings: Settings, week: str | None = None) -> lis
         session.add(row)
         created.append(row)
     session.flush()
-    dispatch.after_commit(session, [n.id for n in created if n.state != "failed"], bulk=True)
+    handoff.after_commit(session, [n.id for n in created if n.state != "failed"], bulk=True)
     return created
 
 

@@ -1,9 +1,5 @@
-"""Hand recorded work over after commit: to Celery, or in-process (embedded default).
-
-Services record notification ids and alert groups on the session
-(`session.info`); once the transaction commits, the `after_commit` listener
-hands them over. A rollback forgets them, so nothing is ever sent for work
-that was not stored.
+"""Hand the work recorded in a transaction (`alerts.handoff`) over, once it commits:
+to Celery, or in-process (embedded default).
 
 With a broker, publishing uses a fresh connection with ~1 s timeouts and no
 retry: Redis down or frozen costs a request about a second, never a hang, and
@@ -19,19 +15,19 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app, has_app_context
-from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
 
-from barometre.extensions import DbSession, db
+from barometre.extensions import db
 from barometre.settings import Settings
+
+from .delivery import deliver_batch
+from .handoff import Handoff
 
 log = logging.getLogger(__name__)
 
-INFO_KEY = "alerts.handoff"
 SEND_NOTIFICATION = "alerts.send_notification"  # one id: still served for older messages
 SEND_NOTIFICATIONS = "alerts.send_notifications"  # a batch of ids
 SEND_GROUP = "alerts.send_group"
@@ -44,79 +40,6 @@ BATCH_SIZE = 12
 
 # A task to publish: its name, its one argument, its countdown, its queue.
 Message = tuple[str, Any, int | None, str]
-
-
-@dataclass
-class Handoff:
-    notification_ids: list[int] = field(default_factory=list)
-    # notifications that may wait behind alerts (digests): published to the default queue
-    bulk_ids: list[int] = field(default_factory=list)
-    # (group id, seconds until it is due)
-    groups: list[tuple[int, int]] = field(default_factory=list)
-    # exports to run again (the reconciler reset them)
-    export_ids: list[int] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.notification_ids or self.bulk_ids or self.groups or self.export_ids)
-
-
-def _handoff(session: DbSession) -> Handoff:
-    info = session.info
-    if INFO_KEY not in info:
-        info[INFO_KEY] = Handoff()
-    handoff: Handoff = info[INFO_KEY]
-    return handoff
-
-
-def after_commit(
-    session: DbSession, notification_ids: Iterable[int] = (), bulk: bool = False
-) -> None:
-    """Deliver these notifications once the current transaction commits.
-
-    `bulk`: they may wait behind alerts (a digest's): with Celery they go to the
-    default queue, not to the delivery queue of alerts.
-    """
-    handoff = _handoff(session)
-    kept = handoff.bulk_ids if bulk else handoff.notification_ids
-    for notification_id in notification_ids:
-        if notification_id not in kept:
-            kept.append(notification_id)
-
-
-def group_after_commit(session: DbSession, group_id: int, delay: int) -> None:
-    """Close this alert group when due (Celery mode: a countdown task; else the ticker)."""
-    _handoff(session).groups.append((group_id, delay))
-
-
-def exports_after_commit(session: DbSession, export_ids: Iterable[int]) -> None:
-    """Run these exports again once the current transaction commits."""
-    _handoff(session).export_ids.extend(export_ids)
-
-
-def _on_commit(session: Session) -> None:
-    handoff: Handoff | None = session.info.pop(INFO_KEY, None)
-    if not handoff:
-        return
-    if not has_app_context():
-        log.warning("alerts: committed outside an app context; the reconciler will send")
-        return
-    try:
-        hand_over(current_app._get_current_object(), handoff)  # type: ignore[attr-defined]
-    except Exception:
-        # The transaction is committed: never turn a stored report into an error page.
-        log.exception("alerts: hand-over failed; the reconciler will retry")
-
-
-def _on_rollback(session: Session, previous: SessionTransaction) -> None:
-    if previous.parent is None:
-        session.info.pop(INFO_KEY, None)
-
-
-def install_listeners() -> None:
-    """Once per process: listen to every session's commits and rollbacks."""
-    if not event.contains(Session, "after_commit", _on_commit):
-        event.listen(Session, "after_commit", _on_commit)
-        event.listen(Session, "after_soft_rollback", _on_rollback)
 
 
 def hand_over(app: Flask, handoff: Handoff) -> None:
@@ -133,8 +56,6 @@ def hand_over(app: Flask, handoff: Handoff) -> None:
 
 
 def deliver_in_process(app: Flask, notification_ids: Iterable[int]) -> None:
-    from .delivery import deliver_batch
-
     settings: Settings = app.config["SETTINGS"]
     ids = list(notification_ids)
     if ids:

@@ -32,7 +32,7 @@ from barometre.models import SITUATION_OPEN, Establishment, LevelChange, Situati
 from barometre.services import lock_establishment
 from barometre.settings import Settings
 
-from . import dispatch
+from . import handoff
 from .models import (
     FAILED,
     GREEN_AGAIN,
@@ -96,7 +96,7 @@ def record_rise(session: DbSession, change: LevelChange, settings: Settings) -> 
         )
         session.add(group)
         session.flush()
-        dispatch.group_after_commit(session, group.id, settings.alert_group_wait)
+        handoff.group_after_commit(session, group.id, settings.alert_group_wait)
         return
     # Reassign (not append): the JSON columns are not mutation-tracked.
     group.level_change_ids = [*group.level_change_ids, change.id]
@@ -212,7 +212,7 @@ def record_event(
         rows.setdefault(row.recipient, row)  # unique per (event, recipient)
     session.add_all(rows.values())
     session.flush()
-    dispatch.after_commit(session, [n.id for n in rows.values() if n.state == PENDING])
+    handoff.after_commit(session, [n.id for n in rows.values() if n.state == PENDING])
     return list(rows.values())
 
 

@@ -15,7 +15,7 @@ from barometre.extensions import DbSession
 from barometre.models import Establishment, FollowRequest
 from barometre.settings import Settings
 
-from . import dispatch
+from . import handoff
 from .emails import Rendered, barometer_url, common_context, render
 from .events import new_notification
 from .models import FOLLOW, PENDING, TO_FOLLOWER, Notification
@@ -39,7 +39,7 @@ def request_follow(
     session.add(row)
     session.flush()
     if row.state == PENDING:
-        dispatch.after_commit(session, [row.id])
+        handoff.after_commit(session, [row.id])
     return row
 
 

@@ -19,7 +19,7 @@ from barometre.retention import purge_export_files
 from barometre.services import expire_all
 from barometre.settings import Settings
 
-from . import digest, dispatch, reminders, trouble
+from . import digest, handoff, reminders, trouble
 from .celery_app import TIME_LIMITS
 from .delivery import due_notifications, mark_stuck
 from .events import close_group, due_groups
@@ -91,10 +91,10 @@ def reconcile(session: DbSession, settings: Settings) -> Reconciled:
         planned = digest.plan(session, settings, week)
     due = due_notifications(session, now)
     # A digest's rows are requeued behind the digest, never in front of alerts.
-    dispatch.after_commit(session, [i for i, kind in due if kind != DIGEST])
-    dispatch.after_commit(session, [i for i, kind in due if kind == DIGEST], bulk=True)
+    handoff.after_commit(session, [i for i, kind in due if kind != DIGEST])
+    handoff.after_commit(session, [i for i, kind in due if kind == DIGEST], bulk=True)
     reset = reset_stuck_exports(session, now)
-    dispatch.exports_after_commit(session, reset)
+    handoff.exports_after_commit(session, reset)
     return Reconciled(
         expired=len(expired),
         uncertain=uncertain,

@@ -31,7 +31,7 @@ from barometre.models import User
 from barometre.services import audit
 from barometre.settings import Settings
 
-from . import dispatch
+from . import handoff
 from .digest import local
 from .emails import Rendered, common_context, render
 from .events import new_notification
@@ -170,7 +170,7 @@ def warn_coordinators(
         rows.setdefault(row.recipient, row)
     session.add_all(rows.values())
     session.flush()
-    dispatch.after_commit(session, [n.id for n in rows.values() if n.state == PENDING])
+    handoff.after_commit(session, [n.id for n in rows.values() if n.state == PENDING])
     return list(rows.values())
 
 

@@ -42,3 +42,57 @@ def test_removing_the_app_factory_exception_breaks_the_core_contract(tmp_path: P
     assert result.returncode != 0
     assert "The core imports neither intake nor alerts" in result.stdout
     assert "barometre.app -> intake" in result.stdout
+
+
+def import_cycles() -> list[list[str]]:
+    """Groups of project modules that import each other, directly or round a circle,
+    imports inside functions included; the app factory's imports (composition root) aside."""
+    import grimp
+
+    packages = ("barometre", "intake", "alerts")
+    graph = grimp.build_graph(*packages)
+    modules = {m for m in graph.modules if m.split(".")[0] in packages}
+    edges = {m: set(graph.find_modules_directly_imported_by(m)) & modules for m in modules}
+    edges["barometre.app"] = {m for m in edges["barometre.app"] if m.startswith("barometre.")}
+    # Tarjan's strongly connected components, without recursion.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in sorted(modules):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    group = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        group.append(member)
+                        if member == node:
+                            break
+                    if len(group) > 1:
+                        cycles.append(sorted(group))
+            elif child not in index:
+                index[child] = low[child] = len(index)
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(sorted(edges[child]))))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+    return cycles
+
+
+def test_no_module_imports_itself_round_a_circle() -> None:
+    assert import_cycles() == []

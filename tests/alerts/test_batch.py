@@ -18,7 +18,7 @@ import pytest
 from flask import Flask, current_app
 from freezegun import freeze_time
 
-from alerts import delivery, dispatch, transport
+from alerts import delivery, dispatch, handoff, transport
 from alerts.emails import (
     AlertRenderer,
     alert_email,
@@ -57,7 +57,7 @@ def settings() -> services.Settings:
 def report_not_handed_over(**kwargs: Any) -> list[Notification]:
     """A report whose notifications are stored but were never handed over (a lost hand-over)."""
     record_report(db.session, report_input(**kwargs), None, settings())
-    db.session.info.pop(dispatch.INFO_KEY, None)
+    db.session.info.pop(handoff.INFO_KEY, None)
     db.session.commit()
     rows = notifications()
     assert rows and {(n.state, n.attempts) for n in rows} == {("pending", 0)}

@@ -115,7 +115,8 @@ def test_a_message_of_the_single_notification_task_still_runs(
     app: Flask, people: dict[str, Any], smtp: SmtpServer, worker: Worker, queue: str
 ) -> None:
     """Messages queued before batches (`alerts.send_notification`, one id) are still served."""
-    from alerts.dispatch import INFO_KEY, SEND_NOTIFICATION, publish_tasks
+    from alerts.dispatch import SEND_NOTIFICATION, publish_tasks
+    from alerts.handoff import INFO_KEY
     from barometre.services import record_report
     from tests.conftest import report_input
 
