@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from barometre import create_app
+from barometre import clock, create_app
 from barometre.auth import create_token, hash_password
 from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR, ROLE_WORKER, MemberService, User
@@ -146,13 +146,13 @@ def report_input(
     if per_condition is not None:
         return ReportInput(
             establishment=establishment,
-            visit_date=date.today() - timedelta(days=days_ago),
+            visit_date=clock.today() - timedelta(days=days_ago),
             conditions=[ImpactedCondition(c, list(t)) for c, t in per_condition.items()],
             **extra,
         )
     return ReportInput.uniform(
         establishment=establishment,
-        visit_date=date.today() - timedelta(days=days_ago),
+        visit_date=clock.today() - timedelta(days=days_ago),
         conditions=list(conditions),
         offer_types=list(offer_types),
         **extra,

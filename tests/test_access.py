@@ -6,7 +6,6 @@ editing this file; a view without `access_rule` fails the suite.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import IntegerConverter, Rule
 
+from barometre import clock
 from barometre.auth import BAROMETER, COORDINATOR, PUBLIC, USER
 from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR, ROLE_WORKER, ApiToken
@@ -179,7 +179,7 @@ class TestBearerTokensOnlyOnTheApi:
         headers = bearer(make_user(ROLE_WORKER))
         body = {
             "establishment": "haren",
-            "visit_date": date.today().isoformat(),
+            "visit_date": clock.today().isoformat(),
             "conditions": ["SEC-01"],
             "offer_types": ["individuel"],
         }

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from barometre import clock
 from barometre.extensions import db
 from barometre.models import ROLE_WORKER, ApiToken, Report, Situation, User
 from tests.conftest import bearer, login, make_user
 
-TODAY = date.today().isoformat()
+TODAY = clock.today().isoformat()
 
 
 def body(**changes: Any) -> dict[str, Any]:
@@ -111,8 +112,8 @@ def test_submission_id_in_upper_case_is_the_same_id(client: FlaskClient, worker:
         ({"establishment": "inconnue"}, "establishment"),
         ({"visit_date": ...}, "visit_date"),
         ({"visit_date": "26/11/2026"}, "visit_date"),
-        ({"visit_date": (date.today() + timedelta(days=1)).isoformat()}, "visit_date"),
-        ({"visit_date": (date.today() - timedelta(days=91)).isoformat()}, "visit_date"),
+        ({"visit_date": (clock.today() + timedelta(days=1)).isoformat()}, "visit_date"),
+        ({"visit_date": (clock.today() - timedelta(days=91)).isoformat()}, "visit_date"),
         ({"conditions": []}, "conditions"),
         ({"conditions": ...}, "conditions"),
         ({"conditions": "SEC-01"}, "conditions"),

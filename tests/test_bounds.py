@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.routing import IntegerConverter
 
+from barometre import clock
 from barometre.extensions import db
 from barometre.models import AuditEntry, Report, User
 from barometre.routing import MAX_DB_ID, IdConverter
@@ -70,7 +70,7 @@ def test_out_of_range_ids_are_404_on_every_route(app: Flask, client: FlaskClient
 def questionnaire(**extra: str) -> dict[str, str]:
     return {
         "establishment": "haren",
-        "visit_date": date.today().isoformat(),
+        "visit_date": clock.today().isoformat(),
         "conditions": "SEC-01",
         "offer_types": "individuel",
         **extra,
@@ -104,7 +104,7 @@ def test_api_numbers_out_of_range_are_field_errors(
 ) -> None:
     body = {
         "establishment": "haren",
-        "visit_date": date.today().isoformat(),
+        "visit_date": clock.today().isoformat(),
         "conditions": ["SEC-01"],
         "offer_types": ["individuel"],
         field: value,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import html
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from barometre import clock
 from barometre.extensions import db
 from barometre.models import (
     AuditEntry,
@@ -73,7 +74,7 @@ def test_review_list_filters(console: FlaskClient, worker: User) -> None:
     assert listed(category="SEC") == {a.id, c.id}
     assert listed(offer_type="collectif") == {a.id}
     assert listed(service=str(other.service_id)) == {c.id}
-    since = (date.today() - timedelta(days=5)).isoformat()
+    since = (clock.today() - timedelta(days=5)).isoformat()
     assert listed(date_from=since) == {a.id, c.id}
     assert listed(date_to=since) == {b.id}
     assert listed(state="rejected") == set()
@@ -304,7 +305,7 @@ def test_referentiel_add_edit_retire_never_delete(console: FlaskClient, worker: 
         "/api/v1/reports",
         json={
             "establishment": "haren",
-            "visit_date": date.today().isoformat(),
+            "visit_date": clock.today().isoformat(),
             "conditions": ["SEC-05"],
             "offer_types": ["individuel"],
         },

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import openpyxl
@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import insert, select
 
+from barometre import clock
 from barometre.console import exports
 from barometre.console.models import Export
 from barometre.extensions import db
@@ -199,7 +200,7 @@ def bulk_reports(count: int) -> None:
     service = make_user(service="Service en masse").service_id
     conditions = list(db.session.scalars(select(Condition.id).order_by(Condition.id)))
     offers = list(db.session.scalars(select(OfferType.id).order_by(OfferType.id)))
-    start_day = date.today() - timedelta(days=365)
+    start_day = clock.today() - timedelta(days=365)
     now = datetime(2026, 1, 1, 12, 0)
     db.session.execute(
         insert(Report),

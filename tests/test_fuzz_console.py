@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -176,7 +176,7 @@ def world(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 CONTACT = ("email", "name", "language", "alerts", "red_only", "digest")
 WORDING = ("category", "label_fr", "label_nl", "label_en", "examples", "keywords")
 EMAILS = ("greffe@example.org", "a@b.example", "x@example.org, y@example.org")
-TODAY = date.today().isoformat()
+TODAY = clock.today().isoformat()
 
 # url template, fields -> known values. {report} etc. are the world's ids.
 FORMS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {

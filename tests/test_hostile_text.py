@@ -17,7 +17,6 @@ import csv
 import html
 import io
 import re
-from datetime import date
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -28,6 +27,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
+from barometre import clock
 from barometre.console import exports
 from barometre.console.filters import Filters
 from barometre.console.models import Export
@@ -106,7 +106,7 @@ def people(app: Flask) -> tuple[User, User]:
 def api_report(client: FlaskClient, headers: dict[str, str], **fields: Any) -> Any:
     body = {
         "establishment": "haren",
-        "visit_date": date.today().isoformat(),
+        "visit_date": clock.today().isoformat(),
         "conditions": ["SEC-01"],
         "offer_types": ["individuel"],
         **fields,
@@ -150,7 +150,7 @@ def test_the_forms_refuse_forbidden_characters(
 ) -> None:
     worker, coordinator = people
     login(client, worker)
-    today = date.today().isoformat()
+    today = clock.today().isoformat()
     questionnaire = {
         "establishment": "haren",
         "visit_date": today,
@@ -320,7 +320,7 @@ def test_exports_of_hostile_data(client: FlaskClient, people: tuple[User, User])
         "/signalement",
         data={
             "establishment": "haren",
-            "visit_date": date.today().isoformat(),
+            "visit_date": clock.today().isoformat(),
             "conditions": new_codes[0],
             "offer_types": "collectif",
             "description": "@questionnaire " + FRIENDLY[1],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from alerts.models import AlertEvent, Notification
-from barometre import services
+from barometre import clock, services
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
 from barometre.models import Establishment, Report, Situation, User
@@ -123,7 +123,7 @@ def test_rejection_keeps_the_other_reports_types_for_that_condition(
 def test_each_condition_needs_a_known_offer_type(worker: User) -> None:
     data = services.ReportInput(
         establishment="haren",
-        visit_date=date.today(),
+        visit_date=clock.today(),
         conditions=[
             services.ImpactedCondition("ACC-01", [IND]),
             services.ImpactedCondition("ACC-02", []),
@@ -144,7 +144,7 @@ def test_each_condition_needs_a_known_offer_type(worker: User) -> None:
 
 
 def post(client: FlaskClient, user: User, **fields: Any) -> Any:
-    payload = {"establishment": "haren", "visit_date": date.today().isoformat(), **fields}
+    payload = {"establishment": "haren", "visit_date": clock.today().isoformat(), **fields}
     return client.post("/api/v1/reports", json=payload, headers=bearer(user))
 
 
@@ -255,7 +255,7 @@ def test_a_late_report_is_kept_but_opens_nothing_and_emails_nothing(
     client: FlaskClient, worker: User, coordinator: User
 ) -> None:
     ttl = current_app.config["SETTINGS"].situation_ttl_days
-    old = (date.today() - timedelta(days=ttl + 1)).isoformat()
+    old = (clock.today() - timedelta(days=ttl + 1)).isoformat()
     response = post(client, worker, visit_date=old, conditions=list(FIVE), offer_types=[IND, COL])
     assert response.status_code == 201
     data = response.get_json()
@@ -271,7 +271,7 @@ def test_a_late_report_is_kept_but_opens_nothing_and_emails_nothing(
     response = post(
         client,
         worker,
-        visit_date=(date.today() - timedelta(days=ttl)).isoformat(),
+        visit_date=(clock.today() - timedelta(days=ttl)).isoformat(),
         conditions=["SEC-01"],
         offer_types=[IND],
     )

@@ -12,7 +12,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from freezegun import freeze_time
 
 from alerts.emails import message_id
 from alerts.reconcile import reconcile
+from barometre import clock
 from barometre.extensions import db
 from tests.conftest import bearer, login
 
@@ -74,7 +75,7 @@ def settings_overrides(queue: str, smtp_server: SmtpServer) -> dict[str, Any]:
 def report(client: FlaskClient, author: Any, conditions: list[str], **extra: Any) -> int:
     body = {
         "establishment": "haren",
-        "visit_date": date.today().isoformat(),
+        "visit_date": clock.today().isoformat(),
         "conditions": conditions,
         "offer_types": ["individuel"],
         **extra,

@@ -1,0 +1,139 @@
+"""The level of an establishment, recomputed from its open situations (R5), and the hooks
+that hear of each change; expiry of the situations no report confirmed (R3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from . import clock
+from .extensions import DbSession
+from .levels import Level, Thresholds, compute_level
+from .models import SITUATION_EXPIRED, Establishment, LevelChange, Report, Situation
+from .settings import Settings
+from .situations import close_situation, lock_establishment, open_situations, still_open, ttl_cutoff
+
+# The cause of the level changes replayed from the committee's history (barometre.history_import).
+CAUSE_IMPORT = "import"
+
+
+@dataclass
+class Outcome:
+    """What a service changed: the level before and after, and the changes recorded."""
+
+    establishment: Establishment
+    before: Level
+    after: Level
+    changes: list[LevelChange] = field(default_factory=list)
+    report: Report | None = None
+    created: bool = True
+    new_situations: list[Situation] = field(default_factory=list)
+    # Whether the report can support situations; when not, why (a visit too old).
+    counted: bool = True
+    reason: str = ""
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(settings.red_threshold, settings.red_min_offer_types)
+
+
+def recompute(
+    session: DbSession,
+    establishment: Establishment,
+    settings: Settings,
+    cause: str,
+    cause_id: int | None = None,
+    new_situations: Sequence[Situation] = (),
+    situations: Sequence[Situation] | None = None,
+) -> LevelChange | None:
+    """Compute the level from the open situations; record a change if it moved (R5).
+
+    `situations`: the establishment's open situations when the caller keeps them
+    up to date under the establishment's lock; read from the database otherwise.
+    """
+    if situations is None:
+        situations = open_situations(session, establishment.id)
+    before = establishment.level
+    after = compute_level((s.offer_type_codes for s in situations), thresholds(settings))
+    facts = sorted([s.condition_id, s.offer_types] for s in situations)
+    establishment.store_level(after, facts)
+    if (before.colour, before.step, before.red_blocked_by_diversity) == (
+        after.colour,
+        after.step,
+        after.red_blocked_by_diversity,
+    ):
+        return None
+    if any(s.id is None for s in new_situations):
+        session.flush()  # their ids go into the change
+    at = clock.now()
+    establishment.level_changed_at = at
+    change = LevelChange(
+        establishment_id=establishment.id,
+        at=at,
+        from_colour=before.colour,
+        from_step=before.step,
+        to_colour=after.colour,
+        to_step=after.step,
+        open_situations=after.open_situations,
+        offer_types=",".join(after.offer_types),
+        red_blocked=after.red_blocked_by_diversity,
+        cause=cause,
+        cause_id=cause_id,
+        new_situation_ids=[s.id for s in new_situations],
+    )
+    session.add(change)
+    session.flush()
+    if cause != CAUSE_IMPORT:  # imported history is not news: nobody is alerted
+        for hook in LEVEL_CHANGE_HOOKS:
+            hook(session, change)
+    return change
+
+
+# Callbacks run in the same transaction as each recorded level change
+# (the alerts package registers one that records notifications).
+LevelChangeHook = Callable[[DbSession, LevelChange], None]
+
+
+LEVEL_CHANGE_HOOKS: list[LevelChangeHook] = []
+
+
+def expire_stale(
+    session: DbSession,
+    establishment: Establishment,
+    settings: Settings,
+    situations: Sequence[Situation] | None = None,
+    cause: str = "expiry",
+) -> list[LevelChange]:
+    """Close the situations no report confirmed within the TTL (R3).
+
+    `situations`: the establishment's open situations, if the caller has them.
+    """
+    if situations is None:
+        situations = open_situations(session, establishment.id)
+    cutoff = ttl_cutoff(settings)
+    stale = [s for s in situations if s.last_confirmed < cutoff]
+    if not stale:
+        return []
+    for situation in stale:
+        close_situation(situation, SITUATION_EXPIRED, None, "")
+    session.flush()
+    change = recompute(session, establishment, settings, cause, None, (), still_open(situations))
+    return [change] if change else []
+
+
+def expire_all(session: DbSession, settings: Settings) -> list[LevelChange]:
+    changes: list[LevelChange] = []
+    for establishment_id in session.scalars(select(Establishment.id)).all():
+        changes += expire_stale(session, lock_establishment(session, establishment_id), settings)
+    return changes
+
+
+def recompute_all(session: DbSession, settings: Settings) -> list[LevelChange]:
+    changes = expire_all(session, settings)
+    for establishment_id in session.scalars(select(Establishment.id)).all():
+        establishment = lock_establishment(session, establishment_id)
+        change = recompute(session, establishment, settings, "recompute")
+        changes += [change] if change else []
+    return changes

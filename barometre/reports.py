@@ -1,0 +1,399 @@
+"""Recording a report: its establishment locked, its conditions, the situations it opens
+or confirms, the level it moves, in as few statements as the rules allow."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import ColumnElement, insert, null, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+
+from . import clock
+from .extensions import DbSession
+from .levels import ordered_types
+from .models import (
+    REVIEW_REJECTED,
+    REVIEW_UNREVIEWED,
+    REVIEW_VALIDATED,
+    SITUATION_OPEN,
+    Condition,
+    Establishment,
+    OfferType,
+    Report,
+    ReportCondition,
+    Situation,
+    User,
+    report_condition,
+    report_offer_type,
+    situation_report,
+)
+from .recompute import CAUSE_IMPORT, Outcome, expire_stale, recompute
+from .settings import Settings
+from .situations import locking, open_situations, still_open, ttl_cutoff
+from .text import printable
+from .validation import (
+    ReportInput,
+    canonical_submission_id,
+    check_report,
+    complete_pair,
+    wanted_codes,
+)
+
+
+def record_report(
+    session: DbSession,
+    data: ReportInput,
+    author: User | None,
+    settings: Settings,
+    import_reference: str | None = None,
+) -> Outcome:
+    """Store one report (R1), attach it to situations (R2) and recompute (R4, R5).
+
+    A `submission_id` its author already used returns that first report and
+    stores nothing; the unique index on (author, id) also catches a concurrent
+    repeat at flush. Another author's report under the same id is a new report.
+    `import_reference`: a report of the committee's history, replayed by the
+    import: it comes validated and its level change has the cause "import".
+    """
+    submission_id = canonical_submission_id(data.submission_id)
+    found, existing_id, known = _locate_with_codes(session, data, submission_id, author)
+    if existing_id is not None:
+        return _unchanged(session.get_one(Report, existing_id), settings)
+    renamed = found is None and submission_id is not None
+    if renamed and (existing := _by_submission(session, submission_id or "", author)):
+        return _unchanged(existing, settings)  # a repeat naming an establishment since renamed
+    resolved = check_report(session, data, settings, located=(found,), known=known)
+    establishment = resolved.establishment
+    before = establishment.level
+    situations = open_situations(session, establishment.id)
+    changes = expire_stale(session, establishment, settings, situations)
+    report = Report(
+        establishment=establishment,
+        establishment_id=establishment.id,
+        author=author,
+        service_id=author.service_id if author else None,
+        visit_date=data.visit_date,
+        description=data.description.strip(),
+        minutes_waited=data.minutes_waited,
+        activity_cancelled=data.activity_cancelled,
+        detainees_not_seen=data.detainees_not_seen,
+        submission_id=submission_id,
+        review_state=REVIEW_VALIDATED if import_reference else REVIEW_UNREVIEWED,
+        import_reference=import_reference,
+    )
+    session.add(report)
+    situations = still_open(situations)
+    links = resolved.links()
+    new: list[Situation] = []
+    supported: list[Situation] = []
+    if counts(report, settings):
+        new, supported = group_report(session, report, links, settings, situations)
+    confirmed = _defer_updates(session, [s for s in supported if s not in new])
+    try:
+        session.flush()  # the report and its new situations
+    except IntegrityError:
+        # The submission_id is stored already (a repeat, or a concurrent request).
+        session.rollback()
+        existing = _by_submission(session, submission_id, author) if submission_id else None
+        if existing is None:
+            raise
+        return _unchanged(existing, settings)
+    insert_report_rows(session, report, links, resolved.offer_types, supported, confirmed)
+    cause = CAUSE_IMPORT if import_reference else "report"
+    change = recompute(session, establishment, settings, cause, report.id, new, [*situations, *new])
+    changes += [change] if change else []
+    outcome = Outcome(establishment, before, establishment.level, changes, report, True, new)
+    return _with_lateness(outcome, report.visit_date, settings)
+
+
+def too_late(visit_date: date, settings: Settings) -> bool:
+    """A visit older than the TTL opens and confirms nothing (R3): the report is history only."""
+    return visit_date < ttl_cutoff(settings)
+
+
+def was_late(report: Report, settings: Settings) -> bool:
+    """Whether the report's visit was too old to count when it was sent (for the pages)."""
+    submitted = report.submitted_at or clock.now()
+    sent = submitted.replace(tzinfo=UTC).astimezone(clock.zone()).date()
+    return report.visit_date < sent - timedelta(days=settings.situation_ttl_days)
+
+
+def late_note(report: Report, settings: Settings) -> str:
+    """Why the report does not count when its visit was too old; empty otherwise."""
+    return late_reason(settings) if was_late(report, settings) else ""
+
+
+def late_reason(settings: Settings) -> str:
+    return _(
+        "La visite date de plus de %(days)d jours : le signalement est gardé dans "
+        "l'historique, mais il n'ouvre ni ne confirme aucune situation et ne change pas "
+        "le niveau.",
+        days=settings.situation_ttl_days,
+    )
+
+
+def _with_lateness(outcome: Outcome, visit_date: date, settings: Settings) -> Outcome:
+    if too_late(visit_date, settings):
+        outcome.counted = False
+        outcome.reason = late_reason(settings)
+    return outcome
+
+
+def _by_submission(session: DbSession, submission_id: str, author: User | None) -> Report | None:
+    return session.scalar(select(Report).where(_same_submission(submission_id, author)))
+
+
+def _same_submission(submission_id: str, author: User | None) -> ColumnElement[bool]:
+    """The report its author already sent under this id (ids are scoped to their author)."""
+    by_author = Report.author_id.is_(None) if author is None else Report.author_id == author.id
+    return (Report.submission_id == submission_id) & by_author
+
+
+def _unchanged(report: Report, settings: Settings) -> Outcome:
+    level = report.establishment.level
+    outcome = Outcome(report.establishment, level, level, report=report, created=False)
+    return _with_lateness(outcome, report.visit_date, settings)
+
+
+def counts(report: Report, settings: Settings) -> bool:
+    """Whether a report supports situations (R11)."""
+    if report.review_state == REVIEW_REJECTED:
+        return False
+    return not settings.reports_require_review or report.review_state == REVIEW_VALIDATED
+
+
+def locate_for_report(
+    session: DbSession, slug: str, submission_id: str | None, author: User | None = None
+) -> tuple[Establishment | None, int | None]:
+    """The establishment a report names, locked as lock_establishment does, and the id
+    of the report `author` already stored under `submission_id` (a repeat), in one
+    statement. `submission_id`: canonical (see canonical_submission_id)."""
+    if not printable(slug, multiline=False):
+        return None, None
+    by_slug = Establishment.slug == slug
+    query = select(Establishment, _repeat(submission_id, author))
+    row = session.execute(locking(session, query, by_slug)).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def _locate_with_codes(
+    session: DbSession, data: ReportInput, submission_id: str | None, author: User | None
+) -> tuple[Establishment | None, int | None, tuple[list[Condition], list[OfferType]] | None]:
+    """`locate_for_report`, and the conditions and offer types `data` names, in one statement.
+
+    The establishment's row is outer-joined to the few named codes (their cross
+    join, as `_known_pair` reads them); the lock is on the establishment only.
+    The codes are None when one is missing: `check_report` then reads each kind
+    on its own, so that its errors name exactly what is wrong.
+    """
+    conditions = wanted_codes(data.condition_codes)
+    offers = wanted_codes([*(data.shared_offer_types or ()), *data.offer_types])
+    if not (conditions and offers and printable(data.establishment, multiline=False)):
+        return (*locate_for_report(session, data.establishment, submission_id, author), None)
+    by_slug = Establishment.slug == data.establishment
+    query = (
+        select(Establishment, _repeat(submission_id, author), Condition, OfferType)
+        .select_from(Establishment)
+        .outerjoin(Condition, Condition.code.in_(conditions))
+        .outerjoin(OfferType, OfferType.code.in_(offers))
+    )
+    rows = session.execute(locking(session, query, by_slug)).all()
+    if not rows:
+        return None, None, None
+    first = rows[0]
+    return first[0], first[1], complete_pair([r[2:] for r in rows], conditions, offers)
+
+
+def _repeat(submission_id: str | None, author: User | None) -> Any:
+    if not submission_id:
+        return null()
+    return select(Report.id).where(_same_submission(submission_id, author)).scalar_subquery()
+
+
+def attach_report(
+    session: DbSession,
+    report: Report,
+    settings: Settings,
+    situations: Sequence[Situation] | None = None,
+) -> list[Situation]:
+    """Group a stored report into (establishment, condition) situations (R2).
+
+    A report whose visit is already older than the TTL is kept in history but
+    opens nothing and confirms nothing. `situations`: the establishment's open
+    situations when the caller has them (it holds the establishment's lock).
+    Nothing is flushed here: the caller's next flush writes the links and the
+    situations together.
+    """
+    opened, supported = group_report(session, report, report.condition_links, settings, situations)
+    # From the report's side: appending to situation.reports would load every
+    # report the situation ever had, a cost that grows with history.
+    report.situations.extend(supported)
+    return opened
+
+
+def group_report(
+    session: DbSession,
+    report: Report,
+    links: Sequence[ReportCondition],
+    settings: Settings,
+    situations: Sequence[Situation] | None = None,
+) -> tuple[list[Situation], list[Situation]]:
+    """The situations `report` opens and every one it supports, updated for it (R2).
+
+    The report's side of the links is left to the caller: `attach_report` appends
+    them, `record_report` writes them with the report's other rows in one statement.
+    """
+    if too_late(report.visit_date, settings):
+        return [], []
+    opened: list[Situation] = []
+    supported: list[Situation] = []
+    if situations is None:
+        situations = open_situations(session, report.establishment_id)
+    open_by_condition = {s.condition_id: s for s in situations}
+    for link in links:
+        condition = link.condition
+        situation = open_by_condition.get(condition.id)
+        if situation is None:
+            situation = Situation(
+                establishment_id=report.establishment_id,
+                condition_id=condition.id,
+                condition=condition,
+                status=SITUATION_OPEN,
+                first_visit=report.visit_date,
+                last_confirmed=report.visit_date,
+                report_count=0,
+                offer_types="",
+                opened_at=clock.now(),
+            )
+            session.add(situation)
+            opened.append(situation)
+        supported.append(situation)
+        situation.report_count = (situation.report_count or 0) + 1
+        situation.last_confirmed = max(situation.last_confirmed, report.visit_date)
+        situation.first_visit = min(situation.first_visit, report.visit_date)
+        situation.offer_types = ",".join(
+            ordered_types([*situation.offer_type_codes, *link.offer_type_codes])
+        )
+    return opened, supported
+
+
+def insert_report_rows(
+    session: DbSession,
+    report: Report,
+    links: Sequence[ReportCondition],
+    offer_types: Sequence[OfferType],
+    situations: Sequence[Situation],
+    confirmed: Sequence[dict[str, Any]] = (),
+) -> None:
+    """Write a flushed report's conditions, offer types and situation links, and the
+    `confirmed` situations' new values (`_defer_updates`).
+
+    The ORM would send one statement per table; on PostgreSQL these are one
+    statement (`REPORT_ROWS`), a round trip instead of four, under the
+    establishment's lock like the rest of the report. The report's collections
+    are expired, so reading them afterwards loads what was written.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            REPORT_ROWS,
+            {
+                "report_id": report.id,
+                "condition_ids": [link.condition_id for link in links],
+                "condition_types": [link.offer_types for link in links],
+                "offer_type_ids": [t.id for t in offer_types],
+                "situation_ids": [s.id for s in situations],
+                **{f"confirmed_{name}": [row[name] for row in confirmed] for name in CONFIRMED},
+            },
+        )
+    else:
+        for statement in _report_rows(report, links, offer_types, situations, confirmed):
+            session.execute(statement)
+    session.expire(report, ["condition_links", "conditions", "offer_types", "situations"])
+
+
+# What a report changes in an open situation it confirms (see group_report).
+CONFIRMED_COLUMNS = ("report_count", "last_confirmed", "first_visit", "offer_types")
+
+
+CONFIRMED = ("id", *CONFIRMED_COLUMNS)
+
+
+# One statement of one shape whatever the counts (arrays, so PostgreSQL and SQLAlchemy
+# reuse its plan and its compilation): the report's rows in four tables.
+REPORT_ROWS = text(
+    """
+WITH conditions AS (
+    INSERT INTO report_condition (report_id, condition_id, offer_types)
+    SELECT :report_id, c.id, c.types
+    FROM unnest(CAST(:condition_ids AS integer[]), CAST(:condition_types AS varchar[]))
+        AS c(id, types)
+), offer_types AS (
+    INSERT INTO report_offer_type (report_id, offer_type_id)
+    SELECT :report_id, unnest(CAST(:offer_type_ids AS integer[]))
+), links AS (
+    INSERT INTO situation_report (situation_id, report_id)
+    SELECT unnest(CAST(:situation_ids AS integer[])), :report_id
+)
+UPDATE situation
+SET report_count = c.report_count, last_confirmed = c.last_confirmed,
+    first_visit = c.first_visit, offer_types = c.offer_types
+FROM unnest(
+    CAST(:confirmed_id AS integer[]), CAST(:confirmed_report_count AS integer[]),
+    CAST(:confirmed_last_confirmed AS date[]), CAST(:confirmed_first_visit AS date[]),
+    CAST(:confirmed_offer_types AS varchar[])
+) AS c(id, report_count, last_confirmed, first_visit, offer_types)
+WHERE situation.id = c.id
+"""
+)
+
+
+def _report_rows(
+    report: Report,
+    links: Sequence[ReportCondition],
+    offer_types: Sequence[OfferType],
+    situations: Sequence[Situation],
+    confirmed: Sequence[dict[str, Any]],
+) -> list[Any]:
+    """`REPORT_ROWS` as one statement per table (the other databases)."""
+    statements: list[Any] = [
+        insert(report_condition).values(
+            [
+                {
+                    "report_id": report.id,
+                    "condition_id": link.condition_id,
+                    "offer_types": link.offer_types,
+                }
+                for link in links
+            ]
+        ),
+        insert(report_offer_type).values(
+            [{"report_id": report.id, "offer_type_id": t.id} for t in offer_types]
+        ),
+    ]
+    if situations:
+        rows = [{"situation_id": s.id, "report_id": report.id} for s in situations]
+        statements.append(insert(situation_report).values(rows))
+    table = Situation.__table__
+    for row in confirmed:
+        values = {name: row[name] for name in CONFIRMED_COLUMNS}
+        statements.append(update(table).where(table.c.id == row["id"]).values(values))
+    return statements
+
+
+def _defer_updates(session: DbSession, situations: Sequence[Situation]) -> list[dict[str, Any]]:
+    """On PostgreSQL, the new values of these confirmed situations, taken from the ORM:
+    its flush leaves them to `insert_report_rows`, which writes them with the report's
+    other rows. Elsewhere nothing: the flush writes them."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    rows = []
+    for situation in situations:
+        row = {name: getattr(situation, name) for name in CONFIRMED_COLUMNS}
+        for name, value in row.items():
+            set_committed_value(situation, name, value)  # written below, not by the flush
+        rows.append({"id": situation.id, **row})
+    return rows
