@@ -21,11 +21,13 @@ from playwright.sync_api import Browser, BrowserContext
 from werkzeug.routing import Rule
 
 from alerts.emails import preferences_token
+from alerts.follow import request_follow
+from barometre import follow
 from barometre.auth import BAROMETER, COORDINATOR, PUBLIC, USER
 from barometre.console.exports import create_export, run_export
 from barometre.console.filters import Filters
 from barometre.extensions import db
-from barometre.models import Contact, Establishment, User
+from barometre.models import Contact, Establishment, FollowRequest, User
 from barometre.password_links import make_token
 from barometre.services import resolve_situation
 from tests.browser.support import AXE
@@ -78,6 +80,15 @@ class World:
         run_export(export.id)
         result = CliRunner().invoke(app.cli, ["digest", "send"], catch_exceptions=False)
         assert result.exit_code == 0, result.output
+        # A confirmed follower (the console lists it) and a request waiting for its link.
+        choice = follow.Choice(alerts=True, red_only=False, digest=True)
+        for address in ("voisin@example.org", "voisine@example.org"):
+            request_follow(db.session, haren, address, "fr", choice, "client")
+        db.session.commit()
+        requests = db.session.query(FollowRequest).order_by(FollowRequest.id).all()
+        follow.confirm(db.session, requests[0])
+        db.session.commit()
+        self.follow_request = requests[1]
 
     def outbox(self) -> list[Path]:
         folder: Path = self.app.config["SETTINGS"].outbox_path
@@ -91,6 +102,8 @@ class World:
                 values[name] = preferences_token(
                     "direction@haren.test", self.app.config["SETTINGS"]
                 )
+            elif rule.rule.endswith("/suivre/confirmer/<token>") and name == "token":
+                values[name] = follow.follow_token(self.follow_request, self.app.config["SETTINGS"])
             elif rule.endpoint == "intake.set_password" and name == "token":
                 values[name] = make_token(self.worker, "reset")
             elif rule.endpoint == "history_import.template" and name == "name":
