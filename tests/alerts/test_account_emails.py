@@ -9,6 +9,7 @@ console. Reset requests are throttled and answer the same for every address.
 from __future__ import annotations
 
 import re
+import socket
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -266,3 +267,31 @@ class TestRetries:
         [message] = smtp.collector.to(INVITED)
         assert message["Message-ID"] == message_id(row.id, current_app.config["SETTINGS"])
         assert "Invitation" in sent and INVITED in sent
+
+    def test_an_invitation_whose_mail_server_is_down_at_first_is_delivered_once(
+        self, app: Flask, client: FlaskClient, coordinator: User, smtp: SmtpServer
+    ) -> None:
+        with socket.socket() as probe:  # a port where nothing listens: the server is down
+            probe.bind(("127.0.0.1", 0))
+            closed = probe.getsockname()[1]
+        current_app.config["SETTINGS"] = current_app.config["SETTINGS"].with_overrides(
+            smtp_host="127.0.0.1", smtp_port=closed, mail_from="barometre@fidex.test"
+        )
+        with freeze_time(START, real_asyncio=True) as frozen:
+            login(client, coordinator)
+            assert invite(client).status_code == 303
+            [row] = notifications()
+            assert (row.kind, row.state, row.attempts) == ("invite", "pending", 1)
+            assert row.last_error.startswith("Connexion SMTP impossible")
+            log = text(client.get("/coordination/notifications"))
+            assert "Invitation" in log and "Connexion SMTP impossible" in log
+            use_smtp(smtp)  # the server is back
+            frozen.tick(75)
+            reconcile(db.session, current_app.config["SETTINGS"])
+            db.session.commit()
+            frozen.tick(3600)
+            reconcile(db.session, current_app.config["SETTINGS"])
+            db.session.commit()
+        [row] = notifications()
+        assert (row.state, row.attempts) == ("sent", 2)
+        assert len(smtp.collector.to(INVITED)) == 1
