@@ -18,6 +18,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from wtforms import BooleanField, Field, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, ValidationError
@@ -135,9 +137,15 @@ def confirm(slug: str, token: str) -> ResponseReturnValue:
     establishment = pending.establishment
     confirm_form = ConfirmForm()
     if request.method == "POST" and confirm_form.validate_on_submit():
-        follow.confirm(db.session, pending)
-        db.session.commit()
-        return no_store(render_template("alerts/follow_done.html", establishment=establishment))
+        done = render_template("alerts/follow_done.html", establishment=establishment)
+        try:
+            follow.confirm(db.session, pending)
+            db.session.commit()
+        except (IntegrityError, StaleDataError):
+            # The same link (or another of this address) was confirmed at the same moment:
+            # that one won, the address follows; nothing more to do.
+            db.session.rollback()
+        return no_store(done)
     page = render_template(
         "alerts/follow_confirm.html",
         establishment=establishment,

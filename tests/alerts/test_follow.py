@@ -7,6 +7,8 @@ commit; the establishment's rises come from real reports.
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -449,3 +451,28 @@ def test_the_end_of_a_red_is_not_told_to_who_stopped_following(
     follow.stop(db.session, FAN, alerts=True, digest=False)
     db.session.commit()
     assert FAN not in {r.address for r in event_recipients(db.session, rise.event_id)}
+
+
+def test_confirmations_racing_on_one_address_make_one_follower_and_no_error(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    """Both links of an address (it asked twice), each clicked four times at once."""
+    ask(app.test_client())
+    ask(app.test_client(), alerts="rouge")
+    paths = [confirm_path(m) for m in smtp.collector.to(FAN)]
+    assert len(paths) == 2
+    start = threading.Barrier(8)
+
+    def click(index: int) -> int:
+        with app.app_context():
+            client = app.test_client()
+            start.wait()
+            status = client.post(paths[index % 2]).status_code
+            db.session.remove()
+            return status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(click, range(8)))
+    assert all(status in (200, 410) for status in answers), answers
+    assert 200 in answers
+    assert len(followers()) == 1
