@@ -291,7 +291,11 @@ def test_a_second_beat_waits_for_the_lock_and_takes_over(
         if second is not None:
             second.stop()
     waiting = [e for e in second.entries() if e["event"].endswith("this beat waits")]
-    assert len(waiting) == 1 and waiting[0]["level"] == "warning"  # said once, not every retry
+    # Said once per holder waited for, not at every retry (a loaded machine may let another
+    # beat take the lock between two tries: a new holder is a new wait worth saying).
+    holders = [e["holder"] for e in waiting]
+    assert waiting and len(holders) == len(set(holders)), second.output()
+    assert all(e["level"] == "warning" for e in waiting)
 
 
 # --- an export whose worker dies ------------------------------------------------------------
