@@ -172,7 +172,10 @@ def date_words(value: date | datetime | None, width: str = "long") -> str:
     if value is None:
         return ""
     day = local(value) if isinstance(value, datetime) else value
-    return babel_dates.format_date(day, width, locale=BABEL_LOCALES[lang()])
+    words = babel_dates.format_date(day, width, locale=BABEL_LOCALES[lang()])
+    if lang() == "fr" and day is not None and day.day == 1 and words.startswith("1 "):
+        words = "1er" + words[1:]  # « le 1er décembre »
+    return words
 
 
 def datetime_words(value: datetime | None) -> str:

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
-from flask import current_app
+from flask import Flask, current_app
 from flask.testing import FlaskClient
+from flask_babel import force_locale
 from freezegun import freeze_time
 from sqlalchemy import select
 
 from barometre import services
 from barometre.extensions import db
 from barometre.models import Condition, Establishment, Report, User
+from barometre.presentation import date_words
 from barometre.seed import seed_referentiel
 from tests.conftest import file_report, login, make_user
 
@@ -255,3 +258,12 @@ def test_prison_words_are_explained_on_the_codes_page(client: FlaskClient) -> No
         page = visible(get(client, "/codes", lang))
         for sentence in sentences:
             assert sentence in page, (lang, sentence)
+
+
+def test_the_first_of_the_month_is_written_1er_in_french(app: Flask) -> None:
+    with app.test_request_context():
+        with force_locale("fr"):
+            assert date_words(date(2026, 12, 1)) == "1er décembre 2026"
+            assert date_words(date(2026, 12, 2)) == "2 décembre 2026"
+        with force_locale("nl"):
+            assert date_words(date(2026, 12, 1)) == "1 december 2026"
