@@ -8,6 +8,7 @@ skipped (`make test` starts it).
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,6 +19,7 @@ import pytest
 from flask import Flask, current_app
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from barometre import clock, create_app
 from barometre.auth import create_token, hash_password
@@ -88,10 +90,24 @@ def app(
         yield application
         db.session.remove()
         if backend == "postgresql":
-            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            empty_tables()
+        db.engine.dispose()
+
+
+def empty_tables(attempts: int = 5) -> None:
+    """Empty every table for the next test. A worker process of an integration test may
+    still be finishing a transaction on these tables: PostgreSQL then breaks the deadlock
+    by aborting one side; when it is ours, try again (the worker's side has gone on)."""
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    for attempt in range(attempts):
+        try:
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        db.engine.dispose()
+            return
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) != "40P01" or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture

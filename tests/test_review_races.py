@@ -252,7 +252,7 @@ def handed_over(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The ids handed over for sending after commit (recorded, not sent: a retry that
     fails again would be retried again, by right)."""
     handed: list[int] = []
-    monkeypatch.setattr(delivery.dispatch, "after_commit", lambda _s, ids: handed.extend(ids))
+    monkeypatch.setattr(delivery.handoff, "after_commit", lambda _s, ids: handed.extend(ids))
     return handed
 
 
