@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import ColumnElement, Connection, Update, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Update, and_, bindparam, func, or_, select, update
 
 from barometre import clock
 from barometre.addresses import clean_address
@@ -108,22 +108,61 @@ def claim_attempt(
     executor: DbSession | Connection, notification_id: int, now: datetime
 ) -> tuple[int, datetime] | None:
     """Like `claim`, returning (the attempt number, when to give up) to the winner."""
-    row = executor.execute(_claim_statement(notification_id, now)).first()
+    row = executor.execute(CLAIM, _claim_parameters(notification_id, now)).first()
     return None if row is None else (int(row[0]), row[1])
 
 
-def _claim_statement(notification_id: int, now: datetime) -> Update:
-    return (
-        update(Notification)
-        .where(
-            Notification.id == notification_id,
-            resendable(),
-            Notification.next_attempt_at <= now,
-        )
-        .values(state=SENDING, attempts=Notification.attempts + 1, claimed_at=now, sent_at=None)
-        .returning(Notification.attempts, Notification.give_up_at)
-        .execution_options(synchronize_session=False)
+# The claim and the outcome are built once, with bound parameters: a batch executes them
+# for every email, and building a statement costs more than running it (issue 18).
+CLAIM: Update = (
+    update(Notification)
+    .where(
+        Notification.id == bindparam("claim_id"),
+        resendable(),
+        Notification.next_attempt_at <= bindparam("claim_now"),
     )
+    .values(
+        state=SENDING,
+        attempts=Notification.attempts + 1,
+        claimed_at=bindparam("claim_now"),
+        sent_at=None,
+    )
+    .returning(Notification.attempts, Notification.give_up_at)
+    .execution_options(synchronize_session=False)
+)
+
+# Only our own attempt may be recorded: the row must still be ours (sending, same count).
+# Every outcome clears the claim and sets the state; `sent_at` is the claim's NULL or the
+# time the message left; an error and the next attempt are kept when the outcome has none.
+RECORD: Update = (
+    update(Notification)
+    .where(
+        Notification.id == bindparam("record_id"),
+        Notification.state == SENDING,
+        Notification.attempts == bindparam("record_attempt"),
+    )
+    .values(
+        state=bindparam("record_state"),
+        claimed_at=None,
+        sent_at=bindparam("record_sent_at", type_=Notification.sent_at.type),
+        last_error=func.coalesce(
+            bindparam("record_error", type_=Notification.last_error.type),
+            Notification.last_error,
+        ),
+        next_attempt_at=func.coalesce(
+            bindparam("record_next", type_=Notification.next_attempt_at.type),
+            Notification.next_attempt_at,
+        ),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+# PostgreSQL: the previous outcome and the next claim in one statement (a data-modifying WITH).
+RECORD_THEN_CLAIM: Update = CLAIM.add_cte(RECORD.returning(Notification.id).cte("recorded"))
+
+
+def _claim_parameters(notification_id: int, now: datetime) -> dict[str, object]:
+    return {"claim_id": notification_id, "claim_now": now}
 
 
 @dataclass(frozen=True)
@@ -133,6 +172,22 @@ class Outcome:
     notification_id: int
     attempt: int
     values: dict[str, object]
+
+    def parameters(self) -> dict[str, object]:
+        unknown = set(self.values) - OUTCOME_COLUMNS
+        if unknown:
+            raise ValueError(f"not an outcome column: {sorted(unknown)}")
+        return {
+            "record_id": self.notification_id,
+            "record_attempt": self.attempt,
+            "record_state": self.values["state"],
+            "record_sent_at": self.values.get("sent_at"),
+            "record_error": self.values.get("last_error"),
+            "record_next": self.values.get("next_attempt_at"),
+        }
+
+
+OUTCOME_COLUMNS = frozenset({"state", "claimed_at", "sent_at", "last_error", "next_attempt_at"})
 
 
 def record_then_claim(
@@ -150,8 +205,8 @@ def record_then_claim(
     if connection.dialect.name != "postgresql":
         _record(connection, previous)
         return claim_attempt(connection, notification_id, now)
-    recorded = _record_statement(previous).returning(Notification.id).cte("recorded")
-    row = connection.execute(_claim_statement(notification_id, now).add_cte(recorded)).first()
+    parameters = {**previous.parameters(), **_claim_parameters(notification_id, now)}
+    row = connection.execute(RECORD_THEN_CLAIM, parameters).first()
     return None if row is None else (int(row[0]), row[1])
 
 
@@ -301,21 +356,7 @@ def _failed(attempt: int, give_up_at: datetime, error: str, permanent: bool) -> 
 
 
 def _record(executor: DbSession | Connection, outcome: Outcome) -> None:
-    executor.execute(_record_statement(outcome))
-
-
-def _record_statement(outcome: Outcome) -> Update:
-    # Only our own attempt may be recorded: the row must still be ours (sending, same count).
-    return (
-        update(Notification)
-        .where(
-            Notification.id == outcome.notification_id,
-            Notification.state == SENDING,
-            Notification.attempts == outcome.attempt,
-        )
-        .values(**outcome.values)
-        .execution_options(synchronize_session=False)
-    )
+    executor.execute(RECORD, outcome.parameters())
 
 
 def compose(session: DbSession, notification: Notification, settings: Settings) -> EmailMessage:
