@@ -2,8 +2,8 @@
 
 The rows that follow work through the alert pipeline (report → inbox, digest)
 start them in the production shape of docker-compose.yml: `worker` on the
-default queue (prefork, concurrency 2) and `delivery` on the delivery queue
-(threads, concurrency 8), with the same environment as the web app or command,
+default queue (prefork, concurrency 2) and two `delivery` replicas on the delivery
+queue (threads, concurrency 4 each), with the same environment as the web app or command,
 on a Redis database of their own (other rows use `servers.REDIS_URL`) and a
 queue named after the bench process, so nothing else takes or purges their tasks.
 """
@@ -28,7 +28,8 @@ from .servers import app_env, tail
 
 PRIVATE_REDIS_URL = "redis://127.0.0.1:6379/13"
 CONCURRENCY = 2  # as the worker of docker-compose.yml
-DELIVERY_CONCURRENCY = 8  # as its delivery worker (threads)
+DELIVERY_CONCURRENCY = 4  # as its delivery workers (threads) ...
+DELIVERY_PROCESSES = 2  # ... of which it runs two replicas
 
 
 def alerts_env(
@@ -84,23 +85,27 @@ def delivery_queue(queue: str) -> str:
 
 @contextmanager
 def alerts_worker(env: Mapping[str, str], queue: str) -> Iterator[AlertsWorker]:
-    """`celery -A alerts worker -Q <queue>` (prefork) and `-Q <queue>.delivery` (threads),
-    as docker-compose.yml runs them; stopped (and their queues cleared) on exit."""
+    """`celery -A alerts worker -Q <queue>` (prefork) and twice `-Q <queue>.delivery`
+    (threads), as docker-compose.yml runs them; stopped (and their queues cleared) on exit."""
     broker = env["REDIS_URL"]
     delivery = delivery_queue(queue)
     for name in (queue, delivery):
         clear_queue(broker, name)
     folder = Path(tempfile.mkdtemp(prefix="bench-worker-"))
+    threads = ["--pool", "threads", "--concurrency", str(DELIVERY_CONCURRENCY)]
     shapes = [
-        (queue, ["--concurrency", str(CONCURRENCY)]),
-        (delivery, ["--pool", "threads", "--concurrency", str(DELIVERY_CONCURRENCY)]),
+        (queue, queue, ["--concurrency", str(CONCURRENCY)]),
+        *[
+            (delivery, f"{delivery}-{n}", threads)
+            for n in range(DELIVERY_PROCESSES)
+        ],
     ]
     processes, log_paths = [], []
-    for name, pool in shapes:
-        log_path = folder / f"{name}.log"
+    for name, node, pool in shapes:
+        log_path = folder / f"{node}.log"
         command = [
             sys.executable, "-m", "celery", "-A", "alerts", "worker", "-Q", name,
-            "-n", f"{name}@%h", *pool, "--loglevel", "warning",
+            "-n", f"{node}@%h", *pool, "--loglevel", "warning",
             "--without-mingle", "--without-gossip", "--without-heartbeat",
         ]  # fmt: skip
         with log_path.open("wb") as out:

@@ -61,6 +61,8 @@ def test_services_of_the_production_shape(compose: dict[str, Any]) -> None:
     delivery = command(services["delivery"])
     assert delivery.startswith("celery -A alerts worker") and "--pool threads" in delivery
     assert delivery.endswith("-Q ${CELERY_QUEUE:-barometre}.delivery")
+    # Two processes of 4 threads, as the bench measured them (bench/worker.py).
+    assert "--concurrency 4" in delivery and services["delivery"]["deploy"]["replicas"] == 2
     assert command(services["beat"]).startswith("celery -A alerts beat")
     assert services["beat"]["deploy"]["replicas"] == 1
     assert default_image(services["db"]).startswith("postgres:")

@@ -2,10 +2,11 @@
 
 Goal: p95 ≤ 250 ms at 10 reports/s for 60 s (quick: 10 s), zero lost, zero duplicate.
 
-The app runs in its production shape: gunicorn and a `celery -A alerts worker`
-(prefork, concurrency 2, as in docker-compose.yml) on a private Redis database
-and queue, `ALERT_GROUP_WAIT=0` (a rise is announced at once), SMTP to an
-aiosmtpd sink that records when each message arrives. The database is a fresh
+The app runs in its production shape: gunicorn and the `celery -A alerts worker`s
+of docker-compose.yml (`bench.worker`: two delivery processes of 4 threads and the
+default queue's prefork worker) on a private Redis database and queue,
+`ALERT_GROUP_WAIT=0` (a rise is announced at once), SMTP to an aiosmtpd sink
+that records when each message arrives. The database is a fresh
 generated one (200 establishments, 100 past reports) with one alert contact
 per establishment, so that most establishments are green at the start.
 
