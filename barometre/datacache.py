@@ -13,13 +13,14 @@ nothing to invalidate. Each app keeps a few values per cache, in each process
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from flask import current_app
-from sqlalchemy import literal, null, select, union_all
+from sqlalchemy import CompoundSelect, literal, null, select, union_all
 
 from .extensions import DbSession
 from .models import Category, Condition, Establishment, OfferType
@@ -69,12 +70,9 @@ class ListKey(NamedTuple):
     wording: Wording  # every label of the référentiel, in every language
 
 
-def barometer_key(session: DbSession) -> ListKey:
-    """Everything a list of the active establishments depends on, in one small query.
-
-    Read before the list itself: if a change commits in between, the value made
-    is newer than its key, and that key never comes back (revisions only grow).
-    """
+@functools.cache
+def _key_statement() -> CompoundSelect:
+    """Built once: building the statement costs more than running it."""
     labels = (Category.label_fr, Category.label_nl, Category.label_en)
     parts = [
         select(literal("e"), Establishment.id, Establishment.revision, *_nulls(4)).where(
@@ -100,7 +98,16 @@ def barometer_key(session: DbSession) -> ListKey:
             OfferType.label_en,
         ),
     ]
-    rows = [tuple(row) for row in session.execute(union_all(*parts))]
+    return union_all(*parts)
+
+
+def barometer_key(session: DbSession) -> ListKey:
+    """Everything a list of the active establishments depends on, in one small query.
+
+    Read before the list itself: if a change commits in between, the value made
+    is newer than its key, and that key never comes back (revisions only grow).
+    """
+    rows = [tuple(row) for row in session.execute(_key_statement())]
     establishments = tuple(sorted((r[1], r[2]) for r in rows if r[0] == "e"))
     categories = sorted((r[1], r[2], r[3]) for r in rows if r[0] == "category")
     code_of = {category_id: code for _position, category_id, code in categories}
