@@ -3,12 +3,13 @@ or confirms, the level it moves, in as few statements as the rules allow."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, insert, null, select, text, update
+from sqlalchemy import ColumnElement, Select, bindparam, insert, null, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -33,7 +34,14 @@ from .models import (
 )
 from .recompute import CAUSE_IMPORT, Outcome, expire_stale, recompute
 from .settings import Settings
-from .situations import locking, open_situations, still_open, ttl_cutoff
+from .situations import (
+    lock_on_sqlite,
+    locked,
+    locking,
+    open_situations,
+    still_open,
+    ttl_cutoff,
+)
 from .text import printable
 from .validation import (
     ReportInput,
@@ -194,18 +202,44 @@ def _locate_with_codes(
     offers = wanted_codes([*(data.shared_offer_types or ()), *data.offer_types])
     if not (conditions and offers and printable(data.establishment, multiline=False)):
         return (*locate_for_report(session, data.establishment, submission_id, author), None)
-    by_slug = Establishment.slug == data.establishment
-    query = (
-        select(Establishment, _repeat(submission_id, author), Condition, OfferType)
-        .select_from(Establishment)
-        .outerjoin(Condition, Condition.code.in_(conditions))
-        .outerjoin(OfferType, OfferType.code.in_(offers))
-    )
-    rows = session.execute(locking(session, query, by_slug)).all()
+    lock_on_sqlite(session, Establishment.slug == data.establishment)
+    repeat = None if not submission_id else author is not None
+    parameters = {
+        "slug": data.establishment,
+        "conditions": conditions,
+        "offers": offers,
+        "submission_id": submission_id,
+        "author_id": author.id if author is not None else None,
+    }
+    rows = session.execute(_located_with_codes(repeat), parameters).all()
     if not rows:
         return None, None, None
     first = rows[0]
     return first[0], first[1], complete_pair([r[2:] for r in rows], conditions, offers)
+
+
+@functools.cache
+def _located_with_codes(repeat: bool | None) -> Select[Any]:
+    """`_locate_with_codes`'s statement, built once per shape (it runs for every report).
+
+    `repeat`: None without a submission id; else whether its author is a user.
+    """
+    if repeat is None:
+        repeated: Any = null()
+    else:
+        by_author = (
+            Report.author_id == bindparam("author_id") if repeat else Report.author_id.is_(None)
+        )
+        same = (Report.submission_id == bindparam("submission_id")) & by_author
+        repeated = select(Report.id).where(same).scalar_subquery()
+    query = (
+        select(Establishment, repeated, Condition, OfferType)
+        .select_from(Establishment)
+        .outerjoin(Condition, Condition.code.in_(bindparam("conditions", expanding=True)))
+        .outerjoin(OfferType, OfferType.code.in_(bindparam("offers", expanding=True)))
+        .where(Establishment.slug == bindparam("slug"))
+    )
+    return locked(query)
 
 
 def _repeat(submission_id: str | None, author: User | None) -> Any:

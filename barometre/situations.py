@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, select, update
 
 from . import clock
 from .extensions import DbSession
@@ -30,6 +31,17 @@ def locking(session: DbSession, query: Select[Any], where: ColumnElement[bool]) 
     PostgreSQL: FOR UPDATE. SQLite ignores it: a no-op UPDATE takes its write
     lock now instead (waiting up to the busy timeout).
     """
+    lock_on_sqlite(session, where)
+    return locked(query.where(where))
+
+
+def locked(query: Select[Any]) -> Select[Any]:
+    """`query` of establishments, FOR UPDATE of them (see `locking`; built once by some)."""
+    return query.with_for_update(of=Establishment).execution_options(populate_existing=True)
+
+
+def lock_on_sqlite(session: DbSession, where: ColumnElement[bool]) -> None:
+    """SQLite ignores FOR UPDATE: a no-op UPDATE of the rows takes its write lock now."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(
             update(Establishment)
@@ -37,11 +49,6 @@ def locking(session: DbSession, query: Select[Any], where: ColumnElement[bool]) 
             .values(id=Establishment.id)
             .execution_options(synchronize_session=False)
         )
-    return (
-        query.where(where)
-        .with_for_update(of=Establishment)
-        .execution_options(populate_existing=True)
-    )
 
 
 def ttl_cutoff(settings: Settings) -> date:
@@ -50,10 +57,16 @@ def ttl_cutoff(settings: Settings) -> date:
 
 
 def open_situations(session: DbSession, establishment_id: int) -> list[Situation]:
-    query = select(Situation).where(
-        Situation.establishment_id == establishment_id, Situation.status == SITUATION_OPEN
+    return list(session.scalars(_open_situations(), {"establishment_id": establishment_id}))
+
+
+@functools.cache
+def _open_situations() -> Select[Situation]:
+    """Built once: every report runs it."""
+    return select(Situation).where(
+        Situation.establishment_id == bindparam("establishment_id"),
+        Situation.status == SITUATION_OPEN,
     )
-    return list(session.scalars(query))
 
 
 def still_open(situations: Iterable[Situation]) -> list[Situation]:
