@@ -242,6 +242,20 @@ def test_member_services_add_edit_deactivate(console: FlaskClient) -> None:
     assert actions() == ["service.create", "service.update", "service.deactivate"]
 
 
+@pytest.mark.parametrize("again", ["Åide Été", "åide été", "ÅIDE ÉTÉ"])
+def test_a_service_name_taken_in_another_case_is_refused_not_a_500(
+    console: FlaskClient, again: str
+) -> None:
+    """SQLite's lower() folds ASCII only: the clash is found in Python, for every letter.
+    (The console fuzz hit a 500 here with « Åé » sent twice.)"""
+    first = console.post("/coordination/services", data={"name": "Åide Été", "alert_emails": ""})
+    assert first.status_code == 302
+    second = console.post("/coordination/services", data={"name": again, "alert_emails": ""})
+    assert second.status_code == 422 and "Un service porte déjà ce nom." in text(second)
+    names = db.session.scalars(select(MemberService.name)).all()
+    assert [n for n in names if n.casefold() == "åide été"] == ["Åide Été"]
+
+
 def test_users_change_role_service_and_deactivate(
     console: FlaskClient, coordinator: User, app: Any
 ) -> None:

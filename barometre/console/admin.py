@@ -289,12 +289,11 @@ def member_service(session: DbSession, ident: int) -> MemberService:
 
 def _unique_service_name(session: DbSession, name: str | None, ident: int | None) -> str:
     cleaned = clean_text(name, "name", MAX_NAME)
-    clash = session.scalar(
-        select(MemberService.id).where(
-            func.lower(MemberService.name) == cleaned.lower(), MemberService.id != (ident or 0)
-        )
-    )
-    if clash:
+    # Compared in Python: SQLite's lower() folds ASCII letters only (« Å » stays « Å »), and
+    # the unique index is exact, so a clash it missed was a 500. Services are a few dozen.
+    wanted = cleaned.casefold()
+    rows = session.execute(select(MemberService.id, MemberService.name))
+    if any(other.casefold() == wanted and row_id != ident for row_id, other in rows):
         raise ValidationFailed({"name": [_("Un service porte déjà ce nom.")]})
     return cleaned
 
