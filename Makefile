@@ -53,6 +53,11 @@ load-test: install services
 test: install services lint audit
 	$(BIN)/pytest
 
+# Not part of `make test`: the console and questionnaire fuzz with 3 000 cases a form.
+.PHONY: fuzz
+fuzz: install services
+	FUZZ_CASES=3000 $(BIN)/pytest tests/test_fuzz_console.py
+
 # Extract the French source strings, update the nl/en catalogs, compile them (.mo committed).
 BABEL_KEYWORDS := -k _l -k lazy_gettext
 translations: install
