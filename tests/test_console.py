@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import html
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -254,6 +256,34 @@ def test_a_service_name_taken_in_another_case_is_refused_not_a_500(
     assert second.status_code == 422 and "Un service porte déjà ce nom." in text(second)
     names = db.session.scalars(select(MemberService.name)).all()
     assert [n for n in names if n.casefold() == "åide été"] == ["Åide Été"]
+
+
+def test_coordinators_adding_one_service_at_once_make_one_and_no_500(
+    app: Flask, coordinator: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request passes the name check before any inserts (the check waits): the unique
+    index refuses the others, who see the form's error, not a 500."""
+    from barometre.console import admin
+    from tests.test_review_races import console_clients, race
+
+    check = admin._unique_service_name
+
+    def slow_check(*args: Any) -> str:
+        name = check(*args)
+        time.sleep(0.3)
+        return name
+
+    monkeypatch.setattr(admin, "_unique_service_name", slow_check)
+    clients = console_clients(app, coordinator, 6)
+    data = {"name": "Relais", "alert_emails": ""}
+    responses = race(app, lambda i: clients[i].post("/coordination/services", data=data), 6)
+    statuses = sorted(getattr(r, "status_code", r) for r in responses)
+    assert statuses == [302] + [422] * 5, statuses
+    refused = [text(r) for r in responses if r.status_code == 422]
+    assert all("Un service porte déjà ce nom." in page for page in refused)
+    db.session.rollback()
+    names = db.session.scalars(select(MemberService.name)).all()
+    assert names.count("Relais") == 1
 
 
 def test_users_change_role_service_and_deactivate(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from barometre import clock
 from barometre.addresses import clean_address
@@ -305,9 +306,19 @@ def add_service(
         name=_unique_service_name(session, name, None), alert_emails=clean_email_list(emails)
     )
     session.add(row)
-    session.flush()
+    _flush_service_name(session)
     audit(session, actor, "service.create", row)
     return row
+
+
+def _flush_service_name(session: DbSession) -> None:
+    """Another coordinator may have taken the name since the check: the unique index says
+    so, and the request ends as if the check had seen it (nothing else is written before)."""
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise ValidationFailed({"name": [_("Un service porte déjà ce nom.")]}) from None
 
 
 def update_service(
@@ -322,7 +333,7 @@ def update_service(
     row.name = _unique_service_name(session, name, row.id)
     row.alert_emails = clean_email_list(emails)
     was_active, row.active = row.active, active
-    session.flush()
+    _flush_service_name(session)
     audit(session, actor, "service.update", row)
     if was_active and not active:
         audit(session, actor, "service.deactivate", row)
