@@ -157,7 +157,12 @@ def _by_submission(session: DbSession, submission_id: str, author: User | None) 
 
 def _same_submission(submission_id: str, author: User | None) -> ColumnElement[bool]:
     """The report its author already sent under this id (ids are scoped to their author)."""
-    by_author = Report.author_id.is_(None) if author is None else Report.author_id == author.id
+    return _submission_match(submission_id, None if author is None else author.id)
+
+
+def _submission_match(submission_id: Any, author_id: Any) -> ColumnElement[bool]:
+    """Values or bound parameters; `author_id` None: a report without an author."""
+    by_author = Report.author_id.is_(None) if author_id is None else Report.author_id == author_id
     return (Report.submission_id == submission_id) & by_author
 
 
@@ -227,11 +232,8 @@ def _located_with_codes(repeat: bool | None) -> Select[Any]:
     if repeat is None:
         repeated: Any = null()
     else:
-        by_author = (
-            Report.author_id == bindparam("author_id") if repeat else Report.author_id.is_(None)
-        )
-        same = (Report.submission_id == bindparam("submission_id")) & by_author
-        repeated = select(Report.id).where(same).scalar_subquery()
+        author_id: Any = bindparam("author_id") if repeat else None
+        repeated = _repeat_of(_submission_match(bindparam("submission_id"), author_id))
     query = (
         select(Establishment, repeated, Condition, OfferType)
         .select_from(Establishment)
@@ -245,7 +247,12 @@ def _located_with_codes(repeat: bool | None) -> Select[Any]:
 def _repeat(submission_id: str | None, author: User | None) -> Any:
     if not submission_id:
         return null()
-    return select(Report.id).where(_same_submission(submission_id, author)).scalar_subquery()
+    return _repeat_of(_same_submission(submission_id, author))
+
+
+def _repeat_of(same: ColumnElement[bool]) -> Any:
+    """The id of the report already stored under this submission, as a column."""
+    return select(Report.id).where(same).scalar_subquery()
 
 
 def attach_report(
