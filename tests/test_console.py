@@ -26,6 +26,7 @@ from barometre.models import (
     User,
 )
 from tests.conftest import bearer, file_report, login, make_user
+from tests.races import console_clients, race
 
 SECRET_TEXT = "Le-texte-du-signalement-ne-va-pas-au-journal"
 
@@ -264,7 +265,6 @@ def test_coordinators_adding_one_service_at_once_make_one_and_no_500(
     """Every request passes the name check before any inserts (the check waits): the unique
     index refuses the others, who see the form's error, not a 500."""
     from barometre.console import admin
-    from tests.test_review_races import console_clients, race
 
     check = admin._unique_service_name
 

@@ -13,11 +13,9 @@ commits: a service that decided on what it read before the lock lets several win
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -39,29 +37,8 @@ from barometre.models import (
     Situation,
     User,
 )
-from tests.conftest import bearer, file_report, login
-
-N = 20
-T = TypeVar("T")
-
-
-def race(app: Flask, action: Callable[[int], T], n: int = N) -> list[T | BaseException]:
-    """Run `action(index)` in n threads released at once, each in its own app context."""
-    start = threading.Barrier(n)
-
-    def run(index: int) -> T | BaseException:
-        with app.app_context():
-            start.wait()
-            try:
-                return action(index)
-            except Exception as error:  # the test looks at what was raised
-                db.session.rollback()
-                return error
-            finally:
-                db.session.remove()
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
+from tests.conftest import bearer, file_report
+from tests.races import N, console_clients, race
 
 
 @pytest.fixture
@@ -87,13 +64,6 @@ def only_conflicts(results: list[Any]) -> list[Any]:
     losers = [r for r in results if isinstance(r, BaseException)]
     assert all(isinstance(r, Conflict) for r in losers), losers
     return [r for r in results if not isinstance(r, BaseException)]
-
-
-def console_clients(app: Flask, coordinator: User, n: int = N) -> list[FlaskClient]:
-    clients = [app.test_client() for _ in range(n)]
-    for client in clients:
-        login(client, coordinator)
-    return clients
 
 
 def flashed(client: FlaskClient) -> list[str]:
