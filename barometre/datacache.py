@@ -4,8 +4,9 @@ The list of 200 establishments costs milliseconds of Python to build (objects,
 levels, breakdowns, JSON or HTML) while it changes only when a report, a
 decision or an edit changes an establishment. Each establishment row carries a
 `revision` bumped by every UPDATE of the row (a column `onupdate`); the key of
-a cached list is the (id, revision) of every listed establishment plus the
-categories of the conditions, read in two small queries. A value is therefore
+a cached list is the (id, revision) of every listed establishment (aggregated
+into one string by the database) plus the référentiel's rows, read in one
+small query. A value is therefore
 never served for other data than its own: there is no expiry to tune and
 nothing to invalidate. Each app keeps a few values per cache, in each process
 (gunicorn workers each have their own).
@@ -20,7 +21,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from flask import current_app
-from sqlalchemy import CompoundSelect, literal, null, select, union_all
+from sqlalchemy import CompoundSelect, String, cast, func, literal, null, select, union_all
 
 from .extensions import DbSession
 from .models import Category, Condition, Establishment, OfferType
@@ -65,7 +66,7 @@ def cache(name: str) -> DataCache[Any]:
 class ListKey(NamedTuple):
     """What a list of the active establishments shows depends on, read in one statement."""
 
-    establishments: tuple[tuple[int, int], ...]  # (id, revision) of each active one
+    establishments: str  # "id:revision" of each active one, by id (one string from the database)
     referentiel: ReferentielKey  # category codes in order, the category of each condition
     wording: Wording  # every label of the référentiel, in every language
 
@@ -74,10 +75,18 @@ class ListKey(NamedTuple):
 def _key_statement() -> CompoundSelect:
     """Built once: building the statement costs more than running it."""
     labels = (Category.label_fr, Category.label_nl, Category.label_en)
+    active = (
+        select(Establishment.id, Establishment.revision)
+        .where(Establishment.active.is_(True))
+        .order_by(Establishment.id)
+        .subquery()
+    )
+    pairs = cast(active.c.id, String) + ":" + cast(active.c.revision, String)
     parts = [
-        select(literal("e"), Establishment.id, Establishment.revision, *_nulls(4)).where(
-            Establishment.active.is_(True)
-        ),
+        # One row, not one per establishment: 200 rows cost more to read than the rest.
+        select(
+            literal("e"), *_nulls(2), func.aggregate_strings(pairs, ","), *_nulls(3)
+        ).select_from(active),
         select(literal("category"), Category.position, Category.id, Category.code, *labels),
         select(
             literal("condition"),
@@ -108,7 +117,8 @@ def barometer_key(session: DbSession) -> ListKey:
     is newer than its key, and that key never comes back (revisions only grow).
     """
     rows = [tuple(row) for row in session.execute(_key_statement())]
-    establishments = tuple(sorted((r[1], r[2]) for r in rows if r[0] == "e"))
+    # An order that differs for the same rows could only cost a miss, never serve other data.
+    establishments = next((r[3] or "" for r in rows if r[0] == "e"), "")
     categories = sorted((r[1], r[2], r[3]) for r in rows if r[0] == "category")
     code_of = {category_id: code for _position, category_id, code in categories}
     category_of = sorted((r[2], code_of[r[1]]) for r in rows if r[0] == "condition")

@@ -115,3 +115,23 @@ def test_the_cards_of_the_home_page_follow_data_language_and_reader(
     condition.label_fr = "Un libellé revu par le comité"
     db.session.commit()
     assert "Un libellé revu par le comité" in card(client, **{"Accept-Language": "fr"})
+
+
+def test_the_home_page_is_whole_around_its_kept_cards(app: Flask, client: FlaskClient) -> None:
+    """The cards are sent as kept bytes between the page's two rendered halves."""
+    for _ in range(2):  # made, then served from the cache
+        refresh()
+        response = client.get("/", headers={"Accept-Language": "fr"})
+        body = response.get_data()
+        assert response.status_code == 200
+        assert response.content_type == "text/html; charset=utf-8"
+        assert response.content_length == len(body)
+        assert body.count(b'<ul class="cards">') == 1
+        assert b"<!--cards" not in body
+        html = body.decode()
+        assert html.index("<h1>") < html.index('<ul class="cards">') < html.index("Flux Atom")
+        assert html.rstrip().endswith("</html>")
+    refresh()
+    page = client.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert "Détail par catégorie" not in page
+    assert 'lang="nl"' in page
