@@ -16,7 +16,6 @@ from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -32,6 +31,7 @@ from barometre.models import Establishment
 from barometre.presentation import lang
 from barometre.settings import current as settings
 from barometre.signed_links import LinkProblem
+from barometre.webforms import Form
 
 from .follow import request_follow
 
@@ -50,7 +50,7 @@ def an_address(_form: Any, field: Field) -> None:
         raise ValidationError(_l("Adresse e-mail invalide."))
 
 
-class FollowForm(FlaskForm):
+class FollowForm(Form):
     email = StringField(
         _l("Votre adresse email"),
         validators=[
@@ -119,7 +119,7 @@ def form_page(establishment: Establishment, form: FollowForm, refused: str = "")
     )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """Only the CSRF token."""
 
 

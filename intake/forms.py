@@ -14,7 +14,6 @@ from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     Field,
@@ -35,6 +34,7 @@ from barometre.addresses import clean_address
 from barometre.languages import LANGUAGE_NAMES, LANGUAGES
 from barometre.models import ROLES
 from barometre.text import refusal
+from barometre.webforms import Form
 
 REQUIRED = _l("Ce champ est obligatoire.")
 MAX_CODES = 100
@@ -118,7 +118,7 @@ def new_submission_id() -> str:
     return str(uuid.uuid4())
 
 
-class ReportForm(FlaskForm):
+class ReportForm(Form):
     establishment = RadioField(
         _l("Établissement"), validate_choice=False, validators=[printable_line]
     )
@@ -268,7 +268,7 @@ def _password_field(label: Any) -> PasswordField:
     )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = StringField(
         _l("Adresse e-mail"),
         validators=[InputRequired(message=REQUIRED), Length(max=254), printable_line],
@@ -280,7 +280,7 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = StringField(
         _l("Adresse e-mail"),
         validators=[
@@ -292,7 +292,7 @@ class ForgotPasswordForm(FlaskForm):
     )
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(Form):
     password = _password_field(_l("Nouveau mot de passe"))
     confirm = PasswordField(
         _l("Confirmez le mot de passe"),
@@ -310,7 +310,7 @@ class ChangePasswordForm(SetPasswordForm):
     )
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(Form):
     language = SelectField(_l("Langue"), choices=language_choices())
 
 
@@ -323,7 +323,7 @@ def _int_or_none(value: Any) -> int | None:
 ROLE_NAMES = {"worker": _l("Travailleur (service membre)"), "coordinator": _l("Coordinateur Fidex")}
 
 
-class InviteForm(FlaskForm):
+class InviteForm(Form):
     email = StringField(
         _l("Adresse e-mail"),
         validators=[
@@ -346,7 +346,7 @@ class InviteForm(FlaskForm):
     language = SelectField(_l("Langue"), choices=language_choices(), default="fr")
 
 
-class TokenForm(FlaskForm):
+class TokenForm(Form):
     name = StringField(
         _l("Nom du jeton"),
         validators=[InputRequired(message=REQUIRED), Length(max=100), printable_line],

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import selectinload
 
 from barometre import clock
@@ -132,26 +133,41 @@ def recent_repeat(session: DbSession, author_id: int, data: ReportInput) -> Repo
     # they are not compared, the core refuses them next.
     if check_free_fields(data) or not printable(data.establishment, multiline=False):
         return None
-    query = (
+    parameters = {
+        "author_id": author_id,
+        "since": clock.now() - REPEAT_WINDOW,
+        "visit_date": data.visit_date,
+        "slug": data.establishment,
+        "description": data.description.strip(),
+        "minutes_waited": data.minutes_waited,
+        "activity_cancelled": data.activity_cancelled,
+        "detainees_not_seen": data.detainees_not_seen,
+    }
+    for report in session.scalars(_repeat_candidates(), parameters):
+        if _same(report, data):
+            return report
+    return None
+
+
+@functools.cache
+def _repeat_candidates() -> Select[Report]:
+    """Built once: every questionnaire POST runs it."""
+    return (
         select(Report)
         .join(Establishment, Report.establishment_id == Establishment.id)
         .where(
-            Report.author_id == author_id,
-            Report.submitted_at >= clock.now() - REPEAT_WINDOW,
-            Report.visit_date == data.visit_date,
-            Establishment.slug == data.establishment,
-            Report.description == data.description.strip(),
-            Report.minutes_waited.is_not_distinct_from(data.minutes_waited),
-            Report.activity_cancelled.is_not_distinct_from(data.activity_cancelled),
-            Report.detainees_not_seen.is_not_distinct_from(data.detainees_not_seen),
+            Report.author_id == bindparam("author_id"),
+            Report.submitted_at >= bindparam("since"),
+            Report.visit_date == bindparam("visit_date"),
+            Establishment.slug == bindparam("slug"),
+            Report.description == bindparam("description"),
+            Report.minutes_waited.is_not_distinct_from(bindparam("minutes_waited")),
+            Report.activity_cancelled.is_not_distinct_from(bindparam("activity_cancelled")),
+            Report.detainees_not_seen.is_not_distinct_from(bindparam("detainees_not_seen")),
         )
         .options(selectinload(Report.condition_links).joinedload(ReportCondition.condition))
         .order_by(Report.id)
     )
-    for report in session.scalars(query):
-        if _same(report, data):
-            return report
-    return None
 
 
 def _same(report: Report, data: ReportInput) -> bool:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from flask import Flask, render_template_string
 from flask_babel import force_locale, get_translations, refresh
+from wtforms import DateField
 
 from barometre.i18n_cache import current_translations
+from barometre.webforms import Form
 
 
 @pytest.fixture
@@ -37,3 +39,27 @@ def test_the_cache_follows_force_locale_and_refresh(app: Flask) -> None:
 
 def test_outside_a_context_it_is_flask_babels_answer() -> None:
     assert type(current_translations()) is type(get_translations())
+
+
+class DateForm(Form):
+    visit = DateField()
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [("fr", "N'est pas une date valide."), ("nl", "Ongeldige datum."), ("en", "Not a valid date")],
+)
+def test_wtforms_own_messages_are_in_the_requests_language(
+    app: Flask, language: str, message: str
+) -> None:
+    """WTForms' catalogue is kept per language: each request still gets its own."""
+    for _ in range(2):  # the second time from the kept catalogue
+        for other in ("fr", "nl", "en"):
+            with app.test_request_context(
+                "/", method="POST", data={"visit": "x"}, headers={"Accept-Language": other}
+            ):
+                refresh()  # the test's app context outlives the request: forget its locale
+                form = DateForm(meta={"csrf": False})
+                form.validate()
+                if other == language:
+                    assert form.visit.errors[0].startswith(message)

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
@@ -15,6 +14,7 @@ from barometre.errors import ValidationFailed
 from barometre.languages import LANGUAGES
 from barometre.routing import MAX_DB_ID
 
+from ..webforms import Form
 from .admin import MAX_NAME, MAX_NOTE, MAX_WORDING
 
 REQUIRED = _l("Ce champ est obligatoire.")
@@ -33,7 +33,7 @@ def at_most(maximum: int) -> Length:
     return Length(max=maximum, message=_l("%(max)d caractères au maximum.", max=maximum))
 
 
-class FilterForm(FlaskForm):
+class FilterForm(Form):
     """Read from the query string: no CSRF, bad values are ignored with a message."""
 
     class Meta:
@@ -52,11 +52,11 @@ class FilterForm(FlaskForm):
     state = SelectField(_l("État"), choices=[], validate_choice=False)
 
 
-class ReviewForm(FlaskForm):
+class ReviewForm(Form):
     """Validate: only the CSRF token."""
 
 
-class RejectForm(FlaskForm):
+class RejectForm(Form):
     reason = TextAreaField(
         _l("Motif du rejet"),
         validators=[required(), at_most(2000)],
@@ -66,7 +66,7 @@ class RejectForm(FlaskForm):
     )
 
 
-class ResolveForm(FlaskForm):
+class ResolveForm(Form):
     note = TextAreaField(
         _l("Note de résolution"),
         validators=[required(), at_most(2000)],
@@ -77,7 +77,7 @@ class ResolveForm(FlaskForm):
     )
 
 
-class NameForm(FlaskForm):
+class NameForm(Form):
     """An establishment's names: French required (its slug comes from it), nl and en optional."""
 
     name = StringField(_l("Nom (français)"), validators=[required(), at_most(MAX_NAME)])
@@ -93,11 +93,11 @@ class NameForm(FlaskForm):
     )
 
 
-class ActiveForm(FlaskForm):
+class ActiveForm(Form):
     active = HiddenField()
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     note = TextAreaField(
         _l("Note du comité baromètre (français)"),
         validators=[at_most(MAX_NOTE)],
@@ -123,7 +123,7 @@ LANGUAGE_LABELS = {"fr": _l("Français"), "nl": _l("Néerlandais"), "en": _l("An
 LANGUAGE_CHOICES = options([(code, LANGUAGE_LABELS[code]) for code in LANGUAGES])
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     email = StringField(_l("Adresse e-mail"), validators=[required(), at_most(254)])
     name = StringField(_l("Nom"), validators=[at_most(MAX_NAME)])
     language = SelectField(_l("Langue des e-mails"), choices=LANGUAGE_CHOICES)
@@ -132,7 +132,7 @@ class ContactForm(FlaskForm):
     digest = BooleanField(_l("Reçoit le résumé hebdomadaire"), default=True)
 
 
-class ServiceForm(FlaskForm):
+class ServiceForm(Form):
     name = StringField(_l("Nom du service"), validators=[required(), at_most(MAX_NAME)])
     alert_emails = TextAreaField(
         _l("Adresses d'alerte"),
@@ -151,7 +151,7 @@ USER_LANGUAGE_CHOICES = options(
 )
 
 
-class UserForm(FlaskForm):
+class UserForm(Form):
     role = SelectField(_l("Rôle"), choices=[])
     service = SelectField(_l("Service membre"), choices=[], validate_choice=False)
     language = SelectField(_l("Langue"), choices=USER_LANGUAGE_CHOICES, default="")
@@ -169,7 +169,7 @@ class UserForm(FlaskForm):
         return int(value) if value else None
 
 
-class ConditionForm(FlaskForm):
+class ConditionForm(Form):
     category = SelectField(_l("Catégorie"), choices=[])
     label_fr = TextAreaField(
         _l("Libellé (français)"), validators=[required(), at_most(MAX_WORDING)]
@@ -186,7 +186,7 @@ class ConditionForm(FlaskForm):
     )
 
 
-class ExportForm(FlaskForm):
+class ExportForm(Form):
     kind = SelectField(
         _l("Contenu"),
         choices=options([("reports", _l("Signalements")), ("situations", _l("Situations"))]),
@@ -194,7 +194,7 @@ class ExportForm(FlaskForm):
     format = SelectField(_l("Format"), choices=options([("xlsx", "XLSX (Excel)"), ("csv", "CSV")]))
 
 
-def apply_errors(form: FlaskForm, failed: ValidationFailed) -> None:
+def apply_errors(form: Form, failed: ValidationFailed) -> None:
     """Show a service's field errors on the form (unknown fields on the first one)."""
     fields: dict[str, Any] = {name: field for name, field in form._fields.items()}
     for name, messages in failed.errors.items():

@@ -13,7 +13,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField
 
@@ -21,6 +20,8 @@ from barometre import history_files, history_import
 from barometre.auth import COORDINATOR, access
 from barometre.extensions import db
 from barometre.settings import current as settings
+
+from ..webforms import Form
 
 bp = Blueprint("history_import", __name__, url_prefix="/coordination/import")
 
@@ -30,7 +31,7 @@ TEMPLATE_NAMES = {
 }
 
 
-class ImportForm(FlaskForm):
+class ImportForm(Form):
     reports = FileField(
         _l("Signalements (CSV)"),
         validators=[FileRequired(_l("Choisissez le fichier des signalements."))],
