@@ -72,6 +72,13 @@ def ordered_types(types: Iterable[str]) -> tuple[str, ...]:
     return known + tuple(sorted(present - set(OFFER_TYPES)))
 
 
+@lru_cache(maxsize=256)
+def stored_types(stored: str) -> tuple[str, ...]:
+    """The offer types of a stored "individuel,collectif" column, in order (few distinct
+    values; the level of an establishment reads those of every open situation)."""
+    return ordered_types(t for t in stored.split(",") if t)
+
+
 @lru_cache(maxsize=1024)
 def stored_level(
     colour: str, step: int, open_situations: int, offer_types: str, red_blocked: bool

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from . import clock
 from .extensions import db
 from .languages import LANGUAGES
-from .levels import Level, ordered_types, rank_of, stored_level
+from .levels import Level, rank_of, stored_level, stored_types
 from .states import ReviewState, Role, SituationState
 
 ROLE_WORKER = Role.WORKER
@@ -236,7 +236,7 @@ class ReportCondition(db.Model):  # type: ignore[name-defined]
 
     @property
     def offer_type_codes(self) -> tuple[str, ...]:
-        return ordered_types(t for t in self.offer_types.split(",") if t)
+        return stored_types(self.offer_types)
 
 
 report_condition = ReportCondition.__table__
@@ -367,7 +367,7 @@ class Situation(db.Model):  # type: ignore[name-defined]
 
     @property
     def offer_type_codes(self) -> tuple[str, ...]:
-        return ordered_types(t for t in self.offer_types.split(",") if t)
+        return stored_types(self.offer_types)
 
 
 class LevelChange(db.Model):  # type: ignore[name-defined]

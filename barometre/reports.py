@@ -9,8 +9,9 @@ from datetime import UTC, date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, bindparam, insert, null, select, text, update
+from sqlalchemy import ColumnElement, Select, bindparam, insert, null, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import clock
@@ -83,6 +84,7 @@ def record_report(
         establishment=establishment,
         establishment_id=establishment.id,
         author=author,
+        author_id=author.id if author else None,  # the one statement of PostgreSQL reads it
         service_id=author.service_id if author else None,
         visit_date=data.visit_date,
         description=data.description.strip(),
@@ -93,7 +95,9 @@ def record_report(
         review_state=REVIEW_VALIDATED if import_reference else REVIEW_UNREVIEWED,
         import_reference=import_reference,
     )
-    session.add(report)
+    one_statement = session.get_bind().dialect.name == "postgresql"
+    if not one_statement:
+        session.add(report)
     situations = still_open(situations)
     links = resolved.links()
     new: list[Situation] = []
@@ -102,7 +106,11 @@ def record_report(
         new, supported = group_report(session, report, links, settings, situations)
     confirmed = _defer_updates(session, [s for s in supported if s not in new])
     try:
-        session.flush()  # the report and its new situations
+        if one_statement:
+            write_report(session, report, links, resolved.offer_types, new, supported, confirmed)
+        else:
+            session.flush()  # the report and its new situations
+            insert_report_rows(session, report, links, resolved.offer_types, supported)
     except IntegrityError:
         # The submission_id is stored already (a repeat, or a concurrent request).
         session.rollback()
@@ -110,7 +118,6 @@ def record_report(
         if existing is None:
             raise
         return _unchanged(existing, settings)
-    insert_report_rows(session, report, links, resolved.offer_types, supported, confirmed)
     cause = CAUSE_IMPORT if import_reference else "report"
     change = recompute(session, establishment, settings, cause, report.id, new, [*situations, *new])
     changes += [change] if change else []
@@ -328,32 +335,174 @@ def insert_report_rows(
     links: Sequence[ReportCondition],
     offer_types: Sequence[OfferType],
     situations: Sequence[Situation],
-    confirmed: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """Write a flushed report's conditions, offer types and situation links, and the
-    `confirmed` situations' new values (`_defer_updates`).
+    """SQLite: write a flushed report's conditions, offer types and situation links,
+    one statement per table (PostgreSQL writes all of it at once: `write_report`).
 
-    The ORM would send one statement per table; on PostgreSQL these are one
-    statement (`REPORT_ROWS`), a round trip instead of four, under the
-    establishment's lock like the rest of the report. The report's collections
-    are expired, so reading them afterwards loads what was written.
+    The report's collections are expired, so reading them afterwards loads what was written.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            REPORT_ROWS,
+    rows = [{"situation_id": s.id, "report_id": report.id} for s in situations]
+    statements = [
+        insert(report_condition).values(
+            [
+                {
+                    "report_id": report.id,
+                    "condition_id": k.condition_id,
+                    "offer_types": k.offer_types,
+                }
+                for k in links
+            ]
+        ),
+        insert(report_offer_type).values(
+            [{"report_id": report.id, "offer_type_id": t.id} for t in offer_types]
+        ),
+        *([insert(situation_report).values(rows)] if rows else []),
+    ]
+    for statement in statements:
+        session.execute(statement)
+    session.expire(report, ["condition_links", "conditions", "offer_types", "situations"])
+
+
+def write_report(
+    session: DbSession,
+    report: Report,
+    links: Sequence[ReportCondition],
+    offer_types: Sequence[OfferType],
+    new: Sequence[Situation],
+    supported: Sequence[Situation],
+    confirmed: Sequence[dict[str, Any]],
+) -> None:
+    """PostgreSQL: the report, the situations it opens, its conditions, offer types and
+    situation links, and the confirmed situations' new values in one statement
+    (`WRITE_REPORT`), under the establishment's lock like the rest of the report.
+
+    The ORM's flush would send the report and each new situation on their own
+    and spend more time sorting its unit of work than the database spends
+    writing; here `report` (transient) and `new` (pending) are written by the
+    statement, then handed to the session as the rows they now are.
+    """
+    for situation in new:
+        session.expunge(situation)  # written below, not by a flush
+    report.submitted_at = clock.now()
+    unset = {"description_purged_at": None, "reviewed_by_id": None, "reviewed_at": None}
+    for name, value in {**unset, "review_reason": ""}.items():
+        setattr(report, name, value)
+    for situation in new:
+        situation.closed_at = None
+        situation.closed_by_id = None
+        situation.close_note = ""
+        situation.closed_by_import = False
+    # No flush first: the confirmed situations only look changed (`_defer_updates`).
+    with session.no_autoflush:
+        rows = session.execute(
+            WRITE_REPORT,
             {
-                "report_id": report.id,
+                **{name: getattr(report, name) for name in REPORT_COLUMNS},
+                "situation_status": SITUATION_OPEN,
+                **{f"new_{name}": [getattr(s, name) for s in new] for name in NEW_SITUATION},
                 "condition_ids": [link.condition_id for link in links],
                 "condition_types": [link.offer_types for link in links],
                 "offer_type_ids": [t.id for t in offer_types],
-                "situation_ids": [s.id for s in situations],
+                "situation_ids": [s.id for s in supported if s not in new],
                 **{f"confirmed_{name}": [row[name] for row in confirmed] for name in CONFIRMED},
             },
-        )
-    else:
-        for statement in _report_rows(report, links, offer_types, situations, confirmed):
-            session.execute(statement)
+        ).all()
+    by_condition = {s.condition_id: s for s in new}
+    for row_id, condition_id in rows:
+        written: Report | Situation = report if condition_id is None else by_condition[condition_id]
+        written.id = row_id
+        make_transient_to_detached(written)
+        session.add(written)
     session.expire(report, ["condition_links", "conditions", "offer_types", "situations"])
+
+
+# The report's own columns, as `WRITE_REPORT` takes them (the others are empty).
+REPORT_COLUMNS = (
+    "establishment_id",
+    "author_id",
+    "service_id",
+    "visit_date",
+    "submitted_at",
+    "description",
+    "minutes_waited",
+    "activity_cancelled",
+    "detainees_not_seen",
+    "submission_id",
+    "review_state",
+    "import_reference",
+)
+# What a new situation is made of (see group_report).
+NEW_SITUATION = (
+    "condition_id",
+    "offer_types",
+    "opened_at",
+    "first_visit",
+    "last_confirmed",
+    "report_count",
+)
+
+# One statement of one shape whatever the counts (arrays, so PostgreSQL and SQLAlchemy
+# reuse its plan and its compilation): the report and its rows in six tables. The links
+# to the situations it opens take their ids from the same statement.
+WRITE_REPORT = text(
+    """
+WITH new_report AS (
+    INSERT INTO report (
+        establishment_id, author_id, service_id, visit_date, submitted_at, description,
+        minutes_waited, activity_cancelled, detainees_not_seen, submission_id,
+        review_state, review_reason, import_reference
+    )
+    VALUES (
+        :establishment_id, :author_id, :service_id, :visit_date, :submitted_at, :description,
+        :minutes_waited, :activity_cancelled, :detainees_not_seen, :submission_id,
+        :review_state, '', :import_reference
+    )
+    RETURNING id
+), opened AS (
+    INSERT INTO situation (
+        establishment_id, condition_id, status, offer_types, opened_at, first_visit,
+        last_confirmed, report_count, close_note, closed_by_import
+    )
+    SELECT :establishment_id, n.condition_id, :situation_status, n.offer_types, n.opened_at,
+        n.first_visit, n.last_confirmed, n.report_count, '', false
+    FROM unnest(
+        CAST(:new_condition_id AS integer[]), CAST(:new_offer_types AS varchar[]),
+        CAST(:new_opened_at AS timestamp[]), CAST(:new_first_visit AS date[]),
+        CAST(:new_last_confirmed AS date[]), CAST(:new_report_count AS integer[])
+    ) AS n(condition_id, offer_types, opened_at, first_visit, last_confirmed, report_count)
+    RETURNING id, condition_id
+), conditions AS (
+    INSERT INTO report_condition (report_id, condition_id, offer_types)
+    SELECT new_report.id, c.id, c.types
+    FROM new_report, unnest(
+        CAST(:condition_ids AS integer[]), CAST(:condition_types AS varchar[])
+    ) AS c(id, types)
+), offer_types AS (
+    INSERT INTO report_offer_type (report_id, offer_type_id)
+    SELECT new_report.id, t.id
+    FROM new_report, unnest(CAST(:offer_type_ids AS integer[])) AS t(id)
+), links AS (
+    INSERT INTO situation_report (situation_id, report_id)
+    SELECT s.id, new_report.id
+    FROM new_report, unnest(CAST(:situation_ids AS integer[])) AS s(id)
+    UNION ALL
+    SELECT opened.id, new_report.id FROM new_report, opened
+), confirmed AS (
+    UPDATE situation
+    SET report_count = c.report_count, last_confirmed = c.last_confirmed,
+        first_visit = c.first_visit, offer_types = c.offer_types
+    FROM unnest(
+        CAST(:confirmed_id AS integer[]), CAST(:confirmed_report_count AS integer[]),
+        CAST(:confirmed_last_confirmed AS date[]), CAST(:confirmed_first_visit AS date[]),
+        CAST(:confirmed_offer_types AS varchar[])
+    ) AS c(id, report_count, last_confirmed, first_visit, offer_types)
+    WHERE situation.id = c.id
+)
+SELECT id, CAST(NULL AS integer) FROM new_report
+UNION ALL
+SELECT id, condition_id FROM opened
+"""
+)
 
 
 # What a report changes in an open situation it confirms (see group_report).
@@ -363,72 +512,10 @@ CONFIRMED_COLUMNS = ("report_count", "last_confirmed", "first_visit", "offer_typ
 CONFIRMED = ("id", *CONFIRMED_COLUMNS)
 
 
-# One statement of one shape whatever the counts (arrays, so PostgreSQL and SQLAlchemy
-# reuse its plan and its compilation): the report's rows in four tables.
-REPORT_ROWS = text(
-    """
-WITH conditions AS (
-    INSERT INTO report_condition (report_id, condition_id, offer_types)
-    SELECT :report_id, c.id, c.types
-    FROM unnest(CAST(:condition_ids AS integer[]), CAST(:condition_types AS varchar[]))
-        AS c(id, types)
-), offer_types AS (
-    INSERT INTO report_offer_type (report_id, offer_type_id)
-    SELECT :report_id, unnest(CAST(:offer_type_ids AS integer[]))
-), links AS (
-    INSERT INTO situation_report (situation_id, report_id)
-    SELECT unnest(CAST(:situation_ids AS integer[])), :report_id
-)
-UPDATE situation
-SET report_count = c.report_count, last_confirmed = c.last_confirmed,
-    first_visit = c.first_visit, offer_types = c.offer_types
-FROM unnest(
-    CAST(:confirmed_id AS integer[]), CAST(:confirmed_report_count AS integer[]),
-    CAST(:confirmed_last_confirmed AS date[]), CAST(:confirmed_first_visit AS date[]),
-    CAST(:confirmed_offer_types AS varchar[])
-) AS c(id, report_count, last_confirmed, first_visit, offer_types)
-WHERE situation.id = c.id
-"""
-)
-
-
-def _report_rows(
-    report: Report,
-    links: Sequence[ReportCondition],
-    offer_types: Sequence[OfferType],
-    situations: Sequence[Situation],
-    confirmed: Sequence[dict[str, Any]],
-) -> list[Any]:
-    """`REPORT_ROWS` as one statement per table (the other databases)."""
-    statements: list[Any] = [
-        insert(report_condition).values(
-            [
-                {
-                    "report_id": report.id,
-                    "condition_id": link.condition_id,
-                    "offer_types": link.offer_types,
-                }
-                for link in links
-            ]
-        ),
-        insert(report_offer_type).values(
-            [{"report_id": report.id, "offer_type_id": t.id} for t in offer_types]
-        ),
-    ]
-    if situations:
-        rows = [{"situation_id": s.id, "report_id": report.id} for s in situations]
-        statements.append(insert(situation_report).values(rows))
-    table = Situation.__table__
-    for row in confirmed:
-        values = {name: row[name] for name in CONFIRMED_COLUMNS}
-        statements.append(update(table).where(table.c.id == row["id"]).values(values))
-    return statements
-
-
 def _defer_updates(session: DbSession, situations: Sequence[Situation]) -> list[dict[str, Any]]:
     """On PostgreSQL, the new values of these confirmed situations, taken from the ORM:
-    its flush leaves them to `insert_report_rows`, which writes them with the report's
-    other rows. Elsewhere nothing: the flush writes them."""
+    no flush writes them, `write_report` does with the report's other rows. Elsewhere
+    nothing: the flush writes them."""
     if session.get_bind().dialect.name != "postgresql":
         return []
     rows = []

@@ -7,15 +7,18 @@ SQLite takes the ORM's statements one by one, PostgreSQL the merged ones.
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 import pytest
 from flask import Flask
+from freezegun import freeze_time
 from sqlalchemy import select
 
 from barometre.extensions import db
 from barometre.models import SITUATION_OPEN, Report, ReportCondition, Situation
 from barometre.services import record_report
 from bench.querycount import count_queries
-from tests.conftest import report_input
+from tests.conftest import make_user, report_input
 
 BOTH = {"SEC-01": ("individuel", "collectif"), "ACC-01": ("cellulaire",)}
 
@@ -70,3 +73,78 @@ def test_a_report_confirming_and_opening_situations_is_stored_whole(
         assert len(starting(statements, "WITH")) == 1
     else:
         assert len(one_by_one) == 4
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_every_column_of_the_report_and_its_new_situation_is_written(
+    app: Flask, backend: str
+) -> None:
+    """PostgreSQL writes the report and the situations it opens in its own statement, not
+    the ORM's flush: the rows are the same, the author's and service's ids included."""
+    worker = make_user()
+    worker_id, service_id = worker.id, worker.service_id
+    submission = "0f7c2a3e-5b1d-4c9e-8a6f-2d3e4f5a6b7c"
+    with freeze_time("2026-05-04 09:30:00"), count_queries(db.engine) as log:
+        outcome = record_report(
+            db.session,
+            report_input(
+                per_condition={"ACC-01": ("collectif",)},
+                description="  Attente à l'accueil  ",
+                minutes_waited=45,
+                activity_cancelled=True,
+                detainees_not_seen=3,
+                submission_id=submission,
+            ),
+            worker,
+            app.config["SETTINGS"],
+        )
+        assert outcome.report is not None and outcome.report.id is not None
+        assert [s.id is not None for s in outcome.new_situations] == [True]
+        report_id, situation_id = outcome.report.id, outcome.new_situations[0].id
+        establishment_id = outcome.establishment.id
+        db.session.commit()
+    if backend == "postgresql":
+        assert starting(log.statements, "INSERT INTO REPORT", "INSERT INTO SITUATION") == []
+    db.session.expunge_all()
+    row = db.session.execute(select(Report.__table__).where(Report.id == report_id)).one()
+    assert row._asdict() | {"id": 0} == {
+        "id": 0,
+        "establishment_id": establishment_id,
+        "author_id": worker_id,
+        "service_id": service_id,
+        "visit_date": date(2026, 5, 4),
+        "submitted_at": datetime(2026, 5, 4, 9, 30),
+        "description": "Attente à l'accueil",
+        "description_purged_at": None,
+        "minutes_waited": 45,
+        "activity_cancelled": True,
+        "detainees_not_seen": 3,
+        "submission_id": submission,
+        "review_state": "unreviewed",
+        "review_reason": "",
+        "reviewed_by_id": None,
+        "reviewed_at": None,
+        "import_reference": None,
+    }
+    situation = db.session.execute(
+        select(Situation.__table__).where(Situation.id == situation_id)
+    ).one()
+    assert situation._asdict() | {"id": 0, "condition_id": 0} == {
+        "id": 0,
+        "establishment_id": establishment_id,
+        "condition_id": 0,
+        "status": SITUATION_OPEN,
+        "offer_types": "collectif",
+        "opened_at": datetime(2026, 5, 4, 9, 30),
+        "first_visit": date(2026, 5, 4),
+        "last_confirmed": date(2026, 5, 4),
+        "report_count": 1,
+        "closed_at": None,
+        "closed_by_id": None,
+        "close_note": "",
+        "closed_by_import": False,
+    }
+    stored = db.session.get_one(Report, report_id)
+    assert [s.id for s in stored.situations] == [situation_id]
+    assert [link.condition.code for link in stored.condition_links] == ["ACC-01"]
+    assert stored.author is not None and stored.author.id == worker_id
