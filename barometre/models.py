@@ -156,14 +156,24 @@ class Establishment(db.Model):  # type: ignore[name-defined]
             self.colour, self.step, self.open_situations, self.offer_types, self.red_blocked
         )
 
-    def store_level(self, level: Level, facts: list[list[Any]] | None = None) -> None:
+    def level_values(self, level: Level, facts: list[list[Any]] | None = None) -> dict[str, Any]:
+        """The columns that keep `level` (and, given, the open situations' facts)."""
+        values: dict[str, Any] = {
+            "colour": level.colour,
+            "step": level.step,
+            "open_situations": level.open_situations,
+            "offer_types": ",".join(level.offer_types),
+            "red_blocked": level.red_blocked_by_diversity,
+        }
         if facts is not None:
-            self.open_facts = facts
-        self.colour = level.colour
-        self.step = level.step
-        self.open_situations = level.open_situations
-        self.offer_types = ",".join(level.offer_types)
-        self.red_blocked = level.red_blocked_by_diversity
+            values["open_facts"] = facts
+        return values
+
+    def store_level(self, level: Level, facts: list[list[Any]] | None = None) -> None:
+        """Only what differs is set: an unchanged level leaves the row as it is."""
+        for name, value in self.level_values(level, facts).items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
 
 class MemberService(db.Model):  # type: ignore[name-defined]

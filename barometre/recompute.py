@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
@@ -56,14 +57,9 @@ def recompute(
     if situations is None:
         situations = open_situations(session, establishment.id)
     before = establishment.level
-    after = compute_level((s.offer_type_codes for s in situations), thresholds(settings))
-    facts = sorted([s.condition_id, s.offer_types] for s in situations)
+    after, facts = level_and_facts(situations, settings)
     establishment.store_level(after, facts)
-    if (before.colour, before.step, before.red_blocked_by_diversity) == (
-        after.colour,
-        after.step,
-        after.red_blocked_by_diversity,
-    ):
+    if same_level(before, after):
         return None
     if any(s.id is None for s in new_situations):
         session.flush()  # their ids go into the change
@@ -89,6 +85,23 @@ def recompute(
         for hook in LEVEL_CHANGE_HOOKS:
             hook(session, change)
     return change
+
+
+def same_level(before: Level, after: Level) -> bool:
+    """No change to record: the same colour, step and diversity block (R5)."""
+    return (before.colour, before.step, before.red_blocked_by_diversity) == (
+        after.colour,
+        after.step,
+        after.red_blocked_by_diversity,
+    )
+
+
+def level_and_facts(
+    situations: Sequence[Situation], settings: Settings
+) -> tuple[Level, list[list[Any]]]:
+    """The level the open `situations` give (R4), and the facts the establishment keeps."""
+    after = compute_level((s.offer_type_codes for s in situations), thresholds(settings))
+    return after, sorted([s.condition_id, s.offer_types] for s in situations)
 
 
 # Callbacks run in the same transaction as each recorded level change

@@ -4,7 +4,9 @@ or confirms, the level it moves, in as few statements as the rules allow."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from typing import Any
 
@@ -33,7 +35,14 @@ from .models import (
     report_offer_type,
     situation_report,
 )
-from .recompute import CAUSE_IMPORT, Outcome, expire_stale, recompute
+from .recompute import (
+    CAUSE_IMPORT,
+    Outcome,
+    expire_stale,
+    level_and_facts,
+    recompute,
+    same_level,
+)
 from .settings import Settings
 from .situations import (
     lock_on_sqlite,
@@ -103,11 +112,13 @@ def record_report(
     new: list[Situation] = []
     supported: list[Situation] = []
     if counts(report, settings):
-        new, supported = group_report(session, report, links, settings, situations)
-    confirmed = _defer_updates(session, [s for s in supported if s not in new])
+        new, supported = group_report(
+            session, report, links, settings, situations, written_apart=one_statement
+        )
     try:
         if one_statement:
-            write_report(session, report, links, resolved.offer_types, new, supported, confirmed)
+            rows = ReportRows(report, links, resolved.offer_types, new, supported)
+            write_report(session, rows, _level_kept(establishment, [*situations, *new], settings))
         else:
             session.flush()  # the report and its new situations
             insert_report_rows(session, report, links, resolved.offer_types, supported)
@@ -289,11 +300,14 @@ def group_report(
     links: Sequence[ReportCondition],
     settings: Settings,
     situations: Sequence[Situation] | None = None,
+    written_apart: bool = False,
 ) -> tuple[list[Situation], list[Situation]]:
     """The situations `report` opens and every one it supports, updated for it (R2).
 
     The report's side of the links is left to the caller: `attach_report` appends
     them, `record_report` writes them with the report's other rows in one statement.
+    `written_apart`: the caller writes the open situations' new values itself
+    (`write_report`): they are set as the rows' values, with nothing left to flush.
     """
     if too_late(report.visit_date, settings):
         return [], []
@@ -320,12 +334,17 @@ def group_report(
             session.add(situation)
             opened.append(situation)
         supported.append(situation)
-        situation.report_count = (situation.report_count or 0) + 1
-        situation.last_confirmed = max(situation.last_confirmed, report.visit_date)
-        situation.first_visit = min(situation.first_visit, report.visit_date)
-        situation.offer_types = ",".join(
-            ordered_types([*situation.offer_type_codes, *link.offer_type_codes])
-        )
+        values = {
+            "report_count": (situation.report_count or 0) + 1,
+            "last_confirmed": max(situation.last_confirmed, report.visit_date),
+            "first_visit": min(situation.first_visit, report.visit_date),
+            "offer_types": ",".join(
+                ordered_types([*situation.offer_type_codes, *link.offer_type_codes])
+            ),
+        }
+        assign = set_committed_value if written_apart and situation.id else setattr
+        for name, value in values.items():
+            assign(situation, name, value)
     return opened, supported
 
 
@@ -363,24 +382,46 @@ def insert_report_rows(
     session.expire(report, ["condition_links", "conditions", "offer_types", "situations"])
 
 
-def write_report(
-    session: DbSession,
-    report: Report,
-    links: Sequence[ReportCondition],
-    offer_types: Sequence[OfferType],
-    new: Sequence[Situation],
-    supported: Sequence[Situation],
-    confirmed: Sequence[dict[str, Any]],
-) -> None:
+@dataclass
+class ReportRows:
+    """What `write_report` writes: the report, its links, the situations it opens and
+    every one it supports (their new values already set, see `group_report`)."""
+
+    report: Report
+    links: Sequence[ReportCondition]
+    offer_types: Sequence[OfferType]
+    new: Sequence[Situation]
+    supported: Sequence[Situation]
+
+
+def _level_kept(
+    establishment: Establishment, situations: Sequence[Situation], settings: Settings
+) -> dict[str, Any]:
+    """The establishment's columns the report changes while its level stays (the count, the
+    offer types, the facts), for `write_report` to write with the rest; nothing when the
+    level moves (`recompute` records the change) or when nothing differs."""
+    after, facts = level_and_facts(situations, settings)
+    if not same_level(establishment.level, after):
+        return {}
+    values = establishment.level_values(after, facts)
+    return {k: v for k, v in values.items() if getattr(establishment, k) != v}
+
+
+def write_report(session: DbSession, rows: ReportRows, level: Mapping[str, Any]) -> None:
     """PostgreSQL: the report, the situations it opens, its conditions, offer types and
-    situation links, and the confirmed situations' new values in one statement
-    (`WRITE_REPORT`), under the establishment's lock like the rest of the report.
+    situation links, the supported situations' new values and the establishment's
+    `level` columns in one statement (`WRITE_REPORT`), under the establishment's lock
+    like the rest of the report.
 
     The ORM's flush would send the report and each new situation on their own
     and spend more time sorting its unit of work than the database spends
-    writing; here `report` (transient) and `new` (pending) are written by the
-    statement, then handed to the session as the rows they now are.
+    writing; here the report (transient) and the new situations (pending) are
+    written by the statement, then handed to the session as the rows they now
+    are, and the values written elsewhere are set as the rows' values: nothing is
+    left for a flush.
     """
+    report, new = rows.report, rows.new
+    establishment = report.establishment
     for situation in new:
         session.expunge(situation)  # written below, not by a flush
     report.submitted_at = clock.now()
@@ -392,27 +433,33 @@ def write_report(
         situation.closed_by_id = None
         situation.close_note = ""
         situation.closed_by_import = False
-    # No flush first: the confirmed situations only look changed (`_defer_updates`).
+    confirmed = [s for s in rows.supported if s not in new]
+    parameters = {
+        **{name: getattr(report, name) for name in REPORT_COLUMNS},
+        "situation_status": SITUATION_OPEN,
+        **{f"new_{name}": [getattr(s, name) for s in new] for name in NEW_SITUATION},
+        "condition_ids": [link.condition_id for link in rows.links],
+        "condition_types": [link.offer_types for link in rows.links],
+        "offer_type_ids": [t.id for t in rows.offer_types],
+        "situation_ids": [s.id for s in confirmed],
+        **{f"confirmed_{name}": [getattr(s, name) for s in confirmed] for name in CONFIRMED},
+        "level_written": bool(level),
+        **{f"level_{name}": level.get(name, getattr(establishment, name)) for name in LEVEL},
+        "level_open_facts": json.dumps(level.get("open_facts", establishment.open_facts)),
+    }
+    # No flush first: nothing of the report is left to one.
     with session.no_autoflush:
-        rows = session.execute(
-            WRITE_REPORT,
-            {
-                **{name: getattr(report, name) for name in REPORT_COLUMNS},
-                "situation_status": SITUATION_OPEN,
-                **{f"new_{name}": [getattr(s, name) for s in new] for name in NEW_SITUATION},
-                "condition_ids": [link.condition_id for link in links],
-                "condition_types": [link.offer_types for link in links],
-                "offer_type_ids": [t.id for t in offer_types],
-                "situation_ids": [s.id for s in supported if s not in new],
-                **{f"confirmed_{name}": [row[name] for row in confirmed] for name in CONFIRMED},
-            },
-        ).all()
+        written = session.execute(WRITE_REPORT, parameters).all()
     by_condition = {s.condition_id: s for s in new}
-    for row_id, condition_id in rows:
-        written: Report | Situation = report if condition_id is None else by_condition[condition_id]
-        written.id = row_id
-        make_transient_to_detached(written)
-        session.add(written)
+    for kind, row_id, condition_id in written:
+        if kind == "revision":
+            for name, value in {**level, "revision": row_id}.items():
+                set_committed_value(establishment, name, value)
+            continue
+        made: Report | Situation = report if kind == "report" else by_condition[condition_id]
+        made.id = row_id
+        make_transient_to_detached(made)
+        session.add(made)
     session.expire(report, ["condition_links", "conditions", "offer_types", "situations"])
 
 
@@ -431,6 +478,8 @@ REPORT_COLUMNS = (
     "review_state",
     "import_reference",
 )
+# The establishment's columns of its level (`open_facts` is passed as JSON).
+LEVEL = ("colour", "step", "open_situations", "offer_types", "red_blocked")
 # What a new situation is made of (see group_report).
 NEW_SITUATION = (
     "condition_id",
@@ -497,31 +546,22 @@ WITH new_report AS (
         CAST(:confirmed_offer_types AS varchar[])
     ) AS c(id, report_count, last_confirmed, first_visit, offer_types)
     WHERE situation.id = c.id
+), level AS (
+    UPDATE establishment
+    SET colour = :level_colour, step = :level_step, open_situations = :level_open_situations,
+        offer_types = :level_offer_types, red_blocked = :level_red_blocked,
+        open_facts = CAST(:level_open_facts AS json), revision = revision + 1
+    WHERE id = :establishment_id AND :level_written
+    RETURNING revision
 )
-SELECT id, CAST(NULL AS integer) FROM new_report
+SELECT 'report', id, CAST(NULL AS integer) FROM new_report
 UNION ALL
-SELECT id, condition_id FROM opened
+SELECT 'situation', id, condition_id FROM opened
+UNION ALL
+SELECT 'revision', revision, NULL FROM level
 """
 )
 
 
 # What a report changes in an open situation it confirms (see group_report).
-CONFIRMED_COLUMNS = ("report_count", "last_confirmed", "first_visit", "offer_types")
-
-
-CONFIRMED = ("id", *CONFIRMED_COLUMNS)
-
-
-def _defer_updates(session: DbSession, situations: Sequence[Situation]) -> list[dict[str, Any]]:
-    """On PostgreSQL, the new values of these confirmed situations, taken from the ORM:
-    no flush writes them, `write_report` does with the report's other rows. Elsewhere
-    nothing: the flush writes them."""
-    if session.get_bind().dialect.name != "postgresql":
-        return []
-    rows = []
-    for situation in situations:
-        row = {name: getattr(situation, name) for name in CONFIRMED_COLUMNS}
-        for name, value in row.items():
-            set_committed_value(situation, name, value)  # written below, not by the flush
-        rows.append({"id": situation.id, **row})
-    return rows
+CONFIRMED = ("id", "report_count", "last_confirmed", "first_visit", "offer_types")

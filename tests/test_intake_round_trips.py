@@ -15,7 +15,15 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from barometre.extensions import db
-from barometre.models import SITUATION_OPEN, Report, ReportCondition, Situation
+from barometre.models import (
+    SITUATION_OPEN,
+    Condition,
+    Establishment,
+    Report,
+    ReportCondition,
+    Situation,
+)
+from barometre.recompute import recompute_all
 from barometre.services import record_report
 from bench.querycount import count_queries
 from tests.conftest import make_user, report_input
@@ -148,3 +156,39 @@ def test_every_column_of_the_report_and_its_new_situation_is_written(
     assert [s.id for s in stored.situations] == [situation_id]
     assert [link.condition.code for link in stored.condition_links] == ["ACC-01"]
     assert stored.author is not None and stored.author.id == worker_id
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_report_that_keeps_the_level_writes_the_establishment_with_the_rest(
+    app: Flask, backend: str
+) -> None:
+    """The level stays orange 2 but the offer types and facts change: PostgreSQL writes them
+    in the report's statement (three statements in all, nothing left for the commit), and
+    the row is what a recomputation from scratch gives, its revision bumped once."""
+    record(app, per_condition={"SEC-01": ("individuel",), "ACC-01": ("individuel",)})
+    haren = db.session.scalars(select(Establishment).where(Establishment.slug == "haren")).one()
+    revision = haren.revision
+    _report, statements = record(
+        app, per_condition={"SEC-01": ("collectif",), "ACC-01": ("cellulaire",)}
+    )
+    if backend == "postgresql":
+        kinds = [s.split()[0].upper() for s in statements]
+        assert kinds == ["SELECT", "SELECT", "WITH"], statements
+    db.session.expunge_all()
+    row = db.session.execute(
+        select(Establishment.__table__).where(Establishment.slug == "haren")
+    ).one()
+    assert (row.colour, row.step, row.open_situations) == ("orange", 2, 2)
+    assert row.offer_types == "individuel,collectif,cellulaire"
+    if backend == "postgresql":  # SQLite's lock is a no-op UPDATE, which bumps it too
+        assert row.revision == revision + 1
+    codes = {c.id: c.code for c in db.session.scalars(select(Condition))}
+    facts = {codes[condition_id]: types for condition_id, types in row.open_facts}
+    assert facts == {"SEC-01": "individuel,collectif", "ACC-01": "individuel,cellulaire"}
+    assert recompute_all(db.session, app.config["SETTINGS"]) == []
+    db.session.flush()
+    again = db.session.execute(
+        select(Establishment.__table__).where(Establishment.slug == "haren")
+    ).one()
+    # Nothing left for a recomputation to correct (SQLite's locks bump the revision).
+    assert again._asdict() | {"revision": 0} == row._asdict() | {"revision": 0}
