@@ -53,25 +53,39 @@ def _carries_identity() -> bool:
     return cookie in request.cookies or "Authorization" in request.headers
 
 
+# The headers every response gets unless its view set its own, for views that others may
+# not embed and for those they may (see `embeddable`).
+ENCLOSED = (
+    ("Content-Security-Policy", CSP),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+)
+OPEN_TO_OTHERS = (
+    ("Content-Security-Policy", EMBEDDABLE_CSP),
+    ("Cross-Origin-Resource-Policy", "cross-origin"),
+)
+ALWAYS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", PERMISSIONS_POLICY),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+
+
 def add_security_headers(response: Response) -> Response:
     """after_request: a view may set its own value, which is then kept."""
     headers = response.headers
-    open_to_others = _is_embeddable()
-    headers.setdefault("Content-Security-Policy", EMBEDDABLE_CSP if open_to_others else CSP)
-    if not open_to_others:
-        headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault(
-        "Cross-Origin-Resource-Policy", "cross-origin" if open_to_others else "same-origin"
-    )
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    wanted = [*(OPEN_TO_OTHERS if _is_embeddable() else ENCLOSED), *ALWAYS]
     if served_over_https(current_app.config["SETTINGS"]):
-        headers.setdefault("Strict-Transport-Security", HSTS)
+        wanted.append(("Strict-Transport-Security", HSTS))
     if _carries_identity():
         # Pages seen signed in may hold report text: no shared or browser cache keeps them.
-        headers.setdefault("Cache-Control", "no-store")
+        wanted.append(("Cache-Control", "no-store"))
+    # One look at what the view set (Headers.setdefault reads them all for each name).
+    present = {name.lower() for name in headers.keys()}  # noqa: SIM118 - Headers, not a dict
+    for name, value in wanted:
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
 
 

@@ -143,17 +143,25 @@ def recent_repeat(session: DbSession, author_id: int, data: ReportInput) -> Repo
         "activity_cancelled": data.activity_cancelled,
         "detainees_not_seen": data.detainees_not_seen,
     }
-    for report in session.scalars(_repeat_candidates(), parameters):
+    # The ids first, without the ORM (almost always none); then the few candidates whole.
+    found = session.connection().execute(_repeat_candidates(), parameters).scalars().all()
+    if not found:
+        return None
+    candidates = select(Report).where(Report.id.in_(found)).order_by(Report.id)
+    loaded = candidates.options(
+        selectinload(Report.condition_links).joinedload(ReportCondition.condition)
+    )
+    for report in session.scalars(loaded):
         if _same(report, data):
             return report
     return None
 
 
 @functools.cache
-def _repeat_candidates() -> Select[Report]:
+def _repeat_candidates() -> Select[int]:
     """Built once: every questionnaire POST runs it."""
     return (
-        select(Report)
+        select(Report.id)
         .join(Establishment, Report.establishment_id == Establishment.id)
         .where(
             Report.author_id == bindparam("author_id"),
@@ -165,7 +173,6 @@ def _repeat_candidates() -> Select[Report]:
             Report.activity_cancelled.is_not_distinct_from(bindparam("activity_cancelled")),
             Report.detainees_not_seen.is_not_distinct_from(bindparam("detainees_not_seen")),
         )
-        .options(selectinload(Report.condition_links).joinedload(ReportCondition.condition))
         .order_by(Report.id)
     )
 
