@@ -366,10 +366,10 @@ def insert_report_rows(
             [
                 {
                     "report_id": report.id,
-                    "condition_id": k.condition_id,
-                    "offer_types": k.offer_types,
+                    "condition_id": link.condition_id,
+                    "offer_types": link.offer_types,
                 }
-                for k in links
+                for link in links
             ]
         ),
         insert(report_offer_type).values(
@@ -398,13 +398,14 @@ def _level_kept(
     establishment: Establishment, situations: Sequence[Situation], settings: Settings
 ) -> dict[str, Any]:
     """The establishment's columns the report changes while its level stays (the count, the
-    offer types, the facts), for `write_report` to write with the rest; nothing when the
-    level moves (`recompute` records the change) or when nothing differs."""
+    offer types, the facts), for `write_report` to write with the rest: all of them when
+    one differs; nothing when the level moves (`recompute` records the change) or when
+    nothing differs."""
     after, facts = level_and_facts(situations, settings)
     if not same_level(establishment.level, after):
         return {}
     values = establishment.level_values(after, facts)
-    return {k: v for k, v in values.items() if getattr(establishment, k) != v}
+    return values if any(getattr(establishment, k) != v for k, v in values.items()) else {}
 
 
 def write_report(session: DbSession, rows: ReportRows, level: Mapping[str, Any]) -> None:
@@ -425,27 +426,24 @@ def write_report(session: DbSession, rows: ReportRows, level: Mapping[str, Any])
     for situation in new:
         session.expunge(situation)  # written below, not by a flush
     report.submitted_at = clock.now()
-    unset = {"description_purged_at": None, "reviewed_by_id": None, "reviewed_at": None}
-    for name, value in {**unset, "review_reason": ""}.items():
+    for name, value in REPORT_EMPTY.items():
         setattr(report, name, value)
     for situation in new:
-        situation.closed_at = None
-        situation.closed_by_id = None
-        situation.close_note = ""
-        situation.closed_by_import = False
+        for name, value in SITUATION_EMPTY.items():
+            setattr(situation, name, value)
     confirmed = [s for s in rows.supported if s not in new]
     parameters = {
         **{name: getattr(report, name) for name in REPORT_COLUMNS},
         "situation_status": SITUATION_OPEN,
+        **SITUATION_EMPTY,
         **{f"new_{name}": [getattr(s, name) for s in new] for name in NEW_SITUATION},
         "condition_ids": [link.condition_id for link in rows.links],
         "condition_types": [link.offer_types for link in rows.links],
         "offer_type_ids": [t.id for t in rows.offer_types],
-        "situation_ids": [s.id for s in confirmed],
         **{f"confirmed_{name}": [getattr(s, name) for s in confirmed] for name in CONFIRMED},
         "level_written": bool(level),
-        **{f"level_{name}": level.get(name, getattr(establishment, name)) for name in LEVEL},
-        "level_open_facts": json.dumps(level.get("open_facts", establishment.open_facts)),
+        **{f"level_{name}": level.get(name) for name in LEVEL},
+        "level_open_facts": json.dumps(level["open_facts"]) if level else None,
     }
     # No flush first: nothing of the report is left to one.
     with session.no_autoflush:
@@ -463,7 +461,21 @@ def write_report(session: DbSession, rows: ReportRows, level: Mapping[str, Any])
     session.expire(report, ["condition_links", "conditions", "offer_types", "situations"])
 
 
-# The report's own columns, as `WRITE_REPORT` takes them (the others are empty).
+# What the ORM's column defaults would have given the rows `WRITE_REPORT` makes (it sets
+# them on the objects and passes them: one source for both).
+REPORT_EMPTY: dict[str, Any] = {
+    "description_purged_at": None,
+    "reviewed_by_id": None,
+    "reviewed_at": None,
+    "review_reason": "",
+}
+SITUATION_EMPTY: dict[str, Any] = {
+    "closed_at": None,
+    "closed_by_id": None,
+    "close_note": "",
+    "closed_by_import": False,
+}
+# The report's columns `WRITE_REPORT` takes (the other empty ones are NULL).
 REPORT_COLUMNS = (
     "establishment_id",
     "author_id",
@@ -476,6 +488,7 @@ REPORT_COLUMNS = (
     "detainees_not_seen",
     "submission_id",
     "review_state",
+    "review_reason",
     "import_reference",
 )
 # The establishment's columns of its level (`open_facts` is passed as JSON).
@@ -504,7 +517,7 @@ WITH new_report AS (
     VALUES (
         :establishment_id, :author_id, :service_id, :visit_date, :submitted_at, :description,
         :minutes_waited, :activity_cancelled, :detainees_not_seen, :submission_id,
-        :review_state, '', :import_reference
+        :review_state, :review_reason, :import_reference
     )
     RETURNING id
 ), opened AS (
@@ -513,7 +526,7 @@ WITH new_report AS (
         last_confirmed, report_count, close_note, closed_by_import
     )
     SELECT :establishment_id, n.condition_id, :situation_status, n.offer_types, n.opened_at,
-        n.first_visit, n.last_confirmed, n.report_count, '', false
+        n.first_visit, n.last_confirmed, n.report_count, :close_note, :closed_by_import
     FROM unnest(
         CAST(:new_condition_id AS integer[]), CAST(:new_offer_types AS varchar[]),
         CAST(:new_opened_at AS timestamp[]), CAST(:new_first_visit AS date[]),
@@ -533,7 +546,7 @@ WITH new_report AS (
 ), links AS (
     INSERT INTO situation_report (situation_id, report_id)
     SELECT s.id, new_report.id
-    FROM new_report, unnest(CAST(:situation_ids AS integer[])) AS s(id)
+    FROM new_report, unnest(CAST(:confirmed_id AS integer[])) AS s(id)
     UNION ALL
     SELECT opened.id, new_report.id FROM new_report, opened
 ), confirmed AS (
