@@ -235,8 +235,9 @@ class BeatLock:
     def renew(self) -> bool:
         return bool(self.client.eval(RENEW, 1, self.key, self.token, self.ttl))
 
-    def release(self) -> None:
-        self.client.eval(RELEASE, 1, self.key, self.token)
+    def release(self) -> bool:
+        """Delete the lock if this process holds it; False if it was not (or no longer) its."""
+        return bool(self.client.eval(RELEASE, 1, self.key, self.token))
 
     def wait(self) -> None:
         """Block until this process holds the lock; say once that it waits, and for whom.
@@ -341,8 +342,8 @@ class GuardedScheduler(PersistentScheduler):
         finally:
             if self.lock is not None:
                 try:
-                    self.lock.release()
-                    log.info("beat lock released")
+                    if self.lock.release():  # not while waiting for another beat's
+                        log.info("beat lock released")
                 except Exception as error:  # it expires by itself
                     log.warning("beat lock not released: %s", type(error).__name__)
                 self.lock = None

@@ -26,8 +26,9 @@ from barometre.extensions import db
 from barometre.heartbeat import BEAT_HEARTBEAT_KEY, HEARTBEAT_KEY
 
 from .conftest import SECRET, notifications, rise_recipients
+from .quickbeat import RECONCILE_EVERY
 from .support import RedisServer, SmtpServer, Worker, clear_queue, wait_until, worker_env
-from .test_processes import Program
+from .test_processes import Program, base_env
 from .test_worker import report, settled
 
 pytestmark = pytest.mark.integration
@@ -168,3 +169,32 @@ def test_a_running_beat_retakes_a_lock_nobody_holds_and_waits_while_another_beat
     assert said(caplog) == [("WARNING", "beat lock not renewed: ConnectionError")]
     lock.waiting_for = other.token
     assert not lock.keep()
+
+
+def test_a_running_beat_whose_lock_another_beat_took_waits_sending_nothing_then_takes_over(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
+    env = base_env(tmp_path, own_redis.url)
+    beat = Program("beat", env, tmp_path, "--max-interval", "1", app="tests.alerts.quickbeat")
+    redis = own_redis.client()
+    try:
+        wait_until(lambda: beat.says("Sending due task reconcile"), 60, "beat to send")
+        # Redis restarted empty and another beat took the lock first.
+        redis.flushall()
+        redis.set(BEAT_LOCK_KEY, "other:1:beat", ex=BEAT_LOCK_TTL)
+        wait_until(lambda: beat.says("this beat waits"), 30, "beat to wait")
+        waiting = len(beat.output())
+        time.sleep(3 * RECONCILE_EVERY)  # several reconciles would have been due
+        assert "Sending due task" not in beat.output()[waiting:]
+        assert redis.get(BEAT_LOCK_KEY) == b"other:1:beat"
+        redis.delete(BEAT_LOCK_KEY)  # the other beat stopped
+        wait_until(lambda: beat.output().count("beat lock acquired") == 2, 30, "the take-over")
+        wait_until(lambda: "Sending due task" in beat.output()[waiting:], 30, "beat to send again")
+        holder = redis.get(BEAT_LOCK_KEY)
+        assert holder is not None and f":{beat.process.pid}:" in holder.decode()
+    finally:
+        code = beat.stop()
+    assert code == 0, beat.output()
+    events = [(e["level"], e["event"]) for e in beat.entries()]
+    assert events.count(("warning", "another beat holds the lock: this beat waits")) == 1
+    assert not any(event.startswith("beat lock retaken") for _level, event in events)
