@@ -10,7 +10,6 @@ run is caught up by the reconciler later in the week.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -28,7 +27,7 @@ from barometre import clock
 from barometre.addresses import MAX_ADDRESS, clean_address
 from barometre.charts import MailChart, mail_chart, mail_labelled
 from barometre.extensions import DbSession
-from barometre.history import chart_changes, spans_by_establishment
+from barometre.history import chart_changes, levels_at, spans_by_establishment
 from barometre.languages import BABEL_LOCALES, supported
 from barometre.levels import OFFER_TYPES
 from barometre.models import (
@@ -48,6 +47,7 @@ from barometre.presentation import (
     missing_offers_sentence,
     rank_glyph,
     tick_label,
+    trend_words,
 )
 from barometre.queries import EstablishmentView, barometer
 from barometre.settings import Settings
@@ -69,6 +69,7 @@ from .models import DIGEST, DigestRun, Notification
 from .recipients import Recipient, digest_recipients, key
 
 HISTORY_WEEKS = 12  # the window of the level chart, ending when the digest is made
+WEEK = timedelta(days=7)
 
 # --- schedule ---------------------------------------------------------------------------
 
@@ -186,24 +187,6 @@ def _insert_run(session: DbSession, week: str, recipient: Recipient, now: dateti
 
 
 @dataclass
-class Timeline:
-    """An establishment's level over time, from its level changes (R5)."""
-
-    changes: list[LevelChange]
-    current: tuple[int, str, int]  # (rank, colour, step)
-
-    def at(self, moment: datetime) -> tuple[int, str, int]:
-        before = [c for c in self.changes if c.at <= moment]
-        if before:
-            last = before[-1]
-            return (last.rank_after, last.to_colour, last.to_step)
-        if self.changes:
-            first = self.changes[0]
-            return (first.rank_before, first.from_colour, first.from_step)
-        return self.current
-
-
-@dataclass
 class EstablishmentDigest:
     name: str
     rank: int
@@ -293,16 +276,18 @@ def _content(
     views = barometer(session, slugs)
     ids = [v.establishment.id for v in views]
     since = now - timedelta(weeks=HISTORY_WEEKS)
-    timelines = _timelines(session, views, since)
+    changes = _changes_since(session, ids, since)
+    # The level a week ago as `/` reads it (one function for both, R5).
+    week_ago = levels_at(session, now - WEEK, ids)
     spans = spans_by_establishment(session, ids, since)
-    this_week = _report_counts(session, ids, now - timedelta(days=7), now)
-    last_week = _report_counts(session, ids, now - timedelta(days=14), now - timedelta(days=7))
+    this_week = _report_counts(session, ids, now - WEEK, now)
+    last_week = _report_counts(session, ids, now - 2 * WEEK, now - WEEK)
     labels = _labels(session, lang)
     offer_types = offer_types_by_code(session)
     digests = []
     for view in views:
         eid = view.establishment.id
-        digest = _one(view, timelines[eid], labels, now, lang, settings)
+        digest = _one(view, changes[eid], week_ago.get(eid), labels, now, lang, settings)
         digest.new_reports, digest.previous_reports = this_week.get(eid, 0), last_week.get(eid, 0)
         digest.situations = [situation_line(s, lang, offer_types) for s in view.situations]
         digest.type_colours = type_colour_lines(digest.situations, lang)
@@ -313,7 +298,7 @@ def _content(
         digests.append(digest)
     for digest, view in zip(digests, views, strict=True):
         chart = mail_chart(
-            chart_changes(timelines[view.establishment.id].changes),
+            chart_changes(changes[view.establishment.id]),
             view.level.rank,
             since,
             now,
@@ -324,11 +309,11 @@ def _content(
     return sorted(digests, key=lambda d: (-d.rank, -d.open_situations, d.name))
 
 
-def _timelines(
-    session: DbSession, views: list[EstablishmentView], since: datetime
-) -> dict[int, Timeline]:
-    ids = [v.establishment.id for v in views]
-    grouped: dict[int, list[LevelChange]] = defaultdict(list)
+def _changes_since(
+    session: DbSession, ids: list[int], since: datetime
+) -> dict[int, list[LevelChange]]:
+    """Each establishment's level changes since `since`, oldest first (R5)."""
+    grouped: dict[int, list[LevelChange]] = {i: [] for i in ids}
     if ids:
         query = (
             select(LevelChange)
@@ -337,12 +322,7 @@ def _timelines(
         )
         for change in session.scalars(query):
             grouped[change.establishment_id].append(change)
-    return {
-        v.establishment.id: Timeline(
-            grouped[v.establishment.id], (v.level.rank, v.level.colour, v.level.step)
-        )
-        for v in views
-    }
+    return grouped
 
 
 def _report_counts(
@@ -374,15 +354,16 @@ def _labels(session: DbSession, lang: str) -> dict[str, dict[str, str]]:
 
 def _one(
     view: EstablishmentView,
-    timeline: Timeline,
+    changes: list[LevelChange],
+    week_ago: tuple[str, int] | None,
     labels: dict[str, dict[str, str]],
     now: datetime,
     lang: str,
     settings: Settings,
 ) -> EstablishmentDigest:
+    """`week_ago`: (colour, step) a week ago, None if never changed (`history.levels_at`)."""
     level = view.level
-    rank_ago, colour_ago, step_ago = timeline.at(now - timedelta(days=7))
-    trend = "up" if level.rank > rank_ago else "down" if level.rank < rank_ago else "same"
+    colour_ago, step_ago = week_ago or (level.colour, level.step)
     return EstablishmentDigest(
         name=view.establishment.name_in(lang),
         rank=level.rank,
@@ -394,7 +375,7 @@ def _one(
         diversity=level.diversity,
         red_blocked=level.red_blocked_by_diversity,
         week_ago=level_words(colour_ago, step_ago, bare=True),
-        trend=trend,
+        trend=trend_words(level.rank, week_ago)[0],
         note=view.establishment.note_in(lang),
         new_reports=0,
         previous_reports=0,
@@ -407,14 +388,14 @@ def _one(
             (labels["offer_type"].get(code, code).lower(), n)
             for code, n in view.breakdown.by_offer_type.items()
         ],
-        changes=_changes(timeline, now, lang, settings),
+        changes=_changes(changes, now, lang, settings),
     )
 
 
 def _changes(
-    timeline: Timeline, now: datetime, lang: str, settings: Settings
+    changes: list[LevelChange], now: datetime, lang: str, settings: Settings
 ) -> list[dict[str, str]]:
-    since = now - timedelta(days=7)
+    since = now - WEEK
     return [
         {
             "at": datetime_words(c.at),
@@ -422,7 +403,7 @@ def _changes(
             "to": level_words(c.to_colour, c.to_step, bare=True),
             "cause": _cause(c.cause),
         }
-        for c in timeline.changes
+        for c in changes
         if since <= c.at <= now
     ]
 

@@ -10,7 +10,11 @@
   it is ready (a thread of its main process), beat on every tick of its
   scheduler. `/readyz` and each container's health check read them.
 - One beat: the scheduler takes a lock in Redis before sending anything; a
-  second beat waits, says so once, and takes over when the first stops.
+  second beat waits, says so once, and takes over when the first stops. The
+  holder renews the lock on every tick. A lock that vanished (Redis restarted
+  empty, or it expired while Redis was away) is nobody's: the holder takes it
+  again and says so. A lock another beat took meanwhile makes this beat wait
+  as a second beat does, sending nothing, until it can take it over.
 """
 
 from __future__ import annotations
@@ -218,6 +222,8 @@ class BeatLock:
         self.key = key
         self.ttl = ttl
         self.token = f"{host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # The other beat this one waits for while running (see `keep`), if any.
+        self.waiting_for: str | None = None
 
     def try_acquire(self) -> bool:
         return bool(self.client.set(self.key, self.token, nx=True, ex=self.ttl))
@@ -229,8 +235,9 @@ class BeatLock:
     def renew(self) -> bool:
         return bool(self.client.eval(RENEW, 1, self.key, self.token, self.ttl))
 
-    def release(self) -> None:
-        self.client.eval(RELEASE, 1, self.key, self.token)
+    def release(self) -> bool:
+        """Delete the lock if this process holds it; False if it was not (or no longer) its."""
+        return bool(self.client.eval(RELEASE, 1, self.key, self.token))
 
     def wait(self) -> None:
         """Block until this process holds the lock; say once that it waits, and for whom.
@@ -246,6 +253,42 @@ class BeatLock:
                 )
                 said = True
             time.sleep(BEAT_LOCK_RETRY)
+        self._acquired()
+
+    def keep(self) -> bool:
+        """On every tick of a running beat: does this process (still) hold the lock?
+
+        Renewed if held; taken again, atomically, if nobody holds it (said once, as a
+        warning); False while another beat holds it (said once per holder), until it can
+        be taken over. Redis away: the answer of the last tick (nothing can be sent anyway).
+        """
+        try:
+            if self.renew():
+                return True
+            if self.try_acquire():
+                if self.waiting_for is None:
+                    log.warning(
+                        "beat lock retaken: it had vanished (Redis restarted empty, or it "
+                        "expired while Redis was away) and no other beat holds it",
+                        extra={"fields": {"lock": self.key, "holder": self.token}},
+                    )
+                else:
+                    self._acquired()
+                self.waiting_for = None
+                return True
+            holder = self.holder()
+        except Exception as error:  # Redis away: try again next tick
+            log.warning("beat lock not renewed: %s", type(error).__name__)
+            return self.waiting_for is None
+        if holder != self.waiting_for:
+            log.warning(
+                "another beat holds the lock: this beat waits",
+                extra={"fields": {"lock": self.key, "holder": holder}},
+            )
+            self.waiting_for = holder
+        return False
+
+    def _acquired(self) -> None:
         log.info("beat lock acquired", extra={"fields": {"lock": self.key, "holder": self.token}})
 
 
@@ -259,7 +302,7 @@ def _stop_waiting(signum: int, _frame: Any) -> None:
 
 
 class GuardedScheduler(PersistentScheduler):
-    """Celery's scheduler, once the beat lock is held; renews it and beats on every tick."""
+    """Celery's scheduler, once the beat lock is held; keeps it and beats on every tick."""
 
     lock: BeatLock | None = None
     redis: Any = None
@@ -279,20 +322,11 @@ class GuardedScheduler(PersistentScheduler):
         self._beat()
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        if self.lock is not None and not self._still_held():
-            log.error("beat lock lost (another beat took it): this beat stops")
-            raise SystemExit(1)
+        if self.lock is not None and not self.lock.keep():
+            return BEAT_LOCK_RETRY  # another beat sends: this one waits, as at its start
         self._beat()
         interval: float = super().tick(*args, **kwargs)
         return interval
-
-    def _still_held(self) -> bool:
-        assert self.lock is not None  # noqa: S101 - checked by the caller
-        try:
-            return self.lock.renew()
-        except Exception as error:  # Redis away: nothing can be sent anyway; try next tick
-            log.warning("beat lock not renewed: %s", type(error).__name__)
-            return True
 
     def _beat(self) -> None:
         if self.redis is None:
@@ -308,8 +342,8 @@ class GuardedScheduler(PersistentScheduler):
         finally:
             if self.lock is not None:
                 try:
-                    self.lock.release()
-                    log.info("beat lock released")
+                    if self.lock.release():  # not while waiting for another beat's
+                        log.info("beat lock released")
                 except Exception as error:  # it expires by itself
                     log.warning("beat lock not released: %s", type(error).__name__)
                 self.lock = None

@@ -117,8 +117,11 @@ def cause_situations(
     return {cid: [found[i] for i in ids if i in found] for cid, ids in wanted.items()}
 
 
-def levels_at(session: DbSession, when: datetime) -> dict[int, tuple[str, int]]:
-    """(colour, step) of every establishment at `when`, for those with a recorded change.
+def levels_at(
+    session: DbSession, when: datetime, establishment_ids: Sequence[int] | None = None
+) -> dict[int, tuple[str, int]]:
+    """(colour, step) of every establishment (or of those given) at `when`, for those with
+    a recorded change: "a week ago" on `/` and in the digest.
 
     The level after the newest change up to `when`; with none before, the level
     before the first change after it. An establishment never changed is missing:
@@ -139,8 +142,11 @@ def levels_at(session: DbSession, when: datetime) -> dict[int, tuple[str, int]]:
             func.row_number()
             .over(partition_by=LevelChange.establishment_id, order_by=order)
             .label("rank"),
-        ).where(LevelChange.at <= when if before else LevelChange.at > when)
+        ).where(LevelChange.at <= when if before else LevelChange.at > when, *only)
 
+    only = (
+        [] if establishment_ids is None else [LevelChange.establishment_id.in_(establishment_ids)]
+    )
     both = union_all(newest(True), newest(False)).subquery()
     rows = session.execute(
         select(both.c.establishment_id, both.c.priority, both.c.colour, both.c.step)

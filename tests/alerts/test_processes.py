@@ -72,9 +72,11 @@ def settings_overrides(redis_server: RedisServer, queue: str) -> dict[str, Any]:
 class Program:
     """`celery -A alerts <worker|beat>` in a subprocess, stdout and stderr in one file."""
 
-    def __init__(self, program: str, env: dict[str, str], folder: Path, *extra: str) -> None:
+    def __init__(
+        self, program: str, env: dict[str, str], folder: Path, *extra: str, app: str = "alerts"
+    ) -> None:
         self.log = folder / f"{program}-{uuid.uuid4().hex[:6]}.log"
-        command = [sys.executable, "-m", "celery", "-A", "alerts", program, "--loglevel", "INFO"]
+        command = [sys.executable, "-m", "celery", "-A", app, program, "--loglevel", "INFO"]
         if program == "worker":
             command += ["--pool", "solo", "-Q", env.get("CELERY_QUEUE", "barometre")]
             command += ["-n", f"{uuid.uuid4().hex[:8]}@%h"]
