@@ -3,7 +3,8 @@
 List-Unsubscribe is a plain `<https://…>` (never encoded words), with
 List-Unsubscribe-Post for the one-click; a POST of `List-Unsubscribe=One-Click` on
 that address stops what the email was about, without a page or a login, while a
-GET changes nothing; every email says its language in Content-Language.
+GET, a HEAD or an OPTIONS changes nothing; every email says its language in
+Content-Language.
 """
 
 from __future__ import annotations
