@@ -424,6 +424,7 @@ def test_a_followers_one_click_stops_only_the_establishment_its_email_was_about(
     token = url.split("/")[3]
     forged = url.replace(token, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
     assert client.post(forged).status_code == 404
+    assert client.get(f"/alertes/preferences/{token}").status_code == 404  # a salt of its own
     # A human who opens the link lands on the page that offers the rest.
     page = client.get(url, follow_redirects=True).get_data(as_text=True)
     assert "Prison de Haren" in page and "Saint-Gilles" in page
