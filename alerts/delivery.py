@@ -43,10 +43,11 @@ from .emails import (
     AlertRenderer,
     alert_email,
     build_message,
+    one_click_scope,
     preferences_url,
     signed_links_for,
 )
-from .follow import FollowGone, follow_email
+from .follow import FollowGone, follow_email, follow_establishment
 from .models import (
     ACCOUNT_KINDS,
     DIGEST,
@@ -57,6 +58,7 @@ from .models import (
     SENT,
     TROUBLE,
     UNCERTAIN,
+    AlertEvent,
     Notification,
 )
 from .transport import (
@@ -362,11 +364,15 @@ def _record(executor: DbSession | Connection, outcome: Outcome) -> None:
 def compose(session: DbSession, notification: Notification, settings: Settings) -> EmailMessage:
     if notification.kind in ACCOUNT_KINDS:
         return account_emails.account_message(session, notification, settings)
+    # `about`: the establishments the email is about (None: all, or none in particular).
+    about: list[int] | None = None
     if notification.kind == DIGEST:
         from .digest import digest_email
 
         rendered = digest_email(session, notification, settings)
         topic = TOPIC_DIGEST
+        run = notification.digest_run
+        about = run.establishment_ids if run is not None else None
     elif notification.kind == TROUBLE:
         from .trouble import trouble_email
 
@@ -376,9 +382,11 @@ def compose(session: DbSession, notification: Notification, settings: Settings) 
         # Its one-click unsubscription cancels the request (alerts: what following brings).
         rendered = follow_email(session, notification, settings)
         topic = TOPIC_ALERTS
+        about = [follow_establishment(session, notification)]
     else:
         rendered = alert_email(session, notification, settings)
         topic = TOPIC_ALERTS
+        about = [notification.event.establishment_id] if notification.event else None
     return build_message(
         notification.id,
         notification.recipient,
@@ -386,6 +394,7 @@ def compose(session: DbSession, notification: Notification, settings: Settings) 
         settings,
         language=notification.language,
         topic=topic,
+        scope=one_click_scope(notification.recipient_kind, about),
     )
 
 
@@ -406,6 +415,8 @@ def compose_batch(
     body_url = preferences_url(notification.recipient, settings)
     signed = signed_links_for(notification.recipient_kind)
     rendered = renderer.email(notification.event_id, notification.language, body_url, signed)
+    event = session.get(AlertEvent, notification.event_id)  # loaded by the renderer
+    about = [event.establishment_id] if event is not None else None
     return build_message(
         notification.id,
         notification.recipient,
@@ -413,6 +424,7 @@ def compose_batch(
         settings,
         language=notification.language,
         topic=TOPIC_ALERTS,
+        scope=one_click_scope(notification.recipient_kind, about),
     )
 
 

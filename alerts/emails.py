@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -48,7 +49,7 @@ from barometre.presentation import (
 from barometre.settings import Settings
 from barometre.signed_links import establishment_url
 
-from .models import REMINDER, TO_COORDINATOR, AlertEvent, Notification
+from .models import REMINDER, TO_COORDINATOR, TO_FOLLOWER, AlertEvent, Notification
 
 PREFERENCES_SALT = "alerts.preferences"
 
@@ -123,12 +124,69 @@ def preferences_url(address: str, settings: Settings) -> str:
 # What a one-click unsubscription (RFC 8058) stops: the subject of the email it came with.
 TOPIC_ALERTS, TOPIC_DIGEST = "alertes", "resume"
 TOPICS = (TOPIC_ALERTS, TOPIC_DIGEST)
+# A follower's one-click link: the address and the establishments its email was about, signed
+# together (a salt of its own: neither token is accepted in the other's place).
+ONE_CLICK_SALT = "alerts.one-click"
 
 
-def one_click_url(address: str, topic: str, settings: Settings) -> str:
-    """The List-Unsubscribe address: a POST there stops `topic`, no page, no login."""
-    token = preferences_token(address, settings)
+@dataclass(frozen=True)
+class OneClick:
+    """Who a one-click link speaks for and what it stops: for a follower, the topic of the
+    establishments its email was about; for anyone else (None), the topic wherever the
+    address gets it."""
+
+    address: str
+    establishment_ids: frozenset[int] | None = None
+
+
+def _one_click_serializer(settings: Settings) -> URLSafeSerializer:
+    return URLSafeSerializer(settings.secret_key, salt=ONE_CLICK_SALT)
+
+
+def one_click_token(address: str, establishment_ids: Iterable[int], settings: Settings) -> str:
+    value = [address.strip().lower(), sorted(set(establishment_ids))]
+    return str(_one_click_serializer(settings).dumps(value))
+
+
+def one_click_from_token(token: str, settings: Settings) -> OneClick | None:
+    """The link's address and scope; None when the token is not one this app signed."""
+    try:
+        value = _one_click_serializer(settings).loads(token)
+    except BadSignature:
+        address = address_from_token(token, settings)  # an address-wide link
+        return None if address is None else OneClick(address)
+    valid = (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], list)
+        and bool(value[1])
+        and all(type(i) is int for i in value[1])
+    )
+    return OneClick(value[0], frozenset(value[1])) if valid else None
+
+
+def one_click_url(
+    address: str, topic: str, settings: Settings, scope: Iterable[int] | None = None
+) -> str:
+    """The List-Unsubscribe address: a POST there stops `topic`, no page, no login; only for
+    the establishments of `scope` when given (a follower's email)."""
+    if scope is None:
+        token = preferences_token(address, settings)
+    else:
+        token = one_click_token(address, scope, settings)
     return f"{settings.base_url.rstrip('/')}/alertes/desabonnement/{token}/{topic}"
+
+
+def one_click_scope(
+    recipient_kind: str, establishment_ids: Iterable[int] | None
+) -> list[int] | None:
+    """What a one-click link stops: a follower chose each establishment, so its link stops
+    the one(s) its email was about; a contact, service or coordinator stops the topic."""
+    if recipient_kind != TO_FOLLOWER or establishment_ids is None:
+        return None
+    ids = sorted(set(establishment_ids))
+    return ids or None
 
 
 def barometer_url(settings: Settings) -> str:
@@ -250,11 +308,13 @@ def build_message(
     settings: Settings,
     language: str = "fr",
     topic: str = TOPIC_ALERTS,
+    scope: Iterable[int] | None = None,
 ) -> EmailMessage:
     """The email, with the headers large providers ask of bulk senders.
 
     List-Unsubscribe holds the one-click address (RFC 8058) of what this email is
-    about; Content-Language the language it is written in.
+    about (`scope`: its establishments, see `one_click_scope`); Content-Language the
+    language it is written in.
     """
     address = clean_address(recipient)
     if address is None:
@@ -266,7 +326,7 @@ def build_message(
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(notification_id, settings)
     message["Auto-Submitted"] = "auto-generated"
-    message["List-Unsubscribe"] = f"<{one_click_url(address, topic, settings)}>"
+    message["List-Unsubscribe"] = f"<{one_click_url(address, topic, settings, scope)}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")

@@ -64,12 +64,23 @@ def follow_context(request: FollowRequest, lang: str, settings: Settings) -> dic
     }
 
 
-def follow_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
-    """The confirmation email; its request gone (confirmed or expired), nothing to send."""
+def _request_of(session: DbSession, notification: Notification) -> FollowRequest:
+    """The request of a confirmation email; gone (confirmed or expired): nothing to send."""
     request_id = notification.follow_request_id
     request = session.get(FollowRequest, request_id) if request_id is not None else None
     if request is None:
         raise follow_gone(notification.id)
+    return request
+
+
+def follow_establishment(session: DbSession, notification: Notification) -> int:
+    """The establishment a confirmation email is about: its one-click link stops that one."""
+    return _request_of(session, notification).establishment_id
+
+
+def follow_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
+    """The confirmation email; its request gone (confirmed or expired), nothing to send."""
+    request = _request_of(session, notification)
     return render(
         FOLLOW_EMAIL,
         notification.language,

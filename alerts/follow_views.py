@@ -94,7 +94,7 @@ def client() -> str:
 def form(slug: str) -> ResponseReturnValue:
     establishment = establishment_or_404(slug)
     asked = FollowForm()
-    if request.method == "GET" and current_user.is_authenticated:
+    if request.method != "POST" and current_user.is_authenticated:
         asked.email.data = current_user.email
     if not asked.validate_on_submit():
         return form_page(establishment, asked), 422 if request.method == "POST" else 200

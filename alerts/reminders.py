@@ -1,8 +1,8 @@
 """Reminders while red: « toujours en code rouge » every `RED_REMINDER_DAYS` days.
 
 While an establishment stays red, those who received its red alert (the
-recipients of that red event's notifications, less those who turned alerts off
-since) are reminded every `RED_REMINDER_DAYS` days counted from the red alert:
+recipients of that red event's notifications that were sent, less those who
+turned alerts off since) are reminded every `RED_REMINDER_DAYS` days counted from the red alert:
 since when it is red and what is still open. Reminders stop when the red ends
 (a later red-lifted or back-to-green event, or a level that is not red any more).
 
@@ -11,6 +11,8 @@ The n-th reminder of a red is an `AlertEvent` of kind `reminder`, unique on
 under the establishment's lock: two reconcilers racing, or a sweep run twice,
 record it once, and its notifications are unique per address as every event's.
 A sweep that was away for several periods sends the latest due reminder only.
+A reminder is not a retry: a red email that failed (or whose fate is uncertain)
+stays in the console's trouble list, and its address gets no reminder.
 The reconciler runs the sweep (beat's every minute, or the embedded ticker).
 """
 
@@ -30,8 +32,8 @@ from barometre.services import lock_establishment
 from barometre.settings import Settings
 
 from .events import open_situation_ids, record_event, red_still_told
-from .models import REMINDER, AlertEvent
-from .recipients import event_recipients
+from .models import REMINDER, SENT, AlertEvent, Notification
+from .recipients import Recipient, event_recipients
 
 
 def sweep(session: DbSession, settings: Settings) -> list[AlertEvent]:
@@ -80,8 +82,20 @@ def remind(
     event = session.get(AlertEvent, event_id)
     if event is None:  # pragma: no cover - inserted just above
         return None
-    record_event(session, event, recipients=event_recipients(session, red.id))
+    record_event(session, event, recipients=reached(session, red.id))
     return event
+
+
+def reached(session: DbSession, red_id: int) -> list[Recipient]:
+    """Who the red reached (its notification sent) and still wants alerts."""
+    sent = set(
+        session.scalars(
+            select(Notification.recipient).where(
+                Notification.event_id == red_id, Notification.state == SENT
+            )
+        )
+    )
+    return [r for r in event_recipients(session, red_id) if r.address in sent]
 
 
 def _told_red(session: DbSession, establishment_id: int) -> AlertEvent | None:

@@ -24,7 +24,14 @@ from barometre.settings import current as settings
 
 from . import delivery, trouble
 from .addresses import address_book, change_choice
-from .emails import TOPIC_ALERTS, TOPICS, address_from_token
+from .emails import (
+    TOPIC_ALERTS,
+    TOPICS,
+    OneClick,
+    address_from_token,
+    one_click_from_token,
+    preferences_token,
+)
 from .models import (
     FAILED,
     STATES,
@@ -159,20 +166,43 @@ def outbox_message(name: str) -> ResponseReturnValue:
     return render_template("alerts/outbox_message.html", name=name, headers=headers, text=text)
 
 
-@bp.route("/alertes/desabonnement/<token>/<topic>", methods=["GET", "POST"])
+ONE_CLICK = "/alertes/desabonnement/<token>/<topic>"
+
+
+def one_click_link(token: str, topic: str) -> OneClick:
+    link = one_click_from_token(token, settings())
+    if link is None or topic not in TOPICS:
+        abort(404)
+    return link
+
+
+@bp.get(ONE_CLICK)
+@access(PUBLIC)
+def one_click_page(token: str, topic: str) -> ResponseReturnValue:
+    """A GET or a HEAD (a person following the link, a scanner, a prefetcher) changes
+    nothing: it leads to the preferences page, which offers the rest."""
+    address = one_click_link(token, topic).address
+    return redirect(url_for(".preferences", token=preferences_token(address, settings())))
+
+
+@bp.post(ONE_CLICK)
 @csrf.exempt  # mail providers POST without a form: the signed token is the capability
 @access(PUBLIC)
 def one_click(token: str, topic: str) -> ResponseReturnValue:
     """RFC 8058: the provider POSTs `List-Unsubscribe=One-Click`; no page, no login.
+    Only a POST changes anything (a view of its own: HEAD and OPTIONS never reach it)."""
+    link = one_click_link(token, topic)
+    if link.establishment_ids is not None:
+        # A follower's email: it stops that topic of the establishments the email was about.
+        alerts = topic == TOPIC_ALERTS
+        follow.stop(db.session, link.address, alerts, not alerts, link.establishment_ids)
+    else:
+        stop_topic(link.address, topic)
+    db.session.commit()
+    return Response(_("Désabonnement enregistré."), mimetype="text/plain")
 
-    A GET (a person following the link, or a scanner) changes nothing: it leads to
-    the preferences page.
-    """
-    address = address_from_token(token, settings())
-    if address is None or topic not in TOPICS:
-        abort(404)
-    if request.method == "GET":
-        return redirect(url_for(".preferences", token=token))
+
+def stop_topic(address: str, topic: str) -> None:
     row = preference(db.session, address)
     alerts, digest = (row.alerts, row.digest) if row else (True, True)
     if topic == TOPIC_ALERTS:
@@ -180,8 +210,6 @@ def one_click(token: str, topic: str) -> ResponseReturnValue:
     else:
         digest = False
     choose(address, alerts, digest)
-    db.session.commit()
-    return Response(_("Désabonnement enregistré."), mimetype="text/plain")
 
 
 def choose(address: str, alerts: bool, digest: bool) -> None:

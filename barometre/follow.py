@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import hmac
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -180,11 +181,20 @@ def follows(session: DbSession, address: str) -> list[Follower]:
     return list(session.scalars(query))
 
 
-def stop(session: DbSession, address: str, alerts: bool, digest: bool) -> int:
-    """The address stops alerts and/or digests of everything it follows; its follows with
-    nothing left, and its unconfirmed requests, are deleted. Returns the follows deleted."""
+def stop(
+    session: DbSession,
+    address: str,
+    alerts: bool,
+    digest: bool,
+    establishment_ids: Collection[int] | None = None,
+) -> int:
+    """The address stops alerts and/or digests of what it follows (only of these
+    establishments when given); its follows with nothing left, and its unconfirmed requests
+    (for these establishments), are deleted. Returns the follows deleted."""
     deleted = 0
     for follower in follows(session, address):
+        if establishment_ids is not None and follower.establishment_id not in establishment_ids:
+            continue
         if alerts:
             follower.alerts = follower.red_only = False
         if digest:
@@ -192,7 +202,10 @@ def stop(session: DbSession, address: str, alerts: bool, digest: bool) -> int:
         if not (follower.alerts or follower.digest):
             session.delete(follower)
             deleted += 1
-    session.execute(delete(FollowRequest).where(FollowRequest.email == key(address)))
+    requests = delete(FollowRequest).where(FollowRequest.email == key(address))
+    if establishment_ids is not None:
+        requests = requests.where(FollowRequest.establishment_id.in_(establishment_ids))
+    session.execute(requests)
     session.flush()
     return deleted
 

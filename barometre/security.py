@@ -3,7 +3,8 @@
 Deny by default here too: no inline script or style, no framing, no sniffing,
 no referrer to other sites, no powerful browser features. A view that other
 sites may embed (a badge image, a widget) opts out of the framing and
-cross-origin restrictions with `@embeddable`, and only of those.
+cross-origin restrictions with `@embeddable` (or `@embeddable_when`, for a view
+others may embed only under a setting), and only of those.
 """
 
 from __future__ import annotations
@@ -32,15 +33,30 @@ PERMISSIONS_POLICY = (
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+def embeddable_when(condition: Callable[[Settings], bool]) -> Callable[[F], F]:
+    """Let other sites show this view (frame it, load it as an image) while `condition`
+    holds for the app's settings (e.g. only while the barometer is public)."""
+
+    def mark(view: F) -> F:
+        view.embeddable = condition  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def _always(_settings: Settings) -> bool:
+    return True
+
+
 def embeddable(view: F) -> F:
-    """Let other sites show this view (frame it, load it as an image)."""
-    view.embeddable = True  # type: ignore[attr-defined]
-    return view
+    """Let other sites show this view, always."""
+    return embeddable_when(_always)(view)
 
 
 def _is_embeddable() -> bool:
     view = current_app.view_functions.get(request.endpoint or "")
-    return bool(getattr(view, "embeddable", False))
+    condition = getattr(view, "embeddable", None)
+    return condition is not None and bool(condition(current_app.config["SETTINGS"]))
 
 
 def served_over_https(settings: Settings) -> bool:

@@ -35,6 +35,8 @@ from .extensions import db
 from .levels import OFFER_TYPES
 from .presentation import init_presentation, label_map, lang, level_words, short_level
 from .queries import EstablishmentView, barometer, referentiel, wording_labels
+from .security import embeddable_when
+from .settings import Settings
 from .settings import current as settings
 from .signed_links import LINK_PARAMETER, LinkProblem, check_token
 from .text import printable_only
@@ -42,8 +44,22 @@ from .text import printable_only
 bp = Blueprint("barometre", __name__)
 bp.record_once(lambda state: init_presentation(state.app))  # type: ignore[arg-type]
 
-SHORT_CACHE = "public, max-age=300"
+SHORT_CACHE_SECONDS = 300
 BETWEEN_TAGS = re.compile(r">\s+<")
+
+
+def public_barometer(settings: Settings) -> bool:
+    return settings.public_barometer
+
+
+def short_cache(response: Response) -> Response:
+    """Kept five minutes; by shared caches only when anyone may see it: a private
+    barometer's feeds and badges are for signed-in readers alone. Their words are in the
+    reader's language (its header, or its cookie)."""
+    scope = "public" if public_barometer(settings()) else "private"
+    response.headers["Cache-Control"] = f"{scope}, max-age={SHORT_CACHE_SECONDS}"
+    response.vary.update(("Accept-Language", "Cookie"))
+    return response
 
 
 def signed_in() -> bool:
@@ -215,8 +231,11 @@ def codes() -> ResponseReturnValue:
     return render_template("barometre/codes.html", settings=settings(), **labels())
 
 
+# Badges and feeds are for other websites and feed readers too: others may load them while
+# the barometer is public (a private one's stay on this site).
 @bp.get("/badge/<slug>.svg")
 @access(BAROMETER)
+@embeddable_when(public_barometer)
 def badge_svg(slug: str) -> ResponseReturnValue:
     view = one_view(slug)
     level = view.level
@@ -228,13 +247,12 @@ def badge_svg(slug: str) -> ResponseReturnValue:
         badge=picture,
         alt=f"{name} : {level_words(level.colour, level.step)}",
     )
-    response = Response(body, mimetype="image/svg+xml")
-    response.headers["Cache-Control"] = SHORT_CACHE
-    return response
+    return short_cache(Response(body, mimetype="image/svg+xml"))
 
 
 @bp.get("/feed.atom")
 @access(BAROMETER)
+@embeddable_when(public_barometer)
 def feed() -> ResponseReturnValue:
     return atom(
         history.feed_changes(db.session),
@@ -246,6 +264,7 @@ def feed() -> ResponseReturnValue:
 
 @bp.get("/etablissements/<slug>/feed.atom")
 @access(BAROMETER)
+@embeddable_when(public_barometer)
 def establishment_feed(slug: str) -> ResponseReturnValue:
     """One establishment's level changes only, for those who follow that one."""
     view = one_view(slug)
@@ -270,6 +289,4 @@ def atom(changes: list[Any], self_path: str, page_path: str, title: str) -> Resp
         title=title,
         lang=lang(),
     )
-    response = Response(body, mimetype="application/atom+xml")
-    response.headers["Cache-Control"] = SHORT_CACHE
-    return response
+    return short_cache(Response(body, mimetype="application/atom+xml"))

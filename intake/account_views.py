@@ -52,7 +52,7 @@ def home_for(user: User) -> str:
 @access(PUBLIC)
 def login() -> ResponseReturnValue:
     form = LoginForm()
-    if request.method == "GET":
+    if request.method != "POST":  # GET, HEAD: the page; only a POST changes anything
         form.next.data = request.args.get("next", "")
     if not form.validate_on_submit():
         return render_template("intake/login.html", form=form), 422 if form.errors else 200

@@ -378,3 +378,31 @@ def test_audit_log_shows_who_did_what_without_report_text(
     assert "Signalement rejeté" in page and coordinator.email in page
     assert f"Signalement n° {report.id}" in page and "report n°" not in page  # target in words
     assert SECRET_TEXT not in page and "Motif-prive" not in page
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_head_request_answers_as_the_page_and_changes_nothing(
+    console: FlaskClient, worker: User
+) -> None:
+    """Pages that take GET and POST: only a POST takes the changing branch (issue 24, item 1)."""
+    contact = Contact(establishment=establishment("haren"), email="direction@haren.test")
+    service = MemberService(name="Service Haren")
+    db.session.add_all([contact, service])
+    db.session.commit()
+    paths = [
+        f"/coordination/utilisateurs/{worker.id}",
+        f"/coordination/etablissements/{establishment('haren').id}",
+        f"/coordination/services/{service.id}",
+        f"/coordination/contacts/{contact.id}",
+        "/coordination/referentiel/1",
+        "/coordination/referentiel",
+        "/coordination/etablissements",
+        "/coordination/services",
+        "/connexion",
+    ]
+    before = actions()
+    for path in paths:
+        looked = console.get(path)
+        assert looked.status_code == 200, path
+        assert console.head(path).status_code == 200, path
+    assert actions() == before

@@ -381,10 +381,10 @@ def test_stopping_through_the_preferences_page_forgets_the_follower(
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_contacts_one_click_also_stops_what_it_follows(app: Flask, smtp: SmtpServer) -> None:
     client = app.test_client()
-    add_contact("direction@haren.test", slug="saint-gilles")
-    ask(client, email="direction@haren.test", digest="y")
+    add_contact("direction@haren.test", slug="haren")
+    ask(client, slug="saint-gilles", email="direction@haren.test", digest="y")
     confirm(client, smtp.collector.to("direction@haren.test")[0])
-    file_report(make_user("worker"))
+    file_report(make_user("worker"))  # a rise at Haren, told to its contact
     rise = smtp.collector.to("direction@haren.test")[1]
     url = str(rise["List-Unsubscribe"]).strip("<>")
     assert client.post(url.removeprefix(BASE)).status_code == 200
@@ -392,6 +392,61 @@ def test_a_contacts_one_click_also_stops_what_it_follows(app: Flask, smtp: SmtpS
     assert (row.alerts, row.digest) == (False, True)
     choice = preference(db.session, "direction@haren.test")
     assert choice is not None and (choice.alerts, choice.digest) == (False, True)
+
+
+def one_click(client: FlaskClient, message: EmailMessage) -> int:
+    url = str(message["List-Unsubscribe"]).strip("<>")
+    answer = client.post(url.removeprefix(BASE), data={"List-Unsubscribe": "One-Click"})
+    return answer.status_code
+
+
+def follows_of(address: str) -> dict[str, tuple[bool, bool]]:
+    """(alerts, digest) by the slug of what the address follows."""
+    return {f.establishment.slug: (f.alerts, f.digest) for f in followers() if f.email == address}
+
+
+def test_a_followers_one_click_stops_only_the_establishment_its_email_was_about(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    """Issue 24, item 10a: a follower of two establishments; its other follow stays."""
+    client = app.test_client()
+    for slug in ("haren", "saint-gilles"):
+        ask(client, slug=slug, digest="y")
+        assert client.post(confirm_path(smtp.collector.to(FAN)[-1])).status_code == 200
+    file_report(make_user("worker"))  # a rise at Haren
+    rise = smtp.collector.to(FAN)[-1]
+    assert "Haren" in str(rise["Subject"])
+    assert one_click(client, rise) == 200
+    assert follows_of(FAN) == {"haren": (False, True), "saint-gilles": (True, True)}
+    assert preference(db.session, FAN) is None  # nothing said about anything else
+    # The token carries its establishment: tampered with, it opens nothing.
+    url = str(rise["List-Unsubscribe"]).strip("<>").removeprefix(BASE)
+    token = url.split("/")[3]
+    forged = url.replace(token, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
+    assert client.post(forged).status_code == 404
+    assert client.get(f"/alertes/preferences/{token}").status_code == 404  # a salt of its own
+    # A human who opens the link lands on the page that offers the rest.
+    page = client.get(url, follow_redirects=True).get_data(as_text=True)
+    assert "Prison de Haren" in page and "Saint-Gilles" in page
+
+    result = app.test_cli_runner().invoke(args=["digest", "send"])
+    assert result.exit_code == 0, result.output
+    digest = smtp.collector.to(FAN)[-1]
+    assert one_click(client, digest) == 200  # the digest of what it follows, no more
+    assert follows_of(FAN) == {"saint-gilles": (True, False)}
+
+
+def test_a_confirmation_emails_one_click_cancels_that_request_only(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    client = app.test_client()
+    ask(client, slug="saint-gilles")
+    confirm(client, smtp.collector.to(FAN)[0])
+    ask(client, slug="haren")
+    confirmation = smtp.collector.to(FAN)[-1]
+    assert one_click(client, confirmation) == 200
+    assert follows_of(FAN) == {"saint-gilles": (True, False)}
+    assert db.session.scalar(select(func.count()).select_from(FollowRequest)) == 0
 
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

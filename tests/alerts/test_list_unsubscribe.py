@@ -3,7 +3,8 @@
 List-Unsubscribe is a plain `<https://…>` (never encoded words), with
 List-Unsubscribe-Post for the one-click; a POST of `List-Unsubscribe=One-Click` on
 that address stops what the email was about, without a page or a login, while a
-GET changes nothing; every email says its language in Content-Language.
+GET, a HEAD or an OPTIONS changes nothing; every email says its language in
+Content-Language.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from flask import Flask
+from sqlalchemy import func, select
 
+from alerts.models import AddressPreference
 from alerts.recipients import preference
 from barometre.extensions import db
-from tests.alerts.conftest import add_contact
+from barometre.models import Follower, FollowRequest
+from tests.alerts.conftest import add_contact, establishment
 from tests.conftest import file_report, make_user
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
@@ -91,4 +95,72 @@ def test_one_click_stops_what_the_email_was_about(app: Flask) -> None:
     assert len(to(sent(app), "direction@haren.test")) == 1  # nothing more
     tampered = path.replace("/alertes/desabonnement/", "/alertes/desabonnement/x")
     assert client.post(tampered, data={"List-Unsubscribe": "One-Click"}).status_code == 404
+    db.session.remove()
+
+
+# --- only a POST changes anything (issue 24, item 1) ---------------------------------------
+
+CONTACT, FAN = "direction@haren.test", "suiveur@exemple.test"
+
+
+def add_follower(email: str, slug: str, **choice: bool) -> Follower:
+    row = Follower(establishment=establishment(slug), email=email, **choice)
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def choices() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
+    """What every address chose: preferences, follows, unconfirmed requests."""
+    db.session.rollback()
+    db.session.expire_all()
+    preferences = db.session.execute(
+        select(
+            AddressPreference.email, AddressPreference.alerts, AddressPreference.digest
+        ).order_by(AddressPreference.email)
+    ).all()
+    follows = db.session.execute(
+        select(
+            Follower.email,
+            Follower.establishment_id,
+            Follower.alerts,
+            Follower.red_only,
+            Follower.digest,
+        ).order_by(Follower.id)
+    ).all()
+    requests = db.session.scalar(select(func.count()).select_from(FollowRequest)) or 0
+    return [tuple(r) for r in preferences], [tuple(r) for r in follows], requests
+
+
+def one_click_paths(app: Flask, address: str) -> dict[str, str]:
+    """The one-click path of each email the address got, by topic."""
+    paths = {}
+    for _raw, message in to(sent(app), address):
+        url = str(message["List-Unsubscribe"]).strip("<>")
+        topic = url.rsplit("/", 1)[1]
+        paths[topic] = url.removeprefix("https://barometre.example.org")
+    return paths
+
+
+@pytest.mark.parametrize("who", [CONTACT, FAN])
+def test_only_a_post_of_the_one_click_link_changes_anything(app: Flask, who: str) -> None:
+    """HEAD (scanners, prefetchers), GET and OPTIONS leave every choice as it was (RFC 8058)."""
+    add_contact(CONTACT, alerts=True, digest=True)
+    add_follower(FAN, "haren", alerts=True, digest=True)
+    file_report(make_user("worker"))  # the rise
+    result = CliRunner().invoke(app.cli, ["digest", "send"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    paths = one_click_paths(app, who)
+    assert set(paths) == {"alertes", "resume"}
+    app.config["WTF_CSRF_ENABLED"] = True  # as in production: the provider sends no token
+    client = app.test_client()
+    for topic, path in paths.items():
+        before = choices()
+        for method in ("HEAD", "GET", "OPTIONS"):
+            answer = client.open(path, method=method)
+            assert answer.status_code < 400, (topic, method, answer.status_code)
+            assert choices() == before, (topic, method)
+        stopped = client.post(path, data={"List-Unsubscribe": "One-Click"})
+        assert stopped.status_code == 200, topic
+        assert choices() != before, topic
     db.session.remove()

@@ -18,9 +18,10 @@ from freezegun.api import FrozenDateTimeFactory
 from sqlalchemy import select
 
 from alerts import reminders
-from alerts.models import REMINDER, AlertEvent
+from alerts.models import RED, REMINDER, AlertEvent, Notification
 from alerts.recipients import set_preference
 from alerts.reconcile import reconcile
+from alerts.trouble import trouble_counts
 from barometre import services
 from barometre.extensions import db
 from barometre.models import Situation
@@ -191,6 +192,25 @@ def test_alerts_turned_off_or_one_click_stop_reminders(
     run_days(frozen, 8, 14)
     assert len(reminders_to(smtp, people["fr"])) == 1  # no second one
     assert len(reminders_to(smtp, people["red_only"])) == 2
+
+
+def test_a_reminder_goes_to_whom_the_red_reached_not_to_a_failed_one(
+    people: dict[str, Any], smtp: SmtpServer, frozen: FrozenDateTimeFactory
+) -> None:
+    """A reminder is not a retry (issue 24, item 10b): the failed red stays in the trouble list."""
+    bouncing = people["red_only"]
+    smtp.collector.refuse_once(bouncing, "550 5.1.1 Boîte inconnue")
+    go_red(people)
+    [failed] = [n for n in notifications(kind=RED) if n.recipient == bouncing]
+    assert failed.state == "failed"
+    run_days(frozen, 1, 14)
+    rows = notifications(kind=REMINDER)
+    reached = {a for a in red_recipients(people) if a != bouncing}
+    assert {n.recipient for n in rows} == reached
+    assert len(rows) == 2 * len(reached)  # days 7 and 14
+    assert reminders_to(smtp, bouncing) == []
+    assert trouble_counts(db.session) == {"failed": 1}
+    assert db.session.get(Notification, failed.id).state == "failed"
 
 
 class TestOff:

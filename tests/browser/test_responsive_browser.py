@@ -45,6 +45,8 @@ REACHES = {
     COORDINATOR: {"coordinator"},
 }
 NOT_PAGES = {"static"}  # files, not pages
+# The signed alert links: preferences, and the one-click unsubscription (its GET page, its POST).
+ALERT_LINKS = ("alerts.preferences", "alerts.one_click_page", "alerts.one_click")
 IND, COLL, CELL = "individuel", "collectif", "cellulaire"
 
 
@@ -98,7 +100,7 @@ class World:
         values: dict[str, Any] = {}
         for name in rule.arguments:
             converter = type(rule._converters[name]).__name__
-            if rule.endpoint in ("alerts.preferences", "alerts.one_click") and name == "token":
+            if rule.endpoint in ALERT_LINKS and name == "token":
                 values[name] = preferences_token(
                     "direction@haren.test", self.app.config["SETTINGS"]
                 )
@@ -110,7 +112,7 @@ class World:
                 values[name] = "modele-signalements.csv"
             elif rule.endpoint == "alerts.outbox_message" and name == "name":
                 values[name] = self.outbox()[0].name
-            elif rule.endpoint == "alerts.one_click" and name == "topic":
+            elif rule.endpoint in ALERT_LINKS[1:] and name == "topic":
                 values[name] = "alertes"
             elif rule.endpoint == "history_import.template" and name == "name":
                 values[name] = "modele-signalements.csv"
