@@ -94,7 +94,7 @@ def member_services() -> ResponseReturnValue:
 def member_service(ident: int) -> ResponseReturnValue:
     row = admin.member_service(db.session, ident)
     form = ServiceForm(obj=row)
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD: the page; only POST writes
         form.alert_emails.data = ", ".join(row.alert_addresses)
         return render_template("console/service.html", row=row, form=form)
     if form.validate_on_submit():

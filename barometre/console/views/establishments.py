@@ -64,7 +64,7 @@ def establishment_page(ident: int, status: int = 200, **forms: Any) -> ResponseR
 @bp.route("/etablissements/<id:ident>", methods=["GET", "POST"])
 @access(COORDINATOR)
 def establishment(ident: int) -> ResponseReturnValue:
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD: the page; only POST writes
         return establishment_page(ident)
     form = NameForm()
     if form.validate_on_submit():

@@ -72,7 +72,7 @@ def referentiel() -> ResponseReturnValue:
 @access(COORDINATOR)
 def condition(ident: int) -> ResponseReturnValue:
     row = admin.condition(db.session, ident)
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD: the page; only POST writes
         form = condition_form(obj=row)
         return render_template("console/condition.html", row=row, form=form)
     form = condition_form(category=row.category.code)

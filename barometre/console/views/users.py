@@ -53,7 +53,7 @@ def user_form(row: User, formdata: bool) -> UserForm:
 @access(COORDINATOR)
 def user(ident: int) -> ResponseReturnValue:
     row = admin.user(db.session, ident)
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD: the page; only POST writes
         return render_template("console/user.html", row=row, form=user_form(row, False))
     form = user_form(row, True)
     if form.validate_on_submit():
