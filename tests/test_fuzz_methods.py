@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -33,8 +34,8 @@ from werkzeug.routing import IntegerConverter, PathConverter, Rule
 from alerts.emails import TOPICS, preferences_token
 from alerts.models import FAILED, Notification
 from barometre import clock, password_links
-from barometre.console import imports
-from barometre.console.models import Export
+from barometre.console import exports, imports
+from barometre.console.models import EXPORT_DONE, Export
 from barometre.extensions import db
 from barometre.follow import follow_token
 from barometre.models import (
@@ -93,7 +94,13 @@ def seed_world(app: Flask) -> World:
                 state=FAILED,
                 give_up_at=clock.now() + timedelta(days=1),
             ),
-            Export(kind="reports", format="csv", created_by_id=coordinator.id),
+            Export(
+                kind="reports",
+                format="csv",
+                created_by_id=coordinator.id,
+                state=EXPORT_DONE,
+                file_path=str(export_file()),
+            ),
         ]
     )
     request = FollowRequest(establishment_id=haren.id, email="nouvelle@example.org", client="x")
@@ -117,10 +124,20 @@ def seed_world(app: Flask) -> World:
             "slug": ["haren"],
             "token": tokens,
             "topic": list(TOPICS),
-            "name": [OUTBOX_FILE, *imports.TEMPLATE_NAMES.values(), "x"],
+            # The history import's CSV templates (read where they are declared, if they are).
+            "name": [OUTBOX_FILE, *getattr(imports, "TEMPLATE_NAMES", {}).values(), "x"],
             "filename": ["barometre.css"],
         },
     )
+
+
+def export_file() -> Path:
+    """A finished export's file, where the download looks for it."""
+    folder = exports.exports_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "export-1.csv"
+    path.write_text("id\n1\n", encoding="utf-8")
+    return path
 
 
 def urls(rule: Rule, world: World) -> Iterator[str]:
