@@ -53,10 +53,12 @@ load-test: install services
 test: install services lint audit
 	$(BIN)/pytest
 
-# Not part of `make test`: the console and questionnaire fuzz with 3 000 cases a form.
+# Not part of `make test`: the console and questionnaire fuzz with 3 000 cases a form;
+# every route × method × role × CSRF off/on; 3 000 schemathesis reports.
 .PHONY: fuzz
 fuzz: install services
 	FUZZ_CASES=3000 $(BIN)/pytest tests/test_fuzz_console.py
+	FUZZ_CASES=3000 $(BIN)/pytest tests/test_fuzz_methods.py tests/test_openapi_conformance.py
 
 # Extract the French source strings, update the nl/en catalogs, compile them (.mo committed).
 BABEL_KEYWORDS := -k _l -k lazy_gettext

@@ -16,6 +16,7 @@ from .languages import LANGUAGES
 from .levels import Level
 from .models import LevelChange, Situation
 from .queries import EstablishmentView, ReferentielKey, barometer, iso, referentiel
+from .settings import current as settings
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -151,4 +152,6 @@ def get_establishment(slug: str) -> ResponseReturnValue:
 @bp.get("/openapi.json")
 @access(PUBLIC)
 def openapi_document() -> ResponseReturnValue:
-    return jsonify(openapi.document())
+    # Built from the database each time: the enums are what a report may name now.
+    choices = openapi.current_choices(db.session, settings().max_visit_age_days)
+    return jsonify(openapi.document(choices))

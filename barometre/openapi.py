@@ -1,21 +1,102 @@
-"""The OpenAPI 3.1 document of /api/v1."""
+"""The OpenAPI 3.1 document of /api/v1.
+
+Built at each request from what a report may name today (`Choices`): the slugs of
+the active establishments, the codes of the conditions in use and of the offer
+types as `enum`s, and the visit dates the window accepts — a generated client, or
+a fuzzer, then writes reports that are stored. JSON Schema cannot compare dates
+(`formatMinimum` is no standard keyword), so the window is an `enum` of its days
+while it is short (MAX_VISIT_AGE_DAYS up to `DATE_ENUM_DAYS`), and otherwise the
+bare `format: date` with the window in words.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
+
+from sqlalchemy import select
+
+from . import clock
+from .extensions import DbSession
+from .models import Condition, Establishment, OfferType
+
+# The longest window served as an enum of its days (a year and a day: 367 values).
+DATE_ENUM_DAYS = 366
 
 COLOURS = ["vert", "orange", "rouge"]
 OFFER_TYPES = ["individuel", "collectif", "cellulaire"]
 MAX_COUNT = 100_000
 # Text fields refuse the NUL character (no database stores it).
 NO_NUL = "^[^\\u0000]*$"
-CODE = {"type": "string", "minLength": 1, "pattern": NO_NUL}
-TYPES = {
-    "type": "array",
-    "items": {"type": "string", "enum": OFFER_TYPES},
-    "minItems": 1,
-    "maxItems": 100,
-}
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What a report may name on `today`: establishment slugs, condition and offer type
+    codes (only those the validation accepts), and the oldest visit date accepted."""
+
+    establishments: Sequence[str]
+    conditions: Sequence[str]
+    offer_types: Sequence[str]
+    today: date
+    max_visit_age_days: int
+
+    @property
+    def first_day(self) -> date:
+        return self.today - timedelta(days=self.max_visit_age_days)
+
+
+def current_choices(session: DbSession, max_visit_age_days: int) -> Choices:
+    """What the validation (barometre.validation.check_report) accepts now."""
+    establishments = session.scalars(
+        select(Establishment.slug)
+        .where(Establishment.active.is_(True))
+        .order_by(Establishment.slug)
+    )
+    conditions = session.scalars(
+        select(Condition.code).where(Condition.retired_at.is_(None)).order_by(Condition.code)
+    )
+    offer_types = session.scalars(select(OfferType.code).order_by(OfferType.position))
+    return Choices(
+        establishments=list(establishments),
+        conditions=list(conditions),
+        offer_types=list(offer_types),
+        today=clock.today(),
+        max_visit_age_days=max_visit_age_days,
+    )
+
+
+def _codes(values: Sequence[str], description: str) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values), "description": description}
+
+
+def _types(choices: Choices) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "items": _codes(choices.offer_types, "code d'un type d'offre (GET /api/v1/referentiel)"),
+        "minItems": 1,
+        "maxItems": 100,
+    }
+
+
+def _visit_date(choices: Choices) -> dict[str, Any]:
+    first, last = choices.first_day.isoformat(), choices.today.isoformat()
+    schema: dict[str, Any] = {
+        "type": "string",
+        "format": "date",
+        "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        "description": f"AAAA-MM-JJ, du {first} au {last} : ni dans le futur, ni plus "
+        f"vieille que {choices.max_visit_age_days} jours (MAX_VISIT_AGE_DAYS) ; la fenêtre "
+        "avance chaque jour (dates du fuseau TIMEZONE du serveur)",
+    }
+    if choices.max_visit_age_days <= DATE_ENUM_DAYS:
+        days = range(choices.max_visit_age_days, -1, -1)
+        schema["enum"] = [(choices.today - timedelta(days=n)).isoformat() for n in days]
+    return schema
+
+
 NOTE = {
     "type": "string",
     "minLength": 1,
@@ -132,78 +213,6 @@ SCHEMAS: dict[str, Any] = {
             "report_count": {"type": "integer"},
         },
     },
-    "ReportIn": {
-        "type": "object",
-        "properties": {
-            "establishment": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": 64,
-                "pattern": NO_NUL,
-                "description": "slug (GET /api/v1/establishments)",
-            },
-            "visit_date": {
-                "type": "string",
-                "format": "date",
-                "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
-                "description": "AAAA-MM-JJ, ni dans le futur, ni plus vieux que MAX_VISIT_AGE_DAYS",
-            },
-            "conditions": {
-                "anyOf": [
-                    {"type": "array", "items": _ref("ImpactedCondition")},
-                    {"type": "array", "items": CODE},
-                ],
-                "minItems": 1,
-                "maxItems": 100,
-                "description": "chaque condition non respectée avec les types d'offre qu'elle "
-                "a touchés ; ou, première forme, les codes du référentiel "
-                "(GET /api/v1/referentiel) avec `offer_types` pour toutes",
-            },
-            "offer_types": {
-                **TYPES,
-                "description": "première forme seulement : les types d'offre touchés par "
-                "chacune des conditions données en codes",
-            },
-            "description": {"type": "string", "maxLength": 2000, "pattern": NO_NUL},
-            "minutes_waited": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_COUNT},
-            "activity_cancelled": {"type": ["boolean", "null"]},
-            "detainees_not_seen": {
-                "type": ["integer", "null"],
-                "minimum": 0,
-                "maximum": MAX_COUNT,
-            },
-            "submission_id": {
-                "type": ["string", "null"],
-                "description": (
-                    "Clé d'idempotence propre à son auteur (UUID, casse indifférente) : "
-                    "le même auteur qui la renvoie reçoit son premier signalement (200) ; "
-                    "un autre utilisateur avec la même clé crée un nouveau signalement."
-                ),
-                "format": "uuid",
-                "minLength": 36,
-                "maxLength": 36,
-            },
-        },
-        "required": ["establishment", "visit_date", "conditions"],
-        "additionalProperties": False,
-        # Objects carry their own offer types; codes take the report-level ones.
-        "oneOf": [
-            {
-                "properties": {"conditions": {"type": "array", "items": {"type": "object"}}},
-                "not": {"required": ["offer_types"]},
-            },
-            {
-                "properties": {"conditions": {"type": "array", "items": {"type": "string"}}},
-                "required": ["offer_types"],
-            },
-        ],
-    },
-    "ImpactedCondition": {
-        "type": "object",
-        "properties": {"code": CODE, "offer_types": TYPES},
-        "required": ["code", "offer_types"],
-        "additionalProperties": False,
-    },
     "ReportCreated": {
         "type": "object",
         "properties": {
@@ -224,6 +233,93 @@ SCHEMAS: dict[str, Any] = {
     "Note": {"type": "object", "properties": {"note": NOTE}, "required": ["note"]},
     "Reason": {"type": "object", "properties": {"reason": NOTE}, "required": ["reason"]},
 }
+
+# The fields of a report whose rules do not depend on the database.
+REPORT_FREE_FIELDS: dict[str, Any] = {
+    "description": {
+        "type": ["string", "null"],
+        "maxLength": 2000,
+        "pattern": NO_NUL,
+        "description": "null ou vide : aucune ; lettres, chiffres, ponctuation, symboles, "
+        "espaces, tabulations "
+        "et retours à la ligne (catégories Unicode L, M, N, P, S, Zs) ; tout autre "
+        "caractère (contrôle, format, séparateur, non attribué) est refusé (422)",
+    },
+    "minutes_waited": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_COUNT},
+    "activity_cancelled": {"type": ["boolean", "null"]},
+    "detainees_not_seen": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_COUNT},
+    "submission_id": {
+        "description": (
+            "Clé d'idempotence propre à son auteur (UUID, casse indifférente) : "
+            "le même auteur qui la renvoie reçoit son premier signalement (200) ; "
+            "un autre utilisateur avec la même clé crée un nouveau signalement. "
+            "Vide ou null : pas de clé."
+        ),
+        "anyOf": [
+            {"type": "string", "format": "uuid", "minLength": 36, "maxLength": 36},
+            {"type": "string", "maxLength": 0},
+            {"type": "null"},
+        ],
+    },
+}
+# Objects carry their own offer types; codes take the report-level ones.
+REPORT_SHAPES = [
+    {
+        "properties": {"conditions": {"type": "array", "items": {"type": "object"}}},
+        "not": {"required": ["offer_types"]},
+    },
+    {
+        "properties": {"conditions": {"type": "array", "items": {"type": "string"}}},
+        "required": ["offer_types"],
+    },
+]
+
+
+def input_schemas(choices: Choices) -> dict[str, Any]:
+    """The request body of a report: every slug, code and date among the `choices`."""
+    condition = _codes(
+        choices.conditions, "code d'une condition en vigueur (GET /api/v1/referentiel)"
+    )
+    conditions = {
+        "anyOf": [
+            {"type": "array", "items": _ref("ImpactedCondition")},
+            {"type": "array", "items": condition},
+        ],
+        "minItems": 1,
+        "maxItems": 100,
+        "description": "chaque condition non respectée avec les types d'offre qu'elle "
+        "a touchés ; ou, première forme, les codes du référentiel "
+        "(GET /api/v1/referentiel) avec `offer_types` pour toutes",
+    }
+    shared_types = {
+        **_types(choices),
+        "description": "première forme seulement : les types d'offre touchés par "
+        "chacune des conditions données en codes",
+    }
+    establishment = _codes(
+        choices.establishments, "slug d'un établissement actif (GET /api/v1/establishments)"
+    )
+    report = {
+        "type": "object",
+        "properties": {
+            "establishment": establishment,
+            "visit_date": _visit_date(choices),
+            "conditions": conditions,
+            "offer_types": shared_types,
+            **REPORT_FREE_FIELDS,
+        },
+        "required": ["establishment", "visit_date", "conditions"],
+        "additionalProperties": False,
+        "oneOf": REPORT_SHAPES,
+    }
+    impacted = {
+        "type": "object",
+        "properties": {"code": condition, "offer_types": _types(choices)},
+        "required": ["code", "offer_types"],
+        "additionalProperties": False,
+    }
+    return {"ReportIn": report, "ImpactedCondition": impacted}
+
 
 AUTH_ERRORS = {
     "401": _error("Jeton absent ou invalide"),
@@ -293,7 +389,7 @@ SLUG_PARAMETER = {
 }
 
 
-def document() -> dict[str, Any]:
+def document(choices: Choices) -> dict[str, Any]:
     listed = _json(ESTABLISHMENTS, "Établissements")
     listed["links"] = {
         "GetEstablishment": _link("getEstablishment", slug="$response.body#/establishments/0/slug")
@@ -312,7 +408,7 @@ def document() -> dict[str, Any]:
         "info": {"title": "Baromètre API", "version": "1"},
         "servers": [{"url": "/"}],
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **input_schemas(choices)},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {

@@ -35,7 +35,6 @@ REPORT_FIELDS = (
 )
 
 
-
 @bp.errorhandler(DomainError)
 def domain_error(error: DomainError) -> ResponseReturnValue:
     db.session.rollback()
@@ -147,6 +146,9 @@ class Parser:
         value = self.body.get(name)
         if value is None:
             return None
+        # JSON has one kind of number: 12.0 is the integer 12 (as JSON Schema's "integer").
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(name, _("Nombre entier attendu."))
             return None

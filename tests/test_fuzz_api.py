@@ -62,6 +62,9 @@ def known_date(value: Any) -> bool:
 
 
 def in_range_count(value: Any) -> bool:
+    """An integer in range; JSON's 12.0 is the integer 12 (as JSON Schema says)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
 
 
