@@ -10,8 +10,6 @@ link confirms nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
@@ -31,7 +29,7 @@ from barometre.models import Establishment
 from barometre.presentation import lang
 from barometre.settings import current as settings
 from barometre.signed_links import LinkProblem
-from barometre.webforms import Form
+from barometre.webforms import Form, an_address
 
 from .follow import request_follow
 
@@ -43,11 +41,6 @@ THROTTLED = _l(
 )
 # An invalid link is not found (as the preferences page answers); an expired one is gone.
 LINK_STATUS = {LinkProblem.INVALID: 404, LinkProblem.EXPIRED: 410}
-
-
-def an_address(_form: Any, field: Field) -> None:
-    if field.data and clean_address(str(field.data)) is None:
-        raise ValidationError(_l("Adresse e-mail invalide."))
 
 
 class FollowForm(Form):

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from barometre import account_mail, services
+from barometre.addresses import clean_address
 from barometre.auth import check_password, hash_password
 from barometre.errors import ValidationFailed
 from barometre.extensions import DbSession
@@ -39,7 +40,9 @@ class Invitation:
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """An account's address as stored: the product's rule (an international domain in its
+    ASCII form), lower-cased; what the rule refuses is only stripped (it matches nothing)."""
+    return (clean_address(email) or email.strip()).lower()
 
 
 def find_user(session: DbSession, email: str) -> User | None:
