@@ -340,7 +340,7 @@ def _attempt(
 
 def _describe(error: BaseException) -> str:
     if isinstance(error, AddressRefused):
-        return f"Adresse refusée : {error}"
+        return error.note
     return (str(error) or type(error).__name__)[:MAX_ERROR]
 
 

@@ -63,6 +63,11 @@ class AddressRefused(AddressError):
     """A recipient the address rule refuses: it could inject a header, is not an address,
     or has characters other than ASCII before the @ (RFC 2047 §5 forbids encoding them)."""
 
+    @property
+    def note(self) -> str:
+        """What its notification's last error says, on the console."""
+        return f"Adresse refusée : {self.reason}"
+
 
 def sendable(recipient: str) -> str:
     """The recipient as it goes into the To header; AddressRefused, with the rule's reason,
