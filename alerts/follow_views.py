@@ -24,6 +24,7 @@ from wtforms.validators import InputRequired, Length, ValidationError
 from barometre import follow
 from barometre.addresses import MAX_ADDRESS, clean_address
 from barometre.auth import BAROMETER, PUBLIC, access
+from barometre.clients import client_network
 from barometre.extensions import db
 from barometre.models import Establishment
 from barometre.presentation import lang
@@ -79,7 +80,7 @@ def establishment_or_404(slug: str) -> Establishment:
 
 
 def client() -> str:
-    return follow.client_key(request.remote_addr or "unknown", settings())
+    return follow.client_key(client_network(request.remote_addr), settings())
 
 
 @bp.route("/etablissements/<slug>/suivre", methods=["GET", "POST"])

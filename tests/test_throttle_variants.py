@@ -5,8 +5,9 @@ then the same mailbox, written in other case or with a `+tag`, must be refused
 too, each from a fresh client (so that only the address can refuse it). Dots
 are NOT folded (`barometre.addresses.mailbox`): `some.one@` is someone else and
 is still accepted. Each throttle that counts a client is filled from one
-network address; headers a client may write itself (X-Forwarded-For and
-friends, not trusted without TRUSTED_PROXIES) must not make a fresh client.
+network address (an IPv6 client: its /64); headers a client may write itself
+(X-Forwarded-For and friends, not trusted without TRUSTED_PROXIES) must not
+make a fresh client.
 """
 
 from __future__ import annotations
@@ -145,3 +146,16 @@ def test_a_throttled_client_cannot_make_itself_new_by_headers(
         assert answer.status_code == 429, f"{limit.name}: {headers} made a new client"
     # Another network address is another client.
     assert limit.post(client, "autre@example.org", "192.0.2.201").status_code == limit.accepted
+
+
+@pytest.mark.parametrize("limit", THROTTLES, ids=lambda t: t.name)
+def test_an_ipv6_client_is_its_whole_64(app: Flask, frozen: None, limit: Throttle) -> None:
+    """An IPv6 client picks any address of its /64 at will: the /64 is the client."""
+    client = app.test_client()
+    for n in range(limit.per_client):
+        answer = limit.post(client, f"personne{n}@example.org", f"2001:db8:1:2::{n + 1:x}")
+        assert answer.status_code == limit.accepted
+    for n, remote in enumerate(["2001:db8:1:2::ffff", "2001:db8:1:2:abcd:ef01:2345:6789"]):
+        answer = limit.post(client, f"nouveau{n}@example.org", remote)
+        assert answer.status_code == 429, f"{limit.name}: {remote} made a new client"
+    assert limit.post(client, "autre@example.org", "2001:db8:1:3::1").status_code == limit.accepted
