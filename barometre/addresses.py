@@ -80,10 +80,16 @@ def clean_address(raw: str) -> str | None:
         return None
 
 
+def account_form(typed: str) -> str:
+    """What a typed address is compared with to find an account: the rule's form,
+    lower-cased, as accounts are stored; what the rule refuses is only stripped."""
+    return (clean_address(typed) or typed.strip()).lower()
+
+
 def mailbox(address: str) -> str:
     """The throttles' key of an address (or of anything typed as one): lower case, the
     ASCII form of its domain, without a `+tag` before the @. Dots are kept."""
-    folded = (clean_address(address) or address.strip()).lower()
+    folded = account_form(address)
     local, at, domain = folded.rpartition("@")
     head = local.partition("+")[0]
     return f"{head}@{domain}" if at and head else folded

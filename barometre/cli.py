@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from . import account_mail, clock, history_files, history_import, password_links, services
 from . import seed as seeding
-from .addresses import AddressError, check_address
+from .addresses import AddressError, account_form, check_address
 from .auth import create_token, hash_password
 from .console import admin
 from .errors import ValidationFailed
@@ -139,7 +139,7 @@ def invited(user: User, invitation: account_mail.QueuedEmail) -> None:
 
 
 def find_account(email: str) -> User:
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    user = db.session.scalar(select(User).where(func.lower(User.email) == account_form(email)))
     if user is None:
         raise click.ClickException(f"Compte inconnu : {email}")
     return user
@@ -210,7 +210,7 @@ tokens = click.Group("tokens", help="Jetons d'API.")
 def create_token_command(email: str, name: str) -> None:
     """Crée un jeton d'API; il est affiché une seule fois, seul sur la dernière ligne."""
     name = checked_text(name, "Nom du jeton", 100)
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    user = db.session.scalar(select(User).where(User.email == account_form(email)))
     if user is None:
         raise click.ClickException(f"Compte inconnu : {email}")
     token = create_token(db.session, user, name)

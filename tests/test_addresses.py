@@ -193,3 +193,8 @@ def test_an_international_domain_is_kept_in_its_ascii_form_everywhere(
     ) == {IDN_ASCII}
     assert list(db.session.scalars(select(FollowRequest.email))) == [IDN_ASCII]
     assert db.session.scalar(select(User.email).where(User.id != coordinator.id)) == IDN_ASCII
+    # Typed either way, the address finds its account.
+    result = runner.invoke(args=["tokens", "create", IDN])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["users", "disable", IDN_ASCII.upper()])
+    assert result.exit_code == 0, result.output
