@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from sqlalchemy import func, select
 
-from barometre.addresses import clean_address
+from barometre.cli import checked_address
 from barometre.console import admin
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
@@ -23,12 +23,6 @@ def refused(error: ValidationFailed) -> click.ClickException:
     """The console's French messages, on the command line."""
     messages = [m for field in error.errors.values() for m in field]
     return click.ClickException(" ".join(messages) or "Données invalides.")
-
-def checked_address(raw: str) -> str:
-    address = clean_address(raw)
-    if address is None:
-        raise click.ClickException(f"Adresse refusée : {raw!r}")
-    return address
 
 
 services_group = click.Group("services", help="Services membres et leurs adresses d'alerte.")

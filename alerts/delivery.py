@@ -29,7 +29,6 @@ from email.message import EmailMessage
 from sqlalchemy import ColumnElement, Connection, Update, and_, bindparam, func, or_, select, update
 
 from barometre import clock
-from barometre.addresses import clean_address
 from barometre.extensions import DbSession
 from barometre.models import User
 from barometre.services import audit
@@ -45,6 +44,7 @@ from .emails import (
     build_message,
     one_click_scope,
     preferences_url,
+    sendable,
     signed_links_for,
 )
 from .follow import FollowGone, follow_email, follow_establishment
@@ -342,7 +342,7 @@ def _attempt(
 
 def _describe(error: BaseException) -> str:
     if isinstance(error, AddressRefused):
-        return "Adresse refusée (invalide ou caractères de contrôle)."
+        return error.note
     return (str(error) or type(error).__name__)[:MAX_ERROR]
 
 
@@ -407,9 +407,7 @@ def compose_batch(
         if row is None:
             raise ValueError(f"notification {notification.id} not found")
         return compose(session, row, settings)
-    address = clean_address(notification.recipient)
-    if address is None:
-        raise AddressRefused(notification.recipient)
+    sendable(notification.recipient)  # refused before anything is rendered
     # As `alert_email` does: the body links the recorded address (`build_message` puts the
     # normalised one in List-Unsubscribe: the same token unless normalising changed it).
     body_url = preferences_url(notification.recipient, settings)

@@ -29,7 +29,7 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from barometre.addresses import clean_address
+from barometre.addresses import AddressError, check_address
 from barometre.extensions import DbSession
 from barometre.languages import supported
 from barometre.levels import (
@@ -60,8 +60,23 @@ COLOURS = {
 }
 
 
-class AddressRefused(ValueError):
-    """An address that could inject a header or is not an address at all."""
+class AddressRefused(AddressError):
+    """A recipient the address rule refuses: it could inject a header, is not an address,
+    or has characters other than ASCII before the @ (RFC 2047 §5 forbids encoding them)."""
+
+    @property
+    def note(self) -> str:
+        """What its notification's last error says, on the console."""
+        return f"Adresse refusée : {self.reason}"
+
+
+def sendable(recipient: str) -> str:
+    """The recipient as it goes into the To header; AddressRefused, with the rule's reason,
+    for an address stored before the rule refused it."""
+    try:
+        return check_address(recipient)
+    except AddressError as refused:
+        raise AddressRefused(refused.reason) from None
 
 
 @dataclass(frozen=True)
@@ -316,9 +331,7 @@ def build_message(
     about (`scope`: its establishments, see `one_click_scope`); Content-Language the
     language it is written in.
     """
-    address = clean_address(recipient)
-    if address is None:
-        raise AddressRefused(recipient)
+    address = sendable(recipient)
     message = EmailMessage(policy=MESSAGE_POLICY)
     message["Subject"] = rendered.subject
     message["From"] = settings.mail_from

@@ -25,7 +25,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, select, update
 
 from barometre import clock
-from barometre.addresses import MAX_ADDRESS, clean_address
+from barometre.addresses import MAX_ADDRESS
 from barometre.extensions import DbSession
 from barometre.levels import ROUGE, VERT
 from barometre.models import SITUATION_OPEN, Establishment, LevelChange, Situation
@@ -33,6 +33,7 @@ from barometre.services import lock_establishment
 from barometre.settings import Settings
 
 from . import handoff
+from .emails import AddressRefused, sendable
 from .models import (
     FAILED,
     GREEN_AGAIN,
@@ -224,7 +225,10 @@ def new_notification(
     digest_run_id: int | None = None,
 ) -> Notification:
     """A pending row, or a failed one at once for an address that cannot be sent to."""
-    address = clean_address(recipient.address)
+    try:
+        address, error = sendable(recipient.address), ""
+    except AddressRefused as refused:
+        address, error = None, refused.note
     shown = recipient.address.replace("\r", "\\r").replace("\n", "\\n")[:MAX_ADDRESS]
     return Notification(
         kind=kind,
@@ -238,7 +242,7 @@ def new_notification(
         created_at=now,
         next_attempt_at=now,
         give_up_at=now + DELIVERY_WINDOW,
-        last_error="" if address else "Adresse refusée (invalide ou caractères de contrôle).",
+        last_error=error,
     )
 
 

@@ -10,8 +10,6 @@ link confirms nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
@@ -26,12 +24,13 @@ from wtforms.validators import InputRequired, Length, ValidationError
 from barometre import follow
 from barometre.addresses import MAX_ADDRESS, clean_address
 from barometre.auth import BAROMETER, PUBLIC, access
+from barometre.clients import client_network
 from barometre.extensions import db
 from barometre.models import Establishment
 from barometre.presentation import lang
 from barometre.settings import current as settings
 from barometre.signed_links import LinkProblem
-from barometre.webforms import Form
+from barometre.webforms import Form, an_address
 
 from .follow import request_follow
 
@@ -43,11 +42,6 @@ THROTTLED = _l(
 )
 # An invalid link is not found (as the preferences page answers); an expired one is gone.
 LINK_STATUS = {LinkProblem.INVALID: 404, LinkProblem.EXPIRED: 410}
-
-
-def an_address(_form: Any, field: Field) -> None:
-    if field.data and clean_address(str(field.data)) is None:
-        raise ValidationError(_l("Adresse e-mail invalide."))
 
 
 class FollowForm(Form):
@@ -86,7 +80,7 @@ def establishment_or_404(slug: str) -> Establishment:
 
 
 def client() -> str:
-    return follow.client_key(request.remote_addr or "unknown", settings())
+    return follow.client_key(client_network(request.remote_addr), settings())
 
 
 @bp.route("/etablissements/<slug>/suivre", methods=["GET", "POST"])

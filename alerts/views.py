@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from barometre import follow
+from barometre.addresses import AddressError, check_address
 from barometre.auth import COORDINATOR, PUBLIC, access
 from barometre.extensions import csrf, db
 from barometre.settings import current as settings
@@ -46,7 +47,7 @@ from .models import (
     Notification,
     NotificationState,
 )
-from .recipients import clean_address, preference, receives_otherwise, set_preference
+from .recipients import preference, receives_otherwise, set_preference
 
 bp = Blueprint("alerts", __name__)
 
@@ -245,9 +246,10 @@ def _back(default: str) -> str:
 @bp.post("/coordination/adresses")
 @access(COORDINATOR)
 def change_address() -> ResponseReturnValue:
-    address = clean_address(request.form.get("email", ""))
-    if address is None:
-        flash(_("Adresse e-mail invalide."), "error")
+    try:
+        address = check_address(request.form.get("email", ""))
+    except AddressError as refused:
+        flash(str(refused.reason), "error")
         return redirect(_back(url_for(".addresses")))
     alerts = request.form.get("alerts") == "1"
     digest = request.form.get("digest") == "1"

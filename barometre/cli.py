@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from . import account_mail, clock, history_files, history_import, password_links, services
 from . import seed as seeding
-from .addresses import clean_address
+from .addresses import AddressError, account_form, check_address
 from .auth import create_token, hash_password
 from .console import admin
 from .errors import ValidationFailed
@@ -23,6 +23,14 @@ from .languages import LANGUAGES
 from .models import ROLE_WORKER, ROLES, ApiToken, Establishment, User
 from .settings import current as settings
 from .text import refusal
+
+
+def checked_address(raw: str) -> str:
+    """An address given on the command line, under the product's one rule (its reason if not)."""
+    try:
+        return check_address(raw)
+    except AddressError as refused:
+        raise click.ClickException(f"Adresse refusée : {raw!r}. {refused.reason}") from None
 
 
 def checked_text(value: str, what: str, maximum: int = 200) -> str:
@@ -81,10 +89,7 @@ def create_user(
     password_stdin: bool,
 ) -> None:
     """Crée un compte ; sans --password-stdin, envoie une invitation (lien aussi affiché)."""
-    address = clean_address(email)
-    if address is None:
-        raise click.ClickException(f"Adresse refusée : {email!r}")
-    email = address.lower()
+    email = checked_address(email).lower()
     name = checked_text(name, "Nom")
     service_name = checked_text(service_name, "Nom du service")
     if db.session.scalar(select(User).where(User.email == email)):
@@ -134,7 +139,7 @@ def invited(user: User, invitation: account_mail.QueuedEmail) -> None:
 
 
 def find_account(email: str) -> User:
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    user = db.session.scalar(select(User).where(func.lower(User.email) == account_form(email)))
     if user is None:
         raise click.ClickException(f"Compte inconnu : {email}")
     return user
@@ -205,7 +210,7 @@ tokens = click.Group("tokens", help="Jetons d'API.")
 def create_token_command(email: str, name: str) -> None:
     """Crée un jeton d'API; il est affiché une seule fois, seul sur la dernière ligne."""
     name = checked_text(name, "Nom du jeton", 100)
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    user = db.session.scalar(select(User).where(User.email == account_form(email)))
     if user is None:
         raise click.ClickException(f"Compte inconnu : {email}")
     token = create_token(db.session, user, name)

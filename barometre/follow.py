@@ -7,9 +7,11 @@ contact. Nothing else is ever sent to an unconfirmed address. A follower with
 nothing left to receive is deleted; an unconfirmed request is erased once its
 link has expired.
 
-Requests are throttled per address and per client (a keyed hash of the
-client's network address, never the address itself), counted from the request
-rows. Services take the session, flush, never commit.
+Requests are throttled per mailbox (`addresses.mailbox`: case and a `+tag`
+folded, dots kept) and per client (a keyed hash of the client's network
+address, never the address itself), counted from the request rows. The
+address itself is stored as typed (lower-cased): `someone+1@…` follows apart
+from `someone@…`, with its own links and choices. Services take the session, flush, never commit.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
 
 from . import clock
+from .addresses import mailbox
 from .extensions import DbSession
 from .models import Follower, FollowRequest, User
 from .services import audit
@@ -74,19 +77,36 @@ def client_key(remote: str, settings: Settings) -> str:
 
 
 def throttled(session: DbSession, address: str, client: str) -> bool:
-    """Too many requests lately for this address, or from this client."""
+    """Too many requests lately for this mailbox (`someone+1@…` is `someone@…`), or from
+    this client."""
     since = clock.now() - THROTTLE_WINDOW
-    checks = (
-        (FollowRequest.email == key(address), MAX_PER_ADDRESS),
-        (FollowRequest.client == client, MAX_PER_CLIENT),
-    )
-    for clause, limit in checks:
-        count = session.scalar(
-            select(func.count()).where(clause, FollowRequest.requested_at > since)
+    from_client = session.scalar(
+        select(func.count()).where(
+            FollowRequest.client == client, FollowRequest.requested_at > since
         )
-        if (count or 0) >= limit:
-            return True
-    return False
+    )
+    if (from_client or 0) >= MAX_PER_CLIENT:
+        return True
+    return _mailbox_requests(session, address, since) >= MAX_PER_ADDRESS
+
+
+def _mailbox_requests(session: DbSession, address: str, since: datetime) -> int:
+    """Requests for the address's mailbox since then: the rows are narrowed by SQL (the
+    mailbox's letters begin the local part, its domain ends the address), counted by
+    `mailbox` itself, so that one definition decides."""
+    wanted = mailbox(address)
+    local, _, domain = wanted.rpartition("@")
+    pattern = f"{_like(local)}%@{_like(domain)}"
+    rows = session.scalars(
+        select(FollowRequest.email).where(
+            FollowRequest.email.like(pattern, escape="\\"), FollowRequest.requested_at > since
+        )
+    )
+    return sum(1 for email in rows if mailbox(email) == wanted)
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def add_request(

@@ -15,7 +15,11 @@ from babel import support
 from flask import has_request_context
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
+from wtforms import Field
 from wtforms.i18n import messages_path
+from wtforms.validators import ValidationError
+
+from .addresses import AddressError, check_address
 
 
 @functools.lru_cache(maxsize=8)
@@ -49,3 +53,12 @@ class Form(FlaskForm):
     class Meta:
         def get_translations(self, form: Any) -> _Messages:
             return MESSAGES
+
+
+def an_address(_form: Any, field: Field) -> None:
+    """The product's one address rule (`barometre.addresses`), with its French reason."""
+    if field.data:
+        try:
+            check_address(str(field.data))
+        except AddressError as refused:
+            raise ValidationError(refused.reason) from None

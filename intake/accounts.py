@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from barometre import account_mail, services
+from barometre.addresses import account_form
 from barometre.auth import check_password, hash_password
 from barometre.errors import ValidationFailed
 from barometre.extensions import DbSession
@@ -38,12 +39,8 @@ class Invitation:
     name: str = ""
 
 
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def find_user(session: DbSession, email: str) -> User | None:
-    wanted = normalise_email(email)
+    wanted = account_form(email)
     return session.scalar(select(User).where(func.lower(User.email) == wanted))
 
 
@@ -83,7 +80,7 @@ def request_reset(session: DbSession, email: str, address: str) -> None:
 def invitation_errors(session: DbSession, data: Invitation) -> dict[str, list[str]]:
     """What the database knows against an invitation (also shown beside type errors)."""
     errors: dict[str, list[str]] = {}
-    email = normalise_email(data.email)
+    email = account_form(data.email)
     if find_user(session, email) is not None:
         errors["email"] = [_("Un compte existe déjà pour cette adresse.")]
     if data.role not in ROLES:
@@ -101,7 +98,7 @@ def invite(session: DbSession, actor: User, data: Invitation) -> User:
     errors = invitation_errors(session, data)
     if errors:
         raise ValidationFailed(errors)
-    email = normalise_email(data.email)
+    email = account_form(data.email)
     service = session.get(MemberService, data.service_id) if data.service_id else None
     user = User(
         email=email,

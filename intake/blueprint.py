@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, request
 from flask_babel import get_locale
 
+from barometre.clients import client_network
 from barometre.extensions import login_manager
 from barometre.languages import LANGUAGE_NAMES, LANGUAGES
 
@@ -45,4 +46,5 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 def client_address() -> str:
-    return request.remote_addr or "unknown"
+    """The client the sign-in and password-link throttles count (an IPv6 client is its /64)."""
+    return client_network(request.remote_addr)

@@ -30,11 +30,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired, Length, Optional, ValidationError
 
 from barometre import clock, services
-from barometre.addresses import clean_address
 from barometre.languages import LANGUAGE_NAMES, LANGUAGES
 from barometre.models import ROLES
 from barometre.text import refusal
-from barometre.webforms import Form
+from barometre.webforms import Form, an_address
 
 REQUIRED = _l("Ce champ est obligatoire.")
 MAX_CODES = 100
@@ -63,12 +62,6 @@ def printable_text(multiline: bool) -> Callable[[Any, Field], None]:
 # Names are one line, like the console's (they may end up in email headers).
 printable_line = printable_text(multiline=False)
 printable_lines = printable_text(multiline=True)
-
-
-def an_address(_form: Any, field: Field) -> None:
-    """The one address check of the product (`clean_address`), as the CLI and the console use."""
-    if field.data and clean_address(str(field.data)) is None:
-        raise ValidationError(_l("Adresse e-mail invalide."))
 
 
 def language_choices() -> list[SelectChoice]:

@@ -1,8 +1,9 @@
 """Sign-in throttling: after 5 failures within a minute, per account or per address,
-the next attempt is refused (429) until the window has passed.
+the next attempt is refused (429) until the window has passed. An account is
+counted by the mailbox typed, whatever its case or `+tag` (`addresses.mailbox`).
 
 Password-link requests are throttled the same way, over a longer window: 3 per
-address typed and 10 per client within 15 minutes, whether an account exists
+mailbox typed and 10 per client within 15 minutes, whether an account exists
 for the address or not (so the refusal says nothing about accounts either).
 Each one may send an email, so the limits are lower than for sign-ins.
 
@@ -18,6 +19,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from barometre import clock
+from barometre.addresses import mailbox
 from barometre.extensions import DbSession
 
 from .models import LoginFailure, ResetRequest
@@ -31,7 +33,9 @@ RESET_PER_CLIENT = 10
 
 
 def account_key(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    """A hash of the mailbox typed (`addresses.mailbox`): `Someone+1@…` counts as
+    `someone@…`, so neither case nor a `+tag` opens a fresh window (dots are kept)."""
+    return hashlib.sha256(mailbox(email).encode()).hexdigest()
 
 
 def is_throttled(session: DbSession, email: str, address: str) -> bool:

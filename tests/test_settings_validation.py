@@ -52,6 +52,7 @@ def test_a_good_production_configuration_passes() -> None:
         ({"SMTP_TIMEOUT": "0"}, "SMTP_TIMEOUT"),
         ({"MAIL_FROM": "barometre@fidex.be\r\nBcc: x@y.z"}, "MAIL_FROM"),
         ({"MAIL_FROM": "pas une adresse"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "bar\u043emetre@fidex.be"}, "MAIL_FROM: une adresse en caractères ASCII"),
         ({"SMTP_HOST": "smtp.example\nX"}, "SMTP_HOST"),
         ({"PUBLIC_BAROMETER": "peut-être"}, "PUBLIC_BAROMETER: valeur invalide"),
         ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS"),

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from barometre import clock
-from barometre.addresses import clean_address
+from barometre.addresses import INVALID, AddressError, check_address
 from barometre.errors import NotFound, ValidationFailed
 from barometre.extensions import DbSession
 from barometre.languages import LANGUAGES
@@ -56,11 +56,11 @@ def clean_text(value: str | None, field: str, maximum: int, required: bool = Tru
 
 
 def clean_email(value: str | None, field: str = "email") -> str:
-    """The address as the command line and the alert pipeline take it (`clean_address`)."""
-    address = clean_address(value or "")
-    if address is None:
-        raise ValidationFailed({field: [_("Adresse e-mail invalide.")]})
-    return address.lower()
+    """The address as the command line and the alert pipeline take it (`check_address`)."""
+    try:
+        return check_address(value or "").lower()
+    except AddressError as refused:
+        raise ValidationFailed({field: [str(refused.reason)]}) from None
 
 
 def clean_email_list(value: str | None, field: str = "alert_emails") -> str:
@@ -71,11 +71,12 @@ def clean_email_list(value: str | None, field: str = "alert_emails") -> str:
     cleaned = []
     for part in parts:
         try:
-            cleaned.append(clean_email(part, field))
-        except ValidationFailed:
-            raise ValidationFailed(
-                {field: [_("Adresse e-mail invalide : %(address)s", address=part[:80])]}
-            ) from None
+            cleaned.append(check_address(part).lower())
+        except AddressError as refused:
+            messages = [_("Adresse e-mail invalide : %(address)s", address=part[:80])]
+            if refused.reason is not INVALID:  # a reason of its own (ASCII before the @)
+                messages.append(str(refused.reason))
+            raise ValidationFailed({field: messages}) from None
     return ",".join(dict.fromkeys(cleaned))
 
 

@@ -232,6 +232,7 @@ def test_message_ids_are_stable_per_notification_and_distinct(app: Flask) -> Non
         "nul\x00@haren.test",
         "pas-une-adresse",
         "x" * 250 + "@haren.test",
+        "b\u043eb@haren.test",  # a Cyrillic « о »: no encoded word may stand in an address
     ],
 )
 def test_addresses_that_could_inject_headers_are_refused(app: Flask, address: str) -> None:
@@ -253,6 +254,32 @@ def test_an_injected_service_address_fails_visibly_and_nothing_is_sent(
     assert "\n" not in row.recipient and "\r" not in row.recipient
     assert row.last_error.startswith("Adresse refusée")
     assert smtp.collector.count() == 0
+
+
+def test_a_stored_address_the_rule_now_refuses_fails_with_its_reason(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    """Addresses stored before the rule refused them (issue 24, item 7): a local part
+    that is not ASCII fails its notification with the reason, never an invalid To header;
+    an international domain goes in its ASCII form."""
+    add_contact("b\u043eb@haren.test")
+    add_contact("jean@soci\u00e9t\u00e9.test")
+    with freeze_time(MONDAY_EARLY, real_asyncio=True):
+        file_report()
+    refused, sent = sorted(notifications(kind="rise"), key=lambda row: row.state)
+    assert (refused.state, refused.recipient, refused.attempts) == (
+        "failed",
+        "b\u043eb@haren.test",
+        0,
+    )
+    assert refused.last_error == (
+        "Adresse refusée : Une adresse e-mail ne peut contenir que des caractères ASCII avant le @."
+    )
+    assert sent.state == "sent"
+    [received] = smtp.collector.all()
+    assert received.recipients == ["jean@xn--socit-esab.test"]
+    assert received.message["To"] == "jean@xn--socit-esab.test"
+    assert b"\nTo: jean@xn--socit-esab.test\r\n" in received.raw
 
 
 def test_embedded_mode_writes_one_eml_file_per_email(app: Flask) -> None:
