@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from barometre import clock
+from barometre import account_access, clock
 from barometre.addresses import clean_address
 from barometre.errors import NotFound, ValidationFailed
 from barometre.extensions import DbSession
@@ -361,7 +361,8 @@ def update_user(
 ) -> User:
     """Change role, service, activity or language; a coordinator never locks themself out.
 
-    A language of None means "not chosen": the user's browser decides.
+    A language of None means "not chosen": the user's browser decides. Activity changes
+    as everywhere else (`account_access`): disabling revokes the tokens too.
     """
     row = user(session, ident)
     if role not in ROLES:
@@ -384,15 +385,18 @@ def update_user(
     changes = {
         "role": (row.role, role),
         "service": (row.service_id, service.id if service else None),
-        "active": (row.active, active),
         "language": (row.language, language),
     }
-    row.role, row.service, row.active, row.language = role, service, active, language
-    if not active or changes["role"][0] != role:
-        row.session_version += 1  # older sessions end with the old rights
+    row.role, row.service, row.language = role, service, language
+    if changes["role"][0] != role:
+        account_access.end_sessions(session, row)  # older sessions end with the old rights
     session.flush()
-    changed = {key: new for key, (old, new) in changes.items() if old != new}
-    audit(session, actor, "user.update", row, **changed)
+    if changed := {key: new for key, (old, new) in changes.items() if old != new}:
+        audit(session, actor, "user.update", row, **changed)
+    if row.active and not active:
+        account_access.disable_user(session, actor, row)
+    elif active and not row.active:
+        account_access.enable_user(session, actor, row)
     return row
 
 
