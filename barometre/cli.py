@@ -27,7 +27,7 @@ from .console import admin
 from .errors import ValidationFailed
 from .extensions import db
 from .languages import LANGUAGES
-from .models import ROLE_WORKER, ROLES, Establishment, User
+from .models import ROLE_WORKER, ROLES, Establishment, MemberService, User
 from .settings import current as settings
 from .text import refusal
 
@@ -101,7 +101,7 @@ def create_user(
     password = sys.stdin.readline().rstrip("\n") if password_stdin else ""
     if password_stdin and len(password) < 10:
         raise click.ClickException("Mot de passe trop court (10 caractères minimum).")
-    service = seeding.ensure_service(db.session, service_name) if service_name else None
+    service = existing_or_new_service(service_name) if service_name else None
     user = User(
         email=email,
         name=name,
@@ -120,6 +120,19 @@ def create_user(
     click.echo(f"Compte créé : {email} ({role})")
     if invitation is not None:
         invited(user, invitation)
+
+
+def existing_or_new_service(name: str) -> MemberService:
+    """The member service of this name in any case (the console's rule), or a new one."""
+    service = admin.find_service(db.session, name)
+    if service is not None:
+        return service
+    try:
+        return admin.add_service(db.session, None, name, "")
+    except ValidationFailed as error:
+        db.session.rollback()
+        messages = " ".join(m for field in error.errors.values() for m in field)
+        raise click.ClickException(f"Nom du service refusé : {messages}") from None
 
 
 def invited(user: User, invitation: account_mail.QueuedEmail) -> None:

@@ -288,13 +288,35 @@ def member_service(session: DbSession, ident: int) -> MemberService:
     return row
 
 
+def service_key(name: str) -> str:
+    """What two spellings of one service name share: case and Unicode form set aside.
+
+    Compared in Python, never with SQL lower(): SQLite's folds ASCII letters only
+    (« Éco » stays « Éco »), so the same name would be two there and one on PostgreSQL.
+    """
+    return unicodedata.normalize("NFC", name.strip()).casefold()
+
+
+def services_named(session: DbSession, name: str) -> list[MemberService]:
+    """The member services that bear this name in any case, the exact spelling first.
+    Services are a few dozen: they are read whole."""
+    wanted = service_key(name)
+    rows = session.scalars(select(MemberService).order_by(MemberService.id))
+    same = [row for row in rows if service_key(row.name) == wanted]
+    return sorted(same, key=lambda row: row.name != name.strip())
+
+
+def find_service(session: DbSession, name: str) -> MemberService | None:
+    """The member service of this name, in any case (the console, the command line)."""
+    if not name.strip():
+        return None
+    return next(iter(services_named(session, name)), None)
+
+
 def _unique_service_name(session: DbSession, name: str | None, ident: int | None) -> str:
     cleaned = clean_text(name, "name", MAX_NAME)
-    # Compared in Python: SQLite's lower() folds ASCII letters only (« Å » stays « Å »), and
-    # the unique index is exact, so a clash it missed was a 500. Services are a few dozen.
-    wanted = cleaned.casefold()
-    rows = session.execute(select(MemberService.id, MemberService.name))
-    if any(other.casefold() == wanted and row_id != ident for row_id, other in rows):
+    # The unique index is exact: a clash in another case it would miss is refused here.
+    if any(row.id != ident for row in services_named(session, cleaned)):
         raise ValidationFailed({"name": [_("Un service porte déjà ce nom.")]})
     return cleaned
 
