@@ -11,7 +11,7 @@ from barometre.console import admin
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
 from barometre.languages import DEFAULT_LANGUAGE, LANGUAGES
-from barometre.models import Contact, Establishment, MemberService
+from barometre.models import Contact, Establishment
 from barometre.settings import current as settings
 
 from . import digest
@@ -36,9 +36,7 @@ services_group = click.Group("services", help="Services membres et leurs adresse
 def add_service(name: str, emails: tuple[str, ...]) -> None:
     """Crée le service s'il manque et ajoute ses adresses d'alerte (comme la console)."""
     addresses = [checked_address(e) for e in emails]
-    existing = db.session.scalar(
-        select(MemberService).where(func.lower(MemberService.name) == name.strip().lower())
-    )
+    existing = admin.find_service(db.session, name)
     try:
         if existing is None:
             service = admin.add_service(db.session, None, name, ", ".join(addresses))

@@ -9,10 +9,17 @@ from pathlib import Path
 
 import click
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from . import account_mail, clock, history_files, history_import, password_links, services
+from . import (
+    account_access,
+    account_mail,
+    history_files,
+    history_import,
+    password_links,
+    services,
+)
 from . import seed as seeding
 from .addresses import AddressError, account_form, check_address
 from .auth import create_token, hash_password
@@ -20,7 +27,7 @@ from .console import admin
 from .errors import ValidationFailed
 from .extensions import db
 from .languages import LANGUAGES
-from .models import ROLE_WORKER, ROLES, ApiToken, Establishment, User
+from .models import ROLE_WORKER, ROLES, Establishment, MemberService, User
 from .settings import current as settings
 from .text import refusal
 
@@ -99,7 +106,7 @@ def create_user(
     password = sys.stdin.readline().rstrip("\n") if password_stdin else ""
     if password_stdin and len(password) < 10:
         raise click.ClickException("Mot de passe trop court (10 caractères minimum).")
-    service = seeding.ensure_service(db.session, service_name) if service_name else None
+    service = existing_or_new_service(service_name) if service_name else None
     user = User(
         email=email,
         name=name,
@@ -118,6 +125,19 @@ def create_user(
     click.echo(f"Compte créé : {email} ({role})")
     if invitation is not None:
         invited(user, invitation)
+
+
+def existing_or_new_service(name: str) -> MemberService:
+    """The member service of this name in any case (the console's rule), or a new one."""
+    service = admin.find_service(db.session, name)
+    if service is not None:
+        return service
+    try:
+        return admin.add_service(db.session, None, name, "")
+    except ValidationFailed as error:
+        db.session.rollback()
+        messages = " ".join(m for field in error.errors.values() for m in field)
+        raise click.ClickException(f"Nom du service refusé : {messages}") from None
 
 
 def invited(user: User, invitation: account_mail.QueuedEmail) -> None:
@@ -166,15 +186,7 @@ def list_users() -> None:
 def disable_user(email: str) -> None:
     """Désactive un compte : ses sessions et ses jetons d'API cessent aussitôt."""
     user = find_account(email)
-    user.active = False
-    # Every session cookie of the account carries the old version: none is accepted again.
-    user.session_version = (user.session_version or 1) + 1
-    revoked = db.session.execute(
-        update(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=clock.now())
-    ).rowcount  # type: ignore[attr-defined]
-    services.audit(db.session, None, "user.disable", user, tokens_revoked=revoked)
+    revoked = account_access.disable_user(db.session, None, user)
     db.session.commit()
     click.echo(
         f"Compte désactivé : {user.email} ; ses sessions sont fermées et "
@@ -187,8 +199,9 @@ def disable_user(email: str) -> None:
 def enable_user(email: str) -> None:
     """Réactive un compte désactivé (il se reconnecte ; ses anciens jetons restent révoqués)."""
     user = find_account(email)
-    user.active = True
-    services.audit(db.session, None, "user.enable", user)
+    if not account_access.enable_user(db.session, None, user):
+        click.echo(f"Le compte {user.email} est déjà actif.")
+        return
     db.session.commit()
     click.echo(f"Compte réactivé : {user.email}.")
 
@@ -213,6 +226,9 @@ def create_token_command(email: str, name: str) -> None:
     user = db.session.scalar(select(User).where(User.email == account_form(email)))
     if user is None:
         raise click.ClickException(f"Compte inconnu : {email}")
+    if not user.active:
+        # Enabling the account would revoke it: disabled accounts hold no live token.
+        raise click.ClickException(f"Le compte {user.email} est désactivé : réactivez-le d'abord.")
     token = create_token(db.session, user, name)
     services.audit(db.session, None, "token.create", user)
     db.session.commit()

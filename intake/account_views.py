@@ -19,7 +19,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from barometre import account_mail
+from barometre import account_access, account_mail
 from barometre import password_links as links
 from barometre.auth import COORDINATOR, PUBLIC, USER, access
 from barometre.errors import ValidationFailed
@@ -77,7 +77,7 @@ def login() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     if current_user.is_authenticated:
         # A saved copy of the session cookie must not sign anyone in again.
-        accounts.end_sessions(db.session, current_user)
+        account_access.end_sessions(db.session, current_user)
         db.session.commit()
     logout_user()
     flash(_("Vous êtes déconnecté."), "info")

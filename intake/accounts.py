@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from barometre import account_mail, services
+from barometre.account_access import end_sessions
 from barometre.addresses import account_form
 from barometre.auth import check_password, hash_password
 from barometre.errors import ValidationFailed
@@ -118,16 +119,6 @@ def set_password(session: DbSession, user: User, password: str) -> None:
     """New password; every other session of the user ends (session_version)."""
     user.password_hash = hash_password(password)
     end_sessions(session, user)
-
-
-def end_sessions(session: DbSession, user: User) -> None:
-    """Sign-out: every session of the user ends on the server (session_version).
-
-    The session lives in a signed cookie; without this a copy of it taken before
-    sign-out would still open every page.
-    """
-    user.session_version = (user.session_version or 1) + 1
-    session.flush()
 
 
 def change_password(session: DbSession, user: User, current: str, new: str) -> None:

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from barometre import clock, services
+from barometre import account_access, services
 from barometre.auth import USER, access, create_token
 from barometre.extensions import db
 from barometre.models import ApiToken
@@ -59,9 +59,7 @@ def revoke_api_token(token_id: int) -> ResponseReturnValue:
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != current_user.id:
         abort(404)
-    if token.revoked_at is None:
-        token.revoked_at = clock.now()
-        services.audit(db.session, current_user, "token.revoke", token)
-        db.session.commit()
+    account_access.revoke_token(db.session, current_user, token)
+    db.session.commit()
     flash(_("Jeton révoqué."), "success")
     return redirect(url_for("intake.tokens"), 303)

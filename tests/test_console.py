@@ -315,7 +315,7 @@ def test_users_change_role_service_and_deactivate(
     # the session ended
     assert worker_client.get("/etablissements/haren").status_code in (302, 303, 401)
     assert worker.email in text(console.get("/coordination/utilisateurs"))
-    assert actions()[-1] == "user.update"
+    assert actions()[-1] == "user.disable"
 
 
 def test_referentiel_add_edit_retire_never_delete(console: FlaskClient, worker: User) -> None:

@@ -21,12 +21,21 @@ from alerts.models import Notification
 from barometre import clock
 from barometre.console.views import PER_PAGE
 from barometre.extensions import db
-from barometre.models import AuditEntry, Condition, Establishment, Report, Situation, User
+from barometre.models import (
+    AuditEntry,
+    Condition,
+    Establishment,
+    Follower,
+    Report,
+    Situation,
+    User,
+)
 from tests.conftest import file_report, login, make_user
 
 ROWS = 2 * PER_PAGE + 20
 NEXT = re.compile(r'<nav class="pager".*?</nav>', re.S)
 HREF = re.compile(r'<a href="([^"]+)">([^<]*)</a>')
+EMAIL = re.compile(r"<tr><td>([^<@]+@[^<]+)</td>")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -145,3 +154,39 @@ def test_no_template_rebinds_the_translation_function() -> None:
         if path.is_file() and re.search(r"\{%-?\s*set\s+_\s*=", path.read_text("utf-8"))
     ]
     assert offenders == []
+
+
+def test_a_pager_keeps_every_parameter_as_it_came(client: FlaskClient) -> None:
+    """Names that mean something to url_for are data in a query string (issue 24)."""
+    fill_journal_users_and_notifications()
+    login(client, make_user("coordinator"))
+    given = "endpoint=x&_scheme=javascript&_external=1"
+    response = client.get(f"/coordination/journal?{given}&x=a&x=b")
+    assert response.status_code == 200
+    links = dict((label.strip(), href) for href, label in HREF.findall(page_text(response)))
+    assert links["Suivante →"] == f"/coordination/journal?{given}&x=a&x=b&page=2"
+    opened = client.get(f"/coordination/situations?{given}&page=2")
+    assert opened.status_code == 302
+    assert opened.headers["Location"] == f"/coordination/situations?{given}&page=2&state=open"
+
+
+@pytest.mark.parametrize(
+    "chosen", [str(2**31), str(2**63), str(2**64), "-1", "0", "1e9", "abc", "", "\u0661", " 1"]
+)
+def test_the_followers_list_ignores_an_establishment_it_does_not_offer(
+    client: FlaskClient, chosen: str
+) -> None:
+    haren, other = db.session.scalars(select(Establishment).order_by(Establishment.id)).all()[:2]
+    db.session.add_all(
+        [
+            Follower(establishment_id=haren.id, email="un@example.org"),
+            Follower(establishment_id=other.id, email="deux@example.org"),
+        ]
+    )
+    db.session.commit()
+    login(client, make_user("coordinator"))
+    response = client.get("/coordination/abonnes", query_string={"etablissement": chosen})
+    assert response.status_code == 200
+    assert {"un@example.org", "deux@example.org"} <= set(EMAIL.findall(page_text(response)))
+    narrowed = client.get("/coordination/abonnes", query_string={"etablissement": haren.id})
+    assert set(EMAIL.findall(page_text(narrowed))) == {"un@example.org"}

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from barometre import clock
+from barometre import account_access, clock
 from barometre.addresses import INVALID, AddressError, check_address
 from barometre.errors import NotFound, ValidationFailed
 from barometre.extensions import DbSession
@@ -289,13 +289,35 @@ def member_service(session: DbSession, ident: int) -> MemberService:
     return row
 
 
+def service_key(name: str) -> str:
+    """What two spellings of one service name share: case and Unicode form set aside.
+
+    Compared in Python, never with SQL lower(): SQLite's folds ASCII letters only
+    (« Éco » stays « Éco »), so the same name would be two there and one on PostgreSQL.
+    """
+    return unicodedata.normalize("NFC", name.strip()).casefold()
+
+
+def services_named(session: DbSession, name: str) -> list[MemberService]:
+    """The member services that bear this name in any case, the exact spelling first.
+    Services are a few dozen: they are read whole."""
+    wanted = service_key(name)
+    rows = session.scalars(select(MemberService).order_by(MemberService.id))
+    same = [row for row in rows if service_key(row.name) == wanted]
+    return sorted(same, key=lambda row: row.name != name.strip())
+
+
+def find_service(session: DbSession, name: str) -> MemberService | None:
+    """The member service of this name, in any case (the console, the command line)."""
+    if not name.strip():
+        return None
+    return next(iter(services_named(session, name)), None)
+
+
 def _unique_service_name(session: DbSession, name: str | None, ident: int | None) -> str:
     cleaned = clean_text(name, "name", MAX_NAME)
-    # Compared in Python: SQLite's lower() folds ASCII letters only (« Å » stays « Å »), and
-    # the unique index is exact, so a clash it missed was a 500. Services are a few dozen.
-    wanted = cleaned.casefold()
-    rows = session.execute(select(MemberService.id, MemberService.name))
-    if any(other.casefold() == wanted and row_id != ident for row_id, other in rows):
+    # The unique index is exact: a clash in another case it would miss is refused here.
+    if any(row.id != ident for row in services_named(session, cleaned)):
         raise ValidationFailed({"name": [_("Un service porte déjà ce nom.")]})
     return cleaned
 
@@ -362,7 +384,8 @@ def update_user(
 ) -> User:
     """Change role, service, activity or language; a coordinator never locks themself out.
 
-    A language of None means "not chosen": the user's browser decides.
+    A language of None means "not chosen": the user's browser decides. Activity changes
+    as everywhere else (`account_access`): disabling revokes the tokens too.
     """
     row = user(session, ident)
     if role not in ROLES:
@@ -385,15 +408,18 @@ def update_user(
     changes = {
         "role": (row.role, role),
         "service": (row.service_id, service.id if service else None),
-        "active": (row.active, active),
         "language": (row.language, language),
     }
-    row.role, row.service, row.active, row.language = role, service, active, language
-    if not active or changes["role"][0] != role:
-        row.session_version += 1  # older sessions end with the old rights
+    row.role, row.service, row.language = role, service, language
+    if changes["role"][0] != role:
+        account_access.end_sessions(session, row)  # older sessions end with the old rights
     session.flush()
-    changed = {key: new for key, (old, new) in changes.items() if old != new}
-    audit(session, actor, "user.update", row, **changed)
+    if changed := {key: new for key, (old, new) in changes.items() if old != new}:
+        audit(session, actor, "user.update", row, **changed)
+    if row.active and not active:
+        account_access.disable_user(session, actor, row)
+    elif active and not row.active:
+        account_access.enable_user(session, actor, row)
     return row
 
 

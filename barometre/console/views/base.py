@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -116,6 +117,22 @@ def paginate(query: Select[Any]) -> Pagination:
     if number > 1 and not page.items and page.pages:
         page = db.paginate(query, page=page.pages, per_page=PER_PAGE, error_out=False)
     return page
+
+
+def list_url(endpoint: str, **changed: str | int) -> str:
+    """A list's address with the query string this request was given, some names changed.
+
+    The parameters go into the query string as they came, never as url_for's keywords:
+    there `?endpoint=x` was a 500 and `?_scheme=…&_external=1` a link to another scheme.
+    """
+    kept = [(name, value) for name, value in request.args.items(multi=True) if name not in changed]
+    return url_for(endpoint) + "?" + urlencode([*kept, *changed.items()])
+
+
+@bp.app_template_global()
+def page_link(endpoint: str, number: int) -> str:
+    """The list at page `number`, with every other parameter it was given."""
+    return list_url(endpoint, page=number)
 
 
 def labels() -> dict[str, Any]:

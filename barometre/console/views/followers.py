@@ -17,6 +17,7 @@ from barometre.auth import COORDINATOR, access
 from barometre.console.forms import ReviewForm
 from barometre.extensions import db
 from barometre.models import Establishment, Follower
+from barometre.routing import query_id
 
 from .base import actor, bp, done, paginate
 
@@ -24,7 +25,7 @@ from .base import actor, bp, done, paginate
 @bp.get("/abonnes")
 @access(COORDINATOR)
 def followers() -> ResponseReturnValue:
-    chosen = request.args.get("etablissement", type=int)
+    chosen = request.args.get("etablissement", type=query_id)
     query = (
         select(Follower)
         .join(Follower.establishment)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -20,15 +18,14 @@ from barometre.models import SITUATION_OPEN, Situation
 from barometre.presentation import SITUATION_STATES
 from barometre.settings import current as settings
 
-from .base import INVALID, actor, bp, done, failed, filter_form, labels, paginate
+from .base import INVALID, actor, bp, done, failed, filter_form, labels, list_url, paginate
 
 
 @bp.get("/situations")
 @access(COORDINATOR)
 def situations() -> ResponseReturnValue:
     if "state" not in request.args:
-        args: dict[str, Any] = {**request.args.to_dict(), "state": SITUATION_OPEN}
-        return redirect(url_for(".situations", **args))
+        return redirect(list_url(".situations", state=SITUATION_OPEN))
     form, filters = filter_form(SITUATION_STATES)
     query = (
         select(Situation)
