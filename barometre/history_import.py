@@ -223,6 +223,10 @@ class Replay:
         self.changes: list[LevelChange] = []
         self.opened: list[int] = []
         self.problems: list[Problem] = []
+        # Establishment id -> the day its first open situation goes stale (None: none
+        # open), known since the last record that touched it: the others are not read
+        # again for each record (the replay read every establishment for each record).
+        self.due: dict[int, date | None] = {}
 
     def moment(self, day: date, hour: int) -> datetime:
         return min(clock.local_moment(day, hour), self.real_now)
@@ -249,10 +253,13 @@ class Replay:
         """Expire, at their own dates, the situations that went stale by `day` (R3)."""
         ttl = timedelta(days=self.settings.situation_ttl_days + 1)
         for establishment in establishments:
+            if establishment.id in self.due and not _due_by(self.due[establishment.id], day):
+                continue
             while True:
                 situations = services.open_situations(self.session, establishment.id)
                 due = min((s.last_confirmed + ttl for s in situations), default=None)
-                if due is None or due > day:
+                self.due[establishment.id] = due
+                if not _due_by(due, day):
                     break
                 with clock.replaying(self.moment(due, EXPIRY_HOUR)):
                     self.changes += services.expire_stale(
@@ -260,6 +267,7 @@ class Replay:
                     )
 
     def report(self, record: ImportedReport) -> None:
+        self.due.pop(record.establishment.id, None)
         with clock.replaying(self.moment(record.visit_date, REPORT_HOUR)):
             try:
                 outcome = services.record_report(
@@ -276,6 +284,7 @@ class Replay:
         self.opened += [s.id for s in outcome.new_situations]
 
     def resolution(self, record: ImportedResolution) -> None:
+        self.due.pop(record.establishment.id, None)
         situation = self.session.scalar(
             select(Situation).where(
                 Situation.establishment_id == record.establishment.id,
@@ -302,6 +311,10 @@ class Replay:
                 CAUSE_IMPORT,
             )
         self.changes += [change] if change else []
+
+
+def _due_by(due: date | None, day: date) -> bool:
+    return due is not None and due <= day
 
 
 def import_history(
