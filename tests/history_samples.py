@@ -63,3 +63,49 @@ def reports_file(
     rows: int, slugs: Sequence[str], start: date, end: date, seed: int = 24
 ) -> bytes:
     return _csv(REPORT_COLUMNS, report_rows(rows, slugs, start, end, seed), ";")
+
+
+def resolution_rows(
+    reports: list[list[str]], ttl: int = 30, every: int = 20, seed: int = 24
+) -> list[list[str]]:
+    """Resolutions of some situations the reports opened, a few days after a visit, kept
+    only where the situation is still open then (reports first in a day, expiry after
+    `ttl` days without confirmation), as the import's replay will find it."""
+    rng = random.Random(seed)
+    visits = sorted(
+        {(_day(r[2]), r[1], r[3]) for r in reports}, key=lambda v: (v[0], v[1], v[2])
+    )
+    wanted = {(day + timedelta(days=rng.randrange(1, 10)), slug, code)
+              for index, (day, slug, code) in enumerate(visits) if index % every == 0}  # fmt: skip
+    events = [(day, 0, slug, code) for day, slug, code in visits]
+    events += [(day, 1, slug, code) for day, slug, code in wanted]
+    confirmed: dict[tuple[str, str], date] = {}
+    found = []
+    for day, kind, slug, code in sorted(events):
+        key = (slug, code)
+        last = confirmed.get(key)
+        if last is not None and (day - last).days > ttl:
+            del confirmed[key]  # expired
+            last = None
+        if kind == 0:
+            confirmed[key] = day
+        elif last is not None:
+            del confirmed[key]
+            found.append([slug, code, day.isoformat(), "Rétabli après la réunion du comité."])
+    return found
+
+
+def _day(value: str) -> date:
+    day, month, year = (int(part) for part in value.split("/"))
+    return date(year, month, day)
+
+
+def history_files(
+    rows: int, slugs: Sequence[str], start: date, end: date, seed: int = 24
+) -> tuple[bytes, bytes]:
+    """A reports file of `rows` lines and the resolutions file that goes with it."""
+    reports = report_rows(rows, slugs, start, end, seed)
+    return (
+        _csv(REPORT_COLUMNS, reports, ";"),
+        _csv(RESOLUTION_COLUMNS, resolution_rows(reports, seed=seed), ","),
+    )
