@@ -358,6 +358,10 @@ def import_history_command(reports: Path, resolutions: Path | None, dry_run: boo
         click.echo(line)
 
 
+def on_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
 @contextmanager
 def import_progress() -> Iterator[history_import.Progress]:
     """The import's progress: a bar on a terminal, else a line at each tenth (on stderr)."""
@@ -366,7 +370,7 @@ def import_progress() -> Iterator[history_import.Progress]:
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
-        if sys.stdout.isatty():
+        if on_terminal():
             if bar is None:
                 bar = click.progressbar(length=total, label="Lignes rejouées").__enter__()
             bar.update(done - shown[0])

@@ -53,15 +53,11 @@ def report_rows(
                     rng.choice(("oui", "non", "")),
                     rng.choice(("", str(rng.randrange(1, 20)))),
                 ]
-            found.append(
-                [f"R-{number:06d}", slug, visit.strftime("%d/%m/%Y"), code, types, *wide]
-            )
+            found.append([f"R-{number:06d}", slug, visit.strftime("%d/%m/%Y"), code, types, *wide])
     return found
 
 
-def reports_file(
-    rows: int, slugs: Sequence[str], start: date, end: date, seed: int = 24
-) -> bytes:
+def reports_file(rows: int, slugs: Sequence[str], start: date, end: date, seed: int = 24) -> bytes:
     return _csv(REPORT_COLUMNS, report_rows(rows, slugs, start, end, seed), ";")
 
 
@@ -72,9 +68,7 @@ def resolution_rows(
     only where the situation is still open then (reports first in a day, expiry after
     `ttl` days without confirmation), as the import's replay will find it."""
     rng = random.Random(seed)
-    visits = sorted(
-        {(_day(r[2]), r[1], r[3]) for r in reports}, key=lambda v: (v[0], v[1], v[2])
-    )
+    visits = sorted({(_day(r[2]), r[1], r[3]) for r in reports}, key=lambda v: (v[0], v[1], v[2]))
     wanted = {(day + timedelta(days=rng.randrange(1, 10)), slug, code)
               for index, (day, slug, code) in enumerate(visits) if index % every == 0}  # fmt: skip
     events = [(day, 0, slug, code) for day, slug, code in visits]
