@@ -28,8 +28,9 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from barometre import create_app
+from barometre import clock, create_app
 from barometre.console import import_jobs, jobs
+from barometre.console.import_jobs import TIME_LIMIT
 from barometre.console.models import ImportJob
 from barometre.extensions import db
 from barometre.models import AuditEntry, Establishment, LevelChange, Report, Situation, User
@@ -423,3 +424,27 @@ def test_the_cli_shows_its_progress(
     monkeypatch.setattr("barometre.cli.on_terminal", lambda: True)
     bar = app.test_cli_runner().invoke(args=arguments)
     assert bar.exit_code == 0 and "Lignes rejouées" in bar.stdout, bar.output
+
+
+def test_imports_go_one_at_a_time_and_a_lost_one_is_taken_again(
+    prisons: None, client: FlaskClient, coordinator: User, held: list[tuple[str, int]]
+) -> None:
+    reports, resolutions = sample(100)
+    login(client, coordinator)
+    first = job_id(upload(client, reports, resolutions))
+    busy = upload(client, reports, resolutions)
+    assert busy.status_code == 409
+    assert "Un import est déjà en cours" in text(busy) and f"/coordination/import/{first}" in text(
+        busy
+    )
+    # Its process died mid-run: "running" for longer than a job may, nothing kept.
+    row = job(first)
+    row.state, row.started_at = "running", clock.now() - timedelta(seconds=TIME_LIMIT + 1)
+    db.session.commit()
+    page = client.get(f"/coordination/import/{first}")
+    assert "Refresh" not in page.headers and "L'import s'est interrompu" in text(page)
+    second = job_id(upload(client, reports, resolutions))  # a lost job blocks nobody
+    import_jobs.run_import(first)  # its task comes back: the job runs from its files
+    assert job(first).state == "done" and counts()["report"] > 0
+    import_jobs.run_import(second)
+    assert job(second).totals["known"] > 0  # everything imported by the first

@@ -23,10 +23,12 @@ import os
 import secrets
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import or_, select, update
 
 from barometre import clock, history_files, history_import
 from barometre.extensions import DbSession, db
@@ -42,6 +44,9 @@ REPORTS_FILE, RESOLUTIONS_FILE, PROGRESS_FILE = "reports.csv", "resolutions.csv"
 # 250 000 lines of a committee's spreadsheet.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 PROBLEMS_PER_PAGE = 100
+# The hard time limit of a job (the Celery task's): a job still "running" after it
+# lost its process (its transaction was rolled back) and may be started again.
+TIME_LIMIT = 1800
 
 
 def imports_dir() -> Path:
@@ -76,6 +81,33 @@ def create_import(
     return job
 
 
+def job_in_progress(session: DbSession) -> ImportJob | None:
+    """The import waiting or running, if any: imports go one at a time (each replays
+    history under the establishments' locks, and SQLite has one writer)."""
+    query = (
+        select(ImportJob)
+        .where(
+            or_(
+                ImportJob.state == jobs.JOB_PENDING,
+                (ImportJob.state == jobs.JOB_RUNNING) & (ImportJob.started_at > _lost_before()),
+            )
+        )
+        .order_by(ImportJob.id)
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def _lost_before() -> Any:
+    return clock.now() - timedelta(seconds=TIME_LIMIT)
+
+
+def lost(job: ImportJob) -> bool:
+    """Running longer than a job may: its process died, nothing of it was kept."""
+    started = job.started_at
+    return job.state == jobs.JOB_RUNNING and started is not None and started <= _lost_before()
+
+
 def dispatch(job_id: int) -> None:
     """After commit: a Celery task, or a thread of this process."""
     jobs.dispatch(jobs.HISTORY_IMPORT, job_id)
@@ -85,7 +117,8 @@ def dispatch(job_id: int) -> None:
 def run_import(job_id: int) -> None:
     """Run one import job (needs an app context); safe to call twice: it runs once."""
     session = db.session
-    if not jobs.claim(session, ImportJob, job_id, lines_read=0):
+    claimed = jobs.claim(session, ImportJob, job_id, lines_read=0)
+    if not (claimed or _claim_lost(session, job_id)):
         return
     job = session.get_one(ImportJob, job_id)
     folder = Path(job.folder)
@@ -95,6 +128,21 @@ def run_import(job_id: int) -> None:
         jobs.record_failure(session, ImportJob, job_id, error)
     finally:
         shutil.rmtree(folder, ignore_errors=True)  # the files hold report text
+
+
+def _claim_lost(session: DbSession, job_id: int) -> bool:
+    """Take a job whose process died (a redelivered task): its files are still there."""
+    result = session.execute(
+        update(ImportJob)
+        .where(
+            ImportJob.id == job_id,
+            ImportJob.state == jobs.JOB_RUNNING,
+            ImportJob.started_at <= _lost_before(),
+        )
+        .values(started_at=clock.now(), lines_read=0)
+    )
+    session.commit()
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def _replay(session: DbSession, job: ImportJob, folder: Path) -> None:

@@ -107,6 +107,8 @@ def upload() -> ResponseReturnValue:
     form = ImportForm()
     if not form.validate_on_submit():
         return page(form, 422)
+    if (busy := import_jobs.job_in_progress(db.session)) is not None:
+        return page(form, 409, busy=busy)
     resolutions = form.resolutions.data.read() if form.resolutions.data else None
     job = import_jobs.create_import(
         db.session,
@@ -132,11 +134,12 @@ def job(ident: int) -> ResponseReturnValue:
             "console/import_job.html",
             row=row,
             progress=import_jobs.progress(row),
+            lost=import_jobs.lost(row),
             summary=import_jobs.summary_lines(row),
             problems=import_jobs.problem_page(row, number),
         )
     )
-    if not row.finished:
+    if not row.finished and not import_jobs.lost(row):
         response.headers["Refresh"] = "2"  # the page polls until the job is done
     return response
 
