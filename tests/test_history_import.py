@@ -565,3 +565,38 @@ def test_each_row_carries_its_own_offer_types(frozen: None, tmp_path: Path) -> N
     assert run(str(reports)).exit_code == 0
     types = {s.condition.code: s.offer_types for s in db.session.scalars(select(Situation))}
     assert types == {"SEC-01": "individuel", "OFF-06": "collectif,cellulaire"}
+
+
+def test_the_replay_reads_each_establishment_only_when_a_record_touched_it(
+    app: Flask, tmp_path: Path
+) -> None:
+    """35 prisons: the replay once read every prison's open situations for every record
+    (statements grew as records x prisons; 10 000 lines did not finish in 30 s)."""
+    from sqlalchemy import event
+
+    from barometre import history_import
+    from tests.history_samples import reports_file
+
+    slugs = ["haren", "saint-gilles"] + [f"prison-{n}" for n in range(33)]
+    for slug in slugs[2:]:
+        db.session.add(Establishment(slug=slug, name=f"Prison {slug}"))
+    db.session.commit()
+    content = reports_file(600, slugs, date(2021, 1, 1), date(2025, 10, 1))
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with freeze_time(NOW):
+            summary = history_import.import_history(
+                db.session, content, None, None, current_app.config["SETTINGS"], True
+            )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+        db.session.rollback()
+    assert summary.reports > 300
+    # A report is about ten statements (locate, write, level changes, expiry) whatever
+    # the number of prisons; reading every prison for each record was 40 and more.
+    assert len(statements) < 16 * summary.reports, len(statements) / summary.reports
