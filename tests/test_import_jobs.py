@@ -452,3 +452,19 @@ def test_imports_go_one_at_a_time_and_a_lost_one_is_taken_again(
     assert job(first).state == "done" and counts()["report"] > 0
     import_jobs.run_import(second)
     assert job(second).totals["known"] > 0  # everything imported by the first
+
+
+def test_a_large_upload_passes_the_csrf_check(
+    prisons: None, app: Flask, client: FlaskClient, coordinator: User, held: list[tuple[str, int]]
+) -> None:
+    """The CSRF check reads the body first, in the app's own before_request: the import's
+    size limit must be in place before it."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    login(client, coordinator)
+    form = client.get("/coordination/import").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
+    assert token is not None
+    reports, _resolutions = sample(30_000)
+    assert len(reports) > app.config["MAX_CONTENT_LENGTH"]
+    response = upload(client, reports, None, csrf_token=token.group(1))
+    assert response.status_code == 303
