@@ -60,6 +60,12 @@ fuzz: install services
 	FUZZ_CASES=3000 $(BIN)/pytest tests/test_fuzz_console.py
 	FUZZ_CASES=3000 $(BIN)/pytest tests/test_fuzz_methods.py tests/test_openapi_conformance.py
 
+# Not part of `make test`: a 50 000-line history file imported from the console as a job,
+# compared with the CLI's import of the same file (PostgreSQL; prints the time it took).
+.PHONY: soak
+soak: install services
+	HISTORY_IMPORT_LINES=50000 $(BIN)/pytest tests/test_import_jobs.py -k "stores_what_the_cli_stores and postgresql" -s
+
 # Extract the French source strings, update the nl/en catalogs, compile them (.mo committed).
 BABEL_KEYWORDS := -k _l -k lazy_gettext
 translations: install

@@ -18,12 +18,12 @@ celery = celery_app
 def init_app(flask_app: Flask) -> None:
     """Hook, session listeners, blueprint and commands: called once by create_app."""
     from barometre import account_mail, services
-    from barometre.console import exports, status
+    from barometre.console import jobs, status
 
     from .account import MAILER
     from .account import install_listeners as install_account_listeners
     from .cli import register_cli
-    from .dispatch import export_via_celery, hand_over
+    from .dispatch import hand_over, job_via_celery
     from .embedded import start_ticker
     from .events import on_level_change
     from .follow_views import bp as follow_bp
@@ -35,8 +35,8 @@ def init_app(flask_app: Flask) -> None:
         services.LEVEL_CHANGE_HOOKS.append(on_level_change)
     if MAILER not in account_mail.ACCOUNT_MAILERS:
         account_mail.ACCOUNT_MAILERS.append(MAILER)
-    if export_via_celery not in exports.EXPORT_DISPATCHERS:
-        exports.EXPORT_DISPATCHERS.append(export_via_celery)
+    if job_via_celery not in jobs.JOB_DISPATCHERS:
+        jobs.JOB_DISPATCHERS.append(job_via_celery)
     if console_status not in status.STATUS_SOURCES:
         status.STATUS_SOURCES.append(console_status)
     install_listeners(hand_over)

@@ -32,6 +32,9 @@ SEND_NOTIFICATION = "alerts.send_notification"  # one id: still served for older
 SEND_NOTIFICATIONS = "alerts.send_notifications"  # a batch of ids
 SEND_GROUP = "alerts.send_group"
 RUN_EXPORT = "alerts.run_export"
+RUN_HISTORY_IMPORT = "alerts.run_history_import"
+# The task that runs each kind of console job (`barometre.console.jobs`).
+JOB_TASKS = {"export": RUN_EXPORT, "history_import": RUN_HISTORY_IMPORT}
 PUBLISH_TIMEOUT = 1.0
 # Notifications per batch task: enough to share a connection and a rendering, few enough
 # that an event's fan-out (24 recipients is common) is spread over the worker processes.
@@ -129,12 +132,14 @@ def publish(app: Flask, handoff: Handoff) -> bool:
     return publish_tasks(app, messages)
 
 
-def export_via_celery(export_id: int) -> bool:
-    """Export dispatcher: with a broker, a worker builds the file (False: run it here)."""
+def job_via_celery(kind: str, job_id: int) -> bool:
+    """Console job dispatcher (exports, history imports): with a broker, a worker runs
+    the job (False: no broker, or it is away; the job runs in this process)."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     if not app.config["SETTINGS"].broker_url:
         return False
-    return publish_tasks(app, [(RUN_EXPORT, export_id, None, app.config["SETTINGS"].celery_queue)])
+    queue = app.config["SETTINGS"].celery_queue
+    return publish_tasks(app, [(JOB_TASKS[kind], job_id, None, queue)])
 
 
 def publish_tasks(app: Flask, messages: Sequence[Message]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from barometre.console import exports
+from barometre.console import exports, import_jobs
 from barometre.extensions import db
 from barometre.retention import purge_expired, purge_export_files
 from barometre.settings import current as settings
@@ -63,6 +63,12 @@ def reconcile() -> dict[str, int]:
 def run_export(export_id: int) -> None:
     exports.run_export(export_id)
     log.info("export %s done", export_id)
+
+
+@celery_app.task(name="alerts.run_history_import", **time_limits("alerts.run_history_import"))
+def run_history_import(job_id: int) -> None:
+    import_jobs.run_import(job_id)
+    log.info("history import %s done", job_id)
 
 
 @celery_app.task(name="alerts.purge_retention", **time_limits("alerts.purge_retention"))

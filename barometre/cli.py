@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask
@@ -354,14 +356,16 @@ imports = click.Group("import", help="Import de données.")
 def import_history_command(reports: Path, resolutions: Path | None, dry_run: bool) -> None:
     """Importe l'historique du comité (signalements, résolutions) depuis des fichiers CSV."""
     try:
-        summary = history_import.import_history(
-            db.session,
-            reports.read_bytes(),
-            resolutions.read_bytes() if resolutions else None,
-            None,
-            settings(),
-            dry_run,
-        )
+        with import_progress() as progress:
+            summary = history_import.import_history(
+                db.session,
+                reports.read_bytes(),
+                resolutions.read_bytes() if resolutions else None,
+                None,
+                settings(),
+                dry_run,
+                progress,
+            )
     except history_files.ImportRefused as refused:
         db.session.rollback()
         for line in refused.lines:
@@ -371,8 +375,38 @@ def import_history_command(reports: Path, resolutions: Path | None, dry_run: boo
         db.session.rollback()
     else:
         db.session.commit()
-    for line in history_import.summary_lines(summary, dry_run):
+    for line in history_import.summary_lines(summary.totals(), dry_run):
         click.echo(line)
+
+
+def on_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+@contextmanager
+def import_progress() -> Iterator[history_import.Progress]:
+    """The import's progress: a bar on a terminal, else a line at each tenth (on stderr)."""
+    bar: Any = None
+    shown = [0, -1]  # lines done, tenth said
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if on_terminal():
+            if bar is None:
+                bar = click.progressbar(length=total, label="Lignes rejouées").__enter__()
+            bar.update(done - shown[0])
+            shown[0] = done
+            return
+        tenth = done * 10 // max(total, 1)
+        if tenth > shown[1]:
+            shown[1] = tenth
+            click.echo(f"Lignes rejouées : {done} sur {total}", err=True)
+
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 def register_cli(app: Flask) -> None:

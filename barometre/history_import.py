@@ -17,15 +17,19 @@ start from the truth.
   the situations gone stale are expired, at their own dates, up to today.
 
 `import_history` takes the session, flushes, never commits: the caller
-commits, or rolls back after a dry run or a refusal.
+commits, or rolls back after a dry run or a refusal. It is the one import: the
+CLI runs it in the foreground, the console as a background job
+(`barometre.console.import_jobs`); both follow it through its `progress`
+callback (lines replayed, lines in the files).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -213,6 +217,54 @@ class Summary:
     situations: Counter[str] = field(default_factory=Counter)
     levels: list[tuple[str, Level]] = field(default_factory=list)
 
+    def totals(self) -> Totals:
+        return Totals(
+            report_rows=self.report_rows,
+            resolution_rows=self.resolution_rows,
+            reports=self.reports,
+            resolutions=self.resolutions,
+            known=self.known,
+            level_changes=len(self.changes),
+            situations=dict(self.situations),
+            levels=[(name, level.colour, level.step) for name, level in self.levels],
+        )
+
+
+@dataclass
+class Totals:
+    """What an import did, in numbers: what its summary lines say, kept by a job's row."""
+
+    report_rows: int = 0
+    resolution_rows: int = 0
+    reports: int = 0
+    resolutions: int = 0
+    known: int = 0
+    level_changes: int = 0
+    situations: dict[str, int] = field(default_factory=dict)
+    levels: list[tuple[str, str, int]] = field(default_factory=list)  # name, colour, step
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Totals:
+        known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        known["levels"] = [tuple(level) for level in known.get("levels", [])]
+        return cls(**known)
+
+
+# Lines replayed so far, lines in the files.
+Progress = Callable[[int, int], None]
+
+
+def _ignore_progress(_done: int, _total: int) -> None:
+    return None
+
+
+def _lines(record: ImportedReport | ImportedResolution) -> int:
+    """The lines of the files a record was read from (a report: one per condition)."""
+    return len(record.conditions) if isinstance(record, ImportedReport) else 1
+
 
 class Replay:
     """The new records, replayed in date order under the establishments' locks."""
@@ -223,23 +275,34 @@ class Replay:
         self.changes: list[LevelChange] = []
         self.opened: list[int] = []
         self.problems: list[Problem] = []
+        # Establishment id -> its open situations, read after the last record that
+        # touched it: the others are not read again for each record (the replay read
+        # every establishment's for each record); expiry closes them in place.
+        self.open: dict[int, list[Situation]] = {}
 
     def moment(self, day: date, hour: int) -> datetime:
         return min(clock.local_moment(day, hour), self.real_now)
 
-    def run(self, records: NewRecords) -> list[Establishment]:
+    def run(
+        self, records: NewRecords, total: int, progress: Progress = _ignore_progress
+    ) -> list[Establishment]:
+        """Replay the records; `progress` hears of each (the known records count as read)."""
         ids = _establishment_ids(records.reports, records.resolutions)
         establishments = [services.lock_establishment(self.session, i) for i in ids]
         timeline: list[tuple[date, int, int, ImportedReport | ImportedResolution]] = [
             (r.visit_date, 0, r.line, r) for r in records.reports
         ]
         timeline += [(r.resolved_on, 1, r.line, r) for r in records.resolutions]
+        done = total - sum(_lines(t[3]) for t in timeline)
+        progress(done, total)
         for day, _order, _line, record in sorted(timeline, key=lambda t: t[:3]):
             self.expire_until(establishments, day)
             if isinstance(record, ImportedReport):
                 self.report(record)
             else:
                 self.resolution(record)
+            done += _lines(record)
+            progress(done, total)
         self.expire_until(establishments, clock.today())
         if self.problems:
             raise ImportRefused(self.problems)
@@ -249,8 +312,11 @@ class Replay:
         """Expire, at their own dates, the situations that went stale by `day` (R3)."""
         ttl = timedelta(days=self.settings.situation_ttl_days + 1)
         for establishment in establishments:
-            while True:
+            situations = self.open.get(establishment.id)
+            if situations is None:
                 situations = services.open_situations(self.session, establishment.id)
+            while True:
+                situations = services.still_open(situations)
                 due = min((s.last_confirmed + ttl for s in situations), default=None)
                 if due is None or due > day:
                     break
@@ -258,8 +324,10 @@ class Replay:
                     self.changes += services.expire_stale(
                         self.session, establishment, self.settings, situations, CAUSE_IMPORT
                     )
+            self.open[establishment.id] = situations
 
     def report(self, record: ImportedReport) -> None:
+        self.open.pop(record.establishment.id, None)
         with clock.replaying(self.moment(record.visit_date, REPORT_HOUR)):
             try:
                 outcome = services.record_report(
@@ -276,6 +344,7 @@ class Replay:
         self.opened += [s.id for s in outcome.new_situations]
 
     def resolution(self, record: ImportedResolution) -> None:
+        self.open.pop(record.establishment.id, None)
         situation = self.session.scalar(
             select(Situation).where(
                 Situation.establishment_id == record.establishment.id,
@@ -311,16 +380,19 @@ def import_history(
     actor: User | None,
     settings: Settings,
     dry_run: bool = False,
+    progress: Progress = _ignore_progress,
 ) -> Summary:
     """Read, check and replay the files; raise ImportRefused with every problem.
 
     Flushes, never commits: the caller commits, or rolls back after a dry run
-    or a refusal (nothing of a refused import may be kept).
+    or a refusal (nothing of a refused import may be kept). `progress(done, total)`
+    is called as the lines are replayed.
     """
     batch = read_batch(session, reports, resolutions)
     records = new_records(session, batch)
     replay = Replay(session, settings, actor)
-    establishments = replay.run(records)
+    total = batch.report_rows + batch.resolution_rows
+    establishments = replay.run(records, total, progress)
     summary = Summary(
         report_rows=batch.report_rows,
         resolution_rows=batch.resolution_rows,
@@ -354,8 +426,8 @@ def _situation_states(session: DbSession, ids: Sequence[int]) -> Counter[str]:
     return states
 
 
-def summary_lines(summary: Summary, dry_run: bool) -> list[str]:
-    """What the import did (or would do), in words."""
+def summary_lines(summary: Totals, dry_run: bool) -> list[str]:
+    """What the import did (or would do), in words (`Summary.totals()`, or a job's)."""
     lines = [
         _(
             "Lignes lues : %(reports)d de signalements, %(resolutions)d de résolutions.",
@@ -373,16 +445,14 @@ def summary_lines(summary: Summary, dry_run: bool) -> list[str]:
             "Situations : %(opened)d ouverte(s) par l'import, dont %(resolved)d résolue(s), "
             "%(expired)d expirée(s), %(open)d encore ouverte(s).",
             opened=sum(summary.situations.values()),
-            resolved=summary.situations[SITUATION_RESOLVED],
-            expired=summary.situations[SITUATION_EXPIRED],
-            open=summary.situations[SITUATION_OPEN],
+            resolved=summary.situations.get(SITUATION_RESOLVED, 0),
+            expired=summary.situations.get(SITUATION_EXPIRED, 0),
+            open=summary.situations.get(SITUATION_OPEN, 0),
         ),
-        _("Changements de niveau : %(count)d.", count=len(summary.changes)),
+        _("Changements de niveau : %(count)d.", count=summary.level_changes),
     ]
-    for name, level in summary.levels:
-        lines.append(
-            _("%(name)s : %(level)s", name=name, level=level_words(level.colour, level.step))
-        )
+    for name, colour, step in summary.levels:
+        lines.append(_("%(name)s : %(level)s", name=name, level=level_words(colour, step)))
     if dry_run:
         lines.append(_("Simulation : rien n'a été enregistré."))
     return lines

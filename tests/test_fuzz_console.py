@@ -34,7 +34,7 @@ from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
 from alerts.models import FAILED, Notification
 from barometre import clock
-from barometre.console import exports
+from barometre.console import jobs
 from barometre.extensions import db
 from barometre.models import AuditEntry, Condition, Contact, Establishment, Follower, User
 from barometre.routing import IdConverter
@@ -145,7 +145,7 @@ class World:
 @pytest.fixture
 def world(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     # Export jobs are recorded, not produced: 1 000 files would only measure the disk.
-    monkeypatch.setattr(exports, "EXPORT_DISPATCHERS", [lambda _export_id: True])
+    monkeypatch.setattr(jobs, "JOB_DISPATCHERS", [lambda _kind, _job_id: True])
     worker, coordinator = make_user(), make_user("coordinator")
     outcome = file_report(worker)
     assert outcome.report is not None

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from alerts.models import AlertEvent, AlertGroup, Notification
 from barometre import clock, history_files, services
+from barometre.console import import_jobs, jobs
 from barometre.extensions import db
 from barometre.levels import Level, compute_level
 from barometre.models import (
@@ -474,21 +475,33 @@ def test_the_console_page_is_for_coordinators(
     assert client.get("/coordination/import/autre.csv").status_code == 404
 
 
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Import jobs are recorded, then run by `run_held` in the test's own thread."""
+    started: list[int] = []
+    monkeypatch.setattr(jobs, "JOB_DISPATCHERS", [lambda _kind, i: started.append(i) or True])
+    return started
+
+
+def run_held(client: FlaskClient, held: list[int], *args: Any, **form: Any) -> str:
+    response = upload(client, *args, **form)
+    assert response.status_code == 303
+    import_jobs.run_import(held[-1])
+    return page_text(client.get(response.headers["Location"]))
+
+
 def test_the_console_upload_dry_run_then_import(
-    frozen: None, client: FlaskClient, coordinator: User
+    frozen: None, client: FlaskClient, coordinator: User, held: list[int]
 ) -> None:
     login(client, coordinator)
     before = stored()
-    dry = upload(client, REPORTS.read_bytes(), RESOLUTIONS.read_bytes(), dry_run="y")
-    assert dry.status_code == 200
-    assert "Prison de Saint-Gilles : Code rouge" in page_text(dry)
-    assert "Simulation : rien n'a été enregistré." in page_text(dry)
+    dry = run_held(client, held, REPORTS.read_bytes(), RESOLUTIONS.read_bytes(), dry_run="y")
+    assert "Prison de Saint-Gilles : Code rouge" in dry
+    assert "Simulation : rien n'a été enregistré." in dry
     assert stored() == before
 
-    done = upload(client, REPORTS.read_bytes(), RESOLUTIONS.read_bytes())
-    assert done.status_code == 302
-    shown = page_text(client.get(done.headers["Location"]))
-    assert "Historique importé." in shown
+    shown = run_held(client, held, REPORTS.read_bytes(), RESOLUTIONS.read_bytes())
+    assert "Importé" in shown
     assert "Prison de Haren : Code orange 2 sur 5" in shown
     assert levels() == {k: as_tuple(v) for k, v in expected_levels(False).items()}
     assert count(Notification) == count(AlertEvent) == 0 and outbox() == []
@@ -504,14 +517,12 @@ def test_the_console_upload_dry_run_then_import(
 
 
 def test_a_bad_file_shows_its_errors_in_french_and_stores_nothing(
-    frozen: None, client: FlaskClient, coordinator: User
+    frozen: None, client: FlaskClient, coordinator: User, held: list[int]
 ) -> None:
     login(client, coordinator)
     text = REPORTS.read_text(encoding="utf-8-sig").replace(";SEC-01;", ";SEC-1;", 1)
     before = stored()
-    response = upload(client, text.encode("utf-8-sig"), RESOLUTIONS.read_bytes())
-    assert response.status_code == 422
-    shown = page_text(response)
+    shown = run_held(client, held, text.encode("utf-8-sig"), RESOLUTIONS.read_bytes())
     assert "Import refusé : aucune donnée n'a été enregistrée." in shown
     assert "Signalements, ligne 2, colonne « condition » : condition inconnue : « SEC-1 »." in shown
     assert stored() == before
@@ -554,3 +565,38 @@ def test_each_row_carries_its_own_offer_types(frozen: None, tmp_path: Path) -> N
     assert run(str(reports)).exit_code == 0
     types = {s.condition.code: s.offer_types for s in db.session.scalars(select(Situation))}
     assert types == {"SEC-01": "individuel", "OFF-06": "collectif,cellulaire"}
+
+
+def test_the_replay_reads_each_establishment_only_when_a_record_touched_it(
+    app: Flask, tmp_path: Path
+) -> None:
+    """35 prisons: the replay once read every prison's open situations for every record
+    (statements grew as records x prisons; 10 000 lines did not finish in 30 s)."""
+    from sqlalchemy import event
+
+    from barometre import history_import
+    from tests.history_samples import reports_file
+
+    slugs = ["haren", "saint-gilles"] + [f"prison-{n}" for n in range(33)]
+    for slug in slugs[2:]:
+        db.session.add(Establishment(slug=slug, name=f"Prison {slug}"))
+    db.session.commit()
+    content = reports_file(600, slugs, date(2021, 1, 1), date(2025, 10, 1))
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with freeze_time(NOW):
+            summary = history_import.import_history(
+                db.session, content, None, None, current_app.config["SETTINGS"], True
+            )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+        db.session.rollback()
+    assert summary.reports > 300
+    # A report is about ten statements (locate, write, level changes, expiry) whatever
+    # the number of prisons; reading every prison for each record was 40 and more.
+    assert len(statements) < 16 * summary.reports, len(statements) / summary.reports

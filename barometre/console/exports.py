@@ -1,9 +1,10 @@
 """Exports of reports and situations, as CSV or XLSX, produced in the background.
 
 The request records an `Export` row and commits; the work runs after commit
-(`dispatch`): in the embedded default in a thread of this process; a Celery
-task can call `run_export(export_id)` instead. `run_export` claims the row
-with a conditional UPDATE (pending -> running), so running it twice writes one
+(`dispatch`, the console's one job machinery, `barometre.console.jobs`): in the
+embedded default in a thread of this process, with a broker in a Celery task
+calling `run_export(export_id)`. `run_export` claims the row with a
+conditional UPDATE (pending -> running), so running it twice writes one
 file. Rows are read in keyset chunks and written as they come (openpyxl's
 write-only mode), so 100 000 reports never sit in memory; progress is
 committed after each chunk for the page that polls it.
@@ -24,9 +25,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from barometre import clock
 from barometre.errors import ValidationFailed
@@ -47,23 +48,17 @@ from barometre.presentation import REVIEW_STATES, SITUATION_STATES, local
 from barometre.services import audit
 from barometre.text import printable_only
 
+from . import jobs
 from .filters import Filters, report_clauses, situation_clauses
 from .models import (
     EXPORT_DONE,
-    EXPORT_FAILED,
     EXPORT_FORMATS,
     EXPORT_KINDS,
-    EXPORT_PENDING,
-    EXPORT_RUNNING,
     Export,
 )
 
 CHUNK = 5000
 Row = Sequence[Any]
-
-# Hand-offs tried in order after commit; one returning True took the job
-# (the alerts package can add one that sends a Celery task). None: a thread.
-EXPORT_DISPATCHERS: list[Callable[[int], bool]] = []
 
 
 def exports_dir() -> Path:
@@ -85,36 +80,15 @@ def create_export(session: DbSession, actor: User, kind: str, fmt: str, filters:
 
 
 def dispatch(export_id: int) -> threading.Thread | None:
-    """After commit: hand the job over, or run it in a thread of this process."""
-    for dispatcher in EXPORT_DISPATCHERS:
-        if dispatcher(export_id):
-            return None
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    thread = threading.Thread(
-        target=_run_in_app, args=(app, export_id), name=f"export-{export_id}", daemon=True
-    )
-    thread.start()
-    return thread
-
-
-def _run_in_app(app: Flask, export_id: int) -> None:
-    with app.app_context():
-        try:
-            run_export(export_id)
-        finally:
-            db.session.remove()
+    """After commit: hand the export over (a Celery task), or run it in a thread here."""
+    return jobs.dispatch(jobs.EXPORT, export_id)
 
 
 def claim(session: DbSession, export_id: int) -> bool:
-    result = session.execute(
-        update(Export)
-        .where(Export.id == export_id, Export.state == EXPORT_PENDING)
-        .values(state=EXPORT_RUNNING, started_at=clock.now(), progress=0)
-    )
-    session.commit()
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return jobs.claim(session, Export, export_id, progress=0)
 
 
+@jobs.runner(jobs.EXPORT)
 def run_export(export_id: int) -> None:
     """Produce the file of one export (needs an app context); safe to call twice."""
     session = db.session
@@ -125,14 +99,7 @@ def run_export(export_id: int) -> None:
     try:
         _produce(session, export)
     except Exception as error:
-        session.rollback()
-        current_app.logger.exception("export %s failed", export_id)
-        export = session.get(Export, export_id)
-        assert export is not None  # noqa: S101
-        export.state = EXPORT_FAILED
-        export.error = type(error).__name__  # no data in the message shown to users
-        export.finished_at = clock.now()
-        session.commit()
+        jobs.record_failure(session, Export, export_id, error)
 
 
 def _produce(session: DbSession, export: Export) -> None:

@@ -1,27 +1,41 @@
-"""The history import as a console page (coordinators): upload, dry run, templates.
+"""The history import as a console page (coordinators): upload, job page, templates.
 
-Thin: the form gives the files, `barometre.history_import` reads and replays
-them; the view commits (or rolls back after a dry run or a refusal).
+Thin: the upload stores the files and records a job (`import_jobs`), which
+replays them in the background, dry run or not; the job's page shows its
+progress, then what it did or every bad line.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField
 
-from barometre import history_files, history_import
+from barometre import history_files
 from barometre.auth import COORDINATOR, access
 from barometre.extensions import db
-from barometre.settings import current as settings
+from barometre.models import ROLE_COORDINATOR
 
 from ..webforms import Form
+from . import import_jobs
+from .models import ImportJob
 
 bp = Blueprint("history_import", __name__, url_prefix="/coordination/import")
 
@@ -29,6 +43,7 @@ TEMPLATE_NAMES = {
     history_files.REPORTS: "modele-signalements.csv",
     history_files.RESOLUTIONS: "modele-resolutions.csv",
 }
+RECENT_JOBS = 20
 
 
 class ImportForm(Form):
@@ -40,9 +55,43 @@ class ImportForm(Form):
     dry_run = BooleanField(_l("Simulation : montrer ce que l'import ferait, sans rien enregistrer"))
 
 
+@bp.url_value_preprocessor
+def allow_large_files(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """The upload's own size limit, set before anything reads the body (the CSRF check
+    does, in the app's first before_request: this hook runs earlier)."""
+    if request.endpoint == "history_import.upload":
+        request.max_content_length = import_jobs.MAX_UPLOAD_BYTES
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(_error: RequestEntityTooLarge) -> ResponseReturnValue:
+    message = _(
+        "Fichiers trop volumineux : l'import accepte au plus %(megabytes)d Mo par envoi. "
+        "Coupez le fichier en plusieurs parties (dans l'ordre des dates) et importez-les "
+        "l'une après l'autre.",
+        megabytes=import_jobs.MAX_UPLOAD_BYTES // (1024 * 1024),
+    )
+    # Raised while the body is read, before `access` ran: the page is for coordinators.
+    if current_user.is_authenticated and current_user.role == ROLE_COORDINATOR:
+        return page(ImportForm(formdata=None), 413, too_large=message)
+    return render_template("error.html", code=413, message=message), 413
+
+
 def page(form: ImportForm, status: int = 200, **context: Any) -> ResponseReturnValue:
-    columns = history_files.COLUMNS
-    return render_template("console/import.html", form=form, columns=columns, **context), status
+    recent = db.session.scalars(
+        select(ImportJob).order_by(ImportJob.id.desc()).limit(RECENT_JOBS)
+    ).all()
+    return (
+        render_template(
+            "console/import.html",
+            form=form,
+            columns=history_files.COLUMNS,
+            recent=recent,
+            max_megabytes=import_jobs.MAX_UPLOAD_BYTES // (1024 * 1024),
+            **context,
+        ),
+        status,
+    )
 
 
 @bp.get("")
@@ -54,32 +103,45 @@ def form_page() -> ResponseReturnValue:
 @bp.post("")
 @access(COORDINATOR)
 def upload() -> ResponseReturnValue:
+    """Store the files, record the job, answer at once: the job's page follows it."""
     form = ImportForm()
     if not form.validate_on_submit():
         return page(form, 422)
+    if (busy := import_jobs.job_in_progress(db.session)) is not None:
+        return page(form, 409, busy=busy)
     resolutions = form.resolutions.data.read() if form.resolutions.data else None
-    dry_run = bool(form.dry_run.data)
-    try:
-        summary = history_import.import_history(
-            db.session,
-            form.reports.data.read(),
-            resolutions or None,
-            current_user._get_current_object(),
-            settings(),
-            dry_run,
-        )
-    except history_files.ImportRefused as refused:
-        db.session.rollback()
-        return page(form, 422, refused=refused)
-    lines = history_import.summary_lines(summary, dry_run)
-    if dry_run:
-        db.session.rollback()
-        return page(form, summary=lines)
+    job = import_jobs.create_import(
+        db.session,
+        current_user._get_current_object(),
+        form.reports.data.read(),
+        resolutions or None,
+        bool(form.dry_run.data),
+    )
     db.session.commit()
-    flash(_("Historique importé."), "success")
-    for line in lines:
-        flash(line, "success")
-    return redirect(url_for(".form_page"))
+    import_jobs.dispatch(job.id)
+    return redirect(url_for(".job", ident=job.id), 303)
+
+
+@bp.get("/<id:ident>")
+@access(COORDINATOR)
+def job(ident: int) -> ResponseReturnValue:
+    row = db.session.get(ImportJob, ident)
+    if row is None:
+        abort(404)
+    number = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
+    response = current_app.make_response(
+        render_template(
+            "console/import_job.html",
+            row=row,
+            progress=import_jobs.progress(row),
+            lost=import_jobs.lost(row),
+            summary=import_jobs.summary_lines(row),
+            problems=import_jobs.problem_page(row, number),
+        )
+    )
+    if not row.finished and not import_jobs.lost(row):
+        response.headers["Refresh"] = "2"  # the page polls until the job is done
+    return response
 
 
 @bp.get("/<name>")

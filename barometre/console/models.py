@@ -1,11 +1,11 @@
-"""The console's own rows: export jobs."""
+"""The console's own rows: export jobs and history import jobs."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from barometre import clock
@@ -46,3 +46,37 @@ class Export(db.Model):  # type: ignore[name-defined]
     @property
     def finished(self) -> bool:
         return self.state in (EXPORT_DONE, EXPORT_FAILED)
+
+
+class ImportJob(db.Model):  # type: ignore[name-defined]
+    """One history import (or its dry run): files stored by the request, replayed in the
+    background (`barometre.console.import_jobs`), its outcome kept for its page."""
+
+    __tablename__ = "import_job"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(12), default=EXPORT_PENDING)
+    # The folder holding the uploaded files until the job has run (then deleted).
+    folder: Mapped[str] = mapped_column(String(500), default="")
+    with_resolutions: Mapped[bool] = mapped_column(Boolean, default=False)
+    total_lines: Mapped[int] = mapped_column(Integer, default=0)  # data lines of the files
+    lines_read: Mapped[int] = mapped_column(Integer, default=0)
+    # The outcome: what the import did (history_import.Totals), or every bad line
+    # ([file, line, column, message]) when it was refused.
+    totals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    problems: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    created_by: Mapped[User | None] = relationship()
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (EXPORT_DONE, EXPORT_FAILED)
+
+    @property
+    def refused(self) -> bool:
+        return self.state == EXPORT_DONE and bool(self.problems)

@@ -376,6 +376,42 @@ def test_an_export_is_built_by_the_worker(
     assert Path(row.file_path).parent.parent == Path(worker.env["INSTANCE_PATH"])
 
 
+def test_a_history_import_is_run_by_the_worker(
+    app: Flask, client: FlaskClient, worker: Worker, people: dict[str, Any]
+) -> None:
+    import io
+
+    from sqlalchemy import select
+
+    from barometre.console.models import ImportJob
+    from barometre.models import MemberService, Report
+    from tests.test_history_import import REPORTS, RESOLUTIONS
+
+    db.session.add(MemberService(name="Service d'aide aux justiciables"))
+    db.session.commit()
+    login(client, people["coordinator"])
+    data = {
+        "reports": (io.BytesIO(REPORTS.read_bytes()), "signalements.csv"),
+        "resolutions": (io.BytesIO(RESOLUTIONS.read_bytes()), "resolutions.csv"),
+    }
+    response = client.post("/coordination/import", data=data, content_type="multipart/form-data")
+    assert response.status_code == 303
+    job_id = int(response.headers["Location"].rsplit("/", 1)[-1])
+
+    def done() -> ImportJob | None:
+        db.session.expire_all()
+        row = db.session.get(ImportJob, job_id)
+        return row if row is not None and row.finished else None
+
+    row = wait_until(done, timeout=120, what="the worker to run the import")
+    assert (row.state, row.problems, row.error) == ("done", [], ""), worker.output()
+    assert row.totals["reports"] == 61 and row.lines_read == row.total_lines > 100
+    assert len(db.session.scalars(select(Report)).all()) == 61
+    assert "alerts.run_history_import" in worker.output()  # run there, not in a thread here
+    page = client.get(f"/coordination/import/{job_id}").get_data(as_text=True)
+    assert "Importé" in page
+
+
 def fresh_notifications() -> list[Any]:
     db.session.expire_all()
     return notifications()
