@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from barometre import clock
 from barometre.extensions import db
@@ -22,7 +22,27 @@ EXPORT_KINDS = ("reports", "situations")
 EXPORT_FORMATS = ("csv", "xlsx")
 
 
-class Export(db.Model):  # type: ignore[name-defined]
+class Job:
+    """What every background job of the console keeps (`barometre.console.jobs` runs them):
+    its state, who asked, when it ran, and the kind of error that stopped it."""
+
+    state: Mapped[str] = mapped_column(String(12), default=EXPORT_PENDING)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    @declared_attr
+    def created_by(cls) -> Mapped[User | None]:
+        return relationship(User)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (EXPORT_DONE, EXPORT_FAILED)
+
+
+class Export(Job, db.Model):  # type: ignore[name-defined]
     """One export job: made in the request, filled in the background, offered when done."""
 
     __tablename__ = "export"
@@ -30,32 +50,19 @@ class Export(db.Model):  # type: ignore[name-defined]
     kind: Mapped[str] = mapped_column(String(16))
     format: Mapped[str] = mapped_column(String(8))
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(String(12), default=EXPORT_PENDING)
     progress: Mapped[int] = mapped_column(Integer, default=0)  # percent
     row_count: Mapped[int] = mapped_column(Integer, default=0)
     total_rows: Mapped[int] = mapped_column(Integer, default=0)
     file_path: Mapped[str] = mapped_column(String(500), default="")
-    error: Mapped[str] = mapped_column(Text, default="")
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    created_by: Mapped[User | None] = relationship()
-
-    @property
-    def finished(self) -> bool:
-        return self.state in (EXPORT_DONE, EXPORT_FAILED)
 
 
-class ImportJob(db.Model):  # type: ignore[name-defined]
+class ImportJob(Job, db.Model):  # type: ignore[name-defined]
     """One history import (or its dry run): files stored by the request, replayed in the
     background (`barometre.console.import_jobs`), its outcome kept for its page."""
 
     __tablename__ = "import_job"
     id: Mapped[int] = mapped_column(primary_key=True)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
-    state: Mapped[str] = mapped_column(String(12), default=EXPORT_PENDING)
     # The folder holding the uploaded files until the job has run (then deleted).
     folder: Mapped[str] = mapped_column(String(500), default="")
     with_resolutions: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -65,17 +72,6 @@ class ImportJob(db.Model):  # type: ignore[name-defined]
     # ([file, line, column, message]) when it was refused.
     totals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     problems: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
-    error: Mapped[str] = mapped_column(Text, default="")
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    created_by: Mapped[User | None] = relationship()
-
-    @property
-    def finished(self) -> bool:
-        return self.state in (EXPORT_DONE, EXPORT_FAILED)
 
     @property
     def refused(self) -> bool:
