@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from barometre import follow
+from barometre.addresses import address_key
 from barometre.extensions import DbSession
 from barometre.models import Contact, Follower, User
 from barometre.services import audit
 
 from .models import TO_FOLLOWER, AddressPreference
-from .recipients import coordinators, key, member_services, preference, set_preference
+from .recipients import coordinators, member_services, preference, set_preference
 
 
 @dataclass
@@ -73,9 +74,9 @@ def address_book(session: DbSession) -> list[AddressLine]:
     lines: dict[str, AddressLine] = {}
 
     def line(address: str) -> AddressLine:
-        found = lines.get(key(address))
+        found = lines.get(address_key(address))
         if found is None:
-            found = lines[key(address)] = AddressLine(address.strip())
+            found = lines[address_key(address)] = AddressLine(address.strip())
         return found
 
     contacts = session.scalars(
@@ -120,7 +121,7 @@ def address_book(session: DbSession) -> list[AddressLine]:
     for choice in session.scalars(select(AddressPreference)):
         if choice.email in lines:
             lines[choice.email].choice = choice
-    return sorted(lines.values(), key=lambda found: key(found.address))
+    return sorted(lines.values(), key=lambda found: address_key(found.address))
 
 
 def change_choice(

@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from sqlalchemy import func, select
 
+from barometre.addresses import address_key
 from barometre.cli import checked_address
 from barometre.console import admin
 from barometre.errors import ValidationFailed
@@ -15,7 +16,6 @@ from barometre.models import Contact, Establishment
 from barometre.settings import current as settings
 
 from . import digest
-from .recipients import key
 from .reconcile import reconcile
 
 
@@ -42,7 +42,7 @@ def add_service(name: str, emails: tuple[str, ...]) -> None:
             service = admin.add_service(db.session, None, name, ", ".join(addresses))
         else:
             known = list(existing.alert_addresses)
-            known += [a for a in addresses if key(a) not in {key(k) for k in known}]
+            known += [a for a in addresses if address_key(a) not in {address_key(k) for k in known}]
             service = admin.update_service(
                 db.session, None, existing.id, existing.name, ", ".join(known), existing.active
             )

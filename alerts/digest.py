@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from barometre import clock
-from barometre.addresses import MAX_ADDRESS, clean_address
+from barometre.addresses import MAX_ADDRESS, address_key, clean_address
 from barometre.charts import MailChart, mail_chart, mail_labelled
 from barometre.extensions import DbSession
 from barometre.history import chart_changes, levels_at, spans_by_establishment
@@ -66,7 +66,7 @@ from .emails import (
 )
 from .events import new_notification
 from .models import DIGEST, DigestRun, Notification
-from .recipients import Recipient, digest_recipients, key
+from .recipients import Recipient, digest_recipients
 
 HISTORY_WEEKS = 12  # the window of the level chart, ending when the digest is made
 WEEK = timedelta(days=7)
@@ -173,7 +173,7 @@ def _insert_run(session: DbSession, week: str, recipient: Recipient, now: dateti
         insert(DigestRun)
         .values(
             iso_week=week,
-            recipient=key(address),
+            recipient=address_key(address),
             establishment_ids=sorted(ids) if ids is not None else None,
             created_at=now,
         )

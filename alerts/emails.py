@@ -29,7 +29,7 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from barometre.addresses import AddressError, check_address
+from barometre.addresses import AddressError, address_key, check_address
 from barometre.extensions import DbSession
 from barometre.languages import supported
 from barometre.levels import (
@@ -120,7 +120,7 @@ def _serializer(settings: Settings) -> URLSafeSerializer:
 
 
 def preferences_token(address: str, settings: Settings) -> str:
-    return str(_serializer(settings).dumps(address.strip().lower()))
+    return str(_serializer(settings).dumps(address_key(address)))
 
 
 def address_from_token(token: str, settings: Settings) -> str | None:
@@ -159,7 +159,7 @@ def _one_click_serializer(settings: Settings) -> URLSafeSerializer:
 
 
 def one_click_token(address: str, establishment_ids: Iterable[int], settings: Settings) -> str:
-    value = [address.strip().lower(), sorted(set(establishment_ids))]
+    value = [address_key(address), sorted(set(establishment_ids))]
     return str(_one_click_serializer(settings).dumps(value))
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from barometre import clock
-from barometre.addresses import clean_address
+from barometre.addresses import address_key, clean_address
 from barometre.extensions import DbSession
 from barometre.languages import supported
 from barometre.models import (
@@ -54,10 +54,6 @@ def email_language(language: str | None) -> str:
     return supported(language)
 
 
-def key(address: str) -> str:
-    return address.strip().lower()
-
-
 class _Collector:
     """Addresses in the order found, once each."""
 
@@ -68,17 +64,17 @@ class _Collector:
     def add(self, address: str, language: str | None, kind: str, chosen: bool = False) -> None:
         """`chosen`: the address asked for it itself (a follower): its opt-out does not apply."""
         address = address.strip()
-        if not address or key(address) in self.found:
+        if not address or address_key(address) in self.found:
             return
-        if key(address) in self.excluded and not chosen:
+        if address_key(address) in self.excluded and not chosen:
             return
-        self.found[key(address)] = Recipient(address, email_language(language), kind)
+        self.found[address_key(address)] = Recipient(address, email_language(language), kind)
 
 
 def opted_out(session: DbSession, what: str) -> set[str]:
     column = AddressPreference.alerts if what == "alerts" else AddressPreference.digest
     rows = session.scalars(select(AddressPreference.email).where(column.is_(False)))
-    return {key(email) for email in rows}
+    return {address_key(email) for email in rows}
 
 
 def coordinators(session: DbSession) -> list[User]:
@@ -141,7 +137,7 @@ def event_recipients(session: DbSession, event_id: int) -> list[Recipient]:
     excluded = opted_out(session, "alerts")
     event = session.get(AlertEvent, event_id)
     following = (
-        {key(f.email) for f in followers(session, event.establishment_id, alerts=True)}
+        {address_key(f.email) for f in followers(session, event.establishment_id, alerts=True)}
         if event is not None
         else set()
     )
@@ -153,7 +149,11 @@ def event_recipients(session: DbSession, event_id: int) -> list[Recipient]:
     return [
         Recipient(address, language, kind)
         for address, language, kind in session.execute(query)
-        if (key(address) in following if kind == TO_FOLLOWER else key(address) not in excluded)
+        if (
+            address_key(address) in following
+            if kind == TO_FOLLOWER
+            else address_key(address) not in excluded
+        )
     ]
 
 
@@ -174,7 +174,7 @@ def digest_recipients(session: DbSession) -> list[Recipient]:
         .order_by(Contact.id)
     )
     for contact in contacts:
-        if key(contact.email) not in excluded:
+        if address_key(contact.email) not in excluded:
             _scope(scoped, everything, contact, TO_CONTACT)
     active = set(session.scalars(select(Establishment.id).where(Establishment.active.is_(True))))
     for follower in followers(session):
@@ -187,7 +187,7 @@ def _scope(
     scoped: dict[str, Recipient], everything: _Collector, row: Contact | Follower, kind: str
 ) -> None:
     """Add the row's establishment to its address's digest."""
-    k = key(row.email)
+    k = address_key(row.email)
     if k in everything.found:
         # Also a coordinator or a service: already gets every establishment.
         return
@@ -204,13 +204,13 @@ def _scope(
 def receives_otherwise(session: DbSession, address: str) -> bool:
     """Whether the address gets emails other than what it follows: a contact, an active
     coordinator or a member service's alert address."""
-    k = key(address)
+    k = address_key(address)
     contact = session.scalar(
         select(Contact.id).where(func.lower(func.trim(Contact.email)) == k).limit(1)
     )
-    if contact is not None or any(key(u.email) == k for u in coordinators(session)):
+    if contact is not None or any(address_key(u.email) == k for u in coordinators(session)):
         return True
-    return any(key(a) == k for s in member_services(session) for a in s.alert_addresses)
+    return any(address_key(a) == k for s in member_services(session) for a in s.alert_addresses)
 
 
 def invalid(addresses: Iterable[str]) -> list[str]:
@@ -218,14 +218,16 @@ def invalid(addresses: Iterable[str]) -> list[str]:
 
 
 def preference(session: DbSession, address: str) -> AddressPreference | None:
-    return session.scalar(select(AddressPreference).where(AddressPreference.email == key(address)))
+    return session.scalar(
+        select(AddressPreference).where(AddressPreference.email == address_key(address))
+    )
 
 
 def set_preference(session: DbSession, address: str, alerts: bool, digest: bool) -> None:
     """What an address chose on its preferences page (no login: the link is signed)."""
     row = preference(session, address)
     if row is None:
-        row = AddressPreference(email=key(address))
+        row = AddressPreference(email=address_key(address))
         session.add(row)
     row.alerts, row.digest = alerts, digest
     row.updated_at = clock.now()

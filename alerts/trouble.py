@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
 from barometre import clock
+from barometre.addresses import address_key
 from barometre.console.status import Status
 from barometre.extensions import DbSession
 from barometre.models import User
@@ -51,7 +52,7 @@ from .models import (
     DeliveryWarning,
     Notification,
 )
-from .recipients import Recipient, coordinators, email_language, key, opted_out
+from .recipients import Recipient, coordinators, email_language, opted_out
 
 TROUBLE_STATES = (FAILED, UNCERTAIN)
 # A warning lists this many emails; it counts the rest.
@@ -162,7 +163,7 @@ def warn_coordinators(
     # The email's "manage what you receive" link must work for this email too.
     refused = opted_out(session, "alerts")
     for user in coordinators(session):
-        if key(user.email) in refused:
+        if address_key(user.email) in refused:
             continue
         recipient = Recipient(user.email, email_language(user.language), TO_COORDINATOR)
         row = new_notification(TROUBLE, recipient, now)

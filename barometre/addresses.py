@@ -80,6 +80,12 @@ def clean_address(raw: str) -> str | None:
         return None
 
 
+def address_key(address: str) -> str:
+    """How two stored addresses are compared (and how preferences, followers and signed
+    links keep one): without surrounding spaces, lower-cased."""
+    return address.strip().lower()
+
+
 def account_form(typed: str) -> str:
     """What a typed address is compared with to find an account: the rule's form,
     lower-cased, as accounts are stored; what the rule refuses is only stripped."""

@@ -27,7 +27,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
 
 from . import clock
-from .addresses import mailbox
+from .addresses import address_key, mailbox
 from .extensions import DbSession
 from .models import Follower, FollowRequest, User
 from .services import audit
@@ -61,10 +61,6 @@ class Choice:
     @property
     def anything(self) -> bool:
         return self.alerts or self.digest
-
-
-def key(address: str) -> str:
-    return address.strip().lower()
 
 
 def client_key(remote: str, settings: Settings) -> str:
@@ -120,7 +116,7 @@ def add_request(
     """Record a request, whether the address already follows or not (the same answer)."""
     row = FollowRequest(
         establishment_id=establishment_id,
-        email=key(address),
+        email=address_key(address),
         language=language,
         alerts=choice.alerts,
         red_only=choice.red_only,
@@ -170,7 +166,7 @@ def check_follow_token(token: str, settings: Settings) -> tuple[int, str] | Link
 
 def pending_request(session: DbSession, request_id: int, address: str) -> FollowRequest | None:
     row = session.get(FollowRequest, request_id)
-    return row if row is not None and row.email == key(address) else None
+    return row if row is not None and row.email == address_key(address) else None
 
 
 def confirm(session: DbSession, request: FollowRequest) -> Follower:
@@ -197,7 +193,7 @@ def confirm(session: DbSession, request: FollowRequest) -> Follower:
 
 
 def follows(session: DbSession, address: str) -> list[Follower]:
-    query = select(Follower).where(Follower.email == key(address)).order_by(Follower.id)
+    query = select(Follower).where(Follower.email == address_key(address)).order_by(Follower.id)
     return list(session.scalars(query))
 
 
@@ -222,7 +218,7 @@ def stop(
         if not (follower.alerts or follower.digest):
             session.delete(follower)
             deleted += 1
-    requests = delete(FollowRequest).where(FollowRequest.email == key(address))
+    requests = delete(FollowRequest).where(FollowRequest.email == address_key(address))
     if establishment_ids is not None:
         requests = requests.where(FollowRequest.establishment_id.in_(establishment_ids))
     session.execute(requests)

@@ -6,7 +6,8 @@
 - Audit entries are deleted `AUDIT_RETENTION_DAYS` after they were written.
 - Export files (they hold report text) are deleted `EXPORT_RETENTION_HOURS`
   after they were made, by the reconciler and by the daily purge; files left
-  by an export that never finished go too.
+  by an export that never finished go too, and so do uploaded history files
+  left by an import job that never ran them (its job deletes them once run).
 - A request to follow an establishment that was never confirmed is erased once
   its link has expired (`FOLLOW_LINK_HOURS`); a follower with nothing left to
   receive is erased (stopping deletes the row at once; this catches the rest).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,12 +96,18 @@ def exports_folder(settings: Settings) -> Path:
     return Path(settings.instance_path) / "exports"
 
 
+def imports_folder(settings: Settings) -> Path:
+    """Where import jobs keep the uploaded history files until they have run."""
+    return Path(settings.instance_path) / "imports"
+
+
 def purge_export_files(session: DbSession, settings: Settings) -> int:
     """Delete export files older than EXPORT_RETENTION_HOURS; flush, never commit.
 
     The row stays (who asked what, when) without its file. Files no row points
-    to (an export whose worker died while writing) go by their age on disk.
-    Returns how many files were deleted.
+    to (an export whose worker died while writing) go by their age on disk, and
+    so do the folders of uploaded history files an import job left behind.
+    Returns how many files (and upload folders) were deleted.
     """
     cutoff = export_cutoff(settings)
     expired = session.scalars(
@@ -120,10 +128,24 @@ def purge_export_files(session: DbSession, settings: Settings) -> int:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                     deleted += 1
+    deleted += _purge_left_uploads(settings, cutoff)
     if deleted:
         log.info("export files deleted", extra={"fields": {"count": deleted}})
     session.flush()
     return deleted
+
+
+def _purge_left_uploads(settings: Settings, cutoff: datetime) -> int:
+    """An import job deletes its uploaded files once it ran; a job whose process died
+    before that (and was never run again) leaves them: they hold report text. A running
+    job's folder is younger than any cutoff (its progress file is rewritten as it goes)."""
+    folder = imports_folder(settings)
+    if not folder.is_dir():
+        return 0
+    left = [path for path in folder.iterdir() if path.is_dir() and _made_before(path, cutoff)]
+    for path in left:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(left)
 
 
 def _made_before(path: Path, cutoff: datetime) -> bool:

@@ -203,7 +203,7 @@ def _mail_problems(settings: Settings) -> list[str]:
     address = settings.mail_from
     if _has_control(address) or "@" not in address or " " in address.strip():
         # It goes into every email's From header: no line breaks, one address.
-        found.append("MAIL_FROM: une adresse email, sans espace ni retour à la ligne")
+        found.append("MAIL_FROM: une adresse e-mail, sans espace ni retour à la ligne")
     elif not address.isascii():
         # No encoded word may stand in an address (RFC 2047 §5), and no SMTPUTF8 is used.
         found.append("MAIL_FROM: une adresse en caractères ASCII (un domaine en xn--…)")

@@ -34,6 +34,7 @@ from barometre import clock, history_files, history_import
 from barometre.extensions import DbSession, db
 from barometre.history_files import ImportRefused, Problem
 from barometre.models import User
+from barometre.retention import imports_folder
 from barometre.settings import current as settings
 
 from . import jobs
@@ -50,7 +51,7 @@ TIME_LIMIT = 1800
 
 
 def imports_dir() -> Path:
-    path = Path(current_app.config["SETTINGS"].instance_path) / "imports"
+    path = imports_folder(current_app.config["SETTINGS"])
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -115,3 +115,28 @@ def test_export_retention_hours_is_a_setting(app: Flask, coordinator: User) -> N
     assert Settings.from_env({}).export_retention_hours == 72
     with pytest.raises(SettingsError, match="EXPORT_RETENTION_HOURS: au moins 1 heure"):
         Settings.from_env({"EXPORT_RETENTION_HOURS": "0"})
+
+
+def test_history_files_left_by_an_import_job_that_never_ran_go_after_72_hours(
+    app: Flask, coordinator: User, in_process: None
+) -> None:
+    """An import job deletes its uploads once run; one whose process died leaves them, with
+    report text in them: the retention purge takes them as it takes export files."""
+    import os
+
+    from barometre.console.import_jobs import REPORTS_FILE, create_import
+
+    history = b"reference;establishment;visit_date;condition;offer_types;description\n"
+    history += b"R-1;haren;06/01/2025;SEC-01;collectif;Texte d'un signalement\n"
+
+    def left_behind(hours_ago: float) -> Path:
+        folder = Path(create_import(db.session, coordinator, history, None, False).folder)
+        db.session.commit()  # never run: its process died before it
+        moment = (datetime.now() - timedelta(hours=hours_ago)).timestamp()
+        os.utime(folder, (moment, moment))
+        return folder
+
+    old, young = left_behind(73), left_behind(71)
+    assert tasks.purge_retention.apply().get()["export_files"] == 1
+    assert not old.exists()
+    assert (young / REPORTS_FILE).exists()
