@@ -375,7 +375,7 @@ def import_history_command(reports: Path, resolutions: Path | None, dry_run: boo
         db.session.rollback()
     else:
         db.session.commit()
-    for line in history_import.summary_lines(summary.totals(), dry_run):
+    for line in history_import.summary_lines(summary, dry_run):
         click.echo(line)
 
 

@@ -48,7 +48,6 @@ from .history_files import (
     read_batch,
     report_input,
 )
-from .levels import Level
 from .models import (
     SITUATION_EXPIRED,
     SITUATION_OPEN,
@@ -207,30 +206,6 @@ def _too_old(
 
 
 @dataclass
-class Summary:
-    report_rows: int = 0
-    resolution_rows: int = 0
-    reports: int = 0
-    resolutions: int = 0
-    known: int = 0
-    changes: list[LevelChange] = field(default_factory=list)
-    situations: Counter[str] = field(default_factory=Counter)
-    levels: list[tuple[str, Level]] = field(default_factory=list)
-
-    def totals(self) -> Totals:
-        return Totals(
-            report_rows=self.report_rows,
-            resolution_rows=self.resolution_rows,
-            reports=self.reports,
-            resolutions=self.resolutions,
-            known=self.known,
-            level_changes=len(self.changes),
-            situations=dict(self.situations),
-            levels=[(name, level.colour, level.step) for name, level in self.levels],
-        )
-
-
-@dataclass
 class Totals:
     """What an import did, in numbers: what its summary lines say, kept by a job's row."""
 
@@ -381,7 +356,7 @@ def import_history(
     settings: Settings,
     dry_run: bool = False,
     progress: Progress = _ignore_progress,
-) -> Summary:
+) -> Totals:
     """Read, check and replay the files; raise ImportRefused with every problem.
 
     Flushes, never commits: the caller commits, or rolls back after a dry run
@@ -393,15 +368,15 @@ def import_history(
     replay = Replay(session, settings, actor)
     total = batch.report_rows + batch.resolution_rows
     establishments = replay.run(records, total, progress)
-    summary = Summary(
+    summary = Totals(
         report_rows=batch.report_rows,
         resolution_rows=batch.resolution_rows,
         reports=len(records.reports),
         resolutions=len(records.resolutions),
         known=records.known,
-        changes=replay.changes,
-        situations=_situation_states(session, replay.opened),
-        levels=[(e.name, e.level) for e in establishments],
+        level_changes=len(replay.changes),
+        situations=dict(_situation_states(session, replay.opened)),
+        levels=[(e.name, e.level.colour, e.level.step) for e in establishments],
     )
     if not dry_run:
         services.audit(
@@ -412,7 +387,7 @@ def import_history(
             reports=summary.reports,
             resolutions=summary.resolutions,
             known=summary.known,
-            level_changes=len(summary.changes),
+            level_changes=summary.level_changes,
         )
     session.flush()
     return summary
@@ -427,7 +402,7 @@ def _situation_states(session: DbSession, ids: Sequence[int]) -> Counter[str]:
 
 
 def summary_lines(summary: Totals, dry_run: bool) -> list[str]:
-    """What the import did (or would do), in words (`Summary.totals()`, or a job's)."""
+    """What the import did (or would do), in words (`import_history`'s, or a job's)."""
     lines = [
         _(
             "Lignes lues : %(reports)d de signalements, %(resolutions)d de résolutions.",

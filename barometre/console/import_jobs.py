@@ -167,9 +167,8 @@ def _replay(session: DbSession, job: ImportJob, folder: Path) -> None:
         return
     if job.dry_run:
         session.rollback()
-    totals = summary.totals()
-    job.totals = totals.as_dict()
-    _finish(session, job, totals.report_rows + totals.resolution_rows)
+    job.totals = summary.as_dict()
+    _finish(session, job, summary.report_rows + summary.resolution_rows)
 
 
 def _finish(session: DbSession, job: ImportJob, lines: int) -> None:
