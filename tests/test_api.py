@@ -14,13 +14,17 @@ from barometre.extensions import db
 from barometre.models import ROLE_WORKER, ApiToken, Report, Situation, User
 from tests.conftest import bearer, login, make_user
 
-TODAY = clock.today().isoformat()
+
+def days_from_today(days: int) -> str:
+    return (clock.today() + timedelta(days=days)).isoformat()
 
 
 def body(**changes: Any) -> dict[str, Any]:
+    """A valid report with `changes`; an int visit_date is days from today, read at call
+    time (a date read at collection is yesterday's for a run crossing midnight)."""
     payload: dict[str, Any] = {
         "establishment": "haren",
-        "visit_date": TODAY,
+        "visit_date": days_from_today(0),
         "conditions": ["SEC-01"],
         "offer_types": ["individuel"],
         "description": "Pas de DECT disponible à l'accueil.",
@@ -29,6 +33,8 @@ def body(**changes: Any) -> dict[str, Any]:
         "detainees_not_seen": 2,
     }
     payload.update(changes)
+    if isinstance(payload["visit_date"], int):
+        payload["visit_date"] = days_from_today(payload["visit_date"])
     return {k: v for k, v in payload.items() if v is not ...}
 
 
@@ -112,8 +118,8 @@ def test_submission_id_in_upper_case_is_the_same_id(client: FlaskClient, worker:
         ({"establishment": "inconnue"}, "establishment"),
         ({"visit_date": ...}, "visit_date"),
         ({"visit_date": "26/11/2026"}, "visit_date"),
-        ({"visit_date": (clock.today() + timedelta(days=1)).isoformat()}, "visit_date"),
-        ({"visit_date": (clock.today() - timedelta(days=91)).isoformat()}, "visit_date"),
+        ({"visit_date": 1}, "visit_date"),
+        ({"visit_date": -91}, "visit_date"),
         ({"conditions": []}, "conditions"),
         ({"conditions": ...}, "conditions"),
         ({"conditions": "SEC-01"}, "conditions"),
