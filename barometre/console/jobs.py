@@ -20,12 +20,12 @@ from sqlalchemy import update
 
 from barometre import clock
 from barometre.extensions import DbSession, db
-from barometre.states import ExportState
+from barometre.states import JobState
 
-JOB_PENDING = ExportState.PENDING
-JOB_RUNNING = ExportState.RUNNING
-JOB_DONE = ExportState.DONE
-JOB_FAILED = ExportState.FAILED
+JOB_PENDING = JobState.PENDING
+JOB_RUNNING = JobState.RUNNING
+JOB_DONE = JobState.DONE
+JOB_FAILED = JobState.FAILED
 
 EXPORT, HISTORY_IMPORT = "export", "history_import"
 

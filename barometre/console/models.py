@@ -11,12 +11,12 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 from barometre import clock
 from barometre.extensions import db
 from barometre.models import User
-from barometre.states import ExportState
+from barometre.states import JobState
 
-EXPORT_PENDING = ExportState.PENDING
-EXPORT_RUNNING = ExportState.RUNNING
-EXPORT_DONE = ExportState.DONE
-EXPORT_FAILED = ExportState.FAILED
+EXPORT_PENDING = JobState.PENDING
+EXPORT_RUNNING = JobState.RUNNING
+EXPORT_DONE = JobState.DONE
+EXPORT_FAILED = JobState.FAILED
 
 EXPORT_KINDS = ("reports", "situations")
 EXPORT_FORMATS = ("csv", "xlsx")
