@@ -30,14 +30,7 @@ from barometre.extensions import DbSession
 from barometre.history import chart_changes, levels_at, spans_by_establishment
 from barometre.languages import BABEL_LOCALES, supported
 from barometre.levels import OFFER_TYPES
-from barometre.models import (
-    REVIEW_REJECTED,
-    Category,
-    Establishment,
-    LevelChange,
-    OfferType,
-    Report,
-)
+from barometre.models import Category, Establishment, LevelChange, OfferType, Report
 from barometre.presentation import (
     CAUSES,
     OFFER_TYPE_OFFERS,
@@ -51,6 +44,7 @@ from barometre.presentation import (
 )
 from barometre.queries import EstablishmentView, barometer
 from barometre.settings import Settings
+from barometre.states import ReviewState
 
 from . import handoff
 from .emails import (
@@ -336,7 +330,7 @@ def _report_counts(
             Report.establishment_id.in_(ids),
             Report.submitted_at > start,
             Report.submitted_at <= end,
-            Report.review_state != REVIEW_REJECTED,
+            Report.review_state != ReviewState.REJECTED,
         )
         .group_by(Report.establishment_id)
     )

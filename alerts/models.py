@@ -78,10 +78,6 @@ ACCOUNT_KINDS = (INVITE, RESET)
 # The confirmation asked of an address that wants to follow an establishment (issue 19).
 FOLLOW = "follow"
 
-GROUP_OPEN = GroupState.OPEN
-GROUP_SENT = GroupState.SENT
-GROUP_CANCELLED = GroupState.CANCELLED
-
 # Who a recipient is, for the notification log.
 TO_CONTACT = "contact"
 TO_COORDINATOR = "coordinator"
@@ -106,7 +102,7 @@ class AlertGroup(db.Model):  # type: ignore[name-defined]
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
-    state: Mapped[str] = mapped_column(String(12), default=GROUP_OPEN)
+    state: Mapped[str] = mapped_column(String(12), default=GroupState.OPEN)
     opened_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
     send_after: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)

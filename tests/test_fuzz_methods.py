@@ -35,7 +35,7 @@ from alerts.emails import TOPICS, preferences_token
 from alerts.models import FAILED, Notification
 from barometre import clock, password_links
 from barometre.console import exports, imports
-from barometre.console.models import EXPORT_DONE, Export
+from barometre.console.models import Export
 from barometre.extensions import db
 from barometre.follow import follow_token
 from barometre.models import (
@@ -49,6 +49,7 @@ from barometre.models import (
 )
 from barometre.routing import IdConverter
 from barometre.signed_links import establishment_token
+from barometre.states import JobState
 from tests.conftest import bearer, file_report, login, make_user
 
 METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE")
@@ -98,7 +99,7 @@ def seed_world(app: Flask) -> World:
                 kind="reports",
                 format="csv",
                 created_by_id=coordinator.id,
-                state=EXPORT_DONE,
+                state=JobState.DONE,
                 file_path=str(export_file()),
             ),
         ]

@@ -27,7 +27,7 @@ from alerts.models import FAILED, PENDING, RISE, TO_SERVICE, Notification
 from barometre import clock, services
 from barometre.console import exports, jobs
 from barometre.console.filters import Filters
-from barometre.console.models import EXPORT_DONE, Export
+from barometre.console.models import Export
 from barometre.errors import Conflict
 from barometre.extensions import db
 from barometre.models import (
@@ -37,6 +37,7 @@ from barometre.models import (
     Situation,
     User,
 )
+from barometre.states import JobState
 from tests.conftest import bearer, file_report
 from tests.races import N, console_clients, race
 
@@ -282,7 +283,7 @@ def test_concurrent_starts_of_one_export_write_one_file(app: Flask, coordinator:
     race(app, lambda _i: exports.run_export(export_id))
     db.session.rollback()
     done = db.session.get_one(Export, export_id)
-    assert done.state == EXPORT_DONE
+    assert done.state == JobState.DONE
     assert len(list(exports.exports_dir().iterdir())) == 1
 
 
