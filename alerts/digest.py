@@ -59,7 +59,7 @@ from .emails import (
     type_colour_lines,
 )
 from .events import new_notification
-from .models import DIGEST, DigestRun, Notification
+from .models import DIGEST, DigestRun, Notification, NotificationState
 from .recipients import Recipient, digest_recipients
 
 HISTORY_WEEKS = 12  # the window of the level chart, ending when the digest is made
@@ -155,7 +155,9 @@ def plan(session: DbSession, settings: Settings, week: str | None = None) -> lis
         session.add(row)
         created.append(row)
     session.flush()
-    handoff.after_commit(session, [n.id for n in created if n.state != "failed"], bulk=True)
+    handoff.after_commit(
+        session, [n.id for n in created if n.state != NotificationState.FAILED], bulk=True
+    )
     return created
 
 

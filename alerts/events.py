@@ -36,9 +36,7 @@ from barometre.states import SituationState
 from . import handoff
 from .emails import AddressRefused, sendable
 from .models import (
-    FAILED,
     GREEN_AGAIN,
-    PENDING,
     RED,
     RED_LIFTED,
     RISE,
@@ -46,6 +44,7 @@ from .models import (
     AlertGroup,
     GroupState,
     Notification,
+    NotificationState,
 )
 from .recipients import Recipient, alert_recipients, event_recipients
 
@@ -212,7 +211,9 @@ def record_event(
         rows.setdefault(row.recipient, row)  # unique per (event, recipient)
     session.add_all(rows.values())
     session.flush()
-    handoff.after_commit(session, [n.id for n in rows.values() if n.state == PENDING])
+    handoff.after_commit(
+        session, [n.id for n in rows.values() if n.state == NotificationState.PENDING]
+    )
     return list(rows.values())
 
 
@@ -236,7 +237,7 @@ def new_notification(
         recipient=address or shown,
         recipient_kind=recipient.kind,
         language=recipient.language,
-        state=PENDING if address else FAILED,
+        state=NotificationState.PENDING if address else NotificationState.FAILED,
         attempts=0,
         created_at=now,
         next_attempt_at=now,

@@ -54,13 +54,6 @@ class GroupState(Labelled):
     CANCELLED = "cancelled", _l("Annulé")
 
 
-PENDING = NotificationState.PENDING
-SENDING = NotificationState.SENDING
-SENT = NotificationState.SENT
-FAILED = NotificationState.FAILED
-UNCERTAIN = NotificationState.UNCERTAIN
-STATES = tuple(NotificationState)
-
 # Alert kinds (R6) and the digest (R9).
 RISE = "rise"
 RED = "red"
@@ -205,7 +198,7 @@ class Notification(db.Model):  # type: ignore[name-defined]
     recipient: Mapped[str] = mapped_column(String(254))
     recipient_kind: Mapped[str] = mapped_column(String(12))
     language: Mapped[str] = mapped_column(String(2), default="fr")
-    state: Mapped[str] = mapped_column(String(12), default=PENDING)
+    state: Mapped[str] = mapped_column(String(12), default=NotificationState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now, index=True)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)

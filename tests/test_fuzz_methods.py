@@ -32,7 +32,7 @@ from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, PathConverter, Rule
 
 from alerts.emails import TOPICS, preferences_token
-from alerts.models import FAILED, Notification
+from alerts.models import Notification, NotificationState
 from barometre import clock, password_links
 from barometre.console import exports, imports
 from barometre.console.models import Export
@@ -92,7 +92,7 @@ def seed_world(app: Flask) -> World:
                 kind="digest",
                 recipient=CONTACT_EMAIL,
                 recipient_kind="contact",
-                state=FAILED,
+                state=NotificationState.FAILED,
                 give_up_at=clock.now() + timedelta(days=1),
             ),
             Export(

@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from alerts import delivery
-from alerts.models import FAILED, PENDING, RISE, TO_SERVICE, Notification
+from alerts.models import RISE, TO_SERVICE, Notification, NotificationState
 from barometre import clock, services
 from barometre.console import exports, jobs
 from barometre.console.filters import Filters
@@ -234,7 +234,7 @@ def failed_notification(app: Flask) -> int:
         kind=RISE,
         recipient="casse@svc.test",
         recipient_kind=TO_SERVICE,
-        state=FAILED,
+        state=NotificationState.FAILED,
         attempts=1,
         give_up_at=clock.now(),
         last_error="550 5.1.1 Boîte inconnue",
@@ -256,7 +256,7 @@ def test_concurrent_retries_of_one_notification_have_one_winner(
 
     assert sorted(race(app, retry)) == [False] * (N - 1) + [True]
     assert audits("notification.retry") == 1 and handed_over == [notification_id]
-    assert db.session.get_one(Notification, notification_id).state == PENDING
+    assert db.session.get_one(Notification, notification_id).state == NotificationState.PENDING
 
 
 def test_concurrent_retries_through_the_console(
