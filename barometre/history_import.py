@@ -37,6 +37,7 @@ from sqlalchemy import func, select
 from . import clock, services
 from .errors import ValidationFailed
 from .extensions import DbSession
+from .gauge import level_words
 from .history_files import (
     REPORTS,
     RESOLUTIONS,
@@ -49,7 +50,7 @@ from .history_files import (
     report_input,
 )
 from .models import Establishment, LevelChange, Report, Situation, User
-from .presentation import date_fr, level_words
+from .presentation import date_fr
 from .services import CAUSE_IMPORT
 from .settings import Settings
 from .states import SituationState
