@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from barometre import gauge
-from barometre.gauge import COLOURS, FILLS, SWATCHES, contrast, level_words, swatch
+from barometre.gauge import COLOURS, FILLS, SWATCHES, Form, contrast, level_words, swatch
 from barometre.levels import ORANGE, ROUGE, VERT, level_at, rank_of
 
 ROOT = Path(__file__).resolve().parent.parent
 STYLESHEETS = sorted((ROOT / "barometre" / "static").glob("*.css"))
-FORMS = ("named", "bare", "short", "brief", "mark", "glyph")
+FORMS: tuple[Form, ...] = ("named", "bare", "short", "brief", "mark", "glyph")
 
 # rank -> the level in each form of FORMS, in French.
 FRENCH = {
@@ -32,7 +32,7 @@ FRENCH = {
 
 @pytest.mark.parametrize("rank", FRENCH)
 def test_a_level_in_every_form(rank: int) -> None:
-    said = tuple(level_words(*level_at(rank), form) for form in FORMS)  # type: ignore[arg-type]
+    said = tuple(level_words(*level_at(rank), form) for form in FORMS)
     assert said == FRENCH[rank]
 
 
