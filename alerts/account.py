@@ -30,7 +30,7 @@ from barometre.settings import current as current_settings
 
 from . import dispatch, handoff
 from .account_emails import language_of
-from .models import ACCOUNT_KINDS, RESET, TO_USER, Notification
+from .models import ACCOUNT_KINDS, RESET, TO_USER, Notification, NotificationState
 
 # Retries stop after a day, or sooner when the link would be dead on arrival (a reset: 2 h).
 GIVE_UP_AFTER = timedelta(hours=24)
@@ -70,7 +70,11 @@ class NotificationMailer:
             Notification.id == queued.id
         )
         found = session.execute(query).first()
-        return EmailState("pending", 0) if found is None else EmailState(found[0], found[1])
+        return (
+            EmailState(NotificationState.PENDING, 0)
+            if found is None
+            else EmailState(found[0], found[1])
+        )
 
 
 MAILER = NotificationMailer()

@@ -51,15 +51,11 @@ from .follow import FollowGone, follow_email, follow_establishment
 from .models import (
     ACCOUNT_KINDS,
     DIGEST,
-    FAILED,
     FOLLOW,
-    PENDING,
-    SENDING,
-    SENT,
     TROUBLE,
-    UNCERTAIN,
     AlertEvent,
     Notification,
+    NotificationState,
 )
 from .transport import (
     MAX_ERROR,
@@ -96,8 +92,8 @@ def resendable() -> ColumnElement[bool]:
     message left (a dead worker's row). An uncertain row with `sent_at` lost only the
     server's answer after the whole message went: only a coordinator resends it."""
     return or_(
-        Notification.state == PENDING,
-        and_(Notification.state == UNCERTAIN, Notification.sent_at.is_(None)),
+        Notification.state == NotificationState.PENDING,
+        and_(Notification.state == NotificationState.UNCERTAIN, Notification.sent_at.is_(None)),
     )
 
 
@@ -124,7 +120,7 @@ CLAIM: Update = (
         Notification.next_attempt_at <= bindparam("claim_now"),
     )
     .values(
-        state=SENDING,
+        state=NotificationState.SENDING,
         attempts=Notification.attempts + 1,
         claimed_at=bindparam("claim_now"),
         sent_at=None,
@@ -140,7 +136,7 @@ RECORD: Update = (
     update(Notification)
     .where(
         Notification.id == bindparam("record_id"),
-        Notification.state == SENDING,
+        Notification.state == NotificationState.SENDING,
         Notification.attempts == bindparam("record_attempt"),
     )
     .values(
@@ -326,7 +322,7 @@ def _attempt(
     except UncertainDelivery as error:
         log.warning("alerts: notification %s may have been sent: %s", notification.id, error)
         outcome = {
-            "state": UNCERTAIN,
+            "state": NotificationState.UNCERTAIN,
             "sent_at": clock.now(),
             "claimed_at": None,
             "last_error": UNCERTAIN_AFTER_DATA,
@@ -335,7 +331,7 @@ def _attempt(
         log.warning("alerts: notification %s not sent: %s", notification.id, _describe(error))
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=False)
     else:
-        outcome = {"state": SENT, "sent_at": clock.now(), "claimed_at": None}
+        outcome = {"state": NotificationState.SENT, "sent_at": clock.now(), "claimed_at": None}
     session.rollback()
     return outcome
 
@@ -350,11 +346,15 @@ def _failed(attempt: int, give_up_at: datetime, error: str, permanent: bool) -> 
     now = clock.now()
     outcome: dict[str, object] = {"last_error": error, "claimed_at": None}
     if permanent:
-        return {**outcome, "state": FAILED}
+        return {**outcome, "state": NotificationState.FAILED}
     next_attempt = now + backoff_delay(attempt)
     if next_attempt > give_up_at:
-        return {**outcome, "state": FAILED, "last_error": f"Abandon après 24 h : {error}"}
-    return {**outcome, "state": PENDING, "next_attempt_at": next_attempt}
+        return {
+            **outcome,
+            "state": NotificationState.FAILED,
+            "last_error": f"Abandon après 24 h : {error}",
+        }
+    return {**outcome, "state": NotificationState.PENDING, "next_attempt_at": next_attempt}
 
 
 def _record(executor: DbSession | Connection, outcome: Outcome) -> None:
@@ -433,9 +433,12 @@ def mark_stuck(session: DbSession, now: datetime) -> int:
     """Rows left in sending by a dead worker become uncertain, to be resent as they were."""
     result = session.execute(
         update(Notification)
-        .where(Notification.state == SENDING, Notification.claimed_at < now - SENDING_TIMEOUT)
+        .where(
+            Notification.state == NotificationState.SENDING,
+            Notification.claimed_at < now - SENDING_TIMEOUT,
+        )
         .values(
-            state=UNCERTAIN,
+            state=NotificationState.UNCERTAIN,
             claimed_at=None,
             last_error="Envoi interrompu : peut-être reçu, renvoyé avec le même Message-ID.",
         )
@@ -460,9 +463,12 @@ def retry(session: DbSession, notification_id: int, actor: User | None) -> bool:
     now = clock.now()
     result = session.execute(
         update(Notification)
-        .where(Notification.id == notification_id, Notification.state.in_((FAILED, UNCERTAIN)))
+        .where(
+            Notification.id == notification_id,
+            Notification.state.in_((NotificationState.FAILED, NotificationState.UNCERTAIN)),
+        )
         .values(
-            state=PENDING,
+            state=NotificationState.PENDING,
             next_attempt_at=now,
             give_up_at=now + timedelta(hours=24),
             # If it fails again it is new trouble: back on the banner, in the next warning.

@@ -27,36 +27,28 @@ from barometre import clock
 from barometre.addresses import MAX_ADDRESS, address_key, clean_address
 from barometre.charts import MailChart, mail_chart, mail_labelled
 from barometre.extensions import DbSession
+from barometre.gauge import Swatch, level_words, swatch
 from barometre.history import chart_changes, levels_at, spans_by_establishment
 from barometre.languages import BABEL_LOCALES, supported
-from barometre.levels import OFFER_TYPES
-from barometre.models import (
-    REVIEW_REJECTED,
-    Category,
-    Establishment,
-    LevelChange,
-    OfferType,
-    Report,
-)
+from barometre.levels import OFFER_TYPES, level_at
+from barometre.models import Category, Establishment, LevelChange, OfferType, Report
 from barometre.presentation import (
     CAUSES,
     OFFER_TYPE_OFFERS,
     datetime_words,
     duration_words,
-    level_words,
     missing_offers_sentence,
-    rank_glyph,
     tick_label,
     trend_words,
 )
 from barometre.queries import EstablishmentView, barometer
 from barometre.settings import Settings
+from barometre.states import ReviewState
 
 from . import handoff
 from .emails import (
     Rendered,
     common_context,
-    level_colour,
     offer_types_by_code,
     page_url,
     render,
@@ -65,7 +57,7 @@ from .emails import (
     type_colour_lines,
 )
 from .events import new_notification
-from .models import DIGEST, DigestRun, Notification
+from .models import DIGEST, DigestRun, Notification, NotificationState
 from .recipients import Recipient, digest_recipients
 
 HISTORY_WEEKS = 12  # the window of the level chart, ending when the digest is made
@@ -161,7 +153,9 @@ def plan(session: DbSession, settings: Settings, week: str | None = None) -> lis
         session.add(row)
         created.append(row)
     session.flush()
-    handoff.after_commit(session, [n.id for n in created if n.state != "failed"], bulk=True)
+    handoff.after_commit(
+        session, [n.id for n in created if n.state != NotificationState.FAILED], bulk=True
+    )
     return created
 
 
@@ -193,7 +187,7 @@ class EstablishmentDigest:
     level: str  # « orange 3 sur 5 », inside a sentence
     level_name: str  # « Code orange 3 sur 5 », on its own
     colour: str
-    colour_hex: str
+    swatch: Swatch
     open_situations: int
     diversity: int
     red_blocked: bool
@@ -211,7 +205,7 @@ class EstablishmentDigest:
     # Open situations by their condition's wording, with category and offer types (R14).
     situations: list[dict[str, Any]] = field(default_factory=list)
     # The colour of each offer type (R13), in words.
-    type_colours: list[dict[str, str]] = field(default_factory=list)
+    type_colours: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, str]] = field(default_factory=list)
     # The level and each offer type's colour over the last weeks, as cells and in words.
     chart: dict[str, Any] = field(default_factory=dict)
@@ -336,7 +330,7 @@ def _report_counts(
             Report.establishment_id.in_(ids),
             Report.submitted_at > start,
             Report.submitted_at <= end,
-            Report.review_state != REVIEW_REJECTED,
+            Report.review_state != ReviewState.REJECTED,
         )
         .group_by(Report.establishment_id)
     )
@@ -367,14 +361,14 @@ def _one(
     return EstablishmentDigest(
         name=view.establishment.name_in(lang),
         rank=level.rank,
-        level=level_words(level.colour, level.step, bare=True),
+        level=level_words(level.colour, level.step, "bare"),
         level_name=level_words(level.colour, level.step),
         colour=level.colour,
-        colour_hex=level_colour(level.colour, level.step),
+        swatch=swatch(level.colour, level.step),
         open_situations=level.open_situations,
         diversity=level.diversity,
         red_blocked=level.red_blocked_by_diversity,
-        week_ago=level_words(colour_ago, step_ago, bare=True),
+        week_ago=level_words(colour_ago, step_ago, "bare"),
         trend=trend_words(level.rank, week_ago)[0],
         note=view.establishment.note_in(lang),
         new_reports=0,
@@ -399,8 +393,8 @@ def _changes(
     return [
         {
             "at": datetime_words(c.at),
-            "from": level_words(c.from_colour, c.from_step, bare=True),
-            "to": level_words(c.to_colour, c.to_step, bare=True),
+            "from": level_words(c.from_colour, c.from_step, "bare"),
+            "to": level_words(c.to_colour, c.to_step, "bare"),
             "cause": _cause(c.cause),
         }
         for c in changes
@@ -467,21 +461,12 @@ def chart_words(
     }
 
 
-def _level_of(rank: int) -> tuple[str, int]:
-    """(colour, step) of a rank of the gauge (vert 0, orange 1–5, rouge 6)."""
-    if rank <= 0:
-        return "vert", 0
-    return ("rouge", 5) if rank >= 6 else ("orange", rank)
-
-
-def _cell(width: float, rank: int, title: str) -> dict[str, str]:
-    colour, step = _level_of(rank)
+def _cell(width: float, rank: int, title: str) -> dict[str, Any]:
+    level = level_at(rank)
     return {
         "width": f"{width:.1f}",
-        "colour": level_colour(colour, step),
-        # Black on every orange, white on green and red: at least 4.5:1 on each.
-        "ink": "#000000" if colour == "orange" else "#ffffff",
-        "mark": rank_glyph(rank) if mail_labelled(width) else "",
+        "swatch": swatch(*level),
+        "mark": level_words(*level, "glyph") if mail_labelled(width) else "",
         "title": title,
     }
 
@@ -506,7 +491,7 @@ def _stretch(
     settings: Settings,
 ) -> str:
     """« orange 2 sur 5 depuis le 3 novembre (27 jours) »: one stretch at one level."""
-    level = level_words(*_level_of(rank), bare=True)
+    level = level_words(*level_at(rank), "bare")
     since = _day(local(start, settings).date(), lang, True, False)
     until = _day(local(end, settings).date(), lang, True, False)
     lasted = duration_words((end - start) // timedelta(days=1))

@@ -31,6 +31,7 @@ from sqlalchemy.orm import joinedload
 
 from barometre.addresses import AddressError, address_key, check_address
 from barometre.extensions import DbSession
+from barometre.gauge import level_change_words, level_words, swatch
 from barometre.languages import supported
 from barometre.levels import (
     OFFER_TYPES,
@@ -40,24 +41,13 @@ from barometre.levels import (
     offer_type_levels,
 )
 from barometre.models import Condition, LevelChange, OfferType, Situation
-from barometre.presentation import (
-    level_change_words,
-    level_words,
-    missing_offers_sentence,
-    offer_type_level_words,
-)
+from barometre.presentation import missing_offers_sentence, offer_type_level_words
 from barometre.settings import Settings
 from barometre.signed_links import establishment_url
 
 from .models import REMINDER, TO_COORDINATOR, TO_FOLLOWER, AlertEvent, Notification
 
 PREFERENCES_SALT = "alerts.preferences"
-
-COLOURS = {
-    "vert": "#2e7d32",
-    "rouge": "#c62828",
-    "orange": ("#fbc02d", "#f9a825", "#fb8c00", "#f57c00", "#e65100"),
-}
 
 
 class AddressRefused(AddressError):
@@ -84,14 +74,6 @@ class Rendered:
     subject: str
     text: str
     html: str
-
-
-def level_colour(colour: str, step: int) -> str:
-    if colour == "orange":
-        shades = COLOURS["orange"]
-        return shades[max(1, min(step, len(shades))) - 1]
-    value = COLOURS.get(colour, COLOURS["vert"])
-    return value if isinstance(value, str) else value[0]
 
 
 def render(name: str, lang: str, context: dict[str, Any]) -> Rendered:
@@ -404,7 +386,7 @@ def situation_line(
     }
 
 
-def type_colour_lines(lines: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
+def type_colour_lines(lines: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
     """The colour per offer type that these open situations give (R13), in words and colour."""
     counts = breakdown((line["category_code"], line["offer_type_codes"]) for line in lines)
     return [
@@ -412,7 +394,7 @@ def type_colour_lines(lines: list[dict[str, Any]], lang: str) -> list[dict[str, 
             "code": code,
             "words": type_level_words(lang, code, level),
             "colour": level.colour,
-            "colour_hex": level_colour(level.colour, level.step),
+            "swatch": swatch(level.colour, level.step),
         }
         for code, level in offer_type_levels(counts.by_offer_type).items()
     ]
@@ -430,13 +412,13 @@ def level_context(offer_types: dict[str, OfferType], level: Level, lang: str) ->
     with force_locale(lang):
         missing = missing_offers_sentence(level.missing_offer_types)
         named = level_words(level.colour, level.step)
-        bare = level_words(level.colour, level.step, bare=True)
+        bare = level_words(level.colour, level.step, "bare")
     return {
         "level": bare,
         "level_name": named,
         "missing_offers": missing,
         "colour": level.colour,
-        "colour_hex": level_colour(level.colour, level.step),
+        "swatch": swatch(level.colour, level.step),
         "open_situations": level.open_situations,
         "diversity": level.diversity,
         "offer_type_count": len(OFFER_TYPES),
@@ -470,7 +452,7 @@ def event_context(
     situations = situation_lines(session, ids, lang, offer_types, new_ids)
     establishment = event.establishment
     with force_locale(lang):
-        previous = level_words(event.from_colour, event.from_step, bare=True)
+        previous = level_words(event.from_colour, event.from_step, "bare")
         change = level_change_words(
             event.from_colour, event.from_step, event.to_colour, event.to_step
         )

@@ -28,25 +28,23 @@ from barometre import clock
 from barometre.addresses import MAX_ADDRESS
 from barometre.extensions import DbSession
 from barometre.levels import ROUGE, VERT
-from barometre.models import SITUATION_OPEN, Establishment, LevelChange, Situation
+from barometre.models import Establishment, LevelChange, Situation
 from barometre.services import lock_establishment
 from barometre.settings import Settings
+from barometre.states import SituationState
 
 from . import handoff
 from .emails import AddressRefused, sendable
 from .models import (
-    FAILED,
     GREEN_AGAIN,
-    GROUP_CANCELLED,
-    GROUP_OPEN,
-    GROUP_SENT,
-    PENDING,
     RED,
     RED_LIFTED,
     RISE,
     AlertEvent,
     AlertGroup,
+    GroupState,
     Notification,
+    NotificationState,
 )
 from .recipients import Recipient, alert_recipients, event_recipients
 
@@ -73,7 +71,7 @@ def on_level_change(session: DbSession, change: LevelChange) -> None:
 
 def open_group(session: DbSession, establishment_id: int) -> AlertGroup | None:
     query = select(AlertGroup).where(
-        AlertGroup.establishment_id == establishment_id, AlertGroup.state == GROUP_OPEN
+        AlertGroup.establishment_id == establishment_id, AlertGroup.state == GroupState.OPEN
     )
     return session.scalar(query)
 
@@ -110,7 +108,7 @@ def record_back_to_green(session: DbSession, change: LevelChange, settings: Sett
     announced_before = True
     if group is not None:
         # Its rises were never sent; the recipients last heard of the group's start level.
-        group.state = GROUP_CANCELLED
+        group.state = GroupState.CANCELLED
         group.closed_at = clock.now()
         announced_before = group.from_colour != VERT
         session.flush()
@@ -167,7 +165,7 @@ def open_situation_ids(session: DbSession, establishment_id: int) -> list[int]:
         select(Situation.id)
         .where(
             Situation.establishment_id == establishment_id,
-            Situation.status == SITUATION_OPEN,
+            Situation.status == SituationState.OPEN,
         )
         .order_by(Situation.opened_at, Situation.id)
     )
@@ -213,7 +211,9 @@ def record_event(
         rows.setdefault(row.recipient, row)  # unique per (event, recipient)
     session.add_all(rows.values())
     session.flush()
-    handoff.after_commit(session, [n.id for n in rows.values() if n.state == PENDING])
+    handoff.after_commit(
+        session, [n.id for n in rows.values() if n.state == NotificationState.PENDING]
+    )
     return list(rows.values())
 
 
@@ -237,7 +237,7 @@ def new_notification(
         recipient=address or shown,
         recipient_kind=recipient.kind,
         language=recipient.language,
-        state=PENDING if address else FAILED,
+        state=NotificationState.PENDING if address else NotificationState.FAILED,
         attempts=0,
         created_at=now,
         next_attempt_at=now,
@@ -251,7 +251,7 @@ def new_notification(
 
 def due_groups(session: DbSession, now: datetime) -> list[int]:
     query = select(AlertGroup.id).where(
-        AlertGroup.state == GROUP_OPEN, AlertGroup.send_after <= now
+        AlertGroup.state == GroupState.OPEN, AlertGroup.send_after <= now
     )
     return list(session.scalars(query.order_by(AlertGroup.send_after)))
 
@@ -268,10 +268,10 @@ def close_group(session: DbSession, group_id: int) -> AlertEvent | None:
         update(AlertGroup)
         .where(
             AlertGroup.id == group_id,
-            AlertGroup.state == GROUP_OPEN,
+            AlertGroup.state == GroupState.OPEN,
             AlertGroup.send_after <= now,
         )
-        .values(state=GROUP_SENT, closed_at=now)
+        .values(state=GroupState.SENT, closed_at=now)
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -280,7 +280,7 @@ def close_group(session: DbSession, group_id: int) -> AlertEvent | None:
     level = establishment.level
     if level.rank <= group.rank_before:
         # Fell back meanwhile: nothing new to announce.
-        group.state = GROUP_CANCELLED
+        group.state = GroupState.CANCELLED
         session.flush()
         return None
     event = _event_from_group(group, establishment)

@@ -18,7 +18,7 @@ from barometre.settings import Settings
 from . import handoff
 from .emails import Rendered, barometer_url, common_context, render
 from .events import new_notification
-from .models import FOLLOW, PENDING, TO_FOLLOWER, Notification
+from .models import FOLLOW, TO_FOLLOWER, Notification, NotificationState
 from .recipients import Recipient
 
 FOLLOW_EMAIL = "follow_confirm"
@@ -38,7 +38,7 @@ def request_follow(
     row.follow_request_id = request.id
     session.add(row)
     session.flush()
-    if row.state == PENDING:
+    if row.state == NotificationState.PENDING:
         handoff.after_commit(session, [row.id])
     return row
 

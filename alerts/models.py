@@ -54,13 +54,6 @@ class GroupState(Labelled):
     CANCELLED = "cancelled", _l("Annulé")
 
 
-PENDING = NotificationState.PENDING
-SENDING = NotificationState.SENDING
-SENT = NotificationState.SENT
-FAILED = NotificationState.FAILED
-UNCERTAIN = NotificationState.UNCERTAIN
-STATES = tuple(NotificationState)
-
 # Alert kinds (R6) and the digest (R9).
 RISE = "rise"
 RED = "red"
@@ -77,10 +70,6 @@ RESET = "reset"
 ACCOUNT_KINDS = (INVITE, RESET)
 # The confirmation asked of an address that wants to follow an establishment (issue 19).
 FOLLOW = "follow"
-
-GROUP_OPEN = GroupState.OPEN
-GROUP_SENT = GroupState.SENT
-GROUP_CANCELLED = GroupState.CANCELLED
 
 # Who a recipient is, for the notification log.
 TO_CONTACT = "contact"
@@ -106,7 +95,7 @@ class AlertGroup(db.Model):  # type: ignore[name-defined]
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
-    state: Mapped[str] = mapped_column(String(12), default=GROUP_OPEN)
+    state: Mapped[str] = mapped_column(String(12), default=GroupState.OPEN)
     opened_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
     send_after: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -209,7 +198,7 @@ class Notification(db.Model):  # type: ignore[name-defined]
     recipient: Mapped[str] = mapped_column(String(254))
     recipient_kind: Mapped[str] = mapped_column(String(12))
     language: Mapped[str] = mapped_column(String(2), default="fr")
-    state: Mapped[str] = mapped_column(String(12), default=PENDING)
+    state: Mapped[str] = mapped_column(String(12), default=NotificationState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now, index=True)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)

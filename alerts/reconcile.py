@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from barometre import clock
-from barometre.console.models import EXPORT_FAILED, EXPORT_PENDING, EXPORT_RUNNING, Export
+from barometre.console.models import Export
 from barometre.extensions import DbSession
 from barometre.retention import purge_export_files
 from barometre.services import expire_all
 from barometre.settings import Settings
+from barometre.states import JobState
 
 from . import digest, handoff, reminders, trouble
 from .celery_app import TIME_LIMITS
@@ -52,17 +53,17 @@ def reset_stuck_exports(session: DbSession, now: datetime) -> list[int]:
     """Exports whose worker died: back to pending (the ids to run again), or failed."""
     stuck = session.scalars(
         select(Export).where(
-            Export.state == EXPORT_RUNNING, Export.started_at < now - EXPORT_STUCK_AFTER
+            Export.state == JobState.RUNNING, Export.started_at < now - EXPORT_STUCK_AFTER
         )
     ).all()
     again = []
     for export in stuck:
         export.error = WORKER_LOST
         if export.created_at < now - EXPORT_GIVE_UP_AFTER:
-            export.state = EXPORT_FAILED
+            export.state = JobState.FAILED
             export.finished_at = now
         else:
-            export.state = EXPORT_PENDING
+            export.state = JobState.PENDING
             export.progress = 0
             export.row_count = 0
             again.append(export.id)

@@ -32,7 +32,7 @@ from barometre.services import lock_establishment
 from barometre.settings import Settings
 
 from .events import open_situation_ids, record_event, red_still_told
-from .models import REMINDER, SENT, AlertEvent, Notification
+from .models import REMINDER, AlertEvent, Notification, NotificationState
 from .recipients import Recipient, event_recipients
 
 
@@ -91,7 +91,7 @@ def reached(session: DbSession, red_id: int) -> list[Recipient]:
     sent = set(
         session.scalars(
             select(Notification.recipient).where(
-                Notification.event_id == red_id, Notification.state == SENT
+                Notification.event_id == red_id, Notification.state == NotificationState.SENT
             )
         )
     )

@@ -38,23 +38,21 @@ from .emails import Rendered, common_context, render
 from .events import new_notification
 from .models import (
     DIGEST,
-    FAILED,
     FOLLOW,
     GREEN_AGAIN,
-    PENDING,
     RED,
     RED_LIFTED,
     RISE,
     TO_COORDINATOR,
     TROUBLE,
-    UNCERTAIN,
     AlertEvent,
     DeliveryWarning,
     Notification,
+    NotificationState,
 )
 from .recipients import Recipient, coordinators, email_language, opted_out
 
-TROUBLE_STATES = (FAILED, UNCERTAIN)
+TROUBLE_STATES = (NotificationState.FAILED, NotificationState.UNCERTAIN)
 # A warning lists this many emails; it counts the rest.
 LISTED = 20
 
@@ -71,7 +69,10 @@ KIND_WORDS: dict[str, LazyString] = {
     "reset": _l("réinitialisation du mot de passe"),
 }
 # A courriel is masculine: « incertain », where the log's notification is « Incertaine ».
-STATE_WORDS: dict[str, LazyString] = {FAILED: _l("échec"), UNCERTAIN: _l("incertain")}
+STATE_WORDS: dict[str, LazyString] = {
+    NotificationState.FAILED: _l("échec"),
+    NotificationState.UNCERTAIN: _l("incertain"),
+}
 
 
 def open_trouble() -> list[ColumnElement[bool]]:
@@ -99,7 +100,10 @@ def trouble_counts(session: DbSession) -> dict[str, int]:
 def console_status(session: DbSession) -> list[Status]:
     """The console's lines for undeliverable emails (home page and banner)."""
     counts = trouble_counts(session)
-    failed, uncertain = counts.get(FAILED, 0), counts.get(UNCERTAIN, 0)
+    failed, uncertain = (
+        counts.get(NotificationState.FAILED, 0),
+        counts.get(NotificationState.UNCERTAIN, 0),
+    )
     return [
         Status(
             ngettext(
@@ -108,7 +112,7 @@ def console_status(session: DbSession) -> list[Status]:
                 failed,
             ),
             failed,
-            url_for("alerts.notifications", state=FAILED),
+            url_for("alerts.notifications", state=NotificationState.FAILED),
             trouble=True,
         ),
         Status(
@@ -118,7 +122,7 @@ def console_status(session: DbSession) -> list[Status]:
                 uncertain,
             ),
             uncertain,
-            url_for("alerts.notifications", state=UNCERTAIN),
+            url_for("alerts.notifications", state=NotificationState.UNCERTAIN),
             trouble=True,
         ),
     ]
@@ -171,7 +175,9 @@ def warn_coordinators(
         rows.setdefault(row.recipient, row)
     session.add_all(rows.values())
     session.flush()
-    handoff.after_commit(session, [n.id for n in rows.values() if n.state == PENDING])
+    handoff.after_commit(
+        session, [n.id for n in rows.values() if n.state == NotificationState.PENDING]
+    )
     return list(rows.values())
 
 

@@ -34,14 +34,11 @@ from .emails import (
     preferences_token,
 )
 from .models import (
-    FAILED,
-    STATES,
     TO_CONTACT,
     TO_COORDINATOR,
     TO_FOLLOWER,
     TO_SERVICE,
     TO_USER,
-    UNCERTAIN,
     AddressPreference,
     AlertEvent,
     Notification,
@@ -54,7 +51,7 @@ bp = Blueprint("alerts", __name__)
 LOG_LIMIT = 200
 OUTBOX_LIMIT = 200
 OUTBOX_NAME = re.compile(r"^notification-\d{6,}\.eml$")
-RETRYABLE = (FAILED, UNCERTAIN)
+RETRYABLE = (NotificationState.FAILED, NotificationState.UNCERTAIN)
 
 # What the log shows for a notification's state and its kind of recipient (the
 # stored codes stay English; the page speaks the reader's language).
@@ -81,7 +78,7 @@ def notifications() -> ResponseReturnValue:
         .order_by(Notification.id.desc())
         .limit(LOG_LIMIT)
     )
-    if state in STATES:
+    if state in STATE_LABELS:
         query = query.where(Notification.state == state)
     counts = dict(
         db.session.execute(
@@ -91,8 +88,8 @@ def notifications() -> ResponseReturnValue:
     return render_template(
         "alerts/notifications.html",
         rows=list(db.session.scalars(query)),
-        state=state if state in STATES else "",
-        states=STATES,
+        state=state if state in STATE_LABELS else "",
+        states=tuple(NotificationState),
         state_labels=STATE_LABELS,
         recipient_labels=RECIPIENT_LABELS,
         counts=counts,

@@ -12,7 +12,8 @@ from sqlalchemy.orm import joinedload
 from . import clock
 from .charts import Change, Span
 from .extensions import DbSession
-from .models import SITUATION_OPEN, Condition, Establishment, LevelChange, Situation
+from .models import Condition, Establishment, LevelChange, Situation
+from .states import SituationState
 
 RECENTLY_CLOSED_DAYS = 90
 FEED_SIZE = 50
@@ -87,7 +88,7 @@ def recently_closed(
         select(Situation)
         .where(
             Situation.establishment_id == establishment_id,
-            Situation.status != SITUATION_OPEN,
+            Situation.status != SituationState.OPEN,
             Situation.closed_at >= since,
         )
         .options(joinedload(Situation.condition).joinedload(Condition.category))

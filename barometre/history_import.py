@@ -37,6 +37,7 @@ from sqlalchemy import func, select
 from . import clock, services
 from .errors import ValidationFailed
 from .extensions import DbSession
+from .gauge import level_words
 from .history_files import (
     REPORTS,
     RESOLUTIONS,
@@ -48,19 +49,11 @@ from .history_files import (
     read_batch,
     report_input,
 )
-from .models import (
-    SITUATION_EXPIRED,
-    SITUATION_OPEN,
-    SITUATION_RESOLVED,
-    Establishment,
-    LevelChange,
-    Report,
-    Situation,
-    User,
-)
-from .presentation import date_fr, level_words
+from .models import Establishment, LevelChange, Report, Situation, User
+from .presentation import date_fr
 from .services import CAUSE_IMPORT
 from .settings import Settings
+from .states import SituationState
 
 # Hours (Brussels) given to the records of a day: the reconciler expires
 # overnight, then reports come in, then the committee resolves.
@@ -80,7 +73,7 @@ def live_cutoff(session: DbSession) -> date | None:
     )
     resolution = session.scalar(
         select(func.max(Situation.closed_at)).where(
-            Situation.status == SITUATION_RESOLVED, Situation.closed_by_import.is_(False)
+            Situation.status == SituationState.RESOLVED, Situation.closed_by_import.is_(False)
         )
     )
     return _newest(report, change, resolution)
@@ -96,7 +89,8 @@ def history_cutoff(session: DbSession, establishment_id: int) -> date | None:
     )
     resolution = session.scalar(
         select(func.max(Situation.closed_at)).where(
-            Situation.establishment_id == establishment_id, Situation.status == SITUATION_RESOLVED
+            Situation.establishment_id == establishment_id,
+            Situation.status == SituationState.RESOLVED,
         )
     )
     return _newest(report, change, resolution)
@@ -324,7 +318,7 @@ class Replay:
             select(Situation).where(
                 Situation.establishment_id == record.establishment.id,
                 Situation.condition_id == record.condition.id,
-                Situation.status == SITUATION_OPEN,
+                Situation.status == SituationState.OPEN,
             )
         )
         if situation is None:
@@ -420,9 +414,9 @@ def summary_lines(summary: Totals, dry_run: bool) -> list[str]:
             "Situations : %(opened)d ouverte(s) par l'import, dont %(resolved)d résolue(s), "
             "%(expired)d expirée(s), %(open)d encore ouverte(s).",
             opened=sum(summary.situations.values()),
-            resolved=summary.situations.get(SITUATION_RESOLVED, 0),
-            expired=summary.situations.get(SITUATION_EXPIRED, 0),
-            open=summary.situations.get(SITUATION_OPEN, 0),
+            resolved=summary.situations.get(SituationState.RESOLVED, 0),
+            expired=summary.situations.get(SituationState.EXPIRED, 0),
+            open=summary.situations.get(SituationState.OPEN, 0),
         ),
         _("Changements de niveau : %(count)d.", count=summary.level_changes),
     ]

@@ -61,6 +61,15 @@ def rank_of(colour: str, step: int) -> int:
     return 6 if colour == ROUGE else step
 
 
+def level_at(rank: int) -> tuple[str, int]:
+    """(colour, step) at a position of the gauge: the inverse of `rank_of`."""
+    if rank <= 0:
+        return VERT, 0
+    if rank > MAX_ORANGE_STEP:
+        return ROUGE, MAX_ORANGE_STEP
+    return ORANGE, rank
+
+
 GREEN = Level(VERT, 0, 0, (), False)
 
 

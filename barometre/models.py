@@ -265,10 +265,6 @@ situation_report = Table(
     Column("report_id", ForeignKey("report.id"), primary_key=True, index=True),
 )
 
-REVIEW_UNREVIEWED = ReviewState.UNREVIEWED
-REVIEW_VALIDATED = ReviewState.VALIDATED
-REVIEW_REJECTED = ReviewState.REJECTED
-
 
 class Report(db.Model):  # type: ignore[name-defined]
     __tablename__ = "report"
@@ -292,7 +288,7 @@ class Report(db.Model):  # type: ignore[name-defined]
     detainees_not_seen: Mapped[int | None] = mapped_column(Integer)
     # Canonical lower-case UUID, scoped to the author (uq_report_author_submission).
     submission_id: Mapped[str | None] = mapped_column(String(36))
-    review_state: Mapped[str] = mapped_column(String(12), default=REVIEW_UNREVIEWED)
+    review_state: Mapped[str] = mapped_column(String(12), default=ReviewState.UNREVIEWED)
     review_reason: Mapped[str] = mapped_column(Text, default="")
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -332,12 +328,6 @@ class Report(db.Model):  # type: ignore[name-defined]
         return ()
 
 
-SITUATION_OPEN = SituationState.OPEN
-SITUATION_RESOLVED = SituationState.RESOLVED
-SITUATION_EXPIRED = SituationState.EXPIRED
-SITUATION_WITHDRAWN = SituationState.WITHDRAWN
-
-
 class Situation(db.Model):  # type: ignore[name-defined]
     __tablename__ = "situation"
     __table_args__ = (
@@ -355,7 +345,7 @@ class Situation(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
     condition_id: Mapped[int] = mapped_column(ForeignKey("condition.id"))
-    status: Mapped[str] = mapped_column(String(12), default=SITUATION_OPEN)
+    status: Mapped[str] = mapped_column(String(12), default=SituationState.OPEN)
     offer_types: Mapped[str] = mapped_column(String(64), default="")
     opened_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
     first_visit: Mapped[date] = mapped_column(Date)

@@ -20,13 +20,13 @@ from sqlalchemy import select
 
 from . import clock
 from .extensions import DbSession
+from .levels import OFFER_TYPES, ORANGE, ROUGE, VERT
 from .models import Condition, Establishment, OfferType
 
 # The longest window served as an enum of its days (a year and a day: 367 values).
 DATE_ENUM_DAYS = 366
 
-COLOURS = ["vert", "orange", "rouge"]
-OFFER_TYPES = ["individuel", "collectif", "cellulaire"]
+COLOURS = [VERT, ORANGE, ROUGE]
 MAX_COUNT = 100_000
 # Text fields refuse the NUL character (no database stores it).
 NO_NUL = "^[^\\u0000]*$"
@@ -147,7 +147,10 @@ SCHEMAS: dict[str, Any] = {
             "colour": {"type": "string", "enum": COLOURS},
             "step": {"type": "integer", "minimum": 0, "maximum": 5},
             "open_situations": {"type": "integer", "minimum": 0},
-            "offer_types": {"type": "array", "items": {"type": "string", "enum": OFFER_TYPES}},
+            "offer_types": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(OFFER_TYPES)},
+            },
             "red_blocked_by_diversity": {"type": "boolean"},
         },
         "required": [
@@ -163,7 +166,7 @@ SCHEMAS: dict[str, Any] = {
         "description": "la couleur d'un type d'offre : le palier orange que donnent "
         "ses seules situations ouvertes (vert quand aucune)",
         "properties": {
-            "colour": {"type": "string", "enum": ["vert", "orange"]},
+            "colour": {"type": "string", "enum": [VERT, ORANGE]},
             "step": {"type": "integer", "minimum": 0, "maximum": 5},
         },
         "required": ["colour", "step"],

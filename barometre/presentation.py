@@ -1,8 +1,8 @@
-"""How levels, causes, states and dates read in French (through Flask-Babel).
+"""How causes, states, offer types, names and dates read in French (through Flask-Babel).
 
-Shared by the barometer pages, the console, the feed and the exports, so that
-a level is always said the same way: in words, with a shape, and in colour
-(never colour alone).
+Shared by the barometer pages, the console, the feed, the exports and the emails. A
+level itself is said, drawn and painted by `barometre.gauge`; this module hands its
+words to the templates with the rest.
 """
 
 from __future__ import annotations
@@ -18,16 +18,11 @@ from flask_babel import lazy_gettext as _l
 
 from .charts import Tick
 from .clock import zone
+from .gauge import COLOURS, SHAPES, level_change_words, level_words
 from .languages import BABEL_LOCALES, supported
-from .levels import MAX_ORANGE_STEP, ROUGE, VERT, TypeLevel, rank_of
+from .levels import VERT, TypeLevel, level_at, rank_of, type_level
 from .states import ReviewState, Role, SituationState
 from .text import printable_only
-
-# One shape per colour, so the level reads without colour (WCAG 1.4.1).
-SHAPES = {VERT: _l("cercle"), "orange": _l("triangle"), ROUGE: _l("carré")}
-
-# The same shapes as glyphs, for text drawn inside the chart.
-GLYPHS = {VERT: "●", "orange": "▲", ROUGE: "■"}
 
 # The history chart's periods (barometre.charts.PERIODS), as the reader picks them.
 PERIOD_LABELS = {"3m": _l("3 mois"), "12m": _l("12 mois"), "tout": _l("Depuis le début")}
@@ -68,60 +63,6 @@ ROLE_LABELS = Role.labels()
 
 def lang() -> str:
     return supported(str(get_locale() or ""))
-
-
-def level_words(colour: str, step: int, bare: bool = False) -> str:
-    """The one way a level is put into words, in the current locale, for pages and emails.
-
-    « Code orange 3 sur 5 » on its own; `bare`, inside a sentence: « orange 3 sur 5 »
-    (« passe d'orange 2 sur 5 à rouge »).
-    """
-    if bare:
-        if colour == VERT or step == 0:
-            return _("vert")
-        if colour == ROUGE:
-            return _("rouge")
-        return _("orange %(step)d sur %(max)d", step=step, max=MAX_ORANGE_STEP)
-    if colour == VERT or step == 0:
-        return _("Code vert")
-    if colour == ROUGE:
-        return _("Code rouge")
-    return _("Code orange %(step)d sur 5", step=step)
-
-
-# French elides « de » before a vowel or a mute h: « d'orange », « de rouge ».
-_ELIDED = tuple("aeiouyàâéèêëîïôöûüh")
-
-
-def level_change_words(from_colour: str, from_step: int, to_colour: str, to_step: int) -> str:
-    """« d'orange 2 sur 5 à rouge », « de vert à orange 1 sur 5 »."""
-    before = level_words(from_colour, from_step, bare=True)
-    after = level_words(to_colour, to_step, bare=True)
-    if before.lower().startswith(_ELIDED):
-        return _("d'%(before)s à %(after)s", before=before, after=after)
-    return _("de %(before)s à %(after)s", before=before, after=after)
-
-
-def rank_words(rank: int) -> str:
-    if rank >= 6:
-        return level_words(ROUGE, 5)
-    return level_words(VERT if rank == 0 else "orange", rank)
-
-
-def rank_glyph(rank: int) -> str:
-    """The level's shape, then its step for orange: « ▲ 3 »."""
-    if rank >= 6:
-        return GLYPHS[ROUGE]
-    return GLYPHS[VERT] if rank == 0 else f"{GLYPHS['orange']} {rank}"
-
-
-def short_level(colour: str, step: int) -> str:
-    """For the badge: a few characters."""
-    if colour == VERT or step == 0:
-        return _("vert")
-    if colour == ROUGE:
-        return _("rouge")
-    return _("orange %(step)d/5", step=step)
 
 
 def offer_type_level_words(offer_type: str, level: TypeLevel) -> str:
@@ -236,9 +177,9 @@ def trend_words(rank_now: int, before: tuple[str, int] | None) -> tuple[str, str
         return "same", _("= comme il y a 7 jours")
     rank_before = rank_of(*before)
     if rank_now > rank_before:
-        return "up", _("↗ plus haut qu'il y a 7 jours (%(level)s)", level=rank_words(rank_before))
+        return "up", _("↗ plus haut qu'il y a 7 jours (%(level)s)", level=level_words(*before))
     if rank_now < rank_before:
-        return "down", _("↘ plus bas qu'il y a 7 jours (%(level)s)", level=rank_words(rank_before))
+        return "down", _("↘ plus bas qu'il y a 7 jours (%(level)s)", level=level_words(*before))
     return "same", _("= comme il y a 7 jours")
 
 
@@ -269,24 +210,23 @@ def init_presentation(app: Flask) -> None:
     app.add_template_filter(local_name, "local_name")
     app.add_template_filter(local_note, "local_note")
 
-
     app.add_template_filter(sentence_start, "sentence_start")
-    # A global, not only a context variable: macros imported without context use it too.
+    # Globals, not only context variables: macros imported without context use them too,
+    # and the emails (rendered outside any request).
     app.add_template_global(level_words, "level_words")
+    app.add_template_global(level_at, "level_at")
+    app.add_template_global(type_level, "type_level")
+    app.jinja_env.globals["level_colours"] = COLOURS
     # Stored names in XML (feed, badge): rows older than the text rule may hold controls.
     app.add_template_filter(printable_only, "printable")
 
     @app.context_processor
     def helpers() -> dict[str, Any]:
         return {
-            "level_words": level_words,
             "level_change_words": level_change_words,
-            "rank_words": rank_words,
             "offer_type_level_words": offer_type_level_words,
             "missing_offers_sentence": missing_offers_sentence,
             "tick_label": tick_label,
-            "rank_glyph": rank_glyph,
-            "short_level": short_level,
             "period_labels": PERIOD_LABELS,
             "duration_words": duration_words,
             "level_since_words": level_since_words,

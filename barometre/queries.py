@@ -14,15 +14,8 @@ from sqlalchemy.orm import joinedload
 
 from .extensions import DbSession
 from .levels import Breakdown, Level, breakdown
-from .models import (
-    SITUATION_OPEN,
-    Category,
-    Condition,
-    Establishment,
-    LevelChange,
-    OfferType,
-    Situation,
-)
+from .models import Category, Condition, Establishment, LevelChange, OfferType, Situation
+from .states import SituationState
 
 
 @dataclass
@@ -153,7 +146,7 @@ def _open_situations(session: DbSession, ids: list[int]) -> dict[int, list[Situa
         return {}
     query = (
         select(Situation)
-        .where(Situation.establishment_id.in_(ids), Situation.status == SITUATION_OPEN)
+        .where(Situation.establishment_id.in_(ids), Situation.status == SituationState.OPEN)
         .options(joinedload(Situation.condition).joinedload(Condition.category))
         .order_by(Situation.opened_at, Situation.id)
     )

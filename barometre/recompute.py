@@ -12,9 +12,10 @@ from sqlalchemy import select
 from . import clock
 from .extensions import DbSession
 from .levels import Level, Thresholds, compute_level
-from .models import SITUATION_EXPIRED, Establishment, LevelChange, Report, Situation
+from .models import Establishment, LevelChange, Report, Situation
 from .settings import Settings
 from .situations import close_situation, lock_establishment, open_situations, still_open, ttl_cutoff
+from .states import SituationState
 
 # The cause of the level changes replayed from the committee's history (barometre.history_import).
 CAUSE_IMPORT = "import"
@@ -130,7 +131,7 @@ def expire_stale(
     if not stale:
         return []
     for situation in stale:
-        close_situation(situation, SITUATION_EXPIRED, None, "")
+        close_situation(situation, SituationState.EXPIRED, None, "")
     session.flush()
     change = recompute(session, establishment, settings, cause, None, (), still_open(situations))
     return [change] if change else []

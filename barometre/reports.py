@@ -20,10 +20,6 @@ from . import clock
 from .extensions import DbSession
 from .levels import ordered_types
 from .models import (
-    REVIEW_REJECTED,
-    REVIEW_UNREVIEWED,
-    REVIEW_VALIDATED,
-    SITUATION_OPEN,
     Condition,
     Establishment,
     OfferType,
@@ -52,6 +48,7 @@ from .situations import (
     still_open,
     ttl_cutoff,
 )
+from .states import ReviewState, SituationState
 from .text import printable
 from .validation import (
     ReportInput,
@@ -101,7 +98,7 @@ def record_report(
         activity_cancelled=data.activity_cancelled,
         detainees_not_seen=data.detainees_not_seen,
         submission_id=submission_id,
-        review_state=REVIEW_VALIDATED if import_reference else REVIEW_UNREVIEWED,
+        review_state=ReviewState.VALIDATED if import_reference else ReviewState.UNREVIEWED,
         import_reference=import_reference,
     )
     one_statement = session.get_bind().dialect.name == "postgresql"
@@ -192,9 +189,9 @@ def _unchanged(report: Report, settings: Settings) -> Outcome:
 
 def counts(report: Report, settings: Settings) -> bool:
     """Whether a report supports situations (R11)."""
-    if report.review_state == REVIEW_REJECTED:
+    if report.review_state == ReviewState.REJECTED:
         return False
-    return not settings.reports_require_review or report.review_state == REVIEW_VALIDATED
+    return not settings.reports_require_review or report.review_state == ReviewState.VALIDATED
 
 
 def locate_for_report(
@@ -324,7 +321,7 @@ def group_report(
                 establishment_id=report.establishment_id,
                 condition_id=condition.id,
                 condition=condition,
-                status=SITUATION_OPEN,
+                status=SituationState.OPEN,
                 first_visit=report.visit_date,
                 last_confirmed=report.visit_date,
                 report_count=0,
@@ -434,7 +431,7 @@ def write_report(session: DbSession, rows: ReportRows, level: Mapping[str, Any])
     confirmed = [s for s in rows.supported if s not in new]
     parameters = {
         **{name: getattr(report, name) for name in REPORT_COLUMNS},
-        "situation_status": SITUATION_OPEN,
+        "situation_status": SituationState.OPEN,
         **SITUATION_EMPTY,
         **{f"new_{name}": [getattr(s, name) for s in new] for name in NEW_SITUATION},
         "condition_ids": [link.condition_id for link in rows.links],

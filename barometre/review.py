@@ -9,24 +9,13 @@ from .audit import audit
 from .errors import Conflict, NotFound, ValidationFailed
 from .extensions import DbSession
 from .levels import ordered_types
-from .models import (
-    REVIEW_REJECTED,
-    REVIEW_UNREVIEWED,
-    REVIEW_VALIDATED,
-    SITUATION_OPEN,
-    SITUATION_RESOLVED,
-    SITUATION_WITHDRAWN,
-    Establishment,
-    LevelChange,
-    Report,
-    Situation,
-    User,
-)
+from .models import Establishment, LevelChange, Report, Situation, User
 from .recompute import CAUSE_IMPORT, Outcome, expire_stale, recompute
 from .reports import attach_report, counts
 from .routing import MAX_DB_ID
 from .settings import Settings
 from .situations import close_situation, lock_establishment
+from .states import ReviewState, SituationState
 from .text import refusal
 from .validation import MAX_DESCRIPTION
 
@@ -54,7 +43,7 @@ def resolve_situation(
         raise NotFound(_("Situation inconnue."))
     establishment = lock_establishment(session, situation.establishment_id)
     session.refresh(situation)  # decided under the lock: a concurrent close has committed
-    if situation.status != SITUATION_OPEN:
+    if situation.status != SituationState.OPEN:
         raise Conflict(_("Cette situation n'est plus ouverte."))
     before = establishment.level
     change = close_resolved(session, establishment, situation, actor, note, settings)
@@ -72,7 +61,7 @@ def close_resolved(
     cause: str = "resolution",
 ) -> LevelChange | None:
     """Close an open situation of the locked `establishment` as resolved, and recompute."""
-    close_situation(situation, SITUATION_RESOLVED, actor, note)
+    close_situation(situation, SituationState.RESOLVED, actor, note)
     situation.closed_by_import = cause == CAUSE_IMPORT
     session.flush()
     return recompute(session, establishment, settings, cause, situation.id)
@@ -93,15 +82,15 @@ def reject_report(
         raise NotFound(_("Signalement inconnu."))
     establishment = lock_establishment(session, report.establishment_id)
     session.refresh(report)  # decided under the lock: a concurrent review has committed
-    if report.review_state == REVIEW_REJECTED:
+    if report.review_state == ReviewState.REJECTED:
         raise Conflict(_("Ce signalement est déjà rejeté."))
     before = establishment.level
-    report.review_state = REVIEW_REJECTED
+    report.review_state = ReviewState.REJECTED
     report.review_reason = reason
     report.reviewed_by_id = actor.id
     report.reviewed_at = clock.now()
     for situation in report.situations:
-        if situation.status == SITUATION_OPEN:
+        if situation.status == SituationState.OPEN:
             _rebuild_situation(situation, settings, actor)
     session.flush()
     change = recompute(session, establishment, settings, "rejection", report.id)
@@ -112,7 +101,7 @@ def reject_report(
 def _rebuild_situation(situation: Situation, settings: Settings, actor: User) -> None:
     supporting = [r for r in situation.reports if counts(r, settings)]
     if not supporting:
-        close_situation(situation, SITUATION_WITHDRAWN, actor, "")
+        close_situation(situation, SituationState.WITHDRAWN, actor, "")
         return
     situation.report_count = len(supporting)
     situation.offer_types = ",".join(
@@ -129,11 +118,11 @@ def validate_report(session: DbSession, report_id: int, actor: User, settings: S
         raise NotFound(_("Signalement inconnu."))
     establishment = lock_establishment(session, report.establishment_id)
     session.refresh(report)  # decided under the lock: a concurrent review has committed
-    if report.review_state != REVIEW_UNREVIEWED:
+    if report.review_state != ReviewState.UNREVIEWED:
         raise Conflict(_("Ce signalement a déjà été revu."))
     before = establishment.level
     counted_before = counts(report, settings)
-    report.review_state = REVIEW_VALIDATED
+    report.review_state = ReviewState.VALIDATED
     report.reviewed_by_id = actor.id
     report.reviewed_at = clock.now()
     changes = expire_stale(session, establishment, settings)

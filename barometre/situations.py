@@ -11,8 +11,9 @@ from sqlalchemy import ColumnElement, Select, bindparam, select, update
 
 from . import clock
 from .extensions import DbSession
-from .models import SITUATION_OPEN, Establishment, Situation, User
+from .models import Establishment, Situation, User
 from .settings import Settings
+from .states import SituationState
 
 
 def lock_establishment(session: DbSession, establishment_id: int) -> Establishment:
@@ -65,12 +66,12 @@ def _open_situations() -> Select[Situation]:
     """Built once: every report runs it."""
     return select(Situation).where(
         Situation.establishment_id == bindparam("establishment_id"),
-        Situation.status == SITUATION_OPEN,
+        Situation.status == SituationState.OPEN,
     )
 
 
 def still_open(situations: Iterable[Situation]) -> list[Situation]:
-    return [s for s in situations if s.status == SITUATION_OPEN]
+    return [s for s in situations if s.status == SituationState.OPEN]
 
 
 def close_situation(situation: Situation, status: str, actor: User | None, note: str) -> None:

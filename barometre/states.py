@@ -48,7 +48,9 @@ class SituationState(Labelled):
     WITHDRAWN = "withdrawn", _l("Retirée (signalements rejetés)")  # every report was rejected
 
 
-class ExportState(Labelled):
+class JobState(Labelled):
+    """A console job's states: an export's, a history import's (`barometre.console.jobs`)."""
+
     PENDING = "pending", _l("En attente")
     RUNNING = "running", _l("En cours")
     DONE = "done", _l("Prêt")

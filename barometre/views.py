@@ -32,8 +32,9 @@ from .charts import (
 )
 from .datacache import barometer_key, cache
 from .extensions import db
+from .gauge import level_words
 from .levels import OFFER_TYPES
-from .presentation import init_presentation, label_map, lang, level_words, short_level
+from .presentation import init_presentation, label_map, lang
 from .queries import EstablishmentView, barometer, referentiel, wording_labels
 from .security import embeddable_when
 from .settings import Settings
@@ -241,7 +242,7 @@ def badge_svg(slug: str) -> ResponseReturnValue:
     level = view.level
     # Rows older than the text rule may hold controls.
     name = printable_only(view.establishment.name_in(lang()))
-    picture = badge(name, short_level(level.colour, level.step), level.colour)
+    picture = badge(name, level_words(level.colour, level.step, "short"), level.colour)
     body = render_template(
         "barometre/badge.svg",
         badge=picture,

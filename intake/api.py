@@ -16,6 +16,7 @@ from barometre.auth import COORDINATOR, USER, access
 from barometre.errors import DomainError, ValidationFailed
 from barometre.extensions import db
 from barometre.settings import current as settings
+from barometre.states import ReviewState, SituationState
 from barometre.text import refusal
 
 bp = Blueprint("intake_api", __name__, url_prefix="/api/v1")
@@ -224,7 +225,9 @@ def resolve(situation_id: int) -> ResponseReturnValue:
     note = note_from_body("note")
     outcome = services.resolve_situation(db.session, situation_id, current_user, note, settings())
     db.session.commit()
-    return jsonify(situation=situation_id, status="resolved", level=outcome.after.as_dict())
+    return jsonify(
+        situation=situation_id, status=SituationState.RESOLVED, level=outcome.after.as_dict()
+    )
 
 
 @bp.post("/reports/<id:report_id>/reject")
@@ -233,4 +236,4 @@ def reject(report_id: int) -> ResponseReturnValue:
     reason = note_from_body("reason")
     outcome = services.reject_report(db.session, report_id, current_user, reason, settings())
     db.session.commit()
-    return jsonify(report=report_id, status="rejected", level=outcome.after.as_dict())
+    return jsonify(report=report_id, status=ReviewState.REJECTED, level=outcome.after.as_dict())

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
-from alerts.models import FAILED, Notification
+from alerts.models import Notification, NotificationState
 from barometre import clock
 from barometre.console import jobs
 from barometre.extensions import db
@@ -156,7 +156,7 @@ def world(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         kind="digest",
         recipient="greffe@example.org",
         recipient_kind="contact",
-        state=FAILED,
+        state=NotificationState.FAILED,
         give_up_at=clock.now() + timedelta(days=1),
     )
     db.session.add_all([contact, notification])

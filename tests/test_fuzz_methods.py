@@ -32,10 +32,10 @@ from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, PathConverter, Rule
 
 from alerts.emails import TOPICS, preferences_token
-from alerts.models import FAILED, Notification
+from alerts.models import Notification, NotificationState
 from barometre import clock, password_links
 from barometre.console import exports, imports
-from barometre.console.models import EXPORT_DONE, Export
+from barometre.console.models import Export
 from barometre.extensions import db
 from barometre.follow import follow_token
 from barometre.models import (
@@ -49,6 +49,7 @@ from barometre.models import (
 )
 from barometre.routing import IdConverter
 from barometre.signed_links import establishment_token
+from barometre.states import JobState
 from tests.conftest import bearer, file_report, login, make_user
 
 METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE")
@@ -91,14 +92,14 @@ def seed_world(app: Flask) -> World:
                 kind="digest",
                 recipient=CONTACT_EMAIL,
                 recipient_kind="contact",
-                state=FAILED,
+                state=NotificationState.FAILED,
                 give_up_at=clock.now() + timedelta(days=1),
             ),
             Export(
                 kind="reports",
                 format="csv",
                 created_by_id=coordinator.id,
-                state=EXPORT_DONE,
+                state=JobState.DONE,
                 file_path=str(export_file()),
             ),
         ]

@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from barometre import referentiel
 from barometre.extensions import db
+from barometre.gauge import SHAPES, level_words
 from barometre.levels import ROUGE, VERT
 from barometre.models import Category, OfferType
-from barometre.presentation import OFFER_TYPE_OFFERS, SHAPES, level_words, short_level
+from barometre.presentation import OFFER_TYPE_OFFERS
 
 GLOSSARY = Path(__file__).resolve().parent.parent / "docs" / "glossary.md"
 LANGS = ("fr", "nl", "en")
@@ -75,8 +76,8 @@ def test_levels_and_shapes_are_worded_as_the_glossary_says(app: Flask, lang: str
     assert said(app, lang, lambda: level_words(VERT, 0)) == ROWS["level.vert"][lang]
     assert said(app, lang, lambda: level_words("orange", 3)) == ROWS["level.orange"][lang]
     assert said(app, lang, lambda: level_words(ROUGE, 5)) == ROWS["level.rouge"][lang]
-    assert said(app, lang, lambda: short_level(VERT, 0)) == ROWS["short.vert"][lang]
-    assert said(app, lang, lambda: short_level(ROUGE, 5)) == ROWS["short.rouge"][lang]
+    assert said(app, lang, lambda: level_words(VERT, 0, "short")) == ROWS["short.vert"][lang]
+    assert said(app, lang, lambda: level_words(ROUGE, 5, "short")) == ROWS["short.rouge"][lang]
     for colour, shape in SHAPES.items():
         assert said(app, lang, lambda s=shape: str(s)) == ROWS[f"shape.{colour}"][lang]
 

@@ -15,16 +15,10 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from barometre.extensions import db
-from barometre.models import (
-    SITUATION_OPEN,
-    Condition,
-    Establishment,
-    Report,
-    ReportCondition,
-    Situation,
-)
+from barometre.models import Condition, Establishment, Report, ReportCondition, Situation
 from barometre.recompute import recompute_all
 from barometre.services import record_report
+from barometre.states import SituationState
 from bench.querycount import count_queries
 from tests.conftest import make_user, report_input
 
@@ -52,7 +46,9 @@ def test_a_report_confirming_and_opening_situations_is_stored_whole(
     report, statements = record(app, per_condition=BOTH)
     situations = {
         s.condition.code: s
-        for s in db.session.scalars(select(Situation).where(Situation.status == SITUATION_OPEN))
+        for s in db.session.scalars(
+            select(Situation).where(Situation.status == SituationState.OPEN)
+        )
     }
     assert set(situations) == {"SEC-01", "ACC-01"}
     confirmed, opened = situations["SEC-01"], situations["ACC-01"]
@@ -141,7 +137,7 @@ def test_every_column_of_the_report_and_its_new_situation_is_written(
         "id": 0,
         "establishment_id": establishment_id,
         "condition_id": 0,
-        "status": SITUATION_OPEN,
+        "status": SituationState.OPEN,
         "offer_types": "collectif",
         "opened_at": datetime(2026, 5, 4, 9, 30),
         "first_visit": date(2026, 5, 4),

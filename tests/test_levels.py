@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from barometre import referentiel
 from barometre.levels import (
     OFFER_TYPES,
     Thresholds,
@@ -118,3 +119,9 @@ def test_colour_per_offer_type() -> None:
     }
     seven = breakdown([("ACC", ["individuel"])] * 7).offer_type_levels()
     assert seven["individuel"].as_dict() == {"colour": "orange", "step": 5}
+
+
+def test_the_rules_know_the_offer_types_of_the_referentiel() -> None:
+    """The pure rules name the offer types without importing the référentiel: the same
+    codes, in the same order (the order pages and emails list them in)."""
+    assert tuple(offer.code for offer in referentiel.OFFER_TYPES) == OFFER_TYPES

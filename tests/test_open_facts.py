@@ -17,14 +17,8 @@ from sqlalchemy import select
 
 from barometre import services
 from barometre.extensions import db
-from barometre.models import (
-    ROLE_COORDINATOR,
-    SITUATION_OPEN,
-    Establishment,
-    Report,
-    Situation,
-    User,
-)
+from barometre.models import ROLE_COORDINATOR, Establishment, Report, Situation, User
+from barometre.states import SituationState
 from tests.conftest import file_report, make_user
 
 CONDITIONS = ("ACC-01", "ACC-03", "SEC-01", "SEC-03", "OFF-06", "OFF-08", "CON-01")
@@ -34,7 +28,7 @@ OFFERS = ("individuel", "collectif", "cellulaire")
 def facts_from_situations(establishment: Establishment) -> list[list[object]]:
     rows = db.session.scalars(
         select(Situation).where(
-            Situation.establishment_id == establishment.id, Situation.status == SITUATION_OPEN
+            Situation.establishment_id == establishment.id, Situation.status == SituationState.OPEN
         )
     )
     return sorted([s.condition_id, s.offer_types] for s in rows)
@@ -66,7 +60,7 @@ def random_step(rng: random.Random, worker: User, coordinator: User) -> None:
         return
     if action == "resolve":
         open_ids = db.session.scalars(
-            select(Situation.id).where(Situation.status == SITUATION_OPEN)
+            select(Situation.id).where(Situation.status == SituationState.OPEN)
         )
         candidates = list(open_ids)
         if candidates:

@@ -14,16 +14,10 @@ from flask.testing import FlaskClient
 
 from barometre.datacache import clear_caches
 from barometre.extensions import db
-from barometre.models import (
-    ROLE_COORDINATOR,
-    SITUATION_OPEN,
-    Establishment,
-    Report,
-    Situation,
-    User,
-)
+from barometre.models import ROLE_COORDINATOR, Establishment, Report, Situation, User
 from barometre.referentiel import CONDITIONS
 from barometre.services import resolve_situation
+from barometre.states import SituationState
 from bench.querycount import count_queries
 from tests.conftest import file_report, login, make_user
 
@@ -78,7 +72,7 @@ def close_some(coordinator_id: int) -> None:
     open_ids = [
         s.id
         for s in db.session.query(Situation).filter_by(
-            establishment_id=haren.id, status=SITUATION_OPEN
+            establishment_id=haren.id, status=SituationState.OPEN
         )
     ]
     for situation_id in open_ids[:3]:

@@ -23,11 +23,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from alerts import delivery
-from alerts.models import FAILED, PENDING, RISE, TO_SERVICE, Notification
+from alerts.models import RISE, TO_SERVICE, Notification, NotificationState
 from barometre import clock, services
 from barometre.console import exports, jobs
 from barometre.console.filters import Filters
-from barometre.console.models import EXPORT_DONE, Export
+from barometre.console.models import Export
 from barometre.errors import Conflict
 from barometre.extensions import db
 from barometre.models import (
@@ -37,6 +37,7 @@ from barometre.models import (
     Situation,
     User,
 )
+from barometre.states import JobState
 from tests.conftest import bearer, file_report
 from tests.races import N, console_clients, race
 
@@ -233,7 +234,7 @@ def failed_notification(app: Flask) -> int:
         kind=RISE,
         recipient="casse@svc.test",
         recipient_kind=TO_SERVICE,
-        state=FAILED,
+        state=NotificationState.FAILED,
         attempts=1,
         give_up_at=clock.now(),
         last_error="550 5.1.1 Boîte inconnue",
@@ -255,7 +256,7 @@ def test_concurrent_retries_of_one_notification_have_one_winner(
 
     assert sorted(race(app, retry)) == [False] * (N - 1) + [True]
     assert audits("notification.retry") == 1 and handed_over == [notification_id]
-    assert db.session.get_one(Notification, notification_id).state == PENDING
+    assert db.session.get_one(Notification, notification_id).state == NotificationState.PENDING
 
 
 def test_concurrent_retries_through_the_console(
@@ -282,7 +283,7 @@ def test_concurrent_starts_of_one_export_write_one_file(app: Flask, coordinator:
     race(app, lambda _i: exports.run_export(export_id))
     db.session.rollback()
     done = db.session.get_one(Export, export_id)
-    assert done.state == EXPORT_DONE
+    assert done.state == JobState.DONE
     assert len(list(exports.exports_dir().iterdir())) == 1
 
 

@@ -9,13 +9,13 @@ from flask import Flask
 from flask_babel import force_locale
 
 from alerts.models import GroupState, NotificationState
-from barometre.states import ExportState, Labelled, ReviewState, Role, SituationState
+from barometre.states import JobState, Labelled, ReviewState, Role, SituationState
 
 FAMILIES: list[type[Labelled]] = [
     Role,
     ReviewState,
     SituationState,
-    ExportState,
+    JobState,
     NotificationState,
     GroupState,
 ]

@@ -46,16 +46,12 @@ from barometre.models import (
 )
 from barometre.presentation import REVIEW_STATES, SITUATION_STATES, local
 from barometre.services import audit
+from barometre.states import JobState
 from barometre.text import printable_only
 
 from . import jobs
 from .filters import Filters, report_clauses, situation_clauses
-from .models import (
-    EXPORT_DONE,
-    EXPORT_FORMATS,
-    EXPORT_KINDS,
-    Export,
-)
+from .models import EXPORT_FORMATS, EXPORT_KINDS, Export
 
 CHUNK = 5000
 Row = Sequence[Any]
@@ -116,7 +112,7 @@ def _produce(session: DbSession, export: Export) -> None:
                 write(row)
             done += len(rows)
             save_progress(session, export, done)
-    export.state = EXPORT_DONE
+    export.state = JobState.DONE
     export.progress = 100
     export.row_count = done
     export.file_path = str(path)

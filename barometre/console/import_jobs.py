@@ -36,6 +36,7 @@ from barometre.history_files import ImportRefused, Problem
 from barometre.models import User
 from barometre.retention import imports_folder
 from barometre.settings import current as settings
+from barometre.states import JobState
 
 from . import jobs
 from .models import ImportJob
@@ -89,8 +90,8 @@ def job_in_progress(session: DbSession) -> ImportJob | None:
         select(ImportJob)
         .where(
             or_(
-                ImportJob.state == jobs.JOB_PENDING,
-                (ImportJob.state == jobs.JOB_RUNNING) & (ImportJob.started_at > _lost_before()),
+                ImportJob.state == JobState.PENDING,
+                (ImportJob.state == JobState.RUNNING) & (ImportJob.started_at > _lost_before()),
             )
         )
         .order_by(ImportJob.id)
@@ -106,7 +107,7 @@ def _lost_before() -> Any:
 def lost(job: ImportJob) -> bool:
     """Running longer than a job may: its process died, nothing of it was kept."""
     started = job.started_at
-    return job.state == jobs.JOB_RUNNING and started is not None and started <= _lost_before()
+    return job.state == JobState.RUNNING and started is not None and started <= _lost_before()
 
 
 def dispatch(job_id: int) -> None:
@@ -137,7 +138,7 @@ def _claim_lost(session: DbSession, job_id: int) -> bool:
         update(ImportJob)
         .where(
             ImportJob.id == job_id,
-            ImportJob.state == jobs.JOB_RUNNING,
+            ImportJob.state == JobState.RUNNING,
             ImportJob.started_at <= _lost_before(),
         )
         .values(started_at=clock.now(), lines_read=0)
@@ -173,7 +174,7 @@ def _replay(session: DbSession, job: ImportJob, folder: Path) -> None:
 
 def _finish(session: DbSession, job: ImportJob, lines: int) -> None:
     """Record the outcome: in the import's own commit when it imports."""
-    job.state = jobs.JOB_DONE
+    job.state = JobState.DONE
     job.lines_read = job.total_lines = lines
     job.finished_at = clock.now()
     session.commit()
@@ -208,7 +209,7 @@ class Progress:
 
 def progress(job: ImportJob) -> Progress:
     """Lines replayed and lines in the files: the row's once done, else the job's file."""
-    if job.state == jobs.JOB_RUNNING and job.folder:
+    if job.state == JobState.RUNNING and job.folder:
         with contextlib.suppress(OSError, ValueError):
             done, total = (Path(job.folder) / PROGRESS_FILE).read_text().split()
             return Progress(int(done), int(total))

@@ -20,12 +20,7 @@ from sqlalchemy import update
 
 from barometre import clock
 from barometre.extensions import DbSession, db
-from barometre.states import ExportState
-
-JOB_PENDING = ExportState.PENDING
-JOB_RUNNING = ExportState.RUNNING
-JOB_DONE = ExportState.DONE
-JOB_FAILED = ExportState.FAILED
+from barometre.states import JobState
 
 EXPORT, HISTORY_IMPORT = "export", "history_import"
 
@@ -74,8 +69,8 @@ def claim(session: DbSession, model: Any, job_id: int, **values: Any) -> bool:
     """Take a pending job (pending -> running) and commit; False if another run has it."""
     result = session.execute(
         update(model)
-        .where(model.id == job_id, model.state == JOB_PENDING)
-        .values(state=JOB_RUNNING, started_at=clock.now(), **values)
+        .where(model.id == job_id, model.state == JobState.PENDING)
+        .values(state=JobState.RUNNING, started_at=clock.now(), **values)
     )
     session.commit()
     return bool(getattr(result, "rowcount", 0) == 1)
@@ -88,7 +83,7 @@ def record_failure(session: DbSession, model: Any, job_id: int, error: BaseExcep
     row = session.get(model, job_id)
     if row is None:
         return
-    row.state = JOB_FAILED
+    row.state = JobState.FAILED
     row.error = type(error).__name__  # no data in the message shown to users
     row.finished_at = clock.now()
     session.commit()

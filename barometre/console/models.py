@@ -11,12 +11,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 from barometre import clock
 from barometre.extensions import db
 from barometre.models import User
-from barometre.states import ExportState
-
-EXPORT_PENDING = ExportState.PENDING
-EXPORT_RUNNING = ExportState.RUNNING
-EXPORT_DONE = ExportState.DONE
-EXPORT_FAILED = ExportState.FAILED
+from barometre.states import JobState
 
 EXPORT_KINDS = ("reports", "situations")
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -26,7 +21,7 @@ class Job:
     """What every background job of the console keeps (`barometre.console.jobs` runs them):
     its state, who asked, when it ran, and the kind of error that stopped it."""
 
-    state: Mapped[str] = mapped_column(String(12), default=EXPORT_PENDING)
+    state: Mapped[str] = mapped_column(String(12), default=JobState.PENDING)
     error: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
@@ -39,7 +34,7 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.state in (EXPORT_DONE, EXPORT_FAILED)
+        return self.state in (JobState.DONE, JobState.FAILED)
 
 
 class Export(Job, db.Model):  # type: ignore[name-defined]
@@ -75,4 +70,4 @@ class ImportJob(Job, db.Model):  # type: ignore[name-defined]
 
     @property
     def refused(self) -> bool:
-        return self.state == EXPORT_DONE and bool(self.problems)
+        return self.state == JobState.DONE and bool(self.problems)

@@ -18,9 +18,10 @@ from flask_babel import ngettext
 from sqlalchemy import ColumnElement, func, select
 
 from barometre.extensions import DbSession
-from barometre.models import REVIEW_UNREVIEWED, SITUATION_OPEN, Report, Situation
+from barometre.models import Report, Situation
+from barometre.states import JobState, ReviewState, SituationState
 
-from .models import EXPORT_PENDING, EXPORT_RUNNING, Export
+from .models import Export
 
 
 @dataclass(frozen=True)
@@ -42,21 +43,21 @@ def _count(session: DbSession, model: type[Any], *where: ColumnElement[bool]) ->
 
 
 def core_status(session: DbSession) -> list[Status]:
-    to_review = _count(session, Report, Report.review_state == REVIEW_UNREVIEWED)
-    open_count = _count(session, Situation, Situation.status == SITUATION_OPEN)
-    running = _count(session, Export, Export.state.in_((EXPORT_PENDING, EXPORT_RUNNING)))
+    to_review = _count(session, Report, Report.review_state == ReviewState.UNREVIEWED)
+    open_count = _count(session, Situation, Situation.status == SituationState.OPEN)
+    running = _count(session, Export, Export.state.in_((JobState.PENDING, JobState.RUNNING)))
     return [
         Status(
             ngettext(
                 "%(num)d signalement à examiner", "%(num)d signalements à examiner", to_review
             ),
             to_review,
-            url_for("console.reports", state=REVIEW_UNREVIEWED),
+            url_for("console.reports", state=ReviewState.UNREVIEWED),
         ),
         Status(
             ngettext("%(num)d situation ouverte", "%(num)d situations ouvertes", open_count),
             open_count,
-            url_for("console.situations", state=SITUATION_OPEN),
+            url_for("console.situations", state=SituationState.OPEN),
         ),
         Status(
             ngettext("%(num)d export en cours", "%(num)d exports en cours", running),

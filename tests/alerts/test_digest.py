@@ -20,12 +20,17 @@ from alerts.models import DigestRun
 from alerts.reconcile import reconcile
 from barometre import services
 from barometre.extensions import db
+from barometre.gauge import swatch
+from barometre.levels import ORANGE, VERT
 from barometre.models import Situation
 from barometre.settings import Settings
 from tests.conftest import file_report
 
 from .conftest import establishment, notifications
 from .support import SmtpServer
+
+# The colours the digest paints vert, orange 1 and orange 2 with (barometre.gauge).
+GREEN, ORANGE_1, ORANGE_2 = (swatch(VERT, 0), swatch(ORANGE, 1), swatch(ORANGE, 2))
 
 WINTER = Settings()  # Monday 08:00 Europe/Brussels
 
@@ -218,7 +223,7 @@ def test_digest_content_levels_changes_counts_and_history(
     chart = haren.chart
     assert [c["width"] for c in chart["level_cells"]] == ["75.0", "15.5", "9.5"]  # 63, 13, 8 days
     assert [c["mark"] for c in chart["level_cells"]] == ["●", "▲ 1", ""]  # 9.5 %: title only
-    assert [c["colour"] for c in chart["level_cells"]] == ["#2e7d32", "#fbc02d", "#f9a825"]
+    assert [c["swatch"] for c in chart["level_cells"]] == [GREEN, ORANGE_1, ORANGE_2]
     assert chart["words"] == (
         "vert jusqu'au 10 février · orange 1 sur 5 du 10 février au 23 février (13 jours)"
         " · orange 2 sur 5 depuis le 23 février (8 jours)"
@@ -240,7 +245,7 @@ def test_digest_html_draws_the_chart_with_tables_not_images(
     html = message.get_body(("html",)).get_content()
     assert "<img" not in html and "background-image" not in html
     assert "<svg" not in html and "<script" not in html and "class=" not in html
-    assert 'bgcolor="#fbc02d"' in html  # orange 1, as an attribute Outlook honours
+    assert f'bgcolor="{ORANGE_1.fill}"' in html  # orange 1, as an attribute Outlook honours
     assert "Niveau des 12 dernières semaines" in html
     text = message.get_body(("plain",)).get_content()
     assert "Niveau des 12 dernières semaines : " in text and "1 signalement cette semaine" in text
@@ -279,7 +284,7 @@ def test_the_digest_chart_cells_are_as_wide_as_each_level_lasted(
     ]
     expected = [100 * (end - begin) / (sent_at - start) for begin, end in stretches]
     cells = LEVEL_CELL.findall(html)
-    assert [colour for _w, colour, _t in cells] == ["#2e7d32", "#fbc02d", "#f9a825"]
+    assert [colour for _w, colour, _t in cells] == [GREEN.fill, ORANGE_1.fill, ORANGE_2.fill]
     widths = [float(width) for width, _c, _t in cells]
     assert widths == pytest.approx(expected, abs=0.1)  # 70.4 %, 21.4 %, 8.2 %
     assert sum(widths) == pytest.approx(100, abs=0.05)
@@ -291,11 +296,11 @@ def test_the_digest_chart_cells_are_as_wide_as_each_level_lasted(
     assert [float(w) for w, _c in individuel] == pytest.approx(
         [*expected[:1], sum(expected[1:])], abs=0.1
     )
-    assert [c for _w, c in collectif] == ["#2e7d32", "#fbc02d"]
+    assert [c for _w, c in collectif] == [GREEN.fill, ORANGE_1.fill]
     assert [float(w) for w, _c in collectif] == pytest.approx(
         [sum(expected[:2]), expected[2]], abs=0.1
     )
-    assert [(float(w), c) for w, c in cellulaire] == [(100.0, "#2e7d32")]
+    assert [(float(w), c) for w, c in cellulaire] == [(100.0, GREEN.fill)]
     # Week ticks: a few distinct dates in time order, the row as wide as the axis.
     ticks = TICK_CELL.findall(html)
     labels = [label for _w, label in ticks if label]

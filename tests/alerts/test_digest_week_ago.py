@@ -23,9 +23,9 @@ from sqlalchemy import select
 from alerts import digest
 from barometre import services
 from barometre.extensions import db
+from barometre.gauge import level_words
 from barometre.history import levels_at
 from barometre.models import ROLE_COORDINATOR, ROLE_WORKER, Situation
-from barometre.presentation import level_words
 from tests.conftest import file_report, make_user
 
 from .conftest import establishment
@@ -117,7 +117,7 @@ def test_the_digest_and_the_barometer_read_the_same_level_a_week_ago(
     recorded = levels_at(db.session, WEEK_AGO)
     then = recorded.get(haren)
     assert (then is None) == (steps == [])  # never changed: missing, its level now is then's
-    assert level_words(*(then or ("vert", 0)), bare=True) == level_then
+    assert level_words(*(then or ("vert", 0)), "bare") == level_then
     assert levels_at(db.session, WEEK_AGO, [haren]) == ({haren: then} if then else {})
     # Saint-Gilles never changed: green then and now, on both.
     assert (saint_gilles.week_ago, saint_gilles.trend) == ("vert", "same")

@@ -12,6 +12,7 @@ import re
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from alerts.models import RED_LIFTED, AlertEvent
 from alerts.reconcile import reconcile
 from barometre import services
 from barometre.extensions import db
+from barometre.gauge import contrast
 from barometre.models import Condition, Situation
 from barometre.signed_links import establishment_token
 from tests.conftest import file_report
@@ -39,6 +41,9 @@ SECRET_TEXT = "Monsieur Dupont, cellule 12, a vu le directeur"
 SIGNED = re.compile(r"https?://[^\s\"<>]+/etablissements/haren\?lien=[A-Za-z0-9_.\-]+")
 PLAIN = "http://127.0.0.1:5000/etablissements/haren"
 MONDAY_EARLY = "2026-03-02 05:00:00"  # the weekly digest is not due
+STYLESHEET = Path(__file__).resolve().parents[2] / "barometre" / "static" / "barometre.css"
+BADGE = re.compile(r'<td bgcolor="(#[0-9a-f]{6})" style="background-color:\1;color:(#[0-9a-f]{6});')
+HEADING = re.compile(r'<h1 style="[^"]*color:(#[0-9a-f]{6});">')
 
 
 @pytest.fixture
@@ -128,6 +133,29 @@ def test_a_rise_lists_the_situations_already_open_too(
     dutch_text, _ = bodies(dutch)
     assert f"- [NIEUW] {wording('SEC-01', 'nl')}" in dutch_text
     assert "- Individueel aanbod: oranje 2\r\n- Collectief aanbod: oranje 1" in dutch_text
+
+
+def page_colours() -> dict[str, str]:
+    """The level colours the pages paint with: the stylesheet's variables."""
+    return dict(re.findall(r"(--[\w-]+): (#[0-9a-f]{6});", STYLESHEET.read_text()))
+
+
+def test_an_email_paints_a_level_as_the_pages_do_with_readable_ink(
+    people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    """Orange 4, then red: the badge of each alert in the page's colour for that level,
+    its words in an ink that reads (WCAG AA; white on the emails' own orange 4 read at
+    2.7:1), the red's heading in the page's red."""
+    file_report(people["worker"], conditions=(*FIRST, "OFF-01"), offer_types=(IND,))
+    [rise] = smtp.collector.to(people["fr"])
+    [(fill, ink)] = BADGE.findall(bodies(rise)[1])
+    assert fill == page_colours().get("--orange-4")
+    assert contrast(fill, ink) >= 4.5
+    file_report(people["worker"], conditions=("SEC-02",), offer_types=(COL,))
+    _, html = bodies(red_message(smtp, people["fr"]))
+    [(fill, ink)] = BADGE.findall(html)
+    assert fill == HEADING.findall(html)[0] == page_colours().get("--rouge")
+    assert contrast(fill, ink) >= 4.5
 
 
 def test_orange_five_says_which_types_are_missing_for_red(

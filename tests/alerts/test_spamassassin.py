@@ -29,7 +29,6 @@ from alerts.delivery import compose
 from alerts.follow import request_follow
 from alerts.models import (
     DIGEST,
-    FAILED,
     FOLLOW,
     GREEN_AGAIN,
     INVITE,
@@ -40,6 +39,7 @@ from alerts.models import (
     RISE,
     TROUBLE,
     Notification,
+    NotificationState,
 )
 from barometre import account_mail, follow, services
 from barometre.extensions import db
@@ -130,7 +130,7 @@ def one_of_each_kind() -> dict[str, Notification]:
         db.session.commit()
         failed = db.session.scalars(select(Notification).order_by(Notification.id)).first()
         assert failed is not None
-        failed.state, failed.last_error = FAILED, "550 5.1.1 Adresse inconnue"
+        failed.state, failed.last_error = NotificationState.FAILED, "550 5.1.1 Adresse inconnue"
         db.session.commit()
         trouble.warn_coordinators(db.session, settings())
         db.session.commit()

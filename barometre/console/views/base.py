@@ -18,7 +18,7 @@ from barometre.errors import DomainError, NotFound, ValidationFailed
 from barometre.extensions import db
 from barometre.models import Category, Establishment, MemberService, OfferType, User
 from barometre.presentation import label_map, lang
-from barometre.states import ExportState
+from barometre.states import JobState
 
 bp = Blueprint("console", __name__, url_prefix="/coordination")
 
@@ -27,7 +27,7 @@ MAX_PAGE = 1_000_000
 INVALID = 422
 
 
-EXPORT_STATES = ExportState.labels()
+EXPORT_STATES = JobState.labels()
 
 
 def actor() -> User:

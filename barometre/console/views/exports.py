@@ -15,6 +15,7 @@ from barometre.console.forms import ExportForm
 from barometre.console.models import Export
 from barometre.extensions import db
 from barometre.presentation import REVIEW_STATES, SITUATION_STATES
+from barometre.states import JobState
 
 from .base import actor, bp, filter_form
 
@@ -60,7 +61,7 @@ def export(ident: int) -> ResponseReturnValue:
 @access(COORDINATOR)
 def export_file(ident: int) -> ResponseReturnValue:
     row = db.session.get(Export, ident)
-    if row is None or row.state != "done" or not row.file_path:
+    if row is None or row.state != JobState.DONE or not row.file_path:
         abort(404)
     path = Path(row.file_path).resolve()
     if path.parent != exports.exports_dir().resolve() or not path.exists():

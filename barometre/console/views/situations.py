@@ -14,9 +14,10 @@ from barometre.console.filters import situation_clauses
 from barometre.console.forms import ExportForm, ResolveForm
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
-from barometre.models import SITUATION_OPEN, Situation
+from barometre.models import Situation
 from barometre.presentation import SITUATION_STATES
 from barometre.settings import current as settings
+from barometre.states import SituationState
 
 from .base import INVALID, actor, bp, done, failed, filter_form, labels, list_url, paginate
 
@@ -25,7 +26,7 @@ from .base import INVALID, actor, bp, done, failed, filter_form, labels, list_ur
 @access(COORDINATOR)
 def situations() -> ResponseReturnValue:
     if "state" not in request.args:
-        return redirect(list_url(".situations", state=SITUATION_OPEN))
+        return redirect(list_url(".situations", state=SituationState.OPEN))
     form, filters = filter_form(SITUATION_STATES)
     query = (
         select(Situation)
