@@ -97,7 +97,8 @@ def trouble_counts(session: DbSession) -> dict[str, int]:
 
 
 def console_status(session: DbSession) -> list[Status]:
-    """The console's lines for undeliverable emails (home page and banner)."""
+    """The receiver of `barometre.signals.status_asked`: the console's lines for undeliverable
+    emails (home page and banner)."""
     counts = trouble_counts(session)
     failed, uncertain = counts.get(FAILED, 0), counts.get(UNCERTAIN, 0)
     return [

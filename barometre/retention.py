@@ -12,8 +12,9 @@
   its link has expired (`FOLLOW_LINK_HOURS`); a follower with nothing left to
   receive is erased (stopping deletes the row at once; this catches the rest).
 
-`purge_expired` is the service (the alerts package schedules it daily in
-Celery beat); `flask --app barometre retention purge` runs it by hand.
+`purge_expired` is the service, run daily by the task `purge_retention` (Celery
+beat schedules it, `alerts.celery_app`); `flask --app barometre retention purge`
+runs it by hand.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from celery import shared_task
 from flask import current_app
 from sqlalchemy import delete, select, update
 
@@ -35,7 +37,7 @@ from .console.models import Export
 from .extensions import DbSession, db
 from .models import AuditEntry, Report
 from .services import audit
-from .settings import Settings
+from .settings import Settings, current
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ def purge_expired(session: DbSession, settings: Settings) -> Purged:
 
 
 log = logging.getLogger(__name__)
+
+# The daily task: the name beat and queued messages carry (kept from when alerts defined
+# it), and its hard time limit in seconds.
+PURGE_RETENTION = "alerts.purge_retention"
+TIME_LIMIT = 300
 
 
 def export_cutoff(settings: Settings) -> datetime:
@@ -151,6 +158,21 @@ def _purge_left_uploads(settings: Settings, cutoff: datetime) -> int:
 def _made_before(path: Path, cutoff: datetime) -> bool:
     modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
     return modified < cutoff
+
+
+@shared_task(name=PURGE_RETENTION)
+def purge_retention() -> dict[str, int]:
+    """The daily purge on a worker, in the app context (`alerts.celery_app`)."""
+    settings = current()
+    purged = purge_expired(db.session, settings)
+    files = purge_export_files(db.session, settings)
+    db.session.commit()
+    log.info("retention purge: %s; export files deleted: %d", purged, files)
+    return {
+        "descriptions": purged.descriptions,
+        "audit_entries": purged.audit_entries,
+        "export_files": files,
+    }
 
 
 retention_cli = click.Group("retention", help="Durées de conservation des données.")
