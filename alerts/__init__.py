@@ -8,8 +8,22 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import tasks  # noqa: F401 - registers the tasks on the Celery app
+from barometre import signals
+
+from . import (
+    account,
+    dispatch,
+    events,
+    handoff,
+    tasks,  # noqa: F401 - registers the tasks on the Celery app
+    trouble,
+)
 from .celery_app import celery_app
+from .cli import register_cli
+from .embedded import start_ticker
+from .follow import service as follow
+from .follow.views import bp as follow_bp
+from .views import bp
 
 app = celery_app
 celery = celery_app
@@ -18,19 +32,13 @@ celery = celery_app
 def init_app(flask_app: Flask) -> None:
     """Receivers, session listeners, blueprints and commands: called by create_app (each
     receiver is a module-level function, connected once however many apps are made)."""
-    from barometre import signals
-
-    from . import account, dispatch, events, handoff, trouble
-    from .cli import register_cli
-    from .embedded import start_ticker
-    from .follow_views import bp as follow_bp
-    from .views import bp
-
     signals.level_changed.connect(events.on_level_change)
     signals.account_email_wanted.connect(account.queue)
     signals.job_asked.connect(dispatch.job_via_celery)
     signals.status_asked.connect(trouble.console_status)
     signals.work_committed.connect(dispatch.hand_over)
+    signals.holdings_asked.connect(follow.holdings)
+    signals.retention_due.connect(follow.purge)
     handoff.install_listeners()
     account.install_listeners()
     flask_app.register_blueprint(bp)

@@ -32,10 +32,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
+from alerts.follow.models import Follower
 from alerts.models import FAILED, Notification
 from barometre import clock, signals
 from barometre.extensions import db
-from barometre.models import AuditEntry, Condition, Contact, Establishment, Follower, User
+from barometre.models import AuditEntry, Condition, Contact, Establishment, User
 from barometre.routing import IdConverter
 from tests.conftest import file_report, login, make_user
 from tests.fuzz import HOSTILE_FRAGMENTS, hostile_text, long_text, printable_text

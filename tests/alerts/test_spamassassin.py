@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from alerts import digest, reminders, trouble
 from alerts.delivery import compose
-from alerts.follow import request_follow
+from alerts.follow import service as follow
 from alerts.models import (
     DIGEST,
     FAILED,
@@ -41,7 +41,7 @@ from alerts.models import (
     TROUBLE,
     Notification,
 )
-from barometre import follow, services
+from barometre import services
 from barometre.extensions import db
 from barometre.languages import LANGUAGES as EMAIL_LANGUAGES
 from barometre.models import ROLE_COORDINATOR, Establishment, Situation
@@ -140,7 +140,7 @@ def one_of_each_kind() -> dict[str, Notification]:
         email_link(db.session, worker, RESET)
         haren = db.session.scalars(select(Establishment).where(Establishment.slug == "haren")).one()
         choice = follow.Choice(alerts=True, red_only=False, digest=True)
-        request_follow(db.session, haren, "voisine@example.be", "fr", choice, "client")
+        follow.request_follow(db.session, haren, "voisine@example.be", "fr", choice, "client")
         db.session.commit()
     rows = db.session.scalars(select(Notification).order_by(Notification.id)).all()
     found: dict[str, Notification] = {}
