@@ -178,7 +178,7 @@ def list_users() -> None:
         if user.active and not user.password_hash:
             state = "invitation en attente"
         service = user.service.name if user.service else "-"
-        # No language chosen: the browser's is used (see README, accounts).
+        # No language chosen: the browser's is used (docs/pages.md, Languages).
         language = user.language or "navigateur"
         click.echo(f"{user.email}\t{user.role}\t{service}\t{language}\t{state}")
     click.echo(f"{len(rows)} compte." if len(rows) == 1 else f"{len(rows)} comptes.")
