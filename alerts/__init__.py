@@ -8,39 +8,39 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import tasks  # noqa: F401 - registers the tasks on the Celery app
+from barometre import signals
+
+from . import (
+    account,
+    dispatch,
+    events,
+    handoff,
+    tasks,  # noqa: F401 - registers the tasks on the Celery app
+    trouble,
+)
 from .celery_app import celery_app
+from .cli import register_cli
+from .embedded import start_ticker
+from .follow import service as follow
+from .follow.views import bp as follow_bp
+from .views import bp
 
 app = celery_app
 celery = celery_app
 
 
 def init_app(flask_app: Flask) -> None:
-    """Hook, session listeners, blueprint and commands: called once by create_app."""
-    from barometre import account_mail, services
-    from barometre.console import jobs, status
-
-    from .account import MAILER
-    from .account import install_listeners as install_account_listeners
-    from .cli import register_cli
-    from .dispatch import hand_over, job_via_celery
-    from .embedded import start_ticker
-    from .events import on_level_change
-    from .follow_views import bp as follow_bp
-    from .handoff import install_listeners
-    from .trouble import console_status
-    from .views import bp
-
-    if on_level_change not in services.LEVEL_CHANGE_HOOKS:
-        services.LEVEL_CHANGE_HOOKS.append(on_level_change)
-    if MAILER not in account_mail.ACCOUNT_MAILERS:
-        account_mail.ACCOUNT_MAILERS.append(MAILER)
-    if job_via_celery not in jobs.JOB_DISPATCHERS:
-        jobs.JOB_DISPATCHERS.append(job_via_celery)
-    if console_status not in status.STATUS_SOURCES:
-        status.STATUS_SOURCES.append(console_status)
-    install_listeners(hand_over)
-    install_account_listeners()
+    """Receivers, session listeners, blueprints and commands: called by create_app (each
+    receiver is a module-level function, connected once however many apps are made)."""
+    signals.level_changed.connect(events.on_level_change)
+    signals.account_email_wanted.connect(account.queue)
+    signals.job_asked.connect(dispatch.job_via_celery)
+    signals.status_asked.connect(trouble.console_status)
+    signals.work_committed.connect(dispatch.hand_over)
+    signals.holdings_asked.connect(follow.holdings)
+    signals.retention_due.connect(follow.purge)
+    handoff.install_listeners()
+    account.install_listeners()
     flask_app.register_blueprint(bp)
     flask_app.register_blueprint(follow_bp)
     register_cli(flask_app)

@@ -1,8 +1,9 @@
 """Account emails (invitation, password reset) as notifications: recording and hand-over.
 
-Intake decides them through `barometre.account_mail` (the app factory registers
-`MAILER` there); this module records the row in the caller's transaction. The
-email is composed when it is sent (`alerts.account_emails`), like every other.
+Intake asks for them (`barometre.password_links.email_link`, which sends
+`signals.account_email_wanted`); `queue`, connected by `alerts.init_app`, records
+the row in the caller's transaction. The email is composed when it is sent
+(`alerts.account_emails`), like every other.
 
 An invitation is handed over right after commit, like an alert (the
 coordinator's page then says whether it left). A reset request is handed over
@@ -15,17 +16,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from barometre import clock
-from barometre.account_mail import EmailState, QueuedEmail
 from barometre.extensions import DbSession
 from barometre.models import User
-from barometre.password_links import MAX_AGE
+from barometre.password_links import MAX_AGE, EmailState
 from barometre.settings import current as current_settings
 
 from . import dispatch, handoff
@@ -40,35 +41,15 @@ THREADS_KEY = "alerts.account.threads"
 log = logging.getLogger(__name__)
 
 
-class NotificationMailer:
-    """`barometre.account_mail.AccountMailer`: account emails as notification rows."""
+@dataclass(frozen=True)
+class QueuedAccountEmail:
+    """`barometre.password_links.QueuedEmail`: the notification row of an account email."""
 
-    def queue(self, session: DbSession, user: User, purpose: str) -> QueuedEmail:
-        if purpose not in ACCOUNT_KINDS:
-            raise ValueError(f"unknown account email {purpose!r}")
-        now = clock.now()
-        row = Notification(
-            kind=purpose,
-            user_id=user.id,
-            recipient=user.email,
-            recipient_kind=TO_USER,
-            language=language_of(user, current_settings()),
-            created_at=now,
-            next_attempt_at=now,
-            give_up_at=now + min(GIVE_UP_AFTER, MAX_AGE[purpose]),
-        )
-        session.add(row)
-        session.flush()
-        if purpose == RESET:
-            session.info.setdefault(BACKGROUND_KEY, []).append(row.id)
-        else:
-            handoff.after_commit(session, [row.id])
-        return QueuedEmail(row.id, now)
+    id: int
+    issued_at: datetime
 
-    def state(self, session: DbSession, queued: QueuedEmail) -> EmailState:
-        query = select(Notification.state, Notification.attempts).where(
-            Notification.id == queued.id
-        )
+    def state(self, session: DbSession) -> EmailState:
+        query = select(Notification.state, Notification.attempts).where(Notification.id == self.id)
         found = session.execute(query).first()
         return (
             EmailState(NotificationState.PENDING, 0)
@@ -77,7 +58,29 @@ class NotificationMailer:
         )
 
 
-MAILER = NotificationMailer()
+def queue(session: DbSession, user: User, purpose: str) -> QueuedAccountEmail:
+    """The receiver of `signals.account_email_wanted`: record the email of `user`
+    (`purpose`: invite or reset) in this transaction."""
+    if purpose not in ACCOUNT_KINDS:
+        raise ValueError(f"unknown account email {purpose!r}")
+    now = clock.now()
+    row = Notification(
+        kind=purpose,
+        user_id=user.id,
+        recipient=user.email,
+        recipient_kind=TO_USER,
+        language=language_of(user, current_settings()),
+        created_at=now,
+        next_attempt_at=now,
+        give_up_at=now + min(GIVE_UP_AFTER, MAX_AGE[purpose]),
+    )
+    session.add(row)
+    session.flush()
+    if purpose == RESET:
+        session.info.setdefault(BACKGROUND_KEY, []).append(row.id)
+    else:
+        handoff.after_commit(session, [row.id])
+    return QueuedAccountEmail(row.id, now)
 
 
 # --- reset emails: handed over from a thread after commit ------------------------------------
@@ -111,7 +114,7 @@ def _on_rollback(session: Session, previous: SessionTransaction) -> None:
 
 
 def install_listeners() -> None:
-    """Once per process, beside `dispatch.install_listeners`."""
+    """Once per process, beside `handoff.install_listeners`."""
     if not event.contains(Session, "after_commit", _on_commit):
         event.listen(Session, "after_commit", _on_commit)
         event.listen(Session, "after_soft_rollback", _on_rollback)

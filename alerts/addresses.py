@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from barometre import follow
 from barometre.addresses import address_key
 from barometre.extensions import DbSession
-from barometre.models import Contact, Follower, User
+from barometre.models import Contact, User
 from barometre.services import audit
 
+from .follow import service as follow
+from .follow.models import Follower
 from .models import TO_FOLLOWER, AddressPreference
 from .recipients import coordinators, member_services, preference, set_preference
 

@@ -21,13 +21,15 @@ from celery.schedules import crontab
 from flask import Flask
 from kombu import Queue
 
-from barometre.console.import_jobs import TIME_LIMIT as IMPORT_TIME_LIMIT
+from barometre import retention
+from barometre.console import exports, import_jobs
 from barometre.settings import Settings, settings_from_env_or_exit
 
 RECONCILE_EVERY = 60.0
 
-# Soft and hard time limits of every task, in seconds. At the soft limit the task
-# gets an exception it can clean up after; at the hard limit its process is killed.
+# Soft and hard time limits of every task, in seconds (set on each by the configuration's
+# task_annotations). At the soft limit the task gets an exception it can clean up after;
+# at the hard limit its process is killed.
 # Every task is safe to run again (conditional claims), and the reconciler picks up
 # what a killed one left: sends come due again, a stuck export is reset.
 SEND_TIME_LIMIT = 90  # below delivery.SENDING_TIMEOUT
@@ -36,11 +38,10 @@ TIME_LIMITS: dict[str, tuple[int, int]] = {
     "alerts.send_notification": (SEND_TIME_LIMIT - 30, SEND_TIME_LIMIT),
     "alerts.send_group": (SEND_TIME_LIMIT - 30, SEND_TIME_LIMIT),
     "alerts.reconcile": (100, 120),
-    # 10^5 reports take about 15 s (bench/RESULTS.md): twenty times that.
-    "alerts.run_export": (270, 300),
-    # A history import of 50 000 lines takes minutes (bench/RESULTS.md, issue 24).
-    "alerts.run_history_import": (IMPORT_TIME_LIMIT - 60, IMPORT_TIME_LIMIT),
-    "alerts.purge_retention": (270, 300),
+    # The core's jobs: their hard limits are theirs (an export, a history import).
+    exports.RUN_EXPORT: (exports.TIME_LIMIT - 30, exports.TIME_LIMIT),
+    import_jobs.RUN_HISTORY_IMPORT: (import_jobs.TIME_LIMIT - 60, import_jobs.TIME_LIMIT),
+    retention.PURGE_RETENTION: (retention.TIME_LIMIT - 30, retention.TIME_LIMIT),
     "alerts.send_digest": (270, 300),
 }
 # docker-compose.yml's stop_grace_period of the worker is longer than this.
@@ -86,12 +87,6 @@ class FlaskTask(Task):
             return self.run(*args, **kwargs)
 
 
-def time_limits(name: str) -> dict[str, int]:
-    """`soft_time_limit` and `time_limit` of a task, for its decorator."""
-    soft, hard = TIME_LIMITS[name]
-    return {"soft_time_limit": soft, "time_limit": hard}
-
-
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         # memory:// serves only tasks run in-process (tests); worker and beat refuse it.
@@ -101,6 +96,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # (docker-compose.yml: `worker` the default queue, `delivery` the deliveries).
         "task_queues": [Queue(settings.celery_queue), Queue(settings.delivery_queue)],
         "task_routes": {name: {"queue": settings.delivery_queue} for name in DELIVERY_TASKS},
+        "task_annotations": {
+            name: {"soft_time_limit": soft, "time_limit": hard}
+            for name, (soft, hard) in TIME_LIMITS.items()
+        },
         "task_ignore_result": True,
         # Tasks are idempotent (conditional claims), so redelivery is safe and wanted.
         "task_acks_late": True,
@@ -130,7 +129,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def beat_schedule(settings: Settings) -> dict[str, Any]:
     schedule: dict[str, Any] = {
         "reconcile": {"task": "alerts.reconcile", "schedule": RECONCILE_EVERY},
-        "retention": {"task": "alerts.purge_retention", "schedule": crontab(minute=30, hour=3)},
+        "retention": {
+            "task": retention.PURGE_RETENTION,
+            "schedule": crontab(minute=30, hour=3),
+        },
         "weekly-digest": {
             "task": "alerts.send_digest",
             # DIGEST_DAY counts from Monday = 0; crontab counts from Sunday = 0.

@@ -47,7 +47,7 @@ from .emails import (
     sendable,
     signed_links_for,
 )
-from .follow import FollowGone, follow_email, follow_establishment
+from .follow.emails import FollowGone, follow_email, follow_establishment
 from .models import (
     ACCOUNT_KINDS,
     DIGEST,

@@ -17,9 +17,10 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy.orm import Session
 
+from barometre.console import exports
 from barometre.extensions import db
 from barometre.settings import Settings
 
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 SEND_NOTIFICATION = "alerts.send_notification"  # one id: still served for older messages
 SEND_NOTIFICATIONS = "alerts.send_notifications"  # a batch of ids
 SEND_GROUP = "alerts.send_group"
-RUN_EXPORT = "alerts.run_export"
-RUN_HISTORY_IMPORT = "alerts.run_history_import"
-# The task that runs each kind of console job (`barometre.console.jobs`).
-JOB_TASKS = {"export": RUN_EXPORT, "history_import": RUN_HISTORY_IMPORT}
 PUBLISH_TIMEOUT = 1.0
 # Notifications per batch task: enough to share a connection and a rendering, few enough
 # that an event's fan-out (24 recipients is common) is spread over the worker processes.
@@ -46,14 +43,13 @@ Message = tuple[str, Any, int | None, str]
 
 
 def hand_over(app: Flask, handoff: Handoff) -> None:
+    """The receiver of `signals.work_committed`: what a committed transaction recorded."""
     settings: Settings = app.config["SETTINGS"]
     if settings.broker_url:
         publish(app, handoff)
     else:
         deliver_in_process(app, [*handoff.notification_ids, *handoff.bulk_ids])
     if handoff.export_ids:
-        from barometre.console import exports
-
         for export_id in handoff.export_ids:
             exports.dispatch(export_id)  # a Celery task, or a thread of this process
 
@@ -132,14 +128,13 @@ def publish(app: Flask, handoff: Handoff) -> bool:
     return publish_tasks(app, messages)
 
 
-def job_via_celery(kind: str, job_id: int) -> bool:
-    """Console job dispatcher (exports, history imports): with a broker, a worker runs
-    the job (False: no broker, or it is away; the job runs in this process)."""
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+def job_via_celery(app: Flask, task: str, job_id: int) -> bool:
+    """The receiver of `signals.job_asked` (exports, history imports): with a broker, a
+    worker runs the job (False: no broker, or it is away; the job runs in this process)."""
     if not app.config["SETTINGS"].broker_url:
         return False
     queue = app.config["SETTINGS"].celery_queue
-    return publish_tasks(app, [(JOB_TASKS[kind], job_id, None, queue)])
+    return publish_tasks(app, [(task, job_id, None, queue)])
 
 
 def publish_tasks(app: Flask, messages: Sequence[Message]) -> bool:

@@ -59,7 +59,7 @@ def current_settings() -> Settings:
 
 
 def on_level_change(session: DbSession, change: LevelChange) -> None:
-    """The hook registered in `barometre.services.LEVEL_CHANGE_HOOKS`."""
+    """The receiver of `barometre.signals.level_changed`: the alerts a change makes."""
     settings = current_settings()
     if change.is_rise:
         record_rise(session, change, settings)

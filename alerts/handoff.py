@@ -2,22 +2,23 @@
 
 Services record notification ids, alert groups and exports on the session
 (`session.info`); once the transaction commits, the `after_commit` listener
-gives them to the runner installed by `alerts.init_app` (`alerts.dispatch`:
-Celery, or in-process). A rollback forgets them, so nothing is ever sent for
-work that was not stored. Recording modules import this one, never the runner:
-the arrows go one way.
+sends them (`signals.work_committed`) to the receiver `alerts.init_app`
+connects (`alerts.dispatch.hand_over`: Celery, or in-process). A rollback
+forgets them, so nothing is ever sent for work that was not stored. Recording
+modules import this one, never the dispatcher: the arrows go one way.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from flask import Flask, current_app, has_app_context
+from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from barometre import signals
 from barometre.extensions import DbSession
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,6 @@ class Handoff:
 
     def __bool__(self) -> bool:
         return bool(self.notification_ids or self.bulk_ids or self.groups or self.export_ids)
-
-
-Runner = Callable[[Flask, Handoff], None]
-RUNNERS: list[Runner] = []
 
 
 def _handoff(session: DbSession) -> Handoff:
@@ -86,8 +83,8 @@ def _on_commit(session: Session) -> None:
         log.warning("alerts: committed outside an app context; the reconciler will send")
         return
     try:
-        for runner in RUNNERS:
-            runner(current_app._get_current_object(), handoff)  # type: ignore[attr-defined]
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        signals.work_committed.send(app, handoff=handoff)
     except Exception:
         # The transaction is committed: never turn a stored report into an error page.
         log.exception("alerts: hand-over failed; the reconciler will retry")
@@ -98,11 +95,8 @@ def _on_rollback(session: Session, previous: SessionTransaction) -> None:
         session.info.pop(INFO_KEY, None)
 
 
-def install_listeners(runner: Runner) -> None:
-    """Once per process: listen to every session's commits and rollbacks; `runner` (the
-    composition root gives `alerts.dispatch.hand_over`) takes each committed hand-off."""
-    if runner not in RUNNERS:
-        RUNNERS.append(runner)
+def install_listeners() -> None:
+    """Once per process: listen to every session's commits and rollbacks."""
     if not event.contains(Session, "after_commit", _on_commit):
         event.listen(Session, "after_commit", _on_commit)
         event.listen(Session, "after_soft_rollback", _on_rollback)

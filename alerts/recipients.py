@@ -22,11 +22,11 @@ from barometre.models import (
     ROLE_COORDINATOR,
     Contact,
     Establishment,
-    Follower,
     MemberService,
     User,
 )
 
+from .follow.models import Follower
 from .models import (
     GREEN_AGAIN,
     RED,

@@ -8,20 +8,15 @@ concurrently: the claims are conditional UPDATEs and unique rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-
-from sqlalchemy import select
 
 from barometre import clock
-from barometre.console.models import Export
+from barometre.console.exports import reset_stuck_exports
 from barometre.extensions import DbSession
 from barometre.retention import purge_export_files
 from barometre.services import expire_all
 from barometre.settings import Settings
-from barometre.states import JobState
 
 from . import digest, handoff, reminders, trouble
-from .celery_app import TIME_LIMITS
 from .delivery import due_notifications, mark_stuck
 from .events import close_group, due_groups
 from .models import DIGEST
@@ -38,37 +33,6 @@ class Reconciled:
     export_files_deleted: int = 0
     warned: int = 0
     reminders: int = 0
-
-
-# An export still "running" this long after it started lost its worker (the task's
-# hard limit kills it well before). It is reset and runs again, until this long after
-# it was asked for: then it has failed.
-EXPORT_STUCK_AFTER = timedelta(seconds=TIME_LIMITS["alerts.run_export"][1] + 60)
-EXPORT_GIVE_UP_AFTER = 3 * EXPORT_STUCK_AFTER
-# What the export page shows: the reason it started again, or why it failed.
-WORKER_LOST = "WorkerLostError"
-
-
-def reset_stuck_exports(session: DbSession, now: datetime) -> list[int]:
-    """Exports whose worker died: back to pending (the ids to run again), or failed."""
-    stuck = session.scalars(
-        select(Export).where(
-            Export.state == JobState.RUNNING, Export.started_at < now - EXPORT_STUCK_AFTER
-        )
-    ).all()
-    again = []
-    for export in stuck:
-        export.error = WORKER_LOST
-        if export.created_at < now - EXPORT_GIVE_UP_AFTER:
-            export.state = JobState.FAILED
-            export.finished_at = now
-        else:
-            export.state = JobState.PENDING
-            export.progress = 0
-            export.row_count = 0
-            again.append(export.id)
-    session.flush()
-    return again
 
 
 def reconcile(session: DbSession, settings: Settings) -> Reconciled:

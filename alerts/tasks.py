@@ -1,17 +1,21 @@
-"""Thin Celery tasks: ids in, one service call in the app context, commit, log."""
+"""Thin Celery tasks: ids in, one service call in the app context, commit, log.
+
+The alerts' tasks are here; the core's jobs have theirs beside them (`shared_task`,
+imported below so that the worker has them): exports, history imports, retention.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
 
-from barometre.console import exports, import_jobs
+from barometre import retention  # noqa: F401 - the core's tasks join the worker
+from barometre.console import exports, import_jobs  # noqa: F401
 from barometre.extensions import db
-from barometre.retention import purge_expired, purge_export_files
 from barometre.settings import current as settings
 
 from . import delivery, digest, events, observe  # noqa: F401 - observe connects signals
-from .celery_app import SEND_TIME_LIMIT, celery_app, time_limits
+from .celery_app import SEND_TIME_LIMIT, celery_app
 from .reconcile import reconcile as reconcile_all
 
 log = logging.getLogger(__name__)
@@ -21,7 +25,7 @@ log = logging.getLogger(__name__)
 BATCH_BUDGET = (SEND_TIME_LIMIT - 30) / 2
 
 
-@celery_app.task(name="alerts.send_notifications", **time_limits("alerts.send_notifications"))
+@celery_app.task(name="alerts.send_notifications")
 def send_notifications(notification_ids: list[int]) -> dict[str, int]:
     """Deliver a batch over one SMTP connection; each notification keeps its own claim."""
     outcomes = delivery.deliver_batch(
@@ -35,7 +39,7 @@ def send_notifications(notification_ids: list[int]) -> dict[str, int]:
     return counts
 
 
-@celery_app.task(name="alerts.send_notification", **time_limits("alerts.send_notification"))
+@celery_app.task(name="alerts.send_notification")
 def send_notification(notification_id: int) -> str:
     """One notification (messages queued before batches, and anyone publishing one id)."""
     state = delivery.deliver(db.session, notification_id, settings())
@@ -43,7 +47,7 @@ def send_notification(notification_id: int) -> str:
     return state
 
 
-@celery_app.task(name="alerts.send_group", **time_limits("alerts.send_group"))
+@celery_app.task(name="alerts.send_group")
 def send_group(group_id: int) -> bool:
     event = events.close_group(db.session, group_id)
     db.session.commit()
@@ -51,7 +55,7 @@ def send_group(group_id: int) -> bool:
     return event is not None
 
 
-@celery_app.task(name="alerts.reconcile", **time_limits("alerts.reconcile"))
+@celery_app.task(name="alerts.reconcile")
 def reconcile() -> dict[str, int]:
     result = reconcile_all(db.session, settings())
     db.session.commit()
@@ -59,32 +63,7 @@ def reconcile() -> dict[str, int]:
     return dict(result.__dict__)
 
 
-@celery_app.task(name="alerts.run_export", **time_limits("alerts.run_export"))
-def run_export(export_id: int) -> None:
-    exports.run_export(export_id)
-    log.info("export %s done", export_id)
-
-
-@celery_app.task(name="alerts.run_history_import", **time_limits("alerts.run_history_import"))
-def run_history_import(job_id: int) -> None:
-    import_jobs.run_import(job_id)
-    log.info("history import %s done", job_id)
-
-
-@celery_app.task(name="alerts.purge_retention", **time_limits("alerts.purge_retention"))
-def purge_retention() -> dict[str, int]:
-    purged = purge_expired(db.session, settings())
-    files = purge_export_files(db.session, settings())
-    db.session.commit()
-    log.info("retention purge: %s; export files deleted: %d", purged, files)
-    return {
-        "descriptions": purged.descriptions,
-        "audit_entries": purged.audit_entries,
-        "export_files": files,
-    }
-
-
-@celery_app.task(name="alerts.send_digest", **time_limits("alerts.send_digest"))
+@celery_app.task(name="alerts.send_digest")
 def send_digest() -> int:
     planned = digest.plan(db.session, settings())
     db.session.commit()

@@ -98,7 +98,8 @@ def trouble_counts(session: DbSession) -> dict[str, int]:
 
 
 def console_status(session: DbSession) -> list[Status]:
-    """The console's lines for undeliverable emails (home page and banner)."""
+    """The receiver of `barometre.signals.status_asked`: the console's lines for undeliverable
+    emails (home page and banner)."""
     counts = trouble_counts(session)
     failed, uncertain = (
         counts.get(NotificationState.FAILED, 0),

@@ -17,7 +17,6 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from barometre import follow
 from barometre.addresses import AddressError, check_address
 from barometre.auth import COORDINATOR, PUBLIC, access
 from barometre.extensions import csrf, db
@@ -33,6 +32,7 @@ from .emails import (
     one_click_from_token,
     preferences_token,
 )
+from .follow import service as follow
 from .models import (
     TO_CONTACT,
     TO_COORDINATOR,

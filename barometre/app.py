@@ -177,10 +177,9 @@ def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from intake.api import bp as intake_api
-    from intake.views import bp as intake_pages
-
+    """The core's blueprints, then what the composition root wires in (intake, alerts)."""
     from .api import bp as api
+    from .composition import compose
     from .console.imports import bp as console_import
     from .console.views import bp as console
     from .health import bp as health
@@ -193,13 +192,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(privacy)
-    app.register_blueprint(intake_api)
-    app.register_blueprint(intake_pages)
-    csrf.exempt(intake_api)
-
-    from alerts import init_app as init_alerts
-
-    init_alerts(app)  # level-change hook, after-commit hand-over, pages, commands
+    compose(app)
 
 
 def wants_json() -> bool:

@@ -16,7 +16,6 @@ from sqlalchemy.orm import joinedload
 
 from . import (
     account_access,
-    account_mail,
     history_files,
     history_import,
     password_links,
@@ -122,7 +121,9 @@ def create_user(
     db.session.flush()
     # Without a password, the account is usable only through its invitation link: its
     # email is recorded with the account, and leaves after the commit.
-    invitation = None if password else account_mail.queue(db.session, user, password_links.INVITE)
+    invitation = None
+    if not password:
+        invitation = password_links.email_link(db.session, user, password_links.INVITE)
     db.session.commit()
     click.echo(f"Compte créé : {email} ({role})")
     if invitation is not None:
@@ -142,9 +143,9 @@ def existing_or_new_service(name: str) -> MemberService:
         raise click.ClickException(f"Nom du service refusé : {messages}") from None
 
 
-def invited(user: User, invitation: account_mail.QueuedEmail) -> None:
+def invited(user: User, invitation: password_links.QueuedEmail) -> None:
     """Say where the invitation is, and print its link (the same as in the email)."""
-    state = account_mail.state(db.session, invitation)
+    state = invitation.state(db.session)
     if state.sent:
         click.echo(f"Invitation envoyée à {user.email}. Le lien, aussi affiché ici :")
     elif state.waiting:

@@ -8,7 +8,8 @@ The link is composed when its email is sent, never stored: the email is a
 notification row holding only the user's id. It is dated by that row
 (`issued_at`), so every attempt and every copy carries the same link, valid
 from when it was asked for. The core holds it because intake checks the links
-and alerts sends them, and those two do not import each other.
+and alerts sends them, and those two do not import each other: `email_link`
+asks for the email (`signals.account_email_wanted`), alerts records and sends it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import calendar
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from urllib.parse import quote
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from . import clock
+from . import clock, signals
 from .extensions import DbSession
 from .models import User
 from .signed_links import IssuedAtSigner
@@ -40,6 +42,50 @@ class LinkCheck:
     user: User | None
     purpose: str = ""
     expired: bool = False
+
+
+@dataclass(frozen=True)
+class EmailState:
+    """Where a link's email is: its notification's state and attempts so far."""
+
+    state: str
+    attempts: int
+
+    @property
+    def sent(self) -> bool:
+        return self.state == "sent"
+
+    @property
+    def waiting(self) -> bool:
+        """Not tried yet (handed to a worker): nothing to say but that it is queued."""
+        return self.state in ("pending", "sending") and self.attempts == 0
+
+
+class QueuedEmail(Protocol):
+    """A link's email, recorded by the package that sends emails (alerts)."""
+
+    @property
+    def issued_at(self) -> datetime:
+        """The date its link is signed with."""
+        ...  # pragma: no cover
+
+    def state(self, session: DbSession) -> EmailState:
+        """Where it is now (after the commit that handed it over)."""
+        ...  # pragma: no cover
+
+
+class NoMailer(RuntimeError):
+    """No package sends emails in this app (the app factory wires alerts)."""
+
+
+def email_link(session: DbSession, user: User, purpose: str) -> QueuedEmail:
+    """Record the email carrying `user`'s link (`purpose`: INVITE or RESET) in this
+    transaction; it leaves after commit."""
+    answers = signals.account_email_wanted.send(session, user=user, purpose=purpose)
+    if not answers:
+        raise NoMailer("nothing answers signals.account_email_wanted")
+    queued: QueuedEmail = answers[0][1]
+    return queued
 
 
 def _serializer(issued_at: datetime | None = None) -> URLSafeTimedSerializer:

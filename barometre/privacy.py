@@ -1,4 +1,7 @@
-"""What the instance keeps, for how long, and the record of processing (GDPR art. 30)."""
+"""What the instance keeps, for how long, and the record of processing (GDPR art. 30).
+
+The core lists its own data; other packages answer `signals.holdings_asked` with theirs
+(alerts: who follows an establishment, and the requests to follow one)."""
 
 from __future__ import annotations
 
@@ -11,20 +14,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from . import clock
+from . import clock, signals
 from .auth import COORDINATOR, access
 from .extensions import DbSession, db
-from .follow import FOLLOW_LINK_HOURS
-from .models import (
-    ApiToken,
-    AuditEntry,
-    Contact,
-    Follower,
-    FollowRequest,
-    Report,
-    Situation,
-    User,
-)
+from .models import ApiToken, AuditEntry, Contact, Report, Situation, User
 from .retention import description_cutoff
 from .settings import Settings
 from .settings import current as settings
@@ -95,25 +88,7 @@ def inventory(session: DbSession, current: Settings) -> Inventory:
             str(_l("Jusqu'à leur suppression par la coordination")),
             _count(session, model=Contact),
         ),
-        Holding(
-            str(_l("Personnes qui suivent un établissement (email, langue, choix)")),
-            str(_l("La coordination")),
-            str(
-                _l("Jusqu'à ce qu'elles arrêtent de le suivre (effacées aussitôt) ou leur retrait")
-            ),
-            _count(session, model=Follower),
-        ),
-        Holding(
-            str(_l("Demandes de suivi non confirmées (email, langue, choix)")),
-            str(_l("Personne")),
-            str(
-                _l(
-                    "%(hours)d heures (durée du lien de confirmation), puis effacées",
-                    hours=FOLLOW_LINK_HOURS,
-                )
-            ),
-            _count(session, model=FollowRequest),
-        ),
+        *(h for _receiver, theirs in signals.holdings_asked.send(session) for h in theirs),
         Holding(
             str(_l("Journal d'audit (qui a fait quoi, sans texte de signalement)")),
             str(_l("La coordination")),

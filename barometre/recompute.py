@@ -1,15 +1,15 @@
-"""The level of an establishment, recomputed from its open situations (R5), and the hooks
-that hear of each change; expiry of the situations no report confirmed (R3)."""
+"""The level of an establishment, recomputed from its open situations (R5), each change
+announced (`signals.level_changed`); expiry of the situations no report confirmed (R3)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
-from . import clock
+from . import clock, signals
 from .extensions import DbSession
 from .levels import Level, Thresholds, compute_level
 from .models import Establishment, LevelChange, Report, Situation
@@ -83,8 +83,7 @@ def recompute(
     session.add(change)
     session.flush()
     if cause != CAUSE_IMPORT:  # imported history is not news: nobody is alerted
-        for hook in LEVEL_CHANGE_HOOKS:
-            hook(session, change)
+        signals.level_changed.send(session, change=change)
     return change
 
 
@@ -103,14 +102,6 @@ def level_and_facts(
     """The level the open `situations` give (R4), and the facts the establishment keeps."""
     after = compute_level((s.offer_type_codes for s in situations), thresholds(settings))
     return after, sorted([s.condition_id, s.offer_types] for s in situations)
-
-
-# Callbacks run in the same transaction as each recorded level change
-# (the alerts package registers one that records notifications).
-LevelChangeHook = Callable[[DbSession, LevelChange], None]
-
-
-LEVEL_CHANGE_HOOKS: list[LevelChangeHook] = []
 
 
 def expire_stale(

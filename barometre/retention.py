@@ -8,12 +8,13 @@
   after they were made, by the reconciler and by the daily purge; files left
   by an export that never finished go too, and so do uploaded history files
   left by an import job that never ran them (its job deletes them once run).
-- A request to follow an establishment that was never confirmed is erased once
-  its link has expired (`FOLLOW_LINK_HOURS`); a follower with nothing left to
-  receive is erased (stopping deletes the row at once; this catches the rest).
+- Other packages erase theirs in the same purge (`signals.retention_due`):
+  alerts erases a request to follow an establishment that was never confirmed
+  once its link has expired, and a follower with nothing left to receive.
 
-`purge_expired` is the service (the alerts package schedules it daily in
-Celery beat); `flask --app barometre retention purge` runs it by hand.
+`purge_expired` is the service, run daily by the task `purge_retention` (Celery
+beat schedules it, `alerts.celery_app`); `flask --app barometre retention purge`
+runs it by hand.
 """
 
 from __future__ import annotations
@@ -27,23 +28,36 @@ from pathlib import Path
 from typing import Any
 
 import click
+from celery import shared_task
 from flask import current_app
 from sqlalchemy import delete, select, update
 
-from . import clock, follow
+from . import clock, signals
 from .console.models import Export
 from .extensions import DbSession, db
 from .models import AuditEntry, Report
 from .services import audit
-from .settings import Settings
+from .settings import Settings, current
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What another package erased (its answer to `signals.retention_due`): its name in
+    the audit entry, how many, and what the command line says of it (French)."""
+
+    name: str
+    count: int
+    words: str
 
 
 @dataclass(frozen=True)
 class Purged:
     descriptions: int
     audit_entries: int
-    follow_requests: int = 0
-    followers: int = 0
+    others: tuple[Erased, ...] = ()
+
+    def erased(self, name: str) -> int:
+        return sum(e.count for e in self.others if e.name == name)
 
 
 def description_cutoff(settings: Settings) -> datetime:
@@ -65,13 +79,12 @@ def purge_expired(session: DbSession, settings: Settings) -> Purged:
         .execution_options(synchronize_session="fetch")
     )
     deleted: Any = session.execute(delete(AuditEntry).where(AuditEntry.at < audit_cutoff(settings)))
-    requests, followers = follow.purge(session)
-    purged = Purged(erased.rowcount or 0, deleted.rowcount or 0, requests, followers)
-    if purged.descriptions or purged.audit_entries or requests or followers:
-        # Counts only; the follow counts when there were any (older entries lack them).
-        extra = (
-            {"follow_requests": requests, "followers": followers} if requests or followers else {}
-        )
+    answers = signals.retention_due.send(session, settings=settings)
+    others = tuple(e for _receiver, erased_there in answers for e in erased_there)
+    purged = Purged(erased.rowcount or 0, deleted.rowcount or 0, others)
+    if purged.descriptions or purged.audit_entries or any(e.count for e in others):
+        # Counts only; the others' counts when there were any (older entries lack them).
+        extra = {e.name: e.count for e in others} if any(e.count for e in others) else {}
         audit(
             session,
             None,
@@ -85,6 +98,11 @@ def purge_expired(session: DbSession, settings: Settings) -> Purged:
 
 
 log = logging.getLogger(__name__)
+
+# The daily task: the name beat and queued messages carry (kept from when alerts defined
+# it), and its hard time limit in seconds.
+PURGE_RETENTION = "alerts.purge_retention"
+TIME_LIMIT = 300
 
 
 def export_cutoff(settings: Settings) -> datetime:
@@ -153,6 +171,21 @@ def _made_before(path: Path, cutoff: datetime) -> bool:
     return modified < cutoff
 
 
+@shared_task(name=PURGE_RETENTION)
+def purge_retention() -> dict[str, int]:
+    """The daily purge on a worker, in the app context (`alerts.celery_app`)."""
+    settings = current()
+    purged = purge_expired(db.session, settings)
+    files = purge_export_files(db.session, settings)
+    db.session.commit()
+    log.info("retention purge: %s; export files deleted: %d", purged, files)
+    return {
+        "descriptions": purged.descriptions,
+        "audit_entries": purged.audit_entries,
+        "export_files": files,
+    }
+
+
 retention_cli = click.Group("retention", help="Durées de conservation des données.")
 
 
@@ -163,9 +196,9 @@ def purge_command() -> None:
     purged = purge_expired(db.session, settings)
     files = purge_export_files(db.session, settings)
     db.session.commit()
+    others = "".join(f"{e.words} : {e.count} ; " for e in purged.others)
     click.echo(
         f"Textes libres effacés : {purged.descriptions} ; "
         f"entrées d'audit supprimées : {purged.audit_entries} ; "
-        f"demandes de suivi expirées effacées : {purged.follow_requests} ; "
-        f"fichiers d'export supprimés : {files}."
+        f"{others}fichiers d'export supprimés : {files}."
     )

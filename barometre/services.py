@@ -3,7 +3,7 @@
 - `barometre.validation`: a report as given and its checks;
 - `barometre.reports`: recording a report;
 - `barometre.situations`: the establishment's lock, open situations, closing one;
-- `barometre.recompute`: the level from the open situations, its hooks, expiry;
+- `barometre.recompute`: the level from the open situations, each change announced, expiry;
 - `barometre.review`: resolve situations, reject or validate reports;
 - `barometre.audit`: the audit log.
 
@@ -21,8 +21,6 @@ from .audit import audit
 from .errors import ValidationFailed
 from .recompute import (
     CAUSE_IMPORT,
-    LEVEL_CHANGE_HOOKS,
-    LevelChangeHook,
     Outcome,
     expire_all,
     expire_stale,
@@ -46,11 +44,9 @@ from .validation import (
 
 __all__ = [
     "CAUSE_IMPORT",
-    "LEVEL_CHANGE_HOOKS",
     "MAX_COUNT",
     "MAX_DESCRIPTION",
     "ImpactedCondition",
-    "LevelChangeHook",
     "Outcome",
     "ReportInput",
     "Settings",

@@ -19,7 +19,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from barometre import account_access, account_mail
+from barometre import account_access
 from barometre import password_links as links
 from barometre.auth import COORDINATOR, PUBLIC, USER, access
 from barometre.errors import ValidationFailed
@@ -225,13 +225,13 @@ def invite() -> ResponseReturnValue:
         db.session.rollback()
         _add_errors(form, failed.errors)
         return render_template("intake/invite.html", form=form), 422
-    invitation = account_mail.queue(db.session, user, links.INVITE)
+    invitation = links.email_link(db.session, user, links.INVITE)
     db.session.commit()
-    _say_where(user, account_mail.state(db.session, invitation))
+    _say_where(user, invitation.state(db.session))
     return redirect(url_for("intake.invite"), 303)
 
 
-def _say_where(user: User, state: account_mail.EmailState) -> None:
+def _say_where(user: User, state: links.EmailState) -> None:
     """Where the invitation is: sent (embedded), queued (a worker sends it) or not yet."""
     if state.sent:
         flash(_("Invitation envoyée à %(email)s.", email=user.email), "success")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from barometre import account_mail, services
+from barometre import services
 from barometre.account_access import end_sessions
 from barometre.addresses import account_form
 from barometre.auth import check_password, hash_password
@@ -19,7 +19,7 @@ from barometre.errors import ValidationFailed
 from barometre.extensions import DbSession
 from barometre.languages import LANGUAGES
 from barometre.models import ROLE_WORKER, ROLES, MemberService, User
-from barometre.password_links import RESET
+from barometre.password_links import RESET, email_link
 
 from . import throttle
 
@@ -75,7 +75,7 @@ def request_reset(session: DbSession, email: str, address: str) -> None:
     throttle.record_reset_request(session, email, address)
     user = find_user(session, email)
     if user is not None and user.is_active:
-        account_mail.queue(session, user, RESET)
+        email_link(session, user, RESET)
 
 
 def invitation_errors(session: DbSession, data: Invitation) -> dict[str, list[str]]:

@@ -15,10 +15,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
+from alerts.follow.models import FollowRequest
 from alerts.models import Notification
 from barometre.addresses import clean_address
 from barometre.extensions import db
-from barometre.models import Contact, Establishment, FollowRequest, MemberService, User
+from barometre.models import Contact, Establishment, MemberService, User
 from tests.conftest import login
 
 ADDRESSES = [

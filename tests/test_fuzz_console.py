@@ -32,11 +32,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
+from alerts.follow.models import Follower
 from alerts.models import Notification, NotificationState
-from barometre import clock
-from barometre.console import jobs
+from barometre import clock, signals
 from barometre.extensions import db
-from barometre.models import AuditEntry, Condition, Contact, Establishment, Follower, User
+from barometre.models import AuditEntry, Condition, Contact, Establishment, User
 from barometre.routing import IdConverter
 from tests.conftest import file_report, login, make_user
 from tests.fuzz import HOSTILE_FRAGMENTS, hostile_text, long_text, printable_text
@@ -142,10 +142,18 @@ class World:
     user_id: int
 
 
+def taken(_app: Flask, task: str, job_id: int) -> bool:
+    """Export jobs are recorded, not produced: 1 000 files would only measure the disk."""
+    return True
+
+
 @pytest.fixture
-def world(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    # Export jobs are recorded, not produced: 1 000 files would only measure the disk.
-    monkeypatch.setattr(jobs, "JOB_DISPATCHERS", [lambda _kind, _job_id: True])
+def world(app: Flask) -> Iterator[World]:
+    with signals.job_asked.connected_to(taken):
+        yield make_world()
+
+
+def make_world() -> World:
     worker, coordinator = make_user(), make_user("coordinator")
     outcome = file_report(worker)
     assert outcome.report is not None
@@ -163,7 +171,7 @@ def world(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     db.session.commit()
     condition = db.session.scalars(select(Condition).order_by(Condition.id)).first()
     assert condition is not None and worker.service_id is not None
-    yield World(
+    return World(
         coordinator=coordinator,
         worker=worker,
         report_id=outcome.report.id,

@@ -32,19 +32,18 @@ from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, PathConverter, Rule
 
 from alerts.emails import TOPICS, preferences_token
+from alerts.follow.models import Follower, FollowRequest
+from alerts.follow.service import follow_token
 from alerts.models import Notification, NotificationState
 from barometre import clock, password_links
 from barometre.console import exports, imports
 from barometre.console.models import Export
 from barometre.extensions import db
-from barometre.follow import follow_token
 from barometre.models import (
     ROLE_COORDINATOR,
     ROLE_WORKER,
     Contact,
     Establishment,
-    Follower,
-    FollowRequest,
     User,
 )
 from barometre.routing import IdConverter

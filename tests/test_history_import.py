@@ -24,8 +24,8 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from alerts.models import AlertEvent, AlertGroup, Notification
-from barometre import clock, history_files, services
-from barometre.console import import_jobs, jobs
+from barometre import clock, history_files, services, signals
+from barometre.console import import_jobs
 from barometre.extensions import db
 from barometre.levels import Level, compute_level
 from barometre.models import (
@@ -476,11 +476,16 @@ def test_the_console_page_is_for_coordinators(
 
 
 @pytest.fixture
-def held(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def held() -> Iterator[list[int]]:
     """Import jobs are recorded, then run by `run_held` in the test's own thread."""
     started: list[int] = []
-    monkeypatch.setattr(jobs, "JOB_DISPATCHERS", [lambda _kind, i: started.append(i) or True])
-    return started
+
+    def take(_app: Flask, task: str, job_id: int) -> bool:
+        started.append(job_id)
+        return True
+
+    with signals.job_asked.connected_to(take):
+        yield started
 
 
 def run_held(client: FlaskClient, held: list[int], *args: Any, **form: Any) -> str:

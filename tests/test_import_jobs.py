@@ -28,8 +28,8 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from barometre import clock, create_app
-from barometre.console import import_jobs, jobs
+from barometre import clock, create_app, signals
+from barometre.console import import_jobs
 from barometre.console.import_jobs import TIME_LIMIT
 from barometre.console.models import ImportJob
 from barometre.extensions import db
@@ -77,13 +77,16 @@ def prisons(app: Flask) -> Iterator[None]:
 
 
 @pytest.fixture
-def held(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+def held() -> Iterator[list[tuple[str, int]]]:
     """Jobs are recorded and handed over to nobody: the test runs them itself."""
     started: list[tuple[str, int]] = []
-    monkeypatch.setattr(
-        jobs, "JOB_DISPATCHERS", [lambda kind, job_id: started.append((kind, job_id)) or True]
-    )
-    return started
+
+    def take(_app: Flask, task: str, job_id: int) -> bool:
+        started.append((task, job_id))
+        return True
+
+    with signals.job_asked.connected_to(take):
+        yield started
 
 
 def upload(client: FlaskClient, reports: bytes, resolutions: bytes | None, **form: Any) -> Any:
@@ -196,7 +199,7 @@ def test_the_console_job_stores_what_the_cli_stores(
     login(client, coordinator)
     before = counts()
     ident = job_id(timed_upload(client, reports, resolutions))
-    assert held == [(jobs.HISTORY_IMPORT, ident)]
+    assert held == [(import_jobs.RUN_HISTORY_IMPORT, ident)]
     recorded = job(ident)
     lines = LINES + resolutions.count(b"\n") - 1
     assert (recorded.state, recorded.total_lines) == ("pending", lines)

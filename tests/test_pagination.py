@@ -17,6 +17,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from alerts.follow.models import Follower
 from alerts.models import Notification
 from barometre import clock
 from barometre.console.views import PER_PAGE
@@ -25,7 +26,6 @@ from barometre.models import (
     AuditEntry,
     Condition,
     Establishment,
-    Follower,
     Report,
     Situation,
     User,

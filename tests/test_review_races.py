@@ -24,8 +24,8 @@ from sqlalchemy import func, select, update
 
 from alerts import delivery
 from alerts.models import RISE, TO_SERVICE, Notification, NotificationState
-from barometre import clock, services
-from barometre.console import exports, jobs
+from barometre import clock, services, signals
+from barometre.console import exports
 from barometre.console.filters import Filters
 from barometre.console.models import Export
 from barometre.errors import Conflict
@@ -291,8 +291,12 @@ def test_concurrent_export_requests_through_the_console(app: Flask, coordinator:
     """Each request is its own export: N requests, N rows, N audit entries, no 5xx."""
     clients = console_clients(app, coordinator, 10)
     started: list[int] = []
-    jobs.JOB_DISPATCHERS.append(lambda _kind, export_id: started.append(export_id) or True)
-    try:
+
+    def take(_app: Flask, task: str, job_id: int) -> bool:
+        started.append(job_id)
+        return True
+
+    with signals.job_asked.connected_to(take):
         responses = race(
             app,
             lambda i: clients[i].post(
@@ -300,8 +304,6 @@ def test_concurrent_export_requests_through_the_console(app: Flask, coordinator:
             ),
             10,
         )
-    finally:
-        jobs.JOB_DISPATCHERS.pop()
     assert [getattr(r, "status_code", r) for r in responses] == [302] * 10
     assert len(set(started)) == len(started) == 10
     claims = race(app, lambda i: exports.claim(db.session, started[i % 10]), 20)

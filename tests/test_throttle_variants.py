@@ -22,7 +22,8 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from werkzeug.test import TestResponse
 
-from barometre import clock, follow
+from alerts.follow import service as follow
+from barometre import clock
 from barometre.addresses import mailbox
 from intake import throttle
 

@@ -2,8 +2,8 @@
 
 The request records an `Export` row and commits; the work runs after commit
 (`dispatch`, the console's one job machinery, `barometre.console.jobs`): in the
-embedded default in a thread of this process, with a broker in a Celery task
-calling `run_export(export_id)`. `run_export` claims the row with a
+embedded default in a thread of this process, with a broker in the Celery task
+below (`run_export_task`) calling `run_export(export_id)`. `run_export` claims the row with a
 conditional UPDATE (pending -> running), so running it twice writes one
 file. Rows are read in keyset chunks and written as they come (openpyxl's
 write-only mode), so 100 000 reports never sit in memory; progress is
@@ -16,15 +16,17 @@ coordinators only); the author's name never is.
 from __future__ import annotations
 
 import csv
+import logging
 import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from celery import shared_task
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -55,6 +57,14 @@ from .models import EXPORT_FORMATS, EXPORT_KINDS, Export
 
 CHUNK = 5000
 Row = Sequence[Any]
+# The worker's task: the name its messages carry (kept from when alerts defined it, so
+# that a message queued before an upgrade still finds it).
+RUN_EXPORT = "alerts.run_export"
+# Its hard time limit, in seconds: 10^5 reports take about 15 s (bench/RESULTS.md),
+# twenty times that. The reconciler resets an export still running long after it.
+TIME_LIMIT = 300
+
+log = logging.getLogger(__name__)
 
 
 def exports_dir() -> Path:
@@ -77,14 +87,13 @@ def create_export(session: DbSession, actor: User, kind: str, fmt: str, filters:
 
 def dispatch(export_id: int) -> threading.Thread | None:
     """After commit: hand the export over (a Celery task), or run it in a thread here."""
-    return jobs.dispatch(jobs.EXPORT, export_id)
+    return jobs.dispatch(RUN_EXPORT, run_export, export_id)
 
 
 def claim(session: DbSession, export_id: int) -> bool:
     return jobs.claim(session, Export, export_id, progress=0)
 
 
-@jobs.runner(jobs.EXPORT)
 def run_export(export_id: int) -> None:
     """Produce the file of one export (needs an app context); safe to call twice."""
     session = db.session
@@ -96,6 +105,13 @@ def run_export(export_id: int) -> None:
         _produce(session, export)
     except Exception as error:
         jobs.record_failure(session, Export, export_id, error)
+
+
+@shared_task(name=RUN_EXPORT)
+def run_export_task(export_id: int) -> None:
+    """The worker's task: ids in, one call in the app context (`alerts.celery_app`)."""
+    run_export(export_id)
+    log.info("export %s done", export_id)
 
 
 def _produce(session: DbSession, export: Export) -> None:
@@ -118,6 +134,37 @@ def _produce(session: DbSession, export: Export) -> None:
     export.file_path = str(path)
     export.finished_at = clock.now()
     session.commit()
+
+
+# An export still "running" this long after it started lost its worker (the task's
+# hard limit kills it well before). It is reset and runs again, until this long after
+# it was asked for: then it has failed.
+EXPORT_STUCK_AFTER = timedelta(seconds=TIME_LIMIT + 60)
+EXPORT_GIVE_UP_AFTER = 3 * EXPORT_STUCK_AFTER
+# What the export page shows: the reason it started again, or why it failed.
+WORKER_LOST = "WorkerLostError"
+
+
+def reset_stuck_exports(session: DbSession, now: datetime) -> list[int]:
+    """Exports whose worker died: back to pending (the ids to run again), or failed."""
+    stuck = session.scalars(
+        select(Export).where(
+            Export.state == JobState.RUNNING, Export.started_at < now - EXPORT_STUCK_AFTER
+        )
+    ).all()
+    again = []
+    for export in stuck:
+        export.error = WORKER_LOST
+        if export.created_at < now - EXPORT_GIVE_UP_AFTER:
+            export.state = JobState.FAILED
+            export.finished_at = now
+        else:
+            export.state = JobState.PENDING
+            export.progress = 0
+            export.row_count = 0
+            again.append(export.id)
+    session.flush()
+    return again
 
 
 def save_progress(session: DbSession, export: Export, done: int) -> None:

@@ -19,6 +19,7 @@ holds the write lock. The job's page reads that file while the job runs.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import shutil
@@ -27,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from celery import shared_task
 from flask import current_app
 from sqlalchemy import or_, select, update
 
@@ -49,6 +51,10 @@ PROBLEMS_PER_PAGE = 100
 # The hard time limit of a job (the Celery task's): a job still "running" after it
 # lost its process (its transaction was rolled back) and may be started again.
 TIME_LIMIT = 1800
+# The worker's task: the name its messages carry (kept from when alerts defined it).
+RUN_HISTORY_IMPORT = "alerts.run_history_import"
+
+log = logging.getLogger(__name__)
 
 
 def imports_dir() -> Path:
@@ -112,10 +118,9 @@ def lost(job: ImportJob) -> bool:
 
 def dispatch(job_id: int) -> None:
     """After commit: a Celery task, or a thread of this process."""
-    jobs.dispatch(jobs.HISTORY_IMPORT, job_id)
+    jobs.dispatch(RUN_HISTORY_IMPORT, run_import, job_id)
 
 
-@jobs.runner(jobs.HISTORY_IMPORT)
 def run_import(job_id: int) -> None:
     """Run one import job (needs an app context); safe to call twice: it runs once."""
     session = db.session
@@ -130,6 +135,13 @@ def run_import(job_id: int) -> None:
         jobs.record_failure(session, ImportJob, job_id, error)
     finally:
         shutil.rmtree(folder, ignore_errors=True)  # the files hold report text
+
+
+@shared_task(name=RUN_HISTORY_IMPORT)
+def run_import_task(job_id: int) -> None:
+    """The worker's task: ids in, one call in the app context (`alerts.celery_app`)."""
+    run_import(job_id)
+    log.info("history import %s done", job_id)
 
 
 def _claim_lost(session: DbSession, job_id: int) -> bool:

@@ -1,12 +1,12 @@
 """The console's background jobs (exports, history imports): one way to hand one over.
 
 A job is a row with a state (pending, running, done, failed). The request
-records it and commits; `dispatch(kind, job_id)` then hands it over: to the
-first of `JOB_DISPATCHERS` that takes it (the alerts package adds one that
-sends a Celery task when a broker is configured), else to a thread of this
-process (the embedded mode). The runner of a kind claims its row with a
-conditional UPDATE (pending -> running), so a job run twice does its work once;
-a failure is recorded by the exception's type only (no data in what users see).
+records it and commits; `dispatch(task, run, job_id)` then hands it over: a
+receiver of `signals.job_asked` takes it (alerts sends the Celery task `task`
+when a broker is configured), else a thread of this process calls `run` (the
+embedded mode). The runner claims its row with a conditional UPDATE
+(pending -> running), so a job run twice does its work once; a failure is
+recorded by the exception's type only (no data in what users see).
 """
 
 from __future__ import annotations
@@ -18,49 +18,31 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import update
 
-from barometre import clock
+from barometre import clock, signals
 from barometre.extensions import DbSession, db
 from barometre.states import JobState
 
-EXPORT, HISTORY_IMPORT = "export", "history_import"
-
-# Kind -> the function that runs one job of that kind (needs an app context).
-RUNNERS: dict[str, Callable[[int], None]] = {}
-
-# Hand-offs tried in order after commit: (kind, job id) -> True if it took the job
-# (the alerts package adds one that sends a Celery task). None took it: a thread.
-JOB_DISPATCHERS: list[Callable[[str, int], bool]] = []
+# Runs one job of a kind in this process (needs an app context).
+Runner = Callable[[int], None]
 
 
-def runner(kind: str) -> Callable[[Callable[[int], None]], Callable[[int], None]]:
-    """Register the function that runs the jobs of `kind`."""
-
-    def register(function: Callable[[int], None]) -> Callable[[int], None]:
-        RUNNERS[kind] = function
-        return function
-
-    return register
-
-
-def dispatch(kind: str, job_id: int) -> threading.Thread | None:
-    """After commit: hand the job over, or run it in a thread of this process."""
-    if kind not in RUNNERS:
-        raise LookupError(kind)
-    for dispatcher in JOB_DISPATCHERS:
-        if dispatcher(kind, job_id):
-            return None
+def dispatch(task: str, run: Runner, job_id: int) -> threading.Thread | None:
+    """After commit: hand the job over (to a worker's `task`), or `run` it in a thread here."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    answers = signals.job_asked.send(app, task=task, job_id=job_id)
+    if any(taken for _receiver, taken in answers):
+        return None
     thread = threading.Thread(
-        target=_run_in_app, args=(app, kind, job_id), name=f"{kind}-{job_id}", daemon=True
+        target=_run_in_app, args=(app, run, job_id), name=f"{task}-{job_id}", daemon=True
     )
     thread.start()
     return thread
 
 
-def _run_in_app(app: Flask, kind: str, job_id: int) -> None:
+def _run_in_app(app: Flask, run: Runner, job_id: int) -> None:
     with app.app_context():
         try:
-            RUNNERS[kind](job_id)
+            run(job_id)
         finally:
             db.session.remove()
 

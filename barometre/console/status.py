@@ -1,15 +1,14 @@
 """What waits for the committee: the console home's counts and every console page's banner.
 
 The core counts its own (reports to review, open situations, exports running);
-other packages add theirs through `STATUS_SOURCES` (alerts: emails that could
-not be delivered), so that the core never imports them. A line marked
+other packages answer `signals.status_asked` with theirs (alerts: emails that
+could not be delivered), so that the core never imports them. A line marked
 `trouble` is something that went wrong: while its count is not zero, it shows
 as a banner on every console page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from flask import url_for
 from flask_babel import ngettext
 from sqlalchemy import ColumnElement, func, select
 
+from barometre import signals
 from barometre.extensions import DbSession
 from barometre.models import Report, Situation
 from barometre.states import JobState, ReviewState, SituationState
@@ -30,12 +30,6 @@ class Status:
     count: int
     url: str
     trouble: bool = False
-
-
-StatusSource = Callable[[DbSession], list[Status]]
-
-# Filled by the packages wired in at app creation (alerts.init_app).
-STATUS_SOURCES: list[StatusSource] = []
 
 
 def _count(session: DbSession, model: type[Any], *where: ColumnElement[bool]) -> int:
@@ -67,14 +61,16 @@ def core_status(session: DbSession) -> list[Status]:
     ]
 
 
+def others_status(session: DbSession) -> list[Status]:
+    """The lines of the packages wired in (their answers to `signals.status_asked`)."""
+    return [line for _, lines in signals.status_asked.send(session) for line in lines]
+
+
 def home_status(session: DbSession) -> list[Status]:
-    """Every count of the console home: the core's, then each source's."""
-    found = core_status(session)
-    for source in STATUS_SOURCES:
-        found.extend(source(session))
-    return found
+    """Every count of the console home: the core's, then the other packages'."""
+    return core_status(session) + others_status(session)
 
 
 def troubles(session: DbSession) -> list[Status]:
     """What went wrong and is not dealt with yet: the banner of every console page."""
-    return [s for source in STATUS_SOURCES for s in source(session) if s.trouble and s.count]
+    return [line for line in others_status(session) if line.trouble and line.count]

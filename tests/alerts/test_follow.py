@@ -20,11 +20,12 @@ from flask_babel import refresh
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
+from alerts.follow import service as follow
+from alerts.follow.models import Follower, FollowRequest
 from alerts.recipients import event_recipients, preference
 from alerts.trouble import trouble_counts
-from barometre import follow
 from barometre.extensions import db
-from barometre.models import AuditEntry, Follower, FollowRequest, User
+from barometre.models import AuditEntry, User
 from barometre.retention import purge_expired
 from tests.conftest import file_report, login, make_user
 
@@ -292,16 +293,16 @@ def test_retention_erases_expired_requests_and_followers_with_nothing_left(
         ask(client, email="stays@exemple.test")
         confirm(client, smtp.collector.to("stays@exemple.test")[0])
         frozen.tick(timedelta(hours=follow.FOLLOW_LINK_HOURS) - timedelta(seconds=1))
-        assert purge_expired(db.session, settings).follow_requests == 0
+        assert purge_expired(db.session, settings).erased("follow_requests") == 0
         frozen.tick(timedelta(seconds=2))
         purged = purge_expired(db.session, settings)
         db.session.commit()
-    assert purged.follow_requests == 1
+    assert purged.erased("follow_requests") == 1
     assert db.session.scalar(select(func.count()).select_from(FollowRequest)) == 0
     [row] = followers()
     row.alerts = row.digest = False  # e.g. changed by hand: nothing left to receive
     db.session.commit()
-    assert purge_expired(db.session, settings).followers == 1
+    assert purge_expired(db.session, settings).erased("followers") == 1
     db.session.commit()
     assert followers() == []
 

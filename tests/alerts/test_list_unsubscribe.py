@@ -19,10 +19,10 @@ from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import func, select
 
+from alerts.follow.models import Follower, FollowRequest
 from alerts.models import AddressPreference
 from alerts.recipients import preference
 from barometre.extensions import db
-from barometre.models import Follower, FollowRequest
 from tests.alerts.conftest import add_contact, establishment
 from tests.conftest import file_report, make_user
 

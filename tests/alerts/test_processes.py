@@ -34,7 +34,8 @@ from flask import Flask, current_app
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 
-from alerts.reconcile import WORKER_LOST, reconcile
+from alerts.reconcile import reconcile
+from barometre.console.exports import WORKER_LOST
 from barometre.console.models import Export
 from barometre.extensions import db
 from tests.conftest import file_report, make_user

@@ -10,11 +10,11 @@ import pytest
 from flask import Flask
 from freezegun import freeze_time
 
-from alerts import tasks
-from alerts.celery_app import beat_schedule, use_flask_app
+from alerts.celery_app import beat_schedule, celery_app, use_flask_app
 from barometre import clock
 from barometre.extensions import db
 from barometre.models import Report, User
+from barometre.retention import PURGE_RETENTION
 from tests.conftest import file_report
 
 
@@ -36,7 +36,7 @@ def test_the_task_purges_old_text_and_keeps_the_report(
     with freeze_time("2024-01-10 10:00:00"):
         old = file_report(worker, description="Texte ancien").report
     with freeze_time("2026-02-01 10:00:00"):
-        result = tasks.purge_retention.apply().get()
+        result = celery_app.tasks[PURGE_RETENTION].apply().get()
     assert result["descriptions"] == 1
     db.session.expire_all()
     kept = db.session.get(Report, old.id)
@@ -93,10 +93,10 @@ def test_the_retention_task_deletes_export_files_after_72_hours(
     orphan = path.with_name("reports-2-killed-mid-run.csv")
     orphan.write_text("N°;Description\n", encoding="utf-8")
     with freeze_time(datetime.now() + timedelta(hours=71)):
-        assert tasks.purge_retention.apply().get()["export_files"] == 0
+        assert celery_app.tasks[PURGE_RETENTION].apply().get()["export_files"] == 0
     assert path.exists() and orphan.exists()
     with freeze_time(datetime.now() + timedelta(hours=73)):
-        assert tasks.purge_retention.apply().get()["export_files"] == 2
+        assert celery_app.tasks[PURGE_RETENTION].apply().get()["export_files"] == 2
     assert not path.exists() and not orphan.exists()
     db.session.expire_all()
     row = db.session.get(Export, export_id)
@@ -137,6 +137,6 @@ def test_history_files_left_by_an_import_job_that_never_ran_go_after_72_hours(
         return folder
 
     old, young = left_behind(73), left_behind(71)
-    assert tasks.purge_retention.apply().get()["export_files"] == 1
+    assert celery_app.tasks[PURGE_RETENTION].apply().get()["export_files"] == 1
     assert not old.exists()
     assert (young / REPORTS_FILE).exists()

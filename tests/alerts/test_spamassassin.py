@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from alerts import digest, reminders, trouble
 from alerts.delivery import compose
-from alerts.follow import request_follow
+from alerts.follow import service as follow
 from alerts.models import (
     DIGEST,
     FOLLOW,
@@ -41,10 +41,11 @@ from alerts.models import (
     Notification,
     NotificationState,
 )
-from barometre import account_mail, follow, services
+from barometre import services
 from barometre.extensions import db
 from barometre.languages import LANGUAGES as EMAIL_LANGUAGES
 from barometre.models import ROLE_COORDINATOR, Establishment, Situation
+from barometre.password_links import email_link
 from tests.conftest import file_report, make_user
 
 from .conftest import add_contact
@@ -135,11 +136,11 @@ def one_of_each_kind() -> dict[str, Notification]:
         trouble.warn_coordinators(db.session, settings())
         db.session.commit()
         invited = make_user(email="nouvelle@fidex.be")
-        account_mail.queue(db.session, invited, INVITE)
-        account_mail.queue(db.session, worker, RESET)
+        email_link(db.session, invited, INVITE)
+        email_link(db.session, worker, RESET)
         haren = db.session.scalars(select(Establishment).where(Establishment.slug == "haren")).one()
         choice = follow.Choice(alerts=True, red_only=False, digest=True)
-        request_follow(db.session, haren, "voisine@example.be", "fr", choice, "client")
+        follow.request_follow(db.session, haren, "voisine@example.be", "fr", choice, "client")
         db.session.commit()
     rows = db.session.scalars(select(Notification).order_by(Notification.id)).all()
     found: dict[str, Notification] = {}

@@ -21,14 +21,14 @@ from playwright.sync_api import Browser, BrowserContext
 from werkzeug.routing import Rule
 
 from alerts.emails import preferences_token
-from alerts.follow import request_follow
-from barometre import follow
+from alerts.follow import service as follow
+from alerts.follow.models import FollowRequest
 from barometre.auth import BAROMETER, COORDINATOR, PUBLIC, USER
 from barometre.console.exports import create_export, run_export
 from barometre.console.filters import Filters
 from barometre.console.import_jobs import create_import, run_import
 from barometre.extensions import db
-from barometre.models import Contact, Establishment, FollowRequest, User
+from barometre.models import Contact, Establishment, User
 from barometre.password_links import make_token
 from barometre.services import resolve_situation
 from tests.browser.support import AXE
@@ -93,7 +93,7 @@ class World:
         # A confirmed follower (the console lists it) and a request waiting for its link.
         choice = follow.Choice(alerts=True, red_only=False, digest=True)
         for address in ("voisin@example.org", "voisine@example.org"):
-            request_follow(db.session, haren, address, "fr", choice, "client")
+            follow.request_follow(db.session, haren, address, "fr", choice, "client")
         db.session.commit()
         requests = db.session.query(FollowRequest).order_by(FollowRequest.id).all()
         follow.confirm(db.session, requests[0])

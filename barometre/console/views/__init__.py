@@ -11,7 +11,6 @@ from . import (  # noqa: F401 - each module registers its routes on the blueprin
     contacts,
     establishments,
     exports,
-    followers,
     home,
     journal,
     referentiel,

@@ -1,4 +1,5 @@
-"""Follow one establishment (issue 19): the form, and the page its confirmation link opens.
+"""Follow one establishment (issue 19): the form, the page its confirmation link opens,
+and the coordinators' list of followers.
 
 The form is a barometer page: anyone when PUBLIC_BAROMETER is on, else
 signed-in users. It answers the same whether the address already follows or
@@ -6,33 +7,41 @@ not: a confirmation email goes in both cases, and nothing else is sent before
 its link is followed. The confirmation page is reached by the signed link
 alone (no login); a GET only shows a button, so a mail scanner that opens the
 link confirms nothing.
+
+Coordinators see who follows what (paged, by establishment if asked) and may
+remove a follower; each removal is audited, without the address.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import BooleanField, Field, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, ValidationError
 
-from barometre import follow
 from barometre.addresses import MAX_ADDRESS, clean_address
-from barometre.auth import BAROMETER, PUBLIC, access
+from barometre.auth import BAROMETER, COORDINATOR, PUBLIC, access
 from barometre.clients import client_network
+from barometre.console.forms import ReviewForm
+from barometre.console.views.base import actor, done, paginate
 from barometre.extensions import db
 from barometre.models import Establishment
 from barometre.presentation import lang
+from barometre.routing import query_id
 from barometre.settings import current as settings
 from barometre.signed_links import LinkProblem
 from barometre.webforms import Form, an_address
 
-from .follow import request_follow
+from . import service as follow
+from .models import Follower
 
 bp = Blueprint("follow", __name__)
 
@@ -97,7 +106,7 @@ def form(slug: str) -> ResponseReturnValue:
         db.session.rollback()
         return form_page(establishment, asked, refused=str(THROTTLED)), 429
     choice = follow.Choice.from_form(asked.alerts.data or "", bool(asked.digest.data))
-    request_follow(db.session, establishment, address, lang(), choice, client())
+    follow.request_follow(db.session, establishment, address, lang(), choice, client())
     db.session.commit()
     # The same page whether the address follows already or not.
     return render_template("alerts/follow_sent.html", establishment=establishment, address=address)
@@ -158,3 +167,40 @@ def no_store(page: str) -> ResponseReturnValue:
 def refused(status: int, problem: LinkProblem) -> ResponseReturnValue:
     body = render_template("alerts/follow_refused.html", status=status, problem=problem)
     return body, status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+# --- the coordinators' list -------------------------------------------------------------------
+
+
+@bp.get("/coordination/abonnes")
+@access(COORDINATOR)
+def followers() -> ResponseReturnValue:
+    chosen = request.args.get("etablissement", type=query_id)
+    query = (
+        select(Follower)
+        .join(Follower.establishment)
+        .options(joinedload(Follower.establishment))
+        .order_by(Establishment.name, Follower.email, Follower.id)
+    )
+    if chosen is not None:
+        query = query.where(Follower.establishment_id == chosen)
+    establishments = db.session.scalars(select(Establishment).order_by(Establishment.name)).all()
+    return render_template(
+        "alerts/followers.html",
+        page=paginate(query),
+        establishments=establishments,
+        chosen=chosen,
+        remove_form=ReviewForm(),
+    )
+
+
+@bp.post("/coordination/abonnes/<id:ident>/supprimer")
+@access(COORDINATOR)
+def remove_follower(ident: int) -> ResponseReturnValue:
+    row = db.session.get(Follower, ident)
+    if row is None:
+        abort(404)
+    if not ReviewForm().validate_on_submit():
+        abort(400)
+    follow.remove(db.session, actor(), row)
+    return done(_("Abonné retiré : il ne recevra plus rien."), ".followers")

@@ -1,11 +1,11 @@
 """Following one establishment (issue 19): requests, confirmation links, stopping, erasure.
 
 An address asks to follow an establishment (`FollowRequest`); a confirmation
-email carries a signed link, valid `FOLLOW_LINK_HOURS`; following it makes the
-address a `Follower`, which the alerts package treats as a recipient like a
-contact. Nothing else is ever sent to an unconfirmed address. A follower with
-nothing left to receive is deleted; an unconfirmed request is erased once its
-link has expired.
+email (`alerts.follow.emails`) carries a signed link, valid `FOLLOW_LINK_HOURS`;
+following it makes the address a `Follower`, a recipient like a contact.
+Nothing else is ever sent to an unconfirmed address. A follower with nothing
+left to receive is deleted; an unconfirmed request is erased once its link has
+expired (`purge`, run with the core's retention purge: `signals.retention_due`).
 
 Requests are throttled per mailbox (`addresses.mailbox`: case and a `+tag`
 folded, dots kept) and per client (a keyed hash of the client's network
@@ -22,19 +22,29 @@ import hmac
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
 
-from . import clock
-from .addresses import address_key, mailbox
-from .extensions import DbSession
-from .models import Follower, FollowRequest, User
-from .services import audit
-from .settings import Settings
-from .signed_links import IssuedAtSigner, LinkProblem
+from alerts import handoff
+from alerts.events import new_notification
+from alerts.models import FOLLOW, TO_FOLLOWER, Notification, NotificationState
+from alerts.recipients import Recipient
+from barometre import clock
+from barometre.addresses import address_key, mailbox
+from barometre.extensions import DbSession
+from barometre.models import Establishment, User
+from barometre.privacy import Holding
+from barometre.retention import Erased
+from barometre.services import audit
+from barometre.settings import Settings
+from barometre.signed_links import IssuedAtSigner, LinkProblem
 
-FOLLOW_SALT = "barometre.follow"
+from .models import Follower, FollowRequest
+
+FOLLOW_SALT = "barometre.follow"  # from the module's first home; links signed with it stay valid
 FOLLOW_LINK_HOURS = 48
 THROTTLE_WINDOW = timedelta(hours=1)
 MAX_PER_ADDRESS = 3
@@ -126,6 +136,25 @@ def add_request(
     )
     session.add(row)
     session.flush()
+    return row
+
+
+def request_follow(
+    session: DbSession,
+    establishment: Establishment,
+    address: str,
+    language: str,
+    choice: Choice,
+    client: str,
+) -> Notification:
+    """Record the request and its confirmation email, sent once the transaction commits."""
+    request = add_request(session, establishment.id, address, language, choice, client)
+    row = new_notification(FOLLOW, Recipient(address, language, TO_FOLLOWER), clock.now())
+    row.follow_request_id = request.id
+    session.add(row)
+    session.flush()
+    if row.state == NotificationState.PENDING:
+        handoff.after_commit(session, [row.id])
     return row
 
 
@@ -241,15 +270,45 @@ def request_cutoff() -> datetime:
     return clock.now() - timedelta(hours=FOLLOW_LINK_HOURS)
 
 
-def purge(session: DbSession) -> tuple[int, int]:
-    """Erase expired requests and followers with nothing left; (requests, followers)."""
-    requests = session.execute(
+def purge(session: DbSession, settings: Settings) -> list[Erased]:
+    """The receiver of `signals.retention_due`: erase expired requests and followers with
+    nothing left."""
+    requests: Any = session.execute(
         delete(FollowRequest).where(FollowRequest.requested_at < request_cutoff())
     )
-    followers = session.execute(
+    followers: Any = session.execute(
         delete(Follower).where(Follower.alerts.is_(False), Follower.digest.is_(False))
     )
-    return (
-        int(requests.rowcount or 0),  # type: ignore[attr-defined]
-        int(followers.rowcount or 0),  # type: ignore[attr-defined]
-    )
+    return [
+        Erased("follow_requests", requests.rowcount or 0, "demandes de suivi expirées effacées"),
+        Erased("followers", followers.rowcount or 0, "abonnés sans envoi effacés"),
+    ]
+
+
+def holdings(session: DbSession) -> list[Holding]:
+    """The receiver of `signals.holdings_asked`: what following keeps, for how long."""
+    return [
+        Holding(
+            str(_l("Personnes qui suivent un établissement (email, langue, choix)")),
+            str(_l("La coordination")),
+            str(
+                _l("Jusqu'à ce qu'elles arrêtent de le suivre (effacées aussitôt) ou leur retrait")
+            ),
+            _count(session, Follower),
+        ),
+        Holding(
+            str(_l("Demandes de suivi non confirmées (email, langue, choix)")),
+            str(_l("Personne")),
+            str(
+                _l(
+                    "%(hours)d heures (durée du lien de confirmation), puis effacées",
+                    hours=FOLLOW_LINK_HOURS,
+                )
+            ),
+            _count(session, FollowRequest),
+        ),
+    ]
+
+
+def _count(session: DbSession, model: type[Follower] | type[FollowRequest]) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0

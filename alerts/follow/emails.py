@@ -1,6 +1,6 @@
-"""Following an establishment, the alerts' part: the confirmation email (issue 19).
+"""Following an establishment: the confirmation email (issue 19).
 
-A request (`barometre.follow`) gets one `Notification` of kind "follow",
+A request (`alerts.follow.service`) gets one `Notification` of kind "follow",
 delivered after commit like every email; it carries the signed link that
 makes the address a follower. It is the only email an unconfirmed address
 ever gets.
@@ -10,37 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from barometre import clock, follow
+from alerts.emails import Rendered, barometer_url, common_context, render
+from alerts.models import Notification
 from barometre.extensions import DbSession
-from barometre.models import Establishment, FollowRequest
 from barometre.settings import Settings
 
-from . import handoff
-from .emails import Rendered, barometer_url, common_context, render
-from .events import new_notification
-from .models import FOLLOW, TO_FOLLOWER, Notification, NotificationState
-from .recipients import Recipient
+from . import service as follow
+from .models import FollowRequest
 
 FOLLOW_EMAIL = "follow_confirm"
-
-
-def request_follow(
-    session: DbSession,
-    establishment: Establishment,
-    address: str,
-    language: str,
-    choice: follow.Choice,
-    client: str,
-) -> Notification:
-    """Record the request and its confirmation email, sent once the transaction commits."""
-    request = follow.add_request(session, establishment.id, address, language, choice, client)
-    row = new_notification(FOLLOW, Recipient(address, language, TO_FOLLOWER), clock.now())
-    row.follow_request_id = request.id
-    session.add(row)
-    session.flush()
-    if row.state == NotificationState.PENDING:
-        handoff.after_commit(session, [row.id])
-    return row
 
 
 def confirm_url(request: FollowRequest, settings: Settings) -> str:
