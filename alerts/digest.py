@@ -20,8 +20,6 @@ from babel.dates import format_date
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from barometre import clock
 from barometre.addresses import MAX_ADDRESS, address_key, clean_address
@@ -51,6 +49,7 @@ from barometre.presentation import (
 )
 from barometre.queries import EstablishmentView, barometer
 from barometre.settings import Settings
+from barometre.unique import insert_unless_taken
 
 from . import handoff
 from .emails import (
@@ -168,19 +167,15 @@ def plan(session: DbSession, settings: Settings, week: str | None = None) -> lis
 def _insert_run(session: DbSession, week: str, recipient: Recipient, now: datetime) -> int | None:
     address = clean_address(recipient.address) or recipient.address[:MAX_ADDRESS]
     ids = recipient.establishment_ids
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(DigestRun)
-        .values(
-            iso_week=week,
-            recipient=address_key(address),
-            establishment_ids=sorted(ids) if ids is not None else None,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["iso_week", "recipient"])
-        .returning(DigestRun.id)
+    return insert_unless_taken(
+        session,
+        DigestRun,
+        (DigestRun.iso_week, DigestRun.recipient),
+        iso_week=week,
+        recipient=address_key(address),
+        establishment_ids=sorted(ids) if ids is not None else None,
+        created_at=now,
     )
-    return session.scalar(statement)
 
 
 # --- content ----------------------------------------------------------------------------

@@ -20,8 +20,6 @@ from flask_babel import force_locale, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
 from barometre import clock
@@ -31,6 +29,7 @@ from barometre.extensions import DbSession
 from barometre.models import User
 from barometre.services import audit
 from barometre.settings import Settings
+from barometre.unique import insert_unless_taken
 
 from . import handoff
 from .digest import local
@@ -176,14 +175,14 @@ def warn_coordinators(
 
 
 def _claim_day(session: DbSession, day: date, ids: list[int], now: datetime) -> int | None:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(DeliveryWarning)
-        .values(day=day, created_at=now, notification_ids=ids)
-        .on_conflict_do_nothing(index_elements=["day"])
-        .returning(DeliveryWarning.id)
+    return insert_unless_taken(
+        session,
+        DeliveryWarning,
+        (DeliveryWarning.day,),
+        day=day,
+        created_at=now,
+        notification_ids=ids,
     )
-    return session.scalar(statement)
 
 
 def trouble_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
