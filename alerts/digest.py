@@ -53,12 +53,11 @@ from barometre.unique import insert_unless_taken
 
 from . import handoff
 from .emails import (
-    Rendered,
+    Content,
     common_context,
     level_colour,
     offer_types_by_code,
     page_url,
-    render,
     signed_links_for,
     situation_line,
     type_colour_lines,
@@ -212,7 +211,8 @@ class EstablishmentDigest:
     chart: dict[str, Any] = field(default_factory=dict)
 
 
-def digest_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
+def digest_content(session: DbSession, notification: Notification, settings: Settings) -> Content:
+    """The digest of the run's establishments (None: all of them)."""
     run = notification.digest_run
     if run is None:
         raise ValueError(f"notification {notification.id} has no digest run")
@@ -236,7 +236,7 @@ def digest_email(session: DbSession, notification: Notification, settings: Setti
     if signed:
         # No account: `/` asks for a login; each establishment's own signed link opens.
         context["barometer_url"] = None
-    return render("digest", lang, context)
+    return Content(context, run.establishment_ids)
 
 
 def content(

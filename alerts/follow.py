@@ -16,12 +16,11 @@ from barometre.models import Establishment, FollowRequest
 from barometre.settings import Settings
 
 from . import handoff
-from .emails import Rendered, barometer_url, common_context, render
+from .emails import Content, barometer_url, common_context
 from .events import new_notification
 from .models import FOLLOW, PENDING, TO_FOLLOWER, Notification
 from .recipients import Recipient
-
-FOLLOW_EMAIL = "follow_confirm"
+from .transport import PermanentFailure
 
 
 def request_follow(
@@ -73,22 +72,15 @@ def _request_of(session: DbSession, notification: Notification) -> FollowRequest
     return request
 
 
-def follow_establishment(session: DbSession, notification: Notification) -> int:
-    """The establishment a confirmation email is about: its one-click link stops that one."""
-    return _request_of(session, notification).establishment_id
-
-
-def follow_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
-    """The confirmation email; its request gone (confirmed or expired), nothing to send."""
+def follow_content(session: DbSession, notification: Notification, settings: Settings) -> Content:
+    """The confirmation email, about the establishment asked for (its one-click link stops
+    that one); its request gone (confirmed or expired), nothing to send."""
     request = _request_of(session, notification)
-    return render(
-        FOLLOW_EMAIL,
-        notification.language,
-        follow_context(request, notification.language, settings),
-    )
+    context = follow_context(request, notification.language, settings)
+    return Content(context, [request.establishment_id])
 
 
-class FollowGone(LookupError):
+class FollowGone(PermanentFailure):
     """The request of a confirmation email was confirmed or erased before it could go."""
 
 

@@ -33,17 +33,12 @@ from barometre.unique import insert_unless_taken
 
 from . import handoff
 from .digest import local
-from .emails import Rendered, common_context, render
+from .emails import Content, common_context
 from .events import new_notification
 from .models import (
-    DIGEST,
     FAILED,
     FOLLOW,
-    GREEN_AGAIN,
     PENDING,
-    RED,
-    RED_LIFTED,
-    RISE,
     TO_COORDINATOR,
     TROUBLE,
     UNCERTAIN,
@@ -57,18 +52,7 @@ TROUBLE_STATES = (FAILED, UNCERTAIN)
 # A warning lists this many emails; it counts the rest.
 LISTED = 20
 
-# What a warning calls each kind of email and each state, in the coordinator's language.
-KIND_WORDS: dict[str, LazyString] = {
-    RISE: _l("hausse"),
-    RED: _l("code rouge"),
-    RED_LIFTED: _l("code rouge levé"),
-    GREEN_AGAIN: _l("retour au vert"),
-    DIGEST: _l("synthèse"),
-    TROUBLE: _l("avertissement"),
-    "reminder": _l("rappel du code rouge"),
-    "invite": _l("invitation"),
-    "reset": _l("réinitialisation du mot de passe"),
-}
+# What a warning calls each state, in the coordinator's language (each kind: `alerts.kinds`).
 # A courriel is masculine: « incertain », where the log's notification is « Incertaine ».
 STATE_WORDS: dict[str, LazyString] = {FAILED: _l("échec"), UNCERTAIN: _l("incertain")}
 
@@ -185,7 +169,8 @@ def _claim_day(session: DbSession, day: date, ids: list[int], now: datetime) -> 
     )
 
 
-def trouble_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
+def trouble_content(session: DbSession, notification: Notification, settings: Settings) -> Content:
+    """The warning's emails (the first LISTED of them), each named by its kind's label."""
     warning = notification.warning
     if warning is None:
         raise ValueError(f"notification {notification.id} has no warning")
@@ -204,7 +189,7 @@ def trouble_email(session: DbSession, notification: Notification, settings: Sett
         "more": max(len(ids) - LISTED, 0),
         "console_url": settings.base_url.rstrip("/") + "/coordination/notifications",
     }
-    return render("trouble", lang, context)
+    return Content(context)
 
 
 def _items(rows: Iterable[Notification], lang: str) -> list[dict[str, Any]]:
@@ -213,7 +198,7 @@ def _items(rows: Iterable[Notification], lang: str) -> list[dict[str, Any]]:
             {
                 "id": row.id,
                 "recipient": row.recipient,
-                "what": str(KIND_WORDS.get(row.kind, row.kind)),
+                "kind": row.kind,
                 "establishment": row.event.establishment.name_in(lang) if row.event else "",
                 "state": str(STATE_WORDS.get(row.state, row.state)),
                 "error": row.last_error,
