@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, Update, and_, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from barometre import clock
 from barometre.extensions import DbSession
@@ -159,57 +160,72 @@ def deliver_batch(
     Each one goes through `deliver`'s steps on its own: its claim is committed
     before its email leaves, its outcome is recorded right after it left, so a
     crash mid-batch leaves the one being sent in sending and the rest pending,
-    for the reconciler. The claims and outcomes are autocommitted statements on a
-    connection of their own (no BEGIN/COMMIT round trips). After `budget` seconds
-    no further notification is claimed: the rest stay pending and due, without an
-    outcome.
+    for the reconciler. Claims, outcomes and the reads that compose each email are
+    autocommitted on a connection of their own: no transaction is open while an
+    email leaves, and the rows read for one email (its event, its establishment)
+    stay in the batch's session for the next. After `budget` seconds no further
+    notification is claimed: the rest stay pending and due, without an outcome.
     """
     ids = sorted(set(notification_ids))
-    outcomes: dict[int, str] = {}
     if not ids:
-        return outcomes
-    started = time.monotonic()
+        return {}
+    deadline = None if budget is None else time.monotonic() + budget
     session.rollback()  # nothing of the caller's stays open while the batch claims
     with (
         session.get_bind().engine.connect() as connection,
         Transport(settings) as transport,
     ):
         writer = connection.execution_options(isolation_level="AUTOCOMMIT")
-        for notification_id in ids:
-            if budget is not None and time.monotonic() - started > budget:
-                left = len(ids) - len(outcomes)
-                log.warning("alerts: batch over its budget; %d left to the reconciler", left)
-                break
-            claimed = claim_attempt(writer, notification_id, clock.now())
-            if claimed is None:  # another worker's, not due, or deleted meanwhile
-                outcomes[notification_id] = "skipped"
-                continue
-            attempt, give_up_at = claimed
-            values = _attempt(session, notification_id, attempt, give_up_at, settings, transport)
-            _record(writer, notification_id, attempt, values)
-            outcomes[notification_id] = str(values["state"])
+        with Session(bind=writer) as reader:
+            query = select(Notification).where(Notification.id.in_(ids))
+            rows = {row.id: row for row in reader.scalars(query)}
+            outcomes: dict[int, str] = {}
+            for notification_id in ids:
+                if deadline is not None and time.monotonic() > deadline:
+                    left = len(ids) - len(outcomes)
+                    log.warning("alerts: batch over its budget; %d left to the reconciler", left)
+                    break
+                notification = rows.get(notification_id)
+                outcomes[notification_id] = (
+                    "skipped"  # gone meanwhile
+                    if notification is None
+                    else _deliver_one(writer, reader, notification, settings, transport)
+                )
     return outcomes
 
 
+def _deliver_one(
+    writer: Connection,
+    reader: Session,
+    notification: Notification,
+    settings: Settings,
+    transport: Transport,
+) -> str:
+    """Claim, compose, send, record: the state the row is left in ("skipped": not ours)."""
+    claimed = claim_attempt(writer, notification.id, clock.now())
+    if claimed is None:  # not due, or another worker's
+        return "skipped"
+    attempt, give_up_at = claimed
+    values = _attempt(reader, notification, attempt, give_up_at, settings, transport)
+    _record(writer, notification.id, attempt, values)
+    return str(values["state"])
+
+
 def _attempt(
-    session: DbSession,
-    notification_id: int,
+    session: Session,
+    notification: Notification,
     attempt: int,
     give_up_at: datetime,
     settings: Settings,
     transport: Transport,
 ) -> dict[str, object]:
     """Compose and send one claimed notification; the values its row takes afterwards."""
+    notification_id = notification.id
     try:
-        notification = session.get(Notification, notification_id)
-        if notification is None:
-            raise ValueError(f"notification {notification_id} not found")
-        kind = EMAIL_KINDS[notification.kind]
         message = compose(session, notification, settings)
-        # No transaction stays open while the network is slow.
-        session.rollback()
         # A password link is never on the console's outbox page.
-        outbox = account_emails.outbox_name(notification_id) if kind.private else ""
+        private = EMAIL_KINDS[notification.kind].private
+        outbox = account_emails.outbox_name(notification_id) if private else ""
         transport.send(message, notification_id, outbox)
     except (PermanentFailure, AddressRefused) as error:
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=True)
@@ -221,7 +237,6 @@ def _attempt(
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=False)
     else:
         outcome = {"state": SENT, "sent_at": clock.now()}
-    session.rollback()
     return outcome
 
 
