@@ -22,11 +22,10 @@ import logging
 import random
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy import ColumnElement, Connection, Update, and_, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from barometre import clock
 from barometre.extensions import DbSession
@@ -35,28 +34,9 @@ from barometre.services import audit
 from barometre.settings import Settings
 
 from . import account_emails, handoff
-from .emails import (
-    TOPIC_ALERTS,
-    TOPIC_DIGEST,
-    AddressRefused,
-    AlertRenderer,
-    alert_email,
-    build_message,
-    one_click_scope,
-    preferences_url,
-    sendable,
-    signed_links_for,
-)
-from .follow.emails import FollowGone, follow_email, follow_establishment
-from .models import (
-    ACCOUNT_KINDS,
-    DIGEST,
-    FOLLOW,
-    TROUBLE,
-    AlertEvent,
-    Notification,
-    NotificationState,
-)
+from .emails import AddressRefused
+from .kinds import EMAIL_KINDS, compose
+from .models import Notification, NotificationState
 from .transport import (
     MAX_ERROR,
     PermanentFailure,
@@ -155,57 +135,9 @@ RECORD: Update = (
     .execution_options(synchronize_session=False)
 )
 
-# PostgreSQL: the previous outcome and the next claim in one statement (a data-modifying WITH).
-RECORD_THEN_CLAIM: Update = CLAIM.add_cte(RECORD.returning(Notification.id).cte("recorded"))
-
 
 def _claim_parameters(notification_id: int, now: datetime) -> dict[str, object]:
     return {"claim_id": notification_id, "claim_now": now}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """An attempt's result, to record on its row (still ours: sending, same attempt)."""
-
-    notification_id: int
-    attempt: int
-    values: dict[str, object]
-
-    def parameters(self) -> dict[str, object]:
-        unknown = set(self.values) - OUTCOME_COLUMNS
-        if unknown:
-            raise ValueError(f"not an outcome column: {sorted(unknown)}")
-        return {
-            "record_id": self.notification_id,
-            "record_attempt": self.attempt,
-            "record_state": self.values["state"],
-            "record_sent_at": self.values.get("sent_at"),
-            "record_error": self.values.get("last_error"),
-            "record_next": self.values.get("next_attempt_at"),
-        }
-
-
-OUTCOME_COLUMNS = frozenset({"state", "claimed_at", "sent_at", "last_error", "next_attempt_at"})
-
-
-def record_then_claim(
-    connection: Connection, previous: Outcome | None, notification_id: int, now: datetime
-) -> tuple[int, datetime] | None:
-    """Record the previous email's outcome and claim the next one: one autocommitted statement.
-
-    On PostgreSQL both updates go in one statement (a data-modifying WITH), so
-    one commit, one round trip, before the next email leaves; elsewhere two.
-    The rows are then exactly as two separate commits leave them. Batches take
-    ids in ascending order, so two such statements never wait for each other.
-    """
-    if previous is None:
-        return claim_attempt(connection, notification_id, now)
-    if connection.dialect.name != "postgresql":
-        _record(connection, previous)
-        return claim_attempt(connection, notification_id, now)
-    parameters = {**previous.parameters(), **_claim_parameters(notification_id, now)}
-    row = connection.execute(RECORD_THEN_CLAIM, parameters).first()
-    return None if row is None else (int(row[0]), row[1])
 
 
 def deliver(session: DbSession, notification_id: int, settings: Settings) -> str:
@@ -217,18 +149,6 @@ def deliver(session: DbSession, notification_id: int, settings: Settings) -> str
     return deliver_batch(session, [notification_id], settings)[notification_id]
 
 
-@dataclass(frozen=True)
-class Addressed:
-    """What a notification's email is made of; none of it changes after the row is created."""
-
-    id: int
-    kind: str
-    event_id: int | None
-    recipient: str
-    language: str
-    recipient_kind: str
-
-
 def deliver_batch(
     session: DbSession,
     notification_ids: Iterable[int],
@@ -238,101 +158,89 @@ def deliver_batch(
     """Deliver these notifications one after the other, over one SMTP connection.
 
     Each one goes through `deliver`'s steps on its own: its claim is committed
-    before its email leaves, its outcome is recorded after it left, so a crash
-    mid-batch leaves the one being sent (or just sent) in sending and the rest
-    pending, for the reconciler. Statements are autocommitted (no BEGIN/COMMIT
-    round trips); an outcome goes with the next claim (`record_then_claim`).
-    What is common to the recipients of an event is rendered once per
-    language. After `budget` seconds no further notification is claimed: the
-    rest stay pending and due, without an outcome.
+    before its email leaves, its outcome is recorded right after it left, so a
+    crash mid-batch leaves the one being sent in sending and the rest pending,
+    for the reconciler. Claims, outcomes and the reads that compose each email are
+    autocommitted on a connection of their own: no transaction is open while an
+    email leaves, and the rows read for one email (its event, its establishment)
+    stay in the batch's session for the next. After `budget` seconds no further
+    notification is claimed: the rest stay pending and due, without an outcome.
     """
     ids = sorted(set(notification_ids))
-    outcomes: dict[int, str] = {}
     if not ids:
-        return outcomes
-    started = time.monotonic()
-    addressed = _addressed(session, ids)
-    session.rollback()
-    renderer = AlertRenderer(session, settings)
+        return {}
+    deadline = None if budget is None else time.monotonic() + budget
+    session.rollback()  # nothing of the caller's stays open while the batch claims
     with (
         session.get_bind().engine.connect() as connection,
         Transport(settings) as transport,
     ):
         writer = connection.execution_options(isolation_level="AUTOCOMMIT")
-        unrecorded: Outcome | None = None
-        try:
+        with Session(bind=writer) as reader:
+            query = select(Notification).where(Notification.id.in_(ids))
+            rows = {row.id: row for row in reader.scalars(query)}
+            outcomes: dict[int, str] = {}
             for notification_id in ids:
-                if budget is not None and time.monotonic() - started > budget:
+                if deadline is not None and time.monotonic() > deadline:
                     left = len(ids) - len(outcomes)
                     log.warning("alerts: batch over its budget; %d left to the reconciler", left)
                     break
-                found = addressed.get(notification_id)
-                if found is None:  # deleted meanwhile
-                    outcomes[notification_id] = "skipped"
-                    continue
-                claimed = record_then_claim(writer, unrecorded, notification_id, clock.now())
-                unrecorded = None
-                if claimed is None:
-                    outcomes[notification_id] = "skipped"
-                    continue
-                attempt, give_up_at = claimed
-                values = _attempt(
-                    session, found, attempt, give_up_at, settings, transport, renderer
+                notification = rows.get(notification_id)
+                outcomes[notification_id] = (
+                    "skipped"  # gone meanwhile
+                    if notification is None
+                    else _deliver_one(writer, reader, notification, settings, transport)
                 )
-                unrecorded = Outcome(notification_id, attempt, values)
-                outcomes[notification_id] = str(values["state"])
-        finally:
-            if unrecorded is not None:
-                _record(writer, unrecorded)
     return outcomes
 
 
-def _addressed(session: DbSession, ids: list[int]) -> dict[int, Addressed]:
-    query = select(
-        Notification.id,
-        Notification.kind,
-        Notification.event_id,
-        Notification.recipient,
-        Notification.language,
-        Notification.recipient_kind,
-    ).where(Notification.id.in_(ids))
-    return {row.id: Addressed(*row) for row in session.execute(query)}
+def _deliver_one(
+    writer: Connection,
+    reader: Session,
+    notification: Notification,
+    settings: Settings,
+    transport: Transport,
+) -> str:
+    """Claim, compose, send, record: the state the row is left in ("skipped": not ours)."""
+    claimed = claim_attempt(writer, notification.id, clock.now())
+    if claimed is None:  # not due, or another worker's
+        return "skipped"
+    attempt, give_up_at = claimed
+    values = _attempt(reader, notification, attempt, give_up_at, settings, transport)
+    _record(writer, notification.id, attempt, values)
+    return str(values["state"])
 
 
 def _attempt(
-    session: DbSession,
-    notification: Addressed,
+    session: Session,
+    notification: Notification,
     attempt: int,
     give_up_at: datetime,
     settings: Settings,
     transport: Transport,
-    renderer: AlertRenderer,
 ) -> dict[str, object]:
     """Compose and send one claimed notification; the values its row takes afterwards."""
+    notification_id = notification.id
     try:
-        message = compose_batch(session, notification, settings, renderer)
-        # No transaction stays open while the network is slow.
-        session.rollback()
-        private = notification.kind in ACCOUNT_KINDS  # a password link: not on the console
-        transport.send(
-            message, notification.id, account_emails.outbox_name(notification.id) if private else ""
-        )
-    except (PermanentFailure, AddressRefused, FollowGone) as error:
+        message = compose(session, notification, settings)
+        # A password link is never on the console's outbox page.
+        private = EMAIL_KINDS[notification.kind].private
+        outbox = account_emails.outbox_name(notification_id) if private else ""
+        transport.send(message, notification_id, outbox)
+    except (PermanentFailure, AddressRefused) as error:
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=True)
     except UncertainDelivery as error:
-        log.warning("alerts: notification %s may have been sent: %s", notification.id, error)
+        log.warning("alerts: notification %s may have been sent: %s", notification_id, error)
         outcome = {
             "state": NotificationState.UNCERTAIN,
             "sent_at": clock.now(),
-            "claimed_at": None,
             "last_error": UNCERTAIN_AFTER_DATA,
         }
     except Exception as error:
-        log.warning("alerts: notification %s not sent: %s", notification.id, _describe(error))
+        log.warning("alerts: notification %s not sent: %s", notification_id, _describe(error))
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=False)
     else:
-        outcome = {"state": NotificationState.SENT, "sent_at": clock.now(), "claimed_at": None}
-    session.rollback()
+        outcome = {"state": NotificationState.SENT, "sent_at": clock.now()}
     return outcome
 
 
@@ -344,7 +252,7 @@ def _describe(error: BaseException) -> str:
 
 def _failed(attempt: int, give_up_at: datetime, error: str, permanent: bool) -> dict[str, object]:
     now = clock.now()
-    outcome: dict[str, object] = {"last_error": error, "claimed_at": None}
+    outcome: dict[str, object] = {"last_error": error}
     if permanent:
         return {**outcome, "state": NotificationState.FAILED}
     next_attempt = now + backoff_delay(attempt)
@@ -357,73 +265,19 @@ def _failed(attempt: int, give_up_at: datetime, error: str, permanent: bool) -> 
     return {**outcome, "state": NotificationState.PENDING, "next_attempt_at": next_attempt}
 
 
-def _record(executor: DbSession | Connection, outcome: Outcome) -> None:
-    executor.execute(RECORD, outcome.parameters())
-
-
-def compose(session: DbSession, notification: Notification, settings: Settings) -> EmailMessage:
-    if notification.kind in ACCOUNT_KINDS:
-        return account_emails.account_message(session, notification, settings)
-    # `about`: the establishments the email is about (None: all, or none in particular).
-    about: list[int] | None = None
-    if notification.kind == DIGEST:
-        from .digest import digest_email
-
-        rendered = digest_email(session, notification, settings)
-        topic = TOPIC_DIGEST
-        run = notification.digest_run
-        about = run.establishment_ids if run is not None else None
-    elif notification.kind == TROUBLE:
-        from .trouble import trouble_email
-
-        rendered = trouble_email(session, notification, settings)
-        topic = TOPIC_ALERTS
-    elif notification.kind == FOLLOW:
-        # Its one-click unsubscription cancels the request (alerts: what following brings).
-        rendered = follow_email(session, notification, settings)
-        topic = TOPIC_ALERTS
-        about = [follow_establishment(session, notification)]
-    else:
-        rendered = alert_email(session, notification, settings)
-        topic = TOPIC_ALERTS
-        about = [notification.event.establishment_id] if notification.event else None
-    return build_message(
-        notification.id,
-        notification.recipient,
-        rendered,
-        settings,
-        language=notification.language,
-        topic=topic,
-        scope=one_click_scope(notification.recipient_kind, about),
-    )
-
-
-def compose_batch(
-    session: DbSession, notification: Addressed, settings: Settings, renderer: AlertRenderer
-) -> EmailMessage:
-    """`compose` within a batch: an alert's common part comes from the renderer."""
-    if notification.kind == DIGEST or notification.event_id is None:
-        row = session.get(Notification, notification.id)
-        if row is None:
-            raise ValueError(f"notification {notification.id} not found")
-        return compose(session, row, settings)
-    sendable(notification.recipient)  # refused before anything is rendered
-    # As `alert_email` does: the body links the recorded address (`build_message` puts the
-    # normalised one in List-Unsubscribe: the same token unless normalising changed it).
-    body_url = preferences_url(notification.recipient, settings)
-    signed = signed_links_for(notification.recipient_kind)
-    rendered = renderer.email(notification.event_id, notification.language, body_url, signed)
-    event = session.get(AlertEvent, notification.event_id)  # loaded by the renderer
-    about = [event.establishment_id] if event is not None else None
-    return build_message(
-        notification.id,
-        notification.recipient,
-        rendered,
-        settings,
-        language=notification.language,
-        topic=TOPIC_ALERTS,
-        scope=one_click_scope(notification.recipient_kind, about),
-    )
+def _record(
+    executor: DbSession | Connection, notification_id: int, attempt: int, outcome: dict[str, object]
+) -> None:
+    """An attempt's outcome, recorded only while the row is still ours (sending, same attempt)."""
+    parameters = {
+        "record_id": notification_id,
+        "record_attempt": attempt,
+        "record_state": outcome["state"],
+        "record_sent_at": outcome.get("sent_at"),
+        "record_error": outcome.get("last_error"),
+        "record_next": outcome.get("next_attempt_at"),
+    }
+    executor.execute(RECORD, parameters)
 
 
 # --- reconciling and retrying -----------------------------------------------------------

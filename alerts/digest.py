@@ -20,8 +20,6 @@ from babel.dates import format_date
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from barometre import clock
 from barometre.addresses import MAX_ADDRESS, address_key, clean_address
@@ -44,14 +42,14 @@ from barometre.presentation import (
 from barometre.queries import EstablishmentView, barometer
 from barometre.settings import Settings
 from barometre.states import ReviewState
+from barometre.unique import insert_unless_taken
 
 from . import handoff
 from .emails import (
-    Rendered,
+    Content,
     common_context,
     offer_types_by_code,
     page_url,
-    render,
     signed_links_for,
     situation_line,
     type_colour_lines,
@@ -162,19 +160,15 @@ def plan(session: DbSession, settings: Settings, week: str | None = None) -> lis
 def _insert_run(session: DbSession, week: str, recipient: Recipient, now: datetime) -> int | None:
     address = clean_address(recipient.address) or recipient.address[:MAX_ADDRESS]
     ids = recipient.establishment_ids
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(DigestRun)
-        .values(
-            iso_week=week,
-            recipient=address_key(address),
-            establishment_ids=sorted(ids) if ids is not None else None,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["iso_week", "recipient"])
-        .returning(DigestRun.id)
+    return insert_unless_taken(
+        session,
+        DigestRun,
+        (DigestRun.iso_week, DigestRun.recipient),
+        iso_week=week,
+        recipient=address_key(address),
+        establishment_ids=sorted(ids) if ids is not None else None,
+        created_at=now,
     )
-    return session.scalar(statement)
 
 
 # --- content ----------------------------------------------------------------------------
@@ -211,7 +205,8 @@ class EstablishmentDigest:
     chart: dict[str, Any] = field(default_factory=dict)
 
 
-def digest_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
+def digest_content(session: DbSession, notification: Notification, settings: Settings) -> Content:
+    """The digest of the run's establishments (None: all of them)."""
     run = notification.digest_run
     if run is None:
         raise ValueError(f"notification {notification.id} has no digest run")
@@ -235,7 +230,7 @@ def digest_email(session: DbSession, notification: Notification, settings: Setti
     if signed:
         # No account: `/` asks for a login; each establishment's own signed link opens.
         context["barometer_url"] = None
-    return render("digest", lang, context)
+    return Content(context, run.establishment_ids)
 
 
 def content(

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hmac
 import re
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import EmailPolicy
+from email.policy import Policy
 from email.utils import formatdate
 from functools import lru_cache
 from typing import Any
@@ -25,7 +24,6 @@ from typing import Any
 from flask import current_app
 from flask_babel import force_locale
 from itsdangerous import BadSignature, URLSafeSerializer
-from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -74,6 +72,15 @@ class Rendered:
     subject: str
     text: str
     html: str
+
+
+@dataclass(frozen=True)
+class Content:
+    """What one email says (its template's context) and the establishments it is about
+    (None: all, or none in particular), which a follower's one-click link stops."""
+
+    context: dict[str, Any]
+    about: list[int] | None = None
 
 
 def render(name: str, lang: str, context: dict[str, Any]) -> Rendered:
@@ -215,87 +222,29 @@ def message_id(notification_id: int, settings: Settings) -> str:
     return f"<barometre.{notification_id}.{tag.hexdigest()[:16]}@{domain}>"
 
 
-# Headers that repeat from one email to the next (an event's subject, the sender, the
-# parts' MIME headers): the email package parses and folds each one for every email, a
-# good part of an email's cost. They are pure functions of the header and the policy.
-SHARED_HEADERS = frozenset(
-    {
-        "subject",
-        "from",
-        "auto-submitted",
-        "mime-version",
-        "content-type",
-        "content-transfer-encoding",
-    }
-)
-SHARED_HEADER_LIMIT = 1024
-_parsed: dict[tuple[str, str], tuple[str, Any]] = {}
-_folded: dict[tuple[Any, ...], bytes] = {}
-
-
 # Headers written as they are: RFC 2369 wants `<https://…>` in List-Unsubscribe, never the
 # encoded words the email package makes of a long unbroken value.
-RAW_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
 RAW_HEADER_LIMIT = 990  # RFC 5322: a line holds at most 998 characters
 
 
-def _raw(name: str, value: object) -> bool:
-    text = str(value)
-    return (
-        name.lower() in RAW_HEADERS
-        and text.isascii()
-        and len(name) + len(text) + 2 <= RAW_HEADER_LIMIT
-        and not any(c in text for c in "\r\n")
-    )
+class Unfolded(str):
+    """A header value the policy writes as it is: `email.policy.EmailPolicy` keeps a value
+    that has a `name` (a header object) and calls its `fold`."""
+
+    name: str
+
+    def fold(self, *, policy: Policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
 
 
-def _shared(name: str, value: object) -> bool:
-    # A multipart's Content-Type carries its own random boundary: never seen twice.
-    return name.lower() in SHARED_HEADERS and "boundary" not in str(value)
-
-
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
-    if len(cache) >= SHARED_HEADER_LIMIT:
-        cache.clear()
-    cache[key] = value
-
-
-class SharedHeaderPolicy(EmailPolicy):
-    """`email.policy.default`, parsing and folding each repeated header once per process."""
-
-    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
-        if not isinstance(value, str) or hasattr(value, "name") or not _shared(name, value):
-            return super().header_store_parse(name, value)
-        key = (name, value)
-        found = _parsed.get(key)
-        if found is None:
-            found = super().header_store_parse(name, value)
-            _remember(_parsed, key, found)
-        return found
-
-    def fold_binary(self, name: str, value: Any) -> bytes:
-        if _raw(name, value):
-            return f"{name}: {value}".encode("ascii") + self.linesep.encode("ascii")
-        if not _shared(name, value):
-            return super().fold_binary(name, value)
-        key = (
-            name,
-            str(value),
-            hasattr(value, "name"),
-            self.linesep,
-            self.max_line_length,
-            self.utf8,
-            self.cte_type,
-            self.refold_source,
-        )
-        found = _folded.get(key)
-        if found is None:
-            found = super().fold_binary(name, value)
-            _remember(_folded, key, found)
-        return found
-
-
-MESSAGE_POLICY = SharedHeaderPolicy()
+def unfolded(name: str, value: str) -> str:
+    """`value` written on one line when it can be (ASCII, one line, short enough); else as it
+    is, for the policy to fold."""
+    if value.isascii() and value.isprintable() and len(name) + len(value) + 2 <= RAW_HEADER_LIMIT:
+        header = Unfolded(value)
+        header.name = name
+        return header
+    return value
 
 
 def build_message(
@@ -304,25 +253,28 @@ def build_message(
     rendered: Rendered,
     settings: Settings,
     language: str = "fr",
-    topic: str = TOPIC_ALERTS,
+    topic: str | None = TOPIC_ALERTS,
     scope: Iterable[int] | None = None,
 ) -> EmailMessage:
     """The email, with the headers large providers ask of bulk senders.
 
     List-Unsubscribe holds the one-click address (RFC 8058) of what this email is
-    about (`scope`: its establishments, see `one_click_scope`); Content-Language the
+    about (`topic`, and `scope`: its establishments, see `one_click_scope`); an email
+    that is not a list one can leave (`topic` None) has none. Content-Language says the
     language it is written in.
     """
     address = sendable(recipient)
-    message = EmailMessage(policy=MESSAGE_POLICY)
+    message = EmailMessage()
     message["Subject"] = rendered.subject
     message["From"] = settings.mail_from
     message["To"] = address
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(notification_id, settings)
     message["Auto-Submitted"] = "auto-generated"
-    message["List-Unsubscribe"] = f"<{one_click_url(address, topic, settings, scope)}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if topic is not None:
+        url = one_click_url(address, topic, settings, scope)
+        message["List-Unsubscribe"] = unfolded("List-Unsubscribe", f"<{url}>")
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     message["Content-Language"] = language  # after the parts: set_content clears Content-*
@@ -493,8 +445,9 @@ def reminder_context(
     }
 
 
-def alert_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
-    """A rise, red, fall out of red or back-to-green email, from the event's snapshot."""
+def alert_content(session: DbSession, notification: Notification, settings: Settings) -> Content:
+    """A rise, red, reminder, fall out of red or back-to-green email, from the event's
+    snapshot; about the event's establishment."""
     event = notification.event
     if event is None:
         raise ValueError(f"notification {notification.id} has no event")
@@ -504,56 +457,4 @@ def alert_email(session: DbSession, notification: Notification, settings: Settin
         **common_context(notification.recipient, settings),
         **event_context(session, event, lang, offer_types_by_code(session), settings, signed),
     }
-    return render(event.kind, lang, context)
-
-
-class AlertRenderer:
-    """Alert emails of one batch: rendered once per (event, language), then personalised.
-
-    The only part of an alert that depends on its recipient is the preferences
-    link (`manage_url`): the templates are rendered once with a placeholder in
-    its place, and each recipient's copy swaps in its own link, escaped as the
-    template would have escaped it. The establishment link depends only on
-    whether the recipient has an account (plain or signed, dated by the event):
-    one rendering for each. The offer types are read once per batch.
-    """
-
-    def __init__(self, session: DbSession, settings: Settings) -> None:
-        self.session = session
-        self.settings = settings
-        self._offer_types: dict[str, OfferType] | None = None
-        self._rendered: dict[tuple[int, str, bool], Rendered] = {}
-        # Unguessable, plain ASCII: no template filter or escaping changes it.
-        self._placeholder = f"manage-url-{secrets.token_hex(12)}"
-
-    def offer_types(self) -> dict[str, OfferType]:
-        if self._offer_types is None:
-            self._offer_types = offer_types_by_code(self.session)
-        return self._offer_types
-
-    def common(self, event_id: int, lang: str, signed: bool) -> Rendered:
-        key = (event_id, lang, signed)
-        found = self._rendered.get(key)
-        if found is None:
-            event = self.session.get(AlertEvent, event_id)
-            if event is None:
-                raise ValueError(f"alert event {event_id} not found")
-            context = {
-                "barometer_url": barometer_url(self.settings),
-                "manage_url": self._placeholder,
-                **event_context(
-                    self.session, event, lang, self.offer_types(), self.settings, signed
-                ),
-            }
-            found = self._rendered[key] = render(event.kind, lang, context)
-        return found
-
-    def email(self, event_id: int, lang: str, manage_url: str, signed: bool) -> Rendered:
-        """`signed`: the recipient has no account, its establishment link is signed."""
-        common = self.common(event_id, lang, signed)
-        html_url = str(escape(manage_url))
-        return Rendered(
-            common.subject.replace(self._placeholder, manage_url),
-            common.text.replace(self._placeholder, manage_url),
-            common.html.replace(self._placeholder, html_url),
-        )
+    return Content(context, [event.establishment_id])

@@ -21,8 +21,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from barometre import clock
 from barometre.extensions import DbSession
@@ -30,6 +28,7 @@ from barometre.levels import ROUGE
 from barometre.models import Establishment, LevelChange
 from barometre.services import lock_establishment
 from barometre.settings import Settings
+from barometre.unique import insert_unless_taken
 
 from .events import open_situation_ids, record_event, red_still_told
 from .models import REMINDER, AlertEvent, Notification, NotificationState
@@ -138,28 +137,24 @@ def _insert(
     """The reminder's event, snapshotting the level and the open situations; None if there."""
     level = establishment.level
     entered = red_entered(session, establishment.id)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(AlertEvent)
-        .values(
-            establishment_id=establishment.id,
-            kind=REMINDER,
-            created_at=now,
-            from_colour=red.to_colour,
-            from_step=red.to_step,
-            to_colour=level.colour,
-            to_step=level.step,
-            open_situations=level.open_situations,
-            offer_types=",".join(level.offer_types),
-            red_blocked=level.red_blocked_by_diversity,
-            # The change that started this red: the email says since when.
-            level_change_ids=[entered.id] if entered is not None else [],
-            new_situation_ids=[],
-            open_situation_ids=open_situation_ids(session, establishment.id),
-            reminder_of=red.id,
-            reminder_number=number,
-        )
-        .on_conflict_do_nothing(index_elements=["reminder_of", "reminder_number"])
-        .returning(AlertEvent.id)
+    return insert_unless_taken(
+        session,
+        AlertEvent,
+        (AlertEvent.reminder_of, AlertEvent.reminder_number),
+        establishment_id=establishment.id,
+        kind=REMINDER,
+        created_at=now,
+        from_colour=red.to_colour,
+        from_step=red.to_step,
+        to_colour=level.colour,
+        to_step=level.step,
+        open_situations=level.open_situations,
+        offer_types=",".join(level.offer_types),
+        red_blocked=level.red_blocked_by_diversity,
+        # The change that started this red: the email says since when.
+        level_change_ids=[entered.id] if entered is not None else [],
+        new_situation_ids=[],
+        open_situation_ids=open_situation_ids(session, establishment.id),
+        reminder_of=red.id,
+        reminder_number=number,
     )
-    return session.scalar(statement)

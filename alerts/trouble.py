@@ -20,8 +20,6 @@ from flask_babel import force_locale, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
 from barometre import clock
@@ -31,18 +29,14 @@ from barometre.extensions import DbSession
 from barometre.models import User
 from barometre.services import audit
 from barometre.settings import Settings
+from barometre.unique import insert_unless_taken
 
 from . import handoff
 from .digest import local
-from .emails import Rendered, common_context, render
+from .emails import Content, common_context
 from .events import new_notification
 from .models import (
-    DIGEST,
     FOLLOW,
-    GREEN_AGAIN,
-    RED,
-    RED_LIFTED,
-    RISE,
     TO_COORDINATOR,
     TROUBLE,
     AlertEvent,
@@ -56,18 +50,7 @@ TROUBLE_STATES = (NotificationState.FAILED, NotificationState.UNCERTAIN)
 # A warning lists this many emails; it counts the rest.
 LISTED = 20
 
-# What a warning calls each kind of email and each state, in the coordinator's language.
-KIND_WORDS: dict[str, LazyString] = {
-    RISE: _l("hausse"),
-    RED: _l("code rouge"),
-    RED_LIFTED: _l("code rouge levé"),
-    GREEN_AGAIN: _l("retour au vert"),
-    DIGEST: _l("synthèse"),
-    TROUBLE: _l("avertissement"),
-    "reminder": _l("rappel du code rouge"),
-    "invite": _l("invitation"),
-    "reset": _l("réinitialisation du mot de passe"),
-}
+# What a warning calls each state, in the coordinator's language (each kind: `alerts.kinds`).
 # A courriel is masculine: « incertain », where the log's notification is « Incertaine ».
 STATE_WORDS: dict[str, LazyString] = {
     NotificationState.FAILED: _l("échec"),
@@ -98,8 +81,7 @@ def trouble_counts(session: DbSession) -> dict[str, int]:
 
 
 def console_status(session: DbSession) -> list[Status]:
-    """The receiver of `barometre.signals.status_asked`: the console's lines for undeliverable
-    emails (home page and banner)."""
+    """The console's lines for undeliverable emails (home page and banner)."""
     counts = trouble_counts(session)
     failed, uncertain = (
         counts.get(NotificationState.FAILED, 0),
@@ -183,17 +165,18 @@ def warn_coordinators(
 
 
 def _claim_day(session: DbSession, day: date, ids: list[int], now: datetime) -> int | None:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(DeliveryWarning)
-        .values(day=day, created_at=now, notification_ids=ids)
-        .on_conflict_do_nothing(index_elements=["day"])
-        .returning(DeliveryWarning.id)
+    return insert_unless_taken(
+        session,
+        DeliveryWarning,
+        (DeliveryWarning.day,),
+        day=day,
+        created_at=now,
+        notification_ids=ids,
     )
-    return session.scalar(statement)
 
 
-def trouble_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
+def trouble_content(session: DbSession, notification: Notification, settings: Settings) -> Content:
+    """The warning's emails (the first LISTED of them), each named by its kind's label."""
     warning = notification.warning
     if warning is None:
         raise ValueError(f"notification {notification.id} has no warning")
@@ -212,7 +195,7 @@ def trouble_email(session: DbSession, notification: Notification, settings: Sett
         "more": max(len(ids) - LISTED, 0),
         "console_url": settings.base_url.rstrip("/") + "/coordination/notifications",
     }
-    return render("trouble", lang, context)
+    return Content(context)
 
 
 def _items(rows: Iterable[Notification], lang: str) -> list[dict[str, Any]]:
@@ -221,7 +204,7 @@ def _items(rows: Iterable[Notification], lang: str) -> list[dict[str, Any]]:
             {
                 "id": row.id,
                 "recipient": row.recipient,
-                "what": str(KIND_WORDS.get(row.kind, row.kind)),
+                "kind": row.kind,
                 "establishment": row.event.establishment.name_in(lang) if row.event else "",
                 "state": str(STATE_WORDS.get(row.state, row.state)),
                 "error": row.last_error,

@@ -22,7 +22,7 @@ from barometre.auth import COORDINATOR, PUBLIC, access
 from barometre.extensions import csrf, db
 from barometre.settings import current as settings
 
-from . import delivery, trouble
+from . import delivery, kinds, trouble
 from .addresses import address_book, change_choice
 from .emails import (
     TOPIC_ALERTS,
@@ -47,6 +47,9 @@ from .models import (
 from .recipients import preference, receives_otherwise, set_preference
 
 bp = Blueprint("alerts", __name__)
+# Every template (the notification log, the coordinators' warning email) names a kind of
+# email as its row in `alerts.kinds` does.
+bp.add_app_template_global(kinds.label, "email_kind_label")
 
 LOG_LIMIT = 200
 OUTBOX_LIMIT = 200

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.emails import Rendered, barometer_url, common_context, render
+from alerts.emails import Content, barometer_url, common_context
 from alerts.models import Notification
+from alerts.transport import PermanentFailure
 from barometre.extensions import DbSession
 from barometre.settings import Settings
 
 from . import service as follow
 from .models import FollowRequest
-
-FOLLOW_EMAIL = "follow_confirm"
 
 
 def confirm_url(request: FollowRequest, settings: Settings) -> str:
@@ -51,22 +50,15 @@ def _request_of(session: DbSession, notification: Notification) -> FollowRequest
     return request
 
 
-def follow_establishment(session: DbSession, notification: Notification) -> int:
-    """The establishment a confirmation email is about: its one-click link stops that one."""
-    return _request_of(session, notification).establishment_id
-
-
-def follow_email(session: DbSession, notification: Notification, settings: Settings) -> Rendered:
-    """The confirmation email; its request gone (confirmed or expired), nothing to send."""
+def follow_content(session: DbSession, notification: Notification, settings: Settings) -> Content:
+    """The confirmation email, about the establishment asked for (its one-click link stops
+    that one); its request gone (confirmed or expired), nothing to send."""
     request = _request_of(session, notification)
-    return render(
-        FOLLOW_EMAIL,
-        notification.language,
-        follow_context(request, notification.language, settings),
-    )
+    context = follow_context(request, notification.language, settings)
+    return Content(context, [request.establishment_id])
 
 
-class FollowGone(LookupError):
+class FollowGone(PermanentFailure):
     """The request of a confirmation email was confirmed or erased before it could go."""
 
 

@@ -304,6 +304,7 @@ EMAIL_TEMPLATES = sorted((ROOT / "templates" / "emails").glob("*.*"))
 # The Python modules whose words go into the emails' context.
 EMAIL_CODE = [
     ROOT / "alerts" / "emails.py",
+    ROOT / "alerts" / "kinds.py",
     ROOT / "alerts" / "digest.py",
     ROOT / "alerts" / "trouble.py",
     ROOT / "alerts" / "reminders.py",

@@ -72,6 +72,26 @@ def test_headers_are_plain_and_say_the_language(app: Flask) -> None:
     assert topics == {"alertes", "resume"}
 
 
+@pytest.mark.parametrize("host", ["barometre.example.org", "b" * 1000 + ".example.org"])
+def test_list_unsubscribe_is_one_plain_line_when_a_line_can_hold_it(app: Flask, host: str) -> None:
+    """The email package makes encoded words of a long unbroken value; RFC 2369 wants the
+    `<https://…>` itself. Past what a line may hold (998), the package folds it as it can."""
+    from alerts.emails import Rendered, build_message
+
+    settings = app.config["SETTINGS"].with_overrides(base_url=f"https://{host}")
+    rendered = Rendered("Objet é", "Texte é\n", "<p>Texte é</p>")
+    raw = build_message(7, "direction@haren.test", rendered, settings).as_bytes()
+    parsed = message_from_bytes(raw, policy=policy.strict)
+    value = str(parsed["List-Unsubscribe"])
+    assert value.startswith(f"<https://{host}/alertes/desabonnement/"), value
+    lines = raw.split(b"\n\n", 1)[0].split(b"\n")
+    assert all(len(line) <= 998 for line in lines)
+    plain = [line for line in lines if line.startswith(b"List-Unsubscribe: <https://")]
+    assert (len(plain) == 1) == (len(host) < 900)
+    if plain:
+        assert plain[0].decode() == f"List-Unsubscribe: {value}"
+
+
 def test_one_click_stops_what_the_email_was_about(app: Flask) -> None:
     add_contact("direction@haren.test")
     worker = make_user("worker")

@@ -454,17 +454,17 @@ class TestGrouped:
 def test_an_event_recorded_before_r14_still_renders_its_new_situations(
     people: dict[str, Any], smtp: SmtpServer
 ) -> None:
-    from alerts.emails import alert_email
+    from alerts.kinds import compose
 
     file_report(people["worker"], conditions=("ACC-01", "SEC-01"))
     event = db.session.scalars(select(AlertEvent)).one()
     event.open_situation_ids = None  # as the migration leaves older rows
     db.session.commit()
     [row] = [n for n in notifications() if n.recipient == people["fr"]]
-    rendered = alert_email(db.session, row, settings())
-    assert "Nouvelles situations problématiques :" in rendered.text
-    assert wording("ACC-01") in rendered.text and "[NOUVELLE]" not in rendered.text
-    assert "Par type d'offre" not in rendered.text
+    text, _ = bodies(compose(db.session, row, settings()))
+    assert "Nouvelles situations problématiques :" in text
+    assert wording("ACC-01") in text and "[NOUVELLE]" not in text
+    assert "Par type d'offre" not in text
 
 
 class TestAnEarlierRedIsNotLiftedAgain:
