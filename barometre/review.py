@@ -11,10 +11,10 @@ from .extensions import DbSession
 from .levels import ordered_types
 from .models import Establishment, LevelChange, Report, Situation, User
 from .recompute import CAUSE_IMPORT, Outcome, expire_stale, recompute
-from .reports import attach_report, counts
+from .reports import counts, support_situations
 from .routing import MAX_DB_ID
 from .settings import Settings
-from .situations import close_situation, lock_establishment
+from .situations import close_situation, lock_establishment, open_situations, still_open
 from .states import ReviewState, SituationState
 from .text import refusal
 from .validation import MAX_DESCRIPTION
@@ -125,11 +125,14 @@ def validate_report(session: DbSession, report_id: int, actor: User, settings: S
     report.review_state = ReviewState.VALIDATED
     report.reviewed_by_id = actor.id
     report.reviewed_at = clock.now()
-    changes = expire_stale(session, establishment, settings)
+    situations = open_situations(session, establishment.id)
+    changes = expire_stale(session, establishment, settings, situations)
+    situations = still_open(situations)
     new: list[Situation] = []
-    if counts(report, settings) and not counted_before:
-        new = attach_report(session, report, settings)
-    change = recompute(session, establishment, settings, "validation", report.id, new)
+    if not counted_before:
+        new = support_situations(session, report, report.condition_links, settings, situations)
+    situations += new
+    change = recompute(session, establishment, settings, "validation", report.id, new, situations)
     changes += [change] if change else []
     audit(session, actor, "report.validate", report, establishment=establishment.slug)
     return Outcome(establishment, before, establishment.level, changes, report, True, new)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, select, update
+from sqlalchemy import ColumnElement, Select, Update, bindparam, select, update
 
 from . import clock
 from .extensions import DbSession
@@ -17,39 +17,36 @@ from .states import SituationState
 
 
 def lock_establishment(session: DbSession, establishment_id: int) -> Establishment:
-    """Serialise the changes of one establishment until the transaction ends.
+    """Serialise the changes of one establishment until the transaction ends (see `locking`)."""
+    return session.scalars(_lock(), {"establishment_id": establishment_id}).one()
 
-    PostgreSQL: SELECT … FOR UPDATE. SQLite ignores FOR UPDATE; a no-op UPDATE
-    takes its database write lock instead (waiting up to the busy timeout).
+
+@functools.cache
+def _lock() -> Update:
+    """`lock_establishment`'s statement, built once."""
+    return locking(Establishment.id == bindparam("establishment_id"))
+
+
+def locking(where: ColumnElement[bool], *columns: Any) -> Update:
+    """An UPDATE of the establishment(s) matching `where` that changes nothing, returning
+    them as they are now (and `columns`): it locks them until the transaction ends.
+
+    The same statement takes the lock on both databases: PostgreSQL locks the rows it
+    updates (the lock a row referring to them, a report, does not wait for); SQLite,
+    which has no row locks, takes its database write lock (waiting up to the busy
+    timeout) before this transaction reads anything its change depends on. Read what
+    the change depends on in the statements after it: on PostgreSQL a statement sees
+    what was committed when it started, so rows joined to this one would miss what
+    the previous holder of the lock wrote. The revision is kept: the lists cached
+    under it stay valid.
     """
-    by_id = Establishment.id == establishment_id
-    return session.execute(locking(session, select(Establishment), by_id)).scalar_one()
-
-
-def locking(session: DbSession, query: Select[Any], where: ColumnElement[bool]) -> Select[Any]:
-    """`query` of the establishment(s) matching `where`, locked until the transaction ends.
-
-    PostgreSQL: FOR UPDATE. SQLite ignores it: a no-op UPDATE takes its write
-    lock now instead (waiting up to the busy timeout).
-    """
-    lock_on_sqlite(session, where)
-    return locked(query.where(where))
-
-
-def locked(query: Select[Any]) -> Select[Any]:
-    """`query` of establishments, FOR UPDATE of them (see `locking`; built once by some)."""
-    return query.with_for_update(of=Establishment).execution_options(populate_existing=True)
-
-
-def lock_on_sqlite(session: DbSession, where: ColumnElement[bool]) -> None:
-    """SQLite ignores FOR UPDATE: a no-op UPDATE of the rows takes its write lock now."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(Establishment)
-            .where(where)
-            .values(id=Establishment.id)
-            .execution_options(synchronize_session=False)
-        )
+    return (
+        update(Establishment)
+        .where(where)
+        .values(revision=Establishment.revision)
+        .returning(Establishment, *columns)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
 
 
 def ttl_cutoff(settings: Settings) -> date:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, true
+from sqlalchemy import Select, bindparam, select, true
 
 from . import clock
 from .errors import ValidationFailed
@@ -206,14 +207,24 @@ def _known_pair(
     """
     wanted_conditions, wanted_offers = wanted_codes(condition_codes), wanted_codes(offer_codes)
     if wanted_conditions and wanted_offers:
-        rows = session.execute(
-            select(Condition, OfferType)
-            .join(OfferType, true())
-            .where(Condition.code.in_(wanted_conditions), OfferType.code.in_(wanted_offers))
-        ).all()
+        codes = {"conditions": wanted_conditions, "offers": wanted_offers}
+        rows = session.execute(_pair(), codes).all()
         if complete := complete_pair(rows, wanted_conditions, wanted_offers):
             return complete
     return _known(session, Condition, condition_codes), _known(session, OfferType, offer_codes)
+
+
+@functools.cache
+def _pair() -> Select[Condition, OfferType]:
+    """`_known_pair`'s statement, built once: every report runs it."""
+    return (
+        select(Condition, OfferType)
+        .join(OfferType, true())
+        .where(
+            Condition.code.in_(bindparam("conditions", expanding=True)),
+            OfferType.code.in_(bindparam("offers", expanding=True)),
+        )
+    )
 
 
 def complete_pair(

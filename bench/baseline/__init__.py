@@ -19,6 +19,7 @@ import os
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
@@ -27,6 +28,7 @@ from sqlalchemy import Boolean, Date, DateTime, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 MAX_DESCRIPTION = 2000
+ZONE = ZoneInfo("Europe/Brussels")
 MAX_COUNT = 100_000
 FIELDS = {
     "establishment",
@@ -103,7 +105,8 @@ def validate(body: Any, known: dict[str, set[str]]) -> dict[str, str]:
         errors["establishment"] = "établissement inconnu"
     try:
         visit = date.fromisoformat(body.get("visit_date", ""))
-        if not date.today() - timedelta(days=90) <= visit <= date.today():
+        today = datetime.now(ZONE).date()  # the app's calendar (TIMEZONE), not the machine's
+        if not today - timedelta(days=90) <= visit <= today:
             errors["visit_date"] = "date hors limites"
     except (TypeError, ValueError):
         errors["visit_date"] = "date invalide"
