@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from alerts import kinds, trouble
 from alerts.kinds import EMAIL_KINDS, compose
-from alerts.models import FAILED, FOLLOW, TROUBLE, Notification
+from alerts.models import FOLLOW, TROUBLE, Notification, NotificationState
 from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR
 from barometre.settings import Settings
@@ -33,6 +33,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "emails"
 PARTS = ("subject.txt", "txt", "html")
 COMPOSED_AT = START + timedelta(days=7, minutes=1)
 WARNED_AT = START + timedelta(days=9)  # a day of its own: today's warning is not sent yet
+
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
@@ -74,7 +75,7 @@ def test_the_log_and_the_warning_name_each_kind_by_its_label(app: Flask) -> None
     # The warning lists undelivered emails by the same labels, in its reader's language.
     failed = [row for row in examples.values() if row.kind not in (FOLLOW, TROUBLE)]
     for row in failed:
-        row.state, row.warned_at, row.dismissed_at = FAILED, None, None
+        row.state, row.warned_at, row.dismissed_at = NotificationState.FAILED, None, None
     db.session.commit()
     with freeze_time(WARNED_AT):
         [warning, *_] = trouble.warn_coordinators(db.session, settings())
