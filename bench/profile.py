@@ -36,7 +36,7 @@ from .rows import intake, questionnaire
 from .servers import SECRET_KEY, app_env
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1/test"
-DATABASE = "bench_profile"
+DATABASE = f"bench_profile_{os.getpid()}"  # helpers may profile side by side
 WRITES = datagen.Volume(establishments=36, reports=10_000)
 PAGE_ESTABLISHMENTS = 200
 REPORTS_PER_ESTABLISHMENT = 100
