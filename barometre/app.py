@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from . import i18n_cache
+from . import template_gettext
 from .auth import init_auth
 from .extensions import babel, csrf, db, login_manager, migrate
 from .languages import LANGUAGES
@@ -113,7 +113,7 @@ def init_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
-    i18n_cache.install(app)
+    template_gettext.install(app)
     init_auth(app)
     with app.app_context():
         if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

@@ -1,15 +1,15 @@
-"""What the barometer lists show, kept while the data under it is unchanged.
+"""The app's one cache: values kept while the data under them is unchanged.
 
-The list of 200 establishments costs milliseconds of Python to build (objects,
-levels, breakdowns, JSON or HTML) while it changes only when a report, a
-decision or an edit changes an establishment. Each establishment row carries a
+Kept only where the bench's budget fails without it (`python -m bench --only
+barometer`, 40 establishments): the cards of `/` (rendered on every request,
+0.006 of the baseline's requests per second) and the list of
+`/api/v1/establishments` (0.39, goal 0.5). Each establishment row carries a
 `revision` bumped by every UPDATE of the row (a column `onupdate`); the key of
 a cached list is the (id, revision) of every listed establishment (aggregated
 into one string by the database) plus the référentiel's rows, read in one
-small query. A value is therefore
-never served for other data than its own: there is no expiry to tune and
-nothing to invalidate. Each app keeps a few values per cache, in each process
-(gunicorn workers each have their own).
+small query. A value is therefore never served for other data than its own:
+there is no expiry to tune and nothing to invalidate. Each app keeps a few
+values per cache, in each process (gunicorn workers each have their own).
 """
 
 from __future__ import annotations

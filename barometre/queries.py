@@ -6,7 +6,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -54,6 +53,7 @@ def barometer(
     ids = [e.id for e in establishments]
     referentiel = known_referentiel or referentiel_key(session)
     categories = list(referentiel[0])
+    category_of = dict(referentiel[1])
     situations: dict[int, list[Situation]] = {}
     if with_situations:
         situations = _open_situations(session, ids)
@@ -65,8 +65,15 @@ def barometer(
             facts = [(s.condition.category.code, s.offer_type_codes) for s in mine]
             counts = breakdown(facts, categories)
         else:
-            stored = tuple(tuple(fact) for fact in establishment.open_facts or ())
-            counts = stored_breakdown(stored, referentiel)
+            # What the establishment keeps of its open situations: (condition id, offer types).
+            kept = establishment.open_facts or ()
+            counts = breakdown(
+                (
+                    (category_of[condition], types.split(",") if types else ())
+                    for condition, types in kept
+                ),
+                categories,
+            )
         views.append(
             EstablishmentView(
                 establishment,
@@ -80,35 +87,6 @@ def barometer(
 
 
 ReferentielKey = tuple[tuple[str, ...], tuple[tuple[int, str], ...]]
-
-
-def stored_breakdown(
-    facts: tuple[tuple[Any, ...], ...], referentiel_key: ReferentielKey
-) -> Breakdown:
-    """The breakdown of an establishment's `open_facts`, memoized on its very inputs.
-
-    Many establishments share the same few open situations; the result is a
-    pure function of the facts and of the categories of the conditions, so the
-    cache can never be stale. Each call gets its own dicts.
-    """
-    by_type, by_category = _breakdown_items(facts, referentiel_key)
-    return Breakdown(dict(by_type), dict(by_category))
-
-
-@lru_cache(maxsize=4096)
-def _breakdown_items(
-    facts: tuple[tuple[Any, ...], ...], referentiel_key: ReferentielKey
-) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]:
-    categories, pairs = referentiel_key
-    category_of = dict(pairs)
-    result = breakdown(
-        (
-            (category_of[condition_id], types.split(",") if types else ())
-            for condition_id, types in facts
-        ),
-        categories,
-    )
-    return tuple(result.by_offer_type.items()), tuple(result.by_category.items())
 
 
 def referentiel_key(session: DbSession) -> ReferentielKey:

@@ -5,12 +5,14 @@ through Flask's test client (`servers.app_env`: production settings, PostgreSQL,
 without gunicorn or the network, so that small changes show above the noise.
 PAGE is `intake` (`POST /api/v1/reports`), `questionnaire` (`POST /signalement`)
 or `barometer` (`GET /`). It builds the row's database with `bench.datagen`
-(36 establishments and 10⁴ reports for the writes, 200 and 2·10⁴ for `/`) in a
-database it creates and drops, warms up, times `--requests` requests with
-`time.process_time`, then profiles as many again with cProfile (CPU time) and
-prints the functions that cost the most.
+(36 establishments and 10⁴ reports for the writes; for `/`, 200 establishments
+or `--establishments N`, with 100 reports each) in a database it creates and
+drops, warms up, times `--requests` requests with `time.process_time`, then
+profiles as many again with cProfile (CPU time) and prints the functions that
+cost the most.
 
     python -m bench.profile intake --requests 400
+    python -m bench.profile barometer --establishments 40
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ from .rows import intake, questionnaire
 from .servers import SECRET_KEY, app_env
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1/test"
-DATABASE = "bench_profile"
+DATABASE = f"bench_profile_{os.getpid()}"  # helpers may profile side by side
 WRITES = datagen.Volume(establishments=36, reports=10_000)
-PAGE = datagen.Volume(establishments=200, reports=20_000)
+PAGE_ESTABLISHMENTS = 200
+REPORTS_PER_ESTABLISHMENT = 100
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,8 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--top", type=int, default=40, help="functions printed")
     parser.add_argument("--sort", default="cumulative", help="pstats order (e.g. tottime)")
+    parser.add_argument(
+        "--establishments",
+        type=int,
+        default=PAGE_ESTABLISHMENTS,
+        help="establishments of the database of `barometer` (40: every Belgian prison)",
+    )
     args = parser.parse_args(argv)
-    url = fresh_database(PAGE if args.page == "barometer" else WRITES)
+    page = datagen.Volume(args.establishments, args.establishments * REPORTS_PER_ESTABLISHMENT)
+    url = fresh_database(page if args.page == "barometer" else WRITES)
     try:
         with tempfile.TemporaryDirectory() as instance:
             one = request_maker(args.page, url, instance)

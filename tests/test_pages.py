@@ -253,7 +253,7 @@ def test_each_establishment_has_a_feed_of_its_own(client: FlaskClient, author: U
 def card_text(client: FlaskClient, slug: str) -> str:
     page = client.get("/").get_data(as_text=True)
     card = re.search(
-        rf'<li class="card[^"]*" id="etablissement-{slug}".*?</li>\n?</ul>|'
+        rf'<li class="card[^"]*" id="etablissement-{slug}".*?</li>\s*</ul>|'
         rf'<li class="card[^"]*" id="etablissement-{slug}".*?(?=<li class="card)',
         page,
         re.S,
