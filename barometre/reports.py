@@ -266,7 +266,10 @@ def support_situations(
     supported = [*confirmed, *opened]
     rows = [{"situation_id": s.id, "report_id": report.id} for s in supported]
     session.execute(_insert(situation_report), rows)
+    # Both sides of the links are read again when wanted (a lazy load reads what is written).
     session.expire(report, ["situations"])
+    for situation in confirmed:
+        session.expire(situation, ["reports"])
     by_condition = {link.condition_id: link for link in links}
     for situation in confirmed:
         _confirm(situation, report, by_condition[situation.condition_id])
