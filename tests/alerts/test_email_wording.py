@@ -308,9 +308,10 @@ EMAIL_CODE = [
     ROOT / "alerts" / "digest.py",
     ROOT / "alerts" / "trouble.py",
     ROOT / "alerts" / "reminders.py",
-    ROOT / "alerts" / "follow.py",
+    ROOT / "alerts" / "follow" / "emails.py",
     ROOT / "alerts" / "account_emails.py",
     ROOT / "barometre" / "presentation.py",
+    ROOT / "barometre" / "gauge.py",
 ]
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
 
