@@ -23,7 +23,9 @@ from . import clock
 from .extensions import DbSession, db, login_manager
 from .models import ROLE_COORDINATOR, ApiToken, User
 
-_hasher = PasswordHasher()
+# argon2 at its library's default cost; the test suite swaps in a cheap one
+# (tests/conftest.py) and keeps this one for the tests marked `argon2_full_cost`.
+hasher = PasswordHasher()
 TOKEN_PREFIX = "bar_"  # noqa: S105 - a prefix, not a secret
 
 PUBLIC = "public"  # anyone
@@ -36,14 +38,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return hasher.hash(password)
 
 
 def check_password(user: User, password: str) -> bool:
     if not user.password_hash:
         return False
     try:
-        return _hasher.verify(user.password_hash, password)
+        return hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -57,8 +57,9 @@ class EmailState:
 
     @property
     def waiting(self) -> bool:
-        """Not tried yet (handed to a worker): nothing to say but that it is queued."""
-        return self.state in ("pending", "sending") and self.attempts == 0
+        """On its way: handed to a worker and not tried yet, or being sent right now (a
+        worker's claim counts an attempt before the email leaves: not a failure)."""
+        return self.state == "sending" or (self.state == "pending" and self.attempts == 0)
 
 
 class QueuedEmail(Protocol):

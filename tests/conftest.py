@@ -1,27 +1,44 @@
-"""Fixtures on real parts: SQLite files and a real PostgreSQL database.
+"""Fixtures on real parts: a real PostgreSQL database, SQLite files for the embedded mode.
 
-Every test that uses `app` runs on both backends unless its module narrows
-`backend`. PostgreSQL is required: a missing server fails the run, it is never
-skipped (`make test` starts it).
+PostgreSQL is the suite's database: its schema and référentiel are built once a
+session (per xdist worker), every test runs in a transaction rolled back at its
+end (the app's session joins it with savepoints), on an app built once per set
+of settings. A test whose work must be seen by another connection, thread or
+process, or that changes the app itself, is marked `committing`: it gets an app
+of its own, commits for real and the tables are emptied after it. A test that is not marked yet opens a second
+connection or uses the session from another thread fails and says so.
+
+SQLite runs the embedded mode's own tests (modules parametrize `backend` with
+`SQLITE` or `BOTH`): each gets a copy of a database file built once a session.
+PostgreSQL is required: a missing server fails the run, it is never skipped.
+Passwords are hashed with argon2 at a cheap cost, except in tests marked
+`argon2_full_cost`.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask, current_app
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from barometre import clock, create_app
+from barometre import auth, clock, create_app
 from barometre.auth import create_token, hash_password
 from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR, ROLE_WORKER, MemberService, User
@@ -32,12 +49,38 @@ from barometre.settings import Settings
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "mot-de-passe-solide"
 
+# `pytestmark = SQLITE` (the embedded mode only) or `BOTH` (its rules on either database).
+SQLITE = pytest.mark.parametrize("backend", ["sqlite"])
+BOTH = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
-def _pg_database_url() -> str:
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+# Markers under which a test commits for real (they start threads, processes or servers).
+COMMITTING_MARKERS = ("committing", "integration", "browser")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    auth.hasher = CHEAP_HASHER
+    db.session.session_factory.class_ = JoiningSession
+
+
+@pytest.fixture(autouse=True)
+def _password_cost(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("argon2_full_cost"):
+        auth.hasher = PasswordHasher()
+        yield
+        auth.hasher = CHEAP_HASHER
+    else:
+        yield
+
+
+# --- PostgreSQL databases --------------------------------------------------------
+
+
+def _create_pg_database(kind: str) -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"barometre_test_{worker}_{os.getpid()}"
+    name = f"barometre_{kind}_{worker}_{os.getpid()}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
@@ -49,15 +92,67 @@ def _drop_pg_database(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    url = _pg_database_url()
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The suite's database: schema and référentiel built once, kept between tests."""
+    global RESTART_SEQUENCES
+    url = _create_pg_database("test")
+    application = create_app(make_settings(tmp_path_factory.mktemp("pg-schema"), url))
+    with application.app_context():
+        db.create_all()
+        seed_referentiel(db.session)
+        db.session.commit()
+        db.session.remove()
+        with db.engine.connect() as conn:
+            RESTART_SEQUENCES = _restart_sequences(conn)
+        db.engine.dispose()
     yield url
     _drop_pg_database(url)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+# One statement that puts every sequence back where the référentiel left it: sequences
+# ignore rollbacks, and a test's ids must not depend on the tests before it.
+RESTART_SEQUENCES = ""
+
+
+def _restart_sequences(conn: Connection) -> str:
+    rows = conn.execute(
+        text("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'")
+    )
+    calls = [
+        f"setval('public.\"{name}\"', {value or 1}, {'true' if value else 'false'})"
+        for name, value in rows
+    ]
+    return "SELECT " + ", ".join(calls)
+
+
+@pytest.fixture(scope="session")
+def pg_empty_url() -> Iterator[str]:
+    """A database of its own for tests that drop and rebuild the schema (migrations)."""
+    url = _create_pg_database("scratch")
+    yield url
+    _drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with the schema and référentiel, copied for each test."""
+    folder = tmp_path_factory.mktemp("sqlite-schema")
+    application = create_app(make_settings(folder))
+    with application.app_context():
+        db.create_all()
+        seed_referentiel(db.session)
+        db.session.commit()
+        db.session.remove()
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.engine.dispose()
+    return folder / "instance" / "barometre.db"
+
+
+@pytest.fixture
+def backend() -> str:
+    """The database of a test: PostgreSQL unless its module parametrizes `backend`."""
+    return "postgresql"
 
 
 def make_settings(tmp_path: Any, database_url: str = "", **overrides: Any) -> Settings:
@@ -76,38 +171,179 @@ def settings_overrides() -> dict[str, Any]:
     return {}
 
 
+def committing(request: pytest.FixtureRequest) -> bool:
+    return any(request.node.get_closest_marker(name) for name in COMMITTING_MARKERS)
+
+
 @pytest.fixture
 def app(
-    backend: str, tmp_path: Any, request: pytest.FixtureRequest, settings_overrides: dict[str, Any]
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, settings_overrides: dict[str, Any]
 ) -> Iterator[Flask]:
-    url = request.getfixturevalue("pg_url") if backend == "postgresql" else ""
-    application = create_app(make_settings(tmp_path, url, **settings_overrides))
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        yield from _sqlite_app(template, tmp_path, settings_overrides)
+    elif committing(request):
+        yield from _committing_app(request.getfixturevalue("pg_url"), tmp_path, settings_overrides)
+    else:
+        yield from _rolled_back_app(request, request.getfixturevalue("pg_url"), settings_overrides)
+
+
+def _test_app(tmp_path: Path, url: str, overrides: dict[str, Any]) -> Flask:
+    application = create_app(make_settings(tmp_path, url, **overrides))
     application.config["WTF_CSRF_ENABLED"] = False
+    return application
+
+
+def _sqlite_app(template: Path, tmp_path: Path, overrides: dict[str, Any]) -> Iterator[Flask]:
+    (tmp_path / "instance").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, tmp_path / "instance" / "barometre.db")
+    application = _test_app(tmp_path, "", overrides)
     with application.app_context():
-        db.create_all()
-        seed_referentiel(db.session)
-        db.session.commit()
         yield application
         db.session.remove()
-        if backend == "postgresql":
-            empty_tables()
         db.engine.dispose()
 
 
-def empty_tables(attempts: int = 5) -> None:
-    """Empty every table for the next test. A worker process of an integration test may
-    still be finishing a transaction on these tables: PostgreSQL then breaks the deadlock
-    by aborting one side; when it is ours, try again (the worker's side has gone on)."""
+def _committing_app(url: str, tmp_path: Path, overrides: dict[str, Any]) -> Iterator[Flask]:
+    application = _test_app(tmp_path, url, overrides)
+    with application.app_context():
+        try:
+            yield application
+        finally:
+            db.session.remove()
+            reset_tables()
+            db.engine.dispose()
+            # A committing test may end the database's other connections (test_db_pool):
+            # the shared apps open fresh ones.
+            for shared in _APPS.values():
+                with shared.app_context():
+                    db.engine.dispose()
+
+
+def reset_tables(attempts: int = 5) -> None:
+    """Empty every table and seed the référentiel again, as the session built them.
+
+    A worker process of an integration test may still be finishing a transaction on
+    these tables: PostgreSQL then breaks the deadlock by aborting one side; when it is
+    ours, try again (the worker's side has gone on)."""
     tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
     for attempt in range(attempts):
         try:
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            return
+            break
         except OperationalError as error:
             if getattr(error.orig, "sqlstate", None) != "40P01" or attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
+    seed_referentiel(db.session)
+    db.session.commit()
+    db.session.remove()
+
+
+# --- one transaction a test, rolled back ---------------------------------------------
+
+_APPS: OrderedDict[str, Flask] = OrderedDict()
+APPS_KEPT = 4
+
+
+def _shared_app(url: str, overrides: dict[str, Any], factory: pytest.TempPathFactory) -> Flask:
+    """One app per set of settings, built once (a few kept, least recently used out)."""
+    key = repr(sorted(overrides.items()))
+    if key in _APPS:
+        _APPS.move_to_end(key)
+    else:
+        _APPS[key] = _test_app(factory.mktemp("app"), url, overrides)
+        while len(_APPS) > APPS_KEPT:
+            _, old = _APPS.popitem(last=False)
+            with old.app_context():
+                db.engine.dispose()
+    return _APPS[key]
+
+
+class Guard:
+    """What a rolled-back test must not do: the rollback would hide its effect."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.thread = threading.get_ident()
+        self.seen: list[str] = []
+        event.listen(engine, "checkout", self.on_checkout)
+
+    def on_checkout(self, *_: Any) -> None:
+        self.refuse("opened a second database connection")
+
+    def on_session(self) -> None:
+        if threading.get_ident() != self.thread:
+            self.refuse("used the database from another thread")
+
+    def refuse(self, what: str) -> None:
+        # Raised, not only noted: the second connection would wait for the test's locks.
+        self.seen.append(what)
+        raise NotRolledBack(f"this test {what}: mark it `committing`")
+
+    def stop(self) -> None:
+        event.remove(self.engine, "checkout", self.on_checkout)
+
+
+GUARD: Guard | None = None
+
+
+class NotRolledBack(RuntimeError):
+    """A rolled-back test did what only a committing test may do."""
+
+
+class JoiningSession(FlaskSession):
+    """Flask-SQLAlchemy's session, joining the test's connection when one is configured
+    (Flask-SQLAlchemy picks an engine by bind key and ignores a session's own bind)."""
+
+    def __init__(self, db: Any, **kwargs: Any) -> None:
+        super().__init__(db, **kwargs)
+        if GUARD is not None and self.bind is not None:
+            GUARD.on_session()
+
+    def get_bind(
+        self, mapper: Any = None, clause: Any = None, bind: Any = None, **kwargs: Any
+    ) -> Any:
+        if bind is None and isinstance(self.bind, Connection):
+            return self.bind
+        return super().get_bind(mapper, clause=clause, bind=bind, **kwargs)
+
+
+def _rolled_back_app(
+    request: pytest.FixtureRequest, url: str, overrides: dict[str, Any]
+) -> Iterator[Flask]:
+    global GUARD
+    application = _shared_app(url, overrides, request.getfixturevalue("tmp_path_factory"))
+    factory = db.session.session_factory
+    config, extensions = dict(application.config), set(application.extensions)
+    with application.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        factory.configure(bind=connection, join_transaction_mode="create_savepoint")
+        GUARD = Guard(db.engine)
+        try:
+            yield application
+        finally:
+            GUARD.stop()
+            seen, GUARD = GUARD.seen, None
+            db.session.remove()
+            factory.configure(bind=None, join_transaction_mode="conditional_savepoint")
+            outer.rollback()
+            connection.exec_driver_sql(RESTART_SEQUENCES)
+            connection.commit()
+            connection.close()
+            # What a test changed or added on the shared app (its caches are keyed on
+            # rows that were rolled back) does not outlive it.
+            application.config.clear()
+            application.config.update(config)
+            for key in set(application.extensions) - extensions:
+                del application.extensions[key]
+    if seen:
+        pytest.fail(
+            f"this test {seen[0]}: mark it `committing` (its work must be committed to be seen)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -98,6 +98,7 @@ def test_every_route_has_an_access_rule(app: Flask) -> None:
     assert missing == []
 
 
+@pytest.mark.committing  # an app of its own: it adds a route, which a served app refuses
 def test_a_view_without_rule_answers_403(app: Flask) -> None:
     app.add_url_rule("/sans-regle", "sans_regle", lambda: "secret")
     response = app.test_client().get("/sans-regle")

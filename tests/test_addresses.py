@@ -56,6 +56,7 @@ def service_addresses(name: str) -> str | None:
     return db.session.scalar(select(MemberService.alert_emails).where(MemberService.name == name))
 
 
+@pytest.mark.committing
 @pytest.mark.parametrize(("address", "accepted"), ADDRESSES)
 def test_the_console_and_the_cli_accept_the_same_addresses(
     app: Flask, coordinator: User, address: str, accepted: bool
@@ -167,6 +168,7 @@ def test_every_door_refuses_a_local_part_that_is_not_ascii_with_its_reason(
     assert not [s for s in stored if not s.isascii()]
 
 
+@pytest.mark.committing
 def test_an_international_domain_is_kept_in_its_ascii_form_everywhere(
     app: Flask, coordinator: User
 ) -> None:

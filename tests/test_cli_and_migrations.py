@@ -20,10 +20,16 @@ from barometre.models import Condition, Establishment, Report, User
 from tests.conftest import make_settings
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The embedded mode runs these too."""
+    return str(request.param)
+
+
 @pytest.fixture
 def fresh_app(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
     """An app whose database is empty: schema comes from the migrations only."""
-    url = request.getfixturevalue("pg_url") if backend == "postgresql" else ""
+    url = request.getfixturevalue("pg_empty_url") if backend == "postgresql" else ""
     app = create_app(make_settings(tmp_path, url))
     with app.app_context():
         if backend == "postgresql":

@@ -14,7 +14,9 @@ from barometre import services
 from barometre.extensions import db
 from barometre.levels import compute_level
 from barometre.models import Establishment, Report, Situation, User
-from tests.conftest import make_user, report_input
+from tests.conftest import BOTH, make_user, report_input
+
+pytestmark = [BOTH, pytest.mark.committing]  # threads; the embedded mode runs these too
 
 CODES = ["ACC-01", "ACC-02", "SEC-01", "SEC-03", "OFF-06", "CON-01"]
 

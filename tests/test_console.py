@@ -259,6 +259,7 @@ def test_a_service_name_taken_in_another_case_is_refused_not_a_500(
     assert [n for n in names if n.casefold() == "åide été"] == ["Åide Été"]
 
 
+@pytest.mark.committing
 def test_coordinators_adding_one_service_at_once_make_one_and_no_500(
     app: Flask, coordinator: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:

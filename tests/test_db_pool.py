@@ -17,6 +17,8 @@ from sqlalchemy import text
 from barometre import app as app_module
 from barometre.extensions import db
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 
 @pytest.fixture
 def backend() -> str:
@@ -49,4 +51,3 @@ def test_an_idle_connection_ended_by_the_server_is_replaced(
 
     assert client.get("/api/v1/establishments/haren").status_code == 200
     assert db.session.execute(text("SELECT 1")).scalar() == 1
-

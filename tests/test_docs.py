@@ -53,6 +53,7 @@ EXTERNAL_VARIABLES = {
     "AUDIT_REQUIRED": "scripts/audit.py",
     "FUZZ_CASES": "Makefile",
     "HISTORY_IMPORT_LINES": "Makefile",
+    "EXPORT_REPORTS": "Makefile",
 }
 
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +30,8 @@ from barometre.models import (
     report_offer_type,
 )
 from tests.conftest import file_report, login, make_user
+
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
 
 FORMULA = '=HYPERLINK("http://evil.test")'
 
@@ -232,23 +235,27 @@ def bulk_reports(count: int) -> None:
     db.session.commit()
 
 
+# `make test` exports 20 000 reports; `make soak` the bench's 100 000 (EXPORT_REPORTS).
+EXPORT_REPORTS = int(os.environ.get("EXPORT_REPORTS", "20000"))
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_hundred_thousand_reports_export_in_the_background(
-    console: FlaskClient, backend: str
-) -> None:
-    bulk_reports(100_000)
+def test_many_reports_export_in_the_background(console: FlaskClient, backend: str) -> None:
+    bulk_reports(EXPORT_REPORTS)
     began = time.monotonic()
     export_id = start(console, "reports", "csv")
     row, seen = wait_for(export_id, timeout=60)
     elapsed = time.monotonic() - began
     assert row.state == "done", row.error
-    assert (row.progress, row.row_count, row.total_rows) == (100, 100_000, 100_000)
+    assert (row.progress, row.row_count, row.total_rows) == (100, EXPORT_REPORTS, EXPORT_REPORTS)
     assert seen[-1] == 100 and seen == sorted(seen)
     page = console.get(f"/coordination/exports/{export_id}").get_data(as_text=True)
-    assert "100 %" in page and "Télécharger le fichier (100000 lignes)" in page
+    assert "100 %" in page and f"Télécharger le fichier ({EXPORT_REPORTS} lignes)" in page
     rows = csv_rows(download(console, export_id))
-    assert len(rows) == 100_001 and rows[1][1] == "Prison de Haren"
-    assert elapsed < 30, elapsed
+    assert len(rows) == EXPORT_REPORTS + 1 and rows[1][1] == "Prison de Haren"
+    print(f"{EXPORT_REPORTS} reports exported in {elapsed:.1f} s")
+    if EXPORT_REPORTS >= 100_000:
+        assert elapsed < 30, elapsed
 
 
 def test_service_filter_and_labels_survive_the_round_trip(

@@ -26,6 +26,7 @@ from tests.conftest import bearer, file_report
 from tests.fuzz import (
     MISSING,
     Field,
+    examples,
     hostile_text,
     lone_surrogates,
     long_text,
@@ -38,7 +39,10 @@ SLUGS = ("haren", "saint-gilles")
 OFFER_TYPES = ("individuel", "collectif", "cellulaire")
 MAX_AGE = 90
 FAST = settings(
-    max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    max_examples=examples(1000),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
 )
 
 
@@ -305,7 +309,7 @@ def fuzz_committee_paths(
     headers = bearer(coordinator)
 
     @settings(
-        max_examples=max_examples,
+        max_examples=examples(max_examples),
         deadline=None,
         suppress_health_check=list(HealthCheck),
         database=None,
@@ -342,7 +346,12 @@ def test_committee_paths_survive_any_id_on_postgresql(
 
 
 def fuzz_establishment_paths(client: FlaskClient, headers: dict[str, str], n: int) -> None:
-    @settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=examples(n),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
     @given(segment=path_segments())
     def check(segment: str) -> None:
         response = client.get(f"/api/v1/establishments/{quote(segment, safe='')}", headers=headers)

@@ -39,11 +39,11 @@ from barometre.extensions import db
 from barometre.models import AuditEntry, Condition, Contact, Establishment, User
 from barometre.routing import IdConverter
 from tests.conftest import file_report, login, make_user
-from tests.fuzz import HOSTILE_FRAGMENTS, hostile_text, long_text, printable_text
+from tests.fuzz import HOSTILE_FRAGMENTS, examples, hostile_text, long_text, printable_text
 
-# `make test` runs 400 seeded cases per form on SQLite; `make fuzz` runs 3 000.
-SQLITE_CASES = int(os.environ.get("FUZZ_CASES", "400"))
-POSTGRESQL_CASES = 60
+# `make test` runs 160 seeded cases per form on SQLite; `make fuzz` runs 3 000.
+SQLITE_CASES = int(os.environ.get("FUZZ_CASES", examples(400)))
+POSTGRESQL_CASES = examples(60)
 ALLOWED = {200, 201, 302, 303, 400, 404, 405, 409, 422}
 ERROR_MARK = re.compile(r'class="(error|field-errors|error-summary)"')
 
@@ -330,6 +330,7 @@ def test_every_form_survives_mutated_posts(client: FlaskClient, world: World, fo
     fuzz_form(client, world, form, SQLITE_CASES)
 
 
+@pytest.mark.committing  # a retried notification is delivered in-process
 @pytest.mark.parametrize("backend", ["postgresql"])
 @pytest.mark.parametrize("form", sorted(FORMS))
 def test_every_form_survives_mutated_posts_on_postgresql(
@@ -388,6 +389,7 @@ def test_ids_in_paths_survive_mutation(app: Flask, client: FlaskClient, world: W
     fuzz_paths(app, client, world, SQLITE_CASES)
 
 
+@pytest.mark.committing  # a retried notification is delivered in-process
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_ids_in_paths_survive_mutation_on_postgresql(
     app: Flask, client: FlaskClient, world: World

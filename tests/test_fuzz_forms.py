@@ -46,6 +46,7 @@ from tests.fuzz import (
     LINE_BREAKS,
     MISSING,
     Field,
+    examples,
     hostile_text,
     long_text,
     printable_text,
@@ -183,7 +184,10 @@ def one_field_at_a_time(
 
 def fuzz_settings(n: int) -> Any:
     return settings(
-        max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        max_examples=examples(n),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
     )
 
 

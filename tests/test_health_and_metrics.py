@@ -275,6 +275,7 @@ def test_worker_latencies_and_heartbeat_come_through_redis(
     assert "barometre_worker_heartbeat_age_seconds" in text
 
 
+@pytest.mark.committing
 def test_notifications_by_state_when_the_table_exists(client: FlaskClient) -> None:
     table = Table(
         "test_notification",

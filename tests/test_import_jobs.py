@@ -40,6 +40,8 @@ from tests.conftest import PG_ADMIN_URL, login, make_settings
 from tests.history_samples import history_files
 from tests.races import race
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 LINES = int(os.environ.get("HISTORY_IMPORT_LINES", "2000"))
 NOW = "2025-11-28 10:00:00"
 TODAY = date(2025, 11, 28)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from argon2 import Type, extract_parameters
 from flask import Flask
 from flask.testing import FlaskClient
 from freezegun import freeze_time
@@ -39,6 +40,7 @@ def set_password(client: FlaskClient, path: str, password: str = NEW_PASSWORD) -
 
 
 class TestInvitation:
+    @pytest.mark.committing
     def test_coordinator_invites_and_the_link_sets_a_password(
         self, app: Flask, client: FlaskClient, coordinator: User, worker: User
     ) -> None:
@@ -63,6 +65,7 @@ class TestInvitation:
         assert fresh.get("/signalement").status_code == 200
         assert sign_in(app.test_client(), "nouvelle@example.org", NEW_PASSWORD).status_code == 303
 
+    @pytest.mark.committing
     def test_link_is_good_once(self, app: Flask, client: FlaskClient, coordinator: User) -> None:
         login(client, coordinator)
         invite(client)
@@ -73,6 +76,7 @@ class TestInvitation:
         assert "n'est pas valide ou a déjà servi" in text(again)
         assert set_password(app.test_client(), path, "encore-un-autre-mdp").status_code == 400
 
+    @pytest.mark.committing
     def test_link_expires_after_seven_days(
         self, app: Flask, client: FlaskClient, coordinator: User
     ) -> None:
@@ -91,6 +95,7 @@ class TestInvitation:
         assert client.get("/mot-de-passe/definir/abc.def.ghi").status_code == 400
         assert client.get("/mot-de-passe/definir/" + "x" * 5000).status_code == 400
 
+    @pytest.mark.committing
     def test_email_is_in_the_invited_language(
         self, app: Flask, client: FlaskClient, coordinator: User
     ) -> None:
@@ -132,6 +137,7 @@ class TestInvitation:
 
 
 class TestReset:
+    @pytest.mark.committing
     def test_reset_link_changes_the_password_once(
         self, app: Flask, client: FlaskClient, worker: User
     ) -> None:
@@ -145,6 +151,7 @@ class TestReset:
         assert sign_in(app.test_client(), worker.email, NEW_PASSWORD).status_code == 303
         assert app.test_client().get(path).status_code == 400
 
+    @pytest.mark.committing
     def test_reset_link_expires(self, app: Flask, client: FlaskClient, worker: User) -> None:
         with freeze_time(clock.now()) as frozen:
             client.post("/mot-de-passe/oubli", data={"email": worker.email})
@@ -361,6 +368,7 @@ class TestLanguage:
         assert client.post("/langue", data={"lang": "xx"}).status_code == 400
 
 
+@pytest.mark.committing
 def test_invitation_when_the_mail_server_is_down(
     app: Flask, client: FlaskClient, coordinator: User, worker: User
 ) -> None:
@@ -375,3 +383,12 @@ def test_invitation_when_the_mail_server_is_down(
     page = text(client.get(response.headers["Location"]))
     assert "est créé mais l'e-mail n'a pas pu partir" in page
     assert db.session.scalar(select(User).where(User.email == "nouvelle@example.org")) is not None
+
+
+@pytest.mark.argon2_full_cost
+def test_passwords_are_hashed_at_argon2s_production_cost(app: Flask, client: FlaskClient) -> None:
+    """The suite hashes cheaply (tests/conftest.py); the product never does."""
+    worker = make_user()
+    used = extract_parameters(worker.password_hash)
+    assert (used.type, used.time_cost, used.memory_cost) == (Type.ID, 3, 65536)
+    assert sign_in(client, worker.email, PASSWORD).status_code == 303

@@ -15,7 +15,9 @@ from sqlalchemy import text
 from barometre import create_app
 from barometre.extensions import db
 from barometre.models import Report
-from tests.conftest import make_settings
+from tests.conftest import BOTH, make_settings
+
+pytestmark = BOTH  # the embedded mode runs these too
 
 BEFORE = "5b7e2c9a41d3"  # the revision before offer types per condition
 
@@ -23,7 +25,7 @@ BEFORE = "5b7e2c9a41d3"  # the revision before offer types per condition
 @pytest.fixture
 def old_app(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Flask]:
     """An app whose schema is the one before offer types per condition."""
-    url = request.getfixturevalue("pg_url") if backend == "postgresql" else ""
+    url = request.getfixturevalue("pg_empty_url") if backend == "postgresql" else ""
     app = create_app(make_settings(tmp_path, url))
     with app.app_context():
         _reset(backend)

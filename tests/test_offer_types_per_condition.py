@@ -78,6 +78,7 @@ RULES: list[tuple[str, list[dict[str, tuple[str, ...]]], tuple[str, int, bool]]]
 ]
 
 
+@pytest.mark.committing
 @pytest.mark.parametrize(("name", "reports", "expected"), RULES, ids=[r[0] for r in RULES])
 def test_rules_with_types_per_condition(
     worker: User, name: str, reports: list[dict[str, tuple[str, ...]]], expected: Any
@@ -87,6 +88,7 @@ def test_rules_with_types_per_condition(
     assert level_of() == expected
 
 
+@pytest.mark.committing
 def test_old_shape_still_gives_the_old_result(worker: User) -> None:
     # The report-level types apply to every condition: five conditions, two types -> rouge.
     file_report(worker, conditions=FIVE, offer_types=(IND, COL))
@@ -94,6 +96,7 @@ def test_old_shape_still_gives_the_old_result(worker: User) -> None:
     assert set(open_types().values()) == {(IND, COL)}
 
 
+@pytest.mark.committing
 def test_a_situation_shows_only_the_types_given_for_its_condition(worker: User) -> None:
     # The case: a parloir problem (individuel only) named with a waiting-time problem.
     file_report(worker, per_condition={"ACC-02": (IND,), "OFF-06": (IND, COL)})
@@ -108,6 +111,7 @@ def test_a_situation_shows_only_the_types_given_for_its_condition(worker: User) 
     assert report.offer_type_codes == [IND, COL]  # the report's union, for filters
 
 
+@pytest.mark.committing
 def test_rejection_keeps_the_other_reports_types_for_that_condition(
     worker: User, coordinator: User
 ) -> None:
@@ -148,6 +152,7 @@ def post(client: FlaskClient, user: User, **fields: Any) -> Any:
     return client.post("/api/v1/reports", json=payload, headers=bearer(user))
 
 
+@pytest.mark.committing
 def test_api_takes_conditions_as_objects(client: FlaskClient, worker: User) -> None:
     conditions = [{"code": c, "offer_types": [IND]} for c in FIVE]
     response = post(client, worker, conditions=conditions)
@@ -162,6 +167,7 @@ def test_api_takes_conditions_as_objects(client: FlaskClient, worker: User) -> N
     assert level_of() == ("rouge", 5, False)
 
 
+@pytest.mark.committing
 def test_api_old_form_means_every_condition_impacted_those_types(
     client: FlaskClient, worker: User
 ) -> None:
@@ -251,6 +257,7 @@ def settings_overrides() -> dict[str, Any]:
     return {"alert_group_wait": 0}  # a rise records its notifications at once
 
 
+@pytest.mark.committing
 def test_a_late_report_is_kept_but_opens_nothing_and_emails_nothing(
     client: FlaskClient, worker: User, coordinator: User
 ) -> None:

@@ -47,6 +47,7 @@ from barometre.extensions import db
 from barometre.models import Category, Condition, Establishment, OfferType, Report, User
 from barometre.text import printable
 from tests.conftest import bearer, file_report
+from tests.fuzz import examples
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
@@ -61,6 +62,7 @@ def server(app: Flask) -> Iterator[str]:
     thread.join(timeout=10)
 
 
+@pytest.mark.committing
 def test_api_conforms_to_its_openapi_document(
     server: str, worker: User, coordinator: User, tmp_path: Path
 ) -> None:
@@ -223,7 +225,7 @@ def test_schemathesis_reaches_201_on_post_reports(app: Flask, worker: User) -> N
     statuses: Counter[int] = Counter()
 
     @settings(
-        max_examples=int(os.environ.get("FUZZ_CASES", "100")),
+        max_examples=int(os.environ.get("FUZZ_CASES", examples(100))),
         deadline=None,
         suppress_health_check=list(HealthCheck),
         database=None,

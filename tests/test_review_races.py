@@ -41,6 +41,8 @@ from barometre.states import JobState
 from tests.conftest import bearer, file_report
 from tests.races import N, console_clients, race
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 
 @pytest.fixture
 def slow_lock(monkeypatch: pytest.MonkeyPatch) -> None:

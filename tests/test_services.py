@@ -13,7 +13,9 @@ from barometre import services
 from barometre.errors import Conflict, NotFound, ValidationFailed
 from barometre.extensions import db
 from barometre.models import Establishment, LevelChange, Report, Situation, User
-from tests.conftest import file_report, report_input
+from tests.conftest import BOTH, file_report, report_input
+
+pytestmark = BOTH  # the embedded mode runs these too
 
 IND, C, CELL = "individuel", "collectif", "cellulaire"
 FIVE = ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02")

@@ -118,6 +118,7 @@ def test_the_mailbox_folds_case_and_plus_tags_only() -> None:
     assert mailbox("+tag@example.org") == "+tag@example.org"  # nothing before the tag
 
 
+@pytest.mark.committing
 @pytest.mark.parametrize("limit", THROTTLES, ids=lambda t: t.name)
 def test_variants_of_a_throttled_mailbox_are_refused_too(
     app: Flask, frozen: None, limit: Throttle
@@ -134,6 +135,7 @@ def test_variants_of_a_throttled_mailbox_are_refused_too(
         assert limit.post(client, other, next(fresh)).status_code == limit.accepted, other
 
 
+@pytest.mark.committing
 @pytest.mark.parametrize("limit", THROTTLES, ids=lambda t: t.name)
 def test_a_throttled_client_cannot_make_itself_new_by_headers(
     app: Flask, frozen: None, limit: Throttle
@@ -149,6 +151,7 @@ def test_a_throttled_client_cannot_make_itself_new_by_headers(
     assert limit.post(client, "autre@example.org", "192.0.2.201").status_code == limit.accepted
 
 
+@pytest.mark.committing
 @pytest.mark.parametrize("limit", THROTTLES, ids=lambda t: t.name)
 def test_an_ipv6_client_is_its_whole_64(app: Flask, frozen: None, limit: Throttle) -> None:
     """An IPv6 client picks any address of its /64 at will: the /64 is the client."""

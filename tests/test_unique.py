@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -12,6 +13,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from alerts.models import DigestRun
 from barometre.extensions import db
 from barometre.unique import SkipTaken, insert_unless_taken
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The embedded mode runs these too."""
+    return str(request.param)
+
 
 KEY = (DigestRun.iso_week, DigestRun.recipient)
 AT = datetime(2026, 3, 2, 7)

@@ -8,6 +8,7 @@ browser.
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -56,6 +57,7 @@ def test_the_profile_shows_the_language_in_use_when_none_is_chosen(client: Flask
     assert '<option selected value="nl">' in page or '<option value="nl" selected>' in page
 
 
+@pytest.mark.committing
 def test_cli_gives_a_language_or_none(app: Flask) -> None:
     runner = app.test_cli_runner()
     given = runner.invoke(

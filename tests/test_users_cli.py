@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
@@ -28,6 +29,7 @@ def account(email: str) -> User:
     return found
 
 
+@pytest.mark.committing
 def test_create_without_a_password_sends_an_invitation_and_prints_its_link(app: Flask) -> None:
     result = run(app, "users", "create", "Nouvelle@Fidex.test", "--role", "coordinator")
     assert result.exit_code == 0, result.output
@@ -45,6 +47,7 @@ def test_create_without_a_password_sends_an_invitation_and_prints_its_link(app: 
     assert account("nouvelle@fidex.test").password_hash.startswith("$argon2")
 
 
+@pytest.mark.committing
 def test_an_invitation_that_cannot_leave_still_prints_its_link(
     app: Flask, settings_overrides: dict[str, Any]
 ) -> None:
@@ -57,6 +60,7 @@ def test_an_invitation_that_cannot_leave_still_prints_its_link(
     assert LINK.search(result.output) is not None
 
 
+@pytest.mark.committing
 def test_list_shows_every_account_and_its_state(app: Flask) -> None:
     worker = make_user(ROLE_WORKER, "travailleur@example.org")
     run(app, "users", "create", "invitee@fidex.test", "--role", "coordinator")

@@ -67,7 +67,7 @@ def test_every_time_is_shown_in_the_configured_time_zone(app: Flask, client: Fla
         author = make_user(ROLE_WORKER, "auteur@example.org")
         bearer(author)
         coordinator = make_user(ROLE_COORDINATOR)
-        file_report(author)
+        report = file_report(author).report
         db.session.add(
             Notification(
                 kind="rise",
@@ -84,7 +84,7 @@ def test_every_time_is_shown_in_the_configured_time_zone(app: Flask, client: Fla
         assert "Envoyé le 2 mars 2026 à 14:00" in text(client.get("/mes-signalements"))
         assert "Créé le 2 mars 2026 à 14:00" in text(client.get("/jetons"))
         login(client, coordinator)
-        for path in ("/coordination/notifications", "/coordination/signalements/1"):
+        for path in ("/coordination/notifications", f"/coordination/signalements/{report.id}"):
             page = text(client.get(path))
             assert expected in page, path
             assert "05:00" not in page and "UTC" not in page, path

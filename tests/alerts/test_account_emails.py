@@ -24,12 +24,15 @@ from alerts.emails import message_id
 from alerts.reconcile import reconcile
 from barometre.extensions import db
 from barometre.models import ROLE_WORKER, User
+from barometre.password_links import EmailState
 from intake.models import ResetRequest
 from tests.conftest import login, make_user
 from tests.intake_helpers import LINK, body_of, outbox, text
 
 from .conftest import notifications
 from .support import SmtpServer
+
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
 
 START = datetime(2026, 3, 2, 5)  # a Monday, 06:00 in Brussels: no digest due
 INVITED = "nouvelle@example.org"
@@ -295,3 +298,12 @@ class TestRetries:
         [row] = notifications()
         assert (row.state, row.attempts) == ("sent", 2)
         assert len(smtp.collector.to(INVITED)) == 1
+
+
+def test_an_email_being_sent_is_on_its_way_not_failed() -> None:
+    """A worker claimed it (sending, attempts 1) while the page read its state: the page
+    must say it is on its way, not that it could not leave (seen in the suite under load)."""
+    assert EmailState("sending", 1).waiting
+    assert EmailState("pending", 0).waiting and EmailState("sending", 0).waiting
+    assert not EmailState("pending", 1).waiting  # tried, failed, retried automatically
+    assert not EmailState("failed", 1).waiting and not EmailState("sent", 1).waiting

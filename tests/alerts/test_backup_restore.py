@@ -67,6 +67,7 @@ def run(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.committing
 def test_a_backup_restored_into_an_empty_database_gives_back_levels_history_and_notifications(
     app: Flask,
     client: FlaskClient,

@@ -29,6 +29,8 @@ from tests.conftest import file_report, report_input
 from .conftest import add_contact, notifications, rise_recipients
 from .support import SmtpServer, clear_queue, queue_length
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 REDIS_DB = int(os.environ.get("TEST_ALERTS_REDIS_DB", "11"))
 BROKER = f"redis://127.0.0.1:6379/{REDIS_DB}"
 MONDAY_EARLY = "2026-03-02 05:00:00"  # 06:00 in Brussels: no digest due yet

@@ -26,6 +26,8 @@ from tests.conftest import file_report, login, make_user
 from .conftest import add_contact, notifications, user
 from .support import SmtpServer, free_port
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 MONDAY_EARLY = "2026-03-02 05:00:00"  # 06:00 in Brussels: no digest due yet
 ONLY = "seul-contact@haren.test"
 

@@ -29,6 +29,8 @@ from tests.conftest import file_report
 from .conftest import establishment, notifications
 from .support import SmtpServer
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 # The colours the digest paints vert, orange 1 and orange 2 with (barometre.gauge).
 GREEN, ORANGE_1, ORANGE_2 = (swatch(VERT, 0), swatch(ORANGE, 1), swatch(ORANGE, 2))
 

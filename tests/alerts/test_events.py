@@ -19,6 +19,8 @@ from tests.conftest import file_report
 from .conftest import add_contact, notifications, rise_recipients
 from .support import SmtpServer
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 IND, COL = "individuel", "collectif"
 FIVE = ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02")
 # 06:00 in Brussels: the weekly digest (Monday 08:00) is not due, so the reconciler sends none.

@@ -84,6 +84,7 @@ def followers() -> list[Follower]:
     return list(db.session.scalars(select(Follower).order_by(Follower.id)))
 
 
+@pytest.mark.committing
 def test_anonymous_follows_confirms_gets_its_rises_then_stops_with_one_click(
     app: Flask, smtp: SmtpServer
 ) -> None:
@@ -321,6 +322,7 @@ def test_the_record_of_processing_counts_followers(
     assert "Demandes de suivi non confirmées" in page
 
 
+@pytest.mark.committing
 def test_a_confirmation_whose_request_is_gone_fails_without_retrying(
     app: Flask, smtp: SmtpServer
 ) -> None:
@@ -406,6 +408,7 @@ def follows_of(address: str) -> dict[str, tuple[bool, bool]]:
     return {f.establishment.slug: (f.alerts, f.digest) for f in followers() if f.email == address}
 
 
+@pytest.mark.committing
 def test_a_followers_one_click_stops_only_the_establishment_its_email_was_about(
     app: Flask, smtp: SmtpServer
 ) -> None:
@@ -437,6 +440,7 @@ def test_a_followers_one_click_stops_only_the_establishment_its_email_was_about(
     assert follows_of(FAN) == {"saint-gilles": (True, False)}
 
 
+@pytest.mark.committing
 def test_a_confirmation_emails_one_click_cancels_that_request_only(
     app: Flask, smtp: SmtpServer
 ) -> None:
@@ -509,6 +513,7 @@ def test_the_end_of_a_red_is_not_told_to_who_stopped_following(
     assert FAN not in {r.address for r in event_recipients(db.session, rise.event_id)}
 
 
+@pytest.mark.committing
 def test_confirmations_racing_on_one_address_make_one_follower_and_no_error(
     app: Flask, smtp: SmtpServer
 ) -> None:

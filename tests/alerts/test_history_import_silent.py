@@ -17,6 +17,8 @@ from tests.test_history_import import frozen, full_import, levels  # noqa: F401 
 from .conftest import notifications
 from .support import SmtpServer
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 
 @pytest.fixture
 def settings_overrides(smtp_server: SmtpServer) -> dict[str, Any]:

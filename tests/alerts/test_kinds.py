@@ -29,6 +29,8 @@ from tests.conftest import login, make_user
 
 from .test_spamassassin import BASE_URL, MAIL_FROM, START, one_of_each_kind
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "emails"
 PARTS = ("subject.txt", "txt", "html")
 COMPOSED_AT = START + timedelta(days=7, minutes=1)

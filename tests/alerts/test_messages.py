@@ -34,6 +34,8 @@ from tests.conftest import file_report
 from .conftest import add_contact, establishment, notifications, rise_recipients
 from .support import SmtpServer
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 IND, COL = "individuel", "collectif"
 FIRST = ("ACC-01", "ACC-02", "SEC-01")
 LAST = ("OFF-01", "SEC-02")

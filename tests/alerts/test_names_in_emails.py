@@ -21,6 +21,8 @@ from tests.conftest import file_report
 from .conftest import establishment
 from .support import SmtpServer
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 HAREN_NL = "Gevangenis van Haren"
 NOTE_FR = "Vert, avec une alerte sur les temps d'attente"
 NOTE_NL = "Groen, met een waarschuwing over de wachttijden"

@@ -53,6 +53,7 @@ def test_coordinator_pages_refuse_others(
     assert getattr(client, method)(path).status_code == 403
 
 
+@pytest.mark.committing
 def test_the_log_shows_what_went_to_whom_and_the_outbox_lists_emails(
     client: FlaskClient, people: dict[str, Any]
 ) -> None:
@@ -78,6 +79,7 @@ def test_the_log_shows_what_went_to_whom_and_the_outbox_lists_emails(
         assert client.get(f"/coordination/outbox/{bad}").status_code == 404
 
 
+@pytest.mark.committing
 def test_the_log_speaks_the_coordinator_language(
     client: FlaskClient, people: dict[str, Any]
 ) -> None:
@@ -88,6 +90,7 @@ def test_the_log_speaks_the_coordinator_language(
     assert "Envoyée" not in page and "<td>sent</td>" not in page
 
 
+@pytest.mark.committing
 def test_a_failed_notification_is_retried_from_the_log(
     client: FlaskClient, people: dict[str, Any]
 ) -> None:
@@ -121,6 +124,7 @@ def test_retry_needs_the_csrf_token(
     assert client.post("/coordination/notifications/1/retry").status_code == 400
 
 
+@pytest.mark.committing
 def test_the_signed_link_manages_what_an_address_receives(
     client: FlaskClient, app: Flask, people: dict[str, Any]
 ) -> None:
@@ -215,6 +219,7 @@ def test_the_command_line_writes_the_console_audit_actions(app: Flask) -> None:
     assert too_long.exit_code != 0 and "caractères" in too_long.output
 
 
+@pytest.mark.committing
 def test_alerts_reconcile_runs_by_hand(app: Flask, smtp: SmtpServer) -> None:
     current_app.config["SETTINGS"] = settings().with_overrides(
         smtp_host="127.0.0.1", smtp_port=smtp.port
@@ -231,6 +236,7 @@ def test_alerts_reconcile_runs_by_hand(app: Flask, smtp: SmtpServer) -> None:
     assert [(n.state, n.attempts) for n in notifications()] == [("sent", 2)]
 
 
+@pytest.mark.committing
 def test_the_embedded_ticker_runs_the_reconciler(app: Flask, people: dict[str, Any]) -> None:
     from alerts import embedded
 

@@ -30,6 +30,8 @@ from tests.conftest import file_report, login
 from .conftest import notifications, rise_recipients
 from .support import SmtpServer
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 IND, COL = "individuel", "collectif"
 FIVE = ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02")
 START = datetime(2026, 3, 2, 5)  # 06:00 in Brussels

@@ -25,6 +25,8 @@ from tests.conftest import file_report, login
 from .conftest import add_contact, notifications, user
 from .support import SmtpServer
 
+pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
+
 MONDAY_EARLY = "2026-03-02 05:00:00"  # 06:00 in Brussels: no digest due yet
 BOUNCING = "boite-inconnue@haren.test"
 WARNING_SUBJECTS = ("non remis", "niet afgeleverd")
