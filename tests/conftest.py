@@ -5,8 +5,9 @@ session (per xdist worker), every test runs in a transaction rolled back at its
 end (the app's session joins it with savepoints), on an app built once per set
 of settings. A test whose work must be seen by another connection, thread or
 process, or that changes the app itself, is marked `committing`: it gets an app
-of its own, commits for real and the tables are emptied after it. A test that is not marked yet opens a second
-connection or uses the session from another thread fails and says so.
+of its own, commits for real and the tables are emptied after it. A test that is
+not marked yet opens a second connection or uses the session from another thread
+fails and says so.
 
 SQLite runs the embedded mode's own tests (modules parametrize `backend` with
 `SQLITE` or `BOTH`): each gets a copy of a database file built once a session.
