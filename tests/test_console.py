@@ -407,3 +407,14 @@ def test_a_head_request_answers_as_the_page_and_changes_nothing(
         assert looked.status_code == 200, path
         assert console.head(path).status_code == 200, path
     assert actions() == before
+
+
+@pytest.mark.parametrize("kind", ["services", "utilisateurs"])
+def test_an_unknown_service_or_account_is_a_french_404(console: FlaskClient, kind: str) -> None:
+    """A service or an account that is gone (or never was): 404 on reading and on
+    saving, and nothing is written."""
+    for ident in (9999, 2**31 - 1):
+        page = console.get(f"/coordination/{kind}/{ident}")
+        assert page.status_code == 404
+        assert "inconnu" in page.get_data(as_text=True)
+        assert console.post(f"/coordination/{kind}/{ident}", data={"name": "x"}).status_code == 404

@@ -41,7 +41,7 @@ from barometre.routing import IdConverter
 from tests.conftest import file_report, login, make_user
 from tests.fuzz import HOSTILE_FRAGMENTS, examples, hostile_text, long_text, printable_text
 
-# `make test` runs 160 seeded cases per form on SQLite; `make fuzz` runs 3 000.
+# `make test` runs 80 seeded cases per form on SQLite; `make fuzz` runs 3 000.
 SQLITE_CASES = int(os.environ.get("FUZZ_CASES", examples(400)))
 POSTGRESQL_CASES = examples(60)
 ALLOWED = {200, 201, 302, 303, 400, 404, 405, 409, 422}

@@ -248,6 +248,16 @@ def test_resolve_needs_a_note_an_open_situation_and_a_known_id(
         services.resolve_situation(db.session, situation.id, coordinator, "ok", settings())
 
 
+def test_reviewing_an_unknown_report_is_not_found(coordinator: User) -> None:
+    """Ids that name nothing (gone, or never there): a 404 of the review, no level touched."""
+    for unknown in (9999, 2**31 - 1):
+        with pytest.raises(NotFound):
+            services.validate_report(db.session, unknown, coordinator, settings())
+        with pytest.raises(NotFound):
+            services.reject_report(db.session, unknown, coordinator, "motif", settings())
+    assert level_of("haren") == ("vert", 0, False)
+
+
 def test_recompute_all_is_idempotent(app: Flask, worker: User) -> None:
     file_report(worker, conditions=FIVE, offer_types=(IND, C))
     assert services.recompute_all(db.session, settings()) == []
