@@ -409,10 +409,10 @@ def test_a_head_request_answers_as_the_page_and_changes_nothing(
     assert actions() == before
 
 
-@pytest.mark.parametrize("kind", ["services", "utilisateurs"])
-def test_an_unknown_service_or_account_is_a_french_404(console: FlaskClient, kind: str) -> None:
-    """A service or an account that is gone (or never was): 404 on reading and on
-    saving, and nothing is written."""
+@pytest.mark.parametrize("kind", ["services", "utilisateurs", "etablissements", "referentiel"])
+def test_an_unknown_row_of_the_console_is_a_french_404(console: FlaskClient, kind: str) -> None:
+    """A service, an account, an establishment or a condition that is gone (or never was):
+    404 on reading and on saving, and nothing is written."""
     for ident in (9999, 2**31 - 1):
         page = console.get(f"/coordination/{kind}/{ident}")
         assert page.status_code == 404
