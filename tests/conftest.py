@@ -25,6 +25,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -97,15 +98,8 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The suite's database: schema and référentiel built once, kept between tests."""
     global RESTART_SEQUENCES
     url = _create_pg_database("test")
-    application = create_app(make_settings(tmp_path_factory.mktemp("pg-schema"), url))
-    with application.app_context():
-        db.create_all()
-        seed_referentiel(db.session)
-        db.session.commit()
-        db.session.remove()
-        with db.engine.connect() as conn:
-            RESTART_SEQUENCES = _restart_sequences(conn)
-        db.engine.dispose()
+    with _seeded(tmp_path_factory.mktemp("pg-schema"), url) as conn:
+        RESTART_SEQUENCES = _restart_sequences(conn)
     yield url
     _drop_pg_database(url)
 
@@ -138,16 +132,23 @@ def pg_empty_url() -> Iterator[str]:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file with the schema and référentiel, copied for each test."""
     folder = tmp_path_factory.mktemp("sqlite-schema")
-    application = create_app(make_settings(folder))
+    with _seeded(folder) as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    return folder / "instance" / "barometre.db"
+
+
+@contextmanager
+def _seeded(folder: Path, url: str = "") -> Iterator[Connection]:
+    """Build the schema and commit the référentiel; a connection to that database."""
+    application = create_app(make_settings(folder, url))
     with application.app_context():
         db.create_all()
         seed_referentiel(db.session)
         db.session.commit()
         db.session.remove()
         with db.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            yield conn
         db.engine.dispose()
-    return folder / "instance" / "barometre.db"
 
 
 @pytest.fixture
