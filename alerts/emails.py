@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from barometre.addresses import AddressError, address_key, check_address
+from barometre.datacache import DataCache
 from barometre.extensions import DbSession
 from barometre.gauge import level_change_words, level_words, swatch
 from barometre.languages import supported
@@ -453,8 +454,21 @@ def alert_content(session: DbSession, notification: Notification, settings: Sett
         raise ValueError(f"notification {notification.id} has no event")
     lang = notification.language
     signed = signed_links_for(notification.recipient_kind)
-    context = {
-        **common_context(notification.recipient, settings),
-        **event_context(session, event, lang, offer_types_by_code(session), settings, signed),
-    }
+    shared = event_contexts(session).get(
+        (event.id, lang, signed),
+        lambda: event_context(session, event, lang, offer_types_by_code(session), settings, signed),
+    )
+    context = {**common_context(notification.recipient, settings), **shared}
     return Content(context, [event.establishment_id])
+
+
+EVENT_CONTEXTS = "alerts.event_contexts"
+
+
+def event_contexts(session: DbSession) -> DataCache[dict[str, Any]]:
+    """What every recipient of an alert in one language and kind of link shares, kept for
+    as long as the session that read it: a batch of 12 emails of one event reads it (the
+    event's situations, the offer types) and words it once, not 12 times. An event is a
+    snapshot: what was read for its first email holds for its last."""
+    contexts: DataCache[dict[str, Any]] = session.info.setdefault(EVENT_CONTEXTS, DataCache(16))
+    return contexts

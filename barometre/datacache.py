@@ -10,6 +10,8 @@ into one string by the database) plus the référentiel's rows, read in one
 small query. A value is therefore never served for other data than its own:
 there is no expiry to tune and nothing to invalidate. Each app keeps a few
 values per cache, in each process (gunicorn workers each have their own).
+A batch of emails keeps a `DataCache` of its own in its session (`alerts.emails.
+event_contexts`): what every recipient of one alert shares, read once a batch.
 """
 
 from __future__ import annotations

@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 from flask import Flask, current_app
 from freezegun import freeze_time
+from sqlalchemy import select
 
 from alerts import delivery, dispatch, handoff, transport
 from alerts.emails import message_id
 from alerts.models import Notification
 from barometre import services
 from barometre.extensions import db
+from barometre.models import Condition
 from barometre.services import record_report
 from tests.conftest import file_report, report_input
 
@@ -306,3 +308,37 @@ def test_each_email_is_one_claim_then_one_outcome(
     assert all(s.startswith("UPDATE notification SET state=") for s in updates)
     assert [("RETURNING" in s) for s in updates] == [True, False] * len(rows)  # claim, outcome
     assert {(n.state, n.attempts) for n in notifications()} == {("sent", 1)}
+
+
+def test_a_batch_reads_what_an_alert_says_once_for_its_recipients_alike(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    """The event's situations and the offer types are read once per language and kind of
+    link in a batch, not once per email; every email still names them."""
+    from sqlalchemy import event
+
+    from alerts.emails import signed_links_for
+
+    rows = report_not_handed_over()
+    alike = {(n.language, signed_links_for(n.recipient_kind)) for n in rows}
+    reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM situation" in statement or "FROM offer_type" in statement:
+            reads.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        outcomes = delivery.deliver_batch(db.session, [n.id for n in rows], settings())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert set(outcomes.values()) == {"sent"}
+    assert len(rows) > len(alike)
+    assert len(reads) == 2 * len(alike)  # the situations and the offer types, once each
+    sec01 = db.session.scalars(select(Condition).where(Condition.code == "SEC-01")).one()
+    language = {message_id(n.id, settings()): n.language for n in rows}
+    received = smtp.collector.all()
+    assert len(received) == len(rows)
+    for m in received:
+        words = sec01.label(language[m.message["Message-ID"]])
+        assert words in m.message.get_body(("plain",)).get_content()
