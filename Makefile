@@ -54,7 +54,7 @@ load-test: install services
 test: install services lint audit
 	$(BIN)/pytest -n auto --dist worksteal --cov --cov-report=term-missing
 
-# Not part of `make test`: every fuzz property at full depth (`make test` runs 20 % of
+# Not part of `make test`: every fuzz property at full depth (`make test` runs 10 % of
 # each): the console and questionnaire with 3 000 cases a form; every route × method ×
 # role × CSRF off/on; 3 000 schemathesis reports.
 .PHONY: fuzz

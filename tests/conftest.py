@@ -341,11 +341,20 @@ def _rolled_back_app(
             application.config.update(config)
             for key in set(application.extensions) - extensions:
                 del application.extensions[key]
+            forget_files(Path(application.config["SETTINGS"].instance_path))
     if seen:
         pytest.fail(
             f"this test {seen[0]}: mark it `committing` (its work must be committed to be seen)",
             pytrace=False,
         )
+
+
+def forget_files(instance: Path) -> None:
+    """The files a rolled-back test wrote in the shared app's instance folder (outbox,
+    exports, imports) go with its rows; the folders stay."""
+    for path in sorted(instance.rglob("*"), reverse=True):
+        if not path.is_dir():
+            path.unlink()
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ from tests.races import race
 
 pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
 
-LINES = int(os.environ.get("HISTORY_IMPORT_LINES", "2000"))
+LINES = int(os.environ.get("HISTORY_IMPORT_LINES", "500"))
 NOW = "2025-11-28 10:00:00"
 TODAY = date(2025, 11, 28)
 PRISONS = [f"prison-{n}" for n in range(4)]

@@ -342,3 +342,26 @@ def test_a_batch_reads_what_an_alert_says_once_for_its_recipients_alike(
     for m in received:
         words = sec01.label(language[m.message["Message-ID"]])
         assert words in m.message.get_body(("plain",)).get_content()
+
+
+def test_the_worker_tasks_call_their_service_in_the_app(
+    app: Flask, people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    """What a worker process runs, run here: each task's answer is what its log line says."""
+    from alerts import tasks
+    from alerts.celery_app import use_flask_app
+
+    use_flask_app(app)
+    try:
+        with freeze_time(MONDAY_EARLY):
+            ids = [n.id for n in report_not_handed_over()]
+            assert tasks.send_notifications.apply(args=[ids]).get() == {"sent": len(ids)}
+            assert tasks.send_notification.apply(args=[ids[0]]).get() == "skipped"
+            assert tasks.send_group.apply(args=[10**6]).get() is False  # no such group
+            assert tasks.reconcile.apply().get()["requeued"] == 0
+            assert smtp.collector.count() == len(ids)
+            assert {(n.state, n.attempts) for n in notifications()} == {("sent", 1)}
+            assert tasks.send_digest.apply().get() > 0
+            assert tasks.send_digest.apply().get() == 0  # once a week, whatever beat does
+    finally:
+        use_flask_app(None)

@@ -143,11 +143,21 @@ def resolve_one(coordinator: Any) -> None:
     db.session.commit()
 
 
+Received = dict[str, dict[str, list[EmailMessage]]]
+PLAYED: list[Received] = []  # the story's emails, played once a process: the tests only read them
+
+
 @pytest.fixture
-def received(
-    app: Flask, smtp_server: SmtpServer
-) -> Iterator[dict[str, dict[str, list[EmailMessage]]]]:
+def received(request: pytest.FixtureRequest) -> Received:
     """{lang: {kind: the emails a contact and a coordinator in `lang` received}}."""
+    if not PLAYED:
+        request.getfixturevalue("app")
+        PLAYED.append(play(request.getfixturevalue("smtp_server")))
+    return PLAYED[0]
+
+
+def play(smtp_server: SmtpServer) -> Received:
+    """A prison's year in an afternoon (frozen time), every email kind in every language."""
     smtp_server.collector.reset()
     service = MemberService(name="Service des tests", alert_emails="alertes@service.test")
     db.session.add(service)
@@ -193,10 +203,7 @@ def received(
             subject = str(mail["Subject"])
             kind = next((k for k, w in SUBJECT_KINDS[lang].items() if w in subject), subject)
             found[lang].setdefault(kind, []).append(mail)
-    yield found
-
-
-Received = dict[str, dict[str, list[EmailMessage]]]
+    return found
 
 
 def every(received: Received, lang: str) -> Iterator[tuple[str, str, str]]:
