@@ -350,9 +350,14 @@ def _rolled_back_app(
 
 
 def forget_files(instance: Path) -> None:
-    """The files a rolled-back test wrote in the shared app's instance folder (outbox,
-    exports, imports) go with its rows; the folders stay."""
-    for path in sorted(instance.rglob("*"), reverse=True):
+    """What a rolled-back test wrote in the shared app's instance folder (outbox, exports,
+    an import's upload folder) goes with its rows; the instance's own folders stay."""
+    for path in instance.glob("*/*") if instance.is_dir() else ():
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    for path in instance.glob("*"):
         if not path.is_dir():
             path.unlink()
 
