@@ -42,7 +42,7 @@ from tests.races import race
 
 pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
 
-LINES = int(os.environ.get("HISTORY_IMPORT_LINES", "500"))
+LINES = int(os.environ.get("HISTORY_IMPORT_LINES", "300"))
 NOW = "2025-11-28 10:00:00"
 TODAY = date(2025, 11, 28)
 PRISONS = [f"prison-{n}" for n in range(4)]
@@ -237,7 +237,7 @@ def test_a_dry_run_job_changes_nothing_and_says_what_the_cli_says(
     other_app: Flask,
     tmp_path: Path,
 ) -> None:
-    reports, resolutions = sample(600)
+    reports, resolutions = sample(200)
     login(client, coordinator)
     before, rows = counts(), stored()
     ident = job_id(timed_upload(client, reports, resolutions, dry_run="y"))

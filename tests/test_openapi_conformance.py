@@ -80,7 +80,7 @@ def test_api_conforms_to_its_openapi_document(
             "--exclude-checks",
             "positive_data_acceptance",
             "--max-examples",
-            "50",
+            str(examples(50)),
             "--request-timeout",
             "10",
             "--no-color",
