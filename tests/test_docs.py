@@ -54,6 +54,7 @@ EXTERNAL_VARIABLES = {
     "FUZZ_CASES": "Makefile",
     "HISTORY_IMPORT_LINES": "Makefile",
     "EXPORT_REPORTS": "Makefile",
+    "TEST_PROCESSES": "Makefile",
 }
 
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
