@@ -50,9 +50,9 @@ lock:
 load-test: install services
 	$(BIN)/python bench/load_test.py
 
-# Tests on one process more than the cores (a test waiting on a worker, a browser or Redis
-# leaves its core to the others); line coverage printed (its floor: pyproject.toml).
-TEST_PROCESSES ?= $(shell echo $$(( $$(nproc) + 1 )))
+# Tests on two processes a core (a test waiting on a worker, a browser or Redis leaves
+# its core to the others); line coverage printed (its floor: pyproject.toml).
+TEST_PROCESSES ?= $(shell echo $$(( $$(nproc) * 2 )))
 test: install services lint audit
 	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal --cov --cov-report=term-missing
 
