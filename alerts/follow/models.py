@@ -46,6 +46,9 @@ class FollowRequest(db.Model):  # type: ignore[name-defined]
     """
 
     __tablename__ = "follow_request"
+    # Two clicks on one link race to confirm it: the loser's DELETE finds the row gone,
+    # the outcome the race should have (one follower), not a fault to warn about.
+    __mapper_args__ = {"confirm_deleted_rows": False}
     id: Mapped[int] = mapped_column(primary_key=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
     email: Mapped[str] = mapped_column(String(254), index=True)

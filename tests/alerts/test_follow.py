@@ -537,3 +537,25 @@ def test_confirmations_racing_on_one_address_make_one_follower_and_no_error(
     assert all(status in (200, 410) for status in answers), answers
     assert 200 in answers
     assert len(followers()) == 1
+
+
+@pytest.mark.committing  # the request's email goes in process
+def test_a_request_another_confirmation_took_first_is_confirmed_without_a_warning(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    """The loser of a race finds its request already gone: its DELETE matches no row,
+    which is the expected outcome of the race, not something to warn about."""
+    import warnings
+
+    from sqlalchemy import delete
+
+    ask(app.test_client())
+    request = db.session.scalars(select(FollowRequest)).one()
+    db.session.execute(
+        delete(FollowRequest).where(FollowRequest.id == request.id),
+        execution_options={"synchronize_session": False},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        follower = follow.confirm(db.session, request)
+    assert follower.email == FAN and len(followers()) == 1
