@@ -28,7 +28,7 @@ MISSING = object()  # a field left out of the body
 # How deep each fuzz property goes: `make test` runs a share of its examples (the suite
 # stays in minutes), `make fuzz` (FUZZ_CASES set) runs every one.
 FULL_DEPTH = "FUZZ_CASES" in os.environ
-SHARE = 0.1
+SHARE = 0.05
 
 
 def examples(full: int) -> int:
