@@ -352,7 +352,7 @@ def _rolled_back_app(
 def forget_files(instance: Path) -> None:
     """What a rolled-back test wrote in the shared app's instance folder (outbox, exports,
     an import's upload folder) goes with its rows; the instance's own folders stay."""
-    for path in instance.glob("*/*") if instance.is_dir() else ():
+    for path in instance.glob("*/*"):
         if path.is_dir():
             shutil.rmtree(path)
         else:

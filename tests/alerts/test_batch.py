@@ -26,6 +26,7 @@ from barometre import services
 from barometre.extensions import db
 from barometre.models import Condition
 from barometre.services import record_report
+from bench.querycount import count_queries
 from tests.conftest import file_report, report_input
 
 from .conftest import add_contact, notifications, rise_recipients
@@ -289,20 +290,10 @@ def test_each_email_is_one_claim_then_one_outcome(
 ) -> None:
     """The same two conditional UPDATEs on every database: the claim before the email
     leaves, its outcome right after."""
-    from sqlalchemy import event
-
     rows = report_not_handed_over()
-    updates: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if "UPDATE notification" in statement:
-            updates.append(" ".join(statement.split()))
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with count_queries(db.engine) as log:
         outcomes = delivery.deliver_batch(db.session, [n.id for n in rows], settings())
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    updates = [" ".join(s.split()) for s in log.statements if "UPDATE notification" in s]
     assert set(outcomes.values()) == {"sent"}
     assert len(updates) == 2 * len(rows)
     assert all(s.startswith("UPDATE notification SET state=") for s in updates)
@@ -315,23 +306,13 @@ def test_a_batch_reads_what_an_alert_says_once_for_its_recipients_alike(
 ) -> None:
     """The event's situations and the offer types are read once per language and kind of
     link in a batch, not once per email; every email still names them."""
-    from sqlalchemy import event
-
     from alerts.emails import signed_links_for
 
     rows = report_not_handed_over()
     alike = {(n.language, signed_links_for(n.recipient_kind)) for n in rows}
-    reads: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if "FROM situation" in statement or "FROM offer_type" in statement:
-            reads.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with count_queries(db.engine) as log:
         outcomes = delivery.deliver_batch(db.session, [n.id for n in rows], settings())
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    reads = [s for s in log.statements if "FROM situation" in s or "FROM offer_type" in s]
     assert set(outcomes.values()) == {"sent"}
     assert len(rows) > len(alike)
     assert len(reads) == 2 * len(alike)  # the situations and the offer types, once each
