@@ -224,6 +224,9 @@ def _pair() -> Select[Condition, OfferType]:
             Condition.code.in_(bindparam("conditions", expanding=True)),
             OfferType.code.in_(bindparam("offers", expanding=True)),
         )
+        # In the order of the codes, not the table's: a report's situations get their
+        # ids in this order, the same on every database whatever its history.
+        .order_by(Condition.code, OfferType.code)
     )
 
 
@@ -247,7 +250,7 @@ def _known(session: DbSession, model: Any, codes: Iterable[str]) -> list[Any]:
     wanted = wanted_codes(codes)
     if not wanted:
         return []
-    rows = session.scalars(select(model).where(model.code.in_(wanted))).all()
+    rows = session.scalars(select(model).where(model.code.in_(wanted)).order_by(model.code)).all()
     return [r for r in rows if getattr(r, "retired_at", None) is None]
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from barometre import services
 from barometre.errors import Conflict, NotFound, ValidationFailed
 from barometre.extensions import db
-from barometre.models import Establishment, LevelChange, Report, Situation, User
+from barometre.models import Condition, Establishment, LevelChange, Report, Situation, User
 from tests.conftest import BOTH, file_report, report_input
 
 pytestmark = BOTH  # the embedded mode runs these too
@@ -46,6 +46,20 @@ def test_one_situation_is_orange_one(worker: User) -> None:
     outcome = file_report(worker)
     assert outcome.before.colour == "vert"
     assert level_of("haren") == ("orange", 1, False)
+
+
+def test_a_reports_situations_open_in_the_order_of_its_codes_whatever_the_tables_history(
+    worker: User,
+) -> None:
+    """An edited condition is stored again at the end of its table (PostgreSQL): read
+    without an order, it came last, and the same report gave its situations other ids on
+    another database (the console's import job and the CLI disagreed)."""
+    first = db.session.scalars(select(Condition).where(Condition.code == "ACC-01")).one()
+    first.label_fr += " (revu)"
+    db.session.commit()
+    outcome = file_report(worker, conditions=("ACC-02", "ACC-01", "SEC-01"))
+    opened = sorted(outcome.new_situations, key=lambda s: s.id)
+    assert [s.condition.code for s in opened] == ["ACC-01", "ACC-02", "SEC-01"]
 
 
 def test_same_condition_again_counts_once(worker: User) -> None:
