@@ -2,6 +2,9 @@
 #   make run   - the embedded demo at http://127.0.0.1:5000
 #   make test  - lint, types, layering and every test (starts or installs PostgreSQL and Redis)
 PYTHON ?= python3
+# Bytecode cached, whatever the shell says: without it every test process, worker and
+# command compiles every module and pytest rewrites every test's asserts again.
+unexport PYTHONDONTWRITEBYTECODE
 VENV ?= .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app barometre
@@ -51,10 +54,11 @@ load-test: install services
 	$(BIN)/python bench/load_test.py
 
 # Tests on two processes a core (a test waiting on a worker, a browser or Redis leaves
-# its core to the others); line coverage printed (its floor: pyproject.toml).
+# its core to the others), dealt in turn, the waiting ones first (tests/conftest.py);
+# line coverage printed (its floor: pyproject.toml).
 TEST_PROCESSES ?= $(shell echo $$(( $$(nproc) * 2 )))
 test: install services lint audit
-	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal --cov --cov-report=term-missing
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist load --cov --cov-report=term-missing
 
 # Not part of `make test`: every fuzz property at full depth (`make test` runs 5 % of
 # each): the console and questionnaire with 3 000 cases a form; every route × method ×

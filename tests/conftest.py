@@ -65,6 +65,18 @@ def pytest_configure(config: pytest.Config) -> None:
     db.session.session_factory.class_ = JoiningSession
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that wait (on a browser, a worker process, a commit) first: `make test`
+    deals the first quarter of the list to its processes in turn, so they overlap at the
+    start instead of one of them running last while the others are done."""
+    order = {"browser": 0, "integration": 0, "committing": 1}
+    items.sort(
+        key=lambda item: min(
+            (order[m.name] for m in item.iter_markers() if m.name in order), default=2
+        )
+    )
+
+
 @pytest.fixture(autouse=True)
 def _password_cost(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("argon2_full_cost"):
@@ -96,28 +108,30 @@ def _drop_pg_database(url: str) -> None:
 @pytest.fixture(scope="session")
 def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The suite's database: schema and référentiel built once, kept between tests."""
-    global RESTART_SEQUENCES
+    global RESTART_SEQUENCES, EMPTY_SEQUENCES
     url = _create_pg_database("test")
     with _seeded(tmp_path_factory.mktemp("pg-schema"), url) as conn:
-        RESTART_SEQUENCES = _restart_sequences(conn)
+        RESTART_SEQUENCES, EMPTY_SEQUENCES = _restart_sequences(conn)
     yield url
     _drop_pg_database(url)
 
 
 # One statement that puts every sequence back where the référentiel left it: sequences
-# ignore rollbacks, and a test's ids must not depend on the tests before it.
-RESTART_SEQUENCES = ""
+# ignore rollbacks, and a test's ids must not depend on the tests before it. And one that
+# puts them back at their start, for the référentiel seeded again into emptied tables.
+RESTART_SEQUENCES = EMPTY_SEQUENCES = ""
 
 
-def _restart_sequences(conn: Connection) -> str:
+def _restart_sequences(conn: Connection) -> tuple[str, str]:
     rows = conn.execute(
         text("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'")
-    )
+    ).all()
     calls = [
         f"setval('public.\"{name}\"', {value or 1}, {'true' if value else 'false'})"
         for name, value in rows
     ]
-    return "SELECT " + ", ".join(calls)
+    starts = [f"setval('public.\"{name}\"', 1, false)" for name, _ in rows]
+    return "SELECT " + ", ".join(calls), "SELECT " + ", ".join(starts)
 
 
 @pytest.fixture(scope="session")
@@ -227,12 +241,14 @@ def reset_tables(attempts: int = 5) -> None:
 
     A worker process of an integration test may still be finishing a transaction on
     these tables: PostgreSQL then breaks the deadlock by aborting one side; when it is
-    ours, try again (the worker's side has gone on)."""
-    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    ours, try again (the worker's side has gone on). DELETE, not TRUNCATE: on tables this
+    small it is eight times faster (TRUNCATE makes new files for every table)."""
     for attempt in range(attempts):
         try:
             with db.engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                for table in reversed(db.metadata.sorted_tables):
+                    conn.execute(table.delete())
+                conn.exec_driver_sql(EMPTY_SEQUENCES)
             break
         except OperationalError as error:
             if getattr(error.orig, "sqlstate", None) != "40P01" or attempt == attempts - 1:

