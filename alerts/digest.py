@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -110,6 +110,37 @@ def covered_days(week: str, settings: Settings) -> tuple[date, date]:
     return sent_on - timedelta(days=7), sent_on - timedelta(days=1)
 
 
+@dataclass(frozen=True)
+class Week:
+    """The moments (naive UTC) a digest reads its week from: the week is (start, end], the
+    week before it (before, start]."""
+
+    before: datetime
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def ending(cls, moment: datetime) -> Week:
+        """The seven days up to `moment`."""
+        return cls(moment - 2 * WEEK, moment - WEEK, moment)
+
+
+def midnight(day: date, settings: Settings) -> datetime:
+    """The start of `day` in the digest's time zone, as naive UTC (DST-aware)."""
+    return to_utc(datetime(day.year, day.month, day.day, tzinfo=zone(settings)))
+
+
+def covered_week(week: str, settings: Settings) -> Week:
+    """The moments of a week's digest's days (`covered_days`), from midnight to midnight
+    in Brussels: what it says « du 23 au 29 novembre » of, whenever it is written."""
+    start, end = covered_days(week, settings)
+    return Week(
+        midnight(start - timedelta(days=7), settings),
+        midnight(start, settings),
+        midnight(end + timedelta(days=1), settings),
+    )
+
+
 def _day(day: date, lang: str, with_month: bool, with_year: bool) -> str:
     pattern = "d" + (" MMMM" if with_month else "") + (" y" if with_year else "")
     words = format_date(day, pattern, locale=BABEL_LOCALES[lang])
@@ -128,6 +159,11 @@ def period_words(start: date, end: date, lang: str) -> str:
     last = _day(end, lang, True, True)
     with force_locale(lang):
         return _("du %(first)s au %(last)s", first=first, last=last)
+
+
+def week_period(week: str, settings: Settings, lang: str) -> str:
+    """The days a week's digest covers, in words (`period_words`)."""
+    return period_words(*covered_days(week, settings), lang)
 
 
 def week_planned(session: DbSession, week: str) -> bool:
@@ -213,15 +249,23 @@ def digest_content(session: DbSession, notification: Notification, settings: Set
     lang = notification.language
     now = clock.now()
     signed = signed_links_for(notification.recipient_kind)
-    start, end = covered_days(run.iso_week, settings)
+    # Its changes and reports are read from the days it names, not from the seven days
+    # before it is written: a digest caught up or retried later says the same week.
     establishments = content(
-        session, run.establishment_ids, now, lang, settings, signed, run.created_at
+        session,
+        run.establishment_ids,
+        now,
+        lang,
+        settings,
+        signed,
+        run.created_at,
+        covered_week(run.iso_week, settings),
     )
     context = {
         **common_context(notification.recipient, settings),
         "week": run.iso_week,
         "week_number": int(run.iso_week.rsplit("W", 1)[1]),
-        "period": period_words(start, end, lang),
+        "period": week_period(run.iso_week, settings, lang),
         "all_establishments": run.establishment_ids is None,
         "establishments": establishments,
         "signed_link": signed,
@@ -241,12 +285,15 @@ def content(
     settings: Settings,
     signed: bool = False,
     issued_at: datetime | None = None,
+    week: Week | None = None,
 ) -> list[EstablishmentDigest]:
     """Per establishment, worst first: level now and a week ago, the open situations by
-    name, the colour per offer type, changes, counts, history, and a link to its page
+    name with their age on `now`'s day, the colour per offer type, the changes and reports
+    of `week` (default: the seven days up to `now`), history, and a link to its page
     (`signed`, dated `issued_at`, for a recipient without an account), every word in `lang`."""
+    week = week or Week.ending(now)
     with force_locale(lang):
-        return _content(session, establishment_ids, now, lang, settings, signed, issued_at)
+        return _content(session, establishment_ids, now, lang, settings, signed, issued_at, week)
 
 
 def _content(
@@ -257,6 +304,7 @@ def _content(
     settings: Settings,
     signed: bool,
     issued_at: datetime | None,
+    week: Week,
 ) -> list[EstablishmentDigest]:
     slugs = None
     if establishment_ids is not None:
@@ -269,16 +317,19 @@ def _content(
     # The level a week ago as `/` reads it (one function for both, R5).
     week_ago = levels_at(session, now - WEEK, ids)
     spans = spans_by_establishment(session, ids, since)
-    this_week = _report_counts(session, ids, now - WEEK, now)
-    last_week = _report_counts(session, ids, now - 2 * WEEK, now - WEEK)
+    this_week = _report_counts(session, ids, week.start, week.end)
+    last_week = _report_counts(session, ids, week.before, week.start)
     labels = _labels(session, lang)
     offer_types = offer_types_by_code(session)
     digests = []
     for view in views:
         eid = view.establishment.id
-        digest = _one(view, changes[eid], week_ago.get(eid), labels, now, lang, settings)
+        digest = _one(view, changes[eid], week_ago.get(eid), labels, week, lang)
         digest.new_reports, digest.previous_reports = this_week.get(eid, 0), last_week.get(eid, 0)
-        digest.situations = [situation_line(s, lang, offer_types) for s in view.situations]
+        digest.situations = [
+            {**situation_line(s, lang, offer_types), "age": _age(s.opened_at, now, settings)}
+            for s in view.situations
+        ]
         digest.type_colours = type_colour_lines(digest.situations, lang)
         missing = view.level.missing_offer_types
         digest.missing_offer_types = [labels["offer_type"].get(c, c) for c in missing]
@@ -346,9 +397,8 @@ def _one(
     changes: list[LevelChange],
     week_ago: tuple[str, int] | None,
     labels: dict[str, dict[str, str]],
-    now: datetime,
+    week: Week,
     lang: str,
-    settings: Settings,
 ) -> EstablishmentDigest:
     """`week_ago`: (colour, step) a week ago, None if never changed (`history.levels_at`)."""
     level = view.level
@@ -377,14 +427,11 @@ def _one(
             (labels["offer_type"].get(code, code).lower(), n)
             for code, n in view.breakdown.by_offer_type.items()
         ],
-        changes=_changes(changes, now, lang, settings),
+        changes=_changes(changes, week),
     )
 
 
-def _changes(
-    changes: list[LevelChange], now: datetime, lang: str, settings: Settings
-) -> list[dict[str, str]]:
-    since = now - WEEK
+def _changes(changes: list[LevelChange], week: Week) -> list[dict[str, str]]:
     return [
         {
             "at": datetime_words(c.at),
@@ -393,8 +440,16 @@ def _changes(
             "cause": _cause(c.cause),
         }
         for c in changes
-        if since <= c.at <= now
+        if week.start < c.at <= week.end
     ]
+
+
+def _age(opened_at: datetime, now: datetime, settings: Settings) -> str:
+    """« ouverte depuis 12 jours »: Brussels days from its opening to the digest's day."""
+    days = (local(now, settings).date() - local(opened_at, settings).date()).days
+    if days < 1:
+        return _("ouverte aujourd'hui")
+    return ngettext("ouverte depuis %(num)d jour", "ouverte depuis %(num)d jours", days)
 
 
 def _cause(cause: str) -> str:

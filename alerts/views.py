@@ -20,9 +20,10 @@ from sqlalchemy.orm import joinedload
 from barometre.addresses import AddressError, check_address
 from barometre.auth import COORDINATOR, PUBLIC, access
 from barometre.extensions import csrf, db
+from barometre.presentation import lang
 from barometre.settings import current as settings
 
-from . import delivery, kinds, trouble
+from . import delivery, digest, kinds, trouble
 from .addresses import address_book, change_choice
 from .emails import (
     TOPIC_ALERTS,
@@ -50,6 +51,13 @@ bp = Blueprint("alerts", __name__)
 # Every template (the notification log, the coordinators' warning email) names a kind of
 # email as its row in `alerts.kinds` does.
 bp.add_app_template_global(kinds.label, "email_kind_label")
+
+
+@bp.app_template_global("digest_period")
+def digest_period(week: str) -> str:
+    """The days a digest run covers, in the page's language: never its ISO week id."""
+    return digest.week_period(week, settings(), lang())
+
 
 LOG_LIMIT = 200
 OUTBOX_LIMIT = 200

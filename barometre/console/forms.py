@@ -129,7 +129,7 @@ class ContactForm(Form):
     language = SelectField(_l("Langue des e-mails"), choices=LANGUAGE_CHOICES)
     alerts = BooleanField(_l("Reçoit les alertes"), default=True)
     red_only = BooleanField(_l("Seulement les passages au rouge"))
-    digest = BooleanField(_l("Reçoit le résumé hebdomadaire"), default=True)
+    digest = BooleanField(_l("Reçoit la synthèse hebdomadaire"), default=True)
 
 
 class ServiceForm(Form):

@@ -110,7 +110,7 @@ def test_digest_send_twice_in_one_week_sends_one_per_recipient(
     dutch_text = dutch.get_body(("plain",)).get_content()
     assert dutch_text.startswith("Goedendag,") and "Niveau van de laatste 12 weken: " in dutch_text
     [contact] = smtp.collector.to(people["fr"])
-    assert contact["Subject"] == "Baromètre : synthèse du 23 février au 1er mars 2026"
+    assert contact["Subject"] == "Baromètre : synthèse hebdomadaire du 23 février au 1er mars 2026"
     contact_text = contact.get_body(("plain",)).get_content()
     assert "Prison de Haren" in contact_text and "Saint-Gilles" not in contact_text
     [coordinator] = smtp.collector.to(people["coordinator"].email)
@@ -239,10 +239,12 @@ def test_digest_content_levels_changes_counts_and_history(
 def test_digest_html_draws_the_chart_with_tables_not_images(
     app: Flask, people: dict[str, Any], smtp: SmtpServer
 ) -> None:
-    file_report(people["worker"], conditions=("ACC-01",))
+    with freeze_time("2026-02-26 10:00:00", real_asyncio=True):  # inside 23 Feb-1 March
+        file_report(people["worker"], conditions=("ACC-01",))
     smtp.collector.reset()
-    digest.plan(db.session, settings(), "2026-W10")
-    db.session.commit()
+    with freeze_time("2026-03-02 07:05:00", real_asyncio=True):  # Monday 08:05 in Brussels
+        digest.plan(db.session, settings(), "2026-W10")
+        db.session.commit()
     [message] = smtp.collector.to(people["fr"])
     html = message.get_body(("html",)).get_content()
     assert "<img" not in html and "background-image" not in html
@@ -250,7 +252,10 @@ def test_digest_html_draws_the_chart_with_tables_not_images(
     assert f'bgcolor="{ORANGE_1.fill}"' in html  # orange 1, as an attribute Outlook honours
     assert "Niveau des 12 dernières semaines" in html
     text = message.get_body(("plain",)).get_content()
-    assert "Niveau des 12 dernières semaines : " in text and "1 signalement cette semaine" in text
+    assert (
+        "Niveau des 12 dernières semaines : " in text
+        and "1 signalement du 23 février au 1er mars 2026" in text
+    )
 
 
 LEVEL_CELL = re.compile(
@@ -369,11 +374,17 @@ def test_the_digest_names_situations_colours_levels_and_the_weeks_dates(
         return found.label(lang)
 
     [contact] = smtp.collector.to(people["fr"])
-    assert contact["Subject"] == "Baromètre : synthèse du 23 au 29 novembre 2026"
+    assert contact["Subject"] == "Baromètre : synthèse hebdomadaire du 23 au 29 novembre 2026"
     text = contact.get_body(("plain",)).get_content().replace("\r", "")
     assert "== Prison de Haren : Code orange 3 sur 5 ==\nIl y a une semaine : vert." in text
-    assert f"- {wording('ACC-01')} (Accessibilité ; type d'offre : individuel)\n" in text
-    assert f"- {wording('SEC-01')} (Sécurité ; type d'offre : collectif)\n" in text
+    assert (
+        f"- {wording('ACC-01')} (Accessibilité ; type d'offre : individuel),"
+        " ouverte depuis 5 jours\n" in text
+    )
+    assert (
+        f"- {wording('SEC-01')} (Sécurité ; type d'offre : collectif), ouverte depuis 3 jours\n"
+        in text
+    )
     assert (
         "Par type d'offre :\n- Offre individuelle : orange 1\n"
         "- Offre collective : orange 2\n- Offre cellulaire : vert\n" in text

@@ -70,7 +70,7 @@ SUBJECT_KINDS = {
         "lifted": "lifted",
         "red": "code red at",
         "green": "back to green",
-        "digest": "summary",
+        "digest": "weekly digest",
         "trouble": "not delivered",
         "rise": "moves to",
     },
@@ -268,9 +268,9 @@ def test_the_digest_subject_names_the_week_in_each_language(
     received: Received,
 ) -> None:
     subjects = {lang: str(received[lang]["digest"][0]["Subject"]) for lang in LANGS}
-    assert subjects["fr"] == "Baromètre : synthèse du 23 au 29 novembre 2026"
+    assert subjects["fr"] == "Baromètre : synthèse hebdomadaire du 23 au 29 novembre 2026"
     assert subjects["nl"] == "Barometer: weekoverzicht van 23 tot en met 29 november 2026"
-    assert subjects["en"] == "Barometer: weekly summary, 23 to 29 November 2026"
+    assert subjects["en"] == "Barometer: weekly digest, 23 to 29 November 2026"
 
 
 def test_french_reads_as_french(received: Received) -> None:
