@@ -90,7 +90,7 @@ def thanks(report_id: int) -> ResponseReturnValue:
         abort(404)
     if report.author_id != current_user.id and not current_user.is_coordinator:
         abort(403)
-    summary = queries.confirmation(db.session, report)
+    summary = queries.confirmation(db.session, report, settings())
     return render_template(
         "intake/thanks.html",
         report=report,

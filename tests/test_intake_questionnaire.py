@@ -330,3 +330,23 @@ class TestTokens:
     def test_bad_names(self, signed_in: FlaskClient, name: str) -> None:
         assert signed_in.post("/jetons", data={"name": name}).status_code == 422
         assert db.session.query(ApiToken).count() == 0
+
+
+class TestThanksCount:
+    def test_a_new_situation_at_a_red_establishment_is_counted_on_the_thank_you_page(
+        self, signed_in: FlaskClient, worker: User
+    ) -> None:
+        """Rouge stays rouge: no level change is recorded, yet the count moved to 6."""
+        five = ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02")
+        file_report(worker, conditions=five, offer_types=("individuel", "collectif"))
+        data = form(conditions=["SEC-03"], offer_types=["SEC-03:individuel"])
+        response = signed_in.post("/signalement", data=data)
+        assert response.status_code == 303
+        page = text(signed_in.get(response.headers["Location"]))
+        api = signed_in.get("/api/v1/establishments/haren").get_json()
+        establishment = text(signed_in.get("/etablissements/haren"))
+        assert api["level"]["open_situations"] == 6
+        assert len(api["open_situations"]) == 6
+        assert "6 situations problématiques ouvertes" in establishment
+        assert "6 situations problématiques ouvertes" in page
+        assert "Code rouge" in page
