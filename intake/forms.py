@@ -199,11 +199,9 @@ class ReportForm(Form):
         for name, messages in errors.items():
             if index := _condition_index(name):
                 code = codes[index[0]] if index[0] < len(codes) else ""
+                # Shown in the condition's row and in the summary; the messages name the
+                # condition by its wording (a worker never sees the codes).
                 self.type_errors[code] = [*messages]
-                self.offer_types.errors = [
-                    *self.offer_types.errors,
-                    *(f"{code} : {m}" for m in messages),
-                ]
                 continue
             field = self._fields.get(name)
             if field is None or name in ("submission_id", "website"):
@@ -216,7 +214,7 @@ class ReportForm(Form):
 
     @property
     def has_errors(self) -> bool:
-        return bool(self.general_errors) or any(f.errors for f in self)
+        return bool(self.general_errors or self.type_errors) or any(f.errors for f in self)
 
 
 def _clean(value: Any) -> str:
