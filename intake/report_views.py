@@ -17,6 +17,7 @@ from barometre.extensions import db
 from barometre.models import OfferType, Report
 from barometre.presentation import label_map
 from barometre.settings import current as settings
+from barometre.states import ReviewState
 
 from . import queries
 from .blueprint import bp, current_language
@@ -108,5 +109,24 @@ def my_reports() -> ResponseReturnValue:
     offer_labels = label_map(db.session.scalars(select(OfferType)))
     lang = current_language()
     return render_template(
-        "intake/my_reports.html", reports=reports, offer_labels=offer_labels, lang=lang
+        "intake/my_reports.html",
+        reports=reports,
+        offer_labels=offer_labels,
+        lang=lang,
+        late={r.id for r in reports if services.was_late(r, settings())},
+        state_note=state_note,
     )
+
+
+def state_note(report: Report, late: bool) -> str:
+    """Where a report stands, in one sentence for its author: reviewed or not, and whether
+    it counts in the level (R11; a visit too old is history only, R3)."""
+    if report.review_state == ReviewState.REJECTED:
+        return _("Rejeté par le comité baromètre : ce signalement ne compte pas dans le niveau.")
+    if late:
+        return services.late_reason(settings())
+    if report.review_state == ReviewState.VALIDATED:
+        return _("Validé par le comité baromètre : ce signalement compte dans le niveau.")
+    if services.counts(report, settings()):
+        return _("Pas encore examiné par le comité baromètre ; il compte déjà dans le niveau.")
+    return _("Pas encore examiné par le comité baromètre ; il comptera après sa validation.")

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from barometre import clock
+from barometre import clock, services
 from barometre.extensions import db
 from barometre.models import ApiToken, Report, User
 from barometre.services import ReportInput
@@ -283,6 +283,61 @@ class TestMyReports:
         page = text(signed_in.get("/mes-signalements"))
         assert page.index("Second") < page.index("Premier")
         assert "Texte d'un collègue" not in page
+
+    def test_each_report_says_where_it_stands(
+        self, app: Flask, signed_in: FlaskClient, worker: User
+    ) -> None:
+        settings = app.config["SETTINGS"]
+        coordinator = make_user("coordinator")
+        waiting = file_report(worker, description="En attente").report
+        validated = file_report(worker, conditions=("ACC-01",), description="Validé").report
+        rejected = file_report(worker, conditions=("ACC-02",), description="Rejeté").report
+        late = file_report(worker, conditions=("ACC-03",), days_ago=40, description="Ancien")
+        services.validate_report(db.session, validated.id, coordinator, settings)
+        services.reject_report(db.session, rejected.id, coordinator, "Doublon", settings)
+        db.session.commit()
+        states = report_states(text(signed_in.get("/mes-signalements")))
+        assert states[waiting.id] == (
+            "À examiner — Pas encore examiné par le comité baromètre ; il compte déjà dans le niveau."
+        )
+        assert states[validated.id] == (
+            "Validé — Validé par le comité baromètre : ce signalement compte dans le niveau."
+        )
+        assert states[rejected.id] == (
+            "Rejeté — Rejeté par le comité baromètre : ce signalement ne compte pas dans le niveau."
+        )
+        assert states[late.report.id].startswith("À examiner · Hors délai — La visite date de plus")
+        assert "gardé dans l'historique" in states[late.report.id]
+
+    @pytest.mark.parametrize("settings_overrides", [{"reports_require_review": True}])
+    def test_under_review_a_report_counts_once_validated(
+        self, signed_in: FlaskClient, worker: User
+    ) -> None:
+        report = file_report(worker).report
+        states = report_states(text(signed_in.get("/mes-signalements")))
+        assert states[report.id].endswith("il comptera après sa validation.")
+
+    def test_in_dutch_and_english(self, signed_in: FlaskClient, worker: User) -> None:
+        report = file_report(worker, days_ago=40).report
+        seen = {}
+        for language in ("nl", "en"):
+            assert signed_in.post("/profil/langue", data={"language": language}).status_code == 303
+            with (
+                signed_in.application.app_context()
+            ):  # a locale of its own (see test_user_language)
+                page = text(signed_in.get("/mes-signalements"))
+            seen[language] = report_states(page)[report.id]
+        assert seen["nl"].startswith("Te beoordelen · Te laat — "), seen
+        assert "40" not in seen["nl"] and "30" in seen["nl"], seen
+        assert seen["en"].startswith("To review · Too late — "), seen
+
+
+def report_states(page: str) -> dict[int, str]:
+    """Each report's state line on « Mes signalements », by report id, spaces folded."""
+    found = re.findall(
+        r'<p class="report-state[^"]*">(.*?)</p>.*?/signalement/([0-9]+)/merci', page, re.S
+    )
+    return {int(i): " ".join(re.sub(r"<[^>]+>", "", line).split()) for line, i in found}
 
 
 def _days_ago(days: int) -> str:
