@@ -15,6 +15,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    BooleanField,
     DateField,
     Field,
     HiddenField,
@@ -131,6 +132,8 @@ class ReportForm(Form):
         validate_choice=False,
     )
     detainees_not_seen = OptionalCountField(_l("Détenus qui n'ont pas pu être vus"))
+    # Ticked after the page warned that the visit is older than the TTL (history only, R3).
+    confirm_late = BooleanField(_l("Je l'envoie quand même, pour l'historique"))
     submission_id = HiddenField(default=new_submission_id, validators=[printable_line])
     # Honeypot: hidden from people, filled by robots.
     website = StringField(_l("Laissez ce champ vide"))

@@ -34,8 +34,20 @@ def _page(form: ReportForm, status: int = 200) -> ResponseReturnValue:
         lang=current_language(),
         max_date=today.isoformat(),
         min_date=(today - timedelta(days=settings().max_visit_age_days)).isoformat(),
+        # Visits before this date count only as history (R3): the page says so before sending.
+        late_before=services.ttl_cutoff(settings()).isoformat(),
+        late_warning=_late_warning(form),
+        ttl_days=settings().situation_ttl_days,
     )
     return html, status
+
+
+def _late_warning(form: ReportForm) -> bool:
+    """Whether the visit date typed is older than the TTL, but not too old to be sent."""
+    visit = form.visit_date.data
+    if visit is None or form.visit_date.errors or not services.too_late(visit, settings()):
+        return False
+    return visit >= clock.today() - timedelta(days=settings().max_visit_age_days)
 
 
 @bp.get("/signalement")
@@ -61,6 +73,11 @@ def submit_report() -> ResponseReturnValue:
     repeat = queries.recent_repeat(db.session, current_user.id, data)
     if repeat is not None:
         return redirect(url_for("intake.thanks", report_id=repeat.id), 303)
+    if _late_warning(form) and not form.confirm_late.data:
+        # Nothing is stored before the worker knows the report will not count (R3):
+        # the page comes back with the warning and a box to tick (no JavaScript needed).
+        form.add_domain_errors(_domain_errors(data))
+        return _page(form, 422 if form.has_errors else 200)
     try:
         outcome = services.record_report(db.session, data, current_user, settings())
     except ValidationFailed as failed:

@@ -19,7 +19,7 @@ from barometre.models import ApiToken, Report, User
 from barometre.services import ReportInput
 from bench.querycount import count_queries
 from intake import queries
-from tests.conftest import file_report, login, make_user, report_input
+from tests.conftest import bearer, file_report, login, make_user, report_input
 from tests.intake_helpers import text
 
 
@@ -298,7 +298,8 @@ class TestMyReports:
         db.session.commit()
         states = report_states(text(signed_in.get("/mes-signalements")))
         assert states[waiting.id] == (
-            "À examiner — Pas encore examiné par le comité baromètre ; il compte déjà dans le niveau."
+            "À examiner — Pas encore examiné par le comité baromètre ; "
+            "il compte déjà dans le niveau."
         )
         assert states[validated.id] == (
             "Validé — Validé par le comité baromètre : ce signalement compte dans le niveau."
@@ -405,3 +406,73 @@ class TestThanksCount:
         assert "6 situations problématiques ouvertes" in establishment
         assert "6 situations problématiques ouvertes" in page
         assert "Code rouge" in page
+
+
+class TestLateVisit:
+    """A visit older than the TTL (30 days) counts only as history: the worker is told
+    before anything is stored, and sends it by ticking a box (no JavaScript needed)."""
+
+    def test_the_page_warns_and_stores_nothing_until_confirmed(
+        self, signed_in: FlaskClient
+    ) -> None:
+        data = form(visit_date=_days_ago(31), description="Attente au greffe")
+        response = signed_in.post("/signalement", data=data)
+        assert response.status_code == 200
+        assert reports() == 0
+        page = text(response)
+        warning = re.search(
+            r'<div class="warning late-warning"[^>]*role="alert">(.*?)</div>\s*</div>', page, re.S
+        )
+        assert warning, page[:3000]
+        words = " ".join(re.sub(r"<[^>]+>", " ", warning.group(1)).split())
+        assert "Visite de plus de 30 jours" in words
+        assert "gardé dans l'historique" in words and "ne changera pas le niveau" in words
+        assert "une situation ne compte que 30 jours après la dernière visite" in words
+        assert re.search(r'<input id="confirm_late" name="confirm_late" type="checkbox"', page)
+        # Everything typed is kept, the same submission id included.
+        assert "Attente au greffe</textarea>" in page and data["submission_id"] in page
+        assert f'value="{_days_ago(31)}"' in page
+        confirmed = signed_in.post("/signalement", data={**data, "confirm_late": "y"})
+        assert confirmed.status_code == 303 and reports() == 1
+        thanks = text(signed_in.get(confirmed.headers["Location"]))
+        assert "Ce signalement ne compte pas dans le niveau." in thanks
+
+    @pytest.mark.parametrize("days", [0, 29, 30])
+    def test_a_recent_visit_is_sent_at_once(self, signed_in: FlaskClient, days: int) -> None:
+        response = signed_in.post("/signalement", data=form(visit_date=_days_ago(days)))
+        assert response.status_code == 303 and reports() == 1
+
+    def test_errors_and_the_warning_come_together(self, signed_in: FlaskClient) -> None:
+        response = signed_in.post(
+            "/signalement", data=form(visit_date=_days_ago(40), conditions=[], offer_types=[])
+        )
+        assert response.status_code == 422
+        page = text(response)
+        assert 'id="conditions-errors"' in page and "Visite de plus de 30 jours" in page
+        assert reports() == 0
+
+    def test_too_old_is_an_error_not_a_warning(self, signed_in: FlaskClient) -> None:
+        response = signed_in.post("/signalement", data=form(visit_date=_days_ago(91)))
+        assert response.status_code == 422
+        assert 'class="warning late-warning"' not in text(response)
+
+    def test_with_javascript_a_hint_beside_the_date(self, signed_in: FlaskClient) -> None:
+        page = text(signed_in.get("/signalement"))
+        hint = re.search(
+            r'<p class="hint warning"[^>]*data-late-before="([0-9-]+)"[^>]*hidden>', page
+        )
+        assert hint and hint.group(1) == _days_ago(30), page[:3000]
+        assert 'name="confirm_late"' not in page
+
+    def test_the_api_is_unchanged_and_says_it_does_not_count(
+        self, client: FlaskClient, worker: User
+    ) -> None:
+        payload = {
+            "establishment": "haren",
+            "visit_date": _days_ago(31),
+            "conditions": [{"code": "SEC-01", "offer_types": ["individuel"]}],
+        }
+        response = client.post("/api/v1/reports", json=payload, headers=bearer(worker))
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["counted"] is False
+        assert "30 jours" in response.get_json()["reason"]
