@@ -268,6 +268,8 @@ class TestAccess:
             menu = nav_of(text(client.get(path)))
             assert 'href="/jetons"' not in menu and "Jetons d'API" not in menu, path
         profile = text(client.get("/profil"))
+        assert profile.count('id="titre-jetons"') == 1
+        assert "<section" not in profile[: profile.index("</title>")]
         assert 'href="/jetons">Gérer mes jetons d\'API</a>' in profile
         tokens = text(client.get("/jetons"))
         assert 'href="/profil" aria-current="page"' in nav_of(tokens)
