@@ -84,7 +84,7 @@ translations: install
 		.
 	for lang in nl en; do \
 		if [ -f barometre/translations/$$lang/LC_MESSAGES/messages.po ]; then \
-			$(BIN)/pybabel update --no-fuzzy-matching -i barometre/translations/messages.pot \
+			$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i barometre/translations/messages.pot \
 				-d barometre/translations -l $$lang; \
 		else \
 			$(BIN)/pybabel init -i barometre/translations/messages.pot -d barometre/translations -l $$lang; \

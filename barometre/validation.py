@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import Select, bindparam, select, true
 
 from . import clock
 from .errors import ValidationFailed
 from .extensions import DbSession
+from .languages import supported
 from .levels import ordered_types
 from .models import Condition, Establishment, OfferType, ReportCondition
 from .settings import Settings
@@ -148,7 +150,7 @@ def check_report(
         errors["conditions"] = [_("Choisissez au moins une condition non respectée.")]
     elif unknown := _unknown_codes(codes, conditions):
         errors["conditions"] = [_("Condition inconnue : %(codes)s.", codes=", ".join(unknown))]
-    errors.update(_offer_type_errors(data, offer_types))
+    errors.update(_offer_type_errors(data, offer_types, conditions))
     errors.update(check_free_fields(data))
     if errors:
         raise ValidationFailed(errors)
@@ -161,22 +163,50 @@ def check_report(
     return ResolvedReport(establishment, conditions, offer_types, by_condition)
 
 
-def _offer_type_errors(data: ReportInput, known: Iterable[OfferType]) -> dict[str, list[str]]:
-    """At least one known offer type for each condition (R1), under the field that gave it."""
+def _offer_type_errors(
+    data: ReportInput, known: Iterable[OfferType], conditions: Iterable[Condition] = ()
+) -> dict[str, list[str]]:
+    """At least one known offer type for each condition (R1), under the field that gave it.
+
+    A condition's message names it by its wording in the reader's language, never by its
+    code: a worker ticks wordings and never sees the codes (the field key keeps the index).
+    """
     if data.shared_offer_types is not None:
-        groups = [("offer_types", data.shared_offer_types)]
+        groups = [("offer_types", "", data.shared_offer_types)]
     else:
+        wording = {c.code: c.label(supported(str(get_locale() or ""))) for c in conditions}
         groups = [
-            (f"conditions[{index}].offer_types", condition.offer_types)
+            (
+                f"conditions[{index}].offer_types",
+                wording.get(condition.code, ""),
+                condition.offer_types,
+            )
             for index, condition in enumerate(data.conditions)
         ]
     errors: dict[str, list[str]] = {}
-    for name, types in groups:
-        if not types:
-            errors[name] = [_("Choisissez au moins un type d'offre impacté.")]
-        elif unknown := _unknown_codes(types, known):
-            errors[name] = [_("Type d'offre inconnu : %(codes)s.", codes=", ".join(unknown))]
+    for name, condition, types in groups:
+        if message := _types_message(types, known, condition):
+            errors[name] = [message]
     return errors
+
+
+def _types_message(types: Sequence[str], known: Iterable[OfferType], condition: str) -> str:
+    """What is wrong with one condition's offer types (`condition`: its wording, if known)."""
+    if not types:
+        if condition:
+            return _(
+                "%(condition)s : choisissez au moins un type d'offre impacté.", condition=condition
+            )
+        return _("Choisissez au moins un type d'offre impacté.")
+    if unknown := _unknown_codes(types, known):
+        if condition:
+            return _(
+                "%(condition)s : type d'offre inconnu (%(codes)s).",
+                condition=condition,
+                codes=", ".join(unknown),
+            )
+        return _("Type d'offre inconnu : %(codes)s.", codes=", ".join(unknown))
+    return ""
 
 
 def check_free_fields(data: ReportInput) -> dict[str, list[str]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    BooleanField,
     DateField,
     Field,
     HiddenField,
@@ -131,6 +132,8 @@ class ReportForm(Form):
         validate_choice=False,
     )
     detainees_not_seen = OptionalCountField(_l("Détenus qui n'ont pas pu être vus"))
+    # Ticked after the page warned that the visit is older than the TTL (history only, R3).
+    confirm_late = BooleanField(_l("Je l'envoie quand même, pour l'historique"))
     submission_id = HiddenField(default=new_submission_id, validators=[printable_line])
     # Honeypot: hidden from people, filled by robots.
     website = StringField(_l("Laissez ce champ vide"))
@@ -199,11 +202,9 @@ class ReportForm(Form):
         for name, messages in errors.items():
             if index := _condition_index(name):
                 code = codes[index[0]] if index[0] < len(codes) else ""
+                # Shown in the condition's row and in the summary; the messages name the
+                # condition by its wording (a worker never sees the codes).
                 self.type_errors[code] = [*messages]
-                self.offer_types.errors = [
-                    *self.offer_types.errors,
-                    *(f"{code} : {m}" for m in messages),
-                ]
                 continue
             field = self._fields.get(name)
             if field is None or name in ("submission_id", "website"):
@@ -216,7 +217,7 @@ class ReportForm(Form):
 
     @property
     def has_errors(self) -> bool:
-        return bool(self.general_errors) or any(f.errors for f in self)
+        return bool(self.general_errors or self.type_errors) or any(f.errors for f in self)
 
 
 def _clean(value: Any) -> str:

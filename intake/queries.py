@@ -6,12 +6,12 @@ import functools
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import selectinload
 
 from barometre import clock
 from barometre.extensions import DbSession
-from barometre.levels import GREEN, Level, ordered_types
+from barometre.levels import Level, compute_level, ordered_types
 from barometre.models import (
     Category,
     Condition,
@@ -21,8 +21,10 @@ from barometre.models import (
     Report,
     ReportCondition,
     Situation,
+    situation_report,
 )
-from barometre.services import ReportInput, check_free_fields
+from barometre.services import ReportInput, check_free_fields, thresholds
+from barometre.settings import Settings
 from barometre.text import printable
 
 
@@ -73,7 +75,7 @@ def _level_before(change: LevelChange, previous: LevelChange | None) -> Level:
     return Level(change.from_colour, change.from_step, 0, (), False)
 
 
-def confirmation(session: DbSession, report: Report) -> Confirmation:
+def confirmation(session: DbSession, report: Report, settings: Settings) -> Confirmation:
     change = session.scalar(
         select(LevelChange).where(LevelChange.cause == "report", LevelChange.cause_id == report.id)
     )
@@ -83,8 +85,8 @@ def confirmation(session: DbSession, report: Report) -> Confirmation:
         opened_by_report = min(r.id for r in situation.reports) == report.id
         (new if opened_by_report else confirmed).append(situation)
     if change is None:
-        # The level did not move: it is the establishment's level at that time.
-        return Confirmation(_level_at(session, report), None, new, confirmed)
+        # The level did not move: it is the level of the situations open just after it.
+        return Confirmation(_level_after_report(session, report, settings), None, new, confirmed)
     previous = session.scalar(
         select(LevelChange)
         .where(LevelChange.establishment_id == change.establishment_id, LevelChange.id < change.id)
@@ -94,17 +96,26 @@ def confirmation(session: DbSession, report: Report) -> Confirmation:
     return Confirmation(_level_after(change), _level_before(change, previous), new, confirmed)
 
 
-def _level_at(session: DbSession, report: Report) -> Level:
-    last = session.scalar(
-        select(LevelChange)
-        .where(
-            LevelChange.establishment_id == report.establishment_id,
-            LevelChange.at <= report.submitted_at,
-        )
-        .order_by(LevelChange.at.desc(), LevelChange.id.desc())
-        .limit(1)
+def _level_after_report(session: DbSession, report: Report, settings: Settings) -> Level:
+    """The level the situations open just after `report` give.
+
+    Not the last recorded change before it: a report that opens or widens a situation
+    without moving the level (rouge stays rouge, orange 5 stays orange 5) records no
+    change, and the count it added would be missing. The situations are those some
+    report up to this one supported, not closed before it was sent (those closed as
+    stale when it was recorded are closed at its sending time, before its row).
+    """
+    supported = select(situation_report.c.situation_id).where(
+        situation_report.c.report_id <= report.id
     )
-    return _level_after(last) if last is not None else GREEN
+    situations = session.scalars(
+        select(Situation).where(
+            Situation.establishment_id == report.establishment_id,
+            Situation.id.in_(supported),
+            or_(Situation.closed_at.is_(None), Situation.closed_at > report.submitted_at),
+        )
+    )
+    return compute_level((s.offer_type_codes for s in situations), thresholds(settings))
 
 
 def my_reports(session: DbSession, user_id: int, limit: int = 200) -> list[Report]:

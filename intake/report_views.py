@@ -17,6 +17,7 @@ from barometre.extensions import db
 from barometre.models import OfferType, Report
 from barometre.presentation import label_map
 from barometre.settings import current as settings
+from barometre.states import ReviewState
 
 from . import queries
 from .blueprint import bp, current_language
@@ -33,8 +34,20 @@ def _page(form: ReportForm, status: int = 200) -> ResponseReturnValue:
         lang=current_language(),
         max_date=today.isoformat(),
         min_date=(today - timedelta(days=settings().max_visit_age_days)).isoformat(),
+        # Visits before this date count only as history (R3): the page says so before sending.
+        late_before=services.ttl_cutoff(settings()).isoformat(),
+        late_warning=_late_warning(form),
+        ttl_days=settings().situation_ttl_days,
     )
     return html, status
+
+
+def _late_warning(form: ReportForm) -> bool:
+    """Whether the visit date typed is older than the TTL, but not too old to be sent."""
+    visit = form.visit_date.data
+    if visit is None or form.visit_date.errors or not services.too_late(visit, settings()):
+        return False
+    return visit >= clock.today() - timedelta(days=settings().max_visit_age_days)
 
 
 @bp.get("/signalement")
@@ -60,6 +73,11 @@ def submit_report() -> ResponseReturnValue:
     repeat = queries.recent_repeat(db.session, current_user.id, data)
     if repeat is not None:
         return redirect(url_for("intake.thanks", report_id=repeat.id), 303)
+    if _late_warning(form) and not form.confirm_late.data:
+        # Nothing is stored before the worker knows the report will not count (R3):
+        # the page comes back with the warning and a box to tick (no JavaScript needed).
+        form.add_domain_errors(_domain_errors(data))
+        return _page(form, 422 if form.has_errors else 200)
     try:
         outcome = services.record_report(db.session, data, current_user, settings())
     except ValidationFailed as failed:
@@ -90,7 +108,7 @@ def thanks(report_id: int) -> ResponseReturnValue:
         abort(404)
     if report.author_id != current_user.id and not current_user.is_coordinator:
         abort(403)
-    summary = queries.confirmation(db.session, report)
+    summary = queries.confirmation(db.session, report, settings())
     return render_template(
         "intake/thanks.html",
         report=report,
@@ -108,5 +126,24 @@ def my_reports() -> ResponseReturnValue:
     offer_labels = label_map(db.session.scalars(select(OfferType)))
     lang = current_language()
     return render_template(
-        "intake/my_reports.html", reports=reports, offer_labels=offer_labels, lang=lang
+        "intake/my_reports.html",
+        reports=reports,
+        offer_labels=offer_labels,
+        lang=lang,
+        late={r.id for r in reports if services.was_late(r, settings())},
+        state_note=state_note,
     )
+
+
+def state_note(report: Report, late: bool) -> str:
+    """Where a report stands, in one sentence for its author: reviewed or not, and whether
+    it counts in the level (R11; a visit too old is history only, R3)."""
+    if report.review_state == ReviewState.REJECTED:
+        return _("Rejeté par le comité baromètre : ce signalement ne compte pas dans le niveau.")
+    if late:
+        return services.late_reason(settings())
+    if report.review_state == ReviewState.VALIDATED:
+        return _("Validé par le comité baromètre : ce signalement compte dans le niveau.")
+    if services.counts(report, settings()):
+        return _("Pas encore examiné par le comité baromètre ; il compte déjà dans le niveau.")
+    return _("Pas encore examiné par le comité baromètre ; il comptera après sa validation.")

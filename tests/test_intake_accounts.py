@@ -39,6 +39,12 @@ def set_password(client: FlaskClient, path: str, password: str = NEW_PASSWORD) -
     return client.post(path, data={"password": password, "confirm": password})
 
 
+def nav_of(page: str) -> str:
+    """The site menu of a page."""
+    start = page.index('<nav class="site-nav"')
+    return page[start : page.index("</nav>", start)]
+
+
 class TestInvitation:
     @pytest.mark.committing
     def test_coordinator_invites_and_the_link_sets_a_password(
@@ -253,6 +259,26 @@ class TestAccess:
     ) -> None:
         response = sign_in(client, worker.email, next=target)
         assert response.headers["Location"] == "/signalement"
+
+    def test_a_workers_tokens_are_under_the_profile_not_in_the_menu(
+        self, client: FlaskClient, worker: User
+    ) -> None:
+        login(client, worker)
+        for path in ("/signalement", "/mes-signalements", "/profil"):
+            menu = nav_of(text(client.get(path)))
+            assert 'href="/jetons"' not in menu and "Jetons d'API" not in menu, path
+        profile = text(client.get("/profil"))
+        assert profile.count('id="titre-jetons"') == 1
+        assert "<section" not in profile[: profile.index("</title>")]
+        assert 'href="/jetons">Gérer mes jetons d\'API</a>' in profile
+        tokens = text(client.get("/jetons"))
+        assert 'href="/profil" aria-current="page"' in nav_of(tokens)
+
+    def test_a_coordinator_keeps_the_tokens_in_the_menu(
+        self, client: FlaskClient, coordinator: User
+    ) -> None:
+        login(client, coordinator)
+        assert 'href="/jetons"' in nav_of(text(client.get("/profil")))
 
     def test_api_keeps_its_json_401(self, client: FlaskClient) -> None:
         response = client.post("/api/v1/reports", json={})

@@ -13,13 +13,13 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from barometre import clock
+from barometre import clock, services
 from barometre.extensions import db
 from barometre.models import ApiToken, Report, User
 from barometre.services import ReportInput
 from bench.querycount import count_queries
 from intake import queries
-from tests.conftest import file_report, login, make_user, report_input
+from tests.conftest import bearer, file_report, login, make_user, report_input
 from tests.intake_helpers import text
 
 
@@ -284,6 +284,62 @@ class TestMyReports:
         assert page.index("Second") < page.index("Premier")
         assert "Texte d'un collègue" not in page
 
+    def test_each_report_says_where_it_stands(
+        self, app: Flask, signed_in: FlaskClient, worker: User
+    ) -> None:
+        settings = app.config["SETTINGS"]
+        coordinator = make_user("coordinator")
+        waiting = file_report(worker, description="En attente").report
+        validated = file_report(worker, conditions=("ACC-01",), description="Validé").report
+        rejected = file_report(worker, conditions=("ACC-02",), description="Rejeté").report
+        late = file_report(worker, conditions=("ACC-03",), days_ago=40, description="Ancien")
+        services.validate_report(db.session, validated.id, coordinator, settings)
+        services.reject_report(db.session, rejected.id, coordinator, "Doublon", settings)
+        db.session.commit()
+        states = report_states(text(signed_in.get("/mes-signalements")))
+        assert states[waiting.id] == (
+            "À examiner — Pas encore examiné par le comité baromètre ; "
+            "il compte déjà dans le niveau."
+        )
+        assert states[validated.id] == (
+            "Validé — Validé par le comité baromètre : ce signalement compte dans le niveau."
+        )
+        assert states[rejected.id] == (
+            "Rejeté — Rejeté par le comité baromètre : ce signalement ne compte pas dans le niveau."
+        )
+        assert states[late.report.id].startswith("À examiner · Hors délai — La visite date de plus")
+        assert "gardé dans l'historique" in states[late.report.id]
+
+    @pytest.mark.parametrize("settings_overrides", [{"reports_require_review": True}])
+    def test_under_review_a_report_counts_once_validated(
+        self, signed_in: FlaskClient, worker: User
+    ) -> None:
+        report = file_report(worker).report
+        states = report_states(text(signed_in.get("/mes-signalements")))
+        assert states[report.id].endswith("il comptera après sa validation.")
+
+    def test_in_dutch_and_english(self, signed_in: FlaskClient, worker: User) -> None:
+        report = file_report(worker, days_ago=40).report
+        seen = {}
+        for language in ("nl", "en"):
+            assert signed_in.post("/profil/langue", data={"language": language}).status_code == 303
+            with (
+                signed_in.application.app_context()
+            ):  # a locale of its own (see test_user_language)
+                page = text(signed_in.get("/mes-signalements"))
+            seen[language] = report_states(page)[report.id]
+        assert seen["nl"].startswith("Te beoordelen · Te laat — "), seen
+        assert "40" not in seen["nl"] and "30" in seen["nl"], seen
+        assert seen["en"].startswith("To review · Too late — "), seen
+
+
+def report_states(page: str) -> dict[int, str]:
+    """Each report's state line on « Mes signalements », by report id, spaces folded."""
+    found = re.findall(
+        r'<p class="report-state[^"]*">(.*?)</p>.*?/signalement/([0-9]+)/merci', page, re.S
+    )
+    return {int(i): " ".join(re.sub(r"<[^>]+>", "", line).split()) for line, i in found}
+
 
 def _days_ago(days: int) -> str:
     return (clock.today() - timedelta(days=days)).isoformat()
@@ -330,3 +386,93 @@ class TestTokens:
     def test_bad_names(self, signed_in: FlaskClient, name: str) -> None:
         assert signed_in.post("/jetons", data={"name": name}).status_code == 422
         assert db.session.query(ApiToken).count() == 0
+
+
+class TestThanksCount:
+    def test_a_new_situation_at_a_red_establishment_is_counted_on_the_thank_you_page(
+        self, signed_in: FlaskClient, worker: User
+    ) -> None:
+        """Rouge stays rouge: no level change is recorded, yet the count moved to 6."""
+        five = ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02")
+        file_report(worker, conditions=five, offer_types=("individuel", "collectif"))
+        data = form(conditions=["SEC-03"], offer_types=["SEC-03:individuel"])
+        response = signed_in.post("/signalement", data=data)
+        assert response.status_code == 303
+        page = text(signed_in.get(response.headers["Location"]))
+        api = signed_in.get("/api/v1/establishments/haren").get_json()
+        establishment = text(signed_in.get("/etablissements/haren"))
+        assert api["level"]["open_situations"] == 6
+        assert len(api["open_situations"]) == 6
+        assert "6 situations problématiques ouvertes" in establishment
+        assert "6 situations problématiques ouvertes" in page
+        assert "Code rouge" in page
+
+
+class TestLateVisit:
+    """A visit older than the TTL (30 days) counts only as history: the worker is told
+    before anything is stored, and sends it by ticking a box (no JavaScript needed)."""
+
+    def test_the_page_warns_and_stores_nothing_until_confirmed(
+        self, signed_in: FlaskClient
+    ) -> None:
+        data = form(visit_date=_days_ago(31), description="Attente au greffe")
+        response = signed_in.post("/signalement", data=data)
+        assert response.status_code == 200
+        assert reports() == 0
+        page = text(response)
+        warning = re.search(
+            r'<div class="warning late-warning"[^>]*role="alert">(.*?)</div>\s*</div>', page, re.S
+        )
+        assert warning, page[:3000]
+        words = " ".join(re.sub(r"<[^>]+>", " ", warning.group(1)).split())
+        assert "Visite de plus de 30 jours" in words
+        assert "gardé dans l'historique" in words and "ne changera pas le niveau" in words
+        assert "une situation ne compte que 30 jours après la dernière visite" in words
+        assert re.search(r'<input id="confirm_late" name="confirm_late" type="checkbox"', page)
+        # Everything typed is kept, the same submission id included.
+        assert "Attente au greffe</textarea>" in page and data["submission_id"] in page
+        assert f'value="{_days_ago(31)}"' in page
+        confirmed = signed_in.post("/signalement", data={**data, "confirm_late": "y"})
+        assert confirmed.status_code == 303 and reports() == 1
+        thanks = text(signed_in.get(confirmed.headers["Location"]))
+        assert "Ce signalement ne compte pas dans le niveau." in thanks
+
+    @pytest.mark.parametrize("days", [0, 29, 30])
+    def test_a_recent_visit_is_sent_at_once(self, signed_in: FlaskClient, days: int) -> None:
+        response = signed_in.post("/signalement", data=form(visit_date=_days_ago(days)))
+        assert response.status_code == 303 and reports() == 1
+
+    def test_errors_and_the_warning_come_together(self, signed_in: FlaskClient) -> None:
+        response = signed_in.post(
+            "/signalement", data=form(visit_date=_days_ago(40), conditions=[], offer_types=[])
+        )
+        assert response.status_code == 422
+        page = text(response)
+        assert 'id="conditions-errors"' in page and "Visite de plus de 30 jours" in page
+        assert reports() == 0
+
+    def test_too_old_is_an_error_not_a_warning(self, signed_in: FlaskClient) -> None:
+        response = signed_in.post("/signalement", data=form(visit_date=_days_ago(91)))
+        assert response.status_code == 422
+        assert 'class="warning late-warning"' not in text(response)
+
+    def test_with_javascript_a_hint_beside_the_date(self, signed_in: FlaskClient) -> None:
+        page = text(signed_in.get("/signalement"))
+        hint = re.search(
+            r'<p class="hint warning"[^>]*data-late-before="([0-9-]+)"[^>]*hidden>', page
+        )
+        assert hint and hint.group(1) == _days_ago(30), page[:3000]
+        assert 'name="confirm_late"' not in page
+
+    def test_the_api_is_unchanged_and_says_it_does_not_count(
+        self, client: FlaskClient, worker: User
+    ) -> None:
+        payload = {
+            "establishment": "haren",
+            "visit_date": _days_ago(31),
+            "conditions": [{"code": "SEC-01", "offer_types": ["individuel"]}],
+        }
+        response = client.post("/api/v1/reports", json=payload, headers=bearer(worker))
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["counted"] is False
+        assert "30 jours" in response.get_json()["reason"]

@@ -15,10 +15,13 @@ from barometre import clock, services
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
 from barometre.models import Establishment, Report, Situation, User
+from barometre.referentiel import CONDITIONS
 from tests.conftest import bearer, file_report
 
 IND, COL, CELL = "individuel", "collectif", "cellulaire"
 FIVE = ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02")
+# A condition's wording, which its errors name (a worker never sees the codes).
+WORDING = {c.code: c.fr for c in CONDITIONS}
 
 
 def level_of(slug: str = "haren") -> tuple[str, int, bool]:
@@ -137,8 +140,10 @@ def test_each_condition_needs_a_known_offer_type(worker: User) -> None:
     with pytest.raises(ValidationFailed) as failed:
         services.record_report(db.session, data, worker, current_app.config["SETTINGS"])
     assert failed.value.errors == {
-        "conditions[1].offer_types": ["Choisissez au moins un type d'offre impacté."],
-        "conditions[2].offer_types": ["Type d'offre inconnu : aquatique."],
+        "conditions[1].offer_types": [
+            f"{WORDING['ACC-02']} : choisissez au moins un type d'offre impacté."
+        ],
+        "conditions[2].offer_types": [f"{WORDING['ACC-03']} : type d'offre inconnu (aquatique)."],
     }
     db.session.rollback()
     assert db.session.query(Report).count() == 0
@@ -188,13 +193,13 @@ def test_api_old_form_means_every_condition_impacted_those_types(
             ],
             {},
             "conditions[2].offer_types",
-            "Choisissez au moins un type d'offre impacté.",
+            f"{WORDING['ACC-03']} : choisissez au moins un type d'offre impacté.",
         ),
         (
             [{"code": "ACC-01", "offer_types": ["aquatique"]}],
             {},
             "conditions[0].offer_types",
-            "Type d'offre inconnu : aquatique.",
+            f"{WORDING['ACC-01']} : type d'offre inconnu (aquatique).",
         ),
         ([{"code": "ACC-01"}], {}, "conditions[0].offer_types", "Ce champ est obligatoire."),
         (

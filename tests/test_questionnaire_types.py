@@ -13,6 +13,7 @@ from sqlalchemy import select
 from barometre import clock
 from barometre.extensions import db
 from barometre.models import Report, User
+from barometre.referentiel import CONDITIONS
 from tests.conftest import login
 from tests.intake_helpers import text
 
@@ -73,8 +74,14 @@ def test_a_condition_without_types_is_refused_next_to_it_and_everything_is_kept(
     errors = re.search(r'<ul class="field-errors" id="types-OFF-06-errors">(.*?)</ul>', page, re.S)
     assert errors and "au moins un type d'offre" in errors.group(1)
     assert 'id="types-SEC-01-errors"' not in page
-    summary = re.search(r'<ul class="field-errors" id="offer_types-errors">(.*?)</ul>', page, re.S)
-    assert summary and "OFF-06 : Choisissez au moins un type d'offre" in summary.group(1)
+    # The summary names the condition by its wording, never by its code.
+    summary = re.search(r'<div class="error-summary" role="alert">(.*?)</div>', page, re.S)
+    assert summary, page[:3000]
+    wording = next(c.fr for c in CONDITIONS if c.code == "OFF-06")
+    assert f"{wording} : choisissez au moins un type d'offre impacté." in summary.group(1)
+    assert 'href="#types-OFF-06"' in summary.group(1)
+    assert "OFF-06" not in re.sub(r'(href|id)="[^"]*"', "", summary.group(1))
+    assert 'id="offer_types-errors"' not in page
     for code in ("SEC-01", "ACC-02", "OFF-06"):
         assert re.search(rf'value="{code}"\s+checked', page)
     for value in ("SEC-01:individuel", "SEC-01:collectif", "ACC-02:cellulaire"):
@@ -89,5 +96,5 @@ def test_an_unknown_type_in_a_row_is_refused(signed_in: FlaskClient) -> None:
     assert response.status_code == 422
     page = text(response)
     errors = re.search(r'id="types-SEC-01-errors">(.*?)</ul>', page, re.S)
-    assert errors and "Type d'offre inconnu : aquatique." in errors.group(1)
+    assert errors and "type d'offre inconnu (aquatique)." in errors.group(1)
     assert db.session.query(Report).count() == 0

@@ -32,7 +32,7 @@ def test_the_author_sees_the_committee_reason_and_nobody_else(
     db.session.commit()
     login(client, author)
     page = text(client.get("/mes-signalements"))
-    assert "rejeté par le comité" in page
+    assert "Rejeté par le comité baromètre : ce signalement ne compte pas dans le niveau." in page
     assert f"Motif du comité : {REASON}" in page
     other = app.test_client()
     login(other, colleague)

@@ -70,7 +70,24 @@
     sync();
   }
 
+  // A visit older than the TTL counts only as history: say so as soon as the date is typed
+  // (without JavaScript the server says it and asks to confirm before storing anything).
+  function setUpLateHint(hint) {
+    var field = document.getElementById("visit_date");
+    if (!field) { return; }
+    var before = hint.getAttribute("data-late-before");
+    function update() {
+      // ISO dates compare as text; an empty or unfinished date shows nothing.
+      hint.hidden = !(/^\d{4}-\d{2}-\d{2}$/.test(field.value) && field.value < before);
+    }
+    field.addEventListener("input", update);
+    field.addEventListener("change", update);
+    update();
+  }
+
   Array.prototype.forEach.call(document.querySelectorAll("[data-condition]"), setUpTypes);
+  var lateHint = document.querySelector("[data-late-hint]");
+  if (lateHint) { setUpLateHint(lateHint); }
   var box = document.querySelector("[data-condition-filter]");
   if (box) { setUpFilter(box); }
   var counter = document.querySelector("[data-counter]");
