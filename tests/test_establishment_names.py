@@ -225,6 +225,9 @@ def test_console_create_and_rename_with_dutch_and_english_names(console: FlaskCl
     form = text(console.get(f"/coordination/etablissements/{forest.id}"))
     assert 'value="Gevangenis van Vorst"' in form
     assert "Nom (néerlandais)" in form and "Nom (anglais)" in form
+    # Optional, with an example of each language's name.
+    assert "Facultatif, ex. « Gevangenis van Haren »" in form
+    assert "Facultatif, ex. « Haren Prison »" in form
     renamed = console.post(
         f"/coordination/etablissements/{forest.id}",
         data={"name": "Prison de Forest", "name_nl": "", "name_en": "Forest Prison"},

@@ -62,7 +62,8 @@ def test_a_rise_sends_one_email_per_recipient_in_their_language(
     for address, lang in expected.items():
         [message] = smtp.collector.to(address)
         if lang == "nl":
-            assert message["Subject"] == "Barometer: Gevangenis van Haren gaat naar code oranje 1 op 5"
+            subject = "Barometer: Gevangenis van Haren gaat naar code oranje 1 op 5"
+            assert message["Subject"] == subject
             assert "[NIEUW] " in message.get_body(("plain",)).get_content()
         else:
             assert (

@@ -106,7 +106,9 @@ def test_a_report_delivers_exactly_one_email_per_recipient_in_their_language(
     assert addresses(smtp) == sorted(a.lower() for a in expected)
     for address, lang in expected.items():
         [message] = smtp.collector.to(address)
-        prefix = "Barometer: Gevangenis van Haren gaat naar" if lang == "nl" else "Baromètre : la prison"
+        prefix = {"nl": "Barometer: Gevangenis van Haren gaat naar"}.get(
+            lang, "Baromètre : la prison"
+        )
         assert message["Subject"].startswith(prefix)
     ids = {message_id(n.id, current_app.config["SETTINGS"]) for n in rows}
     assert {r.message["Message-ID"] for r in smtp.collector.all()} == ids
