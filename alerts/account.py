@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from barometre import clock
 from barometre.extensions import DbSession
+from barometre.languages import supported
 from barometre.models import User
 from barometre.password_links import MAX_AGE, EmailState
 from barometre.settings import current as current_settings
@@ -58,9 +59,12 @@ class QueuedAccountEmail:
         )
 
 
-def queue(session: DbSession, user: User, purpose: str) -> QueuedAccountEmail:
+def queue(
+    session: DbSession, user: User, purpose: str, language: str | None = None
+) -> QueuedAccountEmail:
     """The receiver of `signals.account_email_wanted`: record the email of `user`
-    (`purpose`: invite or reset) in this transaction."""
+    (`purpose`: invite or reset) in this transaction, in `language` when the request
+    gave one (stored on the row: a later delivery renders it in that language)."""
     if purpose not in ACCOUNT_KINDS:
         raise ValueError(f"unknown account email {purpose!r}")
     now = clock.now()
@@ -69,7 +73,7 @@ def queue(session: DbSession, user: User, purpose: str) -> QueuedAccountEmail:
         user_id=user.id,
         recipient=user.email,
         recipient_kind=TO_USER,
-        language=language_of(user, current_settings()),
+        language=supported(language) if language else language_of(user, current_settings()),
         created_at=now,
         next_attempt_at=now,
         give_up_at=now + min(GIVE_UP_AFTER, MAX_AGE[purpose]),

@@ -96,15 +96,17 @@ def engine_options(url: str) -> dict[str, Any]:
 
 
 def select_locale() -> str | None:
+    """The page's language: the header's switch (a cookie) first, then a signed-in
+    user's profile language (also their emails'), then the browser's."""
     if not has_request_context():
         return None
+    chosen = request.cookies.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
     if current_user and getattr(current_user, "is_authenticated", False):
         language = getattr(current_user, "language", None)
         if language in LANGUAGES:
             return str(language)
-    chosen = request.cookies.get("lang")
-    if chosen in LANGUAGES:
-        return chosen
     return request.accept_languages.best_match(LANGUAGES) or "fr"
 
 

@@ -79,10 +79,14 @@ class NoMailer(RuntimeError):
     """No package sends emails in this app (the app factory wires alerts)."""
 
 
-def email_link(session: DbSession, user: User, purpose: str) -> QueuedEmail:
+def email_link(
+    session: DbSession, user: User, purpose: str, language: str | None = None
+) -> QueuedEmail:
     """Record the email carrying `user`'s link (`purpose`: INVITE or RESET) in this
-    transaction; it leaves after commit."""
-    answers = signals.account_email_wanted.send(session, user=user, purpose=purpose)
+    transaction; it leaves after commit, in `language` (None: the account's)."""
+    answers = signals.account_email_wanted.send(
+        session, user=user, purpose=purpose, language=language
+    )
     if not answers:
         raise NoMailer("nothing answers signals.account_email_wanted")
     queued: QueuedEmail = answers[0][1]

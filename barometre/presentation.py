@@ -85,9 +85,15 @@ def missing_offers_sentence(offer_types: Any) -> str:
 
 
 def in_sentence(name: str) -> str:
-    """An establishment's name inside a French sentence: « Historique de la prison de Haren »."""
+    """An establishment's name inside a sentence of the page's language."""
+    return name_in_sentence(name, lang())
+
+
+def name_in_sentence(name: str, language: str) -> str:
+    """An establishment's name inside a sentence in `language`: French puts an article before
+    a common noun (« Historique de la prison de Haren »); a proper name stays as it is."""
     first = name.split(" ", 1)[0].lower()
-    if lang() == "fr" and first in _FEMININE_NOUNS:
+    if language == "fr" and first in _FEMININE_NOUNS:
         return "la " + name[0].lower() + name[1:]
     return name
 

@@ -342,7 +342,27 @@ CONDITIONS: tuple[ConditionDef, ...] = (
     ),
 )
 
-ESTABLISHMENTS: tuple[tuple[str, str], ...] = (
-    ("haren", "Prison de Haren"),
-    ("saint-gilles", "Prison de Saint-Gilles"),
+
+@dataclass(frozen=True)
+class EstablishmentDef:
+    """A seeded prison: its slug (the badge's address, never changes) and its names.
+
+    The Dutch and English names are the ones the prisons and the FPS Justice use
+    (« Gevangenis van Haren », the Belgian Dutch of the place names).
+    """
+
+    slug: str
+    fr: str
+    nl: str
+    en: str
+
+
+ESTABLISHMENTS: tuple[EstablishmentDef, ...] = (
+    EstablishmentDef("haren", "Prison de Haren", "Gevangenis van Haren", "Haren Prison"),
+    EstablishmentDef(
+        "saint-gilles",
+        "Prison de Saint-Gilles",
+        "Gevangenis van Sint-Gillis",
+        "Saint-Gilles Prison",
+    ),
 )

@@ -53,11 +53,32 @@ def seed_referentiel(session: DbSession) -> None:
         row.label_fr, row.label_nl, row.label_en = offer.fr, offer.nl, offer.en
         row.position = position
         session.add(row)
-    existing = set(session.scalars(select(Establishment.slug)))
-    for slug, name in referentiel.ESTABLISHMENTS:
-        if slug not in existing:
-            session.add(Establishment(slug=slug, name=name))
+    seed_establishments(session)
     session.flush()
+
+
+def seed_establishments(session: DbSession) -> None:
+    """The Brussels prisons with their names in every language.
+
+    A prison already there keeps the names a coordinator gave it: only a Dutch
+    or English name still empty is filled (a database seeded before the names
+    existed gets them); a renamed French name is never put back.
+    """
+    existing = {e.slug: e for e in session.scalars(select(Establishment))}
+    for seeded in referentiel.ESTABLISHMENTS:
+        row = existing.get(seeded.slug)
+        if row is None:
+            session.add(
+                Establishment(
+                    slug=seeded.slug, name=seeded.fr, name_nl=seeded.nl, name_en=seeded.en
+                )
+            )
+            continue
+        # Only when empty: an UPDATE bumps the row's revision (the barometer's caches).
+        if not row.name_nl:
+            row.name_nl = seeded.nl
+        if not row.name_en:
+            row.name_en = seeded.en
 
 
 def ensure_service(session: DbSession, name: str, email: str = "") -> MemberService:

@@ -23,7 +23,9 @@ account_email_wanted = signals.signal(
     "account-email-wanted",
     doc="""An account needs its password link by email. Sender: the session; `user`,
     `purpose` (`password_links.INVITE` or `RESET`). The receiver that delivers emails
-    records it in this transaction and answers a `password_links.QueuedEmail`.""",
+    records it in this transaction and answers a `password_links.QueuedEmail`.
+    `language`: the email's language when the request that asked for it decides
+    (a reset: the page's language then); None: the account's.""",
 )
 
 job_asked = signals.signal(

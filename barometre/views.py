@@ -32,7 +32,7 @@ from .datacache import barometer_key, cache
 from .extensions import db
 from .gauge import level_words
 from .levels import OFFER_TYPES
-from .presentation import init_presentation, label_map, lang
+from .presentation import in_sentence, init_presentation, label_map, lang
 from .queries import EstablishmentView, barometer, referentiel, wording_labels
 from .security import embeddable_when
 from .settings import Settings
@@ -260,7 +260,7 @@ def establishment_feed(slug: str) -> ResponseReturnValue:
         history.feed_changes(db.session, establishment_id=view.establishment.id),
         url_for("barometre.establishment_feed", slug=slug),
         url_for("barometre.establishment", slug=slug),
-        _("Baromètre Fidex : changements de niveau de %(name)s", name=name),
+        _("Baromètre Fidex : changements de niveau de %(name)s", name=in_sentence(name)),
     )
 
 

@@ -15,6 +15,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
@@ -24,7 +25,7 @@ from barometre import password_links as links
 from barometre.auth import COORDINATOR, PUBLIC, USER, access
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
-from barometre.languages import LANGUAGES
+from barometre.languages import LANGUAGES, supported
 from barometre.models import MemberService, User
 from barometre.settings import current as settings
 
@@ -40,6 +41,22 @@ from .forms import (
 )
 
 LANG_COOKIE_AGE = 365 * 24 * 3600
+
+# The profile's language is the emails' (alerts, digest, links); the header's switch is not.
+EMAILS_SENT_IN = {
+    "fr": _l(
+        "Les e-mails vous sont envoyés en français ; le choix de langue en haut de page "
+        "ne change que la langue des pages."
+    ),
+    "nl": _l(
+        "Les e-mails vous sont envoyés en néerlandais ; le choix de langue en haut de page "
+        "ne change que la langue des pages."
+    ),
+    "en": _l(
+        "Les e-mails vous sont envoyés en anglais ; le choix de langue en haut de page "
+        "ne change que la langue des pages."
+    ),
+}
 
 
 def home_for(user: User) -> str:
@@ -91,7 +108,9 @@ def forgot_password() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render_template("intake/forgot.html", form=form), 422 if form.errors else 200
     try:
-        accounts.request_reset(db.session, form.email.data or "", client_address())
+        accounts.request_reset(
+            db.session, form.email.data or "", client_address(), current_language()
+        )
     except accounts.Throttled:
         db.session.rollback()
         message = _("Trop de demandes de lien. Réessayez dans quelques minutes.")
@@ -135,7 +154,10 @@ def _profile_page(
 ) -> ResponseReturnValue:
     return (
         render_template(
-            "intake/profile.html", language_form=language_form, password_form=password_form
+            "intake/profile.html",
+            language_form=language_form,
+            password_form=password_form,
+            emails_sent_in=EMAILS_SENT_IN[supported(current_user.language)],
         ),
         status,
     )
@@ -182,13 +204,14 @@ def profile_password() -> ResponseReturnValue:
 @bp.post("/langue")
 @access(PUBLIC)
 def choose_language() -> ResponseReturnValue:
-    """The language switcher: a cookie for everyone, the profile for signed-in users."""
+    """The header's language switch: the pages' language, a cookie, for everyone.
+
+    It never changes a signed-in user's profile language, which is the language of
+    their emails (the profile says so).
+    """
     language = request.form.get("lang", "")
     if language not in LANGUAGES:
         abort(400)
-    if current_user.is_authenticated:
-        accounts.set_language(db.session, current_user, language)
-        db.session.commit()
     response = make_response(
         redirect(safe_next(request.form.get("next"), url_for("barometre.index")), 303)
     )

@@ -61,21 +61,22 @@ def authenticate(session: DbSession, email: str, password: str, address: str) ->
     return None
 
 
-def request_reset(session: DbSession, email: str, address: str) -> None:
+def request_reset(session: DbSession, email: str, address: str, language: str) -> None:
     """Someone asks for a password link: an email if the account exists and is active.
 
     The same work, in the same order, whatever the address: the request is
     counted (throttled per address typed and per client), the account looked
     up; only then, for an account, one notification row is recorded (its email
     leaves after commit, in the background). Raises Throttled first when a
-    window is full.
+    window is full. The email is in `language`, the page's when it was asked: the
+    person who asks may not read the account's language (or never chose one).
     """
     if throttle.reset_throttled(session, email, address):
         raise Throttled
     throttle.record_reset_request(session, email, address)
     user = find_user(session, email)
     if user is not None and user.is_active:
-        email_link(session, user, RESET)
+        email_link(session, user, RESET, language)
 
 
 def invitation_errors(session: DbSession, data: Invitation) -> dict[str, list[str]]:

@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from barometre import referentiel
 from barometre.extensions import db
 from barometre.models import AuditEntry, Establishment, User
 from tests.conftest import file_report, login
@@ -66,6 +67,16 @@ def translate_haren(note: bool = True) -> Establishment:
     return haren
 
 
+def without_dutch(row: Establishment) -> None:
+    """A prison whose Dutch name was taken away: the French one stands in."""
+    row.name_nl = ""
+    db.session.commit()
+
+
+def referentiel_slugs() -> list[str]:
+    return [seeded.slug for seeded in referentiel.ESTABLISHMENTS]
+
+
 def journal() -> list[tuple[str, dict[str, Any]]]:
     rows = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))
     return [(row.action, row.detail) for row in rows]
@@ -92,7 +103,47 @@ def test_stored_names_are_read_back(app: Flask) -> None:
     haren = establishment()
     assert haren.names() == {"fr": "Prison de Haren", "nl": HAREN_NL, "en": HAREN_EN}
     assert haren.note_in("nl") == NOTE_NL
+    without_dutch(establishment("saint-gilles"))
     assert establishment("saint-gilles").name_in("nl") == "Prison de Saint-Gilles"
+
+
+# --- the seed ---------------------------------------------------------------------------
+
+
+def test_the_seed_names_every_brussels_prison_in_the_three_languages(app: Flask) -> None:
+    rows = {row.slug: row.names() for row in db.session.scalars(select(Establishment))}
+    assert rows == {
+        "haren": {"fr": "Prison de Haren", "nl": HAREN_NL, "en": HAREN_EN},
+        "saint-gilles": {
+            "fr": "Prison de Saint-Gilles",
+            "nl": "Gevangenis van Sint-Gillis",
+            "en": "Saint-Gilles Prison",
+        },
+    }
+    for slug in referentiel_slugs():
+        row = establishment(slug)
+        assert row.name_nl and row.name_en, slug  # given, not the French fallback
+
+
+def test_seed_fills_empty_names_and_keeps_what_a_coordinator_typed(app: Flask) -> None:
+    # A database seeded before the names existed, where a coordinator named one prison.
+    haren, saint_gilles = establishment(), establishment("saint-gilles")
+    haren.name_nl, haren.name_en = "", ""
+    saint_gilles.name = "Prison de Saint-Gilles (Bruxelles)"
+    saint_gilles.name_nl, saint_gilles.name_en = "Gevangenis Sint-Gillis", ""
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    assert establishment().names() == {"fr": "Prison de Haren", "nl": HAREN_NL, "en": HAREN_EN}
+    assert establishment("saint-gilles").names() == {
+        "fr": "Prison de Saint-Gilles (Bruxelles)",  # renamed: kept
+        "nl": "Gevangenis Sint-Gillis",  # typed: kept
+        "en": "Saint-Gilles Prison",  # empty: filled
+    }
+    revision = establishment().revision
+    again = app.test_cli_runner().invoke(args=["seed"])
+    assert again.exit_code == 0, again.output
+    assert establishment().revision == revision  # nothing to fill: the row is not rewritten
 
 
 # --- pages, feeds, badge, API -----------------------------------------------------------
@@ -100,6 +151,7 @@ def test_stored_names_are_read_back(app: Flask) -> None:
 
 def test_a_dutch_visitor_sees_the_dutch_name_and_note(client: FlaskClient) -> None:
     translate_haren()
+    without_dutch(establishment("saint-gilles"))
     dutch = "nl-BE,nl;q=0.9"
     cards = get(client, "/", dutch)
     assert HAREN_NL in cards and NOTE_NL in cards
@@ -116,13 +168,13 @@ def test_a_dutch_visitor_sees_the_dutch_name_and_note(client: FlaskClient) -> No
 
 
 def test_the_cards_follow_a_new_dutch_name_at_once(console: FlaskClient) -> None:
-    assert HAREN_NL not in get(console, "/", "nl")
+    assert HAREN_NL in get(console, "/", "nl")
     haren = establishment()
     console.post(
         f"/coordination/etablissements/{haren.id}",
-        data={"name": "Prison de Haren", "name_nl": HAREN_NL, "name_en": ""},
+        data={"name": "Prison de Haren", "name_nl": "Gevangenis Haren", "name_en": ""},
     )
-    assert HAREN_NL in get(console, "/", "nl")
+    assert "Gevangenis Haren<" in get(console, "/", "nl")
 
 
 def test_badge_and_feeds_name_the_establishment_in_the_readers_language(
@@ -148,7 +200,7 @@ def test_the_api_gives_every_name_and_note_and_keeps_its_fields(client: FlaskCli
         e["slug"]: e for e in client.get("/api/v1/establishments").get_json()["establishments"]
     }
     assert listed["haren"]["names"]["nl"] == HAREN_NL
-    assert listed["saint-gilles"]["names"]["nl"] == "Prison de Saint-Gilles"
+    assert listed["saint-gilles"]["names"]["nl"] == "Gevangenis van Sint-Gillis"
     assert listed["saint-gilles"]["committee_notes"] is None
     schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
     assert "names" in schema["Establishment"]["required"]
@@ -173,6 +225,9 @@ def test_console_create_and_rename_with_dutch_and_english_names(console: FlaskCl
     form = text(console.get(f"/coordination/etablissements/{forest.id}"))
     assert 'value="Gevangenis van Vorst"' in form
     assert "Nom (néerlandais)" in form and "Nom (anglais)" in form
+    # Optional, with an example of each language's name.
+    assert "Facultatif, ex. « Gevangenis van Haren »" in form
+    assert "Facultatif, ex. « Haren Prison »" in form
     renamed = console.post(
         f"/coordination/etablissements/{forest.id}",
         data={"name": "Prison de Forest", "name_nl": "", "name_en": "Forest Prison"},
@@ -226,7 +281,7 @@ def test_console_refuses_hostile_text_in_the_new_fields(console: FlaskClient, ba
         assert response.status_code == 422, (url, data)
         assert "caractère interdit" in text(response), (url, data)
     haren = establishment()
-    assert (haren.name_nl, haren.name_en, haren.committee_note) == ("", "", "")
+    assert (haren.name_nl, haren.name_en, haren.committee_note) == (HAREN_NL, HAREN_EN, "")
     assert db.session.scalar(select(Establishment).where(Establishment.slug == "x")) is None
     assert journal() == []
 
@@ -293,7 +348,7 @@ def test_cli_refuses_hostile_text_with_a_french_error(app: Flask, option: str, b
     assert result.exit_code == 1
     assert f"{option} refusé" in result.output and "caractère interdit" in result.output
     haren = establishment()
-    assert (haren.name_nl, haren.name_en, haren.committee_note) == ("", "", "")
+    assert (haren.name_nl, haren.name_en, haren.committee_note) == (HAREN_NL, HAREN_EN, "")
     if option.startswith("--name"):
         created = run(app, "create", "Prison X", option, bad)
         assert created.exit_code == 1 and "caractère interdit" in created.output

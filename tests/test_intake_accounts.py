@@ -375,11 +375,13 @@ class TestLanguage:
         page = client.get("/connexion").get_data(as_text=True)
         assert '<html lang="nl">' in page and "Aanmelden" in page
 
-    def test_signed_in_choice_is_stored(self, client: FlaskClient, worker: User) -> None:
+    def test_signed_in_choice_changes_the_pages_not_the_profile(
+        self, client: FlaskClient, worker: User
+    ) -> None:
         login(client, worker)
         client.post("/langue", data={"lang": "en", "next": "/signalement"})
         db.session.refresh(worker)
-        assert worker.language == "en"
+        assert worker.language is None  # the emails' language is the profile's, untouched
         page = client.get("/signalement").get_data(as_text=True)
         assert "Send the report" in page and "Safety and security" in page
 

@@ -98,3 +98,35 @@ def test_console_gives_a_language_and_can_give_it_back_to_the_browser(
         url, data={"role": "worker", "service": service, "active": "y", "language": "de"}
     )
     assert wrong.status_code == 422
+
+
+def test_the_header_switch_leaves_a_coordinators_email_language(
+    client: FlaskClient, coordinator: User
+) -> None:
+    """Issue 26: switching the pages to Dutch must not send the coordinator Dutch emails."""
+    coordinator.language = "fr"
+    db.session.commit()
+    login(client, coordinator)
+    with client.application.app_context():
+        switched = client.post("/langue", data={"lang": "nl", "next": "/profil"})
+    assert switched.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(User, coordinator.id).language == "fr"  # type: ignore[union-attr]
+    with client.application.app_context():
+        page = client.get("/profil").get_data(as_text=True)
+    assert '<html lang="nl">' in page  # the pages follow the switch
+    # The profile says which language the emails use, in the page's language.
+    assert "U ontvangt de e-mails in het Frans" in page
+
+
+def test_the_profile_says_the_emails_language(client: FlaskClient, worker: User) -> None:
+    worker.language = "en"
+    db.session.commit()
+    login(client, worker)
+    with client.application.app_context():
+        page = client.get("/profil").get_data(as_text=True)
+    assert "Your emails are sent in English" in page
+    with client.application.app_context():
+        client.post("/profil/langue", data={"language": "nl"})
+        page = client.get("/profil").get_data(as_text=True)
+    assert "U ontvangt de e-mails in het Nederlands" in page

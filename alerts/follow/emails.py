@@ -14,6 +14,7 @@ from alerts.emails import Content, barometer_url, common_context
 from alerts.models import Notification
 from alerts.transport import PermanentFailure
 from barometre.extensions import DbSession
+from barometre.presentation import name_in_sentence
 from barometre.settings import Settings
 
 from . import service as follow
@@ -31,7 +32,9 @@ def follow_context(request: FollowRequest, lang: str, settings: Settings) -> dic
         **common_context(request.email, settings),
         "lang": lang,
         "barometer_url": barometer_url(settings),
-        "establishment": request.establishment.name,
+        # The name in the email's language, as it reads inside its sentences (every use of
+        # it in the confirmation is one: « confirmez le suivi de la prison de Haren »).
+        "establishment": name_in_sentence(request.establishment.name_in(lang), lang),
         "address": request.email,
         "alerts": request.alerts,
         "red_only": request.red_only,

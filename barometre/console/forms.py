@@ -84,12 +84,18 @@ class NameForm(Form):
     name_nl = StringField(
         _l("Nom (néerlandais)"),
         validators=[at_most(MAX_NAME)],
-        description=_l("Facultatif : à défaut, le nom français est montré."),
+        description=_l(
+            "Facultatif, ex. « Gevangenis van Haren » : le nom montré sur les pages et dans "
+            "les e-mails en néerlandais. À défaut, le nom français est montré."
+        ),
     )
     name_en = StringField(
         _l("Nom (anglais)"),
         validators=[at_most(MAX_NAME)],
-        description=_l("Facultatif : à défaut, le nom français est montré."),
+        description=_l(
+            "Facultatif, ex. « Haren Prison » : le nom montré sur les pages et dans "
+            "les e-mails en anglais. À défaut, le nom français est montré."
+        ),
     )
 
 

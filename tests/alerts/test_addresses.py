@@ -43,7 +43,7 @@ def test_an_opt_out_through_the_link_is_visible_and_editable_in_the_console(
     assert "non, refusées par le lien de ses courriels" in page
     book = client.get("/coordination/adresses").get_data(as_text=True)
     row = book.split(f'<th scope="row">{ADDRESS}</th>')[1].split("</tr>")[0]
-    assert "refusées par le lien" in row and "contact de Prison de Haren" in row
+    assert "refusées par le lien" in row and "contact de la prison de Haren" in row
 
     # Asked by phone, the coordinator lets alerts through again, from the contact's page.
     back = f"/coordination/contacts/{contact.id}"

@@ -293,7 +293,7 @@ def test_embedded_mode_writes_one_eml_file_per_email(app: Flask) -> None:
     rows = notifications()
     assert [f.name for f in files] == [transport.outbox_name(n.id) for n in rows]
     assert all(n.state == "sent" for n in rows)
-    assert b"Barometer: Prison de Haren" in files[1].read_bytes()
+    assert b"Barometer: Gevangenis van Haren" in files[1].read_bytes()
 
 
 # --- concurrency (PostgreSQL: real row locks and concurrent transactions) ---------------

@@ -301,7 +301,7 @@ def test_an_english_contact_from_the_cli_or_the_console_gets_english_alerts(
     for address in ("cli-en@haren.test", "console-en@haren.test"):
         [message] = smtp.collector.to(address)
         assert message["Content-Language"] == "en"
-        assert message["Subject"] == "Barometer: Prison de Haren moves to code orange 1 of 5"
+        assert message["Subject"] == "Barometer: Haren Prison moves to code orange 1 of 5"
         assert "Hello," in bodies(message)["text"]
 
 

@@ -62,7 +62,8 @@ def test_a_rise_sends_one_email_per_recipient_in_their_language(
     for address, lang in expected.items():
         [message] = smtp.collector.to(address)
         if lang == "nl":
-            assert message["Subject"] == "Barometer: Prison de Haren gaat naar code oranje 1 op 5"
+            subject = "Barometer: Gevangenis van Haren gaat naar code oranje 1 op 5"
+            assert message["Subject"] == subject
             assert "[NIEUW] " in message.get_body(("plain",)).get_content()
         else:
             assert (
@@ -102,7 +103,7 @@ def test_red_has_its_own_template_and_reaches_red_only_contacts(
     assert message["Subject"] == "Baromètre : code rouge à la prison de Haren"
     assert "seuil du code rouge est atteint" in message.get_body(("plain",)).get_content()
     [dutch] = smtp.collector.to(people["nl"])
-    assert dutch["Subject"] == "Barometer: code rood in Prison de Haren"
+    assert dutch["Subject"] == "Barometer: code rood in Gevangenis van Haren"
     assert {n.kind for n in notifications()} == {"red"}
 
 
@@ -131,7 +132,7 @@ def test_rejection_back_to_green_sends_the_back_to_green_notice(
     [message] = smtp.collector.to(people["fr"])
     assert message["Subject"] == "Baromètre : la prison de Haren revient au vert"
     [dutch] = smtp.collector.to(people["nl"])
-    assert dutch["Subject"] == "Barometer: Prison de Haren opnieuw groen"
+    assert dutch["Subject"] == "Barometer: Gevangenis van Haren opnieuw groen"
 
 
 def test_the_end_of_a_red_reaches_red_only_contacts(

@@ -492,7 +492,7 @@ def test_who_receives_what_shows_followers_and_a_coordinator_can_stop_them(
     confirm(client, smtp.collector.to(FAN)[0])
     login(client, coordinator)
     page = client.get("/coordination/adresses").get_data(as_text=True)
-    assert FAN in page and "suit Prison de Haren" in page
+    assert FAN in page and "suit la prison de Haren" in page
     client.post("/coordination/adresses", data={"email": FAN, "alerts": "0", "digest": "0"})
     assert followers() == []  # as its own link would: nothing left, forgotten
 

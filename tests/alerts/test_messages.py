@@ -355,7 +355,7 @@ def test_a_fall_out_of_red_is_told_once_to_the_reds_recipients_only(
     assert "passé de rouge à orange 4 sur 5" in text
     assert "4 situations problématiques ouvertes." in text
     [dutch] = smtp.collector.to(people["nl"])
-    assert dutch["Subject"] == "Barometer: code rood opgeheven in Prison de Haren"
+    assert dutch["Subject"] == "Barometer: code rood opgeheven in Gevangenis van Haren"
     # Exactly once: a second fall, or the reconciler, sends nothing more.
     services.resolve_situation(db.session, first_open().id, people["coordinator"], "ok", settings())
     db.session.commit()

@@ -61,13 +61,13 @@ def test_a_dutch_contacts_rise_names_haren_in_dutch(
     assert HAREN_NL in said(coordinator_nl)
     [french] = smtp.collector.to(people["fr"])
     assert "Prison de Haren" in said(french) and HAREN_NL not in said(french)
-    # The context the templates are given: the Dutch name and note (no English ones: French).
+    # The context the templates are given: the name and note in each language.
     event = db.session.scalar(select(AlertEvent))
     assert event is not None
     kinds = emails.offer_types_by_code(db.session)
     for lang, name, note in [
         ("nl", HAREN_NL, NOTE_NL),
-        ("en", "Prison de Haren", NOTE_FR),
+        ("en", "Haren Prison", NOTE_FR),  # the seeded English name; no English note: French
         ("fr", "Prison de Haren", NOTE_FR),
     ]:
         context = emails.event_context(db.session, event, lang, kinds, settings(), True)
@@ -88,3 +88,15 @@ def test_a_dutch_contacts_digest_names_haren_and_gives_its_note_in_dutch(
     [french] = smtp.collector.to(people["fr"])
     assert "Prison de Haren" in said(french) and NOTE_FR in said(french)
     assert HAREN_NL not in said(french)
+
+
+def test_the_seeded_dutch_name_reaches_a_dutch_contact_untouched(
+    people: dict[str, Any], smtp: SmtpServer
+) -> None:
+    """Nobody typed a name: the seed's own « Gevangenis van Haren » is in the Dutch email."""
+    file_report(people["worker"], conditions=("ACC-01",))
+    [dutch] = smtp.collector.to(people["nl"])
+    assert dutch["Subject"] == "Barometer: Gevangenis van Haren gaat naar code oranje 1 op 5"
+    assert "Prison de Haren" not in said(dutch)
+    [french] = smtp.collector.to(people["fr"])
+    assert "Prison de Haren" in said(french) and HAREN_NL not in said(french)

@@ -71,7 +71,7 @@ def test_the_log_shows_what_went_to_whom_and_the_outbox_lists_emails(
     )
     outbox = client.get("/coordination/outbox").get_data(as_text=True)
     assert outbox.count("/coordination/outbox/notification-") == 5
-    assert "Barometer: Prison de Haren gaat naar code oranje 1 op 5" in outbox
+    assert "Barometer: Gevangenis van Haren gaat naar code oranje 1 op 5" in outbox
     first = notifications()[0]
     message = client.get(f"/coordination/outbox/notification-{first.id:06d}.eml")
     assert message.status_code == 200 and "Bonjour" in message.get_data(as_text=True)

@@ -106,7 +106,9 @@ def test_a_report_delivers_exactly_one_email_per_recipient_in_their_language(
     assert addresses(smtp) == sorted(a.lower() for a in expected)
     for address, lang in expected.items():
         [message] = smtp.collector.to(address)
-        prefix = "Barometer: Prison de Haren gaat naar" if lang == "nl" else "Baromètre : la prison"
+        prefix = {"nl": "Barometer: Gevangenis van Haren gaat naar"}.get(
+            lang, "Baromètre : la prison"
+        )
         assert message["Subject"].startswith(prefix)
     ids = {message_id(n.id, current_app.config["SETTINGS"]) for n in rows}
     assert {r.message["Message-ID"] for r in smtp.collector.all()} == ids
@@ -141,7 +143,7 @@ def test_red_sends_the_red_template(
     assert addresses(smtp) == sorted(a.lower() for a in expected)
     assert {r.message["Subject"] for r in smtp.collector.all()} == {
         "Baromètre : code rouge à la prison de Haren",
-        "Barometer: code rood in Prison de Haren",
+        "Barometer: code rood in Gevangenis van Haren",
     }
 
 
@@ -163,7 +165,7 @@ def test_rejection_back_to_green_sends_the_back_to_green_notice(
         assert len(subjects) == 2
         assert subjects[1] in (
             "Baromètre : la prison de Haren revient au vert",
-            "Barometer: Prison de Haren opnieuw groen",
+            "Barometer: Gevangenis van Haren opnieuw groen",
         )
 
 
