@@ -21,6 +21,14 @@ DAY = timedelta(days=1)
 PERIODS: dict[str, int | None] = {"3m": 91, "12m": 365, "tout": None}
 DEFAULT_PERIOD = "12m"
 MAX_TICKS = 8
+# Average width of an 11px sans-serif character, as shields.io estimates: the badge's
+# words, and the chart's tick labels (DejaVu Sans, Debian's, measures about 6.1 on them).
+CHAR_WIDTH = 6.6
+NOW_WIDTH = 6  # the level now is drawn at least this wide at the right end, even if reached now
+TICK_GAP = 8  # room between two tick labels, in the picture's units
+TICK_STEPS = (1, 2, 3, 4, 6, 12, 24, 60, 120)
+# The longest label of each unit, for an estimate of its width without the words at hand.
+LONGEST_LABEL = {"day": "30 sept.", "week": "30 sept.", "month": "sept. 2026", "year": "2026"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,9 @@ class Marker:
 class Tick:
     day: date
     x: float
-    unit: str  # "week" or "month": how the label is written
+    unit: str  # "day", "week", "month" or "year": how the label is written
+    label: str = ""  # the words, when the chart was drawn with them
+    anchor: str = "middle"  # SVG text-anchor: "start" or "end" near the picture's edges
 
 
 @dataclass(frozen=True)
@@ -128,18 +138,33 @@ WIDE = {"width": 640, "height": 300}
 NARROW = {"width": 340, "height": 280, "left": 64, "max_ticks": 4}
 
 
+def first_known(changes: Sequence[Change], first_record: datetime | None) -> datetime | None:
+    """The establishment's first record: the earlier of `first_record` and its first change."""
+    known = [t for t in (first_record, changes[0].at if changes else None) if t is not None]
+    return min(known) if known else None
+
+
 def chart_window(
-    changes: Sequence[Change], now: datetime, period: str = DEFAULT_PERIOD
+    changes: Sequence[Change],
+    now: datetime,
+    period: str = DEFAULT_PERIOD,
+    first_record: datetime | None = None,
 ) -> tuple[datetime, datetime]:
-    """The period the reader chose, ending now; "all" starts a little before the first change."""
+    """The period the reader chose, ending now, but never before the establishment's first
+    record (its creation, first report, situation or level change, imported ones included):
+    before it the barometer knows nothing, so the chart draws nothing, not vert.
+
+    "all" starts at the first record; with no record at all, 30 days of the level now.
+    """
     days = PERIODS.get(period, PERIODS[DEFAULT_PERIOD])
-    if days is not None:
-        return now - timedelta(days=days), now
-    if not changes:
-        return now - timedelta(days=30), now
-    first = changes[0].at
-    pad = max(DAY, (now - first) * 0.03)
-    return min(first - pad, now - timedelta(days=30)), now
+    first = first_known(changes, first_record)
+    if days is None:
+        start = first if first is not None else now - timedelta(days=30)
+    else:
+        start = now - timedelta(days=days)
+        if first is not None:
+            start = max(start, first)
+    return min(start, now), now
 
 
 def history_chart(
@@ -153,14 +178,21 @@ def history_chart(
     offer_types: Sequence[str] = (),
     left: int = 96,
     max_ticks: int = MAX_TICKS,
+    first_record: datetime | None = None,
+    label: Callable[[Tick], str] | None = None,
 ) -> Chart:
     """A step chart of the level over the period, on a true time axis; `changes` by time.
 
     Under it, one strip per offer type gives the colour that type's open
-    situations alone give (R13) over the same time axis.
+    situations alone give (R13) over the same time axis. The window starts at the
+    establishment's first record if that is later than the period's start
+    (`chart_window`). The level now (and each strip's colour now) ends the chart at
+    least `NOW_WIDTH` wide, even when it was reached this very moment: a change in
+    the last `NOW_WIDTH` units is drawn at their left edge. `label` writes a tick's
+    words, so that ticks are spaced for their labels never to overlap.
     """
     period = period if period in PERIODS else DEFAULT_PERIOD
-    start, end = chart_window(changes, now, period)
+    start, end = chart_window(changes, now, period, first_record)
     shown = [c for c in changes if start <= c.at <= end]
     before = [c for c in changes if c.at < start]
     initial = before[-1].rank_after if before else shown[0].rank_before if shown else current_rank
@@ -168,33 +200,48 @@ def history_chart(
     top = 12
     strips_height = len(offer_types) * (strip_height + strip_gap)
     bottom = height - 32 - strips_height
-    plot_width = width - 12 - left
+    plot_right = width - 12
+    plot_width = plot_right - left
     span = max((end - start).total_seconds(), 1.0)
+    now_x = float(plot_right - NOW_WIDTH)
 
     def x_of(at: datetime) -> float:
         return round(left + plot_width * (at - start).total_seconds() / span, 1)
 
+    def x_since(at: datetime) -> float:
+        """Where something that happened at `at` is drawn: the level now keeps its width."""
+        return float(left) if at <= start else min(x_of(at), now_x)
+
     def y_of(rank: int) -> float:
         return round(top + (bottom - top) * (RANK_MAX - rank) / RANK_MAX, 1)
 
-    points = [(x_of(start), y_of(initial))]
+    points = [(float(left), y_of(initial))]
     markers = []
-    bands = []
+    stretches = []
     rank, since = initial, start
     for change in shown:
-        x = x_of(change.at)
+        x = x_since(change.at)
         points += [(x, y_of(rank)), (x, y_of(change.rank_after))]
-        bands.append(_band(since, change.at, rank, x_of))
+        stretches.append((since, change.at, rank))
         rank, since = change.rank_after, change.at
         markers.append(Marker(change.at, rank, x, y_of(rank)))
-    points.append((x_of(end), y_of(rank)))
-    bands.append(_band(since, end, rank, x_of))
+    points.append((float(plot_right), y_of(rank)))
+    stretches.append((since, end, rank))
+    bands = tuple(
+        Band(since, until, value, x, w)
+        for since, until, value, x, w in _laid_out(stretches, x_since, plot_right)
+    )
     strips = tuple(
         Strip(
             offer_type,
             bottom + strip_gap + i * (strip_height + strip_gap),
             strip_height,
-            _segments(spans, offer_type, start, end, x_of),
+            tuple(
+                Segment(x, w, min(value, MAX_STEP), since, until)
+                for since, until, value, x, w in _laid_out(
+                    _stretches(spans, offer_type, start, end), x_since, plot_right
+                )
+            ),
         )
         for i, offer_type in enumerate(offer_types)
     )
@@ -210,11 +257,59 @@ def history_chart(
         period=period,
         points=" ".join(f"{x},{y}" for x, y in points),
         markers=tuple(markers),
-        ticks=ticks(start, end, x_of, max_ticks),
+        ticks=ticks(start, end, x_of, max_ticks, label=label, bounds=(2.0, width - 2.0)),
         rows=tuple((r, y_of(r)) for r in range(RANK_MAX + 1)),
-        bands=tuple(b for b in bands if b.end > b.start),
+        bands=bands,
         strips=strips,
     )
+
+
+Stretch = tuple[datetime, datetime, int]
+
+
+def _stretches(
+    spans: Sequence[Span], offer_type: str, start: datetime, end: datetime
+) -> list[Stretch]:
+    """How many open situations touched `offer_type` over the window, in stretches that tile
+    it; the last one is the count now, even if it began now (then it lasts no time)."""
+    moves: list[tuple[datetime, int]] = []
+    for s in spans:
+        if offer_type not in s.offer_types or s.opened > end:
+            continue
+        if s.closed is not None and s.closed <= start:
+            continue
+        moves.append((max(s.opened, start), 1))
+        if s.closed is not None and s.closed <= end:
+            moves.append((s.closed, -1))
+    moves.sort(key=lambda m: (m[0], m[1]))
+    stretches: list[Stretch] = []
+    count, since = 0, start
+    for at, delta in moves:
+        if at > since:
+            stretches.append((since, at, count))
+            since = at
+        count += delta
+    stretches.append((since, end, count))
+    return stretches
+
+
+def _laid_out(
+    stretches: Sequence[Stretch], x_since: Callable[[datetime], float], right: int
+) -> list[tuple[datetime, datetime, int, float, float]]:
+    """Stretches that tile the window, placed on the x axis (since, until, value, x, width):
+    the last one ends at `right`; one left without width is dropped, and neighbours of
+    the same value make one."""
+    placed: list[tuple[datetime, datetime, int, float, float]] = []
+    for i, (since, until, value) in enumerate(stretches):
+        x0 = x_since(since)
+        x1 = float(right) if i == len(stretches) - 1 else x_since(until)
+        if x1 <= x0:
+            continue
+        if placed and placed[-1][2] == value:
+            since, x0 = placed[-1][0], placed[-1][3]
+            placed.pop()
+        placed.append((since, until, value, x0, round(x1 - x0, 1)))
+    return placed
 
 
 def _band(since: datetime, until: datetime, rank: int, x_of: Callable[[datetime], float]) -> Band:
@@ -274,14 +369,26 @@ def ticks(
     end: datetime,
     x_of: Callable[[datetime], float],
     max_ticks: int = MAX_TICKS,
+    label: Callable[[Tick], str] | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> tuple[Tick, ...]:
     """Calendar ticks, never two on the same label: Mondays for short periods, else months.
 
     Every `n` weeks or months, the smallest `n` that keeps at most `max_ticks`.
+    With `bounds` (the picture's left and right edges, for a chart whose labels
+    must not overlap): days for a window under two weeks (its first day when no
+    midnight falls in it), months on multiples of `n` (janv., avr., juil., oct.;
+    written as years from `n` = 12), else every `n`-th month; the smallest `n`
+    giving at least two labels that, `CHAR_WIDTH` a character, keep `TICK_GAP`
+    apart inside the bounds, each anchored on its tick (by its start or end near
+    an edge). One tick when no two fit.
     """
-    days = (end - start).days
-    if days <= 120:
+    if bounds is not None and end - start < timedelta(days=14):
+        candidates = [start.date() + DAY * i for i in range((end.date() - start.date()).days + 1)]
+        unit = "day"
+    elif (end - start).days <= 120:
         first = (start + DAY * ((7 - start.weekday()) % 7)).date()
+        days = (end - start).days
         candidates = [first + timedelta(weeks=i) for i in range(days // 7 + 2)]
         unit = "week"
     else:
@@ -292,15 +399,57 @@ def ticks(
             month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
         unit = "month"
     inside = [d for d in candidates if start <= datetime.combine(d, datetime.min.time()) <= end]
-    every = next(n for n in (1, 2, 3, 4, 6, 12, 24, 60, 120) if len(inside[::n]) <= max_ticks)
-    return tuple(
-        Tick(d, x_of(datetime.combine(d, datetime.min.time())), unit) for d in inside[::every]
-    )
+    if bounds is None:
+        every = next(n for n in TICK_STEPS if len(inside[::n]) <= max_ticks)
+        return tuple(
+            Tick(d, x_of(datetime.combine(d, datetime.min.time())), unit) for d in inside[::every]
+        )
+    if not inside:  # less than a day: the day it starts on, at its start
+        return _labelled([(start.date(), x_of(start))], "day", label, bounds) or ()
+
+    def at(day: date) -> tuple[date, float]:
+        return day, x_of(datetime.combine(day, datetime.min.time()))
+
+    for n in TICK_STEPS:
+        layouts = [(inside[::n], unit)]
+        if unit == "month":  # on multiples of n first; every n-th month if that leaves one
+            aligned = [d for d in inside if (d.year * 12 + d.month - 1) % n == 0]
+            layouts.insert(0, (aligned, "year" if n >= 12 else unit))
+        for chosen, shown_as in layouts:
+            found = _labelled([at(d) for d in chosen], shown_as, label, bounds)
+            if found is not None and 2 <= len(found) <= max_ticks:
+                return found
+    return _labelled([at(inside[0])], unit, label, bounds) or ()
+
+
+def _labelled(
+    placed: Sequence[tuple[date, float]],
+    unit: str,
+    label: Callable[[Tick], str] | None,
+    bounds: tuple[float, float],
+) -> tuple[Tick, ...] | None:
+    """The ticks with their words and anchors, or None if two labels would touch."""
+    lo, hi = bounds
+    found: list[Tick] = []
+    right_of_last = -float("inf")
+    for day, x in placed:
+        tick = Tick(day, x, unit)
+        text = label(tick) if label is not None else LONGEST_LABEL[unit]
+        width = len(text) * CHAR_WIDTH
+        if x - width / 2 < lo:
+            anchor, box = "start", (x, x + width)
+        elif x + width / 2 > hi:
+            anchor, box = "end", (x - width, x)
+        else:
+            anchor, box = "middle", (x - width / 2, x + width / 2)
+        if box[0] < right_of_last + TICK_GAP:
+            return None
+        right_of_last = box[1]
+        found.append(Tick(day, x, unit, text if label is not None else "", anchor))
+    return tuple(found)
 
 
 # --- the badge -------------------------------------------------------------------------
-
-CHAR_WIDTH = 6.6  # average width of an 11px sans-serif character, as shields.io estimates
 
 
 @dataclass(frozen=True)

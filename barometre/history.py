@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 from . import clock
 from .charts import Change, Span
 from .extensions import DbSession
-from .models import Condition, Establishment, LevelChange, Situation
+from .models import AuditEntry, Condition, Establishment, LevelChange, Report, Situation
 from .states import SituationState
 
 RECENTLY_CLOSED_DAYS = 90
@@ -27,6 +27,27 @@ def level_changes(session: DbSession, establishment_id: int) -> list[LevelChange
         .order_by(LevelChange.at, LevelChange.id)
     )
     return list(session.scalars(query))
+
+
+def first_record(session: DbSession, establishment_id: int) -> datetime | None:
+    """When the barometer first knew of the establishment: the earliest of its creation (the
+    console's audit entry, while kept), its first report, situation and level change
+    (imported history included: it carries its records' dates). None: no record at all.
+    One statement.
+    """
+    firsts = [
+        select(func.min(LevelChange.at)).where(LevelChange.establishment_id == establishment_id),
+        select(func.min(Situation.opened_at)).where(Situation.establishment_id == establishment_id),
+        select(func.min(Report.submitted_at)).where(Report.establishment_id == establishment_id),
+        select(func.min(AuditEntry.at)).where(
+            AuditEntry.action == "establishment.create",
+            AuditEntry.target_type == "establishment",
+            AuditEntry.target_id == establishment_id,
+        ),
+    ]
+    found = session.execute(select(*(query.scalar_subquery() for query in firsts))).one()
+    known = [at for at in found if at is not None]
+    return min(known) if known else None
 
 
 def chart_changes(changes: Sequence[LevelChange]) -> list[Change]:

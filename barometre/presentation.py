@@ -160,9 +160,14 @@ def date_fr(value: date | datetime | None) -> str:
 
 
 def tick_label(tick: Tick) -> str:
-    """A chart tick in the reader's language: « 3 nov. » by week, « nov. 2026 » by month."""
-    if tick.unit == "week":
+    """A chart tick in the reader's language: « 3 nov. » by day or week, « nov. 2026 » by
+    month, « 2026 » by year."""
+    if tick.label:
+        return tick.label
+    if tick.unit in ("day", "week"):
         return format_date(tick.day, "d MMM")
+    if tick.unit == "year":
+        return format_date(tick.day, "yyyy")
     return format_date(tick.day, "MMM yyyy")
 
 

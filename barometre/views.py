@@ -32,7 +32,7 @@ from .datacache import barometer_key, cache
 from .extensions import db
 from .gauge import level_words
 from .levels import OFFER_TYPES
-from .presentation import in_sentence, init_presentation, label_map, lang
+from .presentation import in_sentence, init_presentation, label_map, lang, tick_label
 from .queries import EstablishmentView, barometer, referentiel, wording_labels
 from .security import embeddable_when
 from .settings import Settings
@@ -153,7 +153,8 @@ def establishment_page(
     period = request.args.get("periode", DEFAULT_PERIOD)
     now = clock.now()
     steps = history.chart_changes(changes)  # once for both drawings
-    start, _end = chart_window(steps, now, period)
+    first = history.first_record(db.session, view.establishment.id)
+    start, _end = chart_window(steps, now, period, first)
     spans = history.situation_spans(db.session, view.establishment.id, start)
     charts = [
         history_chart(
@@ -163,6 +164,8 @@ def establishment_page(
             period=period,
             spans=spans,
             offer_types=OFFER_TYPES,
+            first_record=first,
+            label=tick_label,
             **size,
         )
         for size in (WIDE, NARROW)

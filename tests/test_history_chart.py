@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from xml.etree import ElementTree
 
@@ -20,8 +21,22 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from barometre import services
-from barometre.charts import Change, Span, history_chart, mail_chart
+from barometre import history, services
+from barometre.charts import (
+    CHAR_WIDTH,
+    NARROW,
+    NOW_WIDTH,
+    PERIODS,
+    TICK_GAP,
+    WIDE,
+    Change,
+    Span,
+    Tick,
+    chart_window,
+    history_chart,
+    mail_chart,
+)
+from barometre.console.admin import add_establishment
 from barometre.extensions import db
 from barometre.models import Establishment, LevelChange, User
 from barometre.presentation import CAUSES
@@ -158,6 +173,7 @@ def test_causes_name_the_conditions_for_signed_in_users_only(
 
 
 NOW = datetime(2026, 11, 30, 12, 0)
+CREATED = datetime(2025, 1, 6, 10, 0)  # the establishment's first record, before its changes
 YEAR_OF_CHANGES = [
     Change(datetime(2025, 12, 10), 0, 1),
     Change(datetime(2026, 1, 20), 1, 3),
@@ -185,7 +201,7 @@ def test_ticks_are_distinct_and_in_time_order(period: str) -> None:
 
 
 def test_x_is_proportional_to_time_and_bands_to_durations() -> None:
-    chart = history_chart(YEAR_OF_CHANGES, 2, NOW, period="12m")
+    chart = history_chart(YEAR_OF_CHANGES, 2, NOW, period="12m", first_record=CREATED)
     per_day = (chart.plot_right - chart.left) / (chart.end - chart.start).days
     # Every band as wide as its level lasted, and the bands tile the window.
     for band in chart.bands:
@@ -206,14 +222,210 @@ def test_x_is_proportional_to_time_and_bands_to_durations() -> None:
 
 
 def test_the_period_chosen_by_the_reader() -> None:
-    three = history_chart(YEAR_OF_CHANGES, 2, NOW, period="3m")
+    three = history_chart(YEAR_OF_CHANGES, 2, NOW, period="3m", first_record=CREATED)
     assert (NOW - three.start).days == 91
     assert [m.rank for m in three.markers] == [2]  # only the October change is inside
     assert three.bands[0].rank == 0  # the window starts at vert (since 15 August)
-    everything = history_chart(YEAR_OF_CHANGES, 2, NOW, period="tout")
-    assert everything.start < YEAR_OF_CHANGES[0].at
+    everything = history_chart(YEAR_OF_CHANGES, 2, NOW, period="tout", first_record=CREATED)
+    assert everything.start == CREATED  # all: from the first record, not before
+    assert [b.rank for b in everything.bands] == [0, 1, 3, 6, 4, 0, 2]
     assert len(everything.markers) == len(YEAR_OF_CHANGES)
     assert history_chart(YEAR_OF_CHANGES, 2, NOW, period="nonsense").period == "12m"
+
+
+# --- where the chart starts, and the level now, always drawn (issue 26) ----------------
+
+DAYS = timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "first_record", "period", "start"),
+    [
+        # A record older than the period: the period.
+        (YEAR_OF_CHANGES, CREATED, "3m", NOW - 91 * DAYS),
+        (YEAR_OF_CHANGES, CREATED, "12m", NOW - 365 * DAYS),
+        # All: from the first record exactly, no margin of vert before it.
+        (YEAR_OF_CHANGES, CREATED, "tout", CREATED),
+        # The first change is the first record when nothing earlier is known...
+        (YEAR_OF_CHANGES, None, "12m", datetime(2025, 12, 10)),
+        (YEAR_OF_CHANGES, None, "tout", datetime(2025, 12, 10)),
+        # ... or when it is earlier (history imported after the creation).
+        (YEAR_OF_CHANGES, datetime(2026, 2, 1), "12m", datetime(2025, 12, 10)),
+        # Created 10 days ago, never changed: from its creation, whatever the period.
+        ([], NOW - 10 * DAYS, "3m", NOW - 10 * DAYS),
+        ([], NOW - 10 * DAYS, "tout", NOW - 10 * DAYS),
+        # Created this very moment.
+        ([], NOW, "12m", NOW),
+        ([Change(NOW, 0, 5)], None, "3m", NOW),
+        # No record at all (an establishment of the seed): the period; all is 30 days.
+        ([], None, "3m", NOW - 91 * DAYS),
+        ([], None, "tout", NOW - 30 * DAYS),
+    ],
+)
+def test_the_chart_starts_at_the_first_record_or_the_period_whichever_is_later(
+    changes: list[Change], first_record: datetime | None, period: str, start: datetime
+) -> None:
+    assert chart_window(changes, NOW, period, first_record) == (start, NOW)
+    chart = history_chart(changes, 0, NOW, period=period, first_record=first_record)
+    assert (chart.start, chart.end) == (start, NOW)
+    assert chart.bands[0].x == chart.left
+    assert sum(b.width for b in chart.bands) == pytest.approx(chart.plot_right - chart.left)
+
+
+@pytest.mark.parametrize("size", [WIDE, NARROW])
+@pytest.mark.parametrize("period", list(PERIODS))
+def test_a_prison_created_now_shows_its_level_now_and_nothing_before(
+    period: str, size: dict[str, int]
+) -> None:
+    """Created and reported this very moment: orange 5 over the whole chart, no vert."""
+    spans = [Span(NOW, None, ("individuel",))] * 5
+    chart = history_chart(
+        [Change(NOW, 0, 5)],
+        5,
+        NOW,
+        period=period,
+        spans=spans,
+        offer_types=("individuel", "collectif"),
+        first_record=NOW,
+        **size,
+    )
+    full = chart.plot_right - chart.left
+    assert [(b.rank, b.x, b.width) for b in chart.bands] == [(5, chart.left, full)]
+    assert [(m.rank, m.x) for m in chart.markers] == [(5, chart.left)]
+    strips = {s.offer_type: [(g.step, g.x, g.width) for g in s.segments] for s in chart.strips}
+    assert strips == {
+        "individuel": [(5, chart.left, full)],
+        "collectif": [(0, chart.left, full)],
+    }
+    assert len(chart.ticks) == 1 and chart.ticks[0].day == NOW.date()  # the day it starts
+
+
+def test_a_level_reached_a_moment_ago_keeps_a_visible_width_at_the_right_end() -> None:
+    """An hour after its creation, a prison is reported: an hour of vert, then orange 5
+    as wide as `NOW_WIDTH` at least, on any period; the same for its offer type's strip."""
+    created, reported = NOW - timedelta(hours=1), NOW - timedelta(seconds=30)
+    for changes, first_record in (
+        ([Change(reported, 0, 5)], created),
+        ([*YEAR_OF_CHANGES, Change(reported, 2, 5)], CREATED),
+    ):
+        spans = [Span(reported, None, ("collectif",))]
+        for period in PERIODS:
+            chart = history_chart(
+                changes,
+                5,
+                NOW,
+                period=period,
+                spans=spans,
+                offer_types=("collectif",),
+                first_record=first_record,
+            )
+            last = chart.bands[-1]
+            assert last.rank == 5 and last.width >= NOW_WIDTH, (period, chart.bands)
+            assert last.x + last.width == pytest.approx(chart.plot_right)
+            assert sum(b.width for b in chart.bands) == pytest.approx(chart.plot_right - chart.left)
+            assert chart.markers[-1].x == last.x  # the step line rises where the band starts
+            assert chart.points.split()[-1] == f"{chart.plot_right}.0,{chart.markers[-1].y}"
+            [strip] = chart.strips
+            assert (strip.segments[-1].step, strip.segments[-1].x) == (1, last.x)
+            if first_record == created:
+                assert [b.rank for b in chart.bands] == [0, 5]  # the hour it was vert
+                assert chart.start == created
+
+
+MONTHS_FR = [
+    *("janv.", "févr.", "mars", "avr.", "mai", "juin"),
+    *("juil.", "août", "sept.", "oct.", "nov.", "déc."),
+]
+
+
+def french(tick: Tick) -> str:
+    """The labels `tick_label` writes in French, without an app."""
+    if tick.unit in ("day", "week"):
+        return f"{tick.day.day} {MONTHS_FR[tick.day.month - 1]}"
+    if tick.unit == "year":
+        return str(tick.day.year)
+    return f"{MONTHS_FR[tick.day.month - 1]} {tick.day.year}"
+
+
+@pytest.mark.parametrize("size", [WIDE, NARROW])
+def test_tick_labels_are_spaced_for_their_words(size: dict[str, int]) -> None:
+    """For every history from an hour to twelve years, every period and both drawings:
+    the labels' estimated boxes (anchored as drawn) keep `TICK_GAP` apart inside the
+    picture. The browser test measures the real boxes."""
+    ages = [timedelta(hours=1), timedelta(days=2)] + [DAYS * d for d in range(9, 4400, 23)]
+    for age in ages:
+        for period in PERIODS:
+            chart = history_chart(
+                [], 0, NOW, period=period, first_record=NOW - age, label=french, **size
+            )
+            where = (age, period, [(t.label, t.anchor) for t in chart.ticks])
+            assert 1 <= len(chart.ticks) <= size.get("max_ticks", 8), where
+            if chart.end - chart.start >= timedelta(weeks=3):
+                assert len(chart.ticks) >= 2, where
+            boxes = []
+            for tick in chart.ticks:
+                assert tick.label == french(tick), where
+                width = len(tick.label) * CHAR_WIDTH
+                left = {"start": tick.x, "middle": tick.x - width / 2, "end": tick.x - width}
+                boxes.append((left[tick.anchor], left[tick.anchor] + width))
+            assert all(a >= 0 and b <= chart.width for a, b in boxes), where
+            for (_a, right), (next_left, _b) in pairwise(boxes):
+                assert next_left - right >= TICK_GAP, where
+
+
+def test_first_record_is_the_creation_or_the_earliest_record(
+    app: Any, worker: User, coordinator: User
+) -> None:
+    assert history.first_record(db.session, haren().id) is None  # seeded, never reported
+    with freeze_time("2026-11-02 08:00:00"):
+        created = add_establishment(db.session, coordinator, "Prison de Nulle-Part")
+        db.session.commit()
+    assert history.first_record(db.session, created.id) == datetime(2026, 11, 2, 8)
+    with freeze_time("2026-11-03 09:00:00"):
+        file_report(worker, establishment=created.slug, conditions=("ACC-01",))
+        file_report(worker, conditions=("ACC-01",))
+    assert history.first_record(db.session, created.id) == datetime(2026, 11, 2, 8)
+    assert history.first_record(db.session, haren().id) == datetime(2026, 11, 3, 9)
+    # History imported later, of records before the creation: the first record is theirs.
+    db.session.add(
+        LevelChange(
+            establishment_id=created.id,
+            at=datetime(2024, 5, 1, 10),
+            from_colour="vert",
+            from_step=0,
+            to_colour="orange",
+            to_step=1,
+            open_situations=1,
+            cause="import",
+        )
+    )
+    db.session.commit()
+    assert history.first_record(db.session, created.id) == datetime(2024, 5, 1, 10)
+
+
+def test_the_page_of_a_prison_created_and_reported_today_shows_only_today_s_level(
+    client: FlaskClient, worker: User, coordinator: User
+) -> None:
+    with freeze_time("2026-11-30 08:00:00"):
+        created = add_establishment(db.session, coordinator, "Prison de Nulle-Part")
+        db.session.commit()
+        file_report(
+            worker,
+            establishment=created.slug,
+            conditions=("ACC-01", "ACC-02", "SEC-01", "OFF-01", "CON-01"),
+            offer_types=(IND,),
+        )
+    with freeze_time("2026-11-30 09:00:00"):
+        for period in PERIODS:
+            page = client.get(f"/etablissements/{created.slug}?periode={period}")
+            svgs = re.findall(
+                r'<svg [^>]*class="history .*?</svg>', page.get_data(as_text=True), re.S
+            )
+            assert len(svgs) == 2
+            for svg in svgs:
+                bands = re.findall(r'<g class="band rank-(\d)".*?width="([\d.]+)"', svg, re.S)
+                assert [rank for rank, width in bands if float(width) > 0] == ["5"], bands
+                assert "du 30 novembre 2026 au 30 novembre 2026" in html.unescape(svg)
 
 
 def test_strips_give_each_offer_type_its_own_colour_over_time() -> None:
