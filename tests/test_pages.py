@@ -77,7 +77,7 @@ def test_anonymous_sees_aggregates_only_everywhere(client: FlaskClient, author: 
             assert wording("SEC-01") not in text  # condition wording is for signed-in users
 
 
-def test_card_shows_level_in_words_shape_gauge_and_blocked_red(
+def test_card_shows_level_in_words_shape_gauge_and_red_pending(
     client: FlaskClient, author: User
 ) -> None:
     five_on_one_type(author)
@@ -87,8 +87,14 @@ def test_card_shows_level_in_words_shape_gauge_and_blocked_red(
     assert "Code orange 5 sur 5" in card and "(symbole en forme de triangle)" in card
     assert card.count('class="pos ') == 7 and 'class="pos pos-orange current"' in card
     assert "Diversité des types d'offre : 1/3" in card
-    assert "Rouge bloqué par la diversité :" in card
-    assert "Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire." in card
+    pending = (
+        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
+        " (manque : collectif, cellulaire)."
+    )
+    assert pending in card and "bloqué" not in card
+    # Still orange: the orange shape and the orange mark, never the red square.
+    paragraph = card.split('<p class="red-pending">')[1].split("</p>")[0]
+    assert 'class="fill-orange"' in paragraph and "fill-rouge" not in paragraph
     assert "5 situations problématiques ouvertes" in card
     assert "Dernier changement de niveau" in card
 
@@ -106,16 +112,40 @@ def test_the_shape_is_named_in_the_reader_language(
     assert named in page and "forme" not in page and "symbole" not in page
 
 
-def test_breakdown_counts_and_step_alone(client: FlaskClient, author: User) -> None:
+@pytest.mark.parametrize(
+    ("settings_overrides", "at_least"),
+    [({"public_barometer": True, "red_min_offer_types": 3}, "au moins 3 types d'offre")],
+)
+def test_red_pending_says_the_configured_number_of_offer_types(
+    client: FlaskClient, author: User, at_least: str
+) -> None:
+    five_on_one_type(author)
+    file_report(author, conditions=("OFF-01",), offer_types=(COLL,))
+    page = html_of(client, "/etablissements/haren")
+    assert f"Rouge en attente : il faut des situations touchant {at_least}" in page
+    assert "(manque : cellulaire)." in page
+
+
+def test_breakdown_counts_by_category_and_step_by_offer_type(
+    client: FlaskClient, author: User
+) -> None:
+    """Per category, counts only (the source gives a category no colour); per offer type,
+    its count and its colour (R13)."""
     five_on_one_type(author)
     file_report(author, conditions=("OFF-01",), offer_types=(COLL,))
     page = html_of(client, "/etablissements/haren")
     assert "Code rouge" in page and "(symbole en forme de carré)" in page
+    assert "Palier" not in page
+    counted = r"<tr><th scope=\"row\">([^<]+)</th><td>(\d+)</td></tr>"
+    categories = dict(re.findall(counted, page))
+    assert categories == {
+        "Accessibilité": "3",
+        "Sécurité": "2",
+        "Offre de services": "1",
+        "Considération-reconnaissance-respect": "0",
+    }
     pattern = r"<tr><th scope=\"row\">([^<]+)</th><td>(\d+)</td><td>([^<]+)</td>"
     rows = {label: (count, step) for label, count, step in re.findall(pattern, page)}
-    assert rows["Accessibilité"] == ("3", "orange 3") and rows["Sécurité"] == ("2", "orange 2")
-    assert rows["Offre de services"] == ("1", "orange 1")
-    assert rows["Considération-reconnaissance-respect"] == ("0", "vert")
     assert rows["Individuel"] == ("5", "orange 5") and rows["Collectif"] == ("1", "orange 1")
     assert rows["Cellulaire"] == ("0", "vert")
 
@@ -178,6 +208,8 @@ def test_codes_page_is_generated_from_data_and_settings(
     assert "(DECT, talkie-walkie, bouton d'alarme qui fonctionne)" in page
     assert "Exemples : tuberculose (TBC)" in page
     assert "Activé à partir de 5 situations" in page and "au moins 2 des 3 types" in page
+    assert "« Rouge en attente » avec les types d'offre qui manquent" in page
+    assert "bloqué par la diversité" not in page
     for label in ("Individuel", "Collectif", "Cellulaire", "Considération-reconnaissance-respect"):
         assert label in page
 

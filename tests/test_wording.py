@@ -153,7 +153,10 @@ def test_french_grammar_on_the_pages(client: FlaskClient, coordinator: User) -> 
     haren = rendered["/etablissements/haren"]
     assert "Niveau de la prison de Haren du" in haren
     assert "(symbole en forme de triangle)" in haren
-    assert "Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire." in haren
+    assert (
+        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
+        " (manque : collectif, cellulaire)." in haren
+    )
     assert "Types d'offre : individuel" in haren
     assert "Historique de la prison de Haren" in rendered["/"]
     closed = rendered["/etablissements/saint-gilles"]
