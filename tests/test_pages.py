@@ -326,3 +326,59 @@ def test_pages_fit_a_phone(client: FlaskClient) -> None:
     assert 'name="viewport" content="width=device-width, initial-scale=1"' in page
     css = client.get("/static/pages.css").get_data(as_text=True)
     assert "@media (max-width: 40rem)" in css and ".table-scroll { overflow-x: auto" in css
+
+
+# --- what browsers and search engines ask of every page (issue 26) -------------------------
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"public_barometer": True}, {"public_barometer": False}]
+)
+def test_the_favicon_answers_where_browsers_look(client: FlaskClient) -> None:
+    """The SVG the pages link to, and /favicon.ico, which browsers ask for anyway (a 404
+    there is a fault for Lighthouse), even on a private barometer's sign-in page."""
+    page = client.get("/connexion").get_data(as_text=True)
+    linked = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)
+    assert linked is not None
+    icon = client.get(linked.group(1))
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    svg = ElementTree.fromstring(icon.data)  # noqa: S314 - our own file
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg" and svg.get("viewBox") == "0 0 32 32"
+    fallback = client.get("/favicon.ico")
+    assert fallback.status_code == 200
+    assert fallback.mimetype in ("image/vnd.microsoft.icon", "image/x-icon")
+    assert fallback.data[:4] == b"\x00\x00\x01\x00"  # an ICO file, its images PNG
+    assert b"\x89PNG" in fallback.data
+    assert fallback.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def page_in(client: FlaskClient, url: str, lang: str) -> str:
+    """A page as a browser asking for `lang` gets it (its own app context, as in production)."""
+    with client.application.app_context():
+        return client.get(url, headers={"Accept-Language": lang}).get_data(as_text=True)
+
+
+def description_of(page: str) -> str | None:
+    found = re.findall(r'<meta name="description" content="([^"]*)">', page)
+    assert len(found) <= 1
+    return html.unescape(found[0]) if found else None
+
+
+PUBLIC_PAGES = ("/", "/etablissements/haren", "/codes", "/coordination/donnees")
+
+
+def test_public_pages_describe_themselves_in_the_page_language(
+    client: FlaskClient, coordinator: User
+) -> None:
+    login(client, coordinator)  # the data page is the coordinators'
+    said: dict[str, dict[str, str | None]] = {}
+    for lang in ("fr", "nl", "en"):
+        said[lang] = {url: description_of(page_in(client, url, lang)) for url in PUBLIC_PAGES}
+    for url in PUBLIC_PAGES:
+        french = said["fr"][url]
+        assert french and len(french) >= 50 and "Fidex" in french, url
+        assert said["nl"][url] and said["nl"][url] != french, url
+        assert said["en"][url] and said["en"][url] not in (french, said["nl"][url]), url
+    assert "Le niveau de la prison de Haren" in str(said["fr"]["/etablissements/haren"])
+    assert "Prison de Haren" in str(said["en"]["/etablissements/haren"])
+    assert description_of(page_in(client, "/mes-signalements", "fr")) is None  # not public
