@@ -125,6 +125,14 @@ def address_book(session: DbSession) -> list[AddressLine]:
     return sorted(lines.values(), key=lambda found: address_key(found.address))
 
 
+def line_of(session: DbSession, address: str) -> AddressLine:
+    """What one address receives, as the address book says it (an address the product does
+    not write to receives nothing)."""
+    key = address_key(address)
+    found = (line for line in address_book(session) if address_key(line.address) == key)
+    return next(found, None) or AddressLine(address, choice=preference(session, address))
+
+
 def change_choice(
     session: DbSession, actor: User | None, address: str, alerts: bool, digest: bool
 ) -> AddressPreference:

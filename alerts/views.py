@@ -24,7 +24,7 @@ from barometre.presentation import lang
 from barometre.settings import current as settings
 
 from . import delivery, digest, kinds, trouble
-from .addresses import address_book, change_choice
+from .addresses import address_book, change_choice, line_of
 from .emails import (
     TOPIC_ALERTS,
     TOPICS,
@@ -281,11 +281,14 @@ def preferences(token: str) -> ResponseReturnValue:
         db.session.commit()
         flash(_("Vos préférences sont enregistrées."), "success")
         return redirect(url_for(".preferences", token=token))
-    row = preference(db.session, address)
+    # The boxes show what the address receives now, as the console's address book says it
+    # (its own choice, and what it follows, which a follower's one-click changes without
+    # any preference row): saved unchanged, the page changes nothing.
+    receives = line_of(db.session, address)
     return render_template(
         "alerts/preferences.html",
         address=address,
-        alerts=row.alerts if row else True,
-        digest=row.digest if row else True,
+        alerts=receives.alerts,
+        digest=receives.digest,
         follows=follow.follows(db.session, address),
     )

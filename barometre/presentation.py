@@ -7,6 +7,7 @@ words to the templates with the rest.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from . import settings
 from .charts import Tick
 from .clock import zone
 from .gauge import COLOURS, SHAPES, level_change_words, level_words
@@ -82,6 +84,28 @@ def missing_offers_sentence(offer_types: Any) -> str:
     for following in objects[1:]:
         joined = _("%(first)s ni %(second)s", first=joined, second=following)
     return _("Aucune situation ouverte ne touche %(offers)s.", offers=joined)
+
+
+def red_pending_sentence(
+    missing_offer_types: Iterable[str],
+    offer_labels: Mapping[str, str],
+    min_types: int | None = None,
+) -> str:
+    """« Rouge en attente : il faut des situations touchant au moins 2 types d'offre (manque :
+    collectif, cellulaire). » An orange 5 whose situations touch too few offer types (R4):
+    red waits for them, diversity is no obstacle. `offer_labels` are the offer types' labels
+    in the reader's language; `min_types` is RED_MIN_OFFER_TYPES (the app's by default).
+    Pages and emails say it with this one sentence."""
+    wanted = settings.current().red_min_offer_types if min_types is None else min_types
+    missing = labels(missing_offer_types, dict(offer_labels)).lower()
+    return ngettext(
+        "Rouge en attente : il faut des situations touchant au moins %(num)d type d'offre "
+        "(manque : %(missing)s).",
+        "Rouge en attente : il faut des situations touchant au moins %(num)d types d'offre "
+        "(manque : %(missing)s).",
+        wanted,
+        missing=missing,
+    )
 
 
 def in_sentence(name: str) -> str:
@@ -227,6 +251,7 @@ def init_presentation(app: Flask) -> None:
     app.add_template_global(level_words, "level_words")
     app.add_template_global(level_at, "level_at")
     app.add_template_global(type_level, "type_level")
+    app.add_template_global(red_pending_sentence, "red_pending_sentence")
     app.jinja_env.globals["level_colours"] = COLOURS
     # Stored names in XML (feed, badge): rows older than the text rule may hold controls.
     app.add_template_filter(printable_only, "printable")

@@ -11,7 +11,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -44,6 +53,7 @@ bp = Blueprint("barometre", __name__)
 bp.record_once(lambda state: init_presentation(state.app))  # type: ignore[arg-type]
 
 SHORT_CACHE_SECONDS = 300
+FAVICON_CACHE_SECONDS = 86400
 
 
 def public_barometer(settings: Settings) -> bool:
@@ -219,6 +229,16 @@ def link_refused(status: int, problem: LinkProblem | None) -> ResponseReturnValu
 @access(PUBLIC)
 def codes() -> ResponseReturnValue:
     return render_template("barometre/codes.html", settings=settings(), **labels())
+
+
+@bp.get("/favicon.ico")
+@access(PUBLIC)
+def favicon() -> ResponseReturnValue:
+    """Browsers ask for /favicon.ico whatever a page links to (the pages link the SVG): the
+    same drawing, as an icon file."""
+    response = current_app.send_static_file("favicon.ico")
+    response.headers["Cache-Control"] = f"public, max-age={FAVICON_CACHE_SECONDS}"
+    return response
 
 
 # Badges and feeds are for other websites and feed readers too: others may load them while

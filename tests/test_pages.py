@@ -77,7 +77,7 @@ def test_anonymous_sees_aggregates_only_everywhere(client: FlaskClient, author: 
             assert wording("SEC-01") not in text  # condition wording is for signed-in users
 
 
-def test_card_shows_level_in_words_shape_gauge_and_blocked_red(
+def test_card_shows_level_in_words_shape_gauge_and_red_pending(
     client: FlaskClient, author: User
 ) -> None:
     five_on_one_type(author)
@@ -87,8 +87,14 @@ def test_card_shows_level_in_words_shape_gauge_and_blocked_red(
     assert "Code orange 5 sur 5" in card and "(symbole en forme de triangle)" in card
     assert card.count('class="pos ') == 7 and 'class="pos pos-orange current"' in card
     assert "Diversité des types d'offre : 1/3" in card
-    assert "Rouge bloqué par la diversité :" in card
-    assert "Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire." in card
+    pending = (
+        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
+        " (manque : collectif, cellulaire)."
+    )
+    assert pending in card and "bloqué" not in card
+    # Still orange: the orange shape and the orange mark, never the red square.
+    paragraph = card.split('<p class="red-pending">')[1].split("</p>")[0]
+    assert 'class="fill-orange"' in paragraph and "fill-rouge" not in paragraph
     assert "5 situations problématiques ouvertes" in card
     assert "Dernier changement de niveau" in card
 
@@ -106,16 +112,40 @@ def test_the_shape_is_named_in_the_reader_language(
     assert named in page and "forme" not in page and "symbole" not in page
 
 
-def test_breakdown_counts_and_step_alone(client: FlaskClient, author: User) -> None:
+@pytest.mark.parametrize(
+    ("settings_overrides", "at_least"),
+    [({"public_barometer": True, "red_min_offer_types": 3}, "au moins 3 types d'offre")],
+)
+def test_red_pending_says_the_configured_number_of_offer_types(
+    client: FlaskClient, author: User, at_least: str
+) -> None:
+    five_on_one_type(author)
+    file_report(author, conditions=("OFF-01",), offer_types=(COLL,))
+    page = html_of(client, "/etablissements/haren")
+    assert f"Rouge en attente : il faut des situations touchant {at_least}" in page
+    assert "(manque : cellulaire)." in page
+
+
+def test_breakdown_counts_by_category_and_step_by_offer_type(
+    client: FlaskClient, author: User
+) -> None:
+    """Per category, counts only (the source gives a category no colour); per offer type,
+    its count and its colour (R13)."""
     five_on_one_type(author)
     file_report(author, conditions=("OFF-01",), offer_types=(COLL,))
     page = html_of(client, "/etablissements/haren")
     assert "Code rouge" in page and "(symbole en forme de carré)" in page
+    assert "Palier" not in page
+    counted = r"<tr><th scope=\"row\">([^<]+)</th><td>(\d+)</td></tr>"
+    categories = dict(re.findall(counted, page))
+    assert categories == {
+        "Accessibilité": "3",
+        "Sécurité": "2",
+        "Offre de services": "1",
+        "Considération-reconnaissance-respect": "0",
+    }
     pattern = r"<tr><th scope=\"row\">([^<]+)</th><td>(\d+)</td><td>([^<]+)</td>"
     rows = {label: (count, step) for label, count, step in re.findall(pattern, page)}
-    assert rows["Accessibilité"] == ("3", "orange 3") and rows["Sécurité"] == ("2", "orange 2")
-    assert rows["Offre de services"] == ("1", "orange 1")
-    assert rows["Considération-reconnaissance-respect"] == ("0", "vert")
     assert rows["Individuel"] == ("5", "orange 5") and rows["Collectif"] == ("1", "orange 1")
     assert rows["Cellulaire"] == ("0", "vert")
 
@@ -178,6 +208,8 @@ def test_codes_page_is_generated_from_data_and_settings(
     assert "(DECT, talkie-walkie, bouton d'alarme qui fonctionne)" in page
     assert "Exemples : tuberculose (TBC)" in page
     assert "Activé à partir de 5 situations" in page and "au moins 2 des 3 types" in page
+    assert "« Rouge en attente » avec les types d'offre qui manquent" in page
+    assert "bloqué par la diversité" not in page
     for label in ("Individuel", "Collectif", "Cellulaire", "Considération-reconnaissance-respect"):
         assert label in page
 
@@ -295,3 +327,59 @@ def test_pages_fit_a_phone(client: FlaskClient) -> None:
     assert 'name="viewport" content="width=device-width, initial-scale=1"' in page
     css = client.get("/static/pages.css").get_data(as_text=True)
     assert "@media (max-width: 40rem)" in css and ".table-scroll { overflow-x: auto" in css
+
+
+# --- what browsers and search engines ask of every page (issue 26) -------------------------
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"public_barometer": True}, {"public_barometer": False}]
+)
+def test_the_favicon_answers_where_browsers_look(client: FlaskClient) -> None:
+    """The SVG the pages link to, and /favicon.ico, which browsers ask for anyway (a 404
+    there is a fault for Lighthouse), even on a private barometer's sign-in page."""
+    page = client.get("/connexion").get_data(as_text=True)
+    linked = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)
+    assert linked is not None
+    icon = client.get(linked.group(1))
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    svg = ElementTree.fromstring(icon.data)  # noqa: S314 - our own file
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg" and svg.get("viewBox") == "0 0 32 32"
+    fallback = client.get("/favicon.ico")
+    assert fallback.status_code == 200
+    assert fallback.mimetype in ("image/vnd.microsoft.icon", "image/x-icon")
+    assert fallback.data[:4] == b"\x00\x00\x01\x00"  # an ICO file, its images PNG
+    assert b"\x89PNG" in fallback.data
+    assert fallback.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def page_in(client: FlaskClient, url: str, lang: str) -> str:
+    """A page as a browser asking for `lang` gets it (its own app context, as in production)."""
+    with client.application.app_context():
+        return client.get(url, headers={"Accept-Language": lang}).get_data(as_text=True)
+
+
+def description_of(page: str) -> str | None:
+    found = re.findall(r'<meta name="description" content="([^"]*)">', page)
+    assert len(found) <= 1
+    return html.unescape(found[0]) if found else None
+
+
+PUBLIC_PAGES = ("/", "/etablissements/haren", "/codes", "/coordination/donnees")
+
+
+def test_public_pages_describe_themselves_in_the_page_language(
+    client: FlaskClient, coordinator: User
+) -> None:
+    login(client, coordinator)  # the data page is the coordinators'
+    said: dict[str, dict[str, str | None]] = {}
+    for lang in ("fr", "nl", "en"):
+        said[lang] = {url: description_of(page_in(client, url, lang)) for url in PUBLIC_PAGES}
+    for url in PUBLIC_PAGES:
+        french = said["fr"][url]
+        assert french and len(french) >= 50 and "Fidex" in french, url
+        assert said["nl"][url] and said["nl"][url] != french, url
+        assert said["en"][url] and said["en"][url] not in (french, said["nl"][url]), url
+    assert "Le niveau de la prison de Haren" in str(said["fr"]["/etablissements/haren"])
+    assert "Prison de Haren" in str(said["en"]["/etablissements/haren"])
+    assert description_of(page_in(client, "/mes-signalements", "fr")) is None  # not public

@@ -153,7 +153,10 @@ def test_french_grammar_on_the_pages(client: FlaskClient, coordinator: User) -> 
     haren = rendered["/etablissements/haren"]
     assert "Niveau de la prison de Haren du" in haren
     assert "(symbole en forme de triangle)" in haren
-    assert "Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire." in haren
+    assert (
+        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
+        " (manque : collectif, cellulaire)." in haren
+    )
     assert "Types d'offre : individuel" in haren
     assert "Historique de la prison de Haren" in rendered["/"]
     closed = rendered["/etablissements/saint-gilles"]
@@ -267,3 +270,28 @@ def test_the_first_of_the_month_is_written_1er_in_french(app: Flask) -> None:
             assert date_words(date(2026, 12, 2)) == "2 décembre 2026"
         with force_locale("nl"):
             assert date_words(date(2026, 12, 1)) == "1 december 2026"
+
+
+def test_red_pending_is_one_sentence_for_pages_and_emails(app: Flask) -> None:
+    """`presentation.red_pending_sentence`: the emails can say it as the pages do (issue 26),
+    with the threshold they are given and the offer types' labels in their language."""
+    from barometre.presentation import red_pending_sentence
+
+    with app.test_request_context("/"):
+        said = red_pending_sentence(("collectif", "cellulaire"), {"collectif": "Collectif"})
+        assert said == (
+            "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
+            " (manque : collectif, cellulaire)."
+        )
+        with force_locale("nl"):
+            said = red_pending_sentence(("cellulaire",), {"cellulaire": "Op cel"}, 3)
+        assert said == (
+            "Rood in afwachting: er zijn situaties nodig die minstens 3 soorten aanbod treffen"
+            " (ontbreekt: op cel)."
+        )
+        with force_locale("en"):
+            said = red_pending_sentence(("cellulaire",), {"cellulaire": "In-cell services"}, 2)
+        assert said == (
+            "Red pending: situations must affect at least 2 offer types"
+            " (missing: in-cell services)."
+        )

@@ -178,8 +178,14 @@ def follow_token(request: FollowRequest, settings: Settings) -> str:
 
 def check_follow_token(token: str, settings: Settings) -> tuple[int, str] | LinkProblem:
     """(request id, address) of a valid link, else why it does not open."""
+    return _read_token(token, settings, FOLLOW_LINK_HOURS * 3600)
+
+
+def _read_token(
+    token: str, settings: Settings, max_age: int | None
+) -> tuple[int, str] | LinkProblem:
     try:
-        value = _serializer(settings).loads(token, max_age=FOLLOW_LINK_HOURS * 3600)
+        value = _serializer(settings).loads(token, max_age=max_age)
     except SignatureExpired:
         return LinkProblem.EXPIRED
     except BadSignature:
@@ -191,6 +197,22 @@ def check_follow_token(token: str, settings: Settings) -> tuple[int, str] | Link
         and isinstance(value[1], str)
     )
     return (value[0], value[1]) if valid else LinkProblem.INVALID
+
+
+def follow_of_link(
+    session: DbSession, token: str, slug: str, settings: Settings
+) -> Follower | None:
+    """The follow a used (or expired) confirmation link leads to: its address following the
+    establishment of `slug`. The signature proves the address, whatever the link's age."""
+    read = _read_token(token, settings, max_age=None)
+    if isinstance(read, LinkProblem):
+        return None
+    query = (
+        select(Follower)
+        .join(Follower.establishment)
+        .where(Establishment.slug == slug, Follower.email == address_key(read[1]))
+    )
+    return session.scalar(query)
 
 
 def pending_request(session: DbSession, request_id: int, address: str) -> FollowRequest | None:

@@ -131,12 +131,12 @@ class ConfirmForm(Form):
 def confirm(slug: str, token: str) -> ResponseReturnValue:
     checked = follow.check_follow_token(token, settings())
     if isinstance(checked, LinkProblem):
-        return refused(LINK_STATUS[checked], checked)
+        return already_or_refused(slug, token, checked)
     request_id, address = checked
     pending = follow.pending_request(db.session, request_id, address)
     if pending is None or pending.establishment.slug != slug:
         # Already confirmed (the request is gone), or stopped since.
-        return refused(410, LinkProblem.EXPIRED)
+        return already_or_refused(slug, token, LinkProblem.EXPIRED)
     establishment = pending.establishment
     confirm_form = ConfirmForm()
     if request.method == "POST" and confirm_form.validate_on_submit():
@@ -162,6 +162,20 @@ def confirm(slug: str, token: str) -> ResponseReturnValue:
 def no_store(page: str) -> ResponseReturnValue:
     # The address holds a credential: kept by no cache, sent to no other site.
     return page, 200, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def already_or_refused(slug: str, token: str, problem: LinkProblem) -> ResponseReturnValue:
+    """A link that no longer confirms: when its address follows the establishment (the link
+    served, or the address followed it since), the page says so rather than « refaites une
+    demande »."""
+    if problem == LinkProblem.EXPIRED:
+        follower = follow.follow_of_link(db.session, token, slug, settings())
+        if follower is not None:
+            page = render_template(
+                "alerts/follow_done.html", establishment=follower.establishment, already=True
+            )
+            return no_store(page)
+    return refused(LINK_STATUS[problem], problem)
 
 
 def refused(status: int, problem: LinkProblem) -> ResponseReturnValue:

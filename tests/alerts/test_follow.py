@@ -151,20 +151,50 @@ def test_the_same_answer_whether_the_address_follows_or_not(app: Flask, smtp: Sm
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_confirming_again_takes_the_new_choice_and_a_used_link_is_refused(
+def test_confirming_again_takes_the_new_choice_and_a_used_link_confirms_nothing(
     app: Flask, smtp: SmtpServer
 ) -> None:
     client = app.test_client()
     ask(client)
     first = smtp.collector.to(FAN)[0]
     confirm(client, first)
-    assert client.get(confirm_path(first)).status_code == 410  # already used
+    again = client.get(confirm_path(first))  # already used: it says the address follows
+    assert again.status_code == 200 and "Cette adresse suit déjà" in again.get_data(as_text=True)
+    assert "<form" not in again.get_data(as_text=True).split("<main", 1)[1]
     ask(client, alerts="rouge", digest="y")
     path = confirm_path(smtp.collector.to(FAN)[1])
     assert client.post(path).status_code == 200
     [row] = followers()
     assert (row.alerts, row.red_only, row.digest) == (True, True, True)
     assert client.get(path[:-3] + "xyz").status_code == 404  # tampered
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_used_link_says_the_address_follows_until_it_stops(app: Flask, smtp: SmtpServer) -> None:
+    """A second visit to a used link (the next day, or long after it expired) does not send
+    a follower back to « Refaites une demande »; once it stopped, the link is gone."""
+    client = app.test_client()
+    with freeze_time("2026-03-02 05:00:00", real_asyncio=True) as frozen:
+        ask(client)
+        path = confirm_path(smtp.collector.to(FAN)[0])
+        confirm(client, smtp.collector.to(FAN)[0])
+        for later in (timedelta(hours=1), timedelta(days=30)):
+            frozen.tick(later)
+            for method in ("GET", "POST"):
+                answer = client.open(path, method=method)
+                page = answer.get_data(as_text=True)
+                assert answer.status_code == 200, (later, method)
+                assert "Cette adresse suit déjà Prison de Haren" in page, (later, method)
+                assert "Refaites une demande" not in page
+                assert answer.headers["Cache-Control"] == "no-store"
+        assert [row.email for row in followers()] == [FAN]
+        follow.stop(db.session, FAN, alerts=True, digest=True)
+        db.session.commit()
+        gone = client.get(path)
+    assert gone.status_code == 410 and "Refaites une demande" in gone.get_data(as_text=True)
+    # Another establishment in the path: only what the address follows is said.
+    other = client.get(path.replace("/haren/", "/saint-gilles/"))
+    assert other.status_code == 410
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

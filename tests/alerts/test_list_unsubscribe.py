@@ -184,3 +184,43 @@ def test_only_a_post_of_the_one_click_link_changes_anything(app: Flask, who: str
         assert stopped.status_code == 200, topic
         assert choices() != before, topic
     db.session.remove()
+
+
+# --- the preferences page after a one-click (issue 26) -------------------------------------
+
+
+def ticked(page: str) -> dict[str, bool]:
+    """Which boxes of the preferences page are ticked."""
+    boxes = re.findall(r'<input type="checkbox" id="(\w+)"([^>]*)>', page)
+    return {name: re.search(r"\bchecked\b", rest) is not None for name, rest in boxes}
+
+
+def unchanged_form(page: str) -> dict[str, str]:
+    """What a browser posts when the page is saved as shown: the ticked boxes only."""
+    return {name: "1" for name, on in ticked(page).items() if on}
+
+
+@pytest.mark.parametrize("who", [FAN, CONTACT])
+def test_after_a_one_click_the_preferences_page_shows_and_keeps_alerts_off(
+    app: Flask, who: str
+) -> None:
+    from alerts.emails import preferences_token
+
+    add_contact(CONTACT, alerts=True, digest=True)
+    add_follower(FAN, "haren", alerts=True, digest=True)
+    worker = make_user("worker")
+    file_report(worker)  # the rise
+    stopped = app.test_client().post(one_click_paths(app, who)["alertes"])
+    assert stopped.status_code == 200
+    after_click = choices()
+
+    client = app.test_client()
+    path = f"/alertes/preferences/{preferences_token(who, app.config['SETTINGS'])}"
+    page = client.get(path).get_data(as_text=True)
+    assert ticked(page) == {"alerts": False, "digest": True}
+    assert client.post(path, data=unchanged_form(page)).status_code == 302  # « Enregistrer »
+    assert choices()[1] == after_click[1]  # the follows as the one-click left them
+    assert ticked(client.get(path).get_data(as_text=True)) == {"alerts": False, "digest": True}
+    file_report(worker, conditions=("ACC-01",))  # the next rise
+    assert len(to(sent(app), who)) == 1  # no alert since the one-click
+    db.session.remove()
