@@ -381,5 +381,5 @@ def test_public_pages_describe_themselves_in_the_page_language(
         assert said["nl"][url] and said["nl"][url] != french, url
         assert said["en"][url] and said["en"][url] not in (french, said["nl"][url]), url
     assert "Le niveau de la prison de Haren" in str(said["fr"]["/etablissements/haren"])
-    assert "Prison de Haren" in str(said["en"]["/etablissements/haren"])
+    assert "Haren Prison" in str(said["en"]["/etablissements/haren"])  # its English name
     assert description_of(page_in(client, "/mes-signalements", "fr")) is None  # not public

@@ -184,7 +184,7 @@ def test_a_used_link_says_the_address_follows_until_it_stops(app: Flask, smtp: S
                 answer = client.open(path, method=method)
                 page = answer.get_data(as_text=True)
                 assert answer.status_code == 200, (later, method)
-                assert "Cette adresse suit déjà Prison de Haren" in page, (later, method)
+                assert "Cette adresse suit déjà la prison de Haren" in page, (later, method)
                 assert "Refaites une demande" not in page
                 assert answer.headers["Cache-Control"] == "no-store"
         assert [row.email for row in followers()] == [FAN]
