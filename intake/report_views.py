@@ -113,6 +113,7 @@ def thanks(report_id: int) -> ResponseReturnValue:
         "intake/thanks.html",
         report=report,
         summary=summary,
+        offer_labels=label_map(db.session.scalars(select(OfferType))),
         counted=services.counts(report, settings()),
         late_reason=services.late_note(report, settings()),
         lang=current_language(),

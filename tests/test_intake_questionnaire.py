@@ -407,6 +407,19 @@ class TestThanksCount:
         assert "6 situations problématiques ouvertes" in page
         assert "Code rouge" in page
 
+    def test_an_orange_five_waiting_for_offer_types_says_red_is_pending_not_blocked(
+        self, signed_in: FlaskClient, worker: User
+    ) -> None:
+        """Five situations on one offer type: orange 5, red waits for a second type."""
+        four = ("ACC-01", "ACC-02", "ACC-03", "SEC-01")
+        file_report(worker, conditions=four, offer_types=("individuel",))
+        data = form(conditions=["SEC-02"], offer_types=["SEC-02:individuel"])
+        response = signed_in.post("/signalement", data=data)
+        page = text(signed_in.get(response.headers["Location"]))
+        assert "Orange 5" in page or "orange 5" in page
+        assert "Rouge en attente : il faut des situations touchant au moins 2 types" in page
+        assert "bloqué par la diversité" not in page
+
 
 class TestLateVisit:
     """A visit older than the TTL (30 days) counts only as history: the worker is told
