@@ -31,6 +31,7 @@ from barometre.addresses import AddressError, address_key, check_address
 from barometre.datacache import DataCache
 from barometre.extensions import DbSession
 from barometre.gauge import level_change_words, level_words, swatch
+from barometre.history import cause_situations
 from barometre.languages import supported
 from barometre.levels import (
     OFFER_TYPES,
@@ -40,7 +41,7 @@ from barometre.levels import (
     offer_type_levels,
 )
 from barometre.models import Condition, LevelChange, OfferType, Situation
-from barometre.presentation import missing_offers_sentence, offer_type_level_words
+from barometre.presentation import cause_words, missing_offers_sentence, offer_type_level_words
 from barometre.settings import Settings
 from barometre.signed_links import establishment_url
 
@@ -426,8 +427,49 @@ def event_context(
         "complete": listed is not None,
         "new_count": sum(1 for line in situations if line["new"]),
         "type_colours": type_colour_lines(situations, lang) if listed is not None else [],
+        "causes": cause_lines(session, event, lang, settings, coordinator=not signed),
         **(reminder_context(session, event, lang, settings) if event.kind == REMINDER else {}),
     }
+
+
+def cause_lines(
+    session: DbSession, event: AlertEvent, lang: str, settings: Settings, coordinator: bool
+) -> list[dict[str, str]]:
+    """Each level change the event tells, with its cause in words (R15): one for a change
+    told at once, every step of a group. Coordinators also read a resolution's note."""
+    ids = list(event.level_change_ids or [])
+    if not ids:
+        return []
+    changes = list(
+        session.scalars(
+            select(LevelChange)
+            .where(LevelChange.id.in_(ids))
+            .order_by(LevelChange.at, LevelChange.id)
+        )
+    )
+    about = cause_situations(session, changes)
+    lines = []
+    with force_locale(lang):
+        for change in changes:
+            words = level_change_words(
+                change.from_colour, change.from_step, change.to_colour, change.to_step
+            )
+            cause = cause_words(
+                change,
+                about.get(change.id, []),
+                named=True,
+                resolution_note=coordinator,
+                ttl_days=settings.situation_ttl_days,
+            )
+            lines.append(
+                {
+                    "change": words[:1].upper() + words[1:],
+                    "cause": cause,
+                    # After a dash, inside a step's line: « … — après un signalement : … ».
+                    "cause_inside": cause[:1].lower() + cause[1:],
+                }
+            )
+    return lines
 
 
 def reminder_context(
