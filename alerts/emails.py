@@ -427,16 +427,17 @@ def event_context(
         "complete": listed is not None,
         "new_count": sum(1 for line in situations if line["new"]),
         "type_colours": type_colour_lines(situations, lang) if listed is not None else [],
-        "causes": cause_lines(session, event, lang, settings, coordinator=not signed),
+        "causes": cause_lines(session, event, lang, settings),
         **(reminder_context(session, event, lang, settings) if event.kind == REMINDER else {}),
     }
 
 
 def cause_lines(
-    session: DbSession, event: AlertEvent, lang: str, settings: Settings, coordinator: bool
+    session: DbSession, event: AlertEvent, lang: str, settings: Settings
 ) -> list[dict[str, str]]:
     """Each level change the event tells, with its cause in words (R15): one for a change
-    told at once, every step of a group. Coordinators also read a resolution's note."""
+    told at once, every step of a group. A resolution's note is the coordinators' own
+    words: it stays on the console and the page, never in an email."""
     ids = list(event.level_change_ids or [])
     if not ids:
         return []
@@ -458,7 +459,6 @@ def cause_lines(
                 change,
                 about.get(change.id, []),
                 named=True,
-                resolution_note=coordinator,
                 ttl_days=settings.situation_ttl_days,
             )
             lines.append(

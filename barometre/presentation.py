@@ -103,7 +103,7 @@ def cause_words(
     if cause == "expiry":
         return _expiry_words(closed, named, _ttl(ttl_days))
     if cause == "import":
-        return _("Historique importé")
+        return _("Import de l'historique du comité")
     if cause == "recompute":
         return _("Recalcul des niveaux")
     return cause

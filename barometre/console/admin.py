@@ -197,8 +197,7 @@ def set_committee_note(
     if not french:
         dutch = english = ""
     row.committee_note, row.committee_note_nl, row.committee_note_en = french, dutch, english
-    if (french, dutch, english) != before:
-        _date_note(row)
+    _date_note(row)
     session.flush()
     action = "establishment.note.set" if row.committee_note else "establishment.note.remove"
     languages = _changed_languages(row, "committee_note", before)
@@ -206,8 +205,9 @@ def set_committee_note(
 
 
 def _date_note(row: Establishment) -> None:
-    """A note (re)written now speaks of the level shown now: kept with it, so that the
-    pages stop showing it as current once the level changes (R12, R15)."""
+    """A note published now speaks of the level shown now: kept with it, so that the pages
+    stop showing it as current once the level changes (R12, R15). Publishing it again
+    unchanged keeps it at the new level."""
     written = bool(row.committee_note)
     row.committee_note_at = clock.now() if written else None
     row.committee_note_colour = row.colour if written else None
