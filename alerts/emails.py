@@ -414,7 +414,8 @@ def event_context(
         **level_context(offer_types, event.level, lang),
         "kind": event.kind,
         "establishment": establishment.name_in(lang),
-        "note": establishment.note_in(lang),
+        # A note written at another level is not the committee's word on this one.
+        "note": establishment.note_in(lang) if establishment.note_is_current else "",
         "establishment_url": page_url(
             establishment.slug, establishment.id, settings, signed, event.created_at
         ),
@@ -436,31 +437,20 @@ def cause_lines(
     session: DbSession, event: AlertEvent, lang: str, settings: Settings
 ) -> list[dict[str, str]]:
     """Each level change the event tells, with its cause in words (R15): one for a change
-    told at once, every step of a group. A resolution's note is the coordinators' own
-    words: it stays on the console and the page, never in an email."""
+    told at once, every step of a group."""
     ids = list(event.level_change_ids or [])
     if not ids:
         return []
-    changes = list(
-        session.scalars(
-            select(LevelChange)
-            .where(LevelChange.id.in_(ids))
-            .order_by(LevelChange.at, LevelChange.id)
-        )
-    )
-    about = cause_situations(session, changes)
+    query = select(LevelChange).where(LevelChange.id.in_(ids))
+    changes = list(session.scalars(query.order_by(LevelChange.at, LevelChange.id)))
+    causes = change_causes(session, changes, lang, settings)
     lines = []
     with force_locale(lang):
         for change in changes:
             words = level_change_words(
                 change.from_colour, change.from_step, change.to_colour, change.to_step
             )
-            cause = cause_words(
-                change,
-                about.get(change.id, []),
-                named=True,
-                ttl_days=settings.situation_ttl_days,
-            )
+            cause = causes[change.id]
             lines.append(
                 {
                     "change": words[:1].upper() + words[1:],
@@ -470,6 +460,25 @@ def cause_lines(
                 }
             )
     return lines
+
+
+def change_causes(
+    session: DbSession, changes: list[LevelChange], lang: str, settings: Settings
+) -> dict[int, str]:
+    """The cause of each change in words, in `lang`, as emails say it (the conditions
+    named, each situation's dates; a resolution's note is the coordinators' own words and
+    stays out of every email). What the alerts and the digest give their templates."""
+    about = cause_situations(session, changes)
+    with force_locale(lang):
+        return {
+            change.id: cause_words(
+                change,
+                about.get(change.id, []),
+                named=True,
+                ttl_days=settings.situation_ttl_days,
+            )
+            for change in changes
+        }
 
 
 def reminder_context(
