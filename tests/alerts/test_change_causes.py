@@ -10,6 +10,7 @@ the conditions, and green after it says « aucune situation ouverte ».
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html import unescape
 from typing import Any
 
@@ -19,10 +20,12 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from alerts.emails import Rendered, alert_content, render
+from alerts.events import close_group, due_groups
 from alerts.models import REMINDER, TO_CONTACT, TO_COORDINATOR, AlertEvent, Notification
 from barometre import clock, services
 from barometre.extensions import db
 from barometre.models import Condition, LevelChange, Situation, User
+from barometre.presentation import cause_words
 from tests.conftest import SQLITE, file_report, login
 
 from .conftest import add_contact, establishment
@@ -337,3 +340,52 @@ def test_a_change_keeps_the_situations_its_cause_closed(worker: User, coordinato
     change = db.session.scalars(select(LevelChange).where(LevelChange.cause == "rejection")).one()
     closed = {situation("ACC-01").id, situation("ACC-02").id}
     assert set(change.closed_situation_ids or []) == closed
+
+
+class TestGroupedRises:
+    """Rises within the group's wait make one email: it says every step and its cause."""
+
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"alert_group_wait": 300}
+
+    @pytest.mark.parametrize("lang", LANGS)
+    def test_a_grouped_rise_lists_every_step_with_its_cause(
+        self, worker: User, reader: str, lang: str
+    ) -> None:
+        with freeze_time("2026-11-03 10:00:00") as frozen:
+            file_report(worker, conditions=("ACC-01",), offer_types=(IND,))
+            frozen.tick(60)
+            file_report(worker, conditions=("ACC-02",), offer_types=(IND,))
+            frozen.tick(timedelta(seconds=301))
+            [group_id] = due_groups(db.session, clock.now())
+            close_group(db.session, group_id)
+            db.session.commit()
+            text, page = flat(email("rise", lang))
+        steps = {
+            "fr": ("De vert à orange 1 sur 5 — ", "D'orange 1 sur 5 à orange 2 sur 5 — "),
+            "nl": ("Van groen naar oranje 1 op 5 — ", "Van oranje 1 op 5 naar oranje 2 op 5 — "),
+            "en": ("From green to orange 1 of 5 — ", "From orange 1 of 5 to orange 2 of 5 — "),
+        }[lang]
+        first = expected("report", "ACC-01", lang, first="2026-11-03")
+        second = expected("report", "ACC-02", lang, first="2026-11-03")
+        for body in (text, page):
+            assert steps[0] + first[:1].lower() + first[1:] in body, body
+            assert steps[1] + second[:1].lower() + second[1:] in body, body
+
+
+def test_a_change_recorded_before_its_situations_were_kept_still_says_its_cause(
+    app: Flask,
+) -> None:
+    old = LevelChange(cause="expiry", new_situation_ids=[], closed_situation_ids=None)
+    with app.test_request_context():
+        assert cause_words(old, ttl_days=30) == "Situation non reconfirmée depuis 30 jours"
+        for cause, words in (
+            ("rejection", "Un signalement a été retiré par le comité"),
+            ("resolution", "Le comité a clos une situation"),
+            ("validation", "Signalement validé par le comité"),
+            ("report", "Après un signalement"),
+            ("import", "Import de l'historique du comité"),
+            ("recompute", "Recalcul des niveaux"),
+        ):
+            assert cause_words(LevelChange(cause=cause, new_situation_ids=[])) == words
