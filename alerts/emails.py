@@ -31,6 +31,7 @@ from barometre.addresses import AddressError, address_key, check_address
 from barometre.datacache import DataCache
 from barometre.extensions import DbSession
 from barometre.gauge import level_change_words, level_words, swatch
+from barometre.history import cause_situations
 from barometre.languages import supported
 from barometre.levels import (
     OFFER_TYPES,
@@ -40,7 +41,7 @@ from barometre.levels import (
     offer_type_levels,
 )
 from barometre.models import Condition, LevelChange, OfferType, Situation
-from barometre.presentation import missing_offers_sentence, offer_type_level_words
+from barometre.presentation import cause_words, missing_offers_sentence, offer_type_level_words
 from barometre.settings import Settings
 from barometre.signed_links import establishment_url
 
@@ -413,7 +414,8 @@ def event_context(
         **level_context(offer_types, event.level, lang),
         "kind": event.kind,
         "establishment": establishment.name_in(lang),
-        "note": establishment.note_in(lang),
+        # A note written at another level is not the committee's word on this one.
+        "note": establishment.note_in(lang) if establishment.note_is_current else "",
         "establishment_url": page_url(
             establishment.slug, establishment.id, settings, signed, event.created_at
         ),
@@ -426,8 +428,57 @@ def event_context(
         "complete": listed is not None,
         "new_count": sum(1 for line in situations if line["new"]),
         "type_colours": type_colour_lines(situations, lang) if listed is not None else [],
+        "causes": cause_lines(session, event, lang, settings),
         **(reminder_context(session, event, lang, settings) if event.kind == REMINDER else {}),
     }
+
+
+def cause_lines(
+    session: DbSession, event: AlertEvent, lang: str, settings: Settings
+) -> list[dict[str, str]]:
+    """Each level change the event tells, with its cause in words (R15): one for a change
+    told at once, every step of a group."""
+    ids = list(event.level_change_ids or [])
+    if not ids:
+        return []
+    query = select(LevelChange).where(LevelChange.id.in_(ids))
+    changes = list(session.scalars(query.order_by(LevelChange.at, LevelChange.id)))
+    causes = change_causes(session, changes, lang, settings)
+    lines = []
+    with force_locale(lang):
+        for change in changes:
+            words = level_change_words(
+                change.from_colour, change.from_step, change.to_colour, change.to_step
+            )
+            cause = causes[change.id]
+            lines.append(
+                {
+                    "change": words[:1].upper() + words[1:],
+                    "cause": cause,
+                    # After a dash, inside a step's line: « … — après un signalement : … ».
+                    "cause_inside": cause[:1].lower() + cause[1:],
+                }
+            )
+    return lines
+
+
+def change_causes(
+    session: DbSession, changes: list[LevelChange], lang: str, settings: Settings
+) -> dict[int, str]:
+    """The cause of each change in words, in `lang`, as emails say it (the conditions
+    named, each situation's dates; a resolution's note is the coordinators' own words and
+    stays out of every email). What the alerts and the digest give their templates."""
+    about = cause_situations(session, changes)
+    with force_locale(lang):
+        return {
+            change.id: cause_words(
+                change,
+                about.get(change.id, []),
+                named=True,
+                ttl_days=settings.situation_ttl_days,
+            )
+            for change in changes
+        }
 
 
 def reminder_context(

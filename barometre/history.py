@@ -121,11 +121,13 @@ def recently_closed(
 def cause_situations(
     session: DbSession, changes: Sequence[LevelChange]
 ) -> dict[int, list[Situation]]:
-    """The situations each change is about: those it opened, or the one resolved."""
+    """The situations each change is about (R15): those its cause opened or closed (for a
+    resolution recorded before the closed ones were kept, the one resolved). What
+    `presentation.cause_words` takes."""
     wanted: dict[int, list[int]] = {}
     for change in changes:
-        ids = list(change.new_situation_ids or [])
-        if change.cause == "resolution" and change.cause_id:
+        ids = [*(change.new_situation_ids or []), *(change.closed_situation_ids or [])]
+        if change.cause == "resolution" and change.cause_id and not ids:
             ids.append(change.cause_id)
         if ids:
             wanted[change.id] = ids
@@ -133,7 +135,9 @@ def cause_situations(
     if not every_id:
         return {}
     query = (
-        select(Situation).where(Situation.id.in_(every_id)).options(joinedload(Situation.condition))
+        select(Situation)
+        .where(Situation.id.in_(every_id))
+        .options(joinedload(Situation.condition).joinedload(Condition.category))
     )
     found = {s.id: s for s in session.scalars(query)}
     return {cid: [found[i] for i in ids if i in found] for cid, ids in wanted.items()}

@@ -113,6 +113,11 @@ class Establishment(db.Model):  # type: ignore[name-defined]
     committee_note: Mapped[str] = mapped_column(Text, default="")
     committee_note_nl: Mapped[str] = mapped_column(Text, default="", server_default="")
     committee_note_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # When the note was written and the level it spoke of: a note of another level is an
+    # older note, not the current word of the committee (None: a note written before).
+    committee_note_at: Mapped[datetime | None] = mapped_column(DateTime)
+    committee_note_colour: Mapped[str | None] = mapped_column(String(8))
+    committee_note_step: Mapped[int | None] = mapped_column(Integer)
     # Cached current level, written only by the recompute service.
     colour: Mapped[str] = mapped_column(String(8), default="vert")
     step: Mapped[int] = mapped_column(Integer, default=0)
@@ -145,6 +150,16 @@ class Establishment(db.Model):  # type: ignore[name-defined]
         if lang in LANGUAGES and lang != "fr":
             return str(getattr(self, f"committee_note_{lang}") or self.committee_note)
         return self.committee_note
+
+    @property
+    def note_is_current(self) -> bool:
+        """The note speaks of the level shown: written at it, or before levels were noted."""
+        if self.committee_note_colour is None:
+            return True
+        return (self.committee_note_colour, self.committee_note_step or 0) == (
+            self.colour,
+            self.step,
+        )
 
     def names(self) -> dict[str, str]:
         """The name in every language (the French one where none was given)."""
@@ -387,6 +402,9 @@ class LevelChange(db.Model):  # type: ignore[name-defined]
     cause_id: Mapped[int | None] = mapped_column(Integer)
     # Situations opened by the cause (for alerts: "every new situation").
     new_situation_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # Situations closed by the cause: the one resolved, those a rejection left without a
+    # report, those expired (None: a change recorded before they were kept).
+    closed_situation_ids: Mapped[list[int] | None] = mapped_column(JSON, default=list)
 
     establishment: Mapped[Establishment] = relationship()
 

@@ -7,12 +7,12 @@ words to the templates with the rest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel import dates as babel_dates
-from flask import Flask
+from flask import Flask, current_app
 from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -25,6 +25,9 @@ from .languages import BABEL_LOCALES, supported
 from .levels import VERT, TypeLevel, level_at, rank_of, type_level
 from .states import ReviewState, Role, SituationState
 from .text import printable_only
+
+if TYPE_CHECKING:
+    from .models import LevelChange, Situation
 
 # The history chart's periods (barometre.charts.PERIODS), as the reader picks them.
 PERIOD_LABELS = {"3m": _l("3 mois"), "12m": _l("12 mois"), "tout": _l("Depuis le début")}
@@ -65,6 +68,152 @@ ROLE_LABELS = Role.labels()
 
 def lang() -> str:
     return supported(str(get_locale() or ""))
+
+
+# --- a level change's cause in words (R15) ------------------------------------------------
+# One function for the page, the feed, every email and the digest: the same words everywhere.
+# `named`: the reader may see the conditions' wording (signed in, or an email that names
+# them); otherwise each situation is told by its category only (public pages, feeds).
+
+
+def cause_words(
+    change: LevelChange,
+    situations: Sequence[Situation] = (),
+    *,
+    named: bool = False,
+    resolution_note: bool = False,
+    ttl_days: int | None = None,
+) -> str:
+    """Why a level changed, in the reader's language: « Après un signalement : nouvelle
+    situation « Accès aux parloirs » (constatée le 3 décembre 2026) ».
+
+    `situations`: those the change is about (`barometre.history.cause_situations`): the
+    ones its cause opened, or closed. `resolution_note`: add the coordinator's resolution
+    note (coordinators only). `ttl_days`: SITUATION_TTL_DAYS (read from the app's settings
+    when not given). An expiry is never said to have fixed anything.
+    """
+    opened = [s for s in situations if s.id in set(change.new_situation_ids or [])]
+    closed = [s for s in situations if s.id not in set(change.new_situation_ids or [])]
+    cause = change.cause
+    if cause in ("report", "validation"):
+        return _opened_words(cause, opened, named)
+    if cause == "rejection":
+        return _rejection_words(closed, named)
+    if cause == "resolution":
+        return _resolution_words(closed, named, resolution_note)
+    if cause == "expiry":
+        return _expiry_words(closed, named, _ttl(ttl_days))
+    if cause == "import":
+        return _("Import de l'historique du comité")
+    if cause == "recompute":
+        return _("Recalcul des niveaux")
+    return cause
+
+
+def _ttl(ttl_days: int | None) -> int:
+    if ttl_days is not None:
+        return ttl_days
+    return int(current_app.config["SETTINGS"].situation_ttl_days)
+
+
+def _joined(items: Sequence[str]) -> str:
+    return (" ; " if lang() == "fr" else "; ").join(items)
+
+
+def _condition(situation: Situation) -> str:
+    return str(situation.condition.label(lang()))
+
+
+def _category(situation: Situation) -> str:
+    return str(situation.condition.category.label(lang()))
+
+
+def _opened_words(cause: str, opened: Sequence[Situation], named: bool) -> str:
+    items = [
+        _(
+            "nouvelle situation « %(label)s » (constatée le %(day)s)",
+            label=_condition(s),
+            day=date_words(s.first_visit),
+        )
+        if named
+        else _(
+            "nouvelle situation en %(category)s (constatée le %(day)s)",
+            category=_category(s),
+            day=date_words(s.first_visit),
+        )
+        for s in opened
+    ]
+    if cause == "validation":
+        if not items:
+            return _("Signalement validé par le comité")
+        return _("Signalement validé par le comité : %(items)s", items=_joined(items))
+    if not items:
+        return _("Après un signalement")
+    return _("Après un signalement : %(items)s", items=_joined(items))
+
+
+def _rejection_words(closed: Sequence[Situation], named: bool) -> str:
+    items = [
+        _("la situation « %(label)s » est close faute d'autre signalement", label=_condition(s))
+        if named
+        else _(
+            "une situation en %(category)s est close faute d'autre signalement",
+            category=_category(s),
+        )
+        for s in closed
+    ]
+    if not items:
+        return _("Un signalement a été retiré par le comité")
+    return _("Un signalement a été retiré par le comité : %(items)s", items=_joined(items))
+
+
+def _resolution_words(closed: Sequence[Situation], named: bool, with_note: bool) -> str:
+    if not closed:
+        return _("Le comité a clos une situation")
+    situation = closed[0]
+    if named:
+        words = _(
+            "Le comité a clos la situation « %(label)s » (constatée depuis le %(day)s)",
+            label=_condition(situation),
+            day=date_words(situation.first_visit),
+        )
+    else:
+        words = _(
+            "Le comité a clos une situation en %(category)s (constatée depuis le %(day)s)",
+            category=_category(situation),
+            day=date_words(situation.first_visit),
+        )
+    if with_note and situation.close_note:
+        note = situation.close_note.strip().rstrip(".")
+        return _("%(cause)s ; note de résolution : %(note)s", cause=words, note=note)
+    return words
+
+
+def _expiry_words(closed: Sequence[Situation], named: bool, ttl_days: int) -> str:
+    days = ngettext("%(num)d jour", "%(num)d jours", ttl_days)
+    if not closed:
+        return _("Situation non reconfirmée depuis %(days)s", days=days)
+    items = [
+        _(
+            "« %(label)s » (dernière confirmation : %(day)s)",
+            label=_condition(s),
+            day=date_words(s.last_confirmed),
+        )
+        if named
+        else _(
+            "une situation en %(category)s (dernière confirmation : %(day)s)",
+            category=_category(s),
+            day=date_words(s.last_confirmed),
+        )
+        for s in closed
+    ]
+    return ngettext(
+        "Situation non reconfirmée depuis %(days)s : %(items)s",
+        "Situations non reconfirmées depuis %(days)s : %(items)s",
+        len(items),
+        days=days,
+        items=_joined(items),
+    )
 
 
 def offer_type_level_words(offer_type: str, level: TypeLevel) -> str:
@@ -130,6 +279,23 @@ def local_name(establishment: Any) -> str:
 def local_note(establishment: Any) -> str:
     """The committee note in the reader's language (the French one when none was given)."""
     return str(establishment.note_in(lang()))
+
+
+def note_heading(establishment: Any) -> str:
+    """« Note du comité du 3 décembre 2026 (au niveau orange 3) : », or, for a note that
+    speaks of another level than the one shown, « Note plus ancienne du comité, du … (au
+    niveau …) : »; a note written before dates were kept has neither."""
+    if establishment.committee_note_at is None or establishment.committee_note_colour is None:
+        return _("Note du comité baromètre :")
+    day = date_words(establishment.committee_note_at)
+    level = level_words(
+        establishment.committee_note_colour, establishment.committee_note_step or 0, "brief"
+    )
+    if establishment.note_is_current:
+        return _("Note du comité du %(day)s (au niveau %(level)s) :", day=day, level=level)
+    return _(
+        "Note plus ancienne du comité, du %(day)s (au niveau %(level)s) :", day=day, level=level
+    )
 
 
 def sentence_start(name: str) -> str:
@@ -260,6 +426,8 @@ def init_presentation(app: Flask) -> None:
     def helpers() -> dict[str, Any]:
         return {
             "level_change_words": level_change_words,
+            "cause_words": cause_words,
+            "note_heading": note_heading,
             "offer_type_level_words": offer_type_level_words,
             "missing_offers_sentence": missing_offers_sentence,
             "tick_label": tick_label,

@@ -49,11 +49,14 @@ def recompute(
     cause_id: int | None = None,
     new_situations: Sequence[Situation] = (),
     situations: Sequence[Situation] | None = None,
+    closed: Sequence[Situation] = (),
 ) -> LevelChange | None:
     """Compute the level from the open situations; record a change if it moved (R5).
 
     `situations`: the establishment's open situations when the caller keeps them
     up to date under the establishment's lock; read from the database otherwise.
+    `new_situations`, `closed`: the situations the cause opened and closed, kept with
+    the change so that it says its cause (R15).
     """
     if situations is None:
         situations = open_situations(session, establishment.id)
@@ -79,6 +82,7 @@ def recompute(
         cause=cause,
         cause_id=cause_id,
         new_situation_ids=[s.id for s in new_situations],
+        closed_situation_ids=[s.id for s in closed],
     )
     session.add(change)
     session.flush()
@@ -124,7 +128,9 @@ def expire_stale(
     for situation in stale:
         close_situation(situation, SituationState.EXPIRED, None, "")
     session.flush()
-    change = recompute(session, establishment, settings, cause, None, (), still_open(situations))
+    change = recompute(
+        session, establishment, settings, cause, None, (), still_open(situations), stale
+    )
     return [change] if change else []
 
 

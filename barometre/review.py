@@ -64,7 +64,7 @@ def close_resolved(
     close_situation(situation, SituationState.RESOLVED, actor, note)
     situation.closed_by_import = cause == CAUSE_IMPORT
     session.flush()
-    return recompute(session, establishment, settings, cause, situation.id)
+    return recompute(session, establishment, settings, cause, situation.id, closed=[situation])
 
 
 def reject_report(
@@ -89,11 +89,14 @@ def reject_report(
     report.review_reason = reason
     report.reviewed_by_id = actor.id
     report.reviewed_at = clock.now()
+    withdrawn = []
     for situation in report.situations:
         if situation.status == SituationState.OPEN:
             _rebuild_situation(situation, settings, actor)
+            if situation.status == SituationState.WITHDRAWN:
+                withdrawn.append(situation)
     session.flush()
-    change = recompute(session, establishment, settings, "rejection", report.id)
+    change = recompute(session, establishment, settings, "rejection", report.id, closed=withdrawn)
     audit(session, actor, "report.reject", report, establishment=establishment.slug)
     return Outcome(establishment, before, establishment.level, [change] if change else [], report)
 

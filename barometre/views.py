@@ -188,7 +188,7 @@ def establishment_page(
         periods=PERIODS,
         changes=list(reversed(changes)),
         durations=history.level_durations(changes),
-        causes=history.cause_situations(db.session, changes) if viewer else {},
+        causes=history.cause_situations(db.session, changes),
         closed=history.recently_closed(db.session, view.establishment.id),
         closed_days=history.RECENTLY_CLOSED_DAYS,
         signed_in=viewer,
@@ -292,6 +292,7 @@ def atom(changes: list[Any], self_path: str, page_path: str, title: str) -> Resp
     body = render_template(
         "barometre/feed.xml",
         changes=changes,
+        causes=history.cause_situations(db.session, changes),
         updated=changes[0].at if changes else clock.now(),
         base_url=base_url,
         feed_url=base_url + self_path,

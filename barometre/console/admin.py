@@ -197,10 +197,21 @@ def set_committee_note(
     if not french:
         dutch = english = ""
     row.committee_note, row.committee_note_nl, row.committee_note_en = french, dutch, english
+    _date_note(row)
     session.flush()
     action = "establishment.note.set" if row.committee_note else "establishment.note.remove"
     languages = _changed_languages(row, "committee_note", before)
     audit(session, actor, action, row, slug=row.slug, languages=languages)
+
+
+def _date_note(row: Establishment) -> None:
+    """A note published now speaks of the level shown now: kept with it, so that the pages
+    stop showing it as current once the level changes (R12, R15). Publishing it again
+    unchanged keeps it at the new level."""
+    written = bool(row.committee_note)
+    row.committee_note_at = clock.now() if written else None
+    row.committee_note_colour = row.colour if written else None
+    row.committee_note_step = row.step if written else None
 
 
 # --- contacts -------------------------------------------------------------------------------
