@@ -164,7 +164,10 @@ def test_french_grammar_on_the_pages(client: FlaskClient, coordinator: User) -> 
     assert "ouverte du 20 novembre 2026 au 20 novembre 2026" not in closed
     thanks = rendered[f"signed-in /signalement/{report.id}/merci"]
     assert "5 situations problématiques ouvertes" in thanks
-    assert "Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire." in thanks
+    assert (
+        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
+        " (manque : collectif, cellulaire)." in thanks
+    )
     mine = rendered["signed-in /mes-signalements"]
     assert "Prison de Haren · 30 novembre 2026" in mine
     assert "Envoyé le 30 nov. 2026 à 11:00" in mine  # Brussels time
