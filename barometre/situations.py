@@ -60,10 +60,15 @@ def open_situations(session: DbSession, establishment_id: int) -> list[Situation
 
 @functools.cache
 def _open_situations() -> Select[Situation]:
-    """Built once: every report runs it."""
-    return select(Situation).where(
-        Situation.establishment_id == bindparam("establishment_id"),
-        Situation.status == SituationState.OPEN,
+    """Built once: every report runs it. In the order of their ids, not the table's: a
+    level change names the situations it closed in this order, the same on every database."""
+    return (
+        select(Situation)
+        .where(
+            Situation.establishment_id == bindparam("establishment_id"),
+            Situation.status == SituationState.OPEN,
+        )
+        .order_by(Situation.id)
     )
 
 

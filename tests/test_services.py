@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask, current_app
 from freezegun import freeze_time
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from barometre import services
 from barometre.errors import Conflict, NotFound, ValidationFailed
@@ -157,6 +157,24 @@ def test_stale_situations_expire(worker: User) -> None:
         services.expire_all(db.session, settings())
         db.session.commit()
         assert level_of("haren") == ("vert", 0, False)
+
+
+def test_situations_expiring_together_are_named_in_the_order_of_their_ids(worker: User) -> None:
+    """A confirmed situation is stored again at the end of its table (PostgreSQL): read
+    without an order, the change named the expired ones in another order on another
+    database (the console's import job and the CLI disagreed)."""
+    with freeze_time("2026-03-01 10:00:00"):
+        file_report(worker, conditions=("ACC-01", "ACC-02", "ACC-03"))
+    with freeze_time("2026-03-02 10:00:00"):
+        file_report(worker, conditions=("ACC-01",))  # its row is written again
+    if db.session.get_bind().dialect.name == "postgresql":  # read the table as it lies
+        db.session.execute(text("SET LOCAL enable_indexscan = off"))
+        db.session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    with freeze_time("2026-04-05 10:00:00"):
+        [change] = services.expire_all(db.session, settings())
+        db.session.commit()
+    closed = change.closed_situation_ids or []
+    assert len(closed) == 3 and closed == sorted(closed)
 
 
 def test_confirmation_extends_the_ttl(worker: User) -> None:

@@ -94,7 +94,7 @@ def test_a_coordinator_rejects_a_report_and_the_barometer_falls(
     public.goto(live_server + "/")
     assert card(public, "haren") == ("orange", "4")
     page.goto(live_server + "/etablissements/haren")
-    assert "Signalement rejeté par le comité" in page.locator("table.changes").inner_text()
+    assert "Un signalement a été retiré par le comité" in page.locator("table.changes").inner_text()
     assert axe_violations(page) == []
 
 
