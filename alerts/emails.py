@@ -441,9 +441,10 @@ def cause_lines(
     ids = list(event.level_change_ids or [])
     if not ids:
         return []
-    query = select(LevelChange).where(LevelChange.id.in_(ids))
-    changes = list(session.scalars(query.order_by(LevelChange.at, LevelChange.id)))
-    causes = change_causes(session, changes, lang, settings)
+    # Read once an event, whatever the language: only the words differ between recipients.
+    read = event_contexts(session).get((event.id, "causes"), lambda: _cause_rows(session, ids))
+    changes = read["changes"]
+    causes = change_causes(session, changes, lang, settings, read["about"])
     lines = []
     with force_locale(lang):
         for change in changes:
@@ -462,13 +463,25 @@ def cause_lines(
     return lines
 
 
+def _cause_rows(session: DbSession, ids: list[int]) -> dict[str, Any]:
+    query = select(LevelChange).where(LevelChange.id.in_(ids))
+    changes = list(session.scalars(query.order_by(LevelChange.at, LevelChange.id)))
+    return {"changes": changes, "about": cause_situations(session, changes)}
+
+
 def change_causes(
-    session: DbSession, changes: list[LevelChange], lang: str, settings: Settings
+    session: DbSession,
+    changes: list[LevelChange],
+    lang: str,
+    settings: Settings,
+    about: dict[int, list[Situation]] | None = None,
 ) -> dict[int, str]:
     """The cause of each change in words, in `lang`, as emails say it (the conditions
     named, each situation's dates; a resolution's note is the coordinators' own words and
-    stays out of every email). What the alerts and the digest give their templates."""
-    about = cause_situations(session, changes)
+    stays out of every email). What the alerts and the digest give their templates.
+    `about`: the changes' situations (`cause_situations`), when the caller has read them."""
+    if about is None:
+        about = cause_situations(session, changes)
     with force_locale(lang):
         return {
             change.id: cause_words(
