@@ -14,8 +14,9 @@ A sweep that was away for several periods sends the latest due reminder only.
 No reminder while a change of the establishment waits in its alert group
 (`ALERT_GROUP_WAIT`): a red still waiting was not told, and a fall within the
 window may end the red. A window that leaves red and comes back keeps the red
-told before it (`alerts.events.resumed_red_changes`). A reminder is not a retry: a red email that failed (or whose fate is uncertain)
-stays in the console's trouble list, and its address gets no reminder.
+told before it (`alerts.events.resumed_red_changes`). A reminder is not a retry:
+a red email that failed (or whose fate is uncertain) stays in the console's
+trouble list, and its address gets no reminder.
 The reconciler runs the sweep (beat's every minute, or the embedded ticker).
 """
 
