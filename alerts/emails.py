@@ -435,7 +435,7 @@ def event_context(
 
 def cause_lines(
     session: DbSession, event: AlertEvent, lang: str, settings: Settings
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """Each level change the event tells, with its cause in words (R15): one for a change
     told at once, every step of a group."""
     ids = list(event.level_change_ids or [])
@@ -455,6 +455,7 @@ def cause_lines(
             lines.append(
                 {
                     "change": words[:1].upper() + words[1:],
+                    "at": change.at,  # a step's time, in a group (templates/emails/_steps.*)
                     "cause": cause,
                     # After a dash, inside a step's line: « … — après un signalement : … ».
                     "cause_inside": cause[:1].lower() + cause[1:],

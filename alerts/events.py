@@ -3,18 +3,20 @@
 `on_level_change` runs inside `barometre.services.recompute`, in the same
 transaction and under the establishment's row lock:
 
-- a rise with `ALERT_GROUP_WAIT` = 0 becomes an event at once (red when it
-  reaches rouge); otherwise it joins the establishment's open alert group
-  (opened on the first rise, due `ALERT_GROUP_WAIT` seconds later);
-- a return to green becomes a "back to green" event, unless the rise it ends
-  was never announced (its group was still waiting: the group is cancelled);
-- a fall out of red that stays orange becomes a "red lifted" event for the
-  recipients of the red it ends (`NOTIFY_RED_LIFTED`), if that red was sent;
+- with `ALERT_GROUP_WAIT` = 0 each change is told at once (`net_kind`): a rise
+  (red when it reaches rouge), a return to green, a fall out of red that stays
+  orange ("red lifted", to the recipients of the red it ends, if that red was sent);
+- otherwise every change (rise or fall) joins the establishment's open alert
+  group, opened by the first change and due `ALERT_GROUP_WAIT` seconds later
+  (SPEC R15: no bursts);
 - each event gets one notification row per recipient, unique on the pair, and
   keeps the ids of the situations open at that moment: its emails list them all.
 
-A due group is closed by `close_group`, which states the level of that moment
-and every new situation of the group's rises.
+A due group is closed once by `close_group`: the net change from the level its
+recipients last heard of (the group's start) to the level now picks the email
+(`net_kind`, the same rules), which tells every step of the group with its time
+and cause. Back at the level last told, nothing is sent: a red within the window
+was never told, so there is nothing to take back.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from barometre import clock
 from barometre.addresses import MAX_ADDRESS
 from barometre.extensions import DbSession
-from barometre.levels import ROUGE, VERT
+from barometre.levels import ROUGE, rank_of
 from barometre.models import Establishment, LevelChange, Situation
 from barometre.services import lock_establishment
 from barometre.settings import Settings
@@ -49,6 +51,7 @@ from .models import (
 from .recipients import Recipient, alert_recipients, event_recipients
 
 DELIVERY_WINDOW = timedelta(hours=24)
+RED_RANK = rank_of(ROUGE, 0)
 
 
 def current_settings() -> Settings:
@@ -61,12 +64,10 @@ def current_settings() -> Settings:
 def on_level_change(session: DbSession, change: LevelChange) -> None:
     """The receiver of `barometre.signals.level_changed`: the alerts a change makes."""
     settings = current_settings()
-    if change.is_rise:
-        record_rise(session, change, settings)
-    elif change.to_colour == VERT and change.from_colour != VERT:
-        record_back_to_green(session, change, settings)
-    elif change.from_colour == ROUGE and change.to_colour != ROUGE:
-        record_red_lifted(session, change, settings)
+    if settings.alert_group_wait <= 0:
+        announce_change(session, change, settings)
+    else:
+        join_group(session, change, settings)
 
 
 def open_group(session: DbSession, establishment_id: int) -> AlertGroup | None:
@@ -76,13 +77,13 @@ def open_group(session: DbSession, establishment_id: int) -> AlertGroup | None:
     return session.scalar(query)
 
 
-def record_rise(session: DbSession, change: LevelChange, settings: Settings) -> None:
-    if settings.alert_group_wait <= 0:
-        kind = RED if change.to_colour == ROUGE else RISE
-        record_event(session, _event_from_change(session, change, kind))
-        return
+def join_group(session: DbSession, change: LevelChange, settings: Settings) -> None:
+    """Every change (rise or fall) joins the establishment's open group, or opens one; a
+    change of the same position (orange 5 blocked or not) opens none: it tells nothing."""
     group = open_group(session, change.establishment_id)
     if group is None:
+        if change.rank_after == change.rank_before:
+            return
         now = clock.now()
         group = AlertGroup(
             establishment_id=change.establishment_id,
@@ -103,29 +104,41 @@ def record_rise(session: DbSession, change: LevelChange, settings: Settings) -> 
     session.flush()
 
 
-def record_back_to_green(session: DbSession, change: LevelChange, settings: Settings) -> None:
-    group = open_group(session, change.establishment_id)
-    announced_before = True
-    if group is not None:
-        # Its rises were never sent; the recipients last heard of the group's start level.
-        group.state = GroupState.CANCELLED
-        group.closed_at = clock.now()
-        announced_before = group.from_colour != VERT
-        session.flush()
-    if settings.notify_back_to_green and announced_before:
-        was_red = red_told_since_green(session, change.establishment_id)
-        record_event(session, _event_from_change(session, change, GREEN_AGAIN), was_red)
+def net_kind(from_rank: int, to_rank: int, settings: Settings) -> str | None:
+    """The alert a change from one position to another makes, None for none: a rise (red
+    when it reaches rouge), a return to green, a fall out of red that stays orange; a fall
+    within orange, or no change at all, tells nothing (R6)."""
+    if to_rank > from_rank:
+        return RED if to_rank == RED_RANK else RISE
+    if to_rank == from_rank:
+        return None
+    if to_rank == 0:
+        return GREEN_AGAIN if settings.notify_back_to_green else None
+    if from_rank == RED_RANK:
+        return RED_LIFTED if settings.notify_red_lifted else None
+    return None
 
 
-def record_red_lifted(session: DbSession, change: LevelChange, settings: Settings) -> None:
-    """« Le code rouge est levé »: told to those who received the red it ends (R14)."""
-    if not settings.notify_red_lifted:
-        return
-    red = red_still_told(session, change.establishment_id)
-    if red is None:
-        return  # that red was never sent (still waiting in its group), or already ended
-    event = _event_from_change(session, change, RED_LIFTED)
-    record_event(session, event, recipients=event_recipients(session, red))
+def announce_change(session: DbSession, change: LevelChange, settings: Settings) -> None:
+    """`ALERT_GROUP_WAIT` = 0: each change is told at once."""
+    kind = net_kind(change.rank_before, change.rank_after, settings)
+    if kind is not None:
+        record_told(session, _event_from_change(session, change, kind))
+
+
+def record_told(session: DbSession, event: AlertEvent) -> AlertEvent | None:
+    """Record an event of a net change with its recipients: a fall out of red to those the
+    red it ends reached, and only if that red was told; a return to green also to the
+    red-only contacts when the last thing told was a red."""
+    if event.kind == RED_LIFTED:
+        red = red_still_told(session, event.establishment_id)
+        if red is None:
+            return None  # that red was never sent (it waited in a group), or already ended
+        record_event(session, event, recipients=event_recipients(session, red))
+        return event
+    was_red = event.kind == GREEN_AGAIN and red_told_since_green(session, event.establishment_id)
+    record_event(session, event, was_red)
+    return event
 
 
 def red_still_told(session: DbSession, establishment_id: int) -> int | None:
@@ -143,15 +156,31 @@ def red_still_told(session: DbSession, establishment_id: int) -> int | None:
     row = session.execute(query).first()
     if row is None or row.kind != RED:
         return None
-    entered = session.scalar(
-        select(func.max(LevelChange.at)).where(
+    later = session.scalars(
+        select(LevelChange.id).where(
             LevelChange.establishment_id == establishment_id,
             LevelChange.to_colour == ROUGE,
             LevelChange.from_colour != ROUGE,
+            LevelChange.at > row.created_at,
         )
     )
-    # A red of an earlier spell, whose end was not told (a notice switched off then).
-    return None if entered is not None and row.created_at < entered else int(row.id)
+    # A red of an earlier spell, whose end was not told (a notice switched off then); a
+    # return to red within a window that started in red is the same spell.
+    resumed = resumed_red_changes(session, establishment_id, row.created_at)
+    return None if any(i not in resumed for i in later) else int(row.id)
+
+
+def resumed_red_changes(session: DbSession, establishment_id: int, since: datetime) -> set[int]:
+    """The changes of groups that started in red: a return to red within such a window
+    is no new red for its recipients, who heard of no end to the first (the group closes
+    on red: the red goes on, its reminders too; or out of red: its end is told to those
+    the first red reached)."""
+    query = select(AlertGroup.level_change_ids).where(
+        AlertGroup.establishment_id == establishment_id,
+        AlertGroup.from_colour == ROUGE,
+        AlertGroup.opened_at >= since,
+    )
+    return {i for ids in session.scalars(query) for i in ids}
 
 
 def red_told_since_green(session: DbSession, establishment_id: int) -> bool:
@@ -257,7 +286,9 @@ def due_groups(session: DbSession, now: datetime) -> list[int]:
 
 
 def close_group(session: DbSession, group_id: int) -> AlertEvent | None:
-    """Turn a due group into one event stating the level now (safe to run twice)."""
+    """Turn a due group into one event telling the net change from the level its recipients
+    last heard of (the group's start) to the level now, with every step (safe to run twice:
+    the group is claimed by a conditional UPDATE, so it is closed once)."""
     group = session.get(AlertGroup, group_id)
     if group is None:
         return None
@@ -277,24 +308,25 @@ def close_group(session: DbSession, group_id: int) -> AlertEvent | None:
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
     session.refresh(group)
-    level = establishment.level
-    if level.rank <= group.rank_before:
-        # Fell back meanwhile: nothing new to announce.
+    kind = net_kind(group.rank_before, establishment.level.rank, current_settings())
+    event = None
+    if kind is not None:
+        event = _event_from_group(group, establishment, kind)
+        event.open_situation_ids = open_situation_ids(session, establishment.id)
+        event = record_told(session, event)
+    if event is None:
+        # Back where the recipients last heard of it (a red within the window was never
+        # told), a fall within orange, or a notice switched off: nothing to announce.
         group.state = GroupState.CANCELLED
         session.flush()
-        return None
-    event = _event_from_group(group, establishment)
-    event.open_situation_ids = open_situation_ids(session, establishment.id)
-    record_event(session, event)
     return event
 
 
-def _event_from_group(group: AlertGroup, establishment: Establishment) -> AlertEvent:
+def _event_from_group(group: AlertGroup, establishment: Establishment, kind: str) -> AlertEvent:
     level = establishment.level
-    became_red = level.colour == ROUGE and group.from_colour != ROUGE
     return AlertEvent(
         establishment_id=establishment.id,
-        kind=RED if became_red else RISE,
+        kind=kind,
         created_at=clock.now(),
         group_id=group.id,
         from_colour=group.from_colour,

@@ -80,7 +80,8 @@ TO_FOLLOWER = "follower"
 
 
 class AlertGroup(db.Model):  # type: ignore[name-defined]
-    """Rises of one establishment waiting `ALERT_GROUP_WAIT` seconds to be sent as one (R7)."""
+    """Level changes of one establishment waiting `ALERT_GROUP_WAIT` seconds to be told as
+    one email: the net change and every step (R7, R15)."""
 
     __tablename__ = "alert_group"
     __table_args__ = (
@@ -99,7 +100,7 @@ class AlertGroup(db.Model):  # type: ignore[name-defined]
     opened_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
     send_after: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    # The level before the first rise of the group: what recipients last heard of.
+    # The level before the first change of the group: what recipients last heard of.
     from_colour: Mapped[str] = mapped_column(String(8))
     from_step: Mapped[int] = mapped_column(Integer)
     level_change_ids: Mapped[list[int]] = mapped_column(JSON, default=list)

@@ -11,8 +11,12 @@ The n-th reminder of a red is an `AlertEvent` of kind `reminder`, unique on
 under the establishment's lock: two reconcilers racing, or a sweep run twice,
 record it once, and its notifications are unique per address as every event's.
 A sweep that was away for several periods sends the latest due reminder only.
-A reminder is not a retry: a red email that failed (or whose fate is uncertain)
-stays in the console's trouble list, and its address gets no reminder.
+No reminder while a change of the establishment waits in its alert group
+(`ALERT_GROUP_WAIT`): a red still waiting was not told, and a fall within the
+window may end the red. A window that leaves red and comes back keeps the red
+told before it (`alerts.events.resumed_red_changes`). A reminder is not a retry:
+a red email that failed (or whose fate is uncertain) stays in the console's
+trouble list, and its address gets no reminder.
 The reconciler runs the sweep (beat's every minute, or the embedded ticker).
 """
 
@@ -30,7 +34,7 @@ from barometre.services import lock_establishment
 from barometre.settings import Settings
 from barometre.unique import insert_unless_taken
 
-from .events import open_situation_ids, record_event, red_still_told
+from .events import open_group, open_situation_ids, record_event, red_still_told
 from .models import REMINDER, AlertEvent, Notification, NotificationState
 from .recipients import Recipient, event_recipients
 
@@ -72,6 +76,8 @@ def remind(
     red = _told_red(session, establishment_id)
     if establishment.colour != ROUGE or red is None:
         return None
+    if open_group(session, establishment_id) is not None:
+        return None  # a change waits in its window: the red may be ending, or not told yet
     number = due_number(red.created_at, now, period)
     if number < 1:
         return None
