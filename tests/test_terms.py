@@ -1,0 +1,123 @@
+"""One term per notion per language (docs/glossary.md), over every string the product says.
+
+The catalogs hold every sentence of the templates, the emails and the code (French as
+extracted, Dutch and English as translated): each is read here for the words the glossary
+rules out and for each language's typography. Each rule below is a word the issue 26
+review found on a page or in an email.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
+
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "barometre" / "translations"
+
+# (what is ruled out, the reason or the glossary's word), per language.
+RULED_OUT: dict[str, list[tuple[str, str]]] = {
+    "fr": [
+        (r"\w\((?:e?s|x)\)", "a plural by ngettext, never « (s) »"),
+        (r"(?i)\be-?mails?\b", "« courriel » in French prose"),
+        (r"(?i)\brésumé hebdomadaire\b", "« synthèse hebdomadaire »"),
+        (r"Baromètre Fidex :", "a subject starts « Baromètre : »"),
+        (r"conditions sont réunies", "no open situation is not « conditions met »"),
+        (r"bloqué par la diversité", "« Rouge en attente » with the missing offer types"),
+        (r"Palier que ces seules situations", "per category, counts only"),
+        (r"^Choix de %\(address\)s", "« Ce que reçoit … », « Choix enregistrés pour … »"),
+    ],
+    "nl": [
+        (r"\btype aanbod\b", "« soort aanbod »"),
+        (r"\bproblematische situaties\b", "« probleemsituaties »"),
+        (r"\bwerkvoorwaarden\b", "« werkomstandigheden »"),
+        (r"geblokkeerd door de diversiteit", "« Rood in afwachting »"),
+        (r"\w\(s\)|\w\(en\)", "a plural by ngettext"),
+        (r"[«»]", "Dutch quotation marks, not French ones"),
+        (r"\w [:;?!](?:\s|$)", "no space before « : ; ? ! » in Dutch"),
+    ],
+    "en": [
+        (r"Kinds of services|type of service", "« offer type »"),
+        (r"state of health", "« service provision »"),
+        (r"\w\(s\)", "a plural by ngettext"),
+        (r"[«»]", "English quotation marks, not French ones"),
+        (r"\w [:;?!](?:\s|$)", "no space before « : ; ? ! » in English"),
+    ],
+}
+
+
+def strings(catalog: Catalog, lang: str) -> list[str]:
+    """French: every source string (singular and plural); Dutch and English: every
+    translation."""
+    found = []
+    for message in catalog:
+        if not message.id:
+            continue
+        said = message.id if lang == "fr" else message.string
+        found += [said] if isinstance(said, str) else list(said)
+    return [s for s in found if s]
+
+
+@pytest.fixture(scope="module")
+def catalogs() -> dict[str, list[str]]:
+    paths = {
+        "fr": TRANSLATIONS / "messages.pot",
+        "nl": TRANSLATIONS / "nl" / "LC_MESSAGES" / "messages.po",
+        "en": TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po",
+    }
+    return {lang: strings(read_po(path.open("rb")), lang) for lang, path in paths.items()}
+
+
+@pytest.mark.parametrize("lang", ["fr", "nl", "en"])
+def test_no_ruled_out_word_in_any_string(catalogs: dict[str, list[str]], lang: str) -> None:
+    found = [
+        (reason, text[:90])
+        for pattern, reason in RULED_OUT[lang]
+        for text in catalogs[lang]
+        if re.search(pattern, text)
+    ]
+    assert found == []
+
+
+def test_french_puts_a_space_before_double_punctuation(catalogs: dict[str, list[str]]) -> None:
+    """« Catégorie : », « Pourquoi ? » — not « Catégorie: » (a URL, a time, a
+    placeholder's format and a technical header such as « Authorization: Bearer » aside)."""
+    glued = re.compile(r"[^\s\u00a0\u202f%(/\d:](?:[;?!]|:)(?=\s|$)")
+    technical = re.compile(r"Authorization: Bearer|https?:")
+    found = [t[:90] for t in catalogs["fr"] if glued.search(technical.sub("", t))]
+    assert found == []
+
+
+def test_the_rules_catch_what_the_review_found() -> None:
+    """Each rule fails on the words the review quoted (restored from the old catalogs)."""
+    old = {
+        "fr": [
+            "Nouveaux : %(reports)d signalement(s)",
+            "Chaque email contient un lien pour arrêter",
+            "Baromètre Fidex : nouveau mot de passe",
+            "Aucune situation ouverte : toutes les conditions sont réunies.",
+            "Le code rouge est bloqué par la diversité.",
+            "Palier que ces seules situations donneraient",
+            "Choix de %(address)s enregistrés.",
+        ],
+        "nl": [
+            "een band per type aanbod",
+            "%(num)d verschillende problematische situaties",
+            "de minimale werkvoorwaarden",
+            "Rood geblokkeerd door de diversiteit",
+            "bijvoorbeeld « Individueel aanbod: oranje 3 »",
+            "Wachttijd : %(minutes)s",
+        ],
+        "en": [
+            "Kinds of services affected: %(diversity)d",
+            "By type of service",
+            "The state of health of the service offer",
+            "New: %(reports)d report(s)",
+            "Minutes waited : %(minutes)s",
+        ],
+    }
+    for lang, texts in old.items():
+        for text in texts:
+            assert any(re.search(p, text) for p, _ in RULED_OUT[lang]), (lang, text)
