@@ -344,22 +344,24 @@ def situation_line(
         "offer_type_codes": situation.offer_type_codes,
         "offer_types": offer_type_labels(offer_types, situation.offer_type_codes, lang),
         "new": new,
-        "dates": situation_dates(situation),
+        **situation_dates(situation),
     }
 
 
-def situation_dates(situation: Situation) -> str:
-    """« ouverte le 3 novembre 2026, confirmée pour la dernière fois le 28 novembre 2026 »,
-    in the current locale; the opening day alone while it is the last confirmation's."""
+def situation_dates(situation: Situation) -> dict[str, str]:
+    """In the current locale: `dates`, « ouverte le 3 novembre 2026, confirmée pour la
+    dernière fois le 28 novembre 2026 » (the opening day alone while it is the last
+    confirmation's); `confirmed`, « confirmée pour la dernière fois le 28 novembre 2026 »
+    when a later day confirmed it (the digest says the opening by its age), else ""."""
     opened = date_words(situation.opened_at)
-    confirmed = date_words(situation.last_confirmed)
-    if confirmed in ("", opened):
-        return _("ouverte le %(opened)s", opened=opened)
-    return _(
-        "ouverte le %(opened)s, confirmée pour la dernière fois le %(confirmed)s",
-        opened=opened,
-        confirmed=confirmed,
-    )
+    last = date_words(situation.last_confirmed)
+    if last in ("", opened):
+        return {"dates": _("ouverte le %(opened)s", opened=opened), "confirmed": ""}
+    confirmed = _("confirmée pour la dernière fois le %(day)s", day=last)
+    return {
+        "dates": _("ouverte le %(opened)s, %(confirmed)s", opened=opened, confirmed=confirmed),
+        "confirmed": confirmed,
+    }
 
 
 def type_colour_lines(lines: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:

@@ -107,7 +107,9 @@ def test_a_red_of_fifteen_days_sends_two_reminders_then_none_after_it_falls(
     first, second = reminders_to(smtp, people["fr"])
     assert second["Subject"] == "Baromètre : toujours en code rouge à la prison de Haren"
     text = second.get_body(("plain",)).get_content()
-    assert "La prison de Haren est toujours en code rouge, depuis le 2 mars 2026 (14 jours)." in text
+    assert (
+        "La prison de Haren est toujours en code rouge, depuis le 2 mars 2026 (14 jours)." in text
+    )
     assert "Voir la page de la prison de Haren (lien personnel" in text
     assert "(7 jours)" in first.get_body(("plain",)).get_content()
     assert "Situations problématiques toujours ouvertes :" in text
