@@ -105,7 +105,7 @@ def test_a_reset_asked_from_a_french_page_stays_french(
     db.session.commit()
     post(client, "/mot-de-passe/oubli", {"email": worker.email}, **{"Accept-Language": "fr"})
     [message] = outbox(app)
-    assert message["Subject"] == "Baromètre Fidex : nouveau mot de passe"
+    assert message["Subject"] == "Baromètre : nouveau mot de passe"
     assert row("reset").language == "fr"
 
 
