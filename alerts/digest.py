@@ -31,11 +31,11 @@ from barometre.languages import BABEL_LOCALES, supported
 from barometre.levels import OFFER_TYPES, level_at
 from barometre.models import Category, Establishment, LevelChange, OfferType, Report
 from barometre.presentation import (
-    CAUSES,
     OFFER_TYPE_OFFERS,
     datetime_words,
     duration_words,
-    missing_offers_sentence,
+    note_heading,
+    red_pending_sentence,
     tick_label,
     trend_words,
 )
@@ -47,6 +47,7 @@ from barometre.unique import insert_unless_taken
 from . import handoff
 from .emails import (
     Content,
+    change_causes,
     common_context,
     offer_types_by_code,
     page_url,
@@ -223,19 +224,22 @@ class EstablishmentDigest:
     red_blocked: bool
     week_ago: str
     trend: str
-    note: str
+    note: str  # the committee's note, while it speaks of the level shown
+    note_heading: str  # « Note du comité du 3 décembre 2026 (au niveau orange 3) : »
     new_reports: int
     previous_reports: int
     by_category: list[tuple[str, int]]
     by_offer_type: list[tuple[str, int]]
     url: str = ""
     missing_offer_types: list[str] = field(default_factory=list)
-    # « Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire. »
-    missing_offers: str = ""
+    # « Rouge en attente : il faut des situations touchant au moins 2 types d'offre (manque :
+    # collectif, cellulaire). » (R4), the pages' sentence.
+    red_pending: str = ""
     # Open situations by their condition's wording, with category and offer types (R14).
     situations: list[dict[str, Any]] = field(default_factory=list)
     # The colour of each offer type (R13), in words.
     type_colours: list[dict[str, Any]] = field(default_factory=list)
+    # The week's level changes, each with its cause in words (R15).
     changes: list[dict[str, str]] = field(default_factory=list)
     # The level and each offer type's colour over the last weeks, as cells and in words.
     chart: dict[str, Any] = field(default_factory=dict)
@@ -321,10 +325,11 @@ def _content(
     last_week = _report_counts(session, ids, week.before, week.start)
     labels = _labels(session, lang)
     offer_types = offer_types_by_code(session)
+    causes = _week_causes(session, changes, week, lang, settings)
     digests = []
     for view in views:
         eid = view.establishment.id
-        digest = _one(view, changes[eid], week_ago.get(eid), labels, week, lang)
+        digest = _one(view, changes[eid], week_ago.get(eid), labels, week, lang, causes)
         digest.new_reports, digest.previous_reports = this_week.get(eid, 0), last_week.get(eid, 0)
         digest.situations = [
             {**situation_line(s, lang, offer_types), "age": _age(s.opened_at, now, settings)}
@@ -333,7 +338,10 @@ def _content(
         digest.type_colours = type_colour_lines(digest.situations, lang)
         missing = view.level.missing_offer_types
         digest.missing_offer_types = [labels["offer_type"].get(c, c) for c in missing]
-        digest.missing_offers = missing_offers_sentence(missing)
+        if view.level.red_blocked_by_diversity:
+            digest.red_pending = red_pending_sentence(
+                missing, labels["offer_type"], settings.red_min_offer_types
+            )
         digest.url = page_url(view.slug, eid, settings, signed, issued_at or now)
         digests.append(digest)
     for digest, view in zip(digests, views, strict=True):
@@ -363,6 +371,18 @@ def _changes_since(
         for change in session.scalars(query):
             grouped[change.establishment_id].append(change)
     return grouped
+
+
+def _week_causes(
+    session: DbSession,
+    changes: dict[int, list[LevelChange]],
+    week: Week,
+    lang: str,
+    settings: Settings,
+) -> dict[int, str]:
+    """The cause in words of every change of the week, as the alerts say it (R15)."""
+    told = [c for found in changes.values() for c in found if week.start < c.at <= week.end]
+    return change_causes(session, told, lang, settings) if told else {}
 
 
 def _report_counts(
@@ -399,12 +419,17 @@ def _one(
     labels: dict[str, dict[str, str]],
     week: Week,
     lang: str,
+    causes: dict[int, str],
 ) -> EstablishmentDigest:
-    """`week_ago`: (colour, step) a week ago, None if never changed (`history.levels_at`)."""
+    """`week_ago`: (colour, step) a week ago, None if never changed (`history.levels_at`);
+    `causes`: the week's changes' causes in words, by change id. In the current locale."""
     level = view.level
+    establishment = view.establishment
+    # A note written at another level is not the committee's word on this one.
+    current = establishment.note_is_current
     colour_ago, step_ago = week_ago or (level.colour, level.step)
     return EstablishmentDigest(
-        name=view.establishment.name_in(lang),
+        name=establishment.name_in(lang),
         rank=level.rank,
         level=level_words(level.colour, level.step, "bare"),
         level_name=level_words(level.colour, level.step),
@@ -415,7 +440,8 @@ def _one(
         red_blocked=level.red_blocked_by_diversity,
         week_ago=level_words(colour_ago, step_ago, "bare"),
         trend=trend_words(level.rank, week_ago)[0],
-        note=view.establishment.note_in(lang),
+        note=establishment.note_in(lang) if current else "",
+        note_heading=note_heading(establishment) if current else "",
         new_reports=0,
         previous_reports=0,
         by_category=[
@@ -427,17 +453,20 @@ def _one(
             (labels["offer_type"].get(code, code).lower(), n)
             for code, n in view.breakdown.by_offer_type.items()
         ],
-        changes=_changes(changes, week),
+        changes=_changes(changes, week, causes),
     )
 
 
-def _changes(changes: list[LevelChange], week: Week) -> list[dict[str, str]]:
+def _changes(
+    changes: list[LevelChange], week: Week, causes: dict[int, str]
+) -> list[dict[str, str]]:
     return [
         {
             "at": datetime_words(c.at),
             "from": level_words(c.from_colour, c.from_step, "bare"),
             "to": level_words(c.to_colour, c.to_step, "bare"),
-            "cause": _cause(c.cause),
+            # After a dash, inside the change's line: « … — après un signalement : … ».
+            "cause": _inside(causes.get(c.id, c.cause)),
         }
         for c in changes
         if week.start < c.at <= week.end
@@ -452,10 +481,9 @@ def _age(opened_at: datetime, now: datetime, settings: Settings) -> str:
     return ngettext("ouverte depuis %(num)d jour", "ouverte depuis %(num)d jours", days)
 
 
-def _cause(cause: str) -> str:
-    """Why a level changed, lower-case inside its parentheses: « (nouveau signalement) »."""
-    words = str(CAUSES.get(cause, cause))
-    return words[:1].lower() + words[1:]
+def _inside(cause: str) -> str:
+    """A cause in words read inside a sentence: its first letter lower-case."""
+    return cause[:1].lower() + cause[1:]
 
 
 # --- the level chart --------------------------------------------------------------------

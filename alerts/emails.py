@@ -23,6 +23,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -41,7 +42,12 @@ from barometre.levels import (
     offer_type_levels,
 )
 from barometre.models import Condition, LevelChange, OfferType, Situation
-from barometre.presentation import cause_words, missing_offers_sentence, offer_type_level_words
+from barometre.presentation import (
+    cause_words,
+    date_words,
+    offer_type_level_words,
+    red_pending_sentence,
+)
 from barometre.settings import Settings
 from barometre.signed_links import establishment_url
 
@@ -329,6 +335,7 @@ def situations_by_id(session: DbSession, ids: list[int]) -> list[Situation]:
 def situation_line(
     situation: Situation, lang: str, offer_types: dict[str, OfferType], new: bool = False
 ) -> dict[str, Any]:
+    """One open situation; its dates in the current locale (`lang`'s)."""
     return {
         "code": situation.condition.code,
         "label": situation.condition.label(lang),
@@ -337,6 +344,23 @@ def situation_line(
         "offer_type_codes": situation.offer_type_codes,
         "offer_types": offer_type_labels(offer_types, situation.offer_type_codes, lang),
         "new": new,
+        **situation_dates(situation),
+    }
+
+
+def situation_dates(situation: Situation) -> dict[str, str]:
+    """In the current locale: `dates`, « ouverte le 3 novembre 2026, confirmée pour la
+    dernière fois le 28 novembre 2026 » (the opening day alone while it is the last
+    confirmation's); `confirmed`, « confirmée pour la dernière fois le 28 novembre 2026 »
+    when a later day confirmed it (the digest says the opening by its age), else ""."""
+    opened = date_words(situation.opened_at)
+    last = date_words(situation.last_confirmed)
+    if last in ("", opened):
+        return {"dates": _("ouverte le %(opened)s", opened=opened), "confirmed": ""}
+    confirmed = _("confirmée pour la dernière fois le %(day)s", day=last)
+    return {
+        "dates": _("ouverte le %(opened)s, %(confirmed)s", opened=opened, confirmed=confirmed),
+        "confirmed": confirmed,
     }
 
 
@@ -363,14 +387,17 @@ def type_level_words(lang: str, offer_type: str, level: TypeLevel) -> str:
 
 
 def level_context(offer_types: dict[str, OfferType], level: Level, lang: str) -> dict[str, Any]:
+    labels = {code: offer.label(lang) for code, offer in offer_types.items()}
     with force_locale(lang):
-        missing = missing_offers_sentence(level.missing_offer_types)
+        # Orange 5 waiting for diversity (R4): the pages' own sentence.
+        blocked = level.red_blocked_by_diversity
+        pending = red_pending_sentence(level.missing_offer_types, labels) if blocked else ""
         named = level_words(level.colour, level.step)
         bare = level_words(level.colour, level.step, "bare")
     return {
         "level": bare,
         "level_name": named,
-        "missing_offers": missing,
+        "red_pending": pending,
         "colour": level.colour,
         "swatch": swatch(level.colour, level.step),
         "open_situations": level.open_situations,
@@ -403,9 +430,9 @@ def event_context(
     # Events recorded before R14 kept only their new situations.
     listed = event.open_situation_ids
     ids = list(new_ids) if listed is None else list(listed)
-    situations = situation_lines(session, ids, lang, offer_types, new_ids)
     establishment = event.establishment
     with force_locale(lang):
+        situations = situation_lines(session, ids, lang, offer_types, new_ids)
         previous = level_words(event.from_colour, event.from_step, "bare")
         change = level_change_words(
             event.from_colour, event.from_step, event.to_colour, event.to_step

@@ -32,16 +32,6 @@ if TYPE_CHECKING:
 # The history chart's periods (barometre.charts.PERIODS), as the reader picks them.
 PERIOD_LABELS = {"3m": _l("3 mois"), "12m": _l("12 mois"), "tout": _l("Depuis le début")}
 
-CAUSES = {
-    "report": _l("Nouveau signalement"),
-    "resolution": _l("Situation résolue"),
-    "rejection": _l("Signalement rejeté par le comité"),
-    "validation": _l("Signalement validé par le comité"),
-    "expiry": _l("Situation expirée (sans confirmation)"),
-    "recompute": _l("Recalcul des niveaux"),
-    "import": _l("Import de l'historique du comité"),
-}
-
 SITUATION_STATES = SituationState.labels()
 
 REVIEW_STATES = ReviewState.labels()
@@ -51,13 +41,6 @@ OFFER_TYPE_OFFERS = {
     "individuel": _l("Offre individuelle"),
     "collectif": _l("Offre collective"),
     "cellulaire": _l("Offre cellulaire"),
-}
-
-# An offer type as the object of a verb: « aucune situation ne touche l'offre cellulaire ».
-OFFER_TYPE_OBJECTS = {
-    "individuel": _l("l'offre individuelle"),
-    "collectif": _l("l'offre collective"),
-    "cellulaire": _l("l'offre cellulaire"),
 }
 
 # The first word of an establishment's name that takes « la » in a French sentence.
@@ -222,17 +205,6 @@ def offer_type_level_words(offer_type: str, level: TypeLevel) -> str:
     if level.colour == VERT:
         return _("%(offer)s : vert", offer=offer)
     return _("%(offer)s : orange %(step)d", offer=offer, step=level.step)
-
-
-def missing_offers_sentence(offer_types: Any) -> str:
-    """« Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire. »"""
-    objects = [str(OFFER_TYPE_OBJECTS.get(code, code)) for code in offer_types]
-    if not objects:
-        return ""
-    joined = objects[0]
-    for following in objects[1:]:
-        joined = _("%(first)s ni %(second)s", first=joined, second=following)
-    return _("Aucune situation ouverte ne touche %(offers)s.", offers=joined)
 
 
 def red_pending_sentence(
@@ -429,7 +401,6 @@ def init_presentation(app: Flask) -> None:
             "cause_words": cause_words,
             "note_heading": note_heading,
             "offer_type_level_words": offer_type_level_words,
-            "missing_offers_sentence": missing_offers_sentence,
             "tick_label": tick_label,
             "period_labels": PERIOD_LABELS,
             "duration_words": duration_words,
@@ -437,7 +408,6 @@ def init_presentation(app: Flask) -> None:
             "trend_words": trend_words,
             "rank_of": rank_of,
             "shapes": SHAPES,
-            "cause_labels": CAUSES,
             "situation_states": SITUATION_STATES,
             "review_states": REVIEW_STATES,
             "role_labels": ROLE_LABELS,

@@ -61,7 +61,7 @@ class TestInvitation:
         assert entry is not None and entry.actor_id == coordinator.id and entry.target_id == user.id
         [message] = outbox(app)
         assert message["To"] == "nouvelle@example.org"
-        assert message["Subject"] == "Invitation au Baromètre Fidex"
+        assert message["Subject"] == "Baromètre : votre invitation"
         path = link_path(message)
         fresh = app.test_client()
         page = fresh.get(path)
@@ -108,7 +108,7 @@ class TestInvitation:
         login(client, coordinator)
         invite(client, email="nl@example.org", role="coordinator", service="", language="nl")
         [message] = outbox(app)
-        assert message["Subject"] == "Uitnodiging voor de Fidex-barometer"
+        assert message["Subject"] == "Barometer: uw uitnodiging"
         assert "Goedendag" in body_of(message)
 
     @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ class TestReset:
         response = client.post("/mot-de-passe/oubli", data={"email": worker.email})
         assert response.status_code == 303
         [message] = outbox(app)
-        assert message["Subject"] == "Baromètre Fidex : nouveau mot de passe"
+        assert message["Subject"] == "Baromètre : nouveau mot de passe"
         path = link_path(message)
         assert set_password(client, path).status_code == 303
         assert sign_in(app.test_client(), worker.email, PASSWORD).status_code == 422

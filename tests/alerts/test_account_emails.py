@@ -104,8 +104,8 @@ class TestEmbeddedOutbox:
     @pytest.mark.parametrize(
         ("language", "subject", "words"),
         [
-            ("nl", "Uitnodiging voor de Fidex-barometer", "Mijn wachtwoord kiezen"),
-            ("en", "Invitation to the Fidex barometer", "Choose my password"),
+            ("nl", "Barometer: uw uitnodiging", "Mijn wachtwoord kiezen"),
+            ("en", "Barometer: your invitation", "Choose my password"),
         ],
     )
     def test_the_invitation_is_in_the_user_s_language(
@@ -135,7 +135,7 @@ class TestEmbeddedOutbox:
             [row] = notifications()
             assert (row.kind, row.user_id, row.state) == ("reset", worker.id, "sent")
             assert row.give_up_at - row.created_at == timedelta(hours=2)  # the link's life
-            assert message["Subject"] == "Baromètre Fidex : nouveau mot de passe"
+            assert message["Subject"] == "Baromètre : nouveau mot de passe"
             path = LINK.search(body_of(message))
             assert path is not None
             frozen.tick(timedelta(hours=1, minutes=59))

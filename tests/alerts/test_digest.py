@@ -215,10 +215,16 @@ def test_digest_content_levels_changes_counts_and_history(
     assert haren.level == "orange 2 sur 5" and haren.week_ago == "orange 2 sur 5"
     assert haren.note.startswith("Vert, avec une alerte")
     assert haren.new_reports == 2 and haren.previous_reports == 1
-    assert [(c["from"], c["to"], c["cause"]) for c in haren.changes] == [
-        ("orange 2 sur 5", "orange 3 sur 5", "nouveau signalement"),
-        ("orange 3 sur 5", "orange 2 sur 5", "situation résolue"),
+    assert [(c["from"], c["to"]) for c in haren.changes] == [
+        ("orange 2 sur 5", "orange 3 sur 5"),
+        ("orange 3 sur 5", "orange 2 sur 5"),
     ]
+    # Each change's cause as the alerts say it (R15), never the resolution's note.
+    report, resolution = (c["cause"] for c in haren.changes)
+    assert report.startswith("après un signalement : nouvelle situation « ")
+    assert report.endswith("» (constatée le 3 mars 2026)")
+    assert resolution.startswith("le comité a clos la situation « ")
+    assert "note de résolution" not in resolution
     assert dict(haren.by_offer_type) == {"individuel": 2, "collectif": 1, "cellulaire": 0}
     assert dict(haren.by_category)["Sécurité"] == 1
     # The last 12 weeks on a true time axis: vert until 10 February, then orange 1 and 2.
@@ -233,7 +239,8 @@ def test_digest_content_levels_changes_counts_and_history(
     # Saint-Gilles went rouge at this very moment: no width yet, but said in words.
     assert found[0].chart["words"].endswith(" · rouge depuis le 3 mars (moins d'un jour)")
     assert dutch[1].chart["words"].startswith("groen tot 10 februari · oranje 1 op 5 van 10 ")
-    assert dutch[1].level == "oranje 2 op 5" and dutch[1].changes[0]["cause"] == "nieuwe melding"
+    assert dutch[1].level == "oranje 2 op 5"
+    assert dutch[1].changes[0]["cause"].startswith("na een melding: nieuwe situatie ‘")
 
 
 def test_digest_html_draws_the_chart_with_tables_not_images(

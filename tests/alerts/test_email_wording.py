@@ -282,7 +282,10 @@ def test_french_reads_as_french(received: Received) -> None:
     assert "(individuel, collectif)" in red["text"]
     summary = bodies(received["fr"]["digest"][0])["text"]  # the coordinator's: every prison
     assert "Saint-Gilles" in summary
-    assert "Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire." in summary
+    assert (
+        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
+        " (manque : collectif, cellulaire)." in summary
+    )
 
 
 def test_an_english_contact_from_the_cli_or_the_console_gets_english_alerts(

@@ -114,7 +114,7 @@ def test_orange_five_blocked_by_diversity_says_what_is_missing(
     [message] = smtp.collector.to(people["fr"])
     assert message["Subject"].endswith("orange 5 sur 5")
     text = message.get_body(("plain",)).get_content()
-    assert "bloqué par la diversité" in text and "l'offre collective ni l'offre cellulaire" in text
+    assert "Rouge en attente" in text and "(manque : collectif, cellulaire)." in text
     assert smtp.collector.to(people["red_only"]) == []
 
 

@@ -276,7 +276,7 @@ def test_followers_get_their_choice_in_their_language_once_per_event(
     assert confirmations["volger@exemple.test"]["Content-Language"] == "nl"
     english = confirmations["follower@exemple.test"]
     assert english["Content-Language"] == "en"
-    assert str(english["Subject"]).startswith("Fidex barometer: confirm")
+    assert str(english["Subject"]).startswith("Barometer: confirm")
     for message in confirmations.values():
         assert client.post(confirm_path(message)).status_code == 200
     languages = {f.email: f.language for f in followers()}

@@ -166,11 +166,16 @@ def test_orange_five_says_which_types_are_missing_for_red(
     file_report(people["worker"], conditions=FIRST + LAST, offer_types=(IND,))
     [message] = smtp.collector.to(people["fr"])
     text, html = bodies(message)
+    pending = (
+        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
+        " (manque : collectif, cellulaire)."
+    )
     for body in (text, unescape(html)):
-        assert "Le code rouge est bloqué par la diversité" in body
-        assert (
-            "Aucune situation ouverte ne touche l'offre collective ni l'offre cellulaire." in body
-        )
+        assert pending in body  # the pages' sentence (R4)
+        assert "bloqué par la diversité" not in body
+    # Painted in the pages' orange, read from the one table of level colours.
+    orange = page_colours()["--orange"]
+    assert f'border-left:3px solid {orange};">{escape(pending)}</p>' in html
     assert (
         "- Offre individuelle : orange 5\r\n- Offre collective : vert\r\n"
         "- Offre cellulaire : vert" in text

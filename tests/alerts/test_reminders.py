@@ -105,9 +105,12 @@ def test_a_red_of_fifteen_days_sends_two_reminders_then_none_after_it_falls(
     assert {n.state for n in rows} == {"sent"}
 
     first, second = reminders_to(smtp, people["fr"])
-    assert second["Subject"] == "Baromètre : toujours en code rouge à Prison de Haren"
+    assert second["Subject"] == "Baromètre : toujours en code rouge à la prison de Haren"
     text = second.get_body(("plain",)).get_content()
-    assert "Prison de Haren est toujours en code rouge, depuis le 2 mars 2026 (14 jours)." in text
+    assert (
+        "La prison de Haren est toujours en code rouge, depuis le 2 mars 2026 (14 jours)." in text
+    )
+    assert "Voir la page de la prison de Haren (lien personnel" in text
     assert "(7 jours)" in first.get_body(("plain",)).get_content()
     assert "Situations problématiques toujours ouvertes :" in text
     assert text.count("\n- ") == len(FIVE)  # every open situation, by its wording
@@ -115,6 +118,8 @@ def test_a_red_of_fifteen_days_sends_two_reminders_then_none_after_it_falls(
     assert "/alertes/preferences/" in text
     html = second.get_body(("html",)).get_content()
     assert "depuis le 2 mars 2026" in html and '<html lang="fr">' in html
+    assert "Toujours en code rouge à la prison de Haren</h1>" in html
+    assert ">Voir la page de la prison de Haren</a>" in html
     [_, dutch] = reminders_to_nl(smtp, people["nl"])
     assert dutch["Content-Language"] == "nl"
     assert "sinds 2 maart 2026" in dutch.get_body(("plain",)).get_content()

@@ -26,7 +26,7 @@ from tests.intake_helpers import body_of, outbox
 
 pytestmark = pytest.mark.committing  # the reset leaves from a thread: it reads commits
 
-ENGLISH_SUBJECT = "Fidex barometer: new password"
+ENGLISH_SUBJECT = "Barometer: new password"
 FAN = "volger@exemple.test"
 
 
@@ -105,7 +105,7 @@ def test_a_reset_asked_from_a_french_page_stays_french(
     db.session.commit()
     post(client, "/mot-de-passe/oubli", {"email": worker.email}, **{"Accept-Language": "fr"})
     [message] = outbox(app)
-    assert message["Subject"] == "Baromètre Fidex : nouveau mot de passe"
+    assert message["Subject"] == "Baromètre : nouveau mot de passe"
     assert row("reset").language == "fr"
 
 
@@ -124,7 +124,7 @@ def test_a_follow_request_from_a_dutch_page_confirms_in_dutch(
     assert sent.status_code == 200
     [message] = outbox(app)
     assert message["Content-Language"] == "nl"
-    assert message["Subject"] == "Fidex-barometer: bevestig dat u Gevangenis van Haren volgt"
+    assert message["Subject"] == "Barometer: bevestig dat u Gevangenis van Haren volgt"
     assert "Prison de Haren" not in said(message)
     assert row("follow").language == "nl"
     db.session.expire_all()
@@ -143,7 +143,7 @@ def test_a_french_follow_confirmation_puts_an_article_before_the_prison(
         **{"Accept-Language": "fr"},
     )
     [message] = outbox(app)
-    assert message["Subject"] == "Baromètre Fidex : confirmez le suivi de la prison de Haren"
+    assert message["Subject"] == "Baromètre : confirmez le suivi de la prison de Haren"
     assert f"l'adresse {FAN} suive la prison de Haren dans" in body_of(message)
     english = get(client, "/etablissements/haren/suivre", **{"Accept-Language": "en"})
     assert "Haren Prison" in english and "Prison de Haren" not in english

@@ -164,7 +164,7 @@ def test_tls_delivers_an_invitation_and_an_alert_when_the_ca_file_names_the_auth
     assert {CONTACT, INVITED} <= set(received) and len(received) == len(notifications())
     assert len(seen.logins) == 2  # one connection (and login) for each hand-over
     # The invited coordinator also gets the alert, as every coordinator does.
-    [invitation] = [m for m in seen.messages if m["Subject"] == "Invitation au Baromètre Fidex"]
+    [invitation] = [m for m in seen.messages if m["Subject"] == "Baromètre : votre invitation"]
     assert invitation["To"] == INVITED and LINK.search(body_of(invitation)) is not None
 
 

@@ -459,7 +459,7 @@ def test_an_invitation_and_a_reset_go_through_the_worker(
         or "Invitation envoyée à invitee@fidex.test." in page
     )
     [invitation] = wait_until(lambda: smtp.collector.to("invitee@fidex.test"), 30, "invitation")
-    assert invitation["Subject"] == "Invitation to the Fidex barometer"
+    assert invitation["Subject"] == "Barometer: your invitation"
     found = LINK.search(body_of(invitation))
     assert found is not None and app.test_client().get(found.group(1)).status_code == 200
 
@@ -467,7 +467,7 @@ def test_an_invitation_and_a_reset_go_through_the_worker(
     assert answer.status_code == 303
     wait_background(app)
     [reset] = wait_until(lambda: smtp.collector.to(coordinator.email), 30, "reset email")
-    assert reset["Subject"] == "Baromètre Fidex : nouveau mot de passe"
+    assert reset["Subject"] == "Baromètre : nouveau mot de passe"
     rows = wait_until(lambda: settled(2, queue), 30, "account emails")
     assert {(n.kind, n.state, n.attempts) for n in rows} == {
         ("invite", "sent", 1),
