@@ -14,8 +14,8 @@ from barometre.errors import ValidationFailed
 from barometre.languages import LANGUAGES
 from barometre.routing import MAX_DB_ID
 
-from ..webforms import Form
 from ..addresses import MAX_ADDRESS, MAX_CONTACT_NAME, MAX_PHONE
+from ..webforms import Form
 from .admin import MAX_NAME, MAX_NOTE, MAX_REQUEST, MAX_WORDING
 
 REQUIRED = _l("Ce champ est obligatoire.")

@@ -45,7 +45,11 @@ THANKED = {
 }
 ANSWER = {"fr": "Répondre à Fidex", "nl": "Fidex antwoorden", "en": "Reply to Fidex"}
 WRITE = {"fr": "Contact à Fidex", "nl": "Contactpersoon bij Fidex", "en": "Contact at Fidex"}
-SINCE = {"fr": "ouverte le 2 mars 2026", "nl": "geopend op 2 maart 2026", "en": "opened on 2 March 2026"}
+SINCE = {
+    "fr": "ouverte le 2 mars 2026",
+    "nl": "geopend op 2 maart 2026",
+    "en": "opened on 2 March 2026",
+}
 
 
 BASE = {"alert_group_wait": 0, "base_url": BASE_URL, "mail_from": MAIL_FROM}
@@ -166,4 +170,3 @@ class TestWithoutAnyFidexContact:
             for kind in (TO_SERVICE, TO_FOLLOWER):
                 for body in composed_as(rows["rise"], lang, kind):
                     assert WRITE[lang] not in body, (kind, lang)
-
