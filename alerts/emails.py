@@ -347,6 +347,9 @@ def situation_line(
         "offer_type_codes": situation.offer_type_codes,
         "offer_types": offer_type_labels(offer_types, situation.offer_type_codes, lang),
         "new": new,
+        # Since when it is open and when a report last confirmed it (issue 26).
+        "opened_at": situation.opened_at,
+        "last_confirmed": situation.last_confirmed,
     }
 
 
@@ -520,7 +523,7 @@ def alert_content(session: DbSession, notification: Notification, settings: Sett
         lambda: event_context(session, event, lang, offer_types_by_code(session), settings, signed),
     )
     context = {**common_context(notification.recipient, settings), **shared}
-    context["what_to_do"] = what_to_do_context(session, event, notification, settings)
+    context["what_to_do"] = what_to_do_context(event, notification, shared, settings)
     return Content(context, [event.establishment_id])
 
 
@@ -531,12 +534,12 @@ TOLD_WHOM = (TO_CONTACT, TO_SERVICE, TO_FOLLOWER)
 
 
 def what_to_do_context(
-    session: DbSession, event: AlertEvent, notification: Notification, settings: Settings
+    event: AlertEvent, notification: Notification, shared: dict[str, Any], settings: Settings
 ) -> dict[str, Any] | None:
     """The end of an alert (`emails/_contact.*`), by who reads it: for a contact, since when
     each open situation is open and was last confirmed, what the committee asks and whom at
     Fidex to answer; for a member service or a follower, whom at Fidex to write to; for a
-    coordinator, nothing."""
+    coordinator, nothing. `shared` is the event's context: its situations, already read."""
     kind = notification.recipient_kind
     if kind not in TOLD_WHOM:
         return None
@@ -545,7 +548,6 @@ def what_to_do_context(
     if kind not in ASKED:
         return {"asked": False, "contact": contact} if contact else None
     lang = supported(notification.language)
-    ids = list(event.open_situation_ids or [])
     with force_locale(lang):
         default = default_request(event.kind == GREEN_AGAIN, contact is not None)
     return {
@@ -553,8 +555,8 @@ def what_to_do_context(
         "contact": contact,
         "request": establishment.request_in(lang) or default,
         "dates": [
-            {"label": s.condition.label(lang), "opened": s.opened_at, "confirmed": s.last_confirmed}
-            for s in situations_by_id(session, ids)
+            {"label": s["label"], "opened": s["opened_at"], "confirmed": s["last_confirmed"]}
+            for s in shared["situations"]
         ],
     }
 
