@@ -564,10 +564,8 @@ def what_to_do_context(
 def default_request(green: bool, contact: bool) -> str:
     """What the committee asks when it wrote nothing of its own, in the current locale."""
     if green:
-        thanks = _(
-            "Les conditions de travail minimales sont à nouveau réunies : "
-            "le comité vous en remercie."
-        )
+        # Never that the conditions are met: green may follow an expiry, which fixed nothing.
+        thanks = _("Le comité ne vous demande rien de plus pour l'instant.")
         more = _("Pour toute question, contactez Fidex (coordonnées ci-dessous).")
         return f"{thanks} {more}" if contact else thanks
     if contact:

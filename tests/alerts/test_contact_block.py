@@ -39,9 +39,9 @@ ASKED = {
     "en": "The committee asks you to do what is needed",
 }
 THANKED = {
-    "fr": "le comité vous en remercie",
-    "nl": "het comité dankt u daarvoor",
-    "en": "the committee thanks you",
+    "fr": "Le comité ne vous demande rien de plus pour l'instant.",
+    "nl": "Het comité vraagt u voorlopig niets meer.",
+    "en": "The committee asks nothing more of you for now.",
 }
 ANSWER = {"fr": "Répondre à Fidex", "nl": "Fidex antwoorden", "en": "Reply to Fidex"}
 WRITE = {"fr": "Contact à Fidex", "nl": "Contactpersoon bij Fidex", "en": "Contact at Fidex"}
