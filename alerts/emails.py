@@ -28,7 +28,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from barometre.addresses import AddressError, address_key, check_address
+from barometre.addresses import AddressError, address_key, check_address, clean_address
 from barometre.datacache import DataCache
 from barometre.extensions import DbSession
 from barometre.gauge import level_change_words, level_words, swatch
@@ -41,7 +41,7 @@ from barometre.levels import (
     breakdown,
     offer_type_levels,
 )
-from barometre.models import Condition, LevelChange, OfferType, Situation
+from barometre.models import Condition, Establishment, LevelChange, OfferType, Situation
 from barometre.presentation import (
     cause_words,
     date_words,
@@ -51,7 +51,16 @@ from barometre.presentation import (
 from barometre.settings import Settings
 from barometre.signed_links import establishment_url
 
-from .models import REMINDER, TO_COORDINATOR, TO_FOLLOWER, AlertEvent, Notification
+from .models import (
+    GREEN_AGAIN,
+    REMINDER,
+    TO_CONTACT,
+    TO_COORDINATOR,
+    TO_FOLLOWER,
+    TO_SERVICE,
+    AlertEvent,
+    Notification,
+)
 
 PREFERENCES_SALT = "alerts.preferences"
 
@@ -551,7 +560,76 @@ def alert_content(session: DbSession, notification: Notification, settings: Sett
         lambda: event_context(session, event, lang, offer_types_by_code(session), settings, signed),
     )
     context = {**common_context(notification.recipient, settings), **shared}
+    context["what_to_do"] = what_to_do_context(event, notification, settings)
     return Content(context, [event.establishment_id])
+
+
+# Who reads the end of an alert (issue 26): an establishment's contacts are asked something
+# and answer Fidex; member services and followers may write to Fidex; coordinators are Fidex.
+ASKED = (TO_CONTACT,)
+TOLD_WHOM = (TO_CONTACT, TO_SERVICE, TO_FOLLOWER)
+
+
+def what_to_do_context(
+    event: AlertEvent, notification: Notification, settings: Settings
+) -> dict[str, Any] | None:
+    """The end of an alert (`emails/_contact.*`), by who reads it: for a contact, what the
+    committee asks and whom at Fidex to answer (each situation's dates are in its line);
+    for a member service or a follower, whom at Fidex to write to; for a coordinator,
+    nothing."""
+    kind = notification.recipient_kind
+    if kind not in TOLD_WHOM:
+        return None
+    establishment = event.establishment
+    contact = fidex_contact(establishment, settings)
+    if kind not in ASKED:
+        return {"asked": False, "contact": contact} if contact else None
+    lang = supported(notification.language)
+    with force_locale(lang):
+        default = default_request(event.kind == GREEN_AGAIN, contact is not None)
+    return {
+        "asked": True,
+        "contact": contact,
+        "request": establishment.request_in(lang) or default,
+    }
+
+
+def default_request(green: bool, contact: bool) -> str:
+    """What the committee asks when it wrote nothing of its own, in the current locale."""
+    if green:
+        # Never that the conditions are met: green may follow an expiry, which fixed nothing.
+        thanks = _("Le comité ne vous demande rien de plus pour l'instant.")
+        more = _("Pour toute question, contactez Fidex (coordonnées ci-dessous).")
+        return f"{thanks} {more}" if contact else thanks
+    if contact:
+        return _(
+            "Le comité vous demande de faire le nécessaire pour que ces conditions de travail "
+            "minimales soient à nouveau réunies, et de répondre à Fidex (coordonnées ci-dessous)."
+        )
+    return _(
+        "Le comité vous demande de faire le nécessaire pour que ces conditions de travail "
+        "minimales soient à nouveau réunies."
+    )
+
+
+def fidex_contact(establishment: Establishment, settings: Settings) -> dict[str, str] | None:
+    """The establishment's own Fidex contact when it names one (as a whole: a name without
+    the default's address would mislead), else the FIDEX_CONTACT_* settings; None: nobody."""
+    own = (
+        establishment.fidex_contact_name,
+        establishment.fidex_contact_email,
+        establishment.fidex_contact_phone,
+    )
+    if not any(own):
+        own = (
+            settings.fidex_contact_name,
+            settings.fidex_contact_email,
+            settings.fidex_contact_phone,
+        )
+    name, email, phone = (value.strip() for value in own)
+    if not (name or email or phone):
+        return None
+    return {"name": name, "email": clean_address(email) or "", "phone": phone}
 
 
 EVENT_CONTEXTS = "alerts.event_contexts"

@@ -33,10 +33,19 @@ establishment apart from `someone@…` (each has its own links and choices).
 
 from __future__ import annotations
 
+import re
+
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 
 MAX_ADDRESS = 254
+# Whom at Fidex a contact answers (issue 26): a name and a phone number beside an address.
+MAX_CONTACT_NAME = 200
+MAX_PHONE = 40
+# A phone number as people write it: +32 2 123 45 67, 02/123.45.67, (02) 123-45-67, with
+# 6 to 20 digits. Nothing else: it is written into emails as it is.
+PHONE = re.compile(r"\+?[0-9 ./()-]+")
+PHONE_DIGITS = range(6, 21)
 
 INVALID = _l("Adresse e-mail invalide.")
 NOT_ASCII = _l("Une adresse e-mail ne peut contenir que des caractères ASCII avant le @.")
@@ -99,3 +108,10 @@ def mailbox(address: str) -> str:
     local, at, domain = folded.rpartition("@")
     head = local.partition("+")[0]
     return f"{head}@{domain}" if at and head else folded
+
+
+def is_phone(raw: str) -> bool:
+    """Whether `raw` is a phone number as people write them (see PHONE)."""
+    text = raw.strip()
+    digits = sum(c.isdigit() for c in text)
+    return len(text) <= MAX_PHONE and bool(PHONE.fullmatch(text)) and digits in PHONE_DIGITS

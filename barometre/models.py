@@ -118,6 +118,15 @@ class Establishment(db.Model):  # type: ignore[name-defined]
     committee_note_at: Mapped[datetime | None] = mapped_column(DateTime)
     committee_note_colour: Mapped[str | None] = mapped_column(String(8))
     committee_note_step: Mapped[int | None] = mapped_column(Integer)
+    # Whom at Fidex this establishment's contacts answer, and what the committee asks of
+    # them (issue 26): empty is the default (the FIDEX_CONTACT_* settings, the default
+    # request). The request in French is the request; Dutch and English fall back to it.
+    fidex_contact_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    fidex_contact_email: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    fidex_contact_phone: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    committee_request: Mapped[str] = mapped_column(Text, default="", server_default="")
+    committee_request_nl: Mapped[str] = mapped_column(Text, default="", server_default="")
+    committee_request_en: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Cached current level, written only by the recompute service.
     colour: Mapped[str] = mapped_column(String(8), default="vert")
     step: Mapped[int] = mapped_column(Integer, default=0)
@@ -150,6 +159,15 @@ class Establishment(db.Model):  # type: ignore[name-defined]
         if lang in LANGUAGES and lang != "fr":
             return str(getattr(self, f"committee_note_{lang}") or self.committee_note)
         return self.committee_note
+
+    def request_in(self, lang: str = "fr") -> str:
+        """What the committee asks of the contacts, in `lang`; "" when it asked nothing of
+        its own (the French request is the request, as the note is the note)."""
+        if not self.committee_request:
+            return ""
+        if lang in LANGUAGES and lang != "fr":
+            return str(getattr(self, f"committee_request_{lang}") or self.committee_request)
+        return self.committee_request
 
     @property
     def note_is_current(self) -> bool:

@@ -17,7 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from .addresses import MAX_CONTACT_NAME, clean_address, is_phone
 from .languages import LANGUAGES
+from .text import printable
 
 DEFAULT_INSTANCE = Path.cwd() / "instance"
 
@@ -71,6 +73,11 @@ class Settings:
     max_content_length: int = 1024 * 1024
     trusted_proxies: int = 0
     privacy_contact: str = ""
+    # Whom at Fidex an establishment's contacts answer (issue 26); each establishment may
+    # name its own in the console.
+    fidex_contact_name: str = ""
+    fidex_contact_email: str = ""
+    fidex_contact_phone: str = ""
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -148,7 +155,14 @@ class Settings:
             )
         if not 0 <= self.digest_day <= 6 or not 0 <= self.digest_hour <= 23:
             found.append("DIGEST_DAY dans 0..6 (0 = lundi) et DIGEST_HOUR dans 0..23")
-        for check in (_url_problems, _mail_problems, _limit_problems, _production_problems):
+        checks = (
+            _url_problems,
+            _mail_problems,
+            _limit_problems,
+            _fidex_contact_problems,
+            _production_problems,
+        )
+        for check in checks:
             found.extend(check(self))
         return found
 
@@ -281,6 +295,26 @@ def _limit_problems(settings: Settings) -> list[str]:
         ZoneInfo(settings.timezone)
     except (ValueError, KeyError, OSError):
         found.append("TIMEZONE: un fuseau horaire IANA, par exemple Europe/Brussels")
+    return found
+
+
+def _fidex_contact_problems(settings: Settings) -> list[str]:
+    """The default Fidex contact goes into emails: one line each, an address the address
+    rule keeps, a phone number as people write them."""
+    found = []
+    if len(settings.fidex_contact_name) > MAX_CONTACT_NAME or not printable(
+        settings.fidex_contact_name, multiline=False
+    ):
+        found.append(
+            f"FIDEX_CONTACT_NAME: un nom sur une ligne, {MAX_CONTACT_NAME} caractères au maximum"
+        )
+    if settings.fidex_contact_email and clean_address(settings.fidex_contact_email) is None:
+        found.append("FIDEX_CONTACT_EMAIL: une adresse e-mail, sans espace ni retour à la ligne")
+    if settings.fidex_contact_phone and not is_phone(settings.fidex_contact_phone):
+        found.append(
+            "FIDEX_CONTACT_PHONE: un numéro de téléphone (chiffres, espaces, + . / - ( ), "
+            "par exemple +32 2 123 45 67)"
+        )
     return found
 
 

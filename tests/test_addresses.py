@@ -17,7 +17,7 @@ from werkzeug.test import TestResponse
 
 from alerts.follow.models import FollowRequest
 from alerts.models import Notification
-from barometre.addresses import clean_address
+from barometre.addresses import clean_address, is_phone
 from barometre.extensions import db
 from barometre.models import Contact, Establishment, MemberService, User
 from tests.conftest import login
@@ -201,3 +201,21 @@ def test_an_international_domain_is_kept_in_its_ascii_form_everywhere(
     assert result.exit_code == 0, result.output
     result = runner.invoke(args=["users", "disable", IDN_ASCII.upper()])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("raw", "ok"),
+    [
+        ("+32 2 512 00 00", True),
+        ("02/512.00.00", True),
+        ("(02) 512-00-00", True),
+        ("0032 2 512 00 00", True),
+        ("12345", False),  # too few digits to be a number
+        ("+32 2 512 00 00 00 00 00 00 00 00", False),  # 21 digits: too many
+        ("appelez le secrétariat", False),
+        ("+32 2 512 00 00\nBcc: x@y.z", False),
+        ("+32 2 512 00 00 ext. 12", False),
+    ],
+)
+def test_a_phone_number_as_people_write_it(raw: str, ok: bool) -> None:
+    assert is_phone(raw) is ok

@@ -11,8 +11,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
-from flask_migrate import upgrade
-from sqlalchemy import select, text
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, select, text
 
 from barometre import create_app
 from barometre.extensions import db
@@ -148,3 +148,36 @@ def test_submission_ids_become_per_author_and_lower_case(fresh_app: Flask) -> No
             {"sid": upper.lower()},
         )
         assert conn.scalar(text("SELECT count(*) FROM report")) == 2
+
+
+def test_the_fidex_contact_and_the_request_come_empty_and_go_back(fresh_app: Flask) -> None:
+    """Issue 26: an establishment of before names no contact and asks nothing of its own
+    (the settings and the default request speak); downgrading drops only those columns."""
+    upgrade(revision="c9d4e6a2f175")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO establishment (id, slug, name, active, committee_note, colour, step,"
+                " open_situations, offer_types, red_blocked, open_facts, revision)"
+                " VALUES (1, 'haren', 'Haren', true, 'Note', 'vert', 0, 0, '', false, '[]', 1)"
+            )
+        )
+    upgrade()
+    new = (
+        "fidex_contact_name",
+        "fidex_contact_email",
+        "fidex_contact_phone",
+        "committee_request",
+        "committee_request_nl",
+        "committee_request_en",
+    )
+    with db.engine.begin() as conn:
+        row = conn.execute(text(f"SELECT {', '.join(new)} FROM establishment")).one()
+        assert tuple(row) == ("",) * len(new)
+        conn.execute(text("UPDATE establishment SET committee_request = 'Rouvrez les parloirs.'"))
+    downgrade(revision="c9d4e6a2f175")
+    columns = {c["name"] for c in inspect(db.engine).get_columns("establishment")}
+    assert not columns & set(new)
+    with db.engine.begin() as conn:
+        assert conn.scalar(text("SELECT committee_note FROM establishment")) == "Note"
+    upgrade()

@@ -188,6 +188,49 @@ def test_committee_note_set_and_removed(console: FlaskClient) -> None:
     assert actions() == ["establishment.note.set", "establishment.note.remove"]
 
 
+def test_the_fidex_contact_and_the_committees_request_are_set_checked_and_audited(
+    console: FlaskClient,
+) -> None:
+    haren_id = establishment("haren").id
+    url = f"/coordination/etablissements/{haren_id}/a-faire"
+    page = text(console.get(f"/coordination/etablissements/{haren_id}"))
+    assert "Ce que le comité demande (français)" in page and "Contact à Fidex : nom" in page
+    refused = {
+        "fidex_email": ("aline@fidex.be\r\nBcc: x@evil.test", "Adresse e-mail invalide."),
+        "fidex_phone": ("appelez le secrétariat", "Numéro de téléphone invalide"),
+        "fidex_name": ("Aline\u202eFidex", "caractère interdit"),
+        "request": ("x" * 501, "500 caractères au maximum"),
+        "request_nl": ("Heropen de bezoekzalen.", "Écrivez aussi la demande en français"),
+    }
+    for name, (value, message) in refused.items():
+        answer = console.post(url, data={name: value})
+        assert answer.status_code == 422 and message in text(answer), name
+    assert actions() == []
+    good = {
+        "fidex_name": "Aline Verhaegen",
+        "fidex_email": "Aline@Fidex.be",
+        "fidex_phone": "(02) 512 00 00",
+        "request": "Rouvrez les parloirs avant vendredi.",
+        "request_nl": "Heropen de bezoekzalen tegen vrijdag.",
+        "request_en": "",
+    }
+    assert console.post(url, data=good).status_code == 302
+    db.session.expire_all()
+    haren = establishment("haren")
+    assert (haren.fidex_contact_email, haren.fidex_contact_phone) == (
+        "aline@fidex.be",
+        "(02) 512 00 00",
+    )
+    assert haren.request_in("nl") == good["request_nl"]
+    assert haren.request_in("en") == good["request"]  # the French request by default
+    page = text(console.get(f"/coordination/etablissements/{haren_id}"))
+    assert "Rouvrez les parloirs avant vendredi." in page and "aline@fidex.be" in page
+    assert actions() == ["establishment.what_to_do"]
+    entry = db.session.scalars(select(AuditEntry)).one()
+    # Which fields changed, never what they say.
+    assert "Rouvrez" not in str(entry.detail) and "fidex_phone" in entry.detail["fields"]
+
+
 def test_contacts_add_edit_remove(console: FlaskClient) -> None:
     haren_id = establishment("haren").id
     url = f"/coordination/etablissements/{haren_id}/contacts"

@@ -211,6 +211,17 @@ FORMS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
         "/coordination/etablissements/{establishment}/note",
         {"note": ("Vert, avec une alerte",), "remove": ("1",)},
     ),
+    "what-to-do": (
+        "/coordination/etablissements/{establishment}/a-faire",
+        {
+            "fidex_name": ("Aline Verhaegen",),
+            "fidex_email": EMAILS,
+            "fidex_phone": ("+32 2 512 00 00", "02/123.45.67"),
+            "request": ("Rouvrez les parloirs.",),
+            "request_nl": ("Heropen de bezoekzalen.", ""),
+            "request_en": ("Reopen the visiting rooms.", ""),
+        },
+    ),
     "contact-add": (
         "/coordination/etablissements/{establishment}/contacts",
         {

@@ -25,6 +25,17 @@ def problems_of(environ: dict[str, str]) -> str:
     return str(raised.value)
 
 
+def test_a_fidex_contact_as_people_write_it_passes() -> None:
+    settings = Settings.from_env(
+        {
+            "FIDEX_CONTACT_NAME": "Aline Verhaegen (coordination)",
+            "FIDEX_CONTACT_EMAIL": "aline@fidex.be",
+            "FIDEX_CONTACT_PHONE": "(02) 512.00/00",
+        }
+    )
+    assert settings.fidex_contact_phone == "(02) 512.00/00"
+
+
 def test_a_good_production_configuration_passes() -> None:
     settings = Settings.from_env(
         {**GOOD_PRODUCTION, "REDIS_URL": "redis://redis:6379/0", "BASE_URL": "https://b.example"}
@@ -70,6 +81,14 @@ def test_a_good_production_configuration_passes() -> None:
         ({"RED_REMINDER_DAYS": "une semaine"}, "RED_REMINDER_DAYS: nombre entier attendu"),
         ({"RED_REMINDER_DAYS": "1.5"}, "RED_REMINDER_DAYS: nombre entier attendu"),
         ({"DEFAULT_LOCALE": "de"}, "DEFAULT_LOCALE"),
+        ({"FIDEX_CONTACT_EMAIL": "pas une adresse"}, "FIDEX_CONTACT_EMAIL: une adresse e-mail"),
+        ({"FIDEX_CONTACT_EMAIL": "a@fidex.be\r\nBcc: x@y.z"}, "FIDEX_CONTACT_EMAIL"),
+        ({"FIDEX_CONTACT_EMAIL": "b\u043eb@fidex.be"}, "FIDEX_CONTACT_EMAIL"),
+        ({"FIDEX_CONTACT_PHONE": "appelez-moi"}, "FIDEX_CONTACT_PHONE: un numéro de téléphone"),
+        ({"FIDEX_CONTACT_PHONE": "12"}, "FIDEX_CONTACT_PHONE"),
+        ({"FIDEX_CONTACT_PHONE": "+32 2 123 45 67\nBcc"}, "FIDEX_CONTACT_PHONE"),
+        ({"FIDEX_CONTACT_NAME": "Aline\nBcc: x@y.z"}, "FIDEX_CONTACT_NAME: un nom sur une ligne"),
+        ({"FIDEX_CONTACT_NAME": "A" * 201}, "FIDEX_CONTACT_NAME"),
         (
             {**GOOD_PRODUCTION, "SMTP_USER": "u", "SMTP_PORT": "587"},
             "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis avec SMTP_USER : le mot de passe circulerait",

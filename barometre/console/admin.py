@@ -17,7 +17,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from barometre import account_access, clock
-from barometre.addresses import INVALID, AddressError, check_address
+from barometre.addresses import (
+    INVALID,
+    MAX_CONTACT_NAME,
+    MAX_PHONE,
+    AddressError,
+    check_address,
+    is_phone,
+)
 from barometre.errors import NotFound, ValidationFailed
 from barometre.extensions import DbSession
 from barometre.languages import LANGUAGES
@@ -38,6 +45,7 @@ from barometre.text import refusal
 MAX_NAME = 200
 MAX_NOTE = 280
 MAX_WORDING = 1000
+MAX_REQUEST = 500
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -212,6 +220,72 @@ def _date_note(row: Establishment) -> None:
     row.committee_note_at = clock.now() if written else None
     row.committee_note_colour = row.colour if written else None
     row.committee_note_step = row.step if written else None
+
+
+@dataclass(frozen=True)
+class WhatToDo:
+    """Whom at Fidex the establishment's contacts answer and what the committee asks of
+    them (issue 26); every field empty: the FIDEX_CONTACT_* settings, the default request."""
+
+    fidex_name: str = ""
+    fidex_email: str = ""
+    fidex_phone: str = ""
+    request: str = ""
+    request_nl: str = ""
+    request_en: str = ""
+
+
+# Each field (of WhatToDo and of the console's form) and its column of Establishment.
+WHAT_TO_DO_COLUMNS = {
+    "fidex_name": "fidex_contact_name",
+    "fidex_email": "fidex_contact_email",
+    "fidex_phone": "fidex_contact_phone",
+    "request": "committee_request",
+    "request_nl": "committee_request_nl",
+    "request_en": "committee_request_en",
+}
+
+
+def clean_phone(value: str | None, field: str = "phone") -> str:
+    """A phone number as people write it (`addresses.is_phone`), or "" for none."""
+    text = (value or "").strip()
+    if text and not is_phone(text):
+        message = _(
+            "Numéro de téléphone invalide : des chiffres, espaces et + . / - ( ), "
+            "par exemple +32 2 123 45 67 (%(max)d caractères au maximum).",
+            max=MAX_PHONE,
+        )
+        raise ValidationFailed({field: [message]})
+    return text
+
+
+def set_what_to_do(session: DbSession, actor: User | None, ident: int, data: WhatToDo) -> None:
+    """The establishment's own Fidex contact and committee request; an empty field falls
+    back to the default. The French request is the request: Dutch and English go with it."""
+    row = establishment(session, ident)
+    request = clean_text(data.request, "request", MAX_REQUEST, required=False)
+    values = {
+        "fidex_name": clean_text(data.fidex_name, "fidex_name", MAX_CONTACT_NAME, required=False),
+        "fidex_email": (
+            clean_email(data.fidex_email, "fidex_email") if data.fidex_email.strip() else ""
+        ),
+        "fidex_phone": clean_phone(data.fidex_phone, "fidex_phone"),
+        "request": request,
+        "request_nl": clean_text(data.request_nl, "request_nl", MAX_REQUEST, required=False),
+        "request_en": clean_text(data.request_en, "request_en", MAX_REQUEST, required=False),
+    }
+    if not request and (values["request_nl"] or values["request_en"]):
+        raise ValidationFailed(
+            {"request": [_("Écrivez aussi la demande en français : elle est montrée à défaut.")]}
+        )
+    changed = [
+        key for key, column in WHAT_TO_DO_COLUMNS.items() if getattr(row, column) != values[key]
+    ]
+    for key, column in WHAT_TO_DO_COLUMNS.items():
+        setattr(row, column, values[key])
+    session.flush()
+    # The fields changed, never their values: the journal is no copy of the console.
+    audit(session, actor, "establishment.what_to_do", row, slug=row.slug, fields=", ".join(changed))
 
 
 # --- contacts -------------------------------------------------------------------------------

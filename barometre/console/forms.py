@@ -14,8 +14,9 @@ from barometre.errors import ValidationFailed
 from barometre.languages import LANGUAGES
 from barometre.routing import MAX_DB_ID
 
+from ..addresses import MAX_ADDRESS, MAX_CONTACT_NAME, MAX_PHONE
 from ..webforms import Form
-from .admin import MAX_NAME, MAX_NOTE, MAX_WORDING
+from .admin import MAX_NAME, MAX_NOTE, MAX_REQUEST, MAX_WORDING
 
 REQUIRED = _l("Ce champ est obligatoire.")
 
@@ -121,6 +122,47 @@ class NoteForm(Form):
         _l("Note du comité (anglais)"),
         validators=[at_most(MAX_NOTE)],
         description=_l("Facultative : à défaut, la note en français est montrée."),
+    )
+
+
+class WhatToDoForm(Form):
+    """Whom at Fidex the contacts answer and what the committee asks (issue 26); the
+    service checks the address, the phone number and the characters."""
+
+    fidex_name = StringField(
+        _l("Contact à Fidex : nom"),
+        validators=[at_most(MAX_CONTACT_NAME)],
+        description=_l(
+            "Facultatif : sans nom, adresse ni téléphone ici, les alertes donnent le contact "
+            "Fidex des réglages."
+        ),
+    )
+    fidex_email = StringField(
+        _l("Contact à Fidex : adresse e-mail"),
+        validators=[at_most(MAX_ADDRESS)],
+    )
+    fidex_phone = StringField(
+        _l("Contact à Fidex : téléphone"),
+        validators=[at_most(MAX_PHONE)],
+        description=_l("Facultatif, ex. « +32 2 123 45 67 »."),
+    )
+    request = TextAreaField(
+        _l("Ce que le comité demande (français)"),
+        validators=[at_most(MAX_REQUEST)],
+        description=_l(
+            "Une phrase, à la fin des alertes aux contacts de l'établissement. "
+            "Laisser vide pour la demande par défaut."
+        ),
+    )
+    request_nl = TextAreaField(
+        _l("Ce que le comité demande (néerlandais)"),
+        validators=[at_most(MAX_REQUEST)],
+        description=_l("Facultative : à défaut, la demande en français est montrée."),
+    )
+    request_en = TextAreaField(
+        _l("Ce que le comité demande (anglais)"),
+        validators=[at_most(MAX_REQUEST)],
+        description=_l("Facultative : à défaut, la demande en français est montrée."),
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from barometre.auth import COORDINATOR, access
 from barometre.console import admin
-from barometre.console.forms import ActiveForm, ContactForm, NameForm, NoteForm
+from barometre.console.forms import ActiveForm, ContactForm, NameForm, NoteForm, WhatToDoForm
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
 from barometre.models import Contact, Establishment
@@ -55,6 +55,7 @@ def establishment_page(ident: int, status: int = 200, **forms: Any) -> ResponseR
             note_nl=row.committee_note_nl,
             note_en=row.committee_note_en,
         ),
+        what_form=forms.get("what_form") or what_to_do_form(row),
         contact_form=forms.get("contact_form") or ContactForm(prefix="new"),
         active_form=ActiveForm(),
     )
@@ -108,3 +109,24 @@ def committee_note(ident: int) -> ResponseReturnValue:
             message = _("Note du comité publiée.") if note else _("Note du comité retirée.")
             return done(message, ".establishment", ident=ident)
     return establishment_page(ident, INVALID, note_form=form)
+
+
+def what_to_do_form(row: Establishment) -> WhatToDoForm:
+    return WhatToDoForm(**{f: getattr(row, c) for f, c in admin.WHAT_TO_DO_COLUMNS.items()})
+
+
+@bp.post("/etablissements/<id:ident>/a-faire")
+@access(COORDINATOR)
+def what_to_do(ident: int) -> ResponseReturnValue:
+    """Whom at Fidex the contacts answer and what the committee asks of them (issue 26)."""
+    form = WhatToDoForm()
+    if form.validate_on_submit():
+        data = admin.WhatToDo(**{f: form[f].data or "" for f in admin.WHAT_TO_DO_COLUMNS})
+        try:
+            admin.set_what_to_do(db.session, actor(), ident, data)
+        except ValidationFailed as error:
+            failed(form, error)
+        else:
+            message = _("Contact Fidex et demande du comité enregistrés.")
+            return done(message, ".establishment", ident=ident)
+    return establishment_page(ident, INVALID, what_form=form)
