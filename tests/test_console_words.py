@@ -1,0 +1,144 @@
+"""The console in words (issue 26): filters, offer types, the journal's details, the banner."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from barometre.console.models import Export
+from barometre.console.views.journal import AUDIT_LABELS
+from barometre.extensions import db
+from barometre.models import AuditEntry, Establishment, MemberService, User
+from tests.conftest import file_report, login
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def console(client: FlaskClient, coordinator: User) -> FlaskClient:
+    login(client, coordinator)
+    return client
+
+
+def text(response: Any) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def first_options(page: str) -> dict[str, str]:
+    """Each filter select's first option (the one that filters nothing)."""
+    found = re.findall(r'<select[^>]*name="(\w+)"[^>]*>\s*<option[^>]*>([^<]*)</option>', page)
+    return dict(found)
+
+
+def test_each_filter_says_what_it_leaves_open(console: FlaskClient) -> None:
+    """« Catégorie : Tous » read wrong: each « all » agrees with its noun."""
+    for path in ("/coordination/signalements", "/coordination/situations?state="):
+        options = first_options(text(console.get(path)))
+        options.pop("lang", None)  # the page's language menu
+        assert options == {
+            "establishment": "Tous les établissements",
+            "category": "Toutes les catégories",
+            "offer_type": "Tous les types d'offre",
+            "service": "Tous les services",
+            "state": "Tous les états",
+        }
+
+
+def test_one_offer_type_is_singular_and_lower_case(console: FlaskClient, worker: User) -> None:
+    report = file_report(worker, conditions=("ACC-01",), offer_types=("individuel",)).report
+    assert report is not None
+    page = text(console.get(f"/coordination/signalements/{report.id}"))
+    assert "type d'offre : individuel" in page
+    assert "types d'offre : individuel" not in page and "offre : Individuel" not in page
+    two = file_report(
+        worker, conditions=("ACC-01",), offer_types=("individuel", "collectif")
+    ).report
+    assert two is not None
+    page = text(console.get(f"/coordination/signalements/{two.id}"))
+    assert "types d'offre : individuel, collectif" in page
+
+
+def test_the_journal_says_its_details_in_words(console: FlaskClient) -> None:
+    haren = db.session.scalar(select(Establishment).where(Establishment.slug == "haren"))
+    service = MemberService(name="Service Haren")
+    db.session.add(service)
+    db.session.flush()
+    assert haren is not None
+    db.session.add_all(
+        [
+            AuditEntry(action="user.update", detail={"role": "worker", "service": service.id}),
+            AuditEntry(action="user.invite", detail={"role": "coordinator"}),
+            AuditEntry(
+                action="export.create",
+                detail={"kind": "reports", "format": "csv", "category": "SEC", "state": "open"},
+            ),
+            AuditEntry(action="report.reject", detail={"establishment": "haren"}),
+            AuditEntry(action="address.preferences", detail={"alerts": False, "digest": True}),
+            AuditEntry(action="establishment.rename", detail={"slug": "haren", "languages": "nl"}),
+            AuditEntry(action="custom.thing", detail={"some_new_key": "x"}),
+        ]
+    )
+    db.session.flush()
+    page = text(console.get("/coordination/journal"))
+    assert "rôle : travailleur · service membre : Service Haren" in page
+    assert "rôle : coordinateur" in page
+    assert "export : signalements, CSV · catégorie : sécurité · état : ouverte" in page
+    assert f"établissement : {haren.name}" in page
+    assert "alertes : non · synthèse hebdomadaire : oui" in page
+    assert "langues modifiées : néerlandais" in page
+    assert "some new key : x" in page  # an unknown key stays readable
+    for raw in ("role :", "worker", "kind :", "format :", "reports ·", "alerts :", "slug :"):
+        assert raw not in page, raw
+
+
+def test_the_journal_says_its_details_in_dutch(console: FlaskClient) -> None:
+    db.session.add(
+        AuditEntry(action="export.create", detail={"kind": "situations", "format": "xlsx"})
+    )
+    db.session.add(AuditEntry(action="user.invite", detail={"role": "worker"}))
+    db.session.flush()
+    page = text(console.get("/coordination/journal", headers={"Accept-Language": "nl"}))
+    assert "export: situaties, XLSX" in page
+    assert "rol: medewerker" in page
+
+
+def test_every_audited_action_has_its_words() -> None:
+    """No action of the journal is shown as its code (`audit(…, "x.y", …)` in the code)."""
+    sources = [
+        path
+        for package in ("barometre", "intake", "alerts")
+        for path in (ROOT / package).rglob("*.py")
+    ]
+    literal = re.compile(r"""audit\(\s*[\w.]+,\s*[\w.]+,\s*"([a-z_.]+)\"""")
+    conditional = re.compile(r'"([a-z_]+\.[a-z_.]+)" if \w+ else "([a-z_]+\.[a-z_.]+)"')
+    actions: set[str] = set()
+    for path in sources:
+        source = path.read_text()
+        actions.update(literal.findall(source))
+        for pair in conditional.findall(source):
+            actions.update(a for a in pair if a.split(".")[0] in {"establishment", "condition"})
+    assert {"user.update", "export.create", "establishment.deactivate"} <= actions
+    assert not actions - set(AUDIT_LABELS), sorted(actions - set(AUDIT_LABELS))
+
+
+def test_an_export_says_its_filters_in_words(console: FlaskClient, coordinator: User) -> None:
+    row = Export(
+        kind="reports",
+        format="csv",
+        filters={"category": "SEC", "offer_type": "individuel", "date_from": "2026-11-02"},
+        created_by_id=coordinator.id,
+    )
+    db.session.add(row)
+    db.session.flush()
+    page = text(console.get(f"/coordination/exports/{row.id}"))
+    found = re.search(r'<p id="export-filters">(.*?)</p>', page)
+    assert found is not None
+    assert found.group(1) == (
+        "Filtres : catégorie : sécurité · type d'offre : individuel · visite du : 2 novembre 2026"
+    )
