@@ -96,9 +96,11 @@ def notifications() -> ResponseReturnValue:
             select(Notification.state, func.count(Notification.id)).group_by(Notification.state)
         ).all()
     )
+    rows = list(db.session.scalars(query))
     return render_template(
         "alerts/notifications.html",
-        rows=list(db.session.scalars(query)),
+        rows=rows,
+        corrections=trouble.corrections(db.session, rows),
         state=state if state in STATE_LABELS else "",
         states=tuple(NotificationState),
         state_labels=STATE_LABELS,

@@ -11,10 +11,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from alerts import trouble
+from alerts.models import Notification
+from barometre import clock
 from barometre.console.models import Export
 from barometre.console.views.journal import AUDIT_LABELS
 from barometre.extensions import db
-from barometre.models import AuditEntry, Establishment, MemberService, User
+from barometre.models import AuditEntry, Contact, Establishment, MemberService, User
 from tests.conftest import file_report, login
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,3 +145,85 @@ def test_an_export_says_its_filters_in_words(console: FlaskClient, coordinator: 
     assert found.group(1) == (
         "Filtres : catégorie : sécurité · type d'offre : individuel · visite du : 2 novembre 2026"
     )
+
+
+def failed_email(recipient: str, error: str, state: str = "failed") -> Notification:
+    now = clock.now()
+    row = Notification(
+        kind="rise",
+        recipient=recipient,
+        recipient_kind="contact",
+        state=state,
+        last_error=error,
+        give_up_at=now,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def banner(page: str) -> list[str]:
+    found = re.findall(r'<p class="flash flash-error console-trouble"[^>]*>(.*?)</p>', page, re.S)
+    return [" ".join(re.sub(r"<[^>]+>", "", p).split()) for p in found]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "550 5.1.1 Boîte inconnue",
+        "553 mailbox name not allowed",
+        "554 5.1.2 no such domain",
+        "Adresse refusée : pas une adresse",
+    ],
+)
+def test_a_refused_address_asks_for_a_correction_not_a_retry(
+    console: FlaskClient, error: str
+) -> None:
+    haren = db.session.scalar(select(Establishment).where(Establishment.slug == "haren"))
+    contact = Contact(establishment=haren, email="boite-inconnue@haren.test")
+    db.session.add(contact)
+    failed = failed_email("Boite-Inconnue@haren.test", error)
+    page = text(console.get("/coordination/signalements"))
+    assert banner(page) == [
+        "1 courriel refusé : adresse à corriger — le serveur du destinataire refuse l'adresse :"
+        " corrigez-la là où elle est enregistrée (un nouvel essai serait refusé de même),"
+        " puis ignorez l'échec."
+    ]
+    log = console.get("/coordination/notifications?state=failed").get_data(as_text=True)
+    row = log.split(f'id="corriger-{failed.id}"')[1].split("</tr>")[0]
+    assert f'href="/coordination/contacts/{contact.id}"' in row
+    assert "corrigez-la plutôt que de réessayer" in html.unescape(row)
+    assert "retry" not in row and "ignorer" in row  # no retry button; dismissing stays
+
+
+def test_the_banner_counts_in_the_singular_and_the_plural(console: FlaskClient) -> None:
+    failed_email("a@haren.test", "Abandon après 24 h : 421 try later")
+    page = text(console.get("/coordination/signalements"))
+    assert banner(page) == [
+        "1 courriel en échec (non remis) — relancez-le ou ignorez-le depuis le journal des"
+        " notifications."
+    ]
+    failed_email("b@haren.test", "451 4.3.0 try later")
+    failed_email("c@haren.test", "Envoi interrompu", state="uncertain")
+    page = text(console.get("/coordination/signalements"))
+    assert banner(page) == [
+        "2 courriels en échec (non remis) — relancez-les ou ignorez-les depuis le journal des"
+        " notifications.",
+        "1 courriel incertain (peut-être non remis) — relancez-le ou ignorez-le depuis le"
+        " journal des notifications.",
+    ]
+    log = console.get("/coordination/notifications?state=failed").get_data(as_text=True)
+    assert "corriger-" not in log and log.count("/retry") == 2
+
+
+def test_only_an_address_failure_is_refused() -> None:
+    assert trouble.address_refused("550 5.1.1 User unknown")
+    assert trouble.address_refused("551 User not local")
+    assert trouble.address_refused("554 5.1.2 Bad destination system address")
+    assert trouble.address_refused("Adresse refusée : caractères interdits")
+    assert not trouble.address_refused("535 5.7.8 Authentication failed")
+    assert not trouble.address_refused("554 5.7.1 Message refused as spam")
+    assert not trouble.address_refused("Abandon après 24 h : 550 5.1.1 User unknown")
+    assert not trouble.address_refused("421 4.7.0 Try again later")
