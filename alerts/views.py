@@ -265,7 +265,7 @@ def change_address() -> ResponseReturnValue:
     digest = request.form.get("digest") == "1"
     change_choice(db.session, current_user, address, alerts, digest)
     db.session.commit()
-    flash(_("Choix de %(address)s enregistrés.", address=address), "success")
+    flash(_("Choix enregistrés pour %(address)s.", address=address), "success")
     return redirect(_back(url_for(".addresses")))
 
 

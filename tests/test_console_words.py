@@ -227,3 +227,21 @@ def test_only_an_address_failure_is_refused() -> None:
     assert not trouble.address_refused("554 5.7.1 Message refused as spam")
     assert not trouble.address_refused("Abandon après 24 h : 550 5.1.1 User unknown")
     assert not trouble.address_refused("421 4.7.0 Try again later")
+
+
+def test_an_address_choice_reads_naturally(console: FlaskClient) -> None:
+    """« Choix de alertes@… » did not elide: « Ce que reçoit … », « Choix enregistrés pour … »."""
+    haren = db.session.scalar(select(Establishment).where(Establishment.slug == "haren"))
+    db.session.add(Contact(establishment=haren, email="alertes@haren.test"))
+    db.session.flush()
+    book = text(console.get("/coordination/adresses"))
+    assert "<legend>Ce que reçoit alertes@haren.test</legend>" in book
+    assert "Choix de alertes" not in book
+    response = console.post(
+        "/coordination/adresses",
+        data={"email": "alertes@haren.test", "alerts": "1", "digest": ""},
+        follow_redirects=True,
+    )
+    page = text(response)
+    assert "Choix enregistrés pour alertes@haren.test." in page
+    assert "Choix de alertes" not in page
