@@ -38,8 +38,8 @@ from flask_babel import lazy_gettext as _l
 
 MAX_ADDRESS = 254
 
-INVALID = _l("Adresse e-mail invalide.")
-NOT_ASCII = _l("Une adresse e-mail ne peut contenir que des caractères ASCII avant le @.")
+INVALID = _l("Adresse électronique invalide.")
+NOT_ASCII = _l("Une adresse électronique ne peut contenir que des caractères ASCII avant le @.")
 
 
 class AddressError(ValueError):
