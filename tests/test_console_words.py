@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -19,8 +20,16 @@ from barometre import clock
 from barometre.console.models import Export
 from barometre.console.views.journal import AUDIT_LABELS
 from barometre.extensions import db
-from barometre.models import AuditEntry, Contact, Establishment, MemberService, User
+from barometre.models import (
+    AuditEntry,
+    Condition,
+    Contact,
+    Establishment,
+    MemberService,
+    User,
+)
 from tests.conftest import file_report, login
+from tests.test_console_home import console_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -282,3 +291,25 @@ def test_french_says_courriel() -> None:
     assert not wrong, wrong
     glossary = (ROOT / "docs" / "glossary.md").read_text()
     assert "| courriel | e-mail | email |" in glossary
+
+
+def test_no_capital_after_a_colon_on_the_console(app: Flask, console: FlaskClient) -> None:
+    """« Type : Individuel », « Catégorie : Sécurité »: lower-case after a colon in French."""
+    report = file_report(conditions=("SEC-01",), offer_types=("individuel",)).report
+    assert report is not None
+    condition = db.session.scalar(select(Condition).where(Condition.code == "SEC-01"))
+    assert condition is not None
+    pages = [
+        *sorted(console_pages(app)),
+        f"/coordination/signalements/{report.id}",
+        f"/coordination/referentiel/{condition.id}",
+    ]
+    capital = re.compile(r"\S+ : (?![A-Z]{2,}\b)[A-ZÉÈÀ]\w*")
+    found = []
+    for path in pages:
+        body = console.get(path, follow_redirects=True).get_data(as_text=True)
+        words = html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", body)))
+        found += [(path, hit) for hit in capital.findall(" ".join(words.split()))]
+    assert not found, found
+    page = text(console.get(f"/coordination/referentiel/{condition.id}"))
+    assert "Catégorie : sécurité (le code" in page
