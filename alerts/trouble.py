@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from barometre import clock
-from barometre.addresses import address_key
+from barometre.addresses import MAX_ADDRESS, address_key
 from barometre.console.status import Status
 from barometre.extensions import DbSession
 from barometre.models import Contact, MemberService, User
@@ -141,11 +141,10 @@ def console_status(session: DbSession) -> list[Status]:
             url_for("alerts.notifications", state=NotificationState.FAILED),
             trouble=True,
             advice=ngettext(
-                "le serveur du destinataire refuse l'adresse : corrigez-la là où elle est "
-                "enregistrée (un nouvel essai serait refusé de même), puis ignorez l'échec.",
-                "le serveur des destinataires refuse ces adresses : corrigez-les là où elles "
-                "sont enregistrées (un nouvel essai serait refusé de même), puis ignorez les "
-                "échecs.",
+                "corrigez l'adresse là où elle est enregistrée (un nouvel essai serait refusé "
+                "de même), puis ignorez l'échec.",
+                "corrigez les adresses là où elles sont enregistrées (un nouvel essai serait "
+                "refusé de même), puis ignorez les échecs.",
                 refused,
             ),
         ),
@@ -195,7 +194,9 @@ def corrections(session: DbSession, rows: Iterable[Notification]) -> dict[int, l
     places: dict[str, list[Place]] = {}
 
     def add(address: str, place: Place) -> None:
-        places.setdefault(address_key(address), []).append(place)
+        # A refused address is logged with its line breaks shown (`events.new_notification`).
+        shown = address.replace("\r", "\\r").replace("\n", "\\n")[:MAX_ADDRESS]
+        places.setdefault(address_key(shown), []).append(place)
 
     for contact in session.scalars(select(Contact).options(joinedload(Contact.establishment))):
         add(contact.email, Place("contact", contact.establishment.name, contact.id))

@@ -198,14 +198,13 @@ def test_a_refused_address_asks_for_a_correction_not_a_retry(
     failed = failed_email("Boite-Inconnue@haren.test", error)
     page = text(console.get("/coordination/signalements"))
     assert banner(page) == [
-        "1 courriel refusé : adresse à corriger — le serveur du destinataire refuse l'adresse :"
-        " corrigez-la là où elle est enregistrée (un nouvel essai serait refusé de même),"
-        " puis ignorez l'échec."
+        "1 courriel refusé : adresse à corriger — corrigez l'adresse là où elle est enregistrée"
+        " (un nouvel essai serait refusé de même), puis ignorez l'échec."
     ]
     log = console.get("/coordination/notifications?state=failed").get_data(as_text=True)
     row = log.split(f'id="corriger-{failed.id}"')[1].split("</tr>")[0]
     assert f'href="/coordination/contacts/{contact.id}"' in row
-    assert "corrigez-la plutôt que de réessayer" in html.unescape(row)
+    assert "corrigez-la là où elle est enregistrée plutôt que" in html.unescape(row)
     assert "retry" not in row and "ignorer" in row  # no retry button; dismissing stays
 
 
