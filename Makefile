@@ -76,7 +76,8 @@ soak: install services
 	HISTORY_IMPORT_LINES=50000 $(BIN)/pytest tests/test_import_jobs.py -k "stores_what_the_cli_stores" -s
 	EXPORT_REPORTS=100000 $(BIN)/pytest tests/test_exports.py -k "many_reports_export" -s
 
-# Extract the French source strings, update the nl/en catalogs, compile them (.mo committed).
+# Extract the French source strings, update the nl/en catalogs, write the French plurals'
+# catalog, compile them (.mo committed).
 BABEL_KEYWORDS := -k _l -k lazy_gettext
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
@@ -90,6 +91,9 @@ translations: install
 			$(BIN)/pybabel init -i barometre/translations/messages.pot -d barometre/translations -l $$lang; \
 		fi; \
 	done
+	# French, the source, is not translated: its catalog only carries its plural rule
+	# (0 is singular) with every plural message as written (scripts/french_plurals.py).
+	$(BIN)/python scripts/french_plurals.py barometre/translations
 	$(BIN)/pybabel compile -d barometre/translations
 
 # Benchmarks (method and figures: bench/RESULTS.md): the full run, and one under 3 minutes.

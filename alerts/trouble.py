@@ -11,7 +11,9 @@ a notification (kind "trouble"), delivered, retried and logged like any other.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -19,14 +21,14 @@ from flask import url_for
 from flask_babel import force_locale, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from barometre import clock
-from barometre.addresses import address_key
+from barometre.addresses import MAX_ADDRESS, address_key
 from barometre.console.status import Status
 from barometre.extensions import DbSession
-from barometre.models import User
+from barometre.models import Contact, MemberService, User
 from barometre.services import audit
 from barometre.settings import Settings
 from barometre.unique import insert_unless_taken
@@ -35,6 +37,7 @@ from . import handoff
 from .digest import local
 from .emails import Content, common_context
 from .events import new_notification
+from .follow.models import Follower
 from .models import (
     FOLLOW,
     TO_COORDINATOR,
@@ -58,6 +61,15 @@ STATE_WORDS: dict[str, LazyString] = {
 }
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where an address is set: a contact, an account ("user"), a member service, a follower."""
+
+    kind: str
+    name: str  # the establishment, the account or the service
+    ident: int  # the contact's, account's or service's id; a follower's establishment
+
+
 def open_trouble() -> list[ColumnElement[bool]]:
     """Failed or uncertain, and not dismissed by a coordinator.
 
@@ -71,7 +83,28 @@ def open_trouble() -> list[ColumnElement[bool]]:
     ]
 
 
+# A failure no retry can mend: the receiving server refused the address itself (SMTP 550,
+# 551 or 553, or an enhanced status 5.1.x: « user unknown », « no such mailbox »), or the
+# address rule refused it before sending (`emails.AddressRefused`: « Adresse refusée : … »).
+# The committee corrects the address where it is set; a retry would be refused again.
+REFUSED_CODES = ("550 ", "551 ", "553 ")
+REFUSED_NOTE = "Adresse refusée"
+_REFUSED_STATUS = re.compile(r"^5\d\d 5\.1\.\d")
+
+
+def address_refused(error: str) -> bool:
+    """A notification's last error says its address is refused for good."""
+    return error.startswith((*REFUSED_CODES, REFUSED_NOTE)) or bool(_REFUSED_STATUS.match(error))
+
+
+def _refused_clause() -> ColumnElement[bool]:
+    """`address_refused` in SQL (PostgreSQL and SQLite: LIKE, no regular expression)."""
+    patterns = [f"{code}%" for code in REFUSED_CODES] + [f"{REFUSED_NOTE}%", "5__ 5.1.%"]
+    return or_(*(Notification.last_error.like(pattern) for pattern in patterns))
+
+
 def trouble_counts(session: DbSession) -> dict[str, int]:
+    """Open trouble by state."""
     query = (
         select(Notification.state, func.count(Notification.id))
         .where(*open_trouble())
@@ -80,14 +113,41 @@ def trouble_counts(session: DbSession) -> dict[str, int]:
     return {state: int(n) for state, n in session.execute(query).all()}
 
 
+def refused_count(session: DbSession) -> int:
+    """Open failures whose address was refused: a correction, not a retry, mends them."""
+    query = (
+        select(func.count(Notification.id))
+        .where(*open_trouble(), Notification.state == NotificationState.FAILED)
+        .where(_refused_clause())
+    )
+    return int(session.scalar(query) or 0)
+
+
 def console_status(session: DbSession) -> list[Status]:
     """The console's lines for undeliverable emails (home page and banner)."""
-    counts = trouble_counts(session)
+    counts, refused = trouble_counts(session), refused_count(session)
     failed, uncertain = (
-        counts.get(NotificationState.FAILED, 0),
+        counts.get(NotificationState.FAILED, 0) - refused,
         counts.get(NotificationState.UNCERTAIN, 0),
     )
     return [
+        Status(
+            ngettext(
+                "%(num)d courriel refusé : adresse à corriger",
+                "%(num)d courriels refusés : adresses à corriger",
+                refused,
+            ),
+            refused,
+            url_for("alerts.notifications", state=NotificationState.FAILED),
+            trouble=True,
+            advice=ngettext(
+                "corrigez l'adresse là où elle est enregistrée (un nouvel essai serait refusé "
+                "de même), puis ignorez l'échec.",
+                "corrigez les adresses là où elles sont enregistrées (un nouvel essai serait "
+                "refusé de même), puis ignorez les échecs.",
+                refused,
+            ),
+        ),
         Status(
             ngettext(
                 "%(num)d courriel en échec (non remis)",
@@ -97,6 +157,7 @@ def console_status(session: DbSession) -> list[Status]:
             failed,
             url_for("alerts.notifications", state=NotificationState.FAILED),
             trouble=True,
+            advice=_retry_advice(failed),
         ),
         Status(
             ngettext(
@@ -107,8 +168,49 @@ def console_status(session: DbSession) -> list[Status]:
             uncertain,
             url_for("alerts.notifications", state=NotificationState.UNCERTAIN),
             trouble=True,
+            advice=_retry_advice(uncertain),
         ),
     ]
+
+
+def _retry_advice(count: int) -> str:
+    return ngettext(
+        "relancez-le ou ignorez-le depuis le journal des notifications.",
+        "relancez-les ou ignorez-les depuis le journal des notifications.",
+        count,
+    )
+
+
+def corrections(session: DbSession, rows: Iterable[Notification]) -> dict[int, list[Place]]:
+    """For each failed notification whose address was refused: where that address is set
+    (a contact, an account, a member service's alert addresses, a follower), to correct it."""
+    refused = {
+        row.id: address_key(row.recipient)
+        for row in rows
+        if row.state == NotificationState.FAILED and address_refused(row.last_error or "")
+    }
+    if not refused:
+        return {}
+    places: dict[str, list[Place]] = {}
+
+    def add(address: str, place: Place) -> None:
+        # A refused address is logged with its line breaks shown (`events.new_notification`).
+        shown = address.replace("\r", "\\r").replace("\n", "\\n")[:MAX_ADDRESS]
+        places.setdefault(address_key(shown), []).append(place)
+
+    for contact in session.scalars(select(Contact).options(joinedload(Contact.establishment))):
+        add(contact.email, Place("contact", contact.establishment.name, contact.id))
+    for user in session.scalars(select(User)):
+        add(user.email, Place("user", user.name or user.email, user.id))
+    for service in session.scalars(select(MemberService)):
+        for address in service.alert_addresses:
+            add(address, Place("service", service.name, service.id))
+    for follower in session.scalars(select(Follower).options(joinedload(Follower.establishment))):
+        add(
+            follower.email,
+            Place("follower", follower.establishment.name, follower.establishment_id),
+        )
+    return {ident: places.get(key, []) for ident, key in refused.items()}
 
 
 # --- the daily warning -------------------------------------------------------------------

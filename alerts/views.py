@@ -96,9 +96,11 @@ def notifications() -> ResponseReturnValue:
             select(Notification.state, func.count(Notification.id)).group_by(Notification.state)
         ).all()
     )
+    rows = list(db.session.scalars(query))
     return render_template(
         "alerts/notifications.html",
-        rows=list(db.session.scalars(query)),
+        rows=rows,
+        corrections=trouble.corrections(db.session, rows),
         state=state if state in STATE_LABELS else "",
         states=tuple(NotificationState),
         state_labels=STATE_LABELS,
@@ -263,7 +265,7 @@ def change_address() -> ResponseReturnValue:
     digest = request.form.get("digest") == "1"
     change_choice(db.session, current_user, address, alerts, digest)
     db.session.commit()
-    flash(_("Choix de %(address)s enregistrés.", address=address), "success")
+    flash(_("Choix enregistrés pour %(address)s.", address=address), "success")
     return redirect(_back(url_for(".addresses")))
 
 

@@ -47,8 +47,8 @@ MAX_PHONE = 40
 PHONE = re.compile(r"\+?[0-9 ./()-]+")
 PHONE_DIGITS = range(6, 21)
 
-INVALID = _l("Adresse e-mail invalide.")
-NOT_ASCII = _l("Une adresse e-mail ne peut contenir que des caractères ASCII avant le @.")
+INVALID = _l("Adresse électronique invalide.")
+NOT_ASCII = _l("Une adresse électronique ne peut contenir que des caractères ASCII avant le @.")
 
 
 class AddressError(ValueError):

@@ -32,6 +32,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from . import clock, services
@@ -396,32 +397,57 @@ def _situation_states(session: DbSession, ids: Sequence[int]) -> Counter[str]:
 
 
 def summary_lines(summary: Totals, dry_run: bool) -> list[str]:
-    """What the import did (or would do), in words (`import_history`'s, or a job's)."""
+    """What the import did (or would do), in words (`import_history`'s, or a job's).
+
+    Every count is said through ngettext, each with its own noun (never « (s) »)."""
+    situations = summary.situations
     lines = [
         _(
-            "Lignes lues : %(reports)d de signalements, %(resolutions)d de résolutions.",
-            reports=summary.report_rows,
-            resolutions=summary.resolution_rows,
+            "Lignes lues : %(reports)s ; %(resolutions)s.",
+            reports=_reports(summary.report_rows),
+            resolutions=_resolutions(summary.resolution_rows),
         ),
         _(
-            "Nouveaux : %(reports)d signalement(s), %(resolutions)d résolution(s) ; "
-            "%(known)d déjà importé(s), ignoré(s).",
-            reports=summary.reports,
-            resolutions=summary.resolutions,
-            known=summary.known,
+            "Nouveaux : %(reports)s, %(resolutions)s ; %(known)s.",
+            reports=_reports(summary.reports),
+            resolutions=_resolutions(summary.resolutions),
+            known=ngettext(
+                "%(num)d déjà importé, ignoré", "%(num)d déjà importés, ignorés", summary.known
+            ),
         ),
         _(
-            "Situations : %(opened)d ouverte(s) par l'import, dont %(resolved)d résolue(s), "
-            "%(expired)d expirée(s), %(open)d encore ouverte(s).",
-            opened=sum(summary.situations.values()),
-            resolved=summary.situations.get(SituationState.RESOLVED, 0),
-            expired=summary.situations.get(SituationState.EXPIRED, 0),
-            open=summary.situations.get(SituationState.OPEN, 0),
+            "Situations : %(opened)s, dont %(resolved)s, %(expired)s, %(open)s.",
+            opened=ngettext(
+                "%(num)d ouverte par l'import",
+                "%(num)d ouvertes par l'import",
+                sum(situations.values()),
+            ),
+            resolved=ngettext(
+                "%(num)d résolue", "%(num)d résolues", situations.get(SituationState.RESOLVED, 0)
+            ),
+            expired=ngettext(
+                "%(num)d expirée", "%(num)d expirées", situations.get(SituationState.EXPIRED, 0)
+            ),
+            open=ngettext(
+                "%(num)d encore ouverte",
+                "%(num)d encore ouvertes",
+                situations.get(SituationState.OPEN, 0),
+            ),
         ),
-        _("Changements de niveau : %(count)d.", count=summary.level_changes),
+        ngettext(
+            "%(num)d changement de niveau.", "%(num)d changements de niveau.", summary.level_changes
+        ),
     ]
     for name, colour, step in summary.levels:
         lines.append(_("%(name)s : %(level)s", name=name, level=level_words(colour, step)))
     if dry_run:
         lines.append(_("Simulation : rien n'a été enregistré."))
     return lines
+
+
+def _reports(count: int) -> str:
+    return ngettext("%(num)d signalement", "%(num)d signalements", count)
+
+
+def _resolutions(count: int) -> str:
+    return ngettext("%(num)d résolution", "%(num)d résolutions", count)

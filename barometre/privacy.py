@@ -71,7 +71,7 @@ def inventory(session: DbSession, current: Settings) -> Inventory:
             _count(session, model=Situation),
         ),
         Holding(
-            str(_l("Comptes (email, nom, rôle, service, langue)")),
+            str(_l("Comptes (adresse électronique, nom, rôle, service, langue)")),
             str(_l("La coordination")),
             str(_l("Jusqu'à leur suppression par la coordination")),
             _count(session, model=User),
@@ -83,7 +83,7 @@ def inventory(session: DbSession, current: Settings) -> Inventory:
             _count(session, model=ApiToken),
         ),
         Holding(
-            str(_l("Contacts des établissements (email, nom, langue, préférences)")),
+            str(_l("Contacts des établissements (adresse électronique, nom, langue, préférences)")),
             str(_l("La coordination")),
             str(_l("Jusqu'à leur suppression par la coordination")),
             _count(session, model=Contact),

@@ -83,7 +83,7 @@ def login() -> ResponseReturnValue:
         return render_template("intake/login.html", form=form, refused=message), 429
     db.session.commit()
     if user is None:
-        error = _("Adresse e-mail ou mot de passe incorrect.")
+        error = _("Adresse électronique ou mot de passe incorrect.")
         return render_template("intake/login.html", form=form, refused=error), 422
     login_user(user)
     return redirect(safe_next(form.next.data, home_for(user)), 303)
@@ -266,14 +266,14 @@ def _say_where(user: User, state: links.EmailState) -> None:
         flash(message, "info")
     elif state.state == "pending":
         message = _(
-            "Le compte %(email)s est créé mais l'e-mail n'a pas pu partir : nouvel essai "
+            "Le compte %(email)s est créé mais le courriel n'a pas pu partir : nouvel essai "
             "automatique, son état est sur la page Notifications.",
             email=user.email,
         )
         flash(message, "error")
     else:
         message = _(
-            "Le compte %(email)s est créé mais l'e-mail n'a pas pu partir : "
+            "Le compte %(email)s est créé mais le courriel n'a pas pu partir : "
             "la page Notifications dit pourquoi et permet de le relancer.",
             email=user.email,
         )

@@ -264,7 +264,7 @@ def _password_field(label: Any) -> PasswordField:
 
 class LoginForm(Form):
     email = StringField(
-        _l("Adresse e-mail"),
+        _l("Adresse électronique"),
         validators=[InputRequired(message=REQUIRED), Length(max=254), printable_line],
     )
     password = PasswordField(
@@ -276,7 +276,7 @@ class LoginForm(Form):
 
 class ForgotPasswordForm(Form):
     email = StringField(
-        _l("Adresse e-mail"),
+        _l("Adresse électronique"),
         validators=[
             InputRequired(message=REQUIRED),
             Length(max=254),
@@ -319,7 +319,7 @@ ROLE_NAMES = {"worker": _l("Travailleur (service membre)"), "coordinator": _l("C
 
 class InviteForm(Form):
     email = StringField(
-        _l("Adresse e-mail"),
+        _l("Adresse électronique"),
         validators=[
             InputRequired(message=REQUIRED),
             Length(max=254),

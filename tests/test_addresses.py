@@ -103,7 +103,7 @@ def test_the_console_and_the_cli_accept_the_same_addresses(
 # --- issue 24, item 7: ASCII before the @, an international domain in its ASCII form ---------
 
 CYRILLIC = "b\u043eb@example.org"  # « bоb » with a Cyrillic « о »
-NOT_ASCII = "Une adresse e-mail ne peut contenir que des caractères ASCII avant le @."
+NOT_ASCII = "Une adresse électronique ne peut contenir que des caractères ASCII avant le @."
 IDN = "jean@soci\u00e9t\u00e9.test"
 IDN_ASCII = "jean@xn--socit-esab.test"
 

@@ -237,7 +237,7 @@ def test_contacts_add_edit_remove(console: FlaskClient) -> None:
     injected = console.post(
         url, data={"new-email": "dir@prison.be\r\nBcc: x@evil.test", "new-language": "fr"}
     )
-    assert injected.status_code == 422 and "Adresse e-mail invalide." in text(injected)
+    assert injected.status_code == 422 and "Adresse électronique invalide." in text(injected)
     added = console.post(
         url,
         data={
@@ -273,7 +273,7 @@ def test_member_services_add_edit_deactivate(console: FlaskClient) -> None:
     bad = console.post(
         "/coordination/services", data={"name": "Aide", "alert_emails": "pas-une-adresse"}
     )
-    assert bad.status_code == 422 and "Adresse e-mail invalide : pas-une-adresse" in text(bad)
+    assert bad.status_code == 422 and "Adresse électronique invalide : pas-une-adresse" in text(bad)
     console.post(
         "/coordination/services", data={"name": "Aide", "alert_emails": "a@aide.be; b@aide.be"}
     )

@@ -56,5 +56,5 @@ def test_the_home_shows_reviews_situations_and_running_exports(
     assert "1 signalement à examiner" in home
     assert "2 situations ouvertes" in home
     assert "1 export en cours" in home
-    assert "0 courriels en échec (non remis)" in home
+    assert "0 courriel en échec (non remis)" in home
     assert "console-trouble" not in home

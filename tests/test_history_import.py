@@ -27,6 +27,7 @@ from alerts.models import AlertEvent, AlertGroup, Notification
 from barometre import clock, history_files, services, signals
 from barometre.console import import_jobs
 from barometre.extensions import db
+from barometre.history_import import Totals, summary_lines
 from barometre.levels import Level, compute_level
 from barometre.models import (
     AuditEntry,
@@ -209,8 +210,8 @@ def test_dry_run_prints_what_it_would_do_and_stores_nothing(frozen: None) -> Non
     assert result.exit_code == 0, result.output
     assert stored() == before
     assert levels()["haren"] == ("vert", 0, ())
-    assert "Lignes lues : 103 de signalements, 7 de résolutions." in result.output
-    assert "Nouveaux : 61 signalement(s), 7 résolution(s) ; 0 déjà importé(s)" in result.output
+    assert "Lignes lues : 103 signalements ; 7 résolutions." in result.output
+    assert "Nouveaux : 61 signalements, 7 résolutions ; 0 déjà importé, ignoré." in result.output
     assert "Situations :" in result.output
     assert "Prison de Haren : Code orange 2 sur 5" in result.output
     assert "Prison de Saint-Gilles : Code rouge" in result.output
@@ -273,7 +274,7 @@ def test_importing_the_same_files_again_changes_nothing(frozen: None) -> None:
     first, first_levels = stored(), levels()
     again = full_import()
     assert again.exit_code == 0, again.output
-    assert "Nouveaux : 0 signalement(s), 0 résolution(s) ; 68 déjà importé(s)" in again.output
+    assert "Nouveaux : 0 signalement, 0 résolution ; 68 déjà importés, ignorés." in again.output
     first["audit_entry"] += 1  # the second run is audit-logged, and that is all
     assert stored() == first
     assert levels() == first_levels
@@ -385,7 +386,7 @@ def test_an_import_in_two_steps_ends_as_the_import_in_one(frozen: None, tmp_path
     result = full_import()
     assert result.exit_code == 0, result.output
     november = {r[0] for r in rows[1:] if day_of(r[2]) > date(2025, 10, 31)}
-    assert f"Nouveaux : {len(november)} signalement(s), 0 résolution(s)" in result.output
+    assert f"Nouveaux : {len(november)} signalements, 0 résolution ;" in result.output
     assert levels() == {k: as_tuple(v) for k, v in expected_levels(False).items()}
     after = db.session.execute(
         select(LevelChange.id, LevelChange.at).order_by(LevelChange.id)
@@ -437,7 +438,7 @@ def test_the_template_files_are_accepted_as_they_are(frozen: None, tmp_path: Pat
     resolutions.write_bytes(history_files.template(history_files.RESOLUTIONS))
     result = run(str(reports), "--resolutions", str(resolutions), "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "Nouveaux : 1 signalement(s), 1 résolution(s)" in result.output
+    assert "Nouveaux : 1 signalement, 1 résolution ;" in result.output
 
 
 # --- the console page -----------------------------------------------------------------------
@@ -605,3 +606,51 @@ def test_the_replay_reads_each_establishment_only_when_a_record_touched_it(
     # A report is about ten statements (locate, write, level changes, expiry) whatever
     # the number of prisons; reading every prison for each record was 40 and more.
     assert len(statements) < 16 * summary.reports, len(statements) / summary.reports
+
+
+@pytest.mark.parametrize(
+    ("totals", "expected"),
+    [
+        (
+            Totals(
+                report_rows=1,
+                resolution_rows=0,
+                reports=1,
+                known=2,
+                level_changes=1,
+                situations={"open": 1},
+            ),
+            [
+                "Lignes lues : 1 signalement ; 0 résolution.",
+                "Nouveaux : 1 signalement, 0 résolution ; 2 déjà importés, ignorés.",
+                "Situations : 1 ouverte par l'import, dont 0 résolue, 0 expirée, 1 encore ouverte.",
+                "1 changement de niveau.",
+            ],
+        ),
+        (
+            Totals(
+                report_rows=3,
+                resolution_rows=2,
+                reports=3,
+                resolutions=2,
+                known=1,
+                situations={"resolved": 2, "expired": 2, "open": 2},
+            ),
+            [
+                "Lignes lues : 3 signalements ; 2 résolutions.",
+                "Nouveaux : 3 signalements, 2 résolutions ; 1 déjà importé, ignoré.",
+                "Situations : 6 ouvertes par l'import, dont 2 résolues, 2 expirées, "
+                "2 encore ouvertes.",
+                "0 changement de niveau.",
+            ],
+        ),
+    ],
+)
+def test_the_summary_says_each_count_in_words(
+    app: Flask, totals: Totals, expected: list[str]
+) -> None:
+    """Every count of the summary (the CLI's and a console job's) singular or plural, no « (s) »."""
+    with app.test_request_context("/", headers={"Accept-Language": "fr"}):
+        lines = summary_lines(totals, dry_run=False)
+    assert lines == expected
+    assert not any("(s)" in line for line in lines)

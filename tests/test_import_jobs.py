@@ -211,7 +211,7 @@ def test_the_console_job_stores_what_the_cli_stores(
     assert (recorded.state, recorded.total_lines) == ("pending", lines)
     assert counts() == before  # nothing replayed by the request
     page = text(client.get(f"/coordination/import/{ident}"))
-    assert "En attente" in page and f"0 lignes lues sur {recorded.total_lines}" in page
+    assert "En attente" in page and f"0 ligne lue sur {recorded.total_lines}" in page
 
     started = os.times().elapsed
     import_jobs.run_import(ident)

@@ -409,7 +409,7 @@ def test_invitation_when_the_mail_server_is_down(
     response = invite(client)
     assert response.status_code == 303
     page = text(client.get(response.headers["Location"]))
-    assert "est créé mais l'e-mail n'a pas pu partir" in page
+    assert "est créé mais le courriel n'a pas pu partir" in page
     assert db.session.scalar(select(User).where(User.email == "nouvelle@example.org")) is not None
 
 

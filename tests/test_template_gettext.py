@@ -78,3 +78,25 @@ def test_wtforms_own_messages_are_in_the_requests_language(
                 form.validate()
                 if other == language:
                     assert form.visit.errors[0].startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [
+        (0, "0 signalement à examiner"),
+        (1, "1 signalement à examiner"),
+        (2, "2 signalements à examiner"),
+    ],
+)
+def test_french_says_zero_in_the_singular(app: Flask, count: int, expected: str) -> None:
+    """French's plural rule is n > 1 (the fr catalog): « 0 signalement », in Python and Jinja."""
+    from flask_babel import ngettext
+
+    with app.test_request_context("/", headers={"Accept-Language": "fr"}):
+        said = ngettext("%(num)d signalement à examiner", "%(num)d signalements à examiner", count)
+        rendered = render_template_string(
+            "{{ ngettext('%(num)d signalement à examiner',"
+            " '%(num)d signalements à examiner', n) }}",
+            n=count,
+        )
+    assert said == rendered == expected

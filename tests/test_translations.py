@@ -103,3 +103,29 @@ def test_every_string_is_translated(extracted: Catalog, lang: str) -> None:
     assert not missing, f"{lang}: untranslated (run `make translations`, then translate): {missing}"
     assert not stale, f"{lang}: .mo out of date (run `make translations`): {stale}"
     assert not broken, f"{lang}: placeholders differ from the French: {broken}"
+
+
+def test_the_french_catalog_says_every_plural_as_written(extracted: Catalog) -> None:
+    """French is the source: its catalog carries its plural rule (0 and 1 singular) and each
+    plural message as the code writes it, compiled (`make translations` writes it)."""
+    folder = TRANSLATIONS / "fr" / "LC_MESSAGES"
+    with (folder / "messages.po").open("rb") as handle:
+        po = read_po(handle)
+    with (folder / "messages.mo").open("rb") as handle:
+        mo = read_mo(handle)
+    assert po.plural_forms == mo.plural_forms == "nplurals=2; plural=(n > 1);"
+    plurals = [m for m in extracted if m.id and m.pluralizable]
+    assert plurals
+    missing = []
+    for source in plurals:
+        message, compiled = po.get(source.id[0]), mo.get(source.id[0])
+        if (
+            message is None
+            or compiled is None
+            or not (forms(message.string) == forms(compiled.string) == forms(source.id))
+        ):
+            missing.append(source.id[0])
+    assert not missing, (
+        f"fr: plural not written as the code says it (`make translations`): {missing}"
+    )
+    assert "scripts/french_plurals.py" in (ROOT / "Makefile").read_text()

@@ -35,8 +35,8 @@ def test_console_report_and_list_show_types_per_condition_and_mark_late_reports(
     late = file_report(worker, per_condition=PER_CONDITION, days_ago=late_days()).report.id
     login(client, coordinator)
     view = squeeze(page(client, f"/coordination/signalements/{counted}"))
-    assert "SEC-01" in view and "types d'offre : Cellulaire" in view
-    assert "types d'offre : Individuel, Collectif" in view
+    assert "SEC-01" in view and "type d'offre : cellulaire" in view  # one type: singular
+    assert "types d'offre : individuel, collectif" in view
     assert "Hors délai" not in view
     late_view = squeeze(page(client, f"/coordination/signalements/{late}"))
     assert "Hors délai" in late_view and "n'ouvre ni ne confirme aucune situation" in late_view

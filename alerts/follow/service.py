@@ -311,7 +311,7 @@ def holdings(session: DbSession) -> list[Holding]:
     """The receiver of `signals.holdings_asked`: what following keeps, for how long."""
     return [
         Holding(
-            str(_l("Personnes qui suivent un établissement (email, langue, choix)")),
+            str(_l("Personnes qui suivent un établissement (adresse électronique, langue, choix)")),
             str(_l("La coordination")),
             str(
                 _l("Jusqu'à ce qu'elles arrêtent de le suivre (effacées aussitôt) ou leur retrait")
@@ -319,7 +319,7 @@ def holdings(session: DbSession) -> list[Holding]:
             _count(session, Follower),
         ),
         Holding(
-            str(_l("Demandes de suivi non confirmées (email, langue, choix)")),
+            str(_l("Demandes de suivi non confirmées (adresse électronique, langue, choix)")),
             str(_l("Personne")),
             str(
                 _l(

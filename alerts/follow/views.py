@@ -55,7 +55,7 @@ LINK_STATUS = {LinkProblem.INVALID: 404, LinkProblem.EXPIRED: 410}
 
 class FollowForm(Form):
     email = StringField(
-        _l("Votre adresse e-mail"),
+        _l("Votre adresse électronique"),
         validators=[
             InputRequired(_l("Ce champ est obligatoire.")),
             Length(max=MAX_ADDRESS, message=_l("Adresse trop longue.")),

@@ -81,7 +81,7 @@ def clean_email_list(value: str | None, field: str = "alert_emails") -> str:
         try:
             cleaned.append(check_address(part).lower())
         except AddressError as refused:
-            messages = [_("Adresse e-mail invalide : %(address)s", address=part[:80])]
+            messages = [_("Adresse électronique invalide : %(address)s", address=part[:80])]
             if refused.reason is not INVALID:  # a reason of its own (ASCII before the @)
                 messages.append(str(refused.reason))
             raise ValidationFailed({field: messages}) from None

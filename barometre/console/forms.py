@@ -172,9 +172,9 @@ LANGUAGE_CHOICES = options([(code, LANGUAGE_LABELS[code]) for code in LANGUAGES]
 
 
 class ContactForm(Form):
-    email = StringField(_l("Adresse e-mail"), validators=[required(), at_most(254)])
+    email = StringField(_l("Adresse électronique"), validators=[required(), at_most(254)])
     name = StringField(_l("Nom"), validators=[at_most(MAX_NAME)])
-    language = SelectField(_l("Langue des e-mails"), choices=LANGUAGE_CHOICES)
+    language = SelectField(_l("Langue des courriels"), choices=LANGUAGE_CHOICES)
     alerts = BooleanField(_l("Reçoit les alertes"), default=True)
     red_only = BooleanField(_l("Seulement les passages au rouge"))
     digest = BooleanField(_l("Reçoit la synthèse hebdomadaire"), default=True)

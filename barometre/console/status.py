@@ -30,6 +30,8 @@ class Status:
     count: int
     url: str
     trouble: bool = False
+    # What the banner asks of the committee for this trouble (in the reader's language).
+    advice: str = ""
 
 
 def _count(session: DbSession, model: type[Any], *where: ColumnElement[bool]) -> int:

@@ -275,7 +275,8 @@ def test_a_stored_address_the_rule_now_refuses_fails_with_its_reason(
         0,
     )
     assert refused.last_error == (
-        "Adresse refusée : Une adresse e-mail ne peut contenir que des caractères ASCII avant le @."
+        "Adresse refusée : Une adresse électronique ne peut contenir que des caractères ASCII "
+        "avant le @."
     )
     assert sent.state == "sent"
     [received] = smtp.collector.all()

@@ -120,7 +120,7 @@ def test_a_week_without_change_says_so_with_its_days(app: Flask, smtp: SmtpServe
     send(ON_TIME)
     _, text, html = received(smtp, "fr")
     assert "Aucun changement de niveau du 23 au 29 novembre 2026." in text
-    assert "0 signalements du 23 au 29 novembre 2026 (semaine précédente : 0)." in text
+    assert "0 signalement du 23 au 29 novembre 2026 (semaine précédente : 0)." in text
     assert "Aucun changement de niveau du 23 au 29 novembre 2026." in html
 
 

@@ -237,7 +237,7 @@ def test_bad_input_gets_french_errors_and_sends_nothing(app: Flask, smtp: SmtpSe
     client = app.test_client()
     bad = ask(client, email="pas une adresse")
     assert bad.status_code == 422
-    assert "Adresse e-mail invalide." in bad.get_data(as_text=True)
+    assert "Adresse électronique invalide." in bad.get_data(as_text=True)
     nothing = ask(client, alerts="aucune")
     assert nothing.status_code == 422
     assert "Choisissez au moins les alertes ou la synthèse." in nothing.get_data(as_text=True)
@@ -347,7 +347,7 @@ def test_the_record_of_processing_counts_followers(
     confirm(client, smtp.collector.to(FAN)[0])
     login(client, coordinator)
     record = client.get("/coordination/donnees/registre.txt").get_data(as_text=True)
-    assert "Personnes qui suivent un établissement (email, langue, choix)" in record
+    assert "Personnes qui suivent un établissement (adresse électronique, langue, choix)" in record
     page = client.get("/coordination/donnees").get_data(as_text=True)
     assert "Demandes de suivi non confirmées" in page
 

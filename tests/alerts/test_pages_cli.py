@@ -102,7 +102,12 @@ def test_a_failed_notification_is_retried_from_the_log(
     sent = notifications(state="sent")[0]
     login(client, people["coordinator"])
     page = client.get("/coordination/notifications").get_data(as_text=True)
-    assert page.count("Réessayer") == 1 and "Adresse refusée" in page
+    assert page.count("Réessayer") == 0 and "Adresse refusée" in page
+    # A refused address is corrected where it is set (the service's page), not retried.
+    service = db.session.scalar(select(MemberService).where(MemberService.name == "Cassé"))
+    assert service is not None
+    assert "corrigez-la là où elle est enregistrée plutôt que de réessayer" in page
+    assert f'href="/coordination/services/{service.id}"' in page
     response = client.post(f"/coordination/notifications/{sent.id}/retry")
     assert response.status_code == 302
     assert notifications(id=sent.id)[0].attempts == 1  # a sent one is never resent

@@ -205,7 +205,7 @@ def test_a_certificate_that_does_not_verify_is_a_failure_and_nothing_is_sent(
         assert row.last_error.startswith("Certificat du serveur SMTP refusé"), row.last_error
         assert why in row.last_error
     assert seen.logins == [] and seen.mails == [] and seen.messages == []
-    assert "est créé mais l'e-mail n'a pas pu partir : nouvel essai automatique" in page
+    assert "est créé mais le courriel n'a pas pu partir : nouvel essai automatique" in page
 
 
 def test_starttls_required_but_not_offered_sends_nothing_in_clear(

@@ -95,7 +95,7 @@ def test_a_failure_warns_coordinators_once_a_day_and_bans_until_retried(
         failed = fail_one_alert(smtp)
         assert all(banner_on(client, path) for path in CONSOLE_PAGES)
         home = client.get("/coordination/").get_data(as_text=True)
-        assert "1 courriel en échec (non remis)" in home
+        assert "1 courriel refusé : adresse à corriger" in home  # a 550: not a retry
 
         run_reconciler()
         run_reconciler()  # the same day: no second warning

@@ -97,7 +97,7 @@ def test_worker_reports_from_a_phone_and_sees_the_new_level(live_server: str, ph
     phone.goto(live_server + "/signalement")
     expect(phone).to_have_url(re.compile(r"/connexion\?next="))
     assert_accessible(phone)
-    phone.get_by_label("Adresse e-mail").fill(WORKER)
+    phone.get_by_label("Adresse électronique").fill(WORKER)
     phone.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
     phone.get_by_role("button", name="Se connecter").click()
     expect(phone).to_have_url(live_server + "/signalement")
@@ -135,7 +135,7 @@ def test_worker_reports_from_a_phone_and_sees_the_new_level(live_server: str, ph
 
 def test_errors_are_shown_next_to_the_fields(live_server: str, phone: Page) -> None:
     phone.goto(live_server + "/connexion")
-    phone.get_by_label("Adresse e-mail").fill(WORKER)
+    phone.get_by_label("Adresse électronique").fill(WORKER)
     phone.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
     phone.get_by_role("button", name="Se connecter").click()
     phone.get_by_role("button", name="Envoyer le signalement").click()

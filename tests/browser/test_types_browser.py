@@ -81,7 +81,7 @@ def phone_with_js() -> Iterator[Page]:
 
 def sign_in(page: Page, base: str) -> None:
     page.goto(base + "/connexion?next=/signalement")
-    page.get_by_label("Adresse e-mail").fill(WORKER)
+    page.get_by_label("Adresse électronique").fill(WORKER)
     page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
     expect(page).to_have_url(base + "/signalement")

@@ -58,36 +58,38 @@ def failed(form: Any, error: ValidationFailed) -> None:
 
 def filter_form(states: dict[str, Any]) -> tuple[FilterForm, Filters]:
     form = FilterForm(formdata=request.args)
-    every = [("", _("Tous"))]
+    # « Tous » or « Toutes » agrees with each filter's noun: each says what it leaves open.
     form.establishment.choices = options(
-        every
+        [("", _("Tous les établissements"))]
         + [
             (e.slug, e.name_in(lang()))
             for e in db.session.scalars(select(Establishment).order_by(Establishment.name))
         ]
     )
     form.category.choices = options(
-        every
+        [("", _("Toutes les catégories"))]
         + [
             (c.code, c.label(lang()))
             for c in db.session.scalars(select(Category).order_by(Category.position))
         ]
     )
     form.offer_type.choices = options(
-        every
+        [("", _("Tous les types d'offre"))]
         + [
             (o.code, o.label(lang()))
             for o in db.session.scalars(select(OfferType).order_by(OfferType.position))
         ]
     )
     form.service.choices = options(
-        every
+        [("", _("Tous les services"))]
         + [
             (str(s.id), s.name)
             for s in db.session.scalars(select(MemberService).order_by(MemberService.name))
         ]
     )
-    form.state.choices = options(every + [(key, str(label)) for key, label in states.items()])
+    form.state.choices = options(
+        [("", _("Tous les états"))] + [(key, str(label)) for key, label in states.items()]
+    )
     form.validate()
 
     def chosen(field: Any) -> str:

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from barometre.auth import COORDINATOR, access
-from barometre.console import exports
+from barometre.console import details, exports
 from barometre.console.forms import ExportForm
 from barometre.console.models import Export
 from barometre.extensions import db
@@ -51,7 +51,9 @@ def export(ident: int) -> ResponseReturnValue:
     row = db.session.get(Export, ident)
     if row is None:
         abort(404)
-    response = current_app.make_response(render_template("console/export.html", row=row))
+    filters = details.Words(db.session).pairs(row.filters)
+    page = render_template("console/export.html", row=row, filters=filters)
+    response = current_app.make_response(page)
     if not row.finished:
         response.headers["Refresh"] = "2"  # the page polls until the file is ready
     return response

@@ -11,6 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from barometre.auth import COORDINATOR, access
+from barometre.console import details
+from barometre.extensions import db
 from barometre.models import AuditEntry
 
 from .base import EXPORT_STATES, bp, paginate
@@ -90,4 +92,5 @@ def journal() -> ResponseReturnValue:
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     )
     page = paginate(query)
-    return render_template("console/journal.html", page=page)
+    words = details.in_words(db.session, [entry.detail for entry in page.items])
+    return render_template("console/journal.html", page=page, details=words)
