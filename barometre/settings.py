@@ -217,7 +217,7 @@ def _mail_problems(settings: Settings) -> list[str]:
     address = settings.mail_from
     if _has_control(address) or "@" not in address or " " in address.strip():
         # It goes into every email's From header: no line breaks, one address.
-        found.append("MAIL_FROM: une adresse e-mail, sans espace ni retour à la ligne")
+        found.append("MAIL_FROM: une adresse électronique, sans espace ni retour à la ligne")
     elif not address.isascii():
         # No encoded word may stand in an address (RFC 2047 §5), and no SMTPUTF8 is used.
         found.append("MAIL_FROM: une adresse en caractères ASCII (un domaine en xn--…)")
@@ -309,7 +309,9 @@ def _fidex_contact_problems(settings: Settings) -> list[str]:
             f"FIDEX_CONTACT_NAME: un nom sur une ligne, {MAX_CONTACT_NAME} caractères au maximum"
         )
     if settings.fidex_contact_email and clean_address(settings.fidex_contact_email) is None:
-        found.append("FIDEX_CONTACT_EMAIL: une adresse e-mail, sans espace ni retour à la ligne")
+        found.append(
+            "FIDEX_CONTACT_EMAIL: une adresse électronique, sans espace ni retour à la ligne"
+        )
     if settings.fidex_contact_phone and not is_phone(settings.fidex_contact_phone):
         found.append(
             "FIDEX_CONTACT_PHONE: un numéro de téléphone (chiffres, espaces, + . / - ( ), "

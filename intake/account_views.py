@@ -45,15 +45,15 @@ LANG_COOKIE_AGE = 365 * 24 * 3600
 # The profile's language is the emails' (alerts, digest, links); the header's switch is not.
 EMAILS_SENT_IN = {
     "fr": _l(
-        "Les e-mails vous sont envoyés en français ; le choix de langue en haut de page "
+        "Les courriels vous sont envoyés en français ; le choix de langue en haut de page "
         "ne change que la langue des pages."
     ),
     "nl": _l(
-        "Les e-mails vous sont envoyés en néerlandais ; le choix de langue en haut de page "
+        "Les courriels vous sont envoyés en néerlandais ; le choix de langue en haut de page "
         "ne change que la langue des pages."
     ),
     "en": _l(
-        "Les e-mails vous sont envoyés en anglais ; le choix de langue en haut de page "
+        "Les courriels vous sont envoyés en anglais ; le choix de langue en haut de page "
         "ne change que la langue des pages."
     ),
 }

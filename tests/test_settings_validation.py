@@ -81,7 +81,10 @@ def test_a_good_production_configuration_passes() -> None:
         ({"RED_REMINDER_DAYS": "une semaine"}, "RED_REMINDER_DAYS: nombre entier attendu"),
         ({"RED_REMINDER_DAYS": "1.5"}, "RED_REMINDER_DAYS: nombre entier attendu"),
         ({"DEFAULT_LOCALE": "de"}, "DEFAULT_LOCALE"),
-        ({"FIDEX_CONTACT_EMAIL": "pas une adresse"}, "FIDEX_CONTACT_EMAIL: une adresse e-mail"),
+        (
+            {"FIDEX_CONTACT_EMAIL": "pas une adresse"},
+            "FIDEX_CONTACT_EMAIL: une adresse électronique",
+        ),
         ({"FIDEX_CONTACT_EMAIL": "a@fidex.be\r\nBcc: x@y.z"}, "FIDEX_CONTACT_EMAIL"),
         ({"FIDEX_CONTACT_EMAIL": "b\u043eb@fidex.be"}, "FIDEX_CONTACT_EMAIL"),
         ({"FIDEX_CONTACT_PHONE": "appelez-moi"}, "FIDEX_CONTACT_PHONE: un numéro de téléphone"),

@@ -16,6 +16,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "barometre" / "translations"
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")  # « %(email)s » is a name, not a word
 
 # (what is ruled out, the reason or the glossary's word), per language.
 RULED_OUT: dict[str, list[tuple[str, str]]] = {
@@ -23,7 +24,8 @@ RULED_OUT: dict[str, list[tuple[str, str]]] = {
         (r"\w\((?:e?s|x)\)", "a plural by ngettext, never « (s) »"),
         (r"(?i)\be-?mails?\b", "« courriel » in French prose"),
         (r"(?i)\brésumé hebdomadaire\b", "« synthèse hebdomadaire »"),
-        (r"Baromètre Fidex :", "a subject starts « Baromètre : »"),
+        # A feed's title names the federation for the feed readers outside the product.
+        (r"Baromètre Fidex : (?!changements de niveau)", "a subject starts « Baromètre : »"),
         (r"conditions sont réunies", "no open situation is not « conditions met »"),
         (r"bloqué par la diversité", "« Rouge en attente » with the missing offer types"),
         (r"Palier que ces seules situations", "per category, counts only"),
@@ -76,7 +78,7 @@ def test_no_ruled_out_word_in_any_string(catalogs: dict[str, list[str]], lang: s
         (reason, text[:90])
         for pattern, reason in RULED_OUT[lang]
         for text in catalogs[lang]
-        if re.search(pattern, text)
+        if re.search(pattern, PLACEHOLDER.sub("X", text))
     ]
     assert found == []
 

@@ -87,7 +87,7 @@ class NameForm(Form):
         validators=[at_most(MAX_NAME)],
         description=_l(
             "Facultatif, ex. « Gevangenis van Haren » : le nom montré sur les pages et dans "
-            "les e-mails en néerlandais. À défaut, le nom français est montré."
+            "les courriels en néerlandais. À défaut, le nom français est montré."
         ),
     )
     name_en = StringField(
@@ -95,7 +95,7 @@ class NameForm(Form):
         validators=[at_most(MAX_NAME)],
         description=_l(
             "Facultatif, ex. « Haren Prison » : le nom montré sur les pages et dans "
-            "les e-mails en anglais. À défaut, le nom français est montré."
+            "les courriels en anglais. À défaut, le nom français est montré."
         ),
     )
 
@@ -138,7 +138,7 @@ class WhatToDoForm(Form):
         ),
     )
     fidex_email = StringField(
-        _l("Contact à Fidex : adresse e-mail"),
+        _l("Contact à Fidex : adresse électronique"),
         validators=[at_most(MAX_ADDRESS)],
     )
     fidex_phone = StringField(
