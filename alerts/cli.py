@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from barometre.addresses import address_key
@@ -125,7 +126,8 @@ def send_digest_command() -> None:
     week = digest.iso_week_now(settings())
     planned = digest.plan(db.session, settings(), week)
     db.session.commit()
-    click.echo(f"Synthèse {week} : {len(planned)} envoi(s) planifié(s).")
+    sends = ngettext("%(num)d envoi planifié", "%(num)d envois planifiés", len(planned))
+    click.echo(f"Synthèse {week} : {sends}.")
 
 
 def register_cli(app: Flask) -> None:

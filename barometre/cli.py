@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
@@ -191,10 +192,8 @@ def disable_user(email: str) -> None:
     user = find_account(email)
     revoked = account_access.disable_user(db.session, None, user)
     db.session.commit()
-    click.echo(
-        f"Compte désactivé : {user.email} ; ses sessions sont fermées et "
-        f"{revoked} jeton(s) d'API révoqué(s)."
-    )
+    tokens = ngettext("%(num)d jeton d'API révoqué", "%(num)d jetons d'API révoqués", revoked)
+    click.echo(f"Compte désactivé : {user.email} ; ses sessions sont fermées et {tokens}.")
 
 
 @users.command("enable")

@@ -74,7 +74,7 @@ def console_enable(scene: Scene) -> None:
 
 
 def cli_disable(scene: Scene) -> None:
-    assert "2 jeton(s) d'API révoqué(s)" in scene.cli("users", "disable", scene.worker.email)
+    assert "2 jetons d'API révoqués." in scene.cli("users", "disable", scene.worker.email)
 
 
 def cli_enable(scene: Scene) -> None:

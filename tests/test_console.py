@@ -196,7 +196,7 @@ def test_the_fidex_contact_and_the_committees_request_are_set_checked_and_audite
     page = text(console.get(f"/coordination/etablissements/{haren_id}"))
     assert "Ce que le comité demande (français)" in page and "Contact à Fidex : nom" in page
     refused = {
-        "fidex_email": ("aline@fidex.be\r\nBcc: x@evil.test", "Adresse e-mail invalide."),
+        "fidex_email": ("aline@fidex.be\r\nBcc: x@evil.test", "Adresse électronique invalide."),
         "fidex_phone": ("appelez le secrétariat", "Numéro de téléphone invalide"),
         "fidex_name": ("Aline\u202eFidex", "caractère interdit"),
         "request": ("x" * 501, "500 caractères au maximum"),

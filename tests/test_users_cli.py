@@ -86,7 +86,7 @@ def test_disable_ends_sessions_and_tokens_and_enable_lets_sign_in_again(
 
     result = run(app, "users", "disable", "Travailleur@example.org")
     assert result.exit_code == 0, result.output
-    assert "1 jeton(s) d'API révoqué(s)" in result.output
+    assert "1 jeton d'API révoqué." in result.output
     assert client.get("/mes-signalements").status_code == 401
     assert api.post("/api/v1/reports", json={}, headers=headers).status_code == 401
     assert sign_in(app.test_client(), worker.email).status_code == 422

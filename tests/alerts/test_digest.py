@@ -91,8 +91,8 @@ def test_digest_send_twice_in_one_week_sends_one_per_recipient(
     with freeze_time("2026-03-03 09:00:00", real_asyncio=True):
         first = runner.invoke(args=["digest", "send"])
         second = runner.invoke(args=["digest", "send"])
-    assert first.exit_code == 0 and "2026-W10 : 8 envoi(s)" in first.output
-    assert second.exit_code == 0 and "2026-W10 : 0 envoi(s)" in second.output
+    assert first.exit_code == 0 and "2026-W10 : 8 envois planifiés." in first.output
+    assert second.exit_code == 0 and "2026-W10 : 0 envoi planifié." in second.output
     everyone = [
         people["service_address"],
         people["coordinator"].email,
