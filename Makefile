@@ -60,7 +60,7 @@ TEST_PROCESSES ?= $(shell echo $$(( $$(nproc) * 2 )))
 test: install services lint audit
 	$(BIN)/pytest -n $(TEST_PROCESSES) --dist load --cov --cov-report=term-missing
 
-# Not part of `make test`: every fuzz property at full depth (`make test` runs 5 % of
+# Not part of `make test`: every fuzz property at full depth (`make test` runs 2.5 % of
 # each): the console and questionnaire with 3 000 cases a form; every route × method ×
 # role × CSRF off/on; 3 000 schemathesis reports.
 .PHONY: fuzz

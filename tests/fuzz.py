@@ -28,12 +28,12 @@ MISSING = object()  # a field left out of the body
 # How deep each fuzz property goes: `make test` runs a share of its examples (the suite
 # stays in minutes), `make fuzz` (FUZZ_CASES set) runs every one.
 FULL_DEPTH = "FUZZ_CASES" in os.environ
-SHARE = 0.05
+SHARE = 0.025
 
 
 def examples(full: int) -> int:
     """The examples a property runs: `full` under `make fuzz`, a share of it in `make test`."""
-    return full if FULL_DEPTH else max(20, round(full * SHARE))
+    return full if FULL_DEPTH else max(10, round(full * SHARE))
 
 
 # Values that reach email headers must never carry a line break (header injection).

@@ -48,7 +48,7 @@ from tests.fuzz import (
     printable_text,
 )
 
-# `make test` runs 80 seeded cases per form on SQLite; `make fuzz` runs 3 000.
+# `make test` runs 10 seeded cases per form on SQLite (tests/fuzz.py); `make fuzz` 3 000.
 SQLITE_CASES = int(os.environ.get("FUZZ_CASES", examples(400)))
 POSTGRESQL_CASES = examples(60)
 ALLOWED = {200, 201, 302, 303, 400, 404, 405, 409, 422}
