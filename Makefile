@@ -59,7 +59,7 @@ load-test: install services
 # not by each test process and each worker it starts.
 TEST_PROCESSES ?= $(shell echo $$(( $$(nproc) * 2 )))
 test: install services lint audit
-	$(BIN)/python -m compileall -q barometre alerts intake bench templates
+	$(BIN)/python -m compileall -q barometre alerts intake bench
 	$(BIN)/pytest -n $(TEST_PROCESSES) --dist load --cov --cov-report=term-missing
 
 # Not part of `make test`: every fuzz property at full depth (`make test` runs 2.5 % of
