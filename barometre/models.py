@@ -145,29 +145,27 @@ class Establishment(db.Model):  # type: ignore[name-defined]
 
     def name_in(self, lang: str = "fr") -> str:
         """The name in `lang`, the French one when none was given."""
-        if lang in LANGUAGES and lang != "fr":
-            return str(getattr(self, f"name_{lang}") or self.name)
-        return self.name
+        return self._in("name", lang)
 
     def note_in(self, lang: str = "fr") -> str:
         """The committee note in `lang`, the French one when none was given.
 
         The French note is the note: without it there is none, in any language (R12).
         """
-        if not self.committee_note:
-            return ""
-        if lang in LANGUAGES and lang != "fr":
-            return str(getattr(self, f"committee_note_{lang}") or self.committee_note)
-        return self.committee_note
+        return self._in("committee_note", lang)
 
     def request_in(self, lang: str = "fr") -> str:
         """What the committee asks of the contacts, in `lang`; "" when it asked nothing of
         its own (the French request is the request, as the note is the note)."""
-        if not self.committee_request:
-            return ""
-        if lang in LANGUAGES and lang != "fr":
-            return str(getattr(self, f"committee_request_{lang}") or self.committee_request)
-        return self.committee_request
+        return self._in("committee_request", lang)
+
+    def _in(self, field: str, lang: str) -> str:
+        """`field` in `lang` (its `<field>_nl` / `<field>_en` column), the French one when
+        that language has none; "" when there is no French one."""
+        french = str(getattr(self, field) or "")
+        if french and lang in LANGUAGES and lang != "fr":
+            return str(getattr(self, f"{field}_{lang}") or french)
+        return french
 
     @property
     def note_is_current(self) -> bool:
