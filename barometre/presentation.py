@@ -173,7 +173,7 @@ def _resolution_words(closed: Sequence[Situation], named: bool, with_note: bool)
 
 
 def _expiry_words(closed: Sequence[Situation], named: bool, ttl_days: int) -> str:
-    days = ngettext("%(num)d jour", "%(num)d jours", ttl_days)
+    days = duration_words(ttl_days)
     if not closed:
         return _("Situation non reconfirmée depuis %(days)s", days=days)
     items = [
@@ -390,6 +390,7 @@ def init_presentation(app: Flask) -> None:
     app.add_template_global(level_at, "level_at")
     app.add_template_global(type_level, "type_level")
     app.add_template_global(red_pending_sentence, "red_pending_sentence")
+    app.add_template_global(duration_words, "duration_words")
     app.jinja_env.globals["level_colours"] = COLOURS
     # Stored names in XML (feed, badge): rows older than the text rule may hold controls.
     app.add_template_filter(printable_only, "printable")
@@ -403,7 +404,6 @@ def init_presentation(app: Flask) -> None:
             "offer_type_level_words": offer_type_level_words,
             "tick_label": tick_label,
             "period_labels": PERIOD_LABELS,
-            "duration_words": duration_words,
             "level_since_words": level_since_words,
             "trend_words": trend_words,
             "rank_of": rank_of,
