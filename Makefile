@@ -94,8 +94,8 @@ translations: install
 		fi; \
 	done
 	# French, the source, is not translated: its catalog only carries its plural rule
-	# (0 is singular) with every plural message as written (scripts/french_plurals.py).
-	$(BIN)/python scripts/french_plurals.py barometre/translations
+	# (0 is singular) with every plural message as written (scripts/french_catalog.py).
+	$(BIN)/python scripts/french_catalog.py barometre/translations
 	$(BIN)/pybabel compile -d barometre/translations
 
 # Benchmarks (method and figures: bench/RESULTS.md): the full run, and one under 3 minutes.

@@ -36,11 +36,11 @@ def account_content(session: DbSession, notification: Notification, settings: Se
     is gone or disabled, or the link would be dead on arrival."""
     user = session.get(User, notification.user_id) if notification.user_id else None
     if user is None or not user.is_active:
-        raise PermanentFailure("Compte introuvable ou désactivé : lien non envoyé.")
+        raise PermanentFailure("Compte introuvable ou désactivé\xa0: lien non envoyé.")
     purpose = notification.kind
     if clock.now() - notification.created_at > MAX_AGE[purpose]:
         # A coordinator's late retry: the link would be dead on arrival.
-        raise PermanentFailure("Lien expiré avant l'envoi : un nouveau lien doit être demandé.")
+        raise PermanentFailure("Lien expiré avant l'envoi\xa0: un nouveau lien doit être demandé.")
     hours = int(MAX_AGE[purpose].total_seconds() // 3600)
     return Content(
         {

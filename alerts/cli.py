@@ -52,7 +52,7 @@ def add_service(name: str, emails: tuple[str, ...]) -> None:
         raise refused(error) from error
     db.session.commit()
     count = len(service.alert_addresses)
-    click.echo(f"Service {service.name} : {count} adresse{'s' if count > 1 else ''} d'alerte.")
+    click.echo(f"Service {service.name}\xa0: {count} adresse{'s' if count > 1 else ''} d'alerte.")
 
 
 contacts_group = click.Group("contacts", help="Contacts des établissements.")
@@ -72,7 +72,7 @@ def add_contact(
     """Ajoute (ou met à jour) un contact d'établissement, comme la console."""
     establishment = db.session.scalar(select(Establishment).where(Establishment.slug == slug))
     if establishment is None:
-        raise click.ClickException(f"Établissement inconnu : {slug}")
+        raise click.ClickException(f"Établissement inconnu\xa0: {slug}")
     address = checked_address(email)
     data = admin.ContactData(
         email=address,
@@ -110,10 +110,12 @@ def reconcile_command() -> None:
     result = reconcile(db.session, settings())
     db.session.commit()
     click.echo(
-        f"Situations expirées : {result.expired} ; envois incertains : {result.uncertain} ; "
-        f"groupes envoyés : {result.groups_sent} ; rappels de code rouge : {result.reminders} ; "
-        f"synthèses planifiées : "
-        f"{result.digests_planned} ; notifications relancées : {result.requeued}."
+        f"Situations expirées\xa0: {result.expired}\xa0; "
+        f"envois incertains\xa0: {result.uncertain}\xa0; "
+        f"groupes envoyés\xa0: {result.groups_sent}\xa0; "
+        f"rappels de code rouge\xa0: {result.reminders}\xa0; "
+        f"synthèses planifiées\xa0: {result.digests_planned}\xa0; "
+        f"notifications relancées\xa0: {result.requeued}."
     )
 
 
@@ -127,7 +129,7 @@ def send_digest_command() -> None:
     planned = digest.plan(db.session, settings(), week)
     db.session.commit()
     sends = ngettext("%(num)d envoi planifié", "%(num)d envois planifiés", len(planned))
-    click.echo(f"Synthèse {week} : {sends}.")
+    click.echo(f"Synthèse {week}\xa0: {sends}.")
 
 
 def register_cli(app: Flask) -> None:

@@ -56,8 +56,8 @@ _jitter = random.Random()  # noqa: S311 - spreads retries, not a secret
 
 
 UNCERTAIN_AFTER_DATA = (
-    "Connexion perdue après la transmission du message : peut-être reçu. "
-    "Pas de nouvel envoi automatique ; « Réessayer » le renvoie (même Message-ID)."
+    "Connexion perdue après la transmission du message\xa0: peut-être reçu. "
+    "Pas de nouvel envoi automatique\xa0; «\\xa0Réessayer\\xa0» le renvoie (même Message-ID)."
 )
 
 
@@ -260,7 +260,7 @@ def _failed(attempt: int, give_up_at: datetime, error: str, permanent: bool) -> 
         return {
             **outcome,
             "state": NotificationState.FAILED,
-            "last_error": f"Abandon après 24 h : {error}",
+            "last_error": f"Abandon après 24 h\xa0: {error}",
         }
     return {**outcome, "state": NotificationState.PENDING, "next_attempt_at": next_attempt}
 
@@ -294,7 +294,7 @@ def mark_stuck(session: DbSession, now: datetime) -> int:
         .values(
             state=NotificationState.UNCERTAIN,
             claimed_at=None,
-            last_error="Envoi interrompu : peut-être reçu, renvoyé avec le même Message-ID.",
+            last_error="Envoi interrompu\xa0: peut-être reçu, renvoyé avec le même Message-ID.",
         )
         .execution_options(synchronize_session=False)
     )

@@ -72,7 +72,7 @@ class AddressRefused(AddressError):
     @property
     def note(self) -> str:
         """What its notification's last error says, on the console."""
-        return f"Adresse refusée : {self.reason}"
+        return f"Adresse refusée\xa0: {self.reason}"
 
 
 def sendable(recipient: str) -> str:
@@ -100,6 +100,9 @@ class Content:
     about: list[int] | None = None
 
 
+BREAKABLE_SPACE = re.compile(r"[^\S\xa0\u202f]+")
+
+
 def render(name: str, lang: str, context: dict[str, Any]) -> Rendered:
     """Subject, text and HTML of one email in one language: one template set per email
     (`emails/<name>.*`, words through `_()` and `ngettext`) rendered in the recipient's
@@ -112,8 +115,9 @@ def render(name: str, lang: str, context: dict[str, Any]) -> Rendered:
             ext: env.get_template(f"emails/{name}.{ext}").render(values)
             for ext in ("subject.txt", "txt", "html")
         }
-    # One line, whatever the data held: a subject never spans headers.
-    subject = " ".join(parts["subject.txt"].split())
+    # One line, whatever the data held: a subject never spans headers. French
+    # typography's no-break spaces stay (« Baromètre : » never breaks before its colon).
+    subject = BREAKABLE_SPACE.sub(" ", parts["subject.txt"]).strip()
     text = re.sub(r"\n{3,}", "\n\n", parts["txt"]).strip() + "\n"
     return Rendered(subject, text, parts["html"])
 

@@ -49,7 +49,7 @@ BEAT_LOCK_KEY = "barometre:beat:lock"
 BEAT_LOCK_TTL = 30  # seconds; beat ticks at least every 10 s and renews it each time
 BEAT_LOCK_RETRY = 2.0
 NO_BROKER = (
-    "REDIS_URL (ou CELERY_BROKER_URL) : obligatoire pour le worker et beat de Celery "
+    "REDIS_URL (ou CELERY_BROKER_URL)\xa0: obligatoire pour le worker et beat de Celery "
     "(par exemple redis://redis:6379/0)"
 )
 
@@ -72,7 +72,7 @@ def process_settings() -> Settings:
     """The settings of a worker or beat process; exit 4 with the French message if wrong."""
     settings = settings_from_env_or_exit()
     if not settings.broker_url:
-        error = SettingsError("Configuration invalide:\n- " + NO_BROKER)
+        error = SettingsError("Configuration invalide\xa0:\n- " + NO_BROKER)
         print(f"Baromètre ne démarre pas. {error}", file=sys.stderr)
         raise SystemExit(4)
     return settings

@@ -158,7 +158,7 @@ def _connect(settings: Settings) -> MarkedSMTP:
     except ssl.SSLCertVerificationError as error:
         raise TemporaryFailure(_certificate_refused(error)) from error
     except OSError as error:
-        raise TemporaryFailure(f"Connexion SMTP impossible : {error}") from error
+        raise TemporaryFailure(f"Connexion SMTP impossible\xa0: {error}") from error
     try:
         if settings.smtp_starttls:
             # Raises when the server does not offer STARTTLS: never go on in clear.
@@ -183,7 +183,7 @@ def _connect(settings: Settings) -> MarkedSMTP:
 def _certificate_refused(error: ssl.SSLCertVerificationError) -> str:
     reason = error.verify_message or str(error)
     return (
-        f"Certificat du serveur SMTP refusé ({reason}) : TLS non établi, rien n'a été envoyé. "
+        f"Certificat du serveur SMTP refusé ({reason})\xa0: TLS non établi, rien n'a été envoyé. "
         "Vérifiez SMTP_HOST et SMTP_CA_FILE."
     )[:MAX_ERROR]
 

@@ -39,14 +39,14 @@ def checked_address(raw: str) -> str:
     try:
         return check_address(raw)
     except AddressError as refused:
-        raise click.ClickException(f"Adresse refusée : {raw!r}. {refused.reason}") from None
+        raise click.ClickException(f"Adresse refusée\xa0: {raw!r}. {refused.reason}") from None
 
 
 def checked_text(value: str, what: str, maximum: int = 200) -> str:
     """A name given on the command line, under the rule of every stored text."""
     value = value.strip()
     if len(value) > maximum:
-        raise click.ClickException(f"{what} : {maximum} caractères au maximum.")
+        raise click.ClickException(f"{what}\xa0: {maximum} caractères au maximum.")
     if refused := refusal(value, multiline=False):
         raise click.ClickException(f"{what} refusé. {refused}")
     return value
@@ -65,7 +65,7 @@ def seed_command(demo: bool) -> None:
     # A log line (JSON in production, like every line of the migrate container).
     log.info("Référentiel et établissements en place.")
     for email, password in logins:
-        click.echo(f"Compte de démo : {email} / {password}")
+        click.echo(f"Compte de démo\xa0: {email} / {password}")
 
 
 users = click.Group("users", help="Comptes utilisateurs.")
@@ -86,7 +86,7 @@ users = click.Group("users", help="Comptes utilisateurs.")
     "language",
     type=click.Choice(LANGUAGES),
     default=None,
-    help="Langue du compte (sans elle : celle du navigateur).",
+    help="Langue du compte (sans elle\xa0: celle du navigateur).",
 )
 @click.option("--password-stdin", is_flag=True, help="Lit le mot de passe sur l'entrée standard.")
 def create_user(
@@ -104,7 +104,7 @@ def create_user(
     if db.session.scalar(select(User).where(User.email == email)):
         raise click.ClickException(f"Le compte {email} existe déjà.")
     if role == ROLE_WORKER and not service_name:
-        raise click.ClickException("Un travailleur appartient à un service : --service NOM.")
+        raise click.ClickException("Un travailleur appartient à un service\xa0: --service NOM.")
     password = sys.stdin.readline().rstrip("\n") if password_stdin else ""
     if password_stdin and len(password) < 10:
         raise click.ClickException("Mot de passe trop court (10 caractères minimum).")
@@ -126,7 +126,7 @@ def create_user(
     if not password:
         invitation = password_links.email_link(db.session, user, password_links.INVITE)
     db.session.commit()
-    click.echo(f"Compte créé : {email} ({role})")
+    click.echo(f"Compte créé\xa0: {email} ({role})")
     if invitation is not None:
         invited(user, invitation)
 
@@ -141,22 +141,23 @@ def existing_or_new_service(name: str) -> MemberService:
     except ValidationFailed as error:
         db.session.rollback()
         messages = " ".join(m for field in error.errors.values() for m in field)
-        raise click.ClickException(f"Nom du service refusé : {messages}") from None
+        raise click.ClickException(f"Nom du service refusé\xa0: {messages}") from None
 
 
 def invited(user: User, invitation: password_links.QueuedEmail) -> None:
     """Say where the invitation is, and print its link (the same as in the email)."""
     state = invitation.state(db.session)
     if state.sent:
-        click.echo(f"Invitation envoyée à {user.email}. Le lien, aussi affiché ici :")
+        click.echo(f"Invitation envoyée à {user.email}. Le lien, aussi affiché ici\xa0:")
     elif state.waiting:
         click.echo(
             f"Invitation à {user.email} en file d'envoi (état sur /coordination/notifications). "
-            "Le lien, aussi affiché ici :"
+            "Le lien, aussi affiché ici\xa0:"
         )
     else:
         click.echo(
-            f"L'e-mail d'invitation à {user.email} n'a pas pu partir ; transmettez-lui ce lien :"
+            f"Le courriel d'invitation à {user.email} n'a pas pu partir\xa0; "
+            "transmettez-lui ce lien\xa0:"
         )
     base_url = settings().base_url
     click.echo(password_links.link_url(base_url, user, password_links.INVITE, invitation.issued_at))
@@ -165,7 +166,7 @@ def invited(user: User, invitation: password_links.QueuedEmail) -> None:
 def find_account(email: str) -> User:
     user = db.session.scalar(select(User).where(func.lower(User.email) == account_form(email)))
     if user is None:
-        raise click.ClickException(f"Compte inconnu : {email}")
+        raise click.ClickException(f"Compte inconnu\xa0: {email}")
     return user
 
 
@@ -193,7 +194,7 @@ def disable_user(email: str) -> None:
     revoked = account_access.disable_user(db.session, None, user)
     db.session.commit()
     tokens = ngettext("%(num)d jeton d'API révoqué", "%(num)d jetons d'API révoqués", revoked)
-    click.echo(f"Compte désactivé : {user.email} ; ses sessions sont fermées et {tokens}.")
+    click.echo(f"Compte désactivé\xa0: {user.email}\xa0; ses sessions sont fermées et {tokens}.")
 
 
 @users.command("enable")
@@ -205,7 +206,7 @@ def enable_user(email: str) -> None:
         click.echo(f"Le compte {user.email} est déjà actif.")
         return
     db.session.commit()
-    click.echo(f"Compte réactivé : {user.email}.")
+    click.echo(f"Compte réactivé\xa0: {user.email}.")
 
 
 def _changes_recorded(count: int) -> str:
@@ -227,18 +228,20 @@ def create_token_command(email: str, name: str) -> None:
     name = checked_text(name, "Nom du jeton", 100)
     user = db.session.scalar(select(User).where(User.email == account_form(email)))
     if user is None:
-        raise click.ClickException(f"Compte inconnu : {email}")
+        raise click.ClickException(f"Compte inconnu\xa0: {email}")
     if not user.active:
         # Enabling the account would revoke it: disabled accounts hold no live token.
-        raise click.ClickException(f"Le compte {user.email} est désactivé : réactivez-le d'abord.")
+        raise click.ClickException(
+            f"Le compte {user.email} est désactivé\xa0: réactivez-le d'abord."
+        )
     token = create_token(db.session, user, name)
     services.audit(db.session, None, "token.create", user)
     db.session.commit()
-    click.echo(f"Jeton créé pour {user.email} (affiché une seule fois) :")
+    click.echo(f"Jeton créé pour {user.email} (affiché une seule fois)\xa0:")
     click.echo(token)
 
 
-establishments = click.Group("establishments", help="Établissements : noms et note du comité.")
+establishments = click.Group("establishments", help="Établissements\xa0: noms et note du comité.")
 
 # The command line's name of each field a service may refuse.
 OPTIONS = {
@@ -253,7 +256,7 @@ OPTIONS = {
 
 def refused(error: ValidationFailed) -> click.ClickException:
     lines = [
-        f"{OPTIONS.get(field, field)} refusé : {message}"
+        f"{OPTIONS.get(field, field)} refusé\xa0: {message}"
         for field, messages in error.errors.items()
         for message in messages
     ]
@@ -263,7 +266,7 @@ def refused(error: ValidationFailed) -> click.ClickException:
 def find_establishment(slug: str) -> Establishment:
     row = db.session.scalar(select(Establishment).where(Establishment.slug == slug.strip()))
     if row is None:
-        raise click.ClickException(f"Établissement inconnu : {slug}")
+        raise click.ClickException(f"Établissement inconnu\xa0: {slug}")
     return row
 
 
@@ -293,14 +296,14 @@ def create_establishment(name: str, name_nl: str | None, name_en: str | None) ->
         db.session.rollback()
         raise refused(error) from None
     db.session.commit()
-    click.echo(f"Établissement ajouté : {row.name} (identifiant {row.slug})")
+    click.echo(f"Établissement ajouté\xa0: {row.name} (identifiant {row.slug})")
 
 
 @establishments.command("edit")
 @click.argument("slug")
 @click.option("--name", default=None, help="Nom en français (l'identifiant ne change pas).")
 @name_options
-@click.option("--note", default=None, help="Note du comité en français (vide : la retire).")
+@click.option("--note", default=None, help="Note du comité en français (vide\xa0: la retire).")
 @click.option("--note-nl", default=None, help="Note du comité en néerlandais (facultative).")
 @click.option("--note-en", default=None, help="Note du comité en anglais (facultative).")
 def edit_establishment(
@@ -326,7 +329,7 @@ def edit_establishment(
         db.session.rollback()
         raise refused(error) from None
     db.session.commit()
-    click.echo(f"Établissement modifié : {row.name} (identifiant {row.slug})")
+    click.echo(f"Établissement modifié\xa0: {row.name} (identifiant {row.slug})")
 
 
 levels = click.Group("levels", help="Niveaux des établissements.")
@@ -337,7 +340,7 @@ def recompute_command() -> None:
     """Expire les situations périmées et recalcule chaque niveau."""
     changes = services.recompute_all(db.session, settings())
     db.session.commit()
-    click.echo(f"Niveaux recalculés ; {_changes_recorded(len(changes))}.")
+    click.echo(f"Niveaux recalculés\xa0; {_changes_recorded(len(changes))}.")
 
 
 imports = click.Group("import", help="Import de données.")
@@ -400,7 +403,7 @@ def import_progress() -> Iterator[history_import.Progress]:
         tenth = done * 10 // max(total, 1)
         if tenth > shown[1]:
             shown[1] = tenth
-            click.echo(f"Lignes rejouées : {done} sur {total}", err=True)
+            click.echo(f"Lignes rejouées\xa0: {done} sur {total}", err=True)
 
     try:
         yield progress

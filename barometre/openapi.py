@@ -87,8 +87,8 @@ def _visit_date(choices: Choices) -> dict[str, Any]:
         "type": "string",
         "format": "date",
         "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
-        "description": f"AAAA-MM-JJ, du {first} au {last} : ni dans le futur, ni plus "
-        f"vieille que {choices.max_visit_age_days} jours (MAX_VISIT_AGE_DAYS) ; la fenêtre "
+        "description": f"AAAA-MM-JJ, du {first} au {last}\xa0: ni dans le futur, ni plus "
+        f"vieille que {choices.max_visit_age_days} jours (MAX_VISIT_AGE_DAYS)\xa0; la fenêtre "
         "avance chaque jour (dates du fuseau TIMEZONE du serveur)",
     }
     if choices.max_visit_age_days <= DATE_ENUM_DAYS:
@@ -163,7 +163,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "TypeLevel": {
         "type": "object",
-        "description": "la couleur d'un type d'offre : le palier orange que donnent "
+        "description": "la couleur d'un type d'offre\xa0: le palier orange que donnent "
         "ses seules situations ouvertes (vert quand aucune)",
         "properties": {
             "colour": {"type": "string", "enum": [VERT, ORANGE]},
@@ -194,7 +194,7 @@ SCHEMAS: dict[str, Any] = {
             "committee_notes": {
                 "anyOf": [IN_EVERY_LANGUAGE, {"type": "null"}],
                 "description": "la note du comité en français, néerlandais et anglais "
-                "(la note française quand aucune n'est donnée) ; null sans note",
+                "(la note française quand aucune n'est donnée)\xa0; null sans note",
             },
             "breakdown": {"type": "object"},
             "open_situations": {"type": "array", "items": _ref("Situation")},
@@ -227,7 +227,7 @@ SCHEMAS: dict[str, Any] = {
             "counted": {
                 "type": "boolean",
                 "description": "faux quand la visite est trop ancienne pour ouvrir ou "
-                "confirmer une situation (SITUATION_TTL_DAYS) : gardé dans l'historique",
+                "confirmer une situation (SITUATION_TTL_DAYS)\xa0: gardé dans l'historique",
             },
             "reason": {"type": "string", "description": "pourquoi il ne compte pas"},
         },
@@ -243,9 +243,9 @@ REPORT_FREE_FIELDS: dict[str, Any] = {
         "type": ["string", "null"],
         "maxLength": 2000,
         "pattern": NO_NUL,
-        "description": "null ou vide : aucune ; lettres, chiffres, ponctuation, symboles, "
+        "description": "null ou vide\xa0: aucune\xa0; lettres, chiffres, ponctuation, symboles, "
         "espaces, tabulations "
-        "et retours à la ligne (catégories Unicode L, M, N, P, S, Zs) ; tout autre "
+        "et retours à la ligne (catégories Unicode L, M, N, P, S, Zs)\xa0; tout autre "
         "caractère (contrôle, format, séparateur, non attribué) est refusé (422)",
     },
     "minutes_waited": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_COUNT},
@@ -253,10 +253,10 @@ REPORT_FREE_FIELDS: dict[str, Any] = {
     "detainees_not_seen": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_COUNT},
     "submission_id": {
         "description": (
-            "Clé d'idempotence propre à son auteur (UUID, casse indifférente) : "
-            "le même auteur qui la renvoie reçoit son premier signalement (200) ; "
+            "Clé d'idempotence propre à son auteur (UUID, casse indifférente)\xa0: "
+            "le même auteur qui la renvoie reçoit son premier signalement (200)\xa0; "
             "un autre utilisateur avec la même clé crée un nouveau signalement. "
-            "Vide ou null : pas de clé."
+            "Vide ou null\xa0: pas de clé."
         ),
         "anyOf": [
             {"type": "string", "format": "uuid", "minLength": 36, "maxLength": 36},
@@ -291,12 +291,12 @@ def input_schemas(choices: Choices) -> dict[str, Any]:
         "minItems": 1,
         "maxItems": 100,
         "description": "chaque condition non respectée avec les types d'offre qu'elle "
-        "a touchés ; ou, première forme, les codes du référentiel "
+        "a touchés\xa0; ou, première forme, les codes du référentiel "
         "(GET /api/v1/referentiel) avec `offer_types` pour toutes",
     }
     shared_types = {
         **_types(choices),
-        "description": "première forme seulement : les types d'offre touchés par "
+        "description": "première forme seulement\xa0: les types d'offre touchés par "
         "chacune des conditions données en codes",
     }
     establishment = _codes(

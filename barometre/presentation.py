@@ -100,7 +100,7 @@ def _ttl(ttl_days: int | None) -> int:
 
 
 def _joined(items: Sequence[str]) -> str:
-    return (" ; " if lang() == "fr" else "; ").join(items)
+    return ("\xa0; " if lang() == "fr" else "; ").join(items)
 
 
 def _condition(situation: Situation) -> str:

@@ -148,8 +148,7 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "ACC-09",
         "ACC",
         "Les travailleurs sont informés sans délai quand l'établissement n'est pas accessible",
-        "De medewerkers worden onverwijld verwittigd wanneer de gevangenis niet "
-        "toegankelijk is",
+        "De medewerkers worden onverwijld verwittigd wanneer de gevangenis niet toegankelijk is",
         "Workers are told without delay when the prison cannot be entered",
         keywords="grève fermeture staking prévenu informé",
     ),
@@ -336,8 +335,7 @@ CONDITIONS: tuple[ConditionDef, ...] = (
         "communautés est considéré comme du personnel pénitentiaire",
         "In het algemeen wordt elke willekeurige beslissing vermeden; het personeel van "
         "de gemeenschappen wordt als penitentiair personeel beschouwd",
-        "Arbitrary decisions are avoided in general; community staff are treated as "
-        "prison staff",
+        "Arbitrary decisions are avoided in general; community staff are treated as prison staff",
         keywords="arbitraire willekeur",
     ),
 )

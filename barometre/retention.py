@@ -196,9 +196,9 @@ def purge_command() -> None:
     purged = purge_expired(db.session, settings)
     files = purge_export_files(db.session, settings)
     db.session.commit()
-    others = "".join(f"{e.words} : {e.count} ; " for e in purged.others)
+    others = "".join(f"{e.words}\xa0: {e.count}\xa0; " for e in purged.others)
     click.echo(
-        f"Textes libres effacés : {purged.descriptions} ; "
-        f"entrées d'audit supprimées : {purged.audit_entries} ; "
-        f"{others}fichiers d'export supprimés : {files}."
+        f"Textes libres effacés\xa0: {purged.descriptions}\xa0; "
+        f"entrées d'audit supprimées\xa0: {purged.audit_entries}\xa0; "
+        f"{others}fichiers d'export supprimés\xa0: {files}."
     )

@@ -135,7 +135,7 @@ class Settings:
         settings = cls(**values)
         errors.extend(settings.problems())
         if errors:
-            raise SettingsError("Configuration invalide:\n- " + "\n- ".join(errors))
+            raise SettingsError("Configuration invalide\xa0:\n- " + "\n- ".join(errors))
         return settings
 
     def problems(self) -> list[str]:
@@ -151,7 +151,7 @@ class Settings:
             found.append("SITUATION_TTL_DAYS >= 1 et ALERT_GROUP_WAIT >= 0")
         if self.red_reminder_days < 0:
             found.append(
-                "RED_REMINDER_DAYS: un nombre entier de jours, 0 ou plus (0 : aucun rappel)"
+                "RED_REMINDER_DAYS: un nombre entier de jours, 0 ou plus (0\xa0: aucun rappel)"
             )
         if not 0 <= self.digest_day <= 6 or not 0 <= self.digest_hour <= 23:
             found.append("DIGEST_DAY dans 0..6 (0 = lundi) et DIGEST_HOUR dans 0..23")
@@ -236,7 +236,7 @@ def _tls_problems(settings: Settings) -> list[str]:
         )
     elif settings.smtp_starttls and settings.smtp_port_used == 465:
         found.append(
-            "SMTP_PORT=465 attend TLS dès la connexion : SMTP_SSL=1 au lieu de SMTP_STARTTLS=1"
+            "SMTP_PORT=465 attend TLS dès la connexion\xa0: SMTP_SSL=1 au lieu de SMTP_STARTTLS=1"
         )
     if settings.smtp_ca_file and not _readable_file(settings.smtp_ca_file):
         found.append(
@@ -248,7 +248,7 @@ def _tls_problems(settings: Settings) -> list[str]:
     plain = not settings.smtp_starttls and not settings.smtp_ssl
     if settings.smtp_user and plain and not settings.smtp_allow_plain_login:
         found.append(
-            "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis avec SMTP_USER : le mot de passe "
+            "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis avec SMTP_USER\xa0: le mot de passe "
             "circulerait en clair (SMTP_ALLOW_PLAIN_LOGIN=1 pour l'accepter, vers un relais local)"
         )
     return found
@@ -327,7 +327,7 @@ def _production_problems(settings: Settings) -> list[str]:
     if settings.sqlalchemy_url.startswith("sqlite"):
         found.append(
             "DATABASE_URL: PostgreSQL obligatoire en production "
-            "(postgresql://utilisateur:motdepasse@hôte:5432/base ; SQLite sert à la démo)"
+            "(postgresql://utilisateur:motdepasse@hôte:5432/base\xa0; SQLite sert à la démo)"
         )
     return found
 

@@ -255,7 +255,7 @@ def badge_svg(slug: str) -> ResponseReturnValue:
     body = render_template(
         "barometre/badge.svg",
         badge=picture,
-        alt=f"{name} : {level_words(level.colour, level.step)}",
+        alt=_("%(label)s : %(value)s", label=name, value=level_words(level.colour, level.step)),
     )
     return short_cache(Response(body, mimetype="image/svg+xml"))
 

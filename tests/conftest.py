@@ -19,6 +19,7 @@ Passwords are hashed with argon2 at a cheap cost, except in tests marked
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -50,6 +51,14 @@ from barometre.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "mot-de-passe-solide"
+BREAKABLE_SPACES = re.compile(r"[^\S\xa0]+")
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: each run of spaces and line breaks one space, French
+    typography's no-break spaces (before « : ; ? ! », inside « ») kept."""
+    return BREAKABLE_SPACES.sub(" ", text).strip()
+
 
 # `pytestmark = SQLITE` (the embedded mode only) or `BOTH` (its rules on either database).
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])

@@ -106,7 +106,7 @@ def test_reject_needs_a_reason_then_the_level_falls(console: FlaskClient, worker
     )
     assert done.status_code == 302
     followed = text(console.get(done.headers["Location"]))
-    assert "Signalement rejeté" in followed and "Motif : Doublon" in followed
+    assert "Signalement rejeté" in followed and "Motif\xa0: Doublon" in followed
     db.session.expire_all()
     assert establishment("haren").level.colour == "vert"
     change = db.session.scalars(select(LevelChange).order_by(LevelChange.id.desc())).first()
@@ -194,7 +194,7 @@ def test_the_fidex_contact_and_the_committees_request_are_set_checked_and_audite
     haren_id = establishment("haren").id
     url = f"/coordination/etablissements/{haren_id}/a-faire"
     page = text(console.get(f"/coordination/etablissements/{haren_id}"))
-    assert "Ce que le comité demande (français)" in page and "Contact à Fidex : nom" in page
+    assert "Ce que le comité demande (français)" in page and "Contact à Fidex\xa0: nom" in page
     refused = {
         "fidex_email": ("aline@fidex.be\r\nBcc: x@evil.test", "Adresse électronique invalide."),
         "fidex_phone": ("appelez le secrétariat", "Numéro de téléphone invalide"),
@@ -273,7 +273,9 @@ def test_member_services_add_edit_deactivate(console: FlaskClient) -> None:
     bad = console.post(
         "/coordination/services", data={"name": "Aide", "alert_emails": "pas-une-adresse"}
     )
-    assert bad.status_code == 422 and "Adresse électronique invalide : pas-une-adresse" in text(bad)
+    assert bad.status_code == 422 and "Adresse électronique invalide\xa0: pas-une-adresse" in text(
+        bad
+    )
     console.post(
         "/coordination/services", data={"name": "Aide", "alert_emails": "a@aide.be; b@aide.be"}
     )

@@ -28,7 +28,7 @@ from barometre.models import (
     MemberService,
     User,
 )
-from tests.conftest import file_report, login
+from tests.conftest import file_report, login, one_line
 from tests.test_console_home import console_pages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,14 +68,14 @@ def test_one_offer_type_is_singular_and_lower_case(console: FlaskClient, worker:
     report = file_report(worker, conditions=("ACC-01",), offer_types=("individuel",)).report
     assert report is not None
     page = text(console.get(f"/coordination/signalements/{report.id}"))
-    assert "type d'offre : individuel" in page
-    assert "types d'offre : individuel" not in page and "offre : Individuel" not in page
+    assert "type d'offre\xa0: individuel" in page
+    assert "types d'offre\xa0: individuel" not in page and "offre\xa0: Individuel" not in page
     two = file_report(
         worker, conditions=("ACC-01",), offer_types=("individuel", "collectif")
     ).report
     assert two is not None
     page = text(console.get(f"/coordination/signalements/{two.id}"))
-    assert "types d'offre : individuel, collectif" in page
+    assert "types d'offre\xa0: individuel, collectif" in page
 
 
 def test_the_journal_says_its_details_in_words(console: FlaskClient) -> None:
@@ -100,14 +100,22 @@ def test_the_journal_says_its_details_in_words(console: FlaskClient) -> None:
     )
     db.session.flush()
     page = text(console.get("/coordination/journal"))
-    assert "rôle : travailleur · service membre : Service Haren" in page
-    assert "rôle : coordinateur" in page
-    assert "export : signalements, CSV · catégorie : sécurité · état : ouverte" in page
-    assert f"établissement : {haren.name}" in page
-    assert "alertes : non · synthèse hebdomadaire : oui" in page
-    assert "langues modifiées : néerlandais" in page
-    assert "some new key : x" in page  # an unknown key stays readable
-    for raw in ("role :", "worker", "kind :", "format :", "reports ·", "alerts :", "slug :"):
+    assert "rôle\xa0: travailleur · service membre\xa0: Service Haren" in page
+    assert "rôle\xa0: coordinateur" in page
+    assert "export\xa0: signalements, CSV · catégorie\xa0: sécurité · état\xa0: ouverte" in page
+    assert f"établissement\xa0: {haren.name}" in page
+    assert "alertes\xa0: non · synthèse hebdomadaire\xa0: oui" in page
+    assert "langues modifiées\xa0: néerlandais" in page
+    assert "some new key\xa0: x" in page  # an unknown key stays readable
+    for raw in (
+        "role\xa0:",
+        "worker",
+        "kind\xa0:",
+        "format\xa0:",
+        "reports ·",
+        "alerts\xa0:",
+        "slug\xa0:",
+    ):
         assert raw not in page, raw
 
 
@@ -154,7 +162,8 @@ def test_an_export_says_its_filters_in_words(console: FlaskClient, coordinator: 
     found = re.search(r'<p id="export-filters">(.*?)</p>', page)
     assert found is not None
     assert found.group(1) == (
-        "Filtres : catégorie : sécurité · type d'offre : individuel · visite du : 2 novembre 2026"
+        "Filtres\xa0: catégorie\xa0: sécurité · type d'offre\xa0: individuel · visite du\xa0: "
+        "2 novembre 2026"
     )
 
 
@@ -177,7 +186,7 @@ def failed_email(recipient: str, error: str, state: str = "failed") -> Notificat
 
 def banner(page: str) -> list[str]:
     found = re.findall(r'<p class="flash flash-error console-trouble"[^>]*>(.*?)</p>', page, re.S)
-    return [" ".join(re.sub(r"<[^>]+>", "", p).split()) for p in found]
+    return [one_line(re.sub(r"<[^>]+>", "", p)) for p in found]
 
 
 @pytest.mark.parametrize(
@@ -186,7 +195,7 @@ def banner(page: str) -> list[str]:
         "550 5.1.1 Boîte inconnue",
         "553 mailbox name not allowed",
         "554 5.1.2 no such domain",
-        "Adresse refusée : pas une adresse",
+        "Adresse refusée\xa0: pas une adresse",
     ],
 )
 def test_a_refused_address_asks_for_a_correction_not_a_retry(
@@ -198,7 +207,7 @@ def test_a_refused_address_asks_for_a_correction_not_a_retry(
     failed = failed_email("Boite-Inconnue@haren.test", error)
     page = text(console.get("/coordination/signalements"))
     assert banner(page) == [
-        "1 courriel refusé : adresse à corriger — corrigez l'adresse là où elle est enregistrée"
+        "1 courriel refusé\xa0: adresse à corriger — corrigez l'adresse là où elle est enregistrée"
         " (un nouvel essai serait refusé de même), puis ignorez l'échec."
     ]
     log = console.get("/coordination/notifications?state=failed").get_data(as_text=True)
@@ -209,7 +218,7 @@ def test_a_refused_address_asks_for_a_correction_not_a_retry(
 
 
 def test_the_banner_counts_in_the_singular_and_the_plural(console: FlaskClient) -> None:
-    failed_email("a@haren.test", "Abandon après 24 h : 421 try later")
+    failed_email("a@haren.test", "Abandon après 24 h\xa0: 421 try later")
     page = text(console.get("/coordination/signalements"))
     assert banner(page) == [
         "1 courriel en échec (non remis) — relancez-le ou ignorez-le depuis le journal des"
@@ -232,10 +241,10 @@ def test_only_an_address_failure_is_refused() -> None:
     assert trouble.address_refused("550 5.1.1 User unknown")
     assert trouble.address_refused("551 User not local")
     assert trouble.address_refused("554 5.1.2 Bad destination system address")
-    assert trouble.address_refused("Adresse refusée : caractères interdits")
+    assert trouble.address_refused("Adresse refusée\xa0: caractères interdits")
     assert not trouble.address_refused("535 5.7.8 Authentication failed")
     assert not trouble.address_refused("554 5.7.1 Message refused as spam")
-    assert not trouble.address_refused("Abandon après 24 h : 550 5.1.1 User unknown")
+    assert not trouble.address_refused("Abandon après 24 h\xa0: 550 5.1.1 User unknown")
     assert not trouble.address_refused("421 4.7.0 Try again later")
 
 
@@ -311,4 +320,4 @@ def test_no_capital_after_a_colon_on_the_console(app: Flask, console: FlaskClien
         found += [(path, hit) for hit in capital.findall(" ".join(words.split()))]
     assert not found, found
     page = text(console.get(f"/coordination/referentiel/{condition.id}"))
-    assert "Catégorie : sécurité (le code" in page
+    assert "Catégorie\xa0: sécurité (le code" in page

@@ -187,7 +187,7 @@ def test_badge_and_feeds_name_the_establishment_in_the_readers_language(
     assert HAREN_NL in get(client, "/etablissements/haren/feed.atom", "nl")
     assert f"<title>{HAREN_EN}: " in get(client, "/feed.atom", "en")
     french = get(client, "/etablissements/haren/feed.atom")
-    assert "<title>Prison de Haren : " in french and HAREN_NL not in french
+    assert "<title>Prison de Haren\xa0: " in french and HAREN_NL not in french
 
 
 def test_the_api_gives_every_name_and_note_and_keeps_its_fields(client: FlaskClient) -> None:
@@ -226,8 +226,8 @@ def test_console_create_and_rename_with_dutch_and_english_names(console: FlaskCl
     assert 'value="Gevangenis van Vorst"' in form
     assert "Nom (néerlandais)" in form and "Nom (anglais)" in form
     # Optional, with an example of each language's name.
-    assert "Facultatif, ex. « Gevangenis van Haren »" in form
-    assert "Facultatif, ex. « Haren Prison »" in form
+    assert "Facultatif, ex. «\xa0Gevangenis van Haren\xa0»" in form
+    assert "Facultatif, ex. «\xa0Haren Prison\xa0»" in form
     renamed = console.post(
         f"/coordination/etablissements/{forest.id}",
         data={"name": "Prison de Forest", "name_nl": "", "name_en": "Forest Prison"},
@@ -307,7 +307,7 @@ def run(app: Flask, *args: str) -> Result:
 def test_cli_creates_and_edits_names_and_note(app: Flask) -> None:
     created = run(app, "create", "Prison de Forest", "--name-nl", "Gevangenis van Vorst")
     assert created.exit_code == 0, created.output
-    assert "Établissement ajouté : Prison de Forest (identifiant forest)" in created.output
+    assert "Établissement ajouté\xa0: Prison de Forest (identifiant forest)" in created.output
     forest = establishment("forest")
     assert (forest.name_nl, forest.name_en) == ("Gevangenis van Vorst", "")
     edited = run(
@@ -359,9 +359,9 @@ def test_cli_refuses_hostile_text_with_a_french_error(app: Flask, option: str, b
 
 def test_cli_errors_in_french(app: Flask) -> None:
     unknown = run(app, "edit", "nulle-part", "--name-nl", "X")
-    assert unknown.exit_code == 1 and "Établissement inconnu : nulle-part" in unknown.output
+    assert unknown.exit_code == 1 and "Établissement inconnu\xa0: nulle-part" in unknown.output
     long = run(app, "create", "Prison X", "--name-en", "x" * 201)
-    assert long.exit_code == 1 and "--name-en refusé : 200 caractères au maximum." in long.output
+    assert long.exit_code == 1 and "--name-en refusé\xa0: 200 caractères au maximum." in long.output
     alone = run(app, "edit", "haren", "--note-nl", NOTE_NL)
     assert alone.exit_code == 1 and "Écrivez aussi la note en français" in alone.output
     blank = run(app, "edit", "haren", "--note", "", "--note-nl", "  ")  # nothing to translate

@@ -123,7 +123,7 @@ def page_of(response: Any) -> str:
 
 INTAKE_ERRORS = re.compile(r'<ul class="field-errors" id="([^"]+)-errors">(.*?)</ul>', re.S)
 SUMMARY = re.compile(r'<div class="error-summary" role="alert">(.*?)</div>', re.S)
-SUMMARY_FIELD = re.compile(r'<li><a href="#([^"]+)">[^<]*</a> : (.*?)</li>', re.S)
+SUMMARY_FIELD = re.compile(r'<li><a href="#([^"]+)">[^<]*</a>\xa0: (.*?)</li>', re.S)
 SUMMARY_GENERAL = re.compile(r"<li>(?!<a )(.*?)</li>", re.S)
 CONSOLE_ERROR = re.compile(r'<p class="error" id="([^"]+)-error">(.*?)</p>', re.S)
 

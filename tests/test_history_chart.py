@@ -178,7 +178,7 @@ def test_causes_name_the_conditions_for_signed_in_users_only(
         anonymous = client.get("/etablissements/haren").get_data(as_text=True)
         login(client, worker)
         signed = client.get("/etablissements/haren").get_data(as_text=True)
-    wording = "« " + condition_label("ACC-04") + " »"
+    wording = "«\xa0" + condition_label("ACC-04") + "\xa0»"
     assert wording not in anonymous
     assert "nouvelle situation en Accessibilité" in anonymous
     assert wording in html.unescape(signed)

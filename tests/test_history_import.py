@@ -210,12 +210,14 @@ def test_dry_run_prints_what_it_would_do_and_stores_nothing(frozen: None) -> Non
     assert result.exit_code == 0, result.output
     assert stored() == before
     assert levels()["haren"] == ("vert", 0, ())
-    assert "Lignes lues : 103 signalements ; 7 résolutions." in result.output
-    assert "Nouveaux : 61 signalements, 7 résolutions ; 0 déjà importé, ignoré." in result.output
-    assert "Situations :" in result.output
-    assert "Prison de Haren : Code orange 2 sur 5" in result.output
-    assert "Prison de Saint-Gilles : Code rouge" in result.output
-    assert "Simulation : rien n'a été enregistré." in result.output
+    assert "Lignes lues\xa0: 103 signalements\xa0; 7 résolutions." in result.output
+    assert (
+        "Nouveaux\xa0: 61 signalements, 7 résolutions\xa0; 0 déjà importé, ignoré." in result.output
+    )
+    assert "Situations\xa0:" in result.output
+    assert "Prison de Haren\xa0: Code orange 2 sur 5" in result.output
+    assert "Prison de Saint-Gilles\xa0: Code rouge" in result.output
+    assert "Simulation\xa0: rien n'a été enregistré." in result.output
 
 
 def test_the_import_replays_the_history_through_the_rules(frozen: None) -> None:
@@ -274,7 +276,9 @@ def test_importing_the_same_files_again_changes_nothing(frozen: None) -> None:
     first, first_levels = stored(), levels()
     again = full_import()
     assert again.exit_code == 0, again.output
-    assert "Nouveaux : 0 signalement, 0 résolution ; 68 déjà importés, ignorés." in again.output
+    assert (
+        "Nouveaux\xa0: 0 signalement, 0 résolution\xa0; 68 déjà importés, ignorés." in again.output
+    )
     first["audit_entry"] += 1  # the second run is audit-logged, and that is all
     assert stored() == first
     assert levels() == first_levels
@@ -296,10 +300,10 @@ def test_one_bad_line_among_sixty_stores_nothing_and_names_the_line(
     result = run(str(bad), "--resolutions", str(RESOLUTIONS))
     assert result.exit_code != 0
     assert stored() == before
-    assert f"Signalements, ligne {file_line}, colonne « visit_date » : date invalide" in (
+    assert f"Signalements, ligne {file_line}, colonne «\xa0visit_date\xa0»\xa0: date invalide" in (
         result.output
     )
-    assert "Import refusé : aucune donnée n'a été enregistrée." in result.output
+    assert "Import refusé\xa0: aucune donnée n'a été enregistrée." in result.output
 
 
 def test_every_bad_line_is_reported_at_once(frozen: None, tmp_path: Path) -> None:
@@ -327,19 +331,26 @@ def test_every_bad_line_is_reported_at_once(frozen: None, tmp_path: Path) -> Non
     result = run(str(reports), "--resolutions", str(resolutions))
     assert result.exit_code != 0
     expected = [
-        "Signalements, ligne 3, colonne « establishment » : établissement inconnu : « Lantin ».",
-        "Signalements, ligne 4, colonne « visit_date » : date invalide « 2025-13-02 »",
-        "Signalements, ligne 5, colonne « condition » : condition inconnue : « XXX-99 ».",
-        "Signalements, ligne 6, colonne « offer_types » : type d'offre inconnu : « aérien »",
-        "Signalements, ligne 7, colonne « service » : service membre inconnu : « Inconnu »",
-        "Signalements, ligne 7, colonne « minutes_waited » : nombre entier attendu.",
-        "Signalements, ligne 7, colonne « activity_cancelled » : oui ou non attendu.",
-        "Signalements, ligne 8, colonne « establishment » : autre établissement que la ligne 2",
-        "Signalements, ligne 9, colonne « visit_date » : date dans le futur",
-        "Signalements, ligne 10, colonne « description » : La description ne peut dépasser",
-        "Signalements, ligne 11, colonne « minutes_waited » : nombre entier attendu.",
-        "Signalements, ligne 12, colonne « reference » : 64 caractères au maximum.",
-        "Résolutions, ligne 2, colonne « note » : valeur obligatoire.",
+        "Signalements, ligne 3, colonne «\xa0establishment\xa0»\xa0: établissement "
+        "inconnu\xa0: «\xa0Lantin\xa0».",
+        "Signalements, ligne 4, colonne «\xa0visit_date\xa0»\xa0: date invalide "
+        "«\xa02025-13-02\xa0»",
+        "Signalements, ligne 5, colonne «\xa0condition\xa0»\xa0: condition inconnue\xa0: "
+        "«\xa0XXX-99\xa0».",
+        "Signalements, ligne 6, colonne «\xa0offer_types\xa0»\xa0: type d'offre inconnu\xa0: "
+        "«\xa0aérien\xa0»",
+        "Signalements, ligne 7, colonne «\xa0service\xa0»\xa0: service membre inconnu\xa0: "
+        "«\xa0Inconnu\xa0»",
+        "Signalements, ligne 7, colonne «\xa0minutes_waited\xa0»\xa0: nombre entier attendu.",
+        "Signalements, ligne 7, colonne «\xa0activity_cancelled\xa0»\xa0: oui ou non attendu.",
+        "Signalements, ligne 8, colonne «\xa0establishment\xa0»\xa0: autre établissement que "
+        "la ligne 2",
+        "Signalements, ligne 9, colonne «\xa0visit_date\xa0»\xa0: date dans le futur",
+        "Signalements, ligne 10, colonne «\xa0description\xa0»\xa0: La description ne peut "
+        "dépasser",
+        "Signalements, ligne 11, colonne «\xa0minutes_waited\xa0»\xa0: nombre entier attendu.",
+        "Signalements, ligne 12, colonne «\xa0reference\xa0»\xa0: 64 caractères au maximum.",
+        "Résolutions, ligne 2, colonne «\xa0note\xa0»\xa0: valeur obligatoire.",
     ]
     for message in expected:
         assert message in result.output
@@ -354,10 +365,13 @@ def test_a_file_older_than_live_records_is_refused(frozen: None, worker: Any) ->
     assert result.exit_code != 0
     assert stored() == before
     assert (
-        "Signalements, ligne 2, colonne « visit_date » : le 06/01/2025 précède le dernier "
-        "enregistrement hors import (15/06/2025) : l'historique n'est jamais réécrit."
+        "Signalements, ligne 2, colonne «\xa0visit_date\xa0»\xa0: le 06/01/2025 précède le dernier "
+        "enregistrement hors import (15/06/2025)\xa0: l'historique n'est jamais réécrit."
     ) in result.output
-    assert "Résolutions, ligne 2, colonne « resolved_on » : le 20/02/2025 précède" in result.output
+    assert (
+        "Résolutions, ligne 2, colonne «\xa0resolved_on\xa0»\xa0: le 20/02/2025 précède"
+        in result.output
+    )
     # One line per record dated before 15 June, and none for the later ones.
     older = {
         r["reference"] for r in read(REPORTS, ";") if day_of(r["visit_date"]) < date(2025, 6, 15)
@@ -386,7 +400,7 @@ def test_an_import_in_two_steps_ends_as_the_import_in_one(frozen: None, tmp_path
     result = full_import()
     assert result.exit_code == 0, result.output
     november = {r[0] for r in rows[1:] if day_of(r[2]) > date(2025, 10, 31)}
-    assert f"Nouveaux : {len(november)} signalements, 0 résolution ;" in result.output
+    assert f"Nouveaux\xa0: {len(november)} signalements, 0 résolution\xa0;" in result.output
     assert levels() == {k: as_tuple(v) for k, v in expected_levels(False).items()}
     after = db.session.execute(
         select(LevelChange.id, LevelChange.at).order_by(LevelChange.id)
@@ -403,8 +417,9 @@ def test_a_resolution_of_nothing_open_is_refused(frozen: None, tmp_path: Path) -
     result = run(str(REPORTS), "--resolutions", str(resolutions))
     assert result.exit_code != 0
     assert (
-        "Résolutions, ligne 2, colonne « condition » : aucune situation ouverte pour OFF-08 "
-        "à cette date (01/03/2025) : rien à résoudre."
+        "Résolutions, ligne 2, colonne «\xa0condition\xa0»\xa0: aucune situation ouverte pour "
+        "OFF-08 "
+        "à cette date (01/03/2025)\xa0: rien à résoudre."
     ) in result.output
     assert count(Report) == count(LevelChange) == 0
 
@@ -414,11 +429,13 @@ def test_spreadsheet_encodings(frozen: None, tmp_path: Path) -> None:
     latin = tmp_path / "latin.csv"
     latin.write_bytes((header + "haren;SEC-01;2025-03-09;Réglé\r\n").encode("latin-1"))
     result = run(str(REPORTS), "--resolutions", str(latin))
-    assert "Résolutions, ligne 2 : le fichier n'est pas en UTF-8" in result.output
+    assert "Résolutions, ligne 2\xa0: le fichier n'est pas en UTF-8" in result.output
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("etablissement;date\r\nharen;2025-01-01\r\n", encoding="utf-8")
     result = run(str(wrong))
-    assert "Signalements, ligne 1 : en-tête attendu : reference;establishment;" in result.output
+    assert (
+        "Signalements, ligne 1\xa0: en-tête attendu\xa0: reference;establishment;" in result.output
+    )
     assert count(Report) == 0
 
 
@@ -438,7 +455,7 @@ def test_the_template_files_are_accepted_as_they_are(frozen: None, tmp_path: Pat
     resolutions.write_bytes(history_files.template(history_files.RESOLUTIONS))
     result = run(str(reports), "--resolutions", str(resolutions), "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "Nouveaux : 1 signalement, 1 résolution ;" in result.output
+    assert "Nouveaux\xa0: 1 signalement, 1 résolution\xa0;" in result.output
 
 
 # --- the console page -----------------------------------------------------------------------
@@ -502,13 +519,13 @@ def test_the_console_upload_dry_run_then_import(
     login(client, coordinator)
     before = stored()
     dry = run_held(client, held, REPORTS.read_bytes(), RESOLUTIONS.read_bytes(), dry_run="y")
-    assert "Prison de Saint-Gilles : Code rouge" in dry
-    assert "Simulation : rien n'a été enregistré." in dry
+    assert "Prison de Saint-Gilles\xa0: Code rouge" in dry
+    assert "Simulation\xa0: rien n'a été enregistré." in dry
     assert stored() == before
 
     shown = run_held(client, held, REPORTS.read_bytes(), RESOLUTIONS.read_bytes())
     assert "Importé" in shown
-    assert "Prison de Haren : Code orange 2 sur 5" in shown
+    assert "Prison de Haren\xa0: Code orange 2 sur 5" in shown
     assert levels() == {k: as_tuple(v) for k, v in expected_levels(False).items()}
     assert count(Notification) == count(AlertEvent) == 0 and outbox() == []
     entry = db.session.scalars(select(AuditEntry)).one()
@@ -529,8 +546,11 @@ def test_a_bad_file_shows_its_errors_in_french_and_stores_nothing(
     text = REPORTS.read_text(encoding="utf-8-sig").replace(";SEC-01;", ";SEC-1;", 1)
     before = stored()
     shown = run_held(client, held, text.encode("utf-8-sig"), RESOLUTIONS.read_bytes())
-    assert "Import refusé : aucune donnée n'a été enregistrée." in shown
-    assert "Signalements, ligne 2, colonne « condition » : condition inconnue : « SEC-1 »." in shown
+    assert "Import refusé\xa0: aucune donnée n'a été enregistrée." in shown
+    assert (
+        "Signalements, ligne 2, colonne «\xa0condition\xa0»\xa0: condition inconnue\xa0: "
+        "«\xa0SEC-1\xa0»." in shown
+    )
     assert stored() == before
     missing = client.post("/coordination/import", data={}, content_type="multipart/form-data")
     assert missing.status_code == 422
@@ -621,9 +641,10 @@ def test_the_replay_reads_each_establishment_only_when_a_record_touched_it(
                 situations={"open": 1},
             ),
             [
-                "Lignes lues : 1 signalement ; 0 résolution.",
-                "Nouveaux : 1 signalement, 0 résolution ; 2 déjà importés, ignorés.",
-                "Situations : 1 ouverte par l'import, dont 0 résolue, 0 expirée, 1 encore ouverte.",
+                "Lignes lues\xa0: 1 signalement\xa0; 0 résolution.",
+                "Nouveaux\xa0: 1 signalement, 0 résolution\xa0; 2 déjà importés, ignorés.",
+                "Situations\xa0: 1 ouverte par l'import, dont 0 résolue, 0 expirée, 1 encore "
+                "ouverte.",
                 "1 changement de niveau.",
             ],
         ),
@@ -637,9 +658,9 @@ def test_the_replay_reads_each_establishment_only_when_a_record_touched_it(
                 situations={"resolved": 2, "expired": 2, "open": 2},
             ),
             [
-                "Lignes lues : 3 signalements ; 2 résolutions.",
-                "Nouveaux : 3 signalements, 2 résolutions ; 1 déjà importé, ignoré.",
-                "Situations : 6 ouvertes par l'import, dont 2 résolues, 2 expirées, "
+                "Lignes lues\xa0: 3 signalements\xa0; 2 résolutions.",
+                "Nouveaux\xa0: 3 signalements, 2 résolutions\xa0; 1 déjà importé, ignoré.",
+                "Situations\xa0: 6 ouvertes par l'import, dont 2 résolues, 2 expirées, "
                 "2 encore ouvertes.",
                 "0 changement de niveau.",
             ],

@@ -249,11 +249,11 @@ def test_a_dry_run_job_changes_nothing_and_says_what_the_cli_says(
     assert counts() == before and stored() == rows
     assert job(ident).state == "done"
     page = text(client.get(f"/coordination/import/{ident}"))
-    assert "Simulation terminée : rien n'a été enregistré" in page
+    assert "Simulation terminée\xa0: rien n'a été enregistré" in page
     assert "Ce que l'import ferait" in page
     cli_lines, cli_stored = cli_import(other_app, tmp_path, reports, resolutions, "--dry-run")
     assert summary_of(page) == cli_lines
-    assert cli_lines[-1] == "Simulation : rien n'a été enregistré."
+    assert cli_lines[-1] == "Simulation\xa0: rien n'a été enregistré."
     assert cli_stored["report"] == []
 
 
@@ -305,10 +305,10 @@ def test_every_bad_line_is_listed_page_by_page_and_nothing_is_stored(
     refused = job(ident)
     assert (refused.state, refused.refused, len(refused.problems)) == ("done", True, 250)
     first = text(client.get(f"/coordination/import/{ident}"))
-    assert "Refusé : rien n'a été enregistré" in first
-    assert "Import refusé : aucune donnée n'a été enregistrée." in first
+    assert "Refusé\xa0: rien n'a été enregistré" in first
+    assert "Import refusé\xa0: aucune donnée n'a été enregistrée." in first
     assert "250 lignes à corriger" in first
-    message = "colonne « condition » : condition inconnue : « XXX-99 »."
+    message = "colonne «\xa0condition\xa0»\xa0: condition inconnue\xa0: «\xa0XXX-99\xa0»."
     assert f"Signalements, ligne 2, {message}" in first
     assert first.count(message) == 100 and "Page 1 sur 3" in first
     last = text(client.get(f"/coordination/import/{ident}?page=3"))
@@ -323,7 +323,7 @@ def test_a_refused_file_is_shown_on_its_job_page(
     ident = job_id(upload(client, b"reference,establishment\r\nx,haren\r\n", None))
     import_jobs.run_import(ident)
     page = text(client.get(f"/coordination/import/{ident}"))
-    assert "Signalements, ligne 1 : en-tête attendu : reference;establishment;" in page
+    assert "Signalements, ligne 1\xa0: en-tête attendu\xa0: reference;establishment;" in page
     not_utf8 = job_id(upload(client, "référence".encode("latin-1"), None))
     import_jobs.run_import(not_utf8)
     assert "n'est pas en UTF-8" in text(client.get(f"/coordination/import/{not_utf8}"))
@@ -433,7 +433,7 @@ def test_the_cli_shows_its_progress(
     plain = app.test_cli_runner().invoke(args=arguments)
     assert plain.exit_code == 0, plain.output
     said = [line for line in plain.stderr.splitlines() if line.startswith("Lignes rejouées")]
-    assert said[-1] == "Lignes rejouées : 200 sur 200" and len(said) <= 11
+    assert said[-1] == "Lignes rejouées\xa0: 200 sur 200" and len(said) <= 11
     monkeypatch.setattr("barometre.cli.on_terminal", lambda: True)
     bar = app.test_cli_runner().invoke(args=arguments)
     assert bar.exit_code == 0 and "Lignes rejouées" in bar.stdout, bar.output

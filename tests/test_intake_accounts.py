@@ -61,7 +61,7 @@ class TestInvitation:
         assert entry is not None and entry.actor_id == coordinator.id and entry.target_id == user.id
         [message] = outbox(app)
         assert message["To"] == "nouvelle@example.org"
-        assert message["Subject"] == "Baromètre : votre invitation"
+        assert message["Subject"] == "Baromètre\xa0: votre invitation"
         path = link_path(message)
         fresh = app.test_client()
         page = fresh.get(path)
@@ -150,7 +150,7 @@ class TestReset:
         response = client.post("/mot-de-passe/oubli", data={"email": worker.email})
         assert response.status_code == 303
         [message] = outbox(app)
-        assert message["Subject"] == "Baromètre : nouveau mot de passe"
+        assert message["Subject"] == "Baromètre\xa0: nouveau mot de passe"
         path = link_path(message)
         assert set_password(client, path).status_code == 303
         assert sign_in(app.test_client(), worker.email, PASSWORD).status_code == 422

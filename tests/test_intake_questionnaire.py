@@ -19,7 +19,7 @@ from barometre.models import ApiToken, Report, User
 from barometre.services import ReportInput
 from bench.querycount import count_queries
 from intake import queries
-from tests.conftest import bearer, file_report, login, make_user, report_input
+from tests.conftest import bearer, file_report, login, make_user, one_line, report_input
 from tests.intake_helpers import text
 
 
@@ -161,7 +161,7 @@ class TestSubmit:
             ({"visit_date": "FUTURE"}, "visit_date", "dans le futur"),
             ({"visit_date": "OLD"}, "visit_date", "plus de 90 jours"),
             ({"conditions": ...}, "conditions", "au moins une condition"),
-            ({"conditions": ["NOPE-1"]}, "conditions", "Condition inconnue : NOPE-1."),
+            ({"conditions": ["NOPE-1"]}, "conditions", "Condition inconnue\xa0: NOPE-1."),
             ({"conditions": ["SEC-01\x00"]}, "conditions", "caractère interdit"),
             ({"conditions": ["X"] * 101}, "conditions", "Trop de valeurs."),
             ({"offer_types": ...}, "offer_types", "au moins un type d'offre"),
@@ -298,14 +298,15 @@ class TestMyReports:
         db.session.commit()
         states = report_states(text(signed_in.get("/mes-signalements")))
         assert states[waiting.id] == (
-            "À examiner — Pas encore examiné par le comité baromètre ; "
+            "À examiner — Pas encore examiné par le comité baromètre\xa0; "
             "il compte déjà dans le niveau."
         )
         assert states[validated.id] == (
-            "Validé — Validé par le comité baromètre : ce signalement compte dans le niveau."
+            "Validé — Validé par le comité baromètre\xa0: ce signalement compte dans le niveau."
         )
         assert states[rejected.id] == (
-            "Rejeté — Rejeté par le comité baromètre : ce signalement ne compte pas dans le niveau."
+            "Rejeté — Rejeté par le comité baromètre\xa0: ce signalement ne compte pas dans le "
+            "niveau."
         )
         assert states[late.report.id].startswith("À examiner · Hors délai — La visite date de plus")
         assert "gardé dans l'historique" in states[late.report.id]
@@ -338,7 +339,7 @@ def report_states(page: str) -> dict[int, str]:
     found = re.findall(
         r'<p class="report-state[^"]*">(.*?)</p>.*?/signalement/([0-9]+)/merci', page, re.S
     )
-    return {int(i): " ".join(re.sub(r"<[^>]+>", "", line).split()) for line, i in found}
+    return {int(i): one_line(re.sub(r"<[^>]+>", "", line)) for line, i in found}
 
 
 def _days_ago(days: int) -> str:
@@ -417,7 +418,7 @@ class TestThanksCount:
         response = signed_in.post("/signalement", data=data)
         page = text(signed_in.get(response.headers["Location"]))
         assert "Orange 5" in page or "orange 5" in page
-        assert "Rouge en attente : il faut des situations touchant au moins 2 types" in page
+        assert "Rouge en attente\xa0: il faut des situations touchant au moins 2 types" in page
         assert "bloqué par la diversité" not in page
 
 

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from flask_babel import refresh
 
 from barometre.models import User
-from tests.conftest import file_report
+from tests.conftest import file_report, one_line
 
 IND, COL, CELL = "individuel", "collectif", "cellulaire"
 
@@ -46,15 +46,19 @@ def api_levels(client: FlaskClient) -> dict[str, Any]:
 def test_every_card_shows_the_colour_of_each_offer_type_and_follows_reports(
     client: FlaskClient, worker: User
 ) -> None:
-    vert = ["Offre individuelle : vert", "Offre collective : vert", "Offre cellulaire : vert"]
+    vert = [
+        "Offre individuelle\xa0: vert",
+        "Offre collective\xa0: vert",
+        "Offre cellulaire\xa0: vert",
+    ]
     assert type_words(card(client, "haren")) == vert  # cached from here on
     assert type_words(card(client, "saint-gilles")) == vert
     assert api_levels(client)["haren"][IND] == {"colour": "vert", "step": 0}
     file_report(worker, per_condition={"ACC-01": (IND,), "ACC-02": (IND, COL), "SEC-01": (IND,)})
     assert type_words(card(client, "haren")) == [
-        "Offre individuelle : orange 3",
-        "Offre collective : orange 1",
-        "Offre cellulaire : vert",
+        "Offre individuelle\xa0: orange 3",
+        "Offre collective\xa0: orange 1",
+        "Offre cellulaire\xa0: vert",
     ]
     assert type_words(card(client, "saint-gilles")) == vert
     assert api_levels(client)["haren"] == {
@@ -77,9 +81,9 @@ def test_the_establishment_page_and_detail_say_the_colour_per_offer_type(
     file_report(worker, per_condition={f"ACC-0{n}": (COL,) for n in range(1, 6)})
     text = page(client, "/etablissements/haren")
     assert type_words(text) == [
-        "Offre individuelle : vert",
-        "Offre collective : orange 5",
-        "Offre cellulaire : vert",
+        "Offre individuelle\xa0: vert",
+        "Offre collective\xa0: orange 5",
+        "Offre cellulaire\xa0: vert",
     ]
     assert "Code que ce nombre donnerait seul" not in text
     assert "Couleur de ce type d'offre" in text
@@ -89,8 +93,8 @@ def test_the_establishment_page_and_detail_say_the_colour_per_offer_type(
 
 
 def test_codes_page_says_how_offer_types_are_counted(client: FlaskClient) -> None:
-    text = re.sub(r"\s+", " ", page(client, "/codes"))
+    text = one_line(page(client, "/codes"))
     assert "Comment les types d'offre sont comptés" in text
     assert "pour chaque condition non respectée, les types d'offre qu'elle a touchés" in text
     assert "Le code rouge demande au moins 2 types d'offre différents" in text
-    assert "« Offre individuelle : orange 3 »" in text
+    assert "«\xa0Offre individuelle\xa0: orange 3\xa0»" in text

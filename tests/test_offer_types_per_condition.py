@@ -141,9 +141,11 @@ def test_each_condition_needs_a_known_offer_type(worker: User) -> None:
         services.record_report(db.session, data, worker, current_app.config["SETTINGS"])
     assert failed.value.errors == {
         "conditions[1].offer_types": [
-            f"{WORDING['ACC-02']} : choisissez au moins un type d'offre impacté."
+            f"{WORDING['ACC-02']}\xa0: choisissez au moins un type d'offre impacté."
         ],
-        "conditions[2].offer_types": [f"{WORDING['ACC-03']} : type d'offre inconnu (aquatique)."],
+        "conditions[2].offer_types": [
+            f"{WORDING['ACC-03']}\xa0: type d'offre inconnu (aquatique)."
+        ],
     }
     db.session.rollback()
     assert db.session.query(Report).count() == 0
@@ -193,13 +195,13 @@ def test_api_old_form_means_every_condition_impacted_those_types(
             ],
             {},
             "conditions[2].offer_types",
-            f"{WORDING['ACC-03']} : choisissez au moins un type d'offre impacté.",
+            f"{WORDING['ACC-03']}\xa0: choisissez au moins un type d'offre impacté.",
         ),
         (
             [{"code": "ACC-01", "offer_types": ["aquatique"]}],
             {},
             "conditions[0].offer_types",
-            f"{WORDING['ACC-01']} : type d'offre inconnu (aquatique).",
+            f"{WORDING['ACC-01']}\xa0: type d'offre inconnu (aquatique).",
         ),
         ([{"code": "ACC-01"}], {}, "conditions[0].offer_types", "Ce champ est obligatoire."),
         (
@@ -236,7 +238,7 @@ def test_api_old_form_means_every_condition_impacted_those_types(
             [{"code": "NOPE-1", "offer_types": [IND]}],
             {},
             "conditions",
-            "Condition inconnue : NOPE-1.",
+            "Condition inconnue\xa0: NOPE-1.",
         ),
     ],
 )

@@ -86,10 +86,10 @@ def test_card_shows_level_in_words_shape_gauge_and_red_pending(
     assert 'data-colour="orange" data-step="5"' in page
     assert "Code orange 5 sur 5" in card and "(symbole en forme de triangle)" in card
     assert card.count('class="pos ') == 7 and 'class="pos pos-orange current"' in card
-    assert "Diversité des types d'offre : 1/3" in card
+    assert "Diversité des types d'offre\xa0: 1/3" in card
     pending = (
-        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
-        " (manque : collectif, cellulaire)."
+        "Rouge en attente\xa0: il faut des situations touchant au moins 2 types d'offre"
+        " (manque\xa0: collectif, cellulaire)."
     )
     assert pending in card and "bloqué" not in card
     # Still orange: the orange shape and the orange mark, never the red square.
@@ -122,8 +122,8 @@ def test_red_pending_says_the_configured_number_of_offer_types(
     five_on_one_type(author)
     file_report(author, conditions=("OFF-01",), offer_types=(COLL,))
     page = html_of(client, "/etablissements/haren")
-    assert f"Rouge en attente : il faut des situations touchant {at_least}" in page
-    assert "(manque : cellulaire)." in page
+    assert f"Rouge en attente\xa0: il faut des situations touchant {at_least}" in page
+    assert "(manque\xa0: cellulaire)." in page
 
 
 def test_breakdown_counts_by_category_and_step_by_offer_type(
@@ -184,7 +184,7 @@ def test_establishment_page_lists_open_and_recently_closed(
     )
     db.session.commit()
     anonymous = html_of(client, "/etablissements/haren")
-    assert "Types d'offre : individuel, collectif, cellulaire" in anonymous
+    assert "Types d'offre\xa0: individuel, collectif, cellulaire" in anonymous
     assert "2 signalements" in anonymous
     assert "Résolue" in anonymous and "Réglé avec la direction" not in anonymous
     login(client, author)
@@ -206,9 +206,9 @@ def test_codes_page_is_generated_from_data_and_settings(
     for code in ("ACC-01", "SEC-04", "OFF-08", "CON-04"):
         assert code in page
     assert "(DECT, talkie-walkie, bouton d'alarme qui fonctionne)" in page
-    assert "Exemples : tuberculose (TBC)" in page
+    assert "Exemples\xa0: tuberculose (TBC)" in page
     assert "Activé à partir de 5 situations" in page and "au moins 2 des 3 types" in page
-    assert "« Rouge en attente » avec les types d'offre qui manquent" in page
+    assert "«\xa0Rouge en attente\xa0» avec les types d'offre qui manquent" in page
     assert "bloqué par la diversité" not in page
     for label in ("Individuel", "Collectif", "Cellulaire", "Considération-reconnaissance-respect"):
         assert label in page
@@ -230,8 +230,8 @@ def test_badge_is_svg_with_alt_text(client: FlaskClient, author: User) -> None:
     svg = ElementTree.fromstring(response.data)  # noqa: S314 - our own output
     ns = "{http://www.w3.org/2000/svg}"
     assert svg.get("role") == "img"
-    assert svg.get("aria-label") == "Prison de Haren : Code orange 1 sur 5"
-    assert svg.find(f"{ns}title").text == "Prison de Haren : Code orange 1 sur 5"  # type: ignore[union-attr]
+    assert svg.get("aria-label") == "Prison de Haren\xa0: Code orange 1 sur 5"
+    assert svg.find(f"{ns}title").text == "Prison de Haren\xa0: Code orange 1 sur 5"  # type: ignore[union-attr]
     texts = [t.text for t in svg.iter(f"{ns}text")]
     assert texts == ["Prison de Haren", "orange 1/5"]
     assert client.get("/badge/inconnue.svg").status_code == 404
@@ -246,8 +246,8 @@ def test_feed_lists_level_changes_as_atom(client: FlaskClient, author: User) -> 
     ns = "{http://www.w3.org/2005/Atom}"
     titles = [e.findtext(f"{ns}title") for e in feed.findall(f"{ns}entry")]
     assert titles == [
-        "Prison de Haren : Code orange 2 sur 5",
-        "Prison de Haren : Code orange 1 sur 5",
+        "Prison de Haren\xa0: Code orange 2 sur 5",
+        "Prison de Haren\xa0: Code orange 1 sur 5",
     ]
     assert feed.findtext(f"{ns}id") and feed.findtext(f"{ns}updated")
     links = [e.find(f"{ns}link").get("href") for e in feed.findall(f"{ns}entry")]  # type: ignore[union-attr]
@@ -268,8 +268,8 @@ def test_each_establishment_has_a_feed_of_its_own(client: FlaskClient, author: U
 
     feed, titles = entries("/etablissements/haren/feed.atom")
     assert titles == [
-        "Prison de Haren : Code orange 2 sur 5",
-        "Prison de Haren : Code orange 1 sur 5",
+        "Prison de Haren\xa0: Code orange 2 sur 5",
+        "Prison de Haren\xa0: Code orange 1 sur 5",
     ]
     assert (feed.findtext(f"{ns}id") or "").endswith("/etablissements/haren/feed.atom")
     title = feed.findtext(f"{ns}title") or ""

@@ -78,7 +78,7 @@ def test_a_condition_without_types_is_refused_next_to_it_and_everything_is_kept(
     summary = re.search(r'<div class="error-summary" role="alert">(.*?)</div>', page, re.S)
     assert summary, page[:3000]
     wording = next(c.fr for c in CONDITIONS if c.code == "OFF-06")
-    assert f"{wording} : choisissez au moins un type d'offre impacté." in summary.group(1)
+    assert f"{wording}\xa0: choisissez au moins un type d'offre impacté." in summary.group(1)
     assert 'href="#types-OFF-06"' in summary.group(1)
     assert "OFF-06" not in re.sub(r'(href|id)="[^"]*"', "", summary.group(1))
     assert 'id="offer_types-errors"' not in page

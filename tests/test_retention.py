@@ -112,7 +112,7 @@ def test_cli_purge(app: Flask, worker: User) -> None:
     with freeze_time(T0 + timedelta(days=800)):
         result = app.test_cli_runner().invoke(args=["retention", "purge"])
     assert result.exit_code == 0, result.output
-    assert "Textes libres effacés : 1" in result.output
+    assert "Textes libres effacés\xa0: 1" in result.output
     assert descriptions()[0][0] == ""
 
 
@@ -134,7 +134,7 @@ def test_data_page_says_what_is_kept_and_for_how_long(
     assert page.status_code == 200
     assert "730 jours après l&#39;envoi, puis effacé" in text
     assert "1095 jours, puis supprimé" in text
-    assert "Textes libres conservés : 1" in text
+    assert "Textes libres conservés\xa0: 1" in text
     assert "effacé à partir du 5 janvier 2028" in text
     assert "Texte confidentiel" not in text
 
@@ -171,5 +171,5 @@ class TestWithAPrivacyContact:
     ) -> None:
         login(client, coordinator)
         text = client.get("/coordination/donnees/registre.txt").get_data(as_text=True)
-        assert "Contact pour la protection des données : vie-privee@fidex.example" in text
+        assert "Contact pour la protection des données\xa0: vie-privee@fidex.example" in text
         assert "365 jours après l'envoi, puis effacé" in text

@@ -191,7 +191,7 @@ def test_error_pages_are_friendly_and_french(test_client: FlaskClient, code: int
     assert response.status_code == code
     assert response.mimetype == "text/html"
     assert FRENCH[code] in page
-    assert f"Code d'erreur : {code}" in page
+    assert f"Code d'erreur\xa0: {code}" in page
     assert "Retour au baromètre" in page
     assert "Traceback" not in page and "boom" not in page
 

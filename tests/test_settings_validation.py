@@ -94,7 +94,7 @@ def test_a_good_production_configuration_passes() -> None:
         ({"FIDEX_CONTACT_NAME": "A" * 201}, "FIDEX_CONTACT_NAME"),
         (
             {**GOOD_PRODUCTION, "SMTP_USER": "u", "SMTP_PORT": "587"},
-            "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis avec SMTP_USER : le mot de passe circulerait",
+            "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis avec SMTP_USER\xa0: le mot de passe circulerait",
         ),
         ({"SMTP_USER": "u"}, "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis avec SMTP_USER"),
         ({"SMTP_USER": "u", "SMTP_PORT": "465"}, "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis"),
@@ -104,7 +104,7 @@ def test_a_good_production_configuration_passes() -> None:
         ),
         (
             {"SMTP_STARTTLS": "1", "SMTP_PORT": "465"},
-            "SMTP_PORT=465 attend TLS dès la connexion : SMTP_SSL=1 au lieu de SMTP_STARTTLS=1",
+            "SMTP_PORT=465 attend TLS dès la connexion\xa0: SMTP_SSL=1 au lieu de SMTP_STARTTLS=1",
         ),
         (
             {"SMTP_SSL": "1", "SMTP_CA_FILE": "/nonexistent/ca.pem"},

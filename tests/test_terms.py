@@ -86,9 +86,62 @@ def test_no_ruled_out_word_in_any_string(catalogs: dict[str, list[str]], lang: s
 def test_french_puts_a_space_before_double_punctuation(catalogs: dict[str, list[str]]) -> None:
     """« Catégorie : », « Pourquoi ? » — not « Catégorie: » (a URL, a time, a
     placeholder's format and a technical header such as « Authorization: Bearer » aside)."""
-    glued = re.compile(r"[^\s\u00a0\u202f%(/\d:](?:[;?!]|:)(?=\s|$)")
+    glued = re.compile(r"[^\s\xa0\u202f%(/\d:](?:[;?!]|:)(?=\s|$)")
     technical = re.compile(r"Authorization: Bearer|https?:")
     found = [t[:90] for t in catalogs["fr"] if glued.search(technical.sub("", t))]
+    assert found == []
+
+
+# French typography: a no-break space before « : ; ? ! » and inside « » (an ordinary
+# space there lets a line start with a colon or a lone guillemet).
+BROKEN_TYPOGRAPHY = re.compile(r"\S [:;?!](?:\s|$)|« | »")
+
+
+def french_catalog() -> list[str]:
+    """What a French reader gets: the French catalog's strings (every message, by
+    scripts/french_catalog.py)."""
+    path = TRANSLATIONS / "fr" / "LC_MESSAGES" / "messages.po"
+    return strings_of(read_po(path.open("rb")))
+
+
+def strings_of(catalog: Catalog) -> list[str]:
+    found: list[str] = []
+    for message in catalog:
+        if message.id:
+            found += [message.string] if isinstance(message.string, str) else list(message.string)
+    return [s for s in found if s]
+
+
+def test_french_typography_holds_in_every_french_string() -> None:
+    said = french_catalog()
+    assert len(said) > 1000
+    assert [t[:90] for t in said if BROKEN_TYPOGRAPHY.search(t)] == []
+
+
+TEMPLATES = TRANSLATIONS.parent.parent / "templates"
+
+
+def template_text(source: str) -> str:
+    """A template's own words: what it writes outside `{{ }}`, `{% %}`, comments, tags,
+    styles and scripts."""
+    text = re.sub(r"\{\{.*?\}\}", "X", source, flags=re.S)
+    text = re.sub(r"\{%.*?%\}|\{#.*?#\}", "", text, flags=re.S)
+    text = re.sub(r"<(style|script)\b.*?</\1>", "", text, flags=re.S)
+    return re.sub(r"<[^>]*>", "", text)
+
+
+def test_templates_leave_punctuation_and_its_spaces_to_the_catalogs() -> None:
+    """A « : » or « ; » written in a template between two values is the same in every
+    language: French wants it after a no-break space, Dutch and English with none.
+    Each goes through a message (« %(label)s : %(value)s »)."""
+    found = [
+        (path.relative_to(TEMPLATES).as_posix(), match.group().strip())
+        for path in sorted(TEMPLATES.rglob("*.*"))
+        if path.suffix in {".html", ".txt", ".xml", ".svg"}
+        for match in re.finditer(
+            r".{0,20}(?:\S [:;?!](?:\s|$)|« | »)", template_text(path.read_text())
+        )
+    ]
     assert found == []
 
 
@@ -123,3 +176,8 @@ def test_the_rules_catch_what_the_review_found() -> None:
     for lang, texts in old.items():
         for text in texts:
             assert any(re.search(p, text) for p, _ in RULED_OUT[lang]), (lang, text)
+    for text in ["Catégorie : Tous", "Pourquoi ?", "« Prison de Haren »", "individuel ; collectif"]:
+        assert BROKEN_TYPOGRAPHY.search(text), text
+        assert not BROKEN_TYPOGRAPHY.search(text.replace(" ", "\xa0")), text
+    old_template = '<li><a href="#{{ field.id }}">{{ field.label.text }}</a> : {{ error }}</li>'
+    assert re.search(r"\S [:;?!](?:\s|$)", template_text(old_template))

@@ -105,27 +105,38 @@ def test_every_string_is_translated(extracted: Catalog, lang: str) -> None:
     assert not broken, f"{lang}: placeholders differ from the French: {broken}"
 
 
-def test_the_french_catalog_says_every_plural_as_written(extracted: Catalog) -> None:
-    """French is the source: its catalog carries its plural rule (0 and 1 singular) and each
-    plural message as the code writes it, compiled (`make translations` writes it)."""
+NO_BREAK = "\xa0"
+
+
+def test_the_french_catalog_says_every_message_as_written_in_french_typography(
+    extracted: Catalog,
+) -> None:
+    """French is the source: its catalog carries its plural rule (0 and 1 singular) and
+    every message as the code writes it, with the spaces French typography wants
+    no-break (before « : ; ? ! », inside « »), compiled (`make translations` writes it)."""
     folder = TRANSLATIONS / "fr" / "LC_MESSAGES"
     with (folder / "messages.po").open("rb") as handle:
         po = read_po(handle)
     with (folder / "messages.mo").open("rb") as handle:
         mo = read_mo(handle)
     assert po.plural_forms == mo.plural_forms == "nplurals=2; plural=(n > 1);"
-    plurals = [m for m in extracted if m.id and m.pluralizable]
-    assert plurals
-    missing = []
-    for source in plurals:
-        message, compiled = po.get(source.id[0]), mo.get(source.id[0])
+    missing, retyped = [], []
+    for source in extracted:
+        if not source.id:
+            continue
+        key = source.id[0] if source.pluralizable else source.id
+        message, compiled = po.get(key), mo.get(key)
         if (
             message is None
             or compiled is None
-            or not (forms(message.string) == forms(compiled.string) == forms(source.id))
+            or forms(message.string) != forms(compiled.string)
+            or len(forms(message.string)) != len(forms(source.id))
         ):
-            missing.append(source.id[0])
-    assert not missing, (
-        f"fr: plural not written as the code says it (`make translations`): {missing}"
-    )
-    assert "scripts/french_plurals.py" in (ROOT / "Makefile").read_text()
+            missing.append(key)
+        elif tuple(s.replace(NO_BREAK, " ") for s in forms(message.string)) != forms(source.id):
+            retyped.append(key)  # anything but a space made no-break
+    assert not missing, f"fr: not written as the code says it (`make translations`): {missing}"
+    assert not retyped, f"fr: more than typography changed: {retyped}"
+    said = po.get("Baromètre : %(name)s")
+    assert said is not None and said.string == f"Baromètre{NO_BREAK}: %(name)s"
+    assert "scripts/french_catalog.py" in (ROOT / "Makefile").read_text()

@@ -18,7 +18,7 @@ from barometre.models import User
 from tests.conftest import login, make_user
 
 DUTCH_QUESTION = "Aan welke voorwaarden was tijdens uw bezoek niet voldaan?"
-FRENCH_QUESTION = "Quelles conditions n'étaient pas réunies lors de votre visite ?"
+FRENCH_QUESTION = "Quelles conditions n'étaient pas réunies lors de votre visite\xa0?"
 BELGIAN_DUTCH = {"Accept-Language": "nl-BE,nl;q=0.9,fr-BE;q=0.8,fr;q=0.7"}
 
 

@@ -56,7 +56,7 @@ def test_an_invitation_that_cannot_leave_still_prints_its_link(
     )
     result = run(app, "users", "create", "perdu@fidex.test", "--role", "coordinator")
     assert result.exit_code == 0, result.output
-    assert "n'a pas pu partir ; transmettez-lui ce lien" in result.output
+    assert "n'a pas pu partir\xa0; transmettez-lui ce lien" in result.output
     assert LINK.search(result.output) is not None
 
 
@@ -116,4 +116,4 @@ def test_a_disabled_account_is_not_signed_in_by_its_cookie(app: Flask, client: F
 def test_unknown_accounts_are_named(app: Flask) -> None:
     for command in ("disable", "enable"):
         result = run(app, "users", command, "personne@example.org")
-        assert result.exit_code != 0 and "Compte inconnu : personne@example.org" in result.output
+        assert result.exit_code != 0 and "Compte inconnu\xa0: personne@example.org" in result.output

@@ -29,7 +29,7 @@ from barometre.extensions import db
 from barometre.models import Condition, Establishment, Report, User
 from barometre.presentation import date_words
 from barometre.seed import seed_referentiel
-from tests.conftest import file_report, login, make_user
+from tests.conftest import file_report, login, make_user, one_line
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "barometre" / "translations"
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
@@ -58,7 +58,7 @@ def visible(page: str) -> str:
     spoken = " ".join(READ_ALOUD.findall(page))
     body = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
     body = re.sub(r"<[^>]+>", " ", body)
-    return re.sub(r"\s+", " ", html.unescape(body + " " + spoken))
+    return one_line(html.unescape(body + " " + spoken))
 
 
 def french_fragments(lang: str) -> set[str]:
@@ -154,10 +154,10 @@ def test_french_grammar_on_the_pages(client: FlaskClient, coordinator: User) -> 
     assert "Niveau de la prison de Haren du" in haren
     assert "(symbole en forme de triangle)" in haren
     assert (
-        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
-        " (manque : collectif, cellulaire)." in haren
+        "Rouge en attente\xa0: il faut des situations touchant au moins 2 types d'offre"
+        " (manque\xa0: collectif, cellulaire)." in haren
     )
-    assert "Types d'offre : individuel" in haren
+    assert "Types d'offre\xa0: individuel" in haren
     assert "Historique de la prison de Haren" in rendered["/"]
     closed = rendered["/etablissements/saint-gilles"]
     assert "constatée une seule fois, le 20 novembre 2026" in closed
@@ -165,8 +165,8 @@ def test_french_grammar_on_the_pages(client: FlaskClient, coordinator: User) -> 
     thanks = rendered[f"signed-in /signalement/{report.id}/merci"]
     assert "5 situations problématiques ouvertes" in thanks
     assert (
-        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
-        " (manque : collectif, cellulaire)." in thanks
+        "Rouge en attente\xa0: il faut des situations touchant au moins 2 types d'offre"
+        " (manque\xa0: collectif, cellulaire)." in thanks
     )
     mine = rendered["signed-in /mes-signalements"]
     assert "Prison de Haren · 30 novembre 2026" in mine
@@ -180,7 +180,7 @@ def test_committee_note_colon_follows_each_language(client: FlaskClient) -> None
     haren.committee_note = "Suivi en cours"
     db.session.commit()
     said = {lang: visible(get(client, "/", lang)) for lang in ("fr", "nl", "en")}
-    assert "Note du comité baromètre : Suivi en cours" in said["fr"]
+    assert "Note du comité baromètre\xa0: Suivi en cours" in said["fr"]
     assert "Opmerking van het barometercomité: Suivi en cours" in said["nl"]
     assert "Barometer committee note: Suivi en cours" in said["en"]
 
@@ -188,7 +188,7 @@ def test_committee_note_colon_follows_each_language(client: FlaskClient) -> None
 @pytest.mark.parametrize(
     ("lang", "question"),
     [
-        ("fr", "Quelles conditions n'étaient pas réunies lors de votre visite ?"),
+        ("fr", "Quelles conditions n'étaient pas réunies lors de votre visite\xa0?"),
         ("nl", "Aan welke voorwaarden was tijdens uw bezoek niet voldaan?"),
         ("en", "Which conditions were not met during your visit?"),
     ],
@@ -204,7 +204,7 @@ def test_the_questionnaire_asks_which_conditions_were_not_met(
 
 def test_examples_are_examples_in_the_page_language(client: FlaskClient) -> None:
     codes = {lang: visible(get(client, "/codes", lang)) for lang in ("fr", "nl", "en")}
-    assert "Exemples : tuberculose (TBC)" in codes["fr"]
+    assert "Exemples\xa0: tuberculose (TBC)" in codes["fr"]
     assert "Voorbeelden: tuberculose (tbc)" in codes["nl"]
     assert "Examples: tuberculosis (TB)" in codes["en"]
     # Qualifiers of the norm are in its label, not shown as examples.
@@ -214,14 +214,14 @@ def test_examples_are_examples_in_the_page_language(client: FlaskClient) -> None
         "gravement contagieuse",
         "(nous)",
     ):
-        assert f"Exemples : {qualifier}" not in codes["fr"]
+        assert f"Exemples\xa0: {qualifier}" not in codes["fr"]
         assert qualifier in codes["fr"]
     assert "twix et unités" not in codes["nl"] and "twix en leefeenheden" in codes["nl"]
 
 
 def test_pourquoi_un_barometre_is_on_the_codes_page(client: FlaskClient) -> None:
     expected = {
-        "fr": "Pourquoi un baromètre ?",
+        "fr": "Pourquoi un baromètre\xa0?",
         "nl": "Waarom een barometer?",
         "en": "Why a barometer?",
     }
@@ -256,7 +256,7 @@ def test_seed_brings_the_new_wording_to_an_existing_database(app: Any) -> None:
 
 def test_prison_words_are_explained_on_the_codes_page(client: FlaskClient) -> None:
     explained = {
-        "fr": ("Les mots du terrain", "« Twix » est le nom que le terrain donne"),
+        "fr": ("Les mots du terrain", "«\xa0Twix\xa0» est le nom que le terrain donne"),
         "nl": ("Woorden uit de praktijk", "De psychosociale dienst van de gevangenis"),
         "en": ("Prison words", "The prison's administrative office"),
     }
@@ -283,8 +283,8 @@ def test_red_pending_is_one_sentence_for_pages_and_emails(app: Flask) -> None:
     with app.test_request_context("/"):
         said = red_pending_sentence(("collectif", "cellulaire"), {"collectif": "Collectif"})
         assert said == (
-            "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
-            " (manque : collectif, cellulaire)."
+            "Rouge en attente\xa0: il faut des situations touchant au moins 2 types d'offre"
+            " (manque\xa0: collectif, cellulaire)."
         )
         with force_locale("nl"):
             said = red_pending_sentence(("cellulaire",), {"cellulaire": "Op cel"}, 3)

@@ -32,8 +32,10 @@ def test_the_author_sees_the_committee_reason_and_nobody_else(
     db.session.commit()
     login(client, author)
     page = text(client.get("/mes-signalements"))
-    assert "Rejeté par le comité baromètre : ce signalement ne compte pas dans le niveau." in page
-    assert f"Motif du comité : {REASON}" in page
+    assert (
+        "Rejeté par le comité baromètre\xa0: ce signalement ne compte pas dans le niveau." in page
+    )
+    assert f"Motif du comité\xa0: {REASON}" in page
     other = app.test_client()
     login(other, colleague)
     assert REASON not in text(other.get("/mes-signalements"))

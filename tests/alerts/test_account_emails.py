@@ -135,7 +135,7 @@ class TestEmbeddedOutbox:
             [row] = notifications()
             assert (row.kind, row.user_id, row.state) == ("reset", worker.id, "sent")
             assert row.give_up_at - row.created_at == timedelta(hours=2)  # the link's life
-            assert message["Subject"] == "Baromètre : nouveau mot de passe"
+            assert message["Subject"] == "Baromètre\xa0: nouveau mot de passe"
             path = LINK.search(body_of(message))
             assert path is not None
             frozen.tick(timedelta(hours=1, minutes=59))
@@ -255,7 +255,7 @@ class TestRetries:
             response = invite(client)
             assert response.status_code == 303
             flashed = text(client.get(response.headers["Location"]))
-            assert "n'a pas pu partir : nouvel essai automatique" in flashed
+            assert "n'a pas pu partir\xa0: nouvel essai automatique" in flashed
             [row] = notifications()
             assert (row.kind, row.state, row.attempts) == ("invite", "pending", 1)
             assert row.last_error.startswith("451 4.3.0")

@@ -24,7 +24,7 @@ from barometre.extensions import db
 from barometre.gauge import level_change_words
 from barometre.models import Establishment, Situation
 from barometre.presentation import datetime_words
-from tests.conftest import file_report
+from tests.conftest import file_report, one_line
 
 from .conftest import add_contact, notifications, rise_recipients
 from .support import SmtpServer
@@ -147,7 +147,7 @@ def test_red_rejection_green_orange_three_in_one_window_is_one_email_each(
         "en": "a report was withdrawn by the committee",
     }
     subject = {
-        "fr": "Baromètre : la prison de Haren passe en code orange 3 sur 5",
+        "fr": "Baromètre\xa0: la prison de Haren passe en code orange 3 sur 5",
         "nl": "Barometer: Gevangenis van Haren gaat naar code oranje 3 op 5",
     }
     with app.test_request_context():
@@ -164,7 +164,7 @@ def test_red_rejection_green_orange_three_in_one_window_is_one_email_each(
             positions = [text.find(f"- {step} — ") for step in said]
             assert -1 not in positions and positions == sorted(positions), (said, text)
             assert f"{said[1]} — {withdrawn[lang]}" in text
-            page = " ".join(unescape(message.get_body(("html",)).get_content()).split())
+            page = one_line(unescape(message.get_body(("html",)).get_content()))
             assert all(f"{step} — " in page for step in said), page
     [group] = db.session.scalars(select(AlertGroup).order_by(AlertGroup.id.desc()).limit(1))
     assert group.state == "sent" and len(group.level_change_ids) == 4
@@ -180,8 +180,8 @@ def test_two_changes_in_two_windows_make_two_emails(
     run_reconciler()
     subjects = [m["Subject"] for m in smtp.collector.to(people["fr"])]
     assert subjects == [
-        "Baromètre : la prison de Haren passe en code orange 1 sur 5",
-        "Baromètre : la prison de Haren revient au vert",
+        "Baromètre\xa0: la prison de Haren passe en code orange 1 sur 5",
+        "Baromètre\xa0: la prison de Haren revient au vert",
     ]
 
 
@@ -212,7 +212,7 @@ def test_a_fall_alone_waits_its_window_then_sends_its_email(
     frozen.tick(1)
     run_reconciler()
     [message] = smtp.collector.to(people["fr"])
-    assert message["Subject"] == "Baromètre : la prison de Haren revient au vert"
+    assert message["Subject"] == "Baromètre\xa0: la prison de Haren revient au vert"
     assert GREEN_AGAIN in kinds()
 
 
@@ -224,12 +224,12 @@ def test_a_red_told_then_lifted_in_a_later_window_reaches_the_red_recipients(
     frozen.tick(WAIT)
     run_reconciler()
     assert [m["Subject"] for m in smtp.collector.to(people["red_only"])] == [
-        "Baromètre : code rouge à la prison de Haren"
+        "Baromètre\xa0: code rouge à la prison de Haren"
     ]
     reject(people, red.report.id)  # back to orange 1
     frozen.tick(WAIT)
     run_reconciler()
-    lifted = "Baromètre : le code rouge est levé à la prison de Haren"
+    lifted = "Baromètre\xa0: le code rouge est levé à la prison de Haren"
     assert smtp.collector.to(people["red_only"])[-1]["Subject"] == lifted
     assert kinds() == sorted([RED, RED_LIFTED])
 

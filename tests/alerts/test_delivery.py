@@ -118,7 +118,7 @@ def test_temporary_failures_retry_for_24_hours_then_fail(app: Flask, smtp: SmtpS
             run_reconciler()
     row = one_notification()
     assert row.state == "failed"
-    assert row.last_error.startswith("Abandon après 24 h : 421")
+    assert row.last_error.startswith("Abandon après 24 h\xa0: 421")
     assert row.attempts == len(attempts_at)
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(attempts_at)]
     assert gaps[0] < gaps[3] < gaps[6]  # growing
@@ -275,7 +275,7 @@ def test_a_stored_address_the_rule_now_refuses_fails_with_its_reason(
         0,
     )
     assert refused.last_error == (
-        "Adresse refusée : Une adresse électronique ne peut contenir que des caractères ASCII "
+        "Adresse refusée\xa0: Une adresse électronique ne peut contenir que des caractères ASCII "
         "avant le @."
     )
     assert sent.state == "sent"

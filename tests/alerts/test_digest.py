@@ -91,8 +91,8 @@ def test_digest_send_twice_in_one_week_sends_one_per_recipient(
     with freeze_time("2026-03-03 09:00:00", real_asyncio=True):
         first = runner.invoke(args=["digest", "send"])
         second = runner.invoke(args=["digest", "send"])
-    assert first.exit_code == 0 and "2026-W10 : 8 envois planifiés." in first.output
-    assert second.exit_code == 0 and "2026-W10 : 0 envoi planifié." in second.output
+    assert first.exit_code == 0 and "2026-W10\xa0: 8 envois planifiés." in first.output
+    assert second.exit_code == 0 and "2026-W10\xa0: 0 envoi planifié." in second.output
     everyone = [
         people["service_address"],
         people["coordinator"].email,
@@ -110,7 +110,9 @@ def test_digest_send_twice_in_one_week_sends_one_per_recipient(
     dutch_text = dutch.get_body(("plain",)).get_content()
     assert dutch_text.startswith("Goedendag,") and "Niveau van de laatste 12 weken: " in dutch_text
     [contact] = smtp.collector.to(people["fr"])
-    assert contact["Subject"] == "Baromètre : synthèse hebdomadaire du 23 février au 1er mars 2026"
+    assert (
+        contact["Subject"] == "Baromètre\xa0: synthèse hebdomadaire du 23 février au 1er mars 2026"
+    )
     contact_text = contact.get_body(("plain",)).get_content()
     assert "Prison de Haren" in contact_text and "Saint-Gilles" not in contact_text
     [coordinator] = smtp.collector.to(people["coordinator"].email)
@@ -221,9 +223,9 @@ def test_digest_content_levels_changes_counts_and_history(
     ]
     # Each change's cause as the alerts say it (R15), never the resolution's note.
     report, resolution = (c["cause"] for c in haren.changes)
-    assert report.startswith("après un signalement : nouvelle situation « ")
+    assert report.startswith("après un signalement\xa0: nouvelle situation «\xa0")
     assert report.endswith("» (constatée le 3 mars 2026)")
-    assert resolution.startswith("le comité a clos la situation « ")
+    assert resolution.startswith("le comité a clos la situation «\xa0")
     assert "note de résolution" not in resolution
     assert dict(haren.by_offer_type) == {"individuel": 2, "collectif": 1, "cellulaire": 0}
     assert dict(haren.by_category)["Sécurité"] == 1
@@ -260,7 +262,7 @@ def test_digest_html_draws_the_chart_with_tables_not_images(
     assert "Niveau des 12 dernières semaines" in html
     text = message.get_body(("plain",)).get_content()
     assert (
-        "Niveau des 12 dernières semaines : " in text
+        "Niveau des 12 dernières semaines\xa0: " in text
         and "1 signalement du 23 février au 1er mars 2026" in text
     )
 
@@ -324,15 +326,15 @@ def test_the_digest_chart_cells_are_as_wide_as_each_level_lasted(
     # The same in words in the text part.
     text = message.get_body(("plain",)).get_content().replace("\r", "")
     assert (
-        "Niveau des 12 dernières semaines : vert jusqu'au 5 février · "
+        "Niveau des 12 dernières semaines\xa0: vert jusqu'au 5 février · "
         "orange 1 sur 5 du 5 février au 23 février (18 jours) · "
         "orange 2 sur 5 depuis le 23 février (6 jours)\n"
     ) in text
     assert (
-        "Offre collective : vert jusqu'au 23 février · "
+        "Offre collective\xa0: vert jusqu'au 23 février · "
         "orange 1 sur 5 depuis le 23 février (6 jours)\n" in text
     )
-    assert "Offre cellulaire : vert sur toute la période\n" in text
+    assert "Offre cellulaire\xa0: vert sur toute la période\n" in text
 
 
 @pytest.mark.parametrize(
@@ -381,24 +383,24 @@ def test_the_digest_names_situations_colours_levels_and_the_weeks_dates(
         return found.label(lang)
 
     [contact] = smtp.collector.to(people["fr"])
-    assert contact["Subject"] == "Baromètre : synthèse hebdomadaire du 23 au 29 novembre 2026"
+    assert contact["Subject"] == "Baromètre\xa0: synthèse hebdomadaire du 23 au 29 novembre 2026"
     text = contact.get_body(("plain",)).get_content().replace("\r", "")
-    assert "== Prison de Haren : Code orange 3 sur 5 ==\nIl y a une semaine : vert." in text
+    assert "== Prison de Haren\xa0: Code orange 3 sur 5 ==\nIl y a une semaine\xa0: vert." in text
     assert (
-        f"- {wording('ACC-01')} (Accessibilité ; type d'offre : individuel),"
+        f"- {wording('ACC-01')} (Accessibilité\xa0; type d'offre\xa0: individuel),"
         " ouverte depuis 5 jours\n" in text
     )
     assert (
-        f"- {wording('SEC-01')} (Sécurité ; type d'offre : collectif), ouverte depuis 3 jours\n"
-        in text
+        f"- {wording('SEC-01')} (Sécurité\xa0; type d'offre\xa0: collectif), ouverte depuis 3 "
+        "jours\n" in text
     )
     assert (
-        "Par type d'offre :\n- Offre individuelle : orange 1\n"
-        "- Offre collective : orange 2\n- Offre cellulaire : vert\n" in text
+        "Par type d'offre\xa0:\n- Offre individuelle\xa0: orange 1\n"
+        "- Offre collective\xa0: orange 2\n- Offre cellulaire\xa0: vert\n" in text
     )
     assert "/etablissements/haren?lien=" in text  # a contact has no account: signed
     html = contact.get_body(("html",)).get_content()
-    assert "Offre collective : orange 2" in html and "/etablissements/haren?lien=" in html
+    assert "Offre collective\xa0: orange 2" in html and "/etablissements/haren?lien=" in html
     [dutch] = smtp.collector.to(people["nl"])
     assert dutch["Subject"] == "Barometer: weekoverzicht van 23 tot en met 29 november 2026"
     dutch_text = dutch.get_body(("plain",)).get_content()

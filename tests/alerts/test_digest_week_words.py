@@ -96,12 +96,12 @@ def test_subject_heading_and_changes_name_the_same_days(
     send(moment)
     subject, text, html = received(smtp, "fr")
     days = "du 23 au 29 novembre 2026"
-    assert subject == f"Baromètre : synthèse hebdomadaire {days}"
+    assert subject == f"Baromètre\xa0: synthèse hebdomadaire {days}"
     assert f"Voici la synthèse hebdomadaire du baromètre {days} pour votre établissement." in text
     assert f">Synthèse hebdomadaire {days}</h1>" in html
-    assert f"Changements de niveau {days} :\n- 29 nov. 2026 à 23:30 : vert → orange 1" in text
+    assert f"Changements de niveau {days}\xa0:\n- 29 nov. 2026 à 23:30\xa0: vert → orange 1" in text
     assert "30 nov. 2026" not in text and "6 déc. 2026" not in text  # after the week
-    assert f"1 signalement {days} (semaine précédente : 0)." in text
+    assert f"1 signalement {days} (semaine précédente\xa0: 0)." in text
     assert "cette semaine" not in text and "cette semaine" not in html
     assert "29 nov. 2026 à 23:30" in html and "30 nov. 2026" not in html
     nl_subject, nl_text, _ = received(smtp, "nl")
@@ -120,7 +120,7 @@ def test_a_week_without_change_says_so_with_its_days(app: Flask, smtp: SmtpServe
     send(ON_TIME)
     _, text, html = received(smtp, "fr")
     assert "Aucun changement de niveau du 23 au 29 novembre 2026." in text
-    assert "0 signalement du 23 au 29 novembre 2026 (semaine précédente : 0)." in text
+    assert "0 signalement du 23 au 29 novembre 2026 (semaine précédente\xa0: 0)." in text
     assert "Aucun changement de niveau du 23 au 29 novembre 2026." in html
 
 

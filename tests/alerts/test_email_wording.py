@@ -268,14 +268,14 @@ def test_the_digest_subject_names_the_week_in_each_language(
     received: Received,
 ) -> None:
     subjects = {lang: str(received[lang]["digest"][0]["Subject"]) for lang in LANGS}
-    assert subjects["fr"] == "Baromètre : synthèse hebdomadaire du 23 au 29 novembre 2026"
+    assert subjects["fr"] == "Baromètre\xa0: synthèse hebdomadaire du 23 au 29 novembre 2026"
     assert subjects["nl"] == "Barometer: weekoverzicht van 23 tot en met 29 november 2026"
     assert subjects["en"] == "Barometer: weekly digest, 23 to 29 November 2026"
 
 
 def test_french_reads_as_french(received: Received) -> None:
     rise = bodies(received["fr"]["rise"][0])
-    assert rise["subject"] == "Baromètre : la prison de Haren passe en code orange 1 sur 5"
+    assert rise["subject"] == "Baromètre\xa0: la prison de Haren passe en code orange 1 sur 5"
     assert "Le niveau de la prison de Haren est passé de vert à orange 1 sur 5." in rise["text"]
     red = bodies(received["fr"]["red"][0])
     assert "La prison de Haren est en code rouge" in red["text"]
@@ -283,8 +283,8 @@ def test_french_reads_as_french(received: Received) -> None:
     summary = bodies(received["fr"]["digest"][0])["text"]  # the coordinator's: every prison
     assert "Saint-Gilles" in summary
     assert (
-        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
-        " (manque : collectif, cellulaire)." in summary
+        "Rouge en attente\xa0: il faut des situations touchant au moins 2 types d'offre"
+        " (manque\xa0: collectif, cellulaire)." in summary
     )
 
 

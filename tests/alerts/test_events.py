@@ -67,7 +67,8 @@ def test_a_rise_sends_one_email_per_recipient_in_their_language(
             assert "[NIEUW] " in message.get_body(("plain",)).get_content()
         else:
             assert (
-                message["Subject"] == "Baromètre : la prison de Haren passe en code orange 1 sur 5"
+                message["Subject"]
+                == "Baromètre\xa0: la prison de Haren passe en code orange 1 sur 5"
             )
             assert "[NOUVELLE] " in message.get_body(("plain",)).get_content()
     rows = notifications()
@@ -85,7 +86,7 @@ def test_the_email_names_level_diversity_situations_and_links(
     for body in (text, html):
         assert "la prison de Haren" in body
         assert "orange 2 sur 5" in body
-        assert "touchés : 2 sur 3" in body
+        assert "touchés\xa0: 2 sur 3" in body
         assert "aux parloirs (twix et unités)" in body  # ACC-01, by its wording
         assert "http://127.0.0.1:5000/" in body
         assert "/alertes/preferences/" in body
@@ -100,7 +101,7 @@ def test_red_has_its_own_template_and_reaches_red_only_contacts(
     expected = {**rise_recipients(people), people["red_only"]: "fr"}
     assert received_by(smtp) == sorted(a.lower() for a in expected)
     [message] = smtp.collector.to(people["red_only"])
-    assert message["Subject"] == "Baromètre : code rouge à la prison de Haren"
+    assert message["Subject"] == "Baromètre\xa0: code rouge à la prison de Haren"
     assert "seuil du code rouge est atteint" in message.get_body(("plain",)).get_content()
     [dutch] = smtp.collector.to(people["nl"])
     assert dutch["Subject"] == "Barometer: code rood in Gevangenis van Haren"
@@ -114,7 +115,7 @@ def test_orange_five_blocked_by_diversity_says_what_is_missing(
     [message] = smtp.collector.to(people["fr"])
     assert message["Subject"].endswith("orange 5 sur 5")
     text = message.get_body(("plain",)).get_content()
-    assert "Rouge en attente" in text and "(manque : collectif, cellulaire)." in text
+    assert "Rouge en attente" in text and "(manque\xa0: collectif, cellulaire)." in text
     assert smtp.collector.to(people["red_only"]) == []
 
 
@@ -130,7 +131,7 @@ def test_rejection_back_to_green_sends_the_back_to_green_notice(
     expected = rise_recipients(people)  # red-only contacts were never told of this rise
     assert received_by(smtp) == sorted(a.lower() for a in expected)
     [message] = smtp.collector.to(people["fr"])
-    assert message["Subject"] == "Baromètre : la prison de Haren revient au vert"
+    assert message["Subject"] == "Baromètre\xa0: la prison de Haren revient au vert"
     [dutch] = smtp.collector.to(people["nl"])
     assert dutch["Subject"] == "Barometer: Gevangenis van Haren opnieuw groen"
 
@@ -144,11 +145,11 @@ def test_the_end_of_a_red_reaches_red_only_contacts(
     smtp.collector.reset()
     resolve_all(people["coordinator"])
     assert [m["Subject"] for m in smtp.collector.to(people["red_only"])] == [
-        "Baromètre : le code rouge est levé à la prison de Haren"
+        "Baromètre\xa0: le code rouge est levé à la prison de Haren"
     ]
     assert [m["Subject"] for m in smtp.collector.to(people["fr"])] == [
-        "Baromètre : le code rouge est levé à la prison de Haren",
-        "Baromètre : la prison de Haren revient au vert",
+        "Baromètre\xa0: le code rouge est levé à la prison de Haren",
+        "Baromètre\xa0: la prison de Haren revient au vert",
     ]
 
 
@@ -162,7 +163,7 @@ def test_a_red_that_falls_straight_to_green_says_the_red_is_lifted(
     )
     db.session.commit()
     [message] = smtp.collector.to(people["red_only"])
-    assert message["Subject"] == "Baromètre : la prison de Haren revient au vert"
+    assert message["Subject"] == "Baromètre\xa0: la prison de Haren revient au vert"
     assert "Le code rouge est levé." in message.get_body(("plain",)).get_content()
 
 
@@ -237,7 +238,9 @@ class TestGrouping:
         expected = rise_recipients(people)
         assert received_by(smtp) == sorted(a.lower() for a in expected)
         [message] = smtp.collector.to(people["fr"])
-        assert message["Subject"] == "Baromètre : la prison de Haren passe en code orange 3 sur 5"
+        assert (
+            message["Subject"] == "Baromètre\xa0: la prison de Haren passe en code orange 3 sur 5"
+        )
         text = message.get_body(("plain",)).get_content()
         assert "de vert à orange 3 sur 5" in text
         for wording in ("aux parloirs", "aux toilettes", "se déplacer librement"):
@@ -260,8 +263,8 @@ class TestGrouping:
             self.run_reconciler()  # twice: nothing more
         subjects = [m["Subject"] for m in smtp.collector.to(people["fr"])]
         assert subjects == [
-            "Baromètre : la prison de Haren passe en code orange 1 sur 5",
-            "Baromètre : la prison de Haren passe en code orange 2 sur 5",
+            "Baromètre\xa0: la prison de Haren passe en code orange 1 sur 5",
+            "Baromètre\xa0: la prison de Haren passe en code orange 2 sur 5",
         ]
 
     def test_a_group_that_reaches_red_sends_the_red_template(
@@ -274,7 +277,7 @@ class TestGrouping:
             frozen.tick(300)
             self.run_reconciler()
         [message] = smtp.collector.to(people["red_only"])
-        assert message["Subject"] == "Baromètre : code rouge à la prison de Haren"
+        assert message["Subject"] == "Baromètre\xa0: code rouge à la prison de Haren"
         assert len(smtp.collector.to(people["fr"])) == 1
 
     def test_a_rise_undone_before_the_wait_sends_nothing(
@@ -306,8 +309,8 @@ class TestGrouping:
             self.run_reconciler()
         subjects = [m["Subject"] for m in smtp.collector.to(people["fr"])]
         assert subjects == [
-            "Baromètre : la prison de Haren passe en code orange 1 sur 5",
-            "Baromètre : la prison de Haren revient au vert",
+            "Baromètre\xa0: la prison de Haren passe en code orange 1 sur 5",
+            "Baromètre\xa0: la prison de Haren revient au vert",
         ]
 
 
@@ -322,4 +325,4 @@ def test_the_reconciler_expires_stale_situations_and_tells_the_return_to_green(
         db.session.commit()
     assert result.expired == 1
     [message] = smtp.collector.to(people["fr"])
-    assert message["Subject"] == "Baromètre : la prison de Haren revient au vert"
+    assert message["Subject"] == "Baromètre\xa0: la prison de Haren revient au vert"

@@ -111,11 +111,11 @@ def test_a_red_email_lists_every_open_situation_with_its_types_the_new_ones_mark
         assert str(escape(wording(code))) in html
     for code in LAST:
         assert f"- [NOUVELLE] {wording(code)} (" in text
-    assert f"{wording('ACC-01')} (Accessibilité ; type d'offre : individuel)" in text
-    assert f"{wording('SEC-02')} (Sécurité ; type d'offre : collectif)" in text
-    assert "- Offre individuelle : orange 3\r\n- Offre collective : orange 2" in text
-    assert "Offre cellulaire : vert" in text and "Offre collective : orange 2" in html
-    assert html.count("Nouvelle :") == 2
+    assert f"{wording('ACC-01')} (Accessibilité\xa0; type d'offre\xa0: individuel)" in text
+    assert f"{wording('SEC-02')} (Sécurité\xa0; type d'offre\xa0: collectif)" in text
+    assert "- Offre individuelle\xa0: orange 3\r\n- Offre collective\xa0: orange 2" in text
+    assert "Offre cellulaire\xa0: vert" in text and "Offre collective\xa0: orange 2" in html
+    assert html.count("Nouvelle\xa0:") == 2
 
 
 def test_a_rise_lists_the_situations_already_open_too(
@@ -128,7 +128,7 @@ def test_a_rise_lists_the_situations_already_open_too(
     text, _ = bodies(message)
     assert f"- {wording('ACC-01')} (Accessibilité" in text
     assert (
-        f"- [NOUVELLE] {wording('SEC-01')} (Sécurité ; types d'offre : individuel, collectif)"
+        f"- [NOUVELLE] {wording('SEC-01')} (Sécurité\xa0; types d'offre\xa0: individuel, collectif)"
         in text
     )
     [dutch] = smtp.collector.to(people["nl"])
@@ -167,8 +167,8 @@ def test_orange_five_says_which_types_are_missing_for_red(
     [message] = smtp.collector.to(people["fr"])
     text, html = bodies(message)
     pending = (
-        "Rouge en attente : il faut des situations touchant au moins 2 types d'offre"
-        " (manque : collectif, cellulaire)."
+        "Rouge en attente\xa0: il faut des situations touchant au moins 2 types d'offre"
+        " (manque\xa0: collectif, cellulaire)."
     )
     for body in (text, unescape(html)):
         assert pending in body  # the pages' sentence (R4)
@@ -177,8 +177,8 @@ def test_orange_five_says_which_types_are_missing_for_red(
     orange = page_colours()["--orange"]
     assert f'border-left:3px solid {orange};">{escape(pending)}</p>' in html
     assert (
-        "- Offre individuelle : orange 5\r\n- Offre collective : vert\r\n"
-        "- Offre cellulaire : vert" in text
+        "- Offre individuelle\xa0: orange 5\r\n- Offre collective\xa0: vert\r\n"
+        "- Offre cellulaire\xa0: vert" in text
     )
 
 
@@ -355,7 +355,7 @@ def test_a_fall_out_of_red_is_told_once_to_the_reds_recipients_only(
     assert sorted(a for r in smtp.collector.all() for a in r.recipients) == sorted(told)
     assert smtp.collector.to(late) == [] and smtp.collector.to(people["no_alerts"]) == []
     [message] = smtp.collector.to(people["red_only"])
-    assert message["Subject"] == "Baromètre : le code rouge est levé à la prison de Haren"
+    assert message["Subject"] == "Baromètre\xa0: le code rouge est levé à la prison de Haren"
     text, _ = bodies(message)
     assert "passé de rouge à orange 4 sur 5" in text
     assert "4 situations problématiques ouvertes." in text
@@ -425,7 +425,7 @@ class TestRedNeverSent:
             reconcile(db.session, settings())
             db.session.commit()
         subjects = {m["Subject"] for m in smtp.collector.to(people["fr"])}
-        assert subjects == {"Baromètre : la prison de Haren passe en code orange 4 sur 5"}
+        assert subjects == {"Baromètre\xa0: la prison de Haren passe en code orange 4 sur 5"}
         assert notifications(kind=RED_LIFTED) == []
 
 
@@ -450,12 +450,16 @@ class TestGrouped:
             reconcile(db.session, settings())
             db.session.commit()
         [message] = smtp.collector.to(people["fr"])
-        assert message["Subject"] == "Baromètre : la prison de Haren passe en code orange 3 sur 5"
+        assert (
+            message["Subject"] == "Baromètre\xa0: la prison de Haren passe en code orange 3 sur 5"
+        )
         text, _ = bodies(message)
         assert f"- {wording('ACC-01')} (" in text
         assert f"- [NOUVELLE] {wording('ACC-02')} (" in text
-        assert f"- [NOUVELLE] {wording('SEC-01')} (Sécurité ; type d'offre : collectif)" in text
-        assert "- Offre individuelle : orange 2\r\n- Offre collective : orange 1" in text
+        assert (
+            f"- [NOUVELLE] {wording('SEC-01')} (Sécurité\xa0; type d'offre\xa0: collectif)" in text
+        )
+        assert "- Offre individuelle\xa0: orange 2\r\n- Offre collective\xa0: orange 1" in text
 
 
 def test_an_event_recorded_before_r14_still_renders_its_new_situations(
@@ -469,7 +473,7 @@ def test_an_event_recorded_before_r14_still_renders_its_new_situations(
     db.session.commit()
     [row] = [n for n in notifications() if n.recipient == people["fr"]]
     text, _ = bodies(compose(db.session, row, settings()))
-    assert "Nouvelles situations problématiques :" in text
+    assert "Nouvelles situations problématiques\xa0:" in text
     assert wording("ACC-01") in text and "[NOUVELLE]" not in text
     assert "Par type d'offre" not in text
 

@@ -237,7 +237,7 @@ def test_alerts_reconcile_runs_by_hand(app: Flask, smtp: SmtpServer) -> None:
         frozen.tick(120)
         result = app.test_cli_runner().invoke(args=["alerts", "reconcile"])
     assert result.exit_code == 0
-    assert "notifications relancées : 1." in result.output
+    assert "notifications relancées\xa0: 1." in result.output
     assert [(n.state, n.attempts) for n in notifications()] == [("sent", 2)]
 
 

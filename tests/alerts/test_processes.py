@@ -163,7 +163,7 @@ WRONG = {
     ),
     "no-broker": (
         {"REDIS_URL": "", "CELERY_BROKER_URL": ""},
-        "- REDIS_URL (ou CELERY_BROKER_URL) : obligatoire pour le worker et beat de Celery",
+        "- REDIS_URL (ou CELERY_BROKER_URL)\xa0: obligatoire pour le worker et beat de Celery",
     ),
 }
 
@@ -185,7 +185,7 @@ def test_a_wrong_setting_stops_the_process_before_it_connects(
     output = celery.output()
     assert code == 4, output
     assert time.monotonic() - started < START_LIMIT
-    assert output.startswith("Baromètre ne démarre pas. Configuration invalide:\n"), output
+    assert output.startswith("Baromètre ne démarre pas. Configuration invalide\xa0:\n"), output
     assert message in output
     assert "Connected to" not in output and "amqp://" not in output
     assert connections(broker_listener) == 0
@@ -202,7 +202,7 @@ def test_flask_refuses_the_same_setting_with_the_same_message(tmp_path: Path) ->
         timeout=60,
     )
     assert result.returncode == 4
-    assert "Baromètre ne démarre pas. Configuration invalide:\n- SMTP_PORT: nombre entier" in (
+    assert "Baromètre ne démarre pas. Configuration invalide\xa0:\n- SMTP_PORT: nombre entier" in (
         result.stderr
     )
 
@@ -357,7 +357,7 @@ def test_a_worker_killed_mid_export_the_reconciler_resets_it_and_a_later_run_fin
 
         login(client, coordinator)
         page = client.get(f"/coordination/exports/{export_id}").get_data(as_text=True)
-        assert "Relancé : le traitement précédent s'est interrompu (WorkerLostError)." in page
+        assert "Relancé\xa0: le traitement précédent s'est interrompu (WorkerLostError)." in page
         second = Program("worker", env, tmp_path)
         done = wait_until(
             lambda: (r := export_row(export_id)).state == "done" and r, 60, "the second run"

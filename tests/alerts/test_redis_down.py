@@ -95,7 +95,7 @@ def test_reports_kept_and_emails_delivered_once_after_redis_comes_back(
         own_redis.start()  # back, on the same port, empty
         result = app.test_cli_runner().invoke(args=["alerts", "reconcile"])
         assert result.exit_code == 0, result.output
-        assert f"notifications relancées : {2 * len(expected)}." in result.output
+        assert f"notifications relancées\xa0: {2 * len(expected)}." in result.output
         rows = wait_until(
             lambda: settled(2 * len(expected), queue, own_redis.url), 90, worker.log.name
         )

@@ -105,15 +105,18 @@ def test_a_red_of_fifteen_days_sends_two_reminders_then_none_after_it_falls(
     assert {n.state for n in rows} == {"sent"}
 
     first, second = reminders_to(smtp, people["fr"])
-    assert second["Subject"] == "Baromètre : toujours en code rouge à la prison de Haren"
+    assert second["Subject"] == "Baromètre\xa0: toujours en code rouge à la prison de Haren"
     text = second.get_body(("plain",)).get_content()
     assert (
         "La prison de Haren est toujours en code rouge, depuis le 2 mars 2026 (14 jours)." in text
     )
     assert "Voir la page de la prison de Haren (lien personnel" in text
     assert "(7 jours)" in first.get_body(("plain",)).get_content()
-    assert "Situations problématiques toujours ouvertes :" in text
-    assert text.count("\n- ") == len(FIVE)  # every open situation, by its wording
+    assert "Situations problématiques toujours ouvertes\xa0:" in text
+    situations = text.split("Situations problématiques toujours ouvertes\xa0:")[1]
+    assert situations.count("\n- ") == len(FIVE)  # every open situation, by its wording
+    by_type = text.split("Par type d'offre\xa0:")[1].split("Situations")[0]
+    assert by_type.count("\n- ") == 3  # one line per offer type, as in the other alerts
     assert "tous les 7 jours" in text
     assert "/alertes/preferences/" in text
     html = second.get_body(("html",)).get_content()
@@ -276,4 +279,4 @@ def test_the_notification_log_names_reminders(
     client = app.test_client()
     login(client, people["coordinator"])
     page = client.get("/coordination/notifications").get_data(as_text=True)
-    assert "Rappel : toujours en code rouge" in page
+    assert "Rappel\xa0: toujours en code rouge" in page

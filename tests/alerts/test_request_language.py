@@ -105,7 +105,7 @@ def test_a_reset_asked_from_a_french_page_stays_french(
     db.session.commit()
     post(client, "/mot-de-passe/oubli", {"email": worker.email}, **{"Accept-Language": "fr"})
     [message] = outbox(app)
-    assert message["Subject"] == "Baromètre : nouveau mot de passe"
+    assert message["Subject"] == "Baromètre\xa0: nouveau mot de passe"
     assert row("reset").language == "fr"
 
 
@@ -143,7 +143,7 @@ def test_a_french_follow_confirmation_puts_an_article_before_the_prison(
         **{"Accept-Language": "fr"},
     )
     [message] = outbox(app)
-    assert message["Subject"] == "Baromètre : confirmez le suivi de la prison de Haren"
+    assert message["Subject"] == "Baromètre\xa0: confirmez le suivi de la prison de Haren"
     assert f"l'adresse {FAN} suive la prison de Haren dans" in body_of(message)
     english = get(client, "/etablissements/haren/suivre", **{"Accept-Language": "en"})
     assert "Haren Prison" in english and "Prison de Haren" not in english

@@ -164,7 +164,7 @@ def test_tls_delivers_an_invitation_and_an_alert_when_the_ca_file_names_the_auth
     assert {CONTACT, INVITED} <= set(received) and len(received) == len(notifications())
     assert len(seen.logins) == 2  # one connection (and login) for each hand-over
     # The invited coordinator also gets the alert, as every coordinator does.
-    [invitation] = [m for m in seen.messages if m["Subject"] == "Baromètre : votre invitation"]
+    [invitation] = [m for m in seen.messages if m["Subject"] == "Baromètre\xa0: votre invitation"]
     assert invitation["To"] == INVITED and LINK.search(body_of(invitation)) is not None
 
 
@@ -205,7 +205,7 @@ def test_a_certificate_that_does_not_verify_is_a_failure_and_nothing_is_sent(
         assert row.last_error.startswith("Certificat du serveur SMTP refusé"), row.last_error
         assert why in row.last_error
     assert seen.logins == [] and seen.mails == [] and seen.messages == []
-    assert "est créé mais le courriel n'a pas pu partir : nouvel essai automatique" in page
+    assert "est créé mais le courriel n'a pas pu partir\xa0: nouvel essai automatique" in page
 
 
 def test_starttls_required_but_not_offered_sends_nothing_in_clear(

@@ -95,7 +95,7 @@ def test_a_failure_warns_coordinators_once_a_day_and_bans_until_retried(
         failed = fail_one_alert(smtp)
         assert all(banner_on(client, path) for path in CONSOLE_PAGES)
         home = client.get("/coordination/").get_data(as_text=True)
-        assert "1 courriel refusé : adresse à corriger" in home  # a 550: not a retry
+        assert "1 courriel refusé\xa0: adresse à corriger" in home  # a 550: not a retry
 
         run_reconciler()
         run_reconciler()  # the same day: no second warning
@@ -104,7 +104,7 @@ def test_a_failure_warns_coordinators_once_a_day_and_bans_until_retried(
 
         fr, nl = (warnings_to(smtp, c.email) for c in committee)
         assert len(fr) == 1 and len(nl) == 1
-        assert fr[0]["Subject"] == "Baromètre : 1 courriel non remis"
+        assert fr[0]["Subject"] == "Baromètre\xa0: 1 courriel non remis"
         assert nl[0]["Subject"] == "Barometer: 1 e-mail niet afgeleverd"
         body = fr[0].get_body(preferencelist=("plain",)).get_content()
         assert BOUNCING in body and "550 5.1.1" in body and "Haren" in body

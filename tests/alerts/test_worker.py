@@ -107,7 +107,7 @@ def test_a_report_delivers_exactly_one_email_per_recipient_in_their_language(
     for address, lang in expected.items():
         [message] = smtp.collector.to(address)
         prefix = {"nl": "Barometer: Gevangenis van Haren gaat naar"}.get(
-            lang, "Baromètre : la prison"
+            lang, "Baromètre\xa0: la prison"
         )
         assert message["Subject"].startswith(prefix)
     ids = {message_id(n.id, current_app.config["SETTINGS"]) for n in rows}
@@ -142,7 +142,7 @@ def test_red_sends_the_red_template(
     wait_until(lambda: settled(len(expected), queue), 30, "deliveries")
     assert addresses(smtp) == sorted(a.lower() for a in expected)
     assert {r.message["Subject"] for r in smtp.collector.all()} == {
-        "Baromètre : code rouge à la prison de Haren",
+        "Baromètre\xa0: code rouge à la prison de Haren",
         "Barometer: code rood in Gevangenis van Haren",
     }
 
@@ -164,7 +164,7 @@ def test_rejection_back_to_green_sends_the_back_to_green_notice(
         subjects = [m["Subject"] for m in smtp.collector.to(address)]
         assert len(subjects) == 2
         assert subjects[1] in (
-            "Baromètre : la prison de Haren revient au vert",
+            "Baromètre\xa0: la prison de Haren revient au vert",
             "Barometer: Gevangenis van Haren opnieuw groen",
         )
 
@@ -190,7 +190,7 @@ def test_a_red_email_explains_itself_its_link_opens_and_the_fall_reaches_its_rec
     total = len(rise_recipients(people)) + len(red_recipients)
     wait_until(lambda: settled(total, queue), 30, "rise and red deliveries")
     [red] = smtp.collector.to(people["red_only"])
-    assert red["Subject"] == "Baromètre : code rouge à la prison de Haren"
+    assert red["Subject"] == "Baromètre\xa0: code rouge à la prison de Haren"
     text = red.get_body(("plain",)).get_content().replace("\r", "")
     assert "5 situations problématiques différentes" in text and "2 types d'offre sur 3" in text
     conditions = {c.code: c for c in db.session.scalars(select(Condition))}
@@ -202,9 +202,8 @@ def test_a_red_email_explains_itself_its_link_opens_and_the_fall_reaches_its_rec
         ("SEC-02", "collectif"),
     ]:
         condition = conditions[code]
-        line = (
-            f"{condition.label('fr')} ({condition.category.label('fr')} ; type d'offre : {types})"
-        )
+        category = condition.category.label("fr")
+        line = f"{condition.label('fr')} ({category}\xa0; type d'offre\xa0: {types})"
         assert line in text, code
     assert text.count("- [NOUVELLE] ") == 2
     [link] = re.findall(r"http://\S+/etablissements/haren\?lien=\S+", text)
@@ -240,7 +239,7 @@ def test_a_red_email_explains_itself_its_link_opens_and_the_fall_reaches_its_rec
     )
     assert smtp.collector.to(late) == []
     [fall] = smtp.collector.to(people["red_only"])[1:]
-    assert fall["Subject"] == "Baromètre : le code rouge est levé à la prison de Haren"
+    assert fall["Subject"] == "Baromètre\xa0: le code rouge est levé à la prison de Haren"
 
 
 class TestGroupWait:
@@ -270,7 +269,9 @@ class TestGroupWait:
         wait_until(lambda: settled(len(expected), queue), 30, "the grouped deliveries")
         assert addresses(smtp) == sorted(a.lower() for a in expected)
         [message] = smtp.collector.to(people["fr"])
-        assert message["Subject"] == "Baromètre : la prison de Haren passe en code orange 3 sur 5"
+        assert (
+            message["Subject"] == "Baromètre\xa0: la prison de Haren passe en code orange 3 sur 5"
+        )
 
 
 class TestWorkerKilled:
@@ -467,7 +468,7 @@ def test_an_invitation_and_a_reset_go_through_the_worker(
     assert answer.status_code == 303
     wait_background(app)
     [reset] = wait_until(lambda: smtp.collector.to(coordinator.email), 30, "reset email")
-    assert reset["Subject"] == "Baromètre : nouveau mot de passe"
+    assert reset["Subject"] == "Baromètre\xa0: nouveau mot de passe"
     rows = wait_until(lambda: settled(2, queue), 30, "account emails")
     assert {(n.kind, n.state, n.attempts) for n in rows} == {
         ("invite", "sent", 1),
