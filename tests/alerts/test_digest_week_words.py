@@ -137,16 +137,15 @@ def test_a_week_without_change_says_so_with_its_days(app: Flask, smtp: SmtpServe
         (
             "nl",
             "Hier is het weekoverzicht van de barometer van 23 tot en met 29 november 2026"
-            " voor uw inrichting.",
-            "Uw inrichting.",
-            "inrichtingen",
+            " voor uw gevangenis.",
+            "Uw gevangenis.",
+            "gevangenissen",
         ),
         (
             "en",
-            "Here is the barometer's weekly digest, 23 to 29 November 2026,"
-            " for your establishment.",
-            "Your establishment.",
-            "establishments",
+            "Here is the barometer's weekly digest, 23 to 29 November 2026, for your prison.",
+            "Your prison.",
+            "prisons",
         ),
     ],
 )
