@@ -127,6 +127,6 @@ def what_to_do(ident: int) -> ResponseReturnValue:
         except ValidationFailed as error:
             failed(form, error)
         else:
-            message = _("Contact Fidex et demande du comité enregistrés.")
+            message = _("Contact à Fidex et demande du comité enregistrés.")
             return done(message, ".establishment", ident=ident)
     return establishment_page(ident, INVALID, what_form=form)

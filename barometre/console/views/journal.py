@@ -27,7 +27,7 @@ AUDIT_LABELS = {
     "establishment.deactivate": _l("Établissement désactivé"),
     "establishment.note.set": _l("Note du comité publiée"),
     "establishment.note.remove": _l("Note du comité retirée"),
-    "establishment.what_to_do": _l("Contact Fidex ou demande du comité modifié"),
+    "establishment.what_to_do": _l("Contact à Fidex ou demande du comité modifiés"),
     "contact.create": _l("Contact ajouté"),
     "contact.update": _l("Contact modifié"),
     "contact.remove": _l("Contact supprimé"),
