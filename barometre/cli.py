@@ -19,6 +19,7 @@ from . import (
     account_access,
     history_files,
     history_import,
+    history_template,
     password_links,
     services,
 )
@@ -351,13 +352,15 @@ imports = click.Group("import", help="Import de données.")
 @click.option(
     "--resolutions",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Fichier des résolutions (CSV).",
+    help="Fichier des résolutions (CSV ou XLSX)\xa0; inutile si le classeur des signalements "
+    "a une feuille «\xa0Résolutions\xa0».",
 )
 @click.option(
     "--dry-run", is_flag=True, help="Montre ce que l'import ferait, sans rien enregistrer."
 )
 def import_history_command(reports: Path, resolutions: Path | None, dry_run: bool) -> None:
-    """Importe l'historique du comité (signalements, résolutions) depuis des fichiers CSV."""
+    """Importe l'historique du comité (signalements, résolutions) depuis des fichiers CSV
+    ou un classeur XLSX (en-têtes en français, néerlandais ou anglais)."""
     try:
         with import_progress() as progress:
             summary = history_import.import_history(
@@ -380,6 +383,21 @@ def import_history_command(reports: Path, resolutions: Path | None, dry_run: boo
         db.session.commit()
     for line in history_import.summary_lines(summary, dry_run):
         click.echo(line)
+
+
+@imports.command("template")
+@click.argument("output", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    default="fr",
+    show_default=True,
+    help="Langue des en-têtes, des feuilles et des listes déroulantes.",
+)
+def import_template_command(output: Path, lang: str) -> None:
+    """Écrit le classeur XLSX à remplir pour l'import de l'historique (listes déroulantes)."""
+    output.write_bytes(history_template.workbook(db.session, lang))
+    click.echo(f"Classeur écrit\xa0: {output}")
 
 
 def on_terminal() -> bool:

@@ -433,8 +433,8 @@ def test_spreadsheet_encodings(frozen: None, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("etablissement;date\r\nharen;2025-01-01\r\n", encoding="utf-8")
     result = run(str(wrong))
-    assert (
-        "Signalements, ligne 1\xa0: en-tête attendu\xa0: reference;establishment;" in result.output
+    assert (  # the header's language: "etablissement" is French
+        "Signalements, ligne 1\xa0: en-tête attendu\xa0: référence;établissement;" in result.output
     )
     assert count(Report) == 0
 

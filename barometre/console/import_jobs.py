@@ -63,11 +63,6 @@ def imports_dir() -> Path:
     return path
 
 
-def data_lines(content: bytes) -> int:
-    """The non-empty lines after the header: the job's total until the files are read."""
-    return max(sum(1 for line in content.splitlines() if line.strip()) - 1, 0)
-
-
 def create_import(
     session: DbSession, actor: User, reports: bytes, resolutions: bytes | None, dry_run: bool
 ) -> ImportJob:
@@ -75,7 +70,8 @@ def create_import(
     job = ImportJob(
         dry_run=dry_run,
         with_resolutions=resolutions is not None,
-        total_lines=data_lines(reports) + (data_lines(resolutions) if resolutions else 0),
+        total_lines=history_files.data_lines(reports)
+        + (history_files.data_lines(resolutions) if resolutions else 0),
         created_by_id=actor.id,
     )
     session.add(job)

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField
 
-from barometre import history_files
+from barometre import history_files, history_template
 from barometre.auth import COORDINATOR, access
 from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR
@@ -43,15 +43,22 @@ TEMPLATE_NAMES = {
     history_files.REPORTS: "modele-signalements.csv",
     history_files.RESOLUTIONS: "modele-resolutions.csv",
 }
+# The workbook to fill in, by the language of its headers and lists.
+WORKBOOK_NAMES = {
+    "modele-historique.xlsx": "fr",
+    "modele-historique-nl.xlsx": "nl",
+    "modele-historique-en.xlsx": "en",
+}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 RECENT_JOBS = 20
 
 
 class ImportForm(Form):
     reports = FileField(
-        _l("Signalements (CSV)"),
+        _l("Signalements (CSV ou XLSX)"),
         validators=[FileRequired(_l("Choisissez le fichier des signalements."))],
     )
-    resolutions = FileField(_l("Résolutions (CSV, facultatif)"))
+    resolutions = FileField(_l("Résolutions (CSV ou XLSX, facultatif)"))
     dry_run = BooleanField(_l("Simulation : montrer ce que l'import ferait, sans rien enregistrer"))
 
 
@@ -86,12 +93,22 @@ def page(form: ImportForm, status: int = 200, **context: Any) -> ResponseReturnV
             "console/import.html",
             form=form,
             columns=history_files.COLUMNS,
+            headers=_french_headers(),
+            workbooks=WORKBOOK_NAMES,
             recent=recent,
             max_megabytes=import_jobs.MAX_UPLOAD_BYTES // (1024 * 1024),
             **context,
         ),
         status,
     )
+
+
+def _french_headers() -> dict[str, str]:
+    """Each table's header in French, as the page shows it."""
+    return {
+        kind: ";".join(history_files.header_name(kind, c) for c in columns)
+        for kind, columns in history_files.COLUMNS.items()
+    }
 
 
 @bp.get("")
@@ -147,11 +164,16 @@ def job(ident: int) -> ResponseReturnValue:
 @bp.get("/<name>")
 @access(COORDINATOR)
 def template(name: str) -> ResponseReturnValue:
-    kinds = {file_name: kind for kind, file_name in TEMPLATE_NAMES.items()}
-    if name not in kinds:
-        abort(404)
+    """A file to fill in: the workbook (headers and lists in one language) or a CSV."""
+    if name in WORKBOOK_NAMES:
+        content, mimetype = history_template.workbook(db.session, WORKBOOK_NAMES[name]), XLSX
+    else:
+        kinds = {file_name: kind for kind, file_name in TEMPLATE_NAMES.items()}
+        if name not in kinds:
+            abort(404)
+        content, mimetype = history_files.template(kinds[name]), "text/csv"
     return Response(
-        history_files.template(kinds[name]),
-        mimetype="text/csv",
+        content,
+        mimetype=mimetype,
         headers={"Content-Disposition": f"attachment; filename={name}"},
     )
