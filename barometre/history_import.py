@@ -6,9 +6,13 @@ start from the truth.
 
 - Idempotent: a report is known by its `reference`, a resolution by
   (establishment, condition, date); records already imported are skipped.
-- History is never rewritten: a new record may not be dated before the newest
-  record that did not come from an import, nor before what an establishment's
-  history already holds (its replay would come after later changes).
+- History is never rewritten, and it may come in at any time (issue 27): for each
+  establishment, the new records end before its first live record (`first_live`) and
+  come after what its imported history already holds. An archive that comes in after
+  live records began is replayed with the live level and open situations set aside
+  (in the import's transaction), then joined to the live history
+  at its first live record (`Replay.join_live`): what it still holds open ends there
+  (« fin de l'historique importé »), and nothing at or after that record changes.
 - Replay: in date order, through the live services (record_report,
   expire_stale, close_resolved) with the clock at each record's date
   (`clock.replaying`), so situations, expiry and levels follow the same rules,
@@ -50,11 +54,18 @@ from .history_files import (
     read_batch,
     report_input,
 )
+from .levels import GREEN, Level, stored_level
 from .models import Establishment, LevelChange, Report, Situation, User
 from .presentation import date_fr
+from .recompute import CAUSE_HISTORY_END, same_level
 from .services import CAUSE_IMPORT
 from .settings import Settings
+from .situations import close_situation
 from .states import SituationState
+
+# The state of a live open situation while an archive is replayed before it: out of the
+# archive's sight (one open situation per condition), open again when the replay ends.
+SET_ASIDE = "set_aside"
 
 # Hours (Brussels) given to the records of a day: the reconciler expires
 # overnight, then reports come in, then the committee resolves.
@@ -64,34 +75,51 @@ EXPIRY_HOUR, REPORT_HOUR, RESOLUTION_HOUR = 0, 12, 18
 # --- what is new, and whether it may come in ---------------------------------------------
 
 
-def live_cutoff(session: DbSession) -> date | None:
-    """The date of the newest record that did not come from an import."""
+def first_live(session: DbSession, establishment_ids: Sequence[int]) -> dict[int, date]:
+    """Each establishment's first live record (one that did not come from an import):
+    its earliest live report (visit or submission), level change or resolution. An
+    establishment with no live record is left out."""
+    firsts: dict[int, date] = {}
+    for establishment_id in establishment_ids:
+        live_report = (Report.establishment_id == establishment_id) & Report.import_reference.is_(
+            None
+        )
+        found = session.execute(
+            select(
+                select(func.min(Report.visit_date)).where(live_report).scalar_subquery(),
+                select(func.min(Report.submitted_at)).where(live_report).scalar_subquery(),
+                select(func.min(LevelChange.at))
+                .where(
+                    LevelChange.establishment_id == establishment_id,
+                    LevelChange.cause.not_in((CAUSE_IMPORT, CAUSE_HISTORY_END)),
+                )
+                .scalar_subquery(),
+            )
+        ).one()
+        visit, submitted, change = found
+        days = [visit] + [clock.local_day(m) for m in (submitted, change) if m is not None]
+        known = [d for d in days if d is not None]
+        if known:
+            firsts[establishment_id] = min(known)
+    return firsts
+
+
+def imported_until(session: DbSession, establishment_id: int) -> date | None:
+    """The date of the newest record an establishment's imported history holds."""
     report = session.scalar(
-        select(func.max(Report.visit_date)).where(Report.import_reference.is_(None))
-    )
-    change = session.scalar(
-        select(func.max(LevelChange.at)).where(LevelChange.cause != CAUSE_IMPORT)
-    )
-    resolution = session.scalar(
-        select(func.max(Situation.closed_at)).where(
-            Situation.status == SituationState.RESOLVED, Situation.closed_by_import.is_(False)
+        select(func.max(Report.visit_date)).where(
+            Report.establishment_id == establishment_id, Report.import_reference.is_not(None)
         )
     )
-    return _newest(report, change, resolution)
-
-
-def history_cutoff(session: DbSession, establishment_id: int) -> date | None:
-    """The date of the newest thing an establishment's history holds, imported or not."""
-    report = session.scalar(
-        select(func.max(Report.visit_date)).where(Report.establishment_id == establishment_id)
-    )
     change = session.scalar(
-        select(func.max(LevelChange.at)).where(LevelChange.establishment_id == establishment_id)
+        select(func.max(LevelChange.at)).where(
+            LevelChange.establishment_id == establishment_id,
+            LevelChange.cause.in_((CAUSE_IMPORT, CAUSE_HISTORY_END)),
+        )
     )
     resolution = session.scalar(
         select(func.max(Situation.closed_at)).where(
-            Situation.establishment_id == establishment_id,
-            Situation.status == SituationState.RESOLVED,
+            Situation.establishment_id == establishment_id, Situation.closed_by_import.is_(True)
         )
     )
     return _newest(report, change, resolution)
@@ -108,6 +136,9 @@ class NewRecords:
     reports: list[ImportedReport]
     resolutions: list[ImportedResolution]
     known: int
+    # Establishment id -> its first live record: its archive is replayed before it, then
+    # joined to the live history there (`Replay.join_live`).
+    firsts: dict[int, date] = field(default_factory=dict)
 
 
 def new_records(session: DbSession, batch: Batch) -> NewRecords:
@@ -135,10 +166,11 @@ def new_records(session: DbSession, batch: Batch) -> NewRecords:
         if (r.establishment.id, r.condition.id, r.resolved_on) not in resolved
     ]
     known = len(batch.reports) - len(reports) + len(batch.resolutions) - len(resolutions)
-    problems += _too_old(session, reports, resolutions)
+    firsts = first_live(session, _establishment_ids(reports, resolutions))
+    problems += _too_old(session, reports, resolutions, firsts)
     if problems:
         raise ImportRefused(problems)
-    return NewRecords(reports, resolutions, known)
+    return NewRecords(reports, resolutions, known, firsts)
 
 
 def _establishment_ids(
@@ -168,32 +200,46 @@ def _imported_resolutions(session: DbSession) -> set[tuple[int, int, date]]:
 
 
 def _too_old(
-    session: DbSession, reports: list[ImportedReport], resolutions: list[ImportedResolution]
+    session: DbSession,
+    reports: list[ImportedReport],
+    resolutions: list[ImportedResolution],
+    firsts: dict[int, date],
 ) -> list[Problem]:
-    live = live_cutoff(session)
-    history = {i: history_cutoff(session, i) for i in _establishment_ids(reports, resolutions)}
+    """An import never rewrites anything: for each establishment, its records end before
+    its first live record, and come after the history already imported for it; once an
+    establishment has both, its imported history is closed."""
+    ids = _establishment_ids(reports, resolutions)
+    held = {i: imported_until(session, i) for i in ids}
     records = [(REPORTS, r.line, "visit_date", r.visit_date, r.establishment.id) for r in reports]
     records += [
         (RESOLUTIONS, r.line, "resolved_on", r.resolved_on, r.establishment.id) for r in resolutions
     ]
     problems = []
     for kind, line, column, day, establishment_id in records:
-        if live is not None and day < live:
+        first, imported = firsts.get(establishment_id), held[establishment_id]
+        if first is not None and imported is not None:
             message = _(
-                "le %(day)s précède le dernier enregistrement hors import (%(live)s) : "
-                "l'historique n'est jamais réécrit.",
-                day=date_fr(day),
-                live=date_fr(live),
+                "l'historique importé de cet établissement rejoint déjà ses enregistrements "
+                "en direct (%(first)s) : il ne peut plus être complété.",
+                first=date_fr(first),
             )
-            problems.append(Problem(kind, line, column, message))
-        elif (held := history[establishment_id]) is not None and day < held:
+        elif first is not None and day >= first:
+            message = _(
+                "le %(day)s ne précède pas le premier enregistrement en direct de cet "
+                "établissement (%(first)s) : l'historique importé s'arrête avant.",
+                day=date_fr(day),
+                first=date_fr(first),
+            )
+        elif imported is not None and day < imported:
             message = _(
                 "le %(day)s précède l'historique déjà en place pour cet établissement "
                 "(%(held)s) : l'historique n'est jamais réécrit.",
                 day=date_fr(day),
-                held=date_fr(held),
+                held=date_fr(imported),
             )
-            problems.append(Problem(kind, line, column, message))
+        else:
+            continue
+        problems.append(Problem(kind, line, column, message))
     return problems
 
 
@@ -236,6 +282,16 @@ def _lines(record: ImportedReport | ImportedResolution) -> int:
     return len(record.conditions) if isinstance(record, ImportedReport) else 1
 
 
+@dataclass(frozen=True)
+class Live:
+    """An establishment's live level and open situations, set aside while its archive is
+    replayed (uncommitted: no one else sees them aside)."""
+
+    values: dict[str, Any]
+    changed_at: datetime | None
+    situations: list[Situation]
+
+
 class Replay:
     """The new records, replayed in date order under the establishments' locks."""
 
@@ -249,6 +305,7 @@ class Replay:
         # touched it: the others are not read again for each record (the replay read
         # every establishment's for each record); expiry closes them in place.
         self.open: dict[int, list[Situation]] = {}
+        self.firsts: dict[int, date] = {}
 
     def moment(self, day: date, hour: int) -> datetime:
         return min(clock.local_moment(day, hour), self.real_now)
@@ -259,6 +316,8 @@ class Replay:
         """Replay the records; `progress` hears of each (the known records count as read)."""
         ids = _establishment_ids(records.reports, records.resolutions)
         establishments = [services.lock_establishment(self.session, i) for i in ids]
+        self.firsts = records.firsts
+        live = {e.id: self.set_live_aside(e) for e in establishments if e.id in self.firsts}
         timeline: list[tuple[date, int, int, ImportedReport | ImportedResolution]] = [
             (r.visit_date, 0, r.line, r) for r in records.reports
         ]
@@ -273,7 +332,12 @@ class Replay:
                 self.resolution(record)
             done += _lines(record)
             progress(done, total)
-        self.expire_until(establishments, clock.today())
+        for establishment in establishments:
+            first = self.firsts.get(establishment.id)
+            end = clock.today() if first is None else first - timedelta(days=1)
+            self.expire_until([establishment], end)
+            if first is not None:
+                self.join_live(establishment, first, live[establishment.id])
         if self.problems:
             raise ImportRefused(self.problems)
         return establishments
@@ -296,6 +360,83 @@ class Replay:
                     )
             self.open[establishment.id] = situations
 
+    def set_live_aside(self, establishment: Establishment) -> Live:
+        """Keep the live level of an establishment whose archive comes in before its live
+        records, and start the archive from green, as the establishment once did."""
+        kept = Live(
+            establishment.level_values(establishment.level, establishment.open_facts),
+            establishment.level_changed_at,
+            services.open_situations(self.session, establishment.id),
+        )
+        for situation in kept.situations:
+            situation.status = SET_ASIDE
+        establishment.store_level(GREEN, [])
+        establishment.level_changed_at = None
+        self.session.flush()
+        return kept
+
+    def join_live(self, establishment: Establishment, first: date, live: Live) -> None:
+        """The archive ends at the establishment's first live record: the situations it
+        still holds end there (« fin de l'historique importé »), never counted live, and
+        one change takes the archive's level to the level the live history starts from.
+        The live level is put back as it was: nothing at or after `first` changes."""
+        at = clock.local_moment(first, EXPIRY_HOUR)
+        with clock.replaying(at):
+            ended = services.open_situations(self.session, establishment.id)
+            for situation in ended:
+                close_situation(situation, SituationState.HISTORY_END, None, "")
+        start = self.live_start(establishment, live)
+        before = establishment.level
+        if not same_level(before, start):
+            change = LevelChange(
+                establishment_id=establishment.id,
+                at=at,
+                from_colour=before.colour,
+                from_step=before.step,
+                to_colour=start.colour,
+                to_step=start.step,
+                open_situations=start.open_situations,
+                offer_types=",".join(start.offer_types),
+                red_blocked=start.red_blocked_by_diversity,
+                cause=CAUSE_HISTORY_END,
+                new_situation_ids=[],
+                closed_situation_ids=[s.id for s in ended],
+            )
+            self.session.add(change)
+            self.changes.append(change)
+        self.session.flush()  # the archive's situations closed before the live ones reopen
+        for situation in live.situations:
+            situation.status = SituationState.OPEN
+        for name, value in live.values.items():
+            setattr(establishment, name, value)
+        establishment.level_changed_at = live.changed_at
+        self.session.flush()
+
+    def live_start(self, establishment: Establishment, live: Live) -> Level:
+        """The level the live history starts from: before its first live change, or the
+        live level when nothing changed it yet."""
+        first_change = self.session.scalar(
+            select(LevelChange)
+            .where(
+                LevelChange.establishment_id == establishment.id,
+                LevelChange.cause.not_in((CAUSE_IMPORT, CAUSE_HISTORY_END)),
+            )
+            .order_by(LevelChange.at, LevelChange.id)
+            .limit(1)
+        )
+        if first_change is None:
+            values = live.values
+            return stored_level(
+                values["colour"],
+                values["step"],
+                values["open_situations"],
+                values["offer_types"],
+                values["red_blocked"],
+            )
+        if first_change.from_colour == GREEN.colour:
+            return GREEN
+        return Level(first_change.from_colour, first_change.from_step, 0, (), False)
+
     def report(self, record: ImportedReport) -> None:
         self.open.pop(record.establishment.id, None)
         with clock.replaying(self.moment(record.visit_date, REPORT_HOUR)):
@@ -315,6 +456,7 @@ class Replay:
 
     def resolution(self, record: ImportedResolution) -> None:
         self.open.pop(record.establishment.id, None)
+        moment = self.moment(record.resolved_on, RESOLUTION_HOUR)
         situation = self.session.scalar(
             select(Situation).where(
                 Situation.establishment_id == record.establishment.id,
@@ -330,7 +472,7 @@ class Replay:
             )
             self.problems.append(Problem(RESOLUTIONS, record.line, "condition", message))
             return
-        with clock.replaying(self.moment(record.resolved_on, RESOLUTION_HOUR)):
+        with clock.replaying(moment):
             change = services.close_resolved(
                 self.session,
                 record.establishment,

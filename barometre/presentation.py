@@ -88,6 +88,8 @@ def cause_words(
         return _expiry_words(closed, named, _ttl(ttl_days))
     if cause == "import":
         return _("Import de l'historique du comité")
+    if cause == "history_end":  # barometre.recompute.CAUSE_HISTORY_END
+        return _("Fin de l'historique importé : le baromètre en direct commence ici")
     if cause == "recompute":
         return _("Recalcul des niveaux")
     return cause

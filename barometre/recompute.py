@@ -19,6 +19,9 @@ from .states import SituationState
 
 # The cause of the level changes replayed from the committee's history (barometre.history_import).
 CAUSE_IMPORT = "import"
+# The change that joins an imported history to the live one, at the establishment's first
+# live record: the archive's level gives way to the level the live history starts from.
+CAUSE_HISTORY_END = "history_end"
 
 
 @dataclass

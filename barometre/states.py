@@ -46,6 +46,9 @@ class SituationState(Labelled):
     RESOLVED = "resolved", _l("Résolue")
     EXPIRED = "expired", _l("Expirée")
     WITHDRAWN = "withdrawn", _l("Retirée (signalements rejetés)")  # every report was rejected
+    # Imported after live reports began: still open at the establishment's first live
+    # record, the committee's archive stops there (barometre.history_import).
+    HISTORY_END = "history_end", _l("Fin de l'historique importé")
 
 
 class JobState(Labelled):

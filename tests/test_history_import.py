@@ -357,31 +357,32 @@ def test_every_bad_line_is_reported_at_once(frozen: None, tmp_path: Path) -> Non
     assert count(Report) == 0
 
 
-def test_a_file_older_than_live_records_is_refused(frozen: None, worker: Any) -> None:
+def test_records_from_an_establishments_first_live_record_on_are_refused(
+    frozen: None, worker: Any
+) -> None:
+    """Issue 27: history may come in after live reports began, but only up to each
+    establishment's first live record: Haren's rows from its live visit (14 June) on are
+    refused, one line each; Saint-Gilles has no live record, so none of its rows is."""
     with freeze_time("2025-06-15 09:00:00"):
-        file_report(worker, days_ago=1)  # a live report, filed on 15 June 2025
+        file_report(worker, days_ago=1)  # Haren's first live report: a visit on 14 June 2025
     before = stored()
     result = full_import()
     assert result.exit_code != 0
     assert stored() == before
-    assert (
-        "Signalements, ligne 2, colonne «\xa0visit_date\xa0»\xa0: le 06/01/2025 précède le dernier "
-        "enregistrement hors import (15/06/2025)\xa0: l'historique n'est jamais réécrit."
-    ) in result.output
-    assert (
-        "Résolutions, ligne 2, colonne «\xa0resolved_on\xa0»\xa0: le 20/02/2025 précède"
-        in result.output
-    )
-    # One line per record dated before 15 June, and none for the later ones.
-    older = {
-        r["reference"] for r in read(REPORTS, ";") if day_of(r["visit_date"]) < date(2025, 6, 15)
-    }
-    older_resolutions = [
-        r for r in read(RESOLUTIONS, ",") if day_of(r["resolved_on"]) < date(2025, 6, 15)
+    refused = "ne précède pas le premier enregistrement en direct de cet établissement"
+    later = [
+        r
+        for r in read(REPORTS, ";")
+        if "aren" in r["establishment"] and day_of(r["visit_date"]) >= date(2025, 6, 14)
     ]
-    assert result.output.count("l'historique n'est jamais réécrit") == len(older) + len(
-        older_resolutions
-    )
+    later_resolutions = [
+        r
+        for r in read(RESOLUTIONS, ",")
+        if "aren" in r["establishment"] and day_of(r["resolved_on"]) >= date(2025, 6, 14)
+    ]
+    assert later and later_resolutions
+    assert result.output.count(refused) == len(later) + len(later_resolutions)
+    assert "(14/06/2025)\xa0: l'historique importé s'arrête avant." in result.output
 
 
 def test_an_import_in_two_steps_ends_as_the_import_in_one(frozen: None, tmp_path: Path) -> None:

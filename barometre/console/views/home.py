@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask import render_template
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
 
 from barometre.auth import COORDINATOR, access
 from barometre.console import status
 from barometre.extensions import db
+from barometre.models import Report
 
 from .base import bp
 
@@ -15,7 +17,10 @@ from .base import bp
 @bp.get("/")
 @access(COORDINATOR)
 def home() -> ResponseReturnValue:
-    return render_template("console/home.html", lines=status.home_status(db.session))
+    live = db.session.scalar(select(Report.id).where(Report.import_reference.is_(None)).limit(1))
+    return render_template(
+        "console/home.html", lines=status.home_status(db.session), live=live is not None
+    )
 
 
 @bp.app_template_global()
