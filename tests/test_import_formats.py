@@ -21,9 +21,11 @@ from freezegun import freeze_time
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
-from barometre import history_files, history_template
+from barometre import history_files, history_template, signals
+from barometre.console import import_jobs
+from barometre.console.models import ImportJob
 from barometre.extensions import db
-from barometre.models import Condition, MemberService, Report, Situation, User
+from barometre.models import Condition, Establishment, MemberService, Report, Situation, User
 from barometre.referentiel import CONDITIONS
 from tests.conftest import login
 
@@ -207,6 +209,35 @@ def test_the_console_serves_the_workbook(
     assert book["Reports"]["B1"].value == "prison"
 
 
+def test_the_console_imports_the_filled_workbook(
+    frozen: None, client: FlaskClient, coordinator: User
+) -> None:
+    """One file holds both tables; the job counts the workbook's rows before reading it."""
+    book = template_book()
+    fill(book)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    started: list[int] = []
+
+    def take(_app: Flask, task: str, job_id: int) -> bool:
+        started.append(job_id)
+        return True
+
+    login(client, coordinator)
+    with signals.job_asked.connected_to(take):
+        data = {"reports": (io.BytesIO(buffer.getvalue()), "historique.xlsx")}
+        response = client.post(
+            "/coordination/import", data=data, content_type="multipart/form-data"
+        )
+    assert response.status_code == 303
+    job = db.session.get(ImportJob, started[-1])
+    assert job is not None and job.total_lines == 4
+    import_jobs.run_import(started[-1])
+    db.session.expire_all()
+    assert job.problems == [] and job.totals
+    assert (job.totals["reports"], job.totals["resolutions"]) == (2, 1)
+
+
 def test_the_cli_writes_the_workbook(frozen: None, tmp_path: Path) -> None:
     path = tmp_path / "modele.xlsx"
     args = ["import", "template", str(path), "--lang", "nl"]
@@ -372,6 +403,23 @@ def test_a_wording_that_names_two_conditions_is_refused(frozen: None, tmp_path: 
         "écrivez le code." in result.output
     )
     assert "ligne 3" not in result.output  # the code is never ambiguous
+
+
+def test_a_name_that_names_two_prisons_is_refused(frozen: None, tmp_path: Path) -> None:
+    other = db.session.scalars(select(Establishment).where(Establishment.slug == "saint-gilles"))
+    other.one().name_en = "Prison de Haren"
+    db.session.commit()
+    reports = write(
+        tmp_path,
+        "r.csv",
+        "référence;établissement;date de visite;condition;types d'offre\n"
+        "A-1;Prison de Haren;20/11/2025;SEC-01;individuel\n",
+    )
+    assert (
+        "Signalements, ligne 2, colonne «\xa0établissement\xa0»\xa0: nom ambigu «\xa0Prison de "
+        "Haren\xa0»\xa0: il désigne plusieurs établissements (haren, saint-gilles)\xa0; écrivez "
+        "l'identifiant." in run(reports).output
+    )
 
 
 def test_header_problems(frozen: None, tmp_path: Path) -> None:
