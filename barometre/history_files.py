@@ -97,6 +97,8 @@ SHEETS = {
     REPORTS: ("Signalements", "Meldingen", "Reports"),
     RESOLUTIONS: ("Résolutions", "Oplossingen", "Resolutions"),
 }
+# The template's example sheet: never read, an example left there imports nothing.
+EXAMPLE_SHEETS = ("Exemple", "Voorbeeld", "Example")
 FILE_LABELS = {REPORTS: _l("Signalements"), RESOLUTIONS: _l("Résolutions")}
 MAX_REFERENCE = 64
 # What a workbook may unpack to: an upload of 20 MB of XML compresses about tenfold.
@@ -281,6 +283,7 @@ def _sheet(workbook: Any, kind: str, first: bool) -> Any:
     """The sheet named like `kind`'s file, else (`first`) the first visible worksheet."""
     names = {fold(n) for n in SHEETS[kind]}
     others = {fold(n) for other, titles in SHEETS.items() if other != kind for n in titles}
+    others.update(fold(n) for n in EXAMPLE_SHEETS)
     visible = [s for s in workbook.worksheets if s.sheet_state == "visible"]
     for sheet in visible:
         if fold(sheet.title) in names:

@@ -20,7 +20,15 @@ from typing import Any
 from sqlalchemy import select
 
 from .extensions import DbSession
-from .history_files import HEADER_LANGUAGES, HEADERS, REPORTS, RESOLUTIONS, SHEETS, header_name
+from .history_files import (
+    EXAMPLE_SHEETS,
+    HEADER_LANGUAGES,
+    HEADERS,
+    REPORTS,
+    RESOLUTIONS,
+    SHEETS,
+    header_name,
+)
 from .models import Condition, Establishment, MemberService, OfferType
 
 # Conditions a report row gives in columns; a report with more takes a second row.
@@ -28,7 +36,6 @@ CONDITION_COLUMNS = 3
 # Rows of the sheets that carry the drop-downs.
 ROWS = 2000
 LISTS_SHEET = {"fr": "Listes", "nl": "Lijsten", "en": "Lists"}
-EXAMPLE_SHEET = {"fr": "Exemple", "nl": "Voorbeeld", "en": "Example"}
 YES_NO = {"fr": ("oui", "non"), "nl": ("ja", "nee"), "en": ("yes", "no")}
 WIDTHS = {
     "reference": 14,
@@ -100,7 +107,7 @@ def workbook(session: DbSession, lang: str = "fr") -> bytes:
     reports = book.active
     reports.title = SHEETS[REPORTS][index]
     resolutions = book.create_sheet(SHEETS[RESOLUTIONS][index])
-    example = book.create_sheet(EXAMPLE_SHEET[lang])
+    example = book.create_sheet(EXAMPLE_SHEETS[index])
     hidden = book.create_sheet(LISTS_SHEET[lang])
     ranges = _write_lists(hidden, lists, lang)
     layout = report_columns()
