@@ -94,7 +94,6 @@ def page(form: ImportForm, status: int = 200, **context: Any) -> ResponseReturnV
             form=form,
             columns=history_files.COLUMNS,
             headers=_french_headers(),
-            workbooks=WORKBOOK_NAMES,
             recent=recent,
             max_megabytes=import_jobs.MAX_UPLOAD_BYTES // (1024 * 1024),
             **context,
