@@ -12,6 +12,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# Pango and a font for WeasyPrint (the yearly report as PDF).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 # Locked dependencies first: this layer is rebuilt only when the lock changes.
 COPY requirements.lock ./
 RUN pip install --requirement requirements.lock

@@ -58,7 +58,14 @@ ensure_spamassassin() {
   apt_install spamassassin
 }
 
+ensure_pango() {
+  # WeasyPrint (the yearly report as PDF) loads Pango with its FreeType backend.
+  if ldconfig -p | grep -q libpangoft2-1.0.so.0; then log "pango is installed"; return; fi
+  apt_install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+}
+
 ensure_postgres
 ensure_redis
 ensure_chromium
 ensure_spamassassin
+ensure_pango
