@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from statistics import median
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -32,11 +33,12 @@ from sqlalchemy.orm import joinedload
 from . import clock, history
 from .charts import RANK_MAX, Change, Span, level_stretches, offer_type_stretches
 from .extensions import DbSession
-from .levels import MAX_ORANGE_STEP, OFFER_TYPES, rank_of
+from .levels import MAX_ORANGE_STEP, OFFER_TYPES, level_at, rank_of
 from .models import Condition, Establishment, LevelChange, Report, Situation
 from .states import ReviewState, SituationState
 
 MAX_YEARS = 5
+FIRST_YEAR, LAST_YEAR = 2000, 2100
 RANKS = tuple(range(RANK_MAX + 1))  # vert 0, orange 1..5, rouge 6
 STEPS = tuple(range(MAX_ORANGE_STEP + 1))  # an offer type alone: vert 0, orange 1..5
 # The causes a situation closes by, in the order the report gives them.
@@ -105,8 +107,12 @@ class PeriodError(ValueError):
     """A period the report refuses; its message is the French sentence shown."""
 
 
-def parse_period(first: str | None, last: str | None, today: date) -> Period:
-    """`du` and `au` (YYYY-MM-DD); either missing: the default's. Raises `PeriodError`."""
+def parse_period(
+    first: str | None, last: str | None, today: date, names: tuple[str, str] = ("du", "au")
+) -> Period:
+    """`du` and `au` (YYYY-MM-DD; the API's `from` and `to`: `names`); either missing: the
+    default's. Years from 2000 to 2100 (the time zone's rules hold there). Raises
+    `PeriodError`."""
     from flask_babel import gettext as _
 
     default = default_period(today)
@@ -115,19 +121,28 @@ def parse_period(first: str | None, last: str | None, today: date) -> Period:
         if not value:
             return fallback
         try:
-            return date.fromisoformat(value.strip())
+            day = date.fromisoformat(value.strip()) if len(value) == 10 else None
         except ValueError:
+            day = None
+        if day is None or not FIRST_YEAR <= day.year <= LAST_YEAR:
             raise PeriodError(
-                _("Date « %(field)s » invalide : écrivez-la AAAA-MM-JJ.", field=name)
-            ) from None
+                _(
+                    "Date « %(field)s » invalide : écrivez-la AAAA-MM-JJ, "
+                    "entre %(first)d et %(last)d.",
+                    field=name,
+                    first=FIRST_YEAR,
+                    last=LAST_YEAR,
+                )
+            )
+        return day
 
-    period = Period(parsed(first, default.first, "du"), parsed(last, default.last, "au"))
+    period = Period(parsed(first, default.first, names[0]), parsed(last, default.last, names[1]))
     if period.last < period.first:
-        raise PeriodError(_("La date « au » précède la date « du »."))
-    if period.days > MAX_YEARS * 366:
         raise PeriodError(
-            _("Période trop longue : %(years)d ans au plus.", years=MAX_YEARS)
+            _("La date « %(last)s » précède la date « %(first)s ».", first=names[0], last=names[1])
         )
+    if period.days > MAX_YEARS * 366:
+        raise PeriodError(_("Période trop longue : %(years)d ans au plus.", years=MAX_YEARS))
     return period
 
 
@@ -272,9 +287,7 @@ def condition_ranking(
             continue
         closed = situation.closed_at
         until = closed if closed is not None and closed <= end else end
-        by_condition[situation.condition_id].append(
-            local_days(situation.opened_at, until, zone)
-        )
+        by_condition[situation.condition_id].append(local_days(situation.opened_at, until, zone))
         conditions[situation.condition_id] = situation.condition
     ranked = sorted(
         (
@@ -397,3 +410,52 @@ def year_report(
 def whole_days(days: float | None) -> int | None:
     """Days as shown: rounded to the nearest whole day."""
     return None if days is None else round(days)
+
+
+def report_json(report: YearReport) -> dict[str, Any]:
+    """The report's figures for `/api/v1/report`: codes, not words; days with 3 decimals."""
+
+    def level_key(rank: int) -> str:
+        colour, step = level_at(rank)
+        return f"orange_{step}" if colour == "orange" else colour
+
+    def days(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    return {
+        "from": report.period.first.isoformat(),
+        "to": report.period.last.isoformat(),
+        "establishments": [
+            {
+                "slug": year.establishment.slug,
+                "name": year.establishment.name,
+                "no_data_days": days(year.no_data),
+                "days": {level_key(r): days(year.days[r]) for r in RANKS},
+                "red_days": days(year.red),
+                "changes": year.changes,
+                "offer_types": {
+                    offer_type: {str(s): days(d) for s, d in steps.items()}
+                    for offer_type, steps in year.offer_types.items()
+                },
+            }
+            for year in report.establishments
+        ],
+        "conditions": [
+            {
+                "category": category,
+                "condition": row.condition.code,
+                "situations": row.count,
+                "median_days": days(row.median_days),
+                "longest_days": days(row.longest_days),
+            }
+            for category, rows in report.conditions.items()
+            for row in rows
+        ],
+        "reports_per_month": {
+            month.isoformat()[:7]: count for month, count in report.reports_per_month.items()
+        },
+        "time_to_close": [
+            {"cause": c.cause, "situations": c.count, "median_days": days(c.median_days)}
+            for c in report.causes
+        ],
+    }

@@ -140,7 +140,7 @@ def situation(
     row = Situation(
         establishment_id=establishment.id,
         condition_id=condition.id,
-        status=status if closed is None else status,
+        status=status,
         offer_types=types,
         opened_at=opened,
         first_visit=opened.date(),
@@ -159,8 +159,12 @@ def year(app: Any) -> Establishment:
     db.session.add(establishment)
     db.session.flush()
     for change in CHANGES:
-        colour_from = "rouge" if change.rank_before == 6 else "vert" if not change.rank_before else "orange"
-        colour_to = "rouge" if change.rank_after == 6 else "vert" if not change.rank_after else "orange"
+        colour_from = (
+            "rouge" if change.rank_before == 6 else "vert" if not change.rank_before else "orange"
+        )
+        colour_to = (
+            "rouge" if change.rank_after == 6 else "vert" if not change.rank_after else "orange"
+        )
         db.session.add(
             LevelChange(
                 establishment_id=establishment.id,
@@ -253,8 +257,15 @@ def test_pages_and_api(client: FlaskClient, year: Establishment, coordinator: An
     assert api.status_code == 200
     body = api.get_json()
     mine = next(e for e in body["establishments"] if e["slug"] == "annee")
-    assert mine["days"] == {"vert": 65.5, "orange_1": 210, "orange_2": 59, "orange_3": 0.5,
-                            "orange_4": 0, "orange_5": 0, "rouge": 31}
+    assert mine["days"] == {
+        "vert": 65.5,
+        "orange_1": 210,
+        "orange_2": 59,
+        "orange_3": 0.5,
+        "orange_4": 0,
+        "orange_5": 0,
+        "rouge": 31,
+    }
     for marker in MARKERS:
         assert marker not in api.get_data(as_text=True)
     assert client.get("/api/v1/report?from=2024-13-01").status_code == 400
