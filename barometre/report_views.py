@@ -55,7 +55,8 @@ FORMATS = {
 def asked_period() -> tuple[Period, str | None]:
     """The period in the query, or the default one and the French error."""
     try:
-        return parse_period(request.args.get("du"), request.args.get("au"), clock.today()), None
+        first, last = (request.args.get(name) or None for name in ("du", "au"))
+        return parse_period(first, last, clock.today()), None
     except PeriodError as error:
         return default_period(clock.today()), str(error)
 
@@ -65,7 +66,7 @@ def page(public: bool) -> ResponseReturnValue:
     report = year_report(db.session, period, public=public)
     categories, offer_types = referentiel(db.session)
     body = render_template(
-        "barometre/year_report.html",
+        "barometre/year_report.html" if public else "console/year_report.html",
         report=report,
         public=public,
         error=error,

@@ -110,15 +110,15 @@ class PeriodError(ValueError):
 def parse_period(
     first: str | None, last: str | None, today: date, names: tuple[str, str] = ("du", "au")
 ) -> Period:
-    """`du` and `au` (YYYY-MM-DD; the API's `from` and `to`: `names`); either missing: the
-    default's. Years from 2000 to 2100 (the time zone's rules hold there). Raises
+    """`du` and `au` (YYYY-MM-DD; the API's `from` and `to`: `names`); either None: the
+    default's (a form's empty field is None). Years from 2000 to 2100 (the time zone's rules hold there). Raises
     `PeriodError`."""
     from flask_babel import gettext as _
 
     default = default_period(today)
 
     def parsed(value: str | None, fallback: date, name: str) -> date:
-        if not value:
+        if value is None:
             return fallback
         try:
             day = date.fromisoformat(value.strip()) if len(value) == 10 else None

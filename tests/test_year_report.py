@@ -108,6 +108,8 @@ def test_days_per_offer_type_step() -> None:
     [
         ("2024-02-30", "2024-12-31", "invalide"),
         ("hier", None, "invalide"),
+        ("", None, "invalide"),
+        ("1999-12-31", None, "invalide"),
         ("2024-12-31", "2024-01-01", "précède"),
         ("2010-01-01", "2024-12-31", "trop longue"),
     ],
@@ -120,7 +122,7 @@ def test_bad_periods_are_refused_in_french(
 
 
 def test_the_default_is_this_year_up_to_today() -> None:
-    assert yr.parse_period(None, "", date(2026, 3, 4)) == yr.Period(
+    assert yr.parse_period(None, None, date(2026, 3, 4)) == yr.Period(
         date(2026, 1, 1), date(2026, 3, 4)
     )
 
