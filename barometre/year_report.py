@@ -27,6 +27,7 @@ from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -111,9 +112,8 @@ def parse_period(
     first: str | None, last: str | None, today: date, names: tuple[str, str] = ("du", "au")
 ) -> Period:
     """`du` and `au` (YYYY-MM-DD; the API's `from` and `to`: `names`); either None: the
-    default's (a form's empty field is None). Years from 2000 to 2100 (the time zone's rules hold there). Raises
-    `PeriodError`."""
-    from flask_babel import gettext as _
+    default's (a form's empty field is None). Years from 2000 to 2100 (the time zone's
+    rules hold there). Raises `PeriodError`, its sentence in the reader's language."""
 
     default = default_period(today)
 
