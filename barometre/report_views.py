@@ -106,11 +106,12 @@ def tables(fmt: str) -> ResponseReturnValue:
     report = year_report(db.session, period, public=False)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"rapport.{fmt}"
-        with open_writer(path, fmt, _("Rapport")) as write:
+        with open_writer(path, fmt, _("Bilan")) as write:
             for row in table_rows(report):
                 write(row)
         data = path.read_bytes()
-    name = f"{_('rapport')}-{period.first.isoformat()}-{period.last.isoformat()}.{fmt}"
+    stem = _("bilan")
+    name = f"{stem}-{period.first.isoformat()}-{period.last.isoformat()}.{fmt}"
     return Response(
         data,
         mimetype=FORMATS[fmt],
