@@ -182,6 +182,6 @@ def table_rows(report: YearReport) -> Iterator[list[Any]]:
         yield [str(labels.get(cause.cause, cause.cause)), cause.count, rounded(cause.median_days)]
 
 
-def rounded(days: float | None) -> float | None:
-    """Days in a table: two decimals, for the spreadsheet to sum."""
-    return None if days is None else round(days, 2)
+def rounded(days: float | None) -> int | None:
+    """Days in a table: whole days, as on the page (the API gives 3 decimals)."""
+    return whole_days(days)

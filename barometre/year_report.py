@@ -19,6 +19,7 @@ données », never vert. The period ends at the end of its last day, or now if e
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -408,8 +409,8 @@ def year_report(
 
 
 def whole_days(days: float | None) -> int | None:
-    """Days as shown: rounded to the nearest whole day."""
-    return None if days is None else round(days)
+    """Days as shown: to the nearest whole day, a half day up (0.5 -> 1, 65.5 -> 66)."""
+    return None if days is None else math.floor(days + 0.5)
 
 
 def report_json(report: YearReport) -> dict[str, Any]:

@@ -7,6 +7,7 @@ on such a day counts that day as one whole day.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from barometre.charts import Change, Span
 from barometre.extensions import db
 from barometre.models import Condition, Establishment, LevelChange, Report, Situation
 from barometre.states import ReviewState, SituationState
-from tests.conftest import login
+from tests.conftest import BOTH, login
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 YEAR = yr.Period(date(2024, 1, 1), date(2024, 12, 31))
@@ -121,6 +122,10 @@ def test_bad_periods_are_refused_in_french(
         yr.parse_period(first, last, date(2024, 6, 1))
 
 
+def test_days_are_shown_to_the_nearest_day_a_half_day_up() -> None:
+    assert [yr.whole_days(d) for d in (0.49, 0.5, 65.5, 2.5, None)] == [0, 1, 66, 3, None]
+
+
 def test_the_default_is_this_year_up_to_today() -> None:
     assert yr.parse_period(None, None, date(2026, 3, 4)) == yr.Period(
         date(2026, 1, 1), date(2026, 3, 4)
@@ -207,6 +212,7 @@ def year(app: Any) -> Establishment:
     return establishment
 
 
+@BOTH
 @freeze_time("2025-01-10 12:00:00")
 def test_the_report_from_the_database(year: Establishment) -> None:
     report = yr.year_report(db.session, YEAR, public=True, zone=BRUSSELS)
@@ -271,16 +277,38 @@ def test_pages_and_api(client: FlaskClient, year: Establishment, coordinator: An
     for marker in MARKERS:
         assert marker not in api.get_data(as_text=True)
     assert client.get("/api/v1/report?from=2024-13-01").status_code == 400
+    year.active = False
+    db.session.commit()
+    hidden = client.get("/rapport/public?du=2024-01-01&au=2024-12-31").get_data(as_text=True)
+    assert "Ann" not in hidden  # the public report shows active prisons only
     login(client, coordinator)
     committee = client.get("/rapport?du=2024-01-01&au=2024-12-31")
     assert committee.status_code == 200
-    assert "210" in committee.get_data(as_text=True)
+    html = committee.get_data(as_text=True)
+    section = html.split(f'id="etablissement-{year.id}"')[1].split("</section>")[0]
+    cells = re.findall(r"<td>([^<]*)</td>", section)
+    # Sans données, then vert, orange 1 … 5, rouge: the prison, then its three offer types.
+    assert cells[0::4] == ["0", "66", "210", "59", "1", "0", "0", "31"]
+    assert 'class="console-nav"' in html
     bad = client.get("/rapport?du=2024-12-31&au=2024-01-01")
     assert bad.status_code == 422
     assert "précède" in bad.get_data(as_text=True)
     csv = client.get("/rapport/tableaux.csv?du=2024-01-01&au=2024-12-31")
     assert csv.status_code == 200
-    assert "Prison de l'Année" in csv.get_data(as_text=True)
+    assert "Prison de l'Année;0;66;210;59;1;0;0;31;4" in csv.get_data(as_text=True)
     xlsx = client.get("/rapport/tableaux.xlsx?du=2024-01-01&au=2024-12-31")
     assert xlsx.status_code == 200
     assert xlsx.data[:2] == b"PK"
+
+
+@freeze_time("2025-01-10 12:00:00")
+def test_a_period_still_to_come_has_no_days(client: FlaskClient, year: Establishment) -> None:
+    response = client.get("/rapport/public?du=2025-06-01&au=2025-06-30")
+    assert response.status_code == 200
+    body = client.get("/api/v1/report?from=2025-06-01&to=2025-06-30").get_json()
+    mine = next(e for e in body["establishments"] if e["slug"] == "annee")
+    assert mine["no_data_days"] == 0 and set(mine["days"].values()) == {0}
+
+
+def test_the_codes_page_links_the_public_report(client: FlaskClient) -> None:
+    assert "/rapport/public" in client.get("/codes").get_data(as_text=True)
