@@ -279,15 +279,15 @@ def condition_ranking(
 ) -> dict[str, list[ConditionYear]]:
     """Situations opened in the period per condition, per category: the most first.
 
-    Time open: until closed, or until the period's end if still open then. Situations
-    withdrawn (every report rejected) broke nothing and are left out."""
+    Time open: until closed (even after the period), or until the period's end for one
+    still open. Situations withdrawn (every report rejected) broke nothing and are left
+    out."""
     by_condition: dict[int, list[float]] = defaultdict(list)
     conditions: dict[int, Condition] = {}
     for situation in situations:
         if situation.status == SituationState.WITHDRAWN:
             continue
-        closed = situation.closed_at
-        until = closed if closed is not None and closed <= end else end
+        until = situation.closed_at or end
         by_condition[situation.condition_id].append(local_days(situation.opened_at, until, zone))
         conditions[situation.condition_id] = situation.condition
     ranked = sorted(

@@ -190,6 +190,8 @@ def year(app: Any) -> Establishment:
     situation(establishment, "SEC-01", local(2024, 5, 1), local(2024, 5, 11), "expired")
     situation(establishment, "SEC-03", local(2024, 12, 16))
     situation(establishment, "SEC-03", local(2024, 6, 1), local(2024, 6, 2), "withdrawn")
+    # Closed after the period: its whole time open counts (5 days), its closing does not.
+    situation(establishment, "ACC-01", local(2024, 12, 30), local(2025, 1, 4), "resolved")
     # Closed in 2024 but opened in 2023: its time to close counts, not its opening.
     situation(establishment, "SEC-01", local(2023, 12, 1, 13), local(2024, 1, 2, 13), "resolved")
     for visit, state in [
@@ -228,6 +230,9 @@ def test_the_report_from_the_database(year: Establishment) -> None:
     }
     assert ranking["SEC-01"] == pytest.approx((2, 8, 10))
     assert ranking["SEC-03"] == pytest.approx((1, 16, 16))  # open: up to the period's end
+    assert ranking["ACC-01"] == pytest.approx((1, 5, 5))
+    assert list(report.conditions) == ["ACC", "SEC"]  # categories in the référentiel's order
+    assert [c.condition.code for c in report.conditions["SEC"]] == ["SEC-01", "SEC-03"]
     assert report.reports_per_month[date(2024, 1, 1)] == 2
     assert report.reports_per_month[date(2024, 3, 1)] == 1  # the rejected one is not counted
     assert sum(report.reports_per_month.values()) == 3
