@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify
+from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from . import openapi
+from . import clock, openapi
 from .auth import BAROMETER, PUBLIC, access
 from .datacache import barometer_key, cache
 from .extensions import db
@@ -17,6 +17,7 @@ from .levels import Level
 from .models import LevelChange, Situation
 from .queries import EstablishmentView, ReferentielKey, barometer, iso, referentiel
 from .settings import current as settings
+from .year_report import PeriodError, parse_period, report_json, year_report
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -147,6 +148,19 @@ def get_establishment(slug: str) -> ResponseReturnValue:
     if not views:
         abort(404)
     return jsonify(establishment_json(views[0], detail=True))
+
+
+@bp.get("/report")
+@access(BAROMETER)
+def get_report() -> ResponseReturnValue:
+    """The year told (issue 27): the same figures as `/rapport/public`, public ones only."""
+    try:
+        period = parse_period(
+            request.args.get("from"), request.args.get("to"), clock.today(), ("from", "to")
+        )
+    except PeriodError as error:
+        return jsonify(error=str(error)), 400
+    return jsonify(report_json(year_report(db.session, period, public=True)))
 
 
 @bp.get("/openapi.json")

@@ -186,6 +186,7 @@ def register_blueprints(app: Flask) -> None:
     from .console.views import bp as console
     from .health import bp as health
     from .privacy import bp as privacy
+    from .report_views import bp as year_report
     from .views import bp as pages
 
     app.register_blueprint(pages)
@@ -194,6 +195,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(privacy)
+    app.register_blueprint(year_report)
     compose(app)
 
 

@@ -194,8 +194,7 @@ def history_chart(
     period = period if period in PERIODS else DEFAULT_PERIOD
     start, end = chart_window(changes, now, period, first_record)
     shown = [c for c in changes if start <= c.at <= end]
-    before = [c for c in changes if c.at < start]
-    initial = before[-1].rank_after if before else shown[0].rank_before if shown else current_rank
+    initial = rank_at_start(changes, current_rank, start, end)
     strip_height, strip_gap = 12, 4
     top = 12
     strips_height = len(offer_types) * (strip_height + strip_gap)
@@ -217,16 +216,14 @@ def history_chart(
 
     points = [(float(left), y_of(initial))]
     markers = []
-    stretches = []
-    rank, since = initial, start
+    rank = initial
     for change in shown:
         x = x_since(change.at)
         points += [(x, y_of(rank)), (x, y_of(change.rank_after))]
-        stretches.append((since, change.at, rank))
-        rank, since = change.rank_after, change.at
+        rank = change.rank_after
         markers.append(Marker(change.at, rank, x, y_of(rank)))
     points.append((float(plot_right), y_of(rank)))
-    stretches.append((since, end, rank))
+    stretches = level_stretches(changes, current_rank, start, end)
     bands = tuple(
         Band(since, until, value, x, w)
         for since, until, value, x, w in _laid_out(stretches, x_since, plot_right)
@@ -239,7 +236,7 @@ def history_chart(
             tuple(
                 Segment(x, w, min(value, MAX_STEP), since, until)
                 for since, until, value, x, w in _laid_out(
-                    _stretches(spans, offer_type, start, end), x_since, plot_right
+                    offer_type_stretches(spans, offer_type, start, end), x_since, plot_right
                 )
             ),
         )
@@ -267,7 +264,32 @@ def history_chart(
 Stretch = tuple[datetime, datetime, int]
 
 
-def _stretches(
+def rank_at_start(
+    changes: Sequence[Change], current_rank: int, start: datetime, end: datetime
+) -> int:
+    """The level at `start`: after the last change before it, else before the first one in
+    the window, else the level now (never changed)."""
+    before = [c for c in changes if c.at < start]
+    shown = [c for c in changes if start <= c.at <= end]
+    return before[-1].rank_after if before else shown[0].rank_before if shown else current_rank
+
+
+def level_stretches(
+    changes: Sequence[Change], current_rank: int, start: datetime, end: datetime
+) -> list[Stretch]:
+    """The level (its rank) over [start, end], in stretches that tile it; `changes` by
+    time. The chart's bands and the year report's days per level both come from here."""
+    rank, since = rank_at_start(changes, current_rank, start, end), start
+    stretches: list[Stretch] = []
+    for change in changes:
+        if start <= change.at <= end:
+            stretches.append((since, change.at, rank))
+            rank, since = change.rank_after, change.at
+    stretches.append((since, end, rank))
+    return stretches
+
+
+def offer_type_stretches(
     spans: Sequence[Span], offer_type: str, start: datetime, end: datetime
 ) -> list[Stretch]:
     """How many open situations touched `offer_type` over the window, in stretches that tile

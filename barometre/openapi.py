@@ -384,6 +384,119 @@ ESTABLISHMENTS = {
     "properties": {"establishments": {"type": "array", "items": _ref("Establishment")}},
     "required": ["establishments"],
 }
+DAYS = {"type": "number", "minimum": 0, "description": "jours du calendrier (Europe/Brussels)"}
+MAYBE_DAYS = {"anyOf": [DAYS, {"type": "null"}]}
+YEAR_REPORT: dict[str, Any] = {
+    "type": "object",
+    "description": "Le bilan d'une période (jours locaux, bornes comprises)\xa0: par "
+    "établissement actif, les jours à chaque niveau depuis son premier enregistrement "
+    "(avant\xa0: `no_data_days`) et à chaque gradation de chaque type d'offre\xa0; les "
+    "conditions le plus souvent non respectées\xa0; les signalements par mois (date de "
+    "visite, rejetés exclus)\xa0; le délai de clôture des situations par cause.",
+    "properties": {
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "establishments": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "slug": {"type": "string"},
+                    "name": {"type": "string"},
+                    "no_data_days": DAYS,
+                    "days": {
+                        "type": "object",
+                        "properties": {
+                            key: DAYS
+                            for key in ("vert", *(f"orange_{n}" for n in range(1, 6)), "rouge")
+                        },
+                        "required": [
+                            "vert",
+                            *(f"orange_{n}" for n in range(1, 6)),
+                            "rouge",
+                        ],
+                    },
+                    "red_days": DAYS,
+                    "changes": {"type": "integer", "minimum": 0},
+                    "offer_types": {
+                        "type": "object",
+                        "description": "par type d'offre, les jours à chaque gradation "
+                        "(0\xa0: vert, 1 à 5\xa0: orange)",
+                        "additionalProperties": {
+                            "type": "object",
+                            "additionalProperties": DAYS,
+                        },
+                    },
+                },
+                "required": [
+                    "slug",
+                    "name",
+                    "no_data_days",
+                    "days",
+                    "red_days",
+                    "changes",
+                    "offer_types",
+                ],
+            },
+        },
+        "conditions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "category": {"type": "string"},
+                    "condition": {"type": "string"},
+                    "situations": {"type": "integer", "minimum": 1},
+                    "median_days": DAYS,
+                    "longest_days": DAYS,
+                },
+                "required": [
+                    "category",
+                    "condition",
+                    "situations",
+                    "median_days",
+                    "longest_days",
+                ],
+            },
+        },
+        "reports_per_month": {
+            "type": "object",
+            "additionalProperties": {"type": "integer", "minimum": 0},
+        },
+        "time_to_close": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "cause": {"type": "string"},
+                    "situations": {"type": "integer", "minimum": 0},
+                    "median_days": MAYBE_DAYS,
+                },
+                "required": ["cause", "situations", "median_days"],
+            },
+        },
+    },
+    "required": [
+        "from",
+        "to",
+        "establishments",
+        "conditions",
+        "reports_per_month",
+        "time_to_close",
+    ],
+}
+
+
+def _date_parameter(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "format": "date"},
+    }
+
+
 SLUG_PARAMETER = {
     "name": "slug",
     "in": "path",
@@ -433,6 +546,25 @@ def document(choices: Choices) -> dict[str, Any]:
                     "Un établissement",
                     {"200": detail, "404": _error("Inconnu")},
                     parameters=[SLUG_PARAMETER],
+                )
+            },
+            "/api/v1/report": {
+                "get": _read(
+                    "getReport",
+                    "Le bilan d'une période\xa0: jours à chaque niveau, conditions, "
+                    "signalements par mois, délais de clôture",
+                    {
+                        "200": _json(YEAR_REPORT, "Bilan"),
+                        "400": _error("Période invalide (dates, ordre, 5 ans au plus)"),
+                    },
+                    parameters=[
+                        _date_parameter(
+                            "from", "premier jour (AAAA-MM-JJ)\xa0; par défaut le 1er janvier"
+                        ),
+                        _date_parameter(
+                            "to", "dernier jour (AAAA-MM-JJ)\xa0; par défaut aujourd'hui"
+                        ),
+                    ],
                 )
             },
             "/api/v1/reports": {

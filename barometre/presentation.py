@@ -335,6 +335,11 @@ def tick_label(tick: Tick) -> str:
     return format_date(tick.day, "MMM yyyy")
 
 
+def month_words(day: date, width: str = "long") -> str:
+    """A month in the reader's language: « janvier 2024 »; short, a chart's axis: « janv. »."""
+    return format_date(day, "LLLL yyyy" if width == "long" else "LLL")
+
+
 def level_since_words(changed_at: datetime | None, today: date) -> str:
     """« À ce niveau depuis 12 jours »: whole local days since the level last changed."""
     if changed_at is None:
@@ -380,6 +385,7 @@ def init_presentation(app: Flask) -> None:
     app.add_template_filter(datetime_fr, "datetime_fr")
     app.add_template_filter(date_fr, "date_fr")
     app.add_template_filter(date_words, "date_words")
+    app.add_template_filter(month_words, "month_words")
     app.add_template_filter(datetime_words, "datetime_words")
     app.add_template_filter(in_sentence, "in_sentence")
     app.add_template_filter(local_name, "local_name")

@@ -556,7 +556,9 @@ def check_query_answer(response: Any, where: object) -> None:
     status = response.status_code
     assert status < 500, (status, where)
     assert status in {200, 302, 303, 400, 401, 403, 404, 422}, (status, where)
-    if status >= 400:
+    if status >= 400 and response.is_json:  # the API (/api/v1/report): a French `error`
+        assert (response.get_json() or {}).get("error"), (status, where)
+    elif status >= 400:
         page = html.unescape(response.get_data(as_text=True))
         assert "Code d'erreur" in page or ERROR_MARK.search(page), (status, where)
 

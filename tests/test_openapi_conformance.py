@@ -92,7 +92,7 @@ def test_api_conforms_to_its_openapi_document(
     )
     summary = done.stdout[-3000:]
     assert done.returncode == 0, summary
-    assert "Tested: 6" in done.stdout, summary
+    assert "Tested: 7" in done.stdout, summary
     assert " passed" in done.stdout and "failed" not in done.stdout.split("SUMMARY")[-1], summary
 
 
