@@ -29,6 +29,7 @@ from .console.exports import open_writer
 from .extensions import db
 from .gauge import level_words
 from .levels import level_at
+from .pdf import pdf_of
 from .presentation import date_words, label_map, lang
 from .queries import referentiel
 from .states import SituationState
@@ -61,7 +62,7 @@ def asked_period() -> tuple[Period, str | None]:
         return default_period(clock.today()), str(error)
 
 
-def page(public: bool) -> ResponseReturnValue:
+def page(public: bool) -> tuple[str, int]:
     period, error = asked_period()
     report = year_report(db.session, period, public=public)
     categories, offer_types = referentiel(db.session)
@@ -93,6 +94,34 @@ def committee() -> ResponseReturnValue:
 @access(BAROMETER)
 def public() -> ResponseReturnValue:
     return page(public=True)
+
+
+@bp.get("/rapport.pdf")
+@access(COORDINATOR)
+def committee_pdf() -> ResponseReturnValue:
+    return as_pdf(public=False)
+
+
+@bp.get("/rapport/public.pdf")
+@access(BAROMETER)
+def public_pdf() -> ResponseReturnValue:
+    return as_pdf(public=True)
+
+
+def as_pdf(public: bool) -> ResponseReturnValue:
+    """The page as it prints (A4, one establishment a page), as a PDF; a bad period
+    gets the page with its error."""
+    body, status = page(public)
+    if status != 200:
+        return body, status
+    period, _error = asked_period()
+    stem = _("bilan")
+    name = f"{stem}-{period.first.isoformat()}-{period.last.isoformat()}.pdf"
+    return Response(
+        pdf_of(str(body)),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
 
 
 @bp.get("/rapport/tableaux.<fmt>")

@@ -317,3 +317,29 @@ def test_a_period_still_to_come_has_no_days(client: FlaskClient, year: Establish
 
 def test_the_codes_page_links_the_public_report(client: FlaskClient) -> None:
     assert "/rapport/public" in client.get("/codes").get_data(as_text=True)
+
+
+@freeze_time("2025-01-10 12:00:00")
+def test_the_report_prints_as_a_pdf_a_page_an_establishment(
+    client: FlaskClient, year: Establishment, coordinator: Any
+) -> None:
+    """The PDF is the page as it prints (WeasyPrint): its text read back names the
+    establishment and the same figures; the public PDF carries no marker."""
+    import io
+
+    from pypdf import PdfReader
+
+    public = client.get("/rapport/public.pdf?du=2024-01-01&au=2024-12-31")
+    assert public.status_code == 200 and public.mimetype == "application/pdf"
+    assert 'filename="bilan-2024-01-01-2024-12-31.pdf"' in public.headers["Content-Disposition"]
+    pages = PdfReader(io.BytesIO(public.data)).pages
+    text = "\n".join(p.extract_text() for p in pages)
+    assert "Bilan du baromètre" in text and "Prison de l'Année" in text
+    for marker in MARKERS:
+        assert marker not in text
+    named = [i for i, p in enumerate(pages) if "Prison de l'Année" in p.extract_text()]
+    assert named and all(i > 0 for i in named)  # its own page, after the overview
+    login(client, coordinator)
+    committee = client.get("/rapport.pdf?du=2024-01-01&au=2024-12-31")
+    assert committee.status_code == 200 and committee.data.startswith(b"%PDF")
+    assert client.get("/rapport.pdf?du=2024-12-31&au=2024-01-01").status_code == 422
