@@ -36,7 +36,7 @@ from barometre.models import (
 )
 from barometre.recompute import CAUSE_HISTORY_END
 from barometre.states import SituationState
-from tests.conftest import file_report, login
+from tests.conftest import BOTH, file_report, login
 from tests.test_history_import import REPORTS, full_import, run
 
 LIVE = ["Establishment", "Situation", "LevelChange", "Report", "Notification", "AlertEvent"]
@@ -50,7 +50,6 @@ LEVEL_COLUMNS = (
     "level_changed_at",
 )
 FIRST_LIVE = date(2026, 12, 1)
-BOTH = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 pytestmark = pytest.mark.committing  # the live reports' emails are written after commit
 
 

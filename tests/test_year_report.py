@@ -23,6 +23,7 @@ from barometre.extensions import db
 from barometre.models import Condition, Establishment, LevelChange, Report, Situation
 from barometre.states import ReviewState, SituationState
 from tests.conftest import BOTH, login
+from tests.test_history_import import frozen  # noqa: F401 - the import tests' fixture
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 YEAR = yr.Period(date(2024, 1, 1), date(2024, 12, 31))
@@ -343,3 +344,39 @@ def test_the_report_prints_as_a_pdf_a_page_an_establishment(
     committee = client.get("/rapport.pdf?du=2024-01-01&au=2024-12-31")
     assert committee.status_code == 200 and committee.data.startswith(b"%PDF")
     assert client.get("/rapport.pdf?du=2024-12-31&au=2024-01-01").status_code == 422
+
+
+@BOTH
+@pytest.mark.usefixtures("frozen")
+def test_the_report_of_the_imported_2025_tells_its_level_history(client: FlaskClient) -> None:
+    """On the committee's 2025 history, imported (tests/data), the report's days at each
+    level are those of its level changes, measured here in hours (the two clock changes
+    of 2025 make at most an hour apart a level), and fill the time since the first record."""
+    from tests.test_history_import import full_import
+
+    assert full_import().exit_code == 0
+    body = client.get("/api/v1/report?from=2025-01-01&to=2025-12-31").get_json()
+    now = datetime(2025, 11, 28, 10)  # the import tests' frozen "now" (UTC)
+    for row in body["establishments"]:
+        establishment = db.session.scalar(
+            select(Establishment).where(Establishment.slug == row["slug"])
+        )
+        assert establishment is not None
+        changes = db.session.scalars(
+            select(LevelChange)
+            .where(LevelChange.establishment_id == establishment.id)
+            .order_by(LevelChange.at, LevelChange.id)
+        ).all()
+        hours: dict[str, float] = {}
+        ends = [c.at for c in changes[1:]] + [now]
+        for change, end in zip(changes, ends, strict=True):
+            key = "vert" if change.to_colour == "vert" else "rouge"
+            if change.to_colour == "orange":
+                key = f"orange_{change.to_step}"
+            hours[key] = hours.get(key, 0) + (end - change.at).total_seconds() / 3600
+        assert changes, row["slug"]
+        for key, days in row["days"].items():
+            assert days == pytest.approx(hours.get(key, 0) / 24, abs=1 / 24 + 0.002), (
+                row["slug"],
+                key,
+            )
