@@ -10,10 +10,13 @@ still open on 1 December ending there (« fin de l'historique importé »).
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import itertools
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,8 @@ from sqlalchemy import select
 
 from alerts.models import AlertEvent, AlertGroup, Notification
 from barometre import clock
+from barometre.console import exports
+from barometre.console.models import Export
 from barometre.extensions import db
 from barometre.models import (
     Contact,
@@ -220,3 +225,19 @@ def test_the_console_home_says_to_import_the_history_first_until_a_live_report(
     file_report(worker)
     page = html.unescape(client.get("/coordination/").get_data(as_text=True))
     assert "importez d'abord son historique" not in page
+
+
+def test_the_reports_export_marks_the_imported_history(
+    live: None, tmp_path: Any, coordinator: User
+) -> None:
+    assert run(recent_archive(tmp_path)).exit_code == 0
+    export = Export(kind="reports", format="csv", created_by_id=coordinator.id)
+    db.session.add(export)
+    db.session.commit()
+    exports.run_export(export.id)
+    db.session.refresh(export)
+    assert export.state == "done"
+    text = Path(export.file_path).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    column = rows[0].index("Référence d'import")
+    assert sorted(r[column] for r in rows[1:]) == ["", "", "", "N-1", "N-2", "N-3"]

@@ -340,6 +340,9 @@ def test_the_report_prints_as_a_pdf_a_page_an_establishment(
         assert marker not in text
     named = [i for i, p in enumerate(pages) if "Prison de l'Année" in p.extract_text()]
     assert named and all(i > 0 for i in named)  # its own page, after the overview
+    # The page's figures: 66 days green, 210 at orange 1, 59 at orange 2, 31 in red.
+    own = "\n".join(pages[i].extract_text() for i in named)
+    assert re.search(r"\b66\b.*\b210\b.*\b59\b.*\b31\b", own, re.S), own
     login(client, coordinator)
     committee = client.get("/rapport.pdf?du=2024-01-01&au=2024-12-31")
     assert committee.status_code == 200 and committee.data.startswith(b"%PDF")

@@ -297,6 +297,7 @@ class ReportSource:
             _("Revue"),
             _("Motif du rejet"),
             _("Description"),
+            _("Référence d'import"),  # empty for a live report: the committee's history
         ]
 
     def count(self, session: DbSession, filters: Filters) -> int:
@@ -318,6 +319,7 @@ class ReportSource:
                 Report.review_state,
                 Report.review_reason,
                 Report.description,
+                Report.import_reference,
             )
             .join(Establishment, Report.establishment_id == Establishment.id)
             .outerjoin(MemberService, Report.service_id == MemberService.id)
@@ -361,6 +363,7 @@ class ReportSource:
             str(REVIEW_STATES.get(r[8], r[8])),
             r[9] or "",
             r[10] or "",
+            r[11] or "",
         ]
 
 
