@@ -62,7 +62,7 @@ class Transport:
 
     def send(self, message: EmailMessage, notification_id: int, outbox: str = "") -> None:
         """Send `message`; in the outbox it is written as `outbox` (default: by its id)."""
-        if not self.settings.smtp_host:
+        if self.settings.uses_outbox:
             write_outbox(message, outbox or outbox_name(notification_id), self.settings)
             return
         smtp = self._connection()

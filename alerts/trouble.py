@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import url_for
+from flask import current_app, url_for
 from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy import ColumnElement, func, or_, select, update
@@ -125,6 +126,25 @@ def refused_count(session: DbSession) -> int:
 
 def console_status(session: DbSession) -> list[Status]:
     """The console's lines for undeliverable emails (home page and banner)."""
+    return _outbox_status() + _delivery_status(session)
+
+
+def _outbox_status() -> list[Status]:
+    """Production writing its emails to a folder (MAIL_BACKEND=outbox): none leaves."""
+    if not current_app.config["SETTINGS"].outbox_in_production:
+        return []
+    return [
+        Status(
+            _("Les courriels sont écrits dans un dossier (MAIL_BACKEND=outbox) : aucun ne part"),
+            1,
+            url_for("alerts.notifications"),
+            trouble=True,
+            advice=_("réglez SMTP_HOST pour qu'ils partent."),
+        )
+    ]
+
+
+def _delivery_status(session: DbSession) -> list[Status]:
     counts, refused = trouble_counts(session), refused_count(session)
     failed, uncertain = (
         counts.get(NotificationState.FAILED, 0) - refused,

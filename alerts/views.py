@@ -107,7 +107,7 @@ def notifications() -> ResponseReturnValue:
         recipient_labels=RECIPIENT_LABELS,
         counts=counts,
         retryable=RETRYABLE,
-        embedded=not settings().smtp_host,
+        embedded=settings().uses_outbox,
     )
 
 

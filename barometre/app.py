@@ -55,6 +55,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_errors(app)
     init_security(app)
     init_logging(app)
+    if settings.outbox_in_production:
+        app.logger.warning(
+            "MAIL_BACKEND=outbox en production : les courriels sont écrits dans %s, aucun ne part",
+            settings.outbox_path,
+        )
     from .cli import register_cli
 
     register_cli(app)

@@ -61,6 +61,9 @@ class Settings:
     smtp_allow_plain_login: bool = False
     smtp_timeout: float = 10.0
     mail_from: str = "barometre@localhost"
+    # "" (by SMTP_HOST: set, SMTP; empty, the outbox folder), "smtp" or "outbox". In
+    # production an empty SMTP_HOST is refused unless MAIL_BACKEND=outbox says it is meant.
+    mail_backend: str = ""
     outbox_dir: str = ""
     digest_day: int = 0
     digest_hour: int = 8
@@ -108,6 +111,17 @@ class Settings:
         if self.smtp_port is not None:
             return self.smtp_port
         return 465 if self.smtp_ssl else 587 if self.smtp_starttls else 25
+
+    @property
+    def uses_outbox(self) -> bool:
+        """Emails are written to the outbox folder, not sent."""
+        return self.mail_backend == "outbox" or not self.smtp_host
+
+    @property
+    def outbox_in_production(self) -> bool:
+        """Production writes its emails to a folder (MAIL_BACKEND=outbox, on purpose):
+        nothing leaves; said at start and on the console."""
+        return self.production and self.uses_outbox
 
     @property
     def outbox_path(self) -> Path:
@@ -321,9 +335,18 @@ def _fidex_contact_problems(settings: Settings) -> list[str]:
 
 
 def _production_problems(settings: Settings) -> list[str]:
-    if not settings.production:
-        return []
     found = []
+    if settings.mail_backend not in ("", "smtp", "outbox"):
+        found.append("MAIL_BACKEND: 'smtp' ou 'outbox' (vide\xa0: selon SMTP_HOST)")
+    elif settings.mail_backend == "smtp" and not settings.smtp_host:
+        found.append("MAIL_BACKEND=smtp demande SMTP_HOST (le serveur SMTP qui envoie)")
+    if not settings.production:
+        return found
+    if not settings.smtp_host and settings.mail_backend != "outbox":
+        found.append(
+            "SMTP_HOST: obligatoire en production, sinon aucun courriel ne part "
+            "(MAIL_BACKEND=outbox pour les écrire dans un dossier, à dessein)"
+        )
     if settings.sqlalchemy_url.startswith("sqlite"):
         found.append(
             "DATABASE_URL: PostgreSQL obligatoire en production "

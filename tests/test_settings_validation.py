@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ GOOD_PRODUCTION = {
     "BAROMETRE_ENV": "production",
     "SECRET_KEY": "k" * 40,
     "DATABASE_URL": "postgresql://barometre:secret@db:5432/barometre",
+    "SMTP_HOST": "smtp.example.org",
 }
 
 
@@ -50,6 +52,9 @@ def test_a_good_production_configuration_passes() -> None:
         ({**GOOD_PRODUCTION, "SECRET_KEY": "court"}, "SECRET_KEY"),
         ({**GOOD_PRODUCTION, "DATABASE_URL": ""}, "PostgreSQL obligatoire en production"),
         ({**GOOD_PRODUCTION, "DATABASE_URL": "sqlite:///x.db"}, "PostgreSQL obligatoire"),
+        ({**GOOD_PRODUCTION, "SMTP_HOST": ""}, "SMTP_HOST: obligatoire en production"),
+        ({"MAIL_BACKEND": "pigeon"}, "MAIL_BACKEND: 'smtp' ou 'outbox'"),
+        ({"MAIL_BACKEND": "smtp"}, "MAIL_BACKEND=smtp demande SMTP_HOST"),
         ({"DATABASE_URL": "mysql://h/db"}, "DATABASE_URL: schéma 'mysql'"),
         ({"DATABASE_URL": "postgresql://h:port/db"}, "DATABASE_URL: adresse illisible"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
@@ -236,3 +241,20 @@ def test_bare_gunicorn_stops_instead_of_restarting_workers(tmp_path: Path) -> No
     assert done.returncode in (1, 4)
     assert "SECRET_KEY: obligatoire en production" in done.stderr
     assert "App failed to load" in done.stderr
+
+
+def test_production_writes_to_the_outbox_only_on_purpose(
+    caplog: pytest.LogCaptureFixture, tmp_path: Any
+) -> None:
+    """Issue 28: production without SMTP_HOST is refused (above); MAIL_BACKEND=outbox says
+    it is meant: it starts, says so in its log, and the emails go to the folder."""
+    settings = Settings.from_env({**GOOD_PRODUCTION, "SMTP_HOST": "", "MAIL_BACKEND": "outbox"})
+    assert settings.uses_outbox and settings.outbox_in_production
+    forced = Settings.from_env({**GOOD_PRODUCTION, "MAIL_BACKEND": "outbox"})
+    assert forced.uses_outbox  # even with SMTP_HOST: the folder, as asked
+    assert not Settings.from_env(GOOD_PRODUCTION).uses_outbox
+    from barometre import create_app
+
+    with caplog.at_level("WARNING"):
+        create_app(settings.with_overrides(instance_path=str(tmp_path), database_url=""))
+    assert any("MAIL_BACKEND=outbox en production" in r.getMessage() for r in caplog.records)
