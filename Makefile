@@ -21,10 +21,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 install: $(VENV)/.installed
 
+# The port: `make run PORT=5077` (or FLASK_RUN_PORT); a port already taken is said before.
+PORT ?= $(or $(FLASK_RUN_PORT),5000)
 run: install
+	@$(BIN)/python -c "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); r=s.connect_ex(('127.0.0.1', $(PORT))); sys.exit(f'Le port $(PORT) est déjà pris : make run PORT=5077 (un autre port libre).' if r == 0 else 0)"
 	$(FLASK) db upgrade
 	$(FLASK) seed --demo
-	PUBLIC_BAROMETER=$${PUBLIC_BAROMETER:-1} $(FLASK) run --host 127.0.0.1 --port 5000
+	PUBLIC_BAROMETER=$${PUBLIC_BAROMETER:-1} BASE_URL=$${BASE_URL:-http://127.0.0.1:$(PORT)} \
+		$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 services:
 	scripts/ensure-services.sh

@@ -91,21 +91,24 @@ say "built in $(( $(date +%s) - started )) s; starting the stack"
 started=$(date +%s)
 compose up -d > "$work/up.log" 2>&1 || { cat "$work/up.log"; fail "docker compose up -d"; }
 
-# Every service healthy, migrate exited 0.
+# Every replica of every service healthy, migrate exited 0. Every container id is read
+# in full (no `| head` under pipefail: a reader that stops early is a random SIGPIPE).
 services=$(compose config --services)
 deadline=$(( $(date +%s) + TIMEOUT ))
 while :; do
     pending=()
     for service in $services; do
-        id=$(compose ps -a -q "$service" | head -n 1)
-        [ -n "$id" ] || { pending+=("$service:absent"); continue; }
-        state=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
-        case "$service:$state" in
-            migrate:"exited 0 "*) ;;
-            migrate:exited*) fail "migrate exited: $state" ;;
-            *:"running 0 healthy") ;;
-            *) pending+=("$service:$state") ;;
-        esac
+        ids=$(compose ps -a -q "$service")
+        [ -n "$ids" ] || { pending+=("$service:absent"); continue; }
+        for id in $ids; do
+            state=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
+            case "$service:$state" in
+                migrate:"exited 0 "*) ;;
+                migrate:exited*) fail "migrate exited: $state" ;;
+                *:"running 0 healthy") ;;
+                *) pending+=("$service/${id:0:12}:$state") ;;
+            esac
+        done
     done
     [ ${#pending[@]} -eq 0 ] && break
     [ "$(date +%s)" -lt "$deadline" ] || fail "not healthy after ${TIMEOUT}s: ${pending[*]}"
@@ -113,8 +116,9 @@ while :; do
 done
 say "every service healthy after $(( $(date +%s) - started )) s:"
 for service in $services; do
-    id=$(compose ps -a -q "$service" | head -n 1)
-    printf '    %-8s %s\n' "$service" "$(docker inspect -f '{{.State.Status}} (exit {{.State.ExitCode}}) {{if .State.Health}}{{.State.Health.Status}}{{else}}no healthcheck: one-shot{{end}}' "$id")"
+    for id in $(compose ps -a -q "$service"); do
+        printf '    %-8s %s %s\n' "$service" "${id:0:12}" "$(docker inspect -f '{{.State.Status}} (exit {{.State.ExitCode}}) {{if .State.Health}}{{.State.Health.Status}}{{else}}no healthcheck: one-shot{{end}}' "$id")"
+    done
 done
 
 web="http://127.0.0.1:$WEB_PORT"
@@ -190,7 +194,7 @@ until compose logs --no-color beat 2>/dev/null | grep -q 'another beat holds the
 done
 sending=$(compose logs --no-color beat | grep -c '"beat lock acquired"' || true)
 [ "$sending" = 1 ] || fail "$sending beats hold the lock"
-say "second beat: $(compose logs --no-color beat | grep -o '"event": "another beat holds the lock: this beat waits"[^}]*' | head -n 1)"
+say "second beat: $(compose logs --no-color beat | grep -m 1 -o '"event": "another beat holds the lock: this beat waits"[^}]*')"
 compose up -d --no-recreate --scale beat=1 beat > "$work/scale.log" 2>&1 || true
 
 say "OK: built, healthy, report filed, level raised, email read, logs JSON, one beat"
