@@ -124,7 +124,8 @@ def test_the_two_commands_are_the_readmes_and_ci_runs_the_test_one() -> None:
     ]
     assert ci == ["make test"], ci
     run_recipe = make_recipes()["run"]
-    assert "--host 127.0.0.1 --port 5000" in run_recipe
+    assert "--host 127.0.0.1 --port $(PORT)" in run_recipe
+    assert "PORT ?= $(or $(FLASK_RUN_PORT),5000)" in (ROOT / "Makefile").read_text()
     assert "http://127.0.0.1:5000" in first_block
 
 
