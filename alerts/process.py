@@ -37,6 +37,7 @@ from celery.apps.beat import Beat as CeleryBeat
 from celery.apps.worker import Worker as CeleryWorker
 from celery.beat import PersistentScheduler
 from celery.signals import setup_logging, worker_ready, worker_shutdown
+from redis.exceptions import RedisError
 
 from barometre.heartbeat import record_heartbeat, redis_client, redis_url_of
 from barometre.logs import configure_logging
@@ -48,6 +49,10 @@ HEARTBEAT_EVERY = 15.0
 BEAT_LOCK_KEY = "barometre:beat:lock"
 BEAT_LOCK_TTL = 30  # seconds; beat ticks at least every 10 s and renews it each time
 BEAT_LOCK_RETRY = 2.0
+# Redis unreachable when beat starts: tried again this many times, waiting a little longer
+# each time (about a minute in all), each try one JSON line; then one French refusal.
+BROKER_ATTEMPTS = 12
+BROKER_RETRY_MAX = 8.0
 NO_BROKER = (
     "REDIS_URL (ou CELERY_BROKER_URL)\xa0: obligatoire pour le worker et beat de Celery "
     "(par exemple redis://redis:6379/0)"
@@ -245,7 +250,7 @@ class BeatLock:
         SIGTERM while waiting ends the process as usual (beat turns it into SystemExit).
         """
         said = False
-        while not self.try_acquire():
+        while not self.acquire_or_retry():
             if not said:
                 log.warning(
                     "another beat holds the lock: this beat waits",
@@ -254,6 +259,36 @@ class BeatLock:
                 said = True
             time.sleep(BEAT_LOCK_RETRY)
         self._acquired()
+
+    def acquire_or_retry(self) -> bool:
+        """`try_acquire`, Redis unreachable tried again as the worker does: a warning per
+        try; at the end, one French refusal and exit 1 (never a traceback)."""
+        for attempt in range(1, BROKER_ATTEMPTS + 1):
+            try:
+                return self.try_acquire()
+            except RedisError as error:
+                if attempt == BROKER_ATTEMPTS:
+                    log.error(
+                        "Baromètre s'arrête\xa0: Redis (REDIS_URL) injoignable après "
+                        "%d essais (%s)\xa0; beat repartira quand Redis répondra.",
+                        attempt,
+                        type(error).__name__,
+                    )
+                    raise SystemExit(1) from None
+                delay = min(BROKER_RETRY_MAX, 0.5 * 2 ** (attempt - 1))
+                log.warning(
+                    "broker unreachable: beat tries again",
+                    extra={
+                        "fields": {
+                            "attempt": attempt,
+                            "attempts": BROKER_ATTEMPTS,
+                            "retry_in": delay,
+                            "error": type(error).__name__,
+                        }
+                    },
+                )
+                time.sleep(delay)
+        return False
 
     def keep(self) -> bool:
         """On every tick of a running beat: does this process (still) hold the lock?

@@ -380,3 +380,29 @@ def test_a_worker_killed_mid_export_the_reconciler_resets_it_and_a_later_run_fin
     page = client.get(f"/coordination/exports/{export_id}").get_data(as_text=True)
     assert "Le fichier a été supprimé" in page
     assert client.get(f"/coordination/exports/{export_id}/fichier").status_code == 404
+
+
+def test_beat_on_an_unreachable_broker_tries_again_then_refuses_in_french(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 28: beat met a Redis that does not answer with a 91-line traceback. Now a
+    warning per try, waiting longer each time, then one French refusal and exit 1."""
+    from alerts import process
+    from barometre.heartbeat import redis_client
+
+    waits: list[float] = []
+    monkeypatch.setattr(process, "BROKER_ATTEMPTS", 4)
+    monkeypatch.setattr(process.time, "sleep", waits.append)
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    lock = process.BeatLock(redis_client(f"redis://127.0.0.1:{port}/0"))
+    with caplog.at_level("WARNING", logger="alerts.process"), pytest.raises(SystemExit) as ended:
+        lock.wait()
+    assert ended.value.code == 1
+    assert waits == [0.5, 1.0, 2.0]
+    tries = [r for r in caplog.records if r.getMessage() == "broker unreachable: beat tries again"]
+    assert len(tries) == 3
+    [refusal] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert refusal.getMessage().startswith("Baromètre s'arrête\xa0: Redis (REDIS_URL) injoignable")
+    assert "après 4 essais (ConnectionError)" in refusal.getMessage()
