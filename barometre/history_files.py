@@ -530,9 +530,15 @@ class Referential:
 
     @classmethod
     def load(cls, session: DbSession) -> Referential:
-        prisons = session.scalars(select(Establishment).where(Establishment.active.is_(True)))
-        conditions = session.scalars(select(Condition).where(Condition.retired_at.is_(None)))
-        offer_types = session.scalars(select(OfferType)).all()
+        # In the order of their ids, not the tables': an ambiguous name lists the same
+        # establishments in the same order on every database.
+        prisons = session.scalars(
+            select(Establishment).where(Establishment.active.is_(True)).order_by(Establishment.id)
+        )
+        conditions = session.scalars(
+            select(Condition).where(Condition.retired_at.is_(None)).order_by(Condition.id)
+        )
+        offer_types = session.scalars(select(OfferType).order_by(OfferType.id)).all()
         return cls(
             _index((n, e) for e in prisons for n in (e.slug, e.name, e.name_nl, e.name_en)),
             _index(
@@ -544,7 +550,10 @@ class Referential:
                 for n in (o.code, o.label_fr, o.label_nl, o.label_en)
                 if n
             },
-            {fold(s.name): s for s in session.scalars(select(MemberService))},
+            {
+                fold(s.name): s
+                for s in session.scalars(select(MemberService).order_by(MemberService.id))
+            },
         )
 
 
