@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -23,16 +24,29 @@ from .settings import Settings
 
 request_logger = logging.getLogger("barometre.request")
 MAX_PATH = 200
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colours: no place in a JSON line
+
+
+def event_and_detail(message: str) -> tuple[str, str]:
+    """A message as one event line (its first), the rest folded into one detail line: a
+    multi-line warning (Celery's, running as root) stays one readable JSON event."""
+    lines = [line.strip() for line in ANSI.sub("", message).splitlines() if line.strip()]
+    if not lines:
+        return "", ""
+    return lines[0], " ".join(" ".join(lines[1:]).split())
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        event, detail = event_and_detail(record.getMessage())
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": event,
         }
+        if detail:
+            entry["detail"] = detail
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -106,8 +120,17 @@ def log_request(response: Response) -> Response:
     return response
 
 
+def _not_a_request_line(record: logging.LogRecord) -> bool:
+    """The development server's own line per request (`"GET / HTTP/1.1" 200 -`): ours,
+    « request », says it already, without the client address and the query."""
+    return '] "%s" %s %s' not in str(record.msg)
+
+
 def init_logging(app: Flask) -> None:
     settings: Settings = app.config["SETTINGS"]
+    werkzeug_logger = logging.getLogger("werkzeug")
+    if _not_a_request_line not in werkzeug_logger.filters:
+        werkzeug_logger.addFilter(_not_a_request_line)
     if not settings.testing:
         configure_logging(settings)
         # Our root handler formats Flask's own messages too.

@@ -121,3 +121,41 @@ def test_the_app_configures_its_logs_outside_tests(tmp_path: Path, log_format: s
         ]
     else:
         assert "path=/healthz status=200" in lines[0]
+
+
+def test_colours_go_and_a_multi_line_warning_is_one_event_with_its_detail() -> None:
+    """Issue 28: the development server's colour codes reached the JSON; Celery's
+    root-user warning was one event full of newlines."""
+    record = logging.LogRecord(
+        "celery.platforms",
+        logging.WARNING,
+        __file__,
+        1,
+        "\x1b[1mYou're running the worker with superuser privileges:\x1b[0m this is\n"
+        "absolutely not recommended!\n\n  Please specify a different user.\n",
+        None,
+        None,
+    )
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["event"] == "You're running the worker with superuser privileges: this is"
+    assert entry["detail"] == "absolutely not recommended! Please specify a different user."
+
+
+def test_the_development_server_logs_a_request_once(client: FlaskClient) -> None:
+    """Werkzeug's own request line (client address, query string, colours) is dropped:
+    the app's « request » line is the one per request."""
+    werkzeug = logging.getLogger("werkzeug")
+    line = logging.LogRecord(
+        "werkzeug",
+        logging.INFO,
+        __file__,
+        1,
+        '127.0.0.1 - - [07/Dec/2026 12:00:00] "%s" %s %s\n',
+        ("GET /?token=x HTTP/1.1", "200", "-"),
+        None,
+    )
+    start = logging.LogRecord(
+        "werkzeug", logging.INFO, __file__, 1, " * Running on http://127.0.0.1:5000", None, None
+    )
+    assert not werkzeug.filter(line)
+    assert werkzeug.filter(start)  # the address to open stays
