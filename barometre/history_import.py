@@ -57,7 +57,7 @@ from .history_files import (
 from .levels import GREEN, Level, stored_level
 from .models import Establishment, LevelChange, Report, Situation, User
 from .presentation import date_fr
-from .recompute import CAUSE_HISTORY_END, same_level
+from .recompute import CAUSE_HISTORY_END, level_change, same_level
 from .services import CAUSE_IMPORT
 from .settings import Settings
 from .situations import close_situation
@@ -388,20 +388,7 @@ class Replay:
         start = self.live_start(establishment, live)
         before = establishment.level
         if not same_level(before, start):
-            change = LevelChange(
-                establishment_id=establishment.id,
-                at=at,
-                from_colour=before.colour,
-                from_step=before.step,
-                to_colour=start.colour,
-                to_step=start.step,
-                open_situations=start.open_situations,
-                offer_types=",".join(start.offer_types),
-                red_blocked=start.red_blocked_by_diversity,
-                cause=CAUSE_HISTORY_END,
-                new_situation_ids=[],
-                closed_situation_ids=[s.id for s in ended],
-            )
+            change = level_change(establishment, at, before, start, CAUSE_HISTORY_END, closed=ended)
             self.session.add(change)
             self.changes.append(change)
         self.session.flush()  # the archive's situations closed before the live ones reopen

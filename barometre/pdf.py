@@ -7,6 +7,7 @@ never makes the server fetch anything over the network.
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ def pdf_of(html: str) -> bytes:
     return bytes(document.write_pdf())
 
 
+@functools.cache  # one class, made at the first PDF (WeasyPrint is imported only then)
 def _static_fetcher() -> type:
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 

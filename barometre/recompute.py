@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -72,7 +73,26 @@ def recompute(
         session.flush()  # their ids go into the change
     at = clock.now()
     establishment.level_changed_at = at
-    change = LevelChange(
+    change = level_change(establishment, at, before, after, cause, cause_id, new_situations, closed)
+    session.add(change)
+    session.flush()
+    if cause != CAUSE_IMPORT:  # imported history is not news: nobody is alerted
+        signals.level_changed.send(session, change=change)
+    return change
+
+
+def level_change(
+    establishment: Establishment,
+    at: datetime,
+    before: Level,
+    after: Level,
+    cause: str,
+    cause_id: int | None = None,
+    new_situations: Sequence[Situation] = (),
+    closed: Sequence[Situation] = (),
+) -> LevelChange:
+    """The row that records a change of level, with what says its cause (R15)."""
+    return LevelChange(
         establishment_id=establishment.id,
         at=at,
         from_colour=before.colour,
@@ -87,11 +107,6 @@ def recompute(
         new_situation_ids=[s.id for s in new_situations],
         closed_situation_ids=[s.id for s in closed],
     )
-    session.add(change)
-    session.flush()
-    if cause != CAUSE_IMPORT:  # imported history is not news: nobody is alerted
-        signals.level_changed.send(session, change=change)
-    return change
 
 
 def same_level(before: Level, after: Level) -> bool:
