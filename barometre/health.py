@@ -1,14 +1,15 @@
 """Is the process up, is the instance ready, and what it counts.
 
 - `/healthz`: the process answers (for the container's health check);
-- `/readyz`: the database, the broker, a live worker and a live beat, each named when down;
+- `/readyz`: the database, the broker, a live consumer of each queue (`worker`, `delivery`),
+  a live beat and the mail settings, each named when down;
 - `/metrics`: Prometheus text, for coordinators or a scraper holding METRICS_TOKEN.
 
-The Celery worker (every 15 s from the moment it is ready) and beat (on every
-tick of its scheduler) prove they are alive with `record_heartbeat`; `/readyz`
-reads those timestamps from the broker's Redis. Each process also beats under
-its own host name, which its container's health check reads
-(`python -m barometre.health worker|beat`): a container tests itself, not a
+The Celery worker processes (every 15 s from the moment they are ready, for each
+queue they take) and beat (on every tick of its scheduler) prove they are alive
+in the broker's Redis (`barometre.heartbeat`), where `/readyz` reads them. Each
+process also beats under its own host name, which its container's health check
+reads (`python -m barometre.health worker|beat`): a container tests itself, not a
 sibling.
 """
 
@@ -27,14 +28,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from .auth import COORDINATOR, PUBLIC, access, bearer_token
 from .extensions import db
 from .heartbeat import (
+    BEAT_HEARTBEAT_KEY,
     HEARTBEAT_KEYS,
     HEARTBEAT_MAX_AGE,
     heartbeat_age,
+    queue_consumers,
     redis_client,
     redis_url_of,
 )
 from .metrics import CONTENT_TYPE, exposition
-from .settings import Settings
+from .settings import Settings, mail_problem
 from .settings import current as settings
 
 bp = Blueprint("health", __name__)
@@ -62,21 +65,31 @@ def check_database() -> str:
 
 
 def check_broker_and_worker(current: Settings) -> dict[str, str]:
+    """The broker, a live consumer of each queue (`worker`: the default queue;
+    `delivery`: alert deliveries) and a live beat."""
+    roles = ("broker", *queue_roles(current), "beat")
     if not current.broker_url:
-        return {"broker": EMBEDDED, "worker": EMBEDDED, "beat": EMBEDDED}
+        return dict.fromkeys(roles, EMBEDDED)
     url = redis_url_of(current)
     if not url:
-        return {"broker": UNCHECKED, "worker": UNCHECKED, "beat": UNCHECKED}
+        return dict.fromkeys(roles, UNCHECKED)
     client = redis_client(url)
     try:
         client.ping()
-        ages = {kind: heartbeat_age(client, key) for kind, key in HEARTBEAT_KEYS.items()}
+        roles_queues = queue_roles(current).items()
+        queues = {role: queue_consumers(client, queue).state for role, queue in roles_queues}
+        beat = freshness(heartbeat_age(client, BEAT_HEARTBEAT_KEY))
     except RedisError:
         current_app.logger.warning("readiness: broker unreachable")
-        return {"broker": DOWN, "worker": UNCHECKED, "beat": UNCHECKED}
+        return {"broker": DOWN, **dict.fromkeys(roles[1:], UNCHECKED)}
     finally:
         client.close()
-    return {"broker": OK, **{kind: freshness(age) for kind, age in ages.items()}}
+    return {"broker": OK, **queues, "beat": beat}
+
+
+def queue_roles(current: Settings) -> dict[str, str]:
+    """Each queue under the name of the process that takes it (docker-compose.yml's)."""
+    return {"worker": current.celery_queue, "delivery": current.delivery_queue}
 
 
 def freshness(age: float | None) -> str:
@@ -86,7 +99,9 @@ def freshness(age: float | None) -> str:
 
 
 def readiness() -> dict[str, str]:
-    return {"database": check_database(), **check_broker_and_worker(settings())}
+    current = settings()
+    mail = DOWN if mail_problem(current) else OK
+    return {"database": check_database(), **check_broker_and_worker(current), "mail": mail}
 
 
 @bp.get("/healthz")
@@ -100,7 +115,8 @@ def healthz() -> ResponseReturnValue:
 def readyz() -> ResponseReturnValue:
     checks = readiness()
     down = [name for name, state in checks.items() if state not in (OK, EMBEDDED, UNCHECKED)]
-    response = jsonify(status=DOWN if down else OK, checks=checks, down=down)
+    said = {"mail": mail_problem(settings())} if "mail" in down else {}
+    response = jsonify(status=DOWN if down else OK, checks=checks, down=down, **said)
     response.status_code = 503 if down else 200
     response.headers["Cache-Control"] = "no-store"
     return response

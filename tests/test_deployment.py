@@ -172,9 +172,13 @@ def test_every_setting_reaches_the_app_containers(compose: dict[str, Any]) -> No
     """.env is no longer handed over whole: each setting is passed by name."""
     from dataclasses import fields
 
-    from barometre.settings import Settings
+    from barometre.settings import INTERNAL_FIELDS, Settings
 
-    names = {f.metadata.get("env", f.name.upper()) for f in fields(Settings) if f.name != "extra"}
+    names = {
+        f.metadata.get("env", f.name.upper())
+        for f in fields(Settings)
+        if f.name not in INTERNAL_FIELDS
+    }
     only_elsewhere = {
         "web": {"SMTP_PASSWORD"},
         "worker": {"METRICS_TOKEN"},

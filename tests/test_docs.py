@@ -26,7 +26,7 @@ from flask.cli import cli as flask_cli
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from barometre import create_app
-from barometre.settings import Settings, _parse
+from barometre.settings import INTERNAL_FIELDS, Settings, _parse
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -356,7 +356,11 @@ def test_every_page_exists(docs_app: Flask) -> None:
 
 
 def env_names() -> dict[str, Any]:
-    return {f.metadata.get("env", f.name.upper()): f for f in fields(Settings) if f.name != "extra"}
+    return {
+        f.metadata.get("env", f.name.upper()): f
+        for f in fields(Settings)
+        if f.name not in INTERNAL_FIELDS
+    }
 
 
 def test_every_variable_named_is_a_setting_or_read_where_the_docs_say() -> None:
