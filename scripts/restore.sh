@@ -76,7 +76,8 @@ fresh=${name}_restore_$stamp
 kept=${name}_before_restore_$stamp
 [ ${#kept} -le 63 ] || die "database name '$name' too long to keep a copy beside it (${#kept} > 63 characters)"
 
-# The dump is read before anything is stopped or created.
+# The server answers and the dump is read before anything is stopped or created.
+wait_for_server
 tables=$(list | grep -c ' TABLE DATA ' || true)
 [ "$tables" -gt 0 ] || die "$dump is not a dump of scripts/backup.sh (pg_restore --list reads no table data)"
 
@@ -105,7 +106,6 @@ if [ -z "${RESTORE_DATABASE_URL:-}" ]; then
 else
     trap cleanup EXIT
 fi
-wait_for_server
 
 exists=$(sql "SELECT count(*) FROM pg_database WHERE datname = '$name'")
 if [ "$exists" = 0 ]; then
