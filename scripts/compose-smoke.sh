@@ -226,6 +226,7 @@ started=$(date +%s)
 stack scripts/restore.sh "$dump" > "$work/restore.log" 2>&1 \
     || { cat "$work/restore.log"; fail "scripts/restore.sh"; }
 grep '^restore: ' "$work/restore.log" | sed 's/^/    /'
+say "scripts/restore.sh done in $(( $(date +%s) - started )) s; waiting for every service"
 grep -q '^restore: stopping every service that writes: .*delivery' "$work/restore.log" \
     || fail "restore.sh did not stop delivery"
 wait_healthy
