@@ -64,7 +64,7 @@ else
     }
     start_again() {
         say "starting the stack again: docker compose up -d (migrate first)"
-        "${compose[@]}" up -d >&2 || say "docker compose up -d failed: run it again by hand"
+        "${compose[@]}" up -d >&2
     }
 fi
 
@@ -81,15 +81,18 @@ wait_for_server
 tables=$(list | grep -c ' TABLE DATA ' || true)
 [ "$tables" -gt 0 ] || die "$dump is not a dump of scripts/backup.sh (pg_restore --list reads no table data)"
 
-created=
+created= restored=
 cleanup() {
     status=$?
     if [ -n "$created" ]; then
         sql "DROP DATABASE IF EXISTS \"$fresh\" WITH (FORCE)" >/dev/null 2>&1 \
             || say "could not drop $fresh: drop it by hand"
     fi
-    start_again
-    if [ $status -ne 0 ]; then
+    if ! start_again; then
+        say "FAILED: docker compose up -d failed: run it again by hand"
+        status=1
+    fi
+    if [ $status -ne 0 ] && [ -z "$restored" ]; then
         say "FAILED: $name was left as it was"
     fi
     exit $status
@@ -132,7 +135,7 @@ ALTER DATABASE \"$fresh\" RENAME TO \"$name\";
 COMMIT;"
 for attempt in 1 2 3 4 5; do
     if sql "$swap" >/dev/null; then
-        created=
+        created= restored=1
         break
     fi
     [ "$attempt" -lt 5 ] || die "could not swap $fresh for $name (sessions kept connecting)"
