@@ -143,6 +143,15 @@ def test_grace_periods_outlast_the_work_in_flight(compose: dict[str, Any]) -> No
         assert seconds(services[name]["stop_grace_period"]) >= 10, name  # set, never below 10 s
 
 
+def test_a_stop_during_start_is_not_lost(compose: dict[str, Any]) -> None:
+    """As PID 1, a Python process ignores the SIGTERM that comes before Celery or
+    gunicorn set their handler, and `docker compose stop` (scripts/restore.sh) then
+    waits the whole grace period, 30 minutes for the worker: an init process is PID 1
+    and hands the signal over."""
+    for name in ("migrate", "web", "worker", "delivery", "beat"):
+        assert compose["services"][name].get("init") is True, name
+
+
 def environment(service: dict[str, Any]) -> dict[str, str]:
     return {key: str(value) for key, value in service.get("environment", {}).items()}
 
