@@ -203,8 +203,8 @@ for m in json.load(sys.stdin).get("messages", []):
 done
 say "email received by smoke-coordination@smoke.test: \"$found\""
 
-say "logs: every line of migrate, web, worker and beat is one JSON object"
-for service in migrate web worker beat; do
+say "logs: every line of migrate, web, worker, delivery (both replicas) and beat is one JSON object"
+for service in migrate web worker delivery beat; do
     compose logs --no-color --no-log-prefix "$service" > "$work/$service.log" 2>/dev/null \
         || compose logs --no-color "$service" | sed 's/^[^|]*| //' > "$work/$service.log"
     python3 - "$service" "$work/$service.log" <<'PY'
