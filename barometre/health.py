@@ -9,7 +9,7 @@ The Celery worker processes (every 15 s from the moment they are ready, for each
 queue they take) and beat (on every tick of its scheduler) prove they are alive
 in the broker's Redis (`barometre.heartbeat`), where `/readyz` reads them. Each
 process also beats under its own host name, which its container's health check
-reads (`python -m barometre.health worker|beat`): a container tests itself, not a
+reads (`python -m barometre.heartbeat worker|beat`): a container tests itself, not a
 sibling.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import sys
 
 from flask import Blueprint, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
@@ -29,7 +28,6 @@ from .auth import COORDINATOR, PUBLIC, access, bearer_token
 from .extensions import db
 from .heartbeat import (
     BEAT_HEARTBEAT_KEY,
-    HEARTBEAT_KEYS,
     HEARTBEAT_MAX_AGE,
     heartbeat_age,
     queue_consumers,
@@ -135,41 +133,3 @@ def metrics_token_matches() -> bool:
 @access(COORDINATOR, or_if=metrics_token_matches)
 def metrics() -> ResponseReturnValue:
     return Response(exposition(db.session, settings()), content_type=CONTENT_TYPE)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m barometre.health [worker|beat]`: the worker's or beat's container health check.
-
-    Exit 0 while the heartbeat this host's worker (or beat) wrote in Redis is
-    fresh, 1 otherwise. A beat waiting for the lock never beats: unhealthy.
-    """
-    import socket
-
-    from .settings import settings_from_env_or_exit
-
-    args = sys.argv[1:] if argv is None else argv
-    kind = args[0] if args else "worker"
-    if kind not in HEARTBEAT_KEYS:
-        print("usage: python -m barometre.health [worker|beat]")
-        return 2
-    url = redis_url_of(settings_from_env_or_exit())
-    if not url:
-        print(f"embedded mode: no {kind} to check")
-        return 0
-    client = redis_client(url)
-    try:
-        age = heartbeat_age(client, f"{HEARTBEAT_KEYS[kind]}:{socket.gethostname()}")
-    except RedisError:
-        print("broker unreachable")
-        return 1
-    finally:
-        client.close()
-    if age is None or age > HEARTBEAT_MAX_AGE:
-        print(f"{kind} heartbeat of this host missing or older than 5 minutes")
-        return 1
-    print(f"{kind} alive (heartbeat {age:.0f} s ago)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,13 +8,15 @@ the broker's queues read for their length and their oldest task's age.
   killed is gone when its field is `CONSUMER_MAX_AGE` old. So `/readyz` names the very
   queue nobody takes — alert deliveries with no delivery worker — not just "a worker".
 - Each worker and beat also beat under their host name: what a container's health
-  check reads (`python -m barometre.health worker|beat`), a container testing itself.
+  check reads (`python -m barometre.heartbeat worker|beat`), a container testing itself.
 - Beat beats on every tick of its scheduler, under its key and its host's.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -168,3 +170,43 @@ def redis_url_of(current: Settings) -> str:
 def redis_client(url: str) -> Redis:
     # Short timeouts: a frozen Redis must not hang the probe.
     return Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m barometre.heartbeat [worker|beat]`: a worker's or beat's container
+    health check, kept light (Redis and the settings, not the web app): on a busy host
+    it answers well within its 10 s.
+
+    Exit 0 while the heartbeat this host's worker (or beat) wrote in Redis is
+    fresh, 1 otherwise. A beat waiting for the lock never beats: unhealthy.
+    """
+    from redis.exceptions import RedisError
+
+    from .settings import settings_from_env_or_exit
+
+    args = sys.argv[1:] if argv is None else argv
+    kind = args[0] if args else "worker"
+    if kind not in HEARTBEAT_KEYS:
+        print("usage: python -m barometre.heartbeat [worker|beat]")
+        return 2
+    url = redis_url_of(settings_from_env_or_exit())
+    if not url:
+        print(f"embedded mode: no {kind} to check")
+        return 0
+    client = redis_client(url)
+    try:
+        age = heartbeat_age(client, f"{HEARTBEAT_KEYS[kind]}:{socket.gethostname()}")
+    except RedisError:
+        print("broker unreachable")
+        return 1
+    finally:
+        client.close()
+    if age is None or age > HEARTBEAT_MAX_AGE:
+        print(f"{kind} heartbeat of this host missing or older than 5 minutes")
+        return 1
+    print(f"{kind} alive (heartbeat {age:.0f} s ago)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -111,9 +111,9 @@ def test_every_service_checks_its_own_health(compose: dict[str, Any]) -> None:
     assert "redis-cli ping" in tests["redis"]
     assert "/mailpit readyz" in tests["mailpit"]
     assert "127.0.0.1:8000/healthz" in tests["web"]
-    assert tests["worker"] == "CMD python -m barometre.health worker"
-    assert tests["delivery"] == "CMD python -m barometre.health worker"
-    assert tests["beat"] == "CMD python -m barometre.health beat"
+    assert tests["worker"] == "CMD python -m barometre.heartbeat worker"
+    assert tests["delivery"] == "CMD python -m barometre.heartbeat worker"
+    assert tests["beat"] == "CMD python -m barometre.heartbeat beat"
     # The one-shot's exit code is its health; nothing inherits the web check.
     assert services["migrate"]["healthcheck"] == {"disable": True}
     assert not re.search(r"^HEALTHCHECK", (ROOT / "Dockerfile").read_text(), re.MULTILINE)

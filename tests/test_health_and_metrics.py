@@ -151,10 +151,10 @@ def test_a_queue_a_worker_stops_taking_is_withdrawn(redis_server: OwnRedis) -> N
 def test_each_container_checks_its_own_heartbeat(
     redis_server: OwnRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`python -m barometre.health beat` reads this host's beat heartbeat, not a sibling's."""
+    """`python -m barometre.heartbeat beat` reads this host's beat heartbeat, not a sibling's."""
     import socket
 
-    from barometre import health
+    from barometre import heartbeat as health
 
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     monkeypatch.delenv("BAROMETRE_ENV", raising=False)
@@ -395,7 +395,7 @@ def test_notifications_by_state_when_the_table_exists(client: FlaskClient) -> No
 
 
 def test_worker_container_health_check(tmp_path: Path, redis_server: OwnRedis) -> None:
-    """`python -m barometre.health worker`, the worker's health check in docker-compose.yml."""
+    """`python -m barometre.heartbeat worker`, the worker's health check in docker-compose.yml."""
     import socket
 
     def check() -> subprocess.CompletedProcess[str]:
@@ -405,7 +405,7 @@ def test_worker_container_health_check(tmp_path: Path, redis_server: OwnRedis) -
             "REDIS_URL": redis_server.url,
         }
         return subprocess.run(
-            [sys.executable, "-m", "barometre.health", "worker"],
+            [sys.executable, "-m", "barometre.heartbeat", "worker"],
             env=env,
             capture_output=True,
             text=True,
