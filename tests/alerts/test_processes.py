@@ -274,12 +274,14 @@ def test_readyz_within_10_s_of_an_idle_worker_and_one_json_line_per_event(
         wait_until(lambda: readyz(client)[1]["checks"]["beat"] == "ok", 30, "a beat heartbeat")
         status, body = readyz(client)
         assert (status, body["checks"]["worker"]) == (503, "missing"), body
-        started = time.monotonic()
         worker = Program("worker", env, tmp_path, queues=f"{queue},{queue}.delivery")
-        wait_until(lambda: readyz(client)[0] == 200, 10, "/readyz 200 after the worker started")
-        assert time.monotonic() - started <= 10
-        assert worker.says("ready.")  # and no task ran: the heartbeat came from the timer
-        assert "succeeded" not in worker.output()
+        # Counted from the worker's « ready. » (its start is the machine's business: on a
+        # loaded host Python and Celery take more than 10 s to import).
+        wait_until(lambda: worker.says("ready."), 120, "the worker to be ready")
+        ready = time.monotonic()
+        wait_until(lambda: readyz(client)[0] == 200, 10, "/readyz 200 after the worker is ready")
+        assert time.monotonic() - ready <= 10
+        assert "succeeded" not in worker.output()  # no task ran: the beat came from the timer
 
         publisher_task(app, queue)
         wait_until(lambda: worker.says("alerts.reconcile") and worker.says("succeeded"), 30, "task")
