@@ -399,7 +399,7 @@ def remove_passkey(
 def _refuse_last(session: DbSession, user: User, settings: Settings, keeping: bool) -> None:
     if not keeping and required(user, settings):
         refused = _(
-            "La deuxième étape est obligatoire pour votre compte\xa0: "
+            "La deuxième étape est obligatoire pour votre compte : "
             "ajoutez-en une autre avant de retirer celle-ci."
         )
         raise ValidationFailed({"two_step": [refused]})

@@ -90,7 +90,9 @@ def _after_password(user: User, target: str) -> ResponseReturnValue:
         return two_step_views.begin(user, target)
     sign_in(user)
     if two_step.required(user, settings()):
-        flash(_("Votre compte demande une deuxième étape : configurez-la pour continuer."), "info")
+        flash(
+            _("Votre compte demande une deuxième étape : configurez-en une pour continuer."), "info"
+        )
         return redirect(url_for("intake.two_step_setup"), 303)
     return redirect(target, 303)
 
