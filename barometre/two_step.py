@@ -39,7 +39,7 @@ from webauthn import (
     verify_registration_response,
 )
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
@@ -317,7 +317,7 @@ def add_passkey(
             expected_rp_id=rp_id(settings),
             expected_origin=origin(settings),
         )
-    except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as error:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as error:
         raise PasskeyRefused(str(error)) from None
     credential_id = bytes_to_base64url(verified.credential_id)
     taken = select(func.count()).where(PasskeyCredential.credential_id == credential_id)
@@ -374,7 +374,7 @@ def verify_passkey(
             credential_public_key=passkey.public_key,
             credential_current_sign_count=passkey.sign_count,
         )
-    except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError) as error:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as error:
         raise PasskeyRefused(str(error)) from None
     passkey.sign_count = verified.new_sign_count
     passkey.last_used_at = clock.now()
