@@ -296,6 +296,8 @@ def _refused(failed: ValidationFailed) -> ResponseReturnValue:
 @bp.post("/profil/deuxieme-etape/application/retirer")
 @access(USER, before_two_step=True)
 def two_step_remove_totp() -> ResponseReturnValue:
+    if not two_step.has_totp(current_user):
+        return redirect(url_for("intake.two_step_setup"), 303)
     form = ConfirmPasswordForm()
     if not _password_confirmed(form):
         return _setup_page(password_form=form, status=422)
@@ -311,11 +313,11 @@ def two_step_remove_totp() -> ResponseReturnValue:
 @bp.post("/profil/deuxieme-etape/codes")
 @access(USER, before_two_step=True)
 def two_step_codes() -> ResponseReturnValue:
+    if not two_step.has_second_step(db.session, current_user):
+        return redirect(url_for("intake.two_step_setup"), 303)
     form = ConfirmPasswordForm()
     if not _password_confirmed(form):
         return _setup_page(password_form=form, status=422)
-    if not two_step.has_second_step(db.session, current_user):
-        return redirect(url_for("intake.two_step_setup"), 303)
     codes = two_step.new_recovery_codes(db.session, current_user)
     db.session.commit()
     return _codes_page(codes)
@@ -324,6 +326,8 @@ def two_step_codes() -> ResponseReturnValue:
 @bp.post("/profil/deuxieme-etape/desactiver")
 @access(USER, before_two_step=True)
 def two_step_disable() -> ResponseReturnValue:
+    if not two_step.has_second_step(db.session, current_user):
+        return redirect(url_for("intake.two_step_setup"), 303)
     form = ConfirmPasswordForm()
     if not _password_confirmed(form):
         return _setup_page(password_form=form, status=422)
