@@ -333,7 +333,7 @@ def add_passkey(
     )
     session.add(passkey)
     session.flush()
-    audit(session, user, "passkey.add", passkey)
+    audit(session, user, "passkey.add", user, passkey=passkey.id, name=passkey.name)
     return passkey, _first_recovery_codes(session, user)
 
 
