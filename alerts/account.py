@@ -1,4 +1,5 @@
-"""Account emails (invitation, password reset) as notifications: recording and hand-over.
+"""Account emails (invitation, password reset, second step reset) as notifications:
+recording and hand-over.
 
 Intake asks for them (`barometre.password_links.email_link`, which sends
 `signals.account_email_wanted`); `queue`, connected by `alerts.init_app`, records
@@ -76,7 +77,7 @@ def queue(
         language=supported(language) if language else language_of(user, current_settings()),
         created_at=now,
         next_attempt_at=now,
-        give_up_at=now + min(GIVE_UP_AFTER, MAX_AGE[purpose]),
+        give_up_at=now + min(GIVE_UP_AFTER, MAX_AGE.get(purpose, GIVE_UP_AFTER)),
     )
     session.add(row)
     session.flush()

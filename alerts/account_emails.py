@@ -1,4 +1,4 @@
-"""Account emails (invitation, password reset): composed when they are sent.
+"""Account emails (invitation, password reset, second step reset): composed when sent.
 
 The password link is signed then, from the notification's user id and dated by
 the row: it is stored nowhere and shown nowhere in the console. The words come
@@ -51,6 +51,25 @@ def account_content(session: DbSession, notification: Notification, settings: Se
             "days": hours // 24,
             "invitation": purpose == INVITE,
             "lang": notification.language,
+            "barometer_url": barometer_url(settings),
+        }
+    )
+
+
+def two_step_reset_content(
+    session: DbSession, notification: Notification, settings: Settings
+) -> Content:
+    """The notice that the account's second step was reset (`users reset-two-step`): no
+    link in it, only what happened and what to do if the holder did not ask for it."""
+    user = session.get(User, notification.user_id) if notification.user_id else None
+    if user is None or not user.is_active:
+        raise PermanentFailure("Compte introuvable ou désactivé\xa0: avis non envoyé.")
+    return Content(
+        {
+            "name": user.name,
+            "email": user.email,
+            "lang": notification.language,
+            "login_url": settings.base_url.rstrip("/") + "/connexion",
             "barometer_url": barometer_url(settings),
         }
     )

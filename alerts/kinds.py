@@ -19,7 +19,7 @@ from flask_babel.speaklater import LazyString
 from barometre.extensions import DbSession
 from barometre.settings import Settings
 
-from .account_emails import account_content
+from .account_emails import account_content, two_step_reset_content
 from .digest import digest_content
 from .emails import (
     TOPIC_ALERTS,
@@ -48,6 +48,7 @@ from .models import (
     TO_SERVICE,
     TO_USER,
     TROUBLE,
+    TWO_STEP_RESET,
     Notification,
 )
 from .trouble import trouble_content
@@ -103,6 +104,13 @@ EMAIL_KINDS: dict[str, EmailKind] = {
         account_content,
         topic=None,
         private=True,
+    ),
+    TWO_STEP_RESET: EmailKind(
+        "account_two_step",
+        _l("Deuxième étape réinitialisée"),
+        frozenset({TO_USER}),
+        two_step_reset_content,
+        topic=None,
     ),
 }
 

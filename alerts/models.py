@@ -64,10 +64,12 @@ DIGEST = "digest"
 TROUBLE = "trouble"
 # « Toujours en code rouge »: repeated every RED_REMINDER_DAYS while a red lasts (alerts.reminders).
 REMINDER = "reminder"
-# Account emails (alerts.account): an invitation, a password reset; to a user.
+# Account emails (alerts.account): an invitation, a password reset, the notice that the
+# second step was reset (`barometre.two_step.RESET_EMAIL`); to a user.
 INVITE = "invite"
 RESET = "reset"
-ACCOUNT_KINDS = (INVITE, RESET)
+TWO_STEP_RESET = "twostep"
+ACCOUNT_KINDS = (INVITE, RESET, TWO_STEP_RESET)
 # The confirmation asked of an address that wants to follow an establishment (issue 19).
 FOLLOW = "follow"
 

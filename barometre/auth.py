@@ -15,11 +15,13 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, abort, current_app, g, request
+from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask import session as cookie_session
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import Select, bindparam, select
 
-from . import clock
+from . import clock, two_step
 from .extensions import DbSession, db, login_manager
 from .models import ROLE_COORDINATOR, ApiToken, User
 
@@ -105,7 +107,10 @@ def touch(api_token: ApiToken) -> None:
 
 
 def access(
-    rule: str, token_only: bool = False, or_if: Callable[[], bool] | None = None
+    rule: str,
+    token_only: bool = False,
+    or_if: Callable[[], bool] | None = None,
+    before_two_step: bool = False,
 ) -> Callable[[F], F]:
     """Declare who may reach a view.
 
@@ -113,6 +118,8 @@ def access(
     session cookie (API writes are exempt from CSRF, so a cookie must not do).
     `or_if`: a check of a credential of the view's own (e.g. the metrics
     scraper's token); when it returns True the request is let in as well.
+    `before_two_step`: open to a signed-in account that must set up its second step
+    and has not yet (the setup pages, signing out); every other page sends it there.
     """
     if rule not in RULES:
         raise ValueError(rule)
@@ -121,6 +128,7 @@ def access(
         view.access_rule = rule  # type: ignore[attr-defined]
         view.access_token_only = token_only  # type: ignore[attr-defined]
         view.access_or_if = or_if  # type: ignore[attr-defined]
+        view.access_before_two_step = before_two_step  # type: ignore[attr-defined]
         return view
 
     return mark
@@ -169,7 +177,7 @@ def allowed(rule: str | None, user: Any) -> bool | None:
     return True
 
 
-def enforce_access() -> None:
+def enforce_access() -> ResponseReturnValue | None:
     """before_request: the one place where access is decided."""
     rule = rule_of(request.endpoint)
     if rule is None:
@@ -177,7 +185,7 @@ def enforce_access() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     or_if = getattr(view, "access_or_if", None)
     if or_if is not None and or_if():
-        return
+        return None
     token = api_token()
     if token is not None and not current_user.is_authenticated:
         abort(401)  # a token was sent and it is not valid
@@ -188,6 +196,26 @@ def enforce_access() -> None:
         abort(401)
     if verdict is False:
         abort(403)
+    return second_step_first(view)
+
+
+def second_step_first(view: Any) -> ResponseReturnValue | None:
+    """A session of an account that must set up its second step (REQUIRE_TWO_STEP) opens
+    only the setup pages and signing out: a page is sent to the setup, anything else 403.
+
+    Only a bearer token on the JSON API is not a session (and no token opens an HTML
+    page: `api_token`); a session cookie beside a token is still a session.
+    """
+    if not current_user.is_authenticated or "_user_id" not in cookie_session:
+        return None
+    if request.endpoint == "static" or getattr(view, "access_before_two_step", True):
+        return None
+    settings = current_app.config["SETTINGS"]
+    if not two_step.must_set_up(db.session, current_user, settings):
+        return None
+    if request.method in ("GET", "HEAD") and not request.path.startswith(API_PREFIX):
+        return redirect(url_for(two_step.SETUP_ENDPOINT), 303)
+    abort(403)
 
 
 def init_auth(app: Flask) -> None:

@@ -22,6 +22,7 @@ from . import (
     history_template,
     password_links,
     services,
+    two_step,
 )
 from . import seed as seeding
 from .addresses import AddressError, account_form, check_address
@@ -208,6 +209,26 @@ def enable_user(email: str) -> None:
         return
     db.session.commit()
     click.echo(f"Compte réactivé\xa0: {user.email}.")
+
+
+@users.command("reset-two-step")
+@click.argument("email")
+def reset_two_step(email: str) -> None:
+    """Retire la deuxième étape d'un compte (application, clés d'accès, codes de secours) ;
+    la personne est prévenue par courriel."""
+    user = find_account(email)
+    removed = two_step.reset(db.session, None, user)
+    db.session.commit()
+    app_state = "retirée" if removed["totp"] else "absente"
+    keys = ngettext("%(num)d clé d'accès", "%(num)d clés d'accès", removed["passkeys"])
+    codes = ngettext(
+        "%(num)d code de secours", "%(num)d codes de secours", removed["recovery_codes"]
+    )
+    click.echo(
+        f"Deuxième étape réinitialisée pour {user.email}\xa0: application de codes {app_state}, "
+        f"{keys} et {codes} retirés. La personne est prévenue par courriel\xa0; à sa prochaine "
+        "connexion, elle en configure une nouvelle si elle y est tenue."
+    )
 
 
 def _changes_recorded(count: int) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -233,6 +234,12 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     # Bumped on password change: every older session stops being valid.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    # The second step (barometre.two_step): a TOTP secret (base32, stored as is: it is no
+    # more secret than the password hash beside it), in use once confirmed by a code; the
+    # time step of the last code accepted, so that a code serves once.
+    totp_secret: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     service: Mapped[MemberService | None] = relationship()
 
@@ -260,6 +267,35 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     user: Mapped[User] = relationship()
+
+
+class RecoveryCode(db.Model):  # type: ignore[name-defined]
+    """One of the ten codes that replace a lost second step, each used once.
+
+    Only its SHA-256 is stored: a code is long and random (no dictionary to try).
+    """
+
+    __tablename__ = "recovery_code"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class PasskeyCredential(db.Model):  # type: ignore[name-defined]
+    """A passkey or security key (WebAuthn) of an account: its public key only."""
+
+    __tablename__ = "passkey_credential"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # The authenticator's credential id, base64url (no padding).
+    credential_id: Mapped[str] = mapped_column(String(400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class ReportCondition(db.Model):  # type: ignore[name-defined]

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from . import clock, signals
 from .auth import COORDINATOR, access
 from .extensions import DbSession, db
-from .models import ApiToken, AuditEntry, Contact, Report, Situation, User
+from .models import ApiToken, AuditEntry, Contact, PasskeyCredential, Report, Situation, User
 from .retention import description_cutoff
 from .settings import Settings
 from .settings import current as settings
@@ -81,6 +81,18 @@ def inventory(session: DbSession, current: Settings) -> Inventory:
             str(_l("Personne : le jeton n'est montré qu'une fois")),
             str(_l("Jusqu'à leur révocation")),
             _count(session, model=ApiToken),
+        ),
+        Holding(
+            str(
+                _l(
+                    "Deuxième étape des comptes (secret de l'application de codes, clés "
+                    "publiques des clés d'accès, empreintes des codes de secours)"
+                )
+            ),
+            str(_l("Personne : seule la connexion s'en sert")),
+            str(_l("Jusqu'à leur retrait par la personne ou leur réinitialisation")),
+            _count(session, User.totp_confirmed_at.is_not(None), model=User)
+            + _count(session, model=PasskeyCredential),
         ),
         Holding(
             str(_l("Contacts des établissements (adresse électronique, nom, langue, préférences)")),

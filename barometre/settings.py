@@ -93,6 +93,9 @@ class Settings:
     fidex_contact_name: str = ""
     fidex_contact_email: str = ""
     fidex_contact_phone: str = ""
+    # Who must sign in with a second step (issue 29): "coordinators", "all" or "none";
+    # empty: by the mode, "coordinators" in production, "none" in development.
+    require_two_step: str = ""
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
     # A mail setting that could not be read (e.g. SMTP_PORT=abc): its default stands in,
@@ -102,6 +105,13 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def two_step_required_of(self) -> str:
+        """REQUIRE_TWO_STEP, or the mode's default: coordinators in production, none else."""
+        if self.require_two_step:
+            return self.require_two_step
+        return "coordinators" if self.production else "none"
 
     @property
     def broker_url(self) -> str:
@@ -206,6 +216,7 @@ class Settings:
         return [*self.unreadable_mail, *_mail_problems(self), *_backend_problems(self)]
 
 
+TWO_STEP_RULES = ("coordinators", "all", "none")
 DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql", "postgresql+psycopg")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 BROKER_SCHEMES = (*REDIS_SCHEMES, "redis+socket", "sentinel", "amqp", "amqps", "pyamqp")
@@ -328,6 +339,11 @@ def _limit_problems(settings: Settings) -> list[str]:
         found.append("TRUSTED_PROXIES: nombre de proxys de confiance devant l'application, 0 à 5")
     if settings.metrics_token and len(settings.metrics_token) < 24:
         found.append("METRICS_TOKEN: au moins 24 caractères (ou vide pour le désactiver)")
+    if settings.require_two_step not in ("", *TWO_STEP_RULES):
+        found.append(
+            "REQUIRE_TWO_STEP: 'coordinators', 'all' ou 'none' "
+            "(vide\xa0: 'coordinators' en production, 'none' en développement)"
+        )
     if settings.default_locale not in LANGUAGES:
         found.append("DEFAULT_LOCALE: 'fr', 'nl' ou 'en'")
     try:

@@ -20,7 +20,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from barometre import account_access
+from barometre import account_access, two_step
 from barometre import password_links as links
 from barometre.auth import COORDINATOR, PUBLIC, USER, access
 from barometre.errors import ValidationFailed
@@ -29,8 +29,8 @@ from barometre.languages import LANGUAGES, supported
 from barometre.models import MemberService, User
 from barometre.settings import current as settings
 
-from . import accounts
-from .blueprint import bp, client_address, current_language, safe_next
+from . import accounts, two_step_views
+from .blueprint import bp, client_address, current_language, home_for, safe_next
 from .forms import (
     ChangePasswordForm,
     ForgotPasswordForm,
@@ -39,6 +39,7 @@ from .forms import (
     LoginForm,
     SetPasswordForm,
 )
+from .signin import sign_in
 
 LANG_COOKIE_AGE = 365 * 24 * 3600
 
@@ -57,12 +58,6 @@ EMAILS_SENT_IN = {
         "ne change que la langue des pages."
     ),
 }
-
-
-def home_for(user: User) -> str:
-    if user.is_coordinator:
-        return url_for("barometre.index")
-    return url_for("intake.questionnaire")
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
@@ -85,12 +80,25 @@ def login() -> ResponseReturnValue:
     if user is None:
         error = _("Adresse électronique ou mot de passe incorrect.")
         return render_template("intake/login.html", form=form, refused=error), 422
-    login_user(user)
-    return redirect(safe_next(form.next.data, home_for(user)), 303)
+    return _after_password(user, safe_next(form.next.data, home_for(user)))
+
+
+def _after_password(user: User, target: str) -> ResponseReturnValue:
+    """The password is right: the second step when the account has one; else signed in,
+    and sent to set one up first when REQUIRE_TWO_STEP asks it of this account."""
+    if two_step.has_second_step(db.session, user):
+        return two_step_views.begin(user, target)
+    sign_in(user)
+    if two_step.required(user, settings()):
+        flash(
+            _("Votre compte demande une deuxième étape : configurez-en une pour continuer."), "info"
+        )
+        return redirect(url_for("intake.two_step_setup"), 303)
+    return redirect(target, 303)
 
 
 @bp.post("/deconnexion")
-@access(PUBLIC)
+@access(PUBLIC, before_two_step=True)
 def logout() -> ResponseReturnValue:
     if current_user.is_authenticated:
         # A saved copy of the session cookie must not sign anyone in again.
@@ -137,9 +145,8 @@ def set_password(token: str) -> ResponseReturnValue:
         return render_template("intake/set_password.html", form=form, user=check.user), status
     accounts.set_password(db.session, check.user, form.password.data or "")
     db.session.commit()
-    login_user(check.user)
     flash(_("Votre mot de passe est enregistré."), "success")
-    return redirect(home_for(check.user), 303)
+    return _after_password(check.user, home_for(check.user))
 
 
 @bp.get("/profil")
@@ -202,7 +209,7 @@ def profile_password() -> ResponseReturnValue:
 
 
 @bp.post("/langue")
-@access(PUBLIC)
+@access(PUBLIC, before_two_step=True)
 def choose_language() -> ResponseReturnValue:
     """The header's language switch: the pages' language, a cookie, for everyone.
 

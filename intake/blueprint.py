@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, request
+from flask import Blueprint, request, url_for
 from flask_babel import get_locale
 
 from barometre.clients import client_network
@@ -43,6 +43,13 @@ def safe_next(target: str | None, default: str) -> str:
     if "\\" in target:
         return default
     return target
+
+
+def home_for(user: Any) -> str:
+    """Where an account lands once signed in."""
+    if user.is_coordinator:
+        return url_for("barometre.index")
+    return url_for("intake.questionnaire")
 
 
 def client_address() -> str:

@@ -345,3 +345,34 @@ class TokenForm(Form):
         _l("Nom du jeton"),
         validators=[InputRequired(message=REQUIRED), Length(max=100), printable_line],
     )
+
+
+class SecondStepForm(Form):
+    """After the password: a code of the code app, or a recovery code."""
+
+    code = StringField(
+        _l("Code"),
+        validators=[InputRequired(message=REQUIRED), Length(max=64), printable_line],
+    )
+
+
+class TotpSetupForm(Form):
+    """The first code of the code app, which confirms it is set up."""
+
+    code = StringField(
+        _l("Code à 6 chiffres"),
+        validators=[InputRequired(message=REQUIRED), Length(max=16), printable_line],
+    )
+
+
+class ConfirmPasswordForm(Form):
+    """Turning off the second step, or new recovery codes: the password again."""
+
+    password = PasswordField(
+        _l("Mot de passe"),
+        validators=[InputRequired(message=REQUIRED), Length(max=PASSWORD_MAX), no_nul],
+    )
+
+
+class ActionForm(Form):
+    """A button that changes something: its CSRF token only."""

@@ -1,4 +1,5 @@
-"""What the intake package stores besides the core's models: failed sign-ins, reset requests."""
+"""What the intake package stores besides the core's models: failed sign-ins, reset requests,
+failed second steps."""
 
 from __future__ import annotations
 
@@ -40,6 +41,21 @@ class ResetRequest(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         Index("ix_reset_request_account_at", "account_key", "at"),
         Index("ix_reset_request_address_at", "address", "at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    account_key: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+
+
+class SecondStepFailure(db.Model):  # type: ignore[name-defined]
+    """One failed second step (a wrong code or passkey), kept an hour, counted per account
+    (its id, hashed like `LoginFailure`'s key) and per address."""
+
+    __tablename__ = "second_step_failure"
+    __table_args__ = (
+        Index("ix_second_step_failure_account_at", "account_key", "at"),
+        Index("ix_second_step_failure_address_at", "address", "at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)

@@ -7,6 +7,10 @@ mailbox typed and 10 per client within 15 minutes, whether an account exists
 for the address or not (so the refusal says nothing about accounts either).
 Each one may send an email, so the limits are lower than for sign-ins.
 
+A second step (a code or a passkey after the password) is throttled like a
+sign-in: after 5 failures within a minute, per account or per address, the
+next attempt is refused until the window has passed.
+
 Failures and requests live in the database so that every web process sees the
 same counts.
 """
@@ -22,7 +26,7 @@ from barometre import clock
 from barometre.addresses import mailbox
 from barometre.extensions import DbSession
 
-from .models import LoginFailure, ResetRequest
+from .models import LoginFailure, ResetRequest, SecondStepFailure
 
 WINDOW = timedelta(minutes=1)
 MAX_FAILURES = 5
@@ -76,4 +80,30 @@ def record_reset_request(session: DbSession, email: str, address: str) -> None:
     now = clock.now()
     session.execute(delete(ResetRequest).where(ResetRequest.at < now - KEEP))
     session.add(ResetRequest(at=now, account_key=account_key(email), address=address[:64]))
+    session.flush()
+
+
+def _second_step_key(user_id: int) -> str:
+    return hashlib.sha256(f"second-step:{user_id}".encode()).hexdigest()
+
+
+def second_step_throttled(session: DbSession, user_id: int, address: str) -> bool:
+    """Too many failed second steps for this account, or from this client."""
+    since = clock.now() - WINDOW
+    checks = (
+        (SecondStepFailure.account_key, _second_step_key(user_id)),
+        (SecondStepFailure.address, address[:64]),
+    )
+    for column, value in checks:
+        query = select(func.count()).where(column == value, SecondStepFailure.at > since)
+        if (session.scalar(query) or 0) >= MAX_FAILURES:
+            return True
+    return False
+
+
+def record_second_step_failure(session: DbSession, user_id: int, address: str) -> None:
+    now = clock.now()
+    session.execute(delete(SecondStepFailure).where(SecondStepFailure.at < now - KEEP))
+    key = _second_step_key(user_id)
+    session.add(SecondStepFailure(at=now, account_key=key, address=address[:64]))
     session.flush()

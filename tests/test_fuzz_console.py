@@ -298,8 +298,19 @@ FORMS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
             "submission_id": ("",),
         },
     ),
+    # The second step's setup (issue 29): the app's first code, the password asked again.
+    "two-step-totp": ("/profil/deuxieme-etape/application", {"code": ("123456", "12 34 56")}),
+    "two-step-codes": ("/profil/deuxieme-etape/codes", {"password": ("mot-de-passe-solide",)}),
+    "two-step-disable": (
+        "/profil/deuxieme-etape/desactiver",
+        {"password": ("mot-de-passe-solide",)},
+    ),
+    "two-step-remove-app": (
+        "/profil/deuxieme-etape/application/retirer",
+        {"password": ("mot-de-passe-solide",)},
+    ),
 }
-WORKER_FORMS = {"questionnaire"}
+WORKER_FORMS = {"questionnaire", "two-step-totp"}
 
 
 def ids(world: World) -> dict[str, str]:

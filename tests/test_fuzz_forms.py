@@ -35,13 +35,15 @@ from barometre.models import (
     Contact,
     Establishment,
     MemberService,
+    PasskeyCredential,
+    RecoveryCode,
     Report,
     Situation,
     User,
 )
 from barometre.services import MAX_COUNT, valid_submission_id
-from intake.models import ResetRequest
-from tests.conftest import file_report, login, make_user
+from intake.models import ResetRequest, SecondStepFailure
+from tests.conftest import PASSWORD, file_report, login, make_user
 from tests.fuzz import (
     LINE_BREAKS,
     MISSING,
@@ -628,3 +630,110 @@ def test_resolve_refuses_every_bad_note(app: Flask, client: FlaskClient) -> None
         "note",
         lambda: db.session.scalar(select(Situation.status).where(Situation.id == situation.id)),
     )
+
+
+# --- the second step (issue 29) ----------------------------------------------------------------
+
+SECOND_STEP_TEXT = st.one_of(
+    form_text(80),
+    hostile(),
+    st.from_regex(r"[0-9 ]{0,10}", fullmatch=True),
+    st.from_regex(r"[a-zA-Z2-9 -]{14,24}", fullmatch=True),
+)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | form_text(40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(form_text(12), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def with_totp(user: User) -> None:
+    user.totp_secret, user.totp_confirmed_at = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", clock.now()
+    db.session.commit()
+
+
+def test_the_second_step_form_takes_anything_without_a_5xx(app: Flask) -> None:
+    """Typed codes (wrong, hostile, recovery-shaped): refused with a French message, 429
+    once throttled, never a 5xx, never signed in."""
+    user = make_user(email="deux@example.org")
+    with_totp(user)
+
+    @fuzz_settings(300)
+    @given(code=SECOND_STEP_TEXT, address=st.sampled_from(["192.0.2.1", "192.0.2.2"]))
+    def check(code: str, address: str) -> None:
+        db.session.execute(delete(SecondStepFailure))
+        db.session.commit()
+        client = app.test_client()
+        password = client.post("/connexion", data={"email": user.email, "password": PASSWORD})
+        assert password.status_code == 303
+        response = client.post(
+            "/connexion/deuxieme-etape", data={"code": code}, environ_base={"REMOTE_ADDR": address}
+        )
+        assert response.status_code in (422, 429), (response.status_code, code)
+        page = page_of(response)
+        assert "Code incorrect" in page or intake_errors(response).get("code"), code
+        assert client.get("/profil").status_code != 200
+
+    check()
+
+
+def test_the_setup_forms_take_anything_without_a_5xx(app: Flask, client: FlaskClient) -> None:
+    """The first code of the app, the password asked again, the passkey ceremonies' JSON:
+    refused (4xx), never a 5xx, nothing stored."""
+    user = make_user(email="setup@example.org")
+    login(client, user)
+    client.get("/profil/deuxieme-etape")
+
+    def stored() -> tuple[int, int, str]:
+        db.session.expire_all()
+        fresh = db.session.get(User, user.id)
+        assert fresh is not None
+        return count(RecoveryCode), count(PasskeyCredential), fresh.totp_secret
+
+    before = stored()
+
+    @fuzz_settings(200)
+    @given(code=SECOND_STEP_TEXT, password=form_text(60), body=JSON_VALUES)
+    def check(code: str, password: str, body: Any) -> None:
+        totp = client.post("/profil/deuxieme-etape/application", data={"code": code})
+        assert totp.status_code == 422, (totp.status_code, code)
+        assert intake_errors(totp)["code"]
+        for path in ("/profil/deuxieme-etape/codes", "/profil/deuxieme-etape/desactiver"):
+            answer = client.post(path, data={"password": password})
+            assert answer.status_code in (303, 422), (path, answer.status_code)
+        client.post("/profil/deuxieme-etape/cles/options")
+        passkey = client.post(
+            "/profil/deuxieme-etape/cles", json={"credential": body, "name": code}
+        )
+        assert 400 <= passkey.status_code < 500, passkey.status_code
+        raw = client.post(
+            "/profil/deuxieme-etape/cles", data=str(body), content_type="application/json"
+        )
+        assert 400 <= raw.status_code < 500, raw.status_code
+        assert stored() == before
+
+    check()
+
+
+def test_the_passkey_sign_in_takes_any_json_without_a_5xx(app: Flask) -> None:
+    user = make_user(email="cle@example.org")
+    db.session.add(
+        PasskeyCredential(user_id=user.id, credential_id="AAAA", public_key=b"\x00", name="x")
+    )
+    db.session.commit()
+
+    @fuzz_settings(200)
+    @given(body=JSON_VALUES, raw_id=st.sampled_from(["AAAA", "BBBB", "", "!!"]))
+    def check(body: Any, raw_id: str) -> None:
+        db.session.execute(delete(SecondStepFailure))
+        db.session.commit()
+        client = app.test_client()
+        client.post("/connexion", data={"email": user.email, "password": PASSWORD})
+        assert client.post("/connexion/deuxieme-etape/cle/options").status_code == 200
+        shaped = {"id": raw_id, "rawId": raw_id, "type": "public-key", "response": body}
+        for sent in (body, shaped):
+            response = client.post("/connexion/deuxieme-etape/cle", json=sent)
+            assert 400 <= response.status_code < 500, response.status_code
+        assert client.get("/profil").status_code != 200
+
+    check()

@@ -14,7 +14,13 @@ from tests.conftest import login
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"env": "production", "mail_backend": "outbox", "smtp_host": "smtp.example.org"}
+    # REQUIRE_TWO_STEP is `coordinators` by default in production: not this test's subject.
+    return {
+        "env": "production",
+        "mail_backend": "outbox",
+        "smtp_host": "smtp.example.org",
+        "require_two_step": "none",
+    }
 
 
 def test_the_console_says_no_email_leaves(client: FlaskClient, coordinator: User) -> None:

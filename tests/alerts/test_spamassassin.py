@@ -33,7 +33,7 @@ from alerts.models import (
     Notification,
     NotificationState,
 )
-from barometre import services
+from barometre import services, two_step
 from barometre.extensions import db
 from barometre.languages import LANGUAGES as EMAIL_LANGUAGES
 from barometre.models import ROLE_COORDINATOR, Establishment, Situation
@@ -120,6 +120,7 @@ def one_of_each_kind() -> dict[str, Notification]:
         invited = make_user(email="nouvelle@fidex.be")
         email_link(db.session, invited, INVITE)
         email_link(db.session, worker, RESET)
+        two_step.reset(db.session, None, worker)  # the notice that a second step was reset
         haren = db.session.scalars(select(Establishment).where(Establishment.slug == "haren")).one()
         choice = follow.Choice(alerts=True, red_only=False, digest=True)
         follow.request_follow(db.session, haren, "voisine@example.be", "fr", choice, "client")

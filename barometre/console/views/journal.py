@@ -55,6 +55,14 @@ AUDIT_LABELS = {
     "retention.purge": _l("Données effacées en fin de conservation"),
     "history.import": _l("Historique du comité importé"),
     "follower.remove": _l("Abonné retiré"),
+    "two_step.setup": _l("Deuxième étape configurée"),
+    "two_step.remove": _l("Deuxième étape retirée"),
+    "two_step.failure": _l("Deuxième étape refusée"),
+    "two_step.recovery_codes": _l("Nouveaux codes de secours"),
+    "two_step.recovery_code_used": _l("Code de secours utilisé"),
+    "two_step.reset": _l("Deuxième étape réinitialisée"),
+    "passkey.add": _l("Clé d'accès ajoutée"),
+    "passkey.remove": _l("Clé d'accès retirée"),
 }
 
 # What an audit entry is about: `type(target).__name__.lower()` in services.audit.
