@@ -457,9 +457,7 @@ class TestTheNewDeviceEmail:
         assert str(message["Subject"]) != "Nouvelle connexion à votre compte"
         assert "Safari" in body_of(message) and "iOS" in body_of(message)
 
-    def test_a_device_unused_for_ninety_days_is_new_again(
-        self, app: Flask, worker: User
-    ) -> None:
+    def test_a_device_unused_for_ninety_days_is_new_again(self, app: Flask, worker: User) -> None:
         start = datetime(2026, 3, 2, 9)
         with freeze_time(start) as frozen:
             here = browser(app)
