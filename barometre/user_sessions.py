@@ -22,7 +22,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, or_, select, update
 
 from . import clock
 from .extensions import DbSession
@@ -85,20 +85,17 @@ def device_of(user_agent: str) -> tuple[str, str]:
 
 
 def known_device(session: DbSession, user: User, browser: str, system: str) -> bool | None:
-    """Whether one of the account's sessions, live or seen within KNOWN_FOR, used this
+    """Whether one of the account's sessions, live or ended within KNOWN_FOR, used this
     device; None when the account never had a session (its first sign-in)."""
-    since = clock.now() - KNOWN_FOR
-    query = select(UserSession.browser, UserSession.system, UserSession.ended_at).where(
-        UserSession.user_id == user.id
-    )
-    rows = session.execute(query).all()
-    if not rows:
+    mine = select(UserSession.id).where(UserSession.user_id == user.id)
+    if session.scalar(mine.limit(1)) is None:
         return None
-    return any(
-        (row.browser, row.system) == (browser, system)
-        and (row.ended_at is None or row.ended_at >= since)
-        for row in rows
+    same = mine.where(
+        UserSession.browser == browser,
+        UserSession.system == system,
+        or_(UserSession.ended_at.is_(None), UserSession.ended_at >= clock.now() - KNOWN_FOR),
     )
+    return session.scalar(same.limit(1)) is not None
 
 
 def start(session: DbSession, user: User, user_agent: str, address: str) -> Started:

@@ -467,3 +467,28 @@ class TestTheNewDeviceEmail:
             frozen.tick(timedelta(days=91))
             signed_in(browser(app), worker)  # Firefox on Linux, not seen for 91 days
         assert len(self.emails(app)) == 2
+
+
+class TestRetention:
+    def test_an_ended_session_is_deleted_once_it_no_longer_makes_a_device_known(
+        self, app: Flask, worker: User
+    ) -> None:
+        from barometre.retention import purge_expired
+
+        settings = app.config["SETTINGS"]
+        start = datetime(2026, 3, 2, 9)
+        with freeze_time(start):
+            ended = user_sessions.start(db.session, worker, FIREFOX_LINUX, "192.0.2.1").row
+            live = user_sessions.start(db.session, worker, CHROME_WINDOWS, "192.0.2.1").row
+            user_sessions.end(db.session, ended)
+            db.session.commit()
+        with freeze_time(start + timedelta(days=90)):
+            assert purge_expired(db.session, settings).erased("sessions") == 0
+        with freeze_time(start + timedelta(days=90, seconds=1)):
+            purged = purge_expired(db.session, settings)
+            db.session.commit()
+        assert purged.erased("sessions") == 1
+        remaining = db.session.scalars(select(UserSession.id)).all()
+        assert remaining == [live.id]  # a live session stays, however old
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "retention.purge"))
+        assert entry is not None and entry.detail["sessions"] == 1
