@@ -27,6 +27,7 @@ from sqlalchemy import Select, or_, select, update
 from . import clock
 from .extensions import DbSession
 from .models import User, UserSession
+from .text import printable_only
 
 # The key of the session cookie that carries the random value.
 SESSION_KEY = "_session"
@@ -35,6 +36,7 @@ SEEN_PRECISION = timedelta(minutes=1)
 # A device is known when one of the account's sessions used it, live or seen this recently.
 KNOWN_FOR = timedelta(days=90)
 USER_AGENT_LENGTH = 300
+ADDRESS_LENGTH = 64
 # The sessions page (`intake.sessions`), linked from the new-device email.
 SESSIONS_PATH = "/profil/sessions"
 
@@ -98,8 +100,15 @@ def known_device(session: DbSession, user: User, browser: str, system: str) -> b
     return session.scalar(same.limit(1)) is not None
 
 
+def shown(text: str, length: int) -> str:
+    """A header's text as stored and shown: one line, no control character, at most
+    `length` characters (a User-Agent is whatever the client sends)."""
+    return " ".join(printable_only(text[: length * 2]).split())[:length]
+
+
 def start(session: DbSession, user: User, user_agent: str, address: str) -> Started:
     """A new session of `user` from this browser and client."""
+    user_agent, address = shown(user_agent, USER_AGENT_LENGTH), shown(address, ADDRESS_LENGTH)
     browser, system = device_of(user_agent)
     known = known_device(session, user, browser, system)
     secret = secrets.token_urlsafe(32)
@@ -109,10 +118,10 @@ def start(session: DbSession, user: User, user_agent: str, address: str) -> Star
         secret_hash=digest(secret),
         created_at=now,
         last_seen_at=now,
-        user_agent=user_agent[:USER_AGENT_LENGTH],
+        user_agent=user_agent,
         browser=browser,
         system=system,
-        client_address=address[:64],
+        client_address=address,
     )
     session.add(row)
     session.flush()

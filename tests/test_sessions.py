@@ -11,6 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from freezegun import freeze_time
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from alerts.models import Notification
@@ -492,3 +494,30 @@ class TestRetention:
         assert remaining == [live.id]  # a live session stays, however old
         entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "retention.purge"))
         assert entry is not None and entry.detail["sessions"] == 1
+
+
+class TestWhateverTheClientSends:
+    @given(agent=st.text(max_size=700), address=st.text(max_size=100))
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    def test_any_user_agent_and_address_are_stored_as_one_line(
+        self, app: Flask, agent: str, address: str
+    ) -> None:
+        """On PostgreSQL, which refuses a NUL character in text."""
+        user = db.session.scalars(select(User).order_by(User.id)).first() or make_user()
+        nested = db.session.begin_nested()
+        row = user_sessions.start(db.session, user, agent, address).row  # flushed
+        assert len(row.user_agent) <= 300 and len(row.client_address) <= 64
+        assert "\x00" not in row.user_agent + row.client_address
+        assert "\n" not in row.user_agent and row.user_agent == row.user_agent.strip()
+        nested.rollback()
+
+    def test_a_hostile_user_agent_signs_in(self, app: Flask, worker: User) -> None:
+        client = browser(app, "Firefox/1\x00\r\n\x7fX-Injected: 1" + "é" * 500)
+        row = signed_in(client, worker)
+        assert row.user_agent.startswith("Firefox/1 X-Injected: 1") and len(row.user_agent) == 300
+        assert row.browser == "Firefox"
+        assert client.get("/profil/sessions").status_code == 200
