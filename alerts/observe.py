@@ -1,6 +1,6 @@
-"""Worker-side signals: a heartbeat for /readyz and task latencies for /metrics.
-
-Both live in the broker's Redis, so every web process reads the same figures.
+"""Task signals for /metrics: each task's publication time (a header of its message,
+for the age of the oldest waiting task) and each task's latency, observed in the
+worker and kept in the broker's Redis, so every web process reads the same figures.
 Failures here never fail a task: observation is best effort.
 """
 
@@ -10,9 +10,9 @@ import logging
 import time
 from typing import Any
 
-from celery.signals import task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun
 
-from barometre.heartbeat import record_worker_heartbeat, redis_client, redis_url_of
+from barometre.heartbeat import PUBLISHED_HEADER, redis_client, redis_url_of
 from barometre.metrics import record_task_latency
 from barometre.settings import Settings
 
@@ -28,6 +28,12 @@ def client() -> Any | None:
     return _client[0]
 
 
+@before_task_publish.connect(weak=False)
+def on_task_publish(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    if headers is not None:
+        headers.setdefault(PUBLISHED_HEADER, round(time.time(), 3))
+
+
 @task_prerun.connect(weak=False)
 def on_task_start(task_id: str | None = None, **_: Any) -> None:
     if task_id:
@@ -41,7 +47,6 @@ def on_task_end(task_id: str | None = None, task: Any = None, **_: Any) -> None:
         redis = client()
         if redis is None:
             return
-        record_worker_heartbeat(redis)
         if started is not None and task is not None:
             record_task_latency(task.name, time.monotonic() - started, redis)
     except Exception as error:  # the task is done; a missing figure must not undo it

@@ -2,13 +2,15 @@
 
 - Settings: `alerts.celery_app` reads them when Celery first needs its
   configuration and exits with the French message on a wrong value; here the
-  worker and beat also refuse to run without a broker.
+  worker and beat also refuse to run without a broker, and the worker (the
+  process that sends) refuses wrong mail settings.
 - Logs: Celery's logging setup is replaced by ours (`barometre.logs`): one
   JSON line per event on stderr, Celery's own lines included; no banner, no
   stdout redirected into the log (that printed every line twice).
-- Heartbeats: the worker beats every `HEARTBEAT_EVERY` seconds from the moment
-  it is ready (a thread of its main process), beat on every tick of its
-  scheduler. `/readyz` and each container's health check read them.
+- Heartbeats (`barometre.heartbeat`): the worker beats every `HEARTBEAT_EVERY`
+  seconds from the moment it is ready, for each queue it takes (a thread of its
+  main process), and withdraws at once when it stops; beat on every tick of its
+  scheduler. `/readyz`, the console and each container's health check read them.
 - One beat: the scheduler takes a lock in Redis before sending anything; a
   second beat waits, says so once, and takes over when the first stops. The
   holder renews the lock on every tick. A lock that vanished (Redis restarted
@@ -20,32 +22,36 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import celery.apps.worker as celery_worker_module
 from celery.apps.beat import Beat as CeleryBeat
 from celery.apps.worker import Worker as CeleryWorker
 from celery.beat import PersistentScheduler
-from celery.signals import setup_logging, worker_ready, worker_shutdown
+from celery.signals import setup_logging, worker_ready, worker_shutdown, worker_shutting_down
 from redis.exceptions import RedisError
 
-from barometre.heartbeat import record_heartbeat, redis_client, redis_url_of
+from barometre.heartbeat import (
+    HEARTBEAT_EVERY,
+    drop_consumer,
+    record_beat,
+    record_consumer,
+    redis_client,
+    redis_url_of,
+)
+from barometre.jsonline import json_line
 from barometre.logs import configure_logging
-from barometre.settings import Settings, SettingsError, settings_from_env_or_exit
+from barometre.settings import Settings, refuse_to_start, settings_from_env_or_exit
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY = 15.0
 BEAT_LOCK_KEY = "barometre:beat:lock"
 BEAT_LOCK_TTL = 30  # seconds; beat ticks at least every 10 s and renews it each time
 BEAT_LOCK_RETRY = 2.0
@@ -77,9 +83,7 @@ def process_settings() -> Settings:
     """The settings of a worker or beat process; exit 4 with the French message if wrong."""
     settings = settings_from_env_or_exit()
     if not settings.broker_url:
-        error = SettingsError("Configuration invalide\xa0:\n- " + NO_BROKER)
-        print(f"Baromètre ne démarre pas. {error}", file=sys.stderr)
-        raise SystemExit(4)
+        refuse_to_start([NO_BROKER])
     return settings
 
 
@@ -106,14 +110,9 @@ def start_logging(settings: Settings) -> None:
 def say(message: str, f: Any = None) -> None:
     """Celery's `safe_say` (lines written from signal handlers, e.g. "worker: Warm
     shutdown"), as one JSON line. Like the original: no logging locks, one os.write."""
-    entry = {
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "level": "info",
-        "logger": "celery.apps.worker",
-        "event": message.strip(),
-    }
+    line = json_line("info", "celery.apps.worker", message)
     with contextlib.suppress(OSError, ValueError):
-        os.write(2, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
+        os.write(2, (line + "\n").encode())
 
 
 class Worker(CeleryWorker):
@@ -121,6 +120,10 @@ class Worker(CeleryWorker):
 
     def on_before_init(self, quiet: bool = False, **kwargs: Any) -> None:
         settings = process_settings()
+        # Workers send the emails (alerts on the delivery queue, digests on the default
+        # one): they, not migrate nor the web site, refuse wrong mail settings.
+        if problems := settings.mail_problems():
+            refuse_to_start(problems)
         start_logging(settings)
         if settings.log_format == "json":
             celery_worker_module.safe_say = say
@@ -180,40 +183,77 @@ class Beat(CeleryBeat):
 
 # --- worker heartbeat -------------------------------------------------------------------
 
-_stop_heartbeat = threading.Event()
 
+class ConsumerHeartbeat:
+    """A worker process's heartbeat thread: every `HEARTBEAT_EVERY` seconds, alive on its
+    host and taking each queue its consumer takes now (a queue it was told to stop
+    taking, `celery control cancel_consumer`, is withdrawn at the next beat). Stopped,
+    it withdraws the process from every queue at once."""
 
-def _beat_forever(url: str, name: str, stop: threading.Event) -> None:
-    client = redis_client(url)
-    while True:
+    def __init__(self, url: str, node: str, consumer: Any) -> None:
+        self.client = redis_client(url)
+        self.node = node
+        self.consumer = consumer
+        self.queues: set[str] = set()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="heartbeat", daemon=True)
+
+    def taken(self) -> set[str]:
+        task_consumer = getattr(self.consumer, "task_consumer", None)
+        queues = getattr(task_consumer, "queues", None)
+        if queues is None:  # between two connections: as at the last beat
+            return self.queues
+        return {queue.name for queue in queues}
+
+    def beat(self) -> None:
+        taken = self.taken()
+        record_consumer(self.client, self.node, host(), sorted(taken), sorted(self.queues - taken))
+        self.queues = taken
+
+    def run(self) -> None:
+        while True:
+            try:
+                self.beat()
+            except Exception as error:  # Redis away: say so, keep trying
+                log.warning("worker heartbeat skipped: %s", type(error).__name__)
+            if self.stopping.wait(HEARTBEAT_EVERY):
+                break
         try:
-            record_heartbeat(client, "worker", name)
-        except Exception as error:  # Redis away: say so, keep trying
-            log.warning("worker heartbeat skipped: %s", type(error).__name__)
-        if stop.wait(HEARTBEAT_EVERY):
-            return
+            drop_consumer(self.client, self.node, sorted(self.queues))
+        except Exception as error:
+            log.warning("worker heartbeat not withdrawn: %s", type(error).__name__)
+
+    def start(self) -> ConsumerHeartbeat:
+        self.thread.start()
+        return self
+
+    def stop(self, wait: float = 0.0) -> None:
+        self.stopping.set()
+        if wait:
+            self.thread.join(wait)
 
 
-def start_worker_heartbeat(settings: Settings, name: str) -> threading.Thread | None:
-    url = redis_url_of(settings)
-    if not url:
-        return None
-    _stop_heartbeat.clear()
-    thread = threading.Thread(
-        target=_beat_forever, args=(url, name, _stop_heartbeat), name="heartbeat", daemon=True
-    )
-    thread.start()
-    return thread
+_heartbeats: list[ConsumerHeartbeat] = []
 
 
 @worker_ready.connect(weak=False)
-def on_worker_ready(**_: Any) -> None:
-    start_worker_heartbeat(settings_from_env_or_exit(), host())
+def on_worker_ready(sender: Any = None, **_: Any) -> None:
+    url = redis_url_of(settings_from_env_or_exit())
+    if url and sender is not None:
+        _heartbeats.append(ConsumerHeartbeat(url, sender.hostname, sender).start())
+
+
+@worker_shutting_down.connect(weak=False)
+def on_worker_shutting_down(**_: Any) -> None:
+    """Warm or cold, the worker stops taking tasks now: said in Redis now, not in 45 s."""
+    for heartbeat in _heartbeats:
+        heartbeat.stop()
 
 
 @worker_shutdown.connect(weak=False)
 def on_worker_shutdown(**_: Any) -> None:
-    _stop_heartbeat.set()
+    while _heartbeats:
+        _heartbeats.pop().stop(wait=2.0)
 
 
 # --- beat: one at a time, and its heartbeat ---------------------------------------------
@@ -367,7 +407,7 @@ class GuardedScheduler(PersistentScheduler):
         if self.redis is None:
             return
         try:
-            record_heartbeat(self.redis, "beat", host())
+            record_beat(self.redis, host())
         except Exception as error:
             log.warning("beat heartbeat skipped: %s", type(error).__name__)
 

@@ -21,7 +21,7 @@ import ssl
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
-from barometre.settings import Settings
+from barometre.settings import Settings, mail_problem
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -51,6 +51,7 @@ class Transport:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.problem = mail_problem(settings)  # once a batch: it reads SMTP_CA_FILE
         self._smtp: MarkedSMTP | None = None
         self.connections = 0
 
@@ -61,7 +62,14 @@ class Transport:
         self.close()
 
     def send(self, message: EmailMessage, notification_id: int, outbox: str = "") -> None:
-        """Send `message`; in the outbox it is written as `outbox` (default: by its id)."""
+        """Send `message`; in the outbox it is written as `outbox` (default: by its id).
+
+        Wrong mail settings (`Settings.mail_problems`: production without SMTP_HOST, a
+        CA file that cannot be read…) send nothing, not even to the outbox: the email
+        waits and is retried, the problem named in its row.
+        """
+        if self.problem:
+            raise TemporaryFailure(self.problem[:1].upper() + self.problem[1:])
         if self.settings.uses_outbox:
             write_outbox(message, outbox or outbox_name(notification_id), self.settings)
             return

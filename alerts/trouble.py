@@ -22,6 +22,7 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
+from redis.exceptions import RedisError
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
@@ -29,6 +30,7 @@ from barometre import clock
 from barometre.addresses import MAX_ADDRESS, address_key
 from barometre.console.status import Status
 from barometre.extensions import DbSession
+from barometre.heartbeat import queue_consumers, redis_client, redis_url_of
 from barometre.models import Contact, MemberService, User
 from barometre.services import audit
 from barometre.settings import Settings
@@ -126,7 +128,69 @@ def refused_count(session: DbSession) -> int:
 
 def console_status(session: DbSession) -> list[Status]:
     """The console's lines for undeliverable emails (home page and banner)."""
-    return _outbox_status() + _delivery_status(session)
+    found = _mail_settings_status() + _outbox_status() + _waiting_status(session)
+    return found + _delivery_status(session)
+
+
+def _mail_settings_status() -> list[Status]:
+    """Mail settings the sending processes refuse: no email leaves until they are right."""
+    problems = current_app.config["SETTINGS"].mail_problems()
+    if not problems:
+        return []
+    return [
+        Status(
+            _("Courriel mal configuré : %(problem)s", problem="\xa0; ".join(problems)),
+            1,
+            url_for("alerts.notifications"),
+            trouble=True,
+            advice=_(
+                "corrigez ce réglage puis redémarrez les services : les courriels attendent, "
+                "aucun n'est perdu."
+            ),
+        )
+    ]
+
+
+def _waiting_status(session: DbSession) -> list[Status]:
+    """Emails waiting while no process takes the delivery queue (none beat lately)."""
+    settings: Settings = current_app.config["SETTINGS"]
+    url = redis_url_of(settings)
+    if not settings.broker_url or not url:
+        return []  # the embedded mode sends from the web process itself
+    waiting = int(
+        session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.state == NotificationState.PENDING
+            )
+        )
+        or 0
+    )
+    if not waiting:
+        return []
+    client = redis_client(url)
+    try:
+        if queue_consumers(client, settings.delivery_queue).live:
+            return []
+    except RedisError:
+        return []  # /readyz and the banner of the broker say it
+    finally:
+        client.close()
+    return [
+        Status(
+            ngettext(
+                "Aucun processus de distribution : %(num)d courriel attend",
+                "Aucun processus de distribution : %(num)d courriels attendent",
+                waiting,
+            ),
+            waiting,
+            url_for("alerts.notifications", state=NotificationState.PENDING),
+            trouble=True,
+            advice=_(
+                "démarrez le service delivery (docker compose up -d delivery) : les courriels "
+                "partiront alors, aucun n'est perdu."
+            ),
+        )
+    ]
 
 
 def _outbox_status() -> list[Status]:

@@ -32,7 +32,7 @@ from .languages import LANGUAGES
 from .logs import init_logging
 from .routing import init_routing
 from .security import init_security
-from .settings import Settings, ensure_secret_key, settings_from_env_or_exit
+from .settings import Settings, ensure_secret_key, mail_problem, settings_from_env_or_exit
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -55,6 +55,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_errors(app)
     init_security(app)
     init_logging(app)
+    if problem := mail_problem(settings):
+        # The web site serves whatever the mail settings; the sending processes refuse them.
+        app.logger.warning("%s (/readyz et la console le disent)", problem)
     if settings.outbox_in_production:
         app.logger.warning(
             "MAIL_BACKEND=outbox en production : les courriels sont écrits dans %s, aucun ne part",

@@ -1,14 +1,15 @@
 """Is the process up, is the instance ready, and what it counts.
 
 - `/healthz`: the process answers (for the container's health check);
-- `/readyz`: the database, the broker, a live worker and a live beat, each named when down;
+- `/readyz`: the database, the broker, a live consumer of each queue (`worker`, `delivery`),
+  a live beat and the mail settings, each named when down;
 - `/metrics`: Prometheus text, for coordinators or a scraper holding METRICS_TOKEN.
 
-The Celery worker (every 15 s from the moment it is ready) and beat (on every
-tick of its scheduler) prove they are alive with `record_heartbeat`; `/readyz`
-reads those timestamps from the broker's Redis. Each process also beats under
-its own host name, which its container's health check reads
-(`python -m barometre.health worker|beat`): a container tests itself, not a
+The Celery worker processes (every 15 s from the moment they are ready, for each
+queue they take) and beat (on every tick of its scheduler) prove they are alive
+in the broker's Redis (`barometre.heartbeat`), where `/readyz` reads them. Each
+process also beats under its own host name, which its container's health check
+reads (`python -m barometre.heartbeat worker|beat`): a container tests itself, not a
 sibling.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import sys
 
 from flask import Blueprint, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
@@ -27,14 +27,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from .auth import COORDINATOR, PUBLIC, access, bearer_token
 from .extensions import db
 from .heartbeat import (
-    HEARTBEAT_KEYS,
+    BEAT_HEARTBEAT_KEY,
     HEARTBEAT_MAX_AGE,
     heartbeat_age,
+    queue_consumers,
     redis_client,
     redis_url_of,
 )
 from .metrics import CONTENT_TYPE, exposition
-from .settings import Settings
+from .settings import Settings, mail_problem
 from .settings import current as settings
 
 bp = Blueprint("health", __name__)
@@ -62,21 +63,31 @@ def check_database() -> str:
 
 
 def check_broker_and_worker(current: Settings) -> dict[str, str]:
+    """The broker, a live consumer of each queue (`worker`: the default queue;
+    `delivery`: alert deliveries) and a live beat."""
+    roles = ("broker", *queue_roles(current), "beat")
     if not current.broker_url:
-        return {"broker": EMBEDDED, "worker": EMBEDDED, "beat": EMBEDDED}
+        return dict.fromkeys(roles, EMBEDDED)
     url = redis_url_of(current)
     if not url:
-        return {"broker": UNCHECKED, "worker": UNCHECKED, "beat": UNCHECKED}
+        return dict.fromkeys(roles, UNCHECKED)
     client = redis_client(url)
     try:
         client.ping()
-        ages = {kind: heartbeat_age(client, key) for kind, key in HEARTBEAT_KEYS.items()}
+        roles_queues = queue_roles(current).items()
+        queues = {role: queue_consumers(client, queue).state for role, queue in roles_queues}
+        beat = freshness(heartbeat_age(client, BEAT_HEARTBEAT_KEY))
     except RedisError:
         current_app.logger.warning("readiness: broker unreachable")
-        return {"broker": DOWN, "worker": UNCHECKED, "beat": UNCHECKED}
+        return {"broker": DOWN, **dict.fromkeys(roles[1:], UNCHECKED)}
     finally:
         client.close()
-    return {"broker": OK, **{kind: freshness(age) for kind, age in ages.items()}}
+    return {"broker": OK, **queues, "beat": beat}
+
+
+def queue_roles(current: Settings) -> dict[str, str]:
+    """Each queue under the name of the process that takes it (docker-compose.yml's)."""
+    return {"worker": current.celery_queue, "delivery": current.delivery_queue}
 
 
 def freshness(age: float | None) -> str:
@@ -86,7 +97,9 @@ def freshness(age: float | None) -> str:
 
 
 def readiness() -> dict[str, str]:
-    return {"database": check_database(), **check_broker_and_worker(settings())}
+    current = settings()
+    mail = DOWN if mail_problem(current) else OK
+    return {"database": check_database(), **check_broker_and_worker(current), "mail": mail}
 
 
 @bp.get("/healthz")
@@ -100,7 +113,8 @@ def healthz() -> ResponseReturnValue:
 def readyz() -> ResponseReturnValue:
     checks = readiness()
     down = [name for name, state in checks.items() if state not in (OK, EMBEDDED, UNCHECKED)]
-    response = jsonify(status=DOWN if down else OK, checks=checks, down=down)
+    said = {"mail": mail_problem(settings())} if "mail" in down else {}
+    response = jsonify(status=DOWN if down else OK, checks=checks, down=down, **said)
     response.status_code = 503 if down else 200
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -119,41 +133,3 @@ def metrics_token_matches() -> bool:
 @access(COORDINATOR, or_if=metrics_token_matches)
 def metrics() -> ResponseReturnValue:
     return Response(exposition(db.session, settings()), content_type=CONTENT_TYPE)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m barometre.health [worker|beat]`: the worker's or beat's container health check.
-
-    Exit 0 while the heartbeat this host's worker (or beat) wrote in Redis is
-    fresh, 1 otherwise. A beat waiting for the lock never beats: unhealthy.
-    """
-    import socket
-
-    from .settings import settings_from_env_or_exit
-
-    args = sys.argv[1:] if argv is None else argv
-    kind = args[0] if args else "worker"
-    if kind not in HEARTBEAT_KEYS:
-        print("usage: python -m barometre.health [worker|beat]")
-        return 2
-    url = redis_url_of(settings_from_env_or_exit())
-    if not url:
-        print(f"embedded mode: no {kind} to check")
-        return 0
-    client = redis_client(url)
-    try:
-        age = heartbeat_age(client, f"{HEARTBEAT_KEYS[kind]}:{socket.gethostname()}")
-    except RedisError:
-        print("broker unreachable")
-        return 1
-    finally:
-        client.close()
-    if age is None or age > HEARTBEAT_MAX_AGE:
-        print(f"{kind} heartbeat of this host missing or older than 5 minutes")
-        return 1
-    print(f"{kind} alive (heartbeat {age:.0f} s ago)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

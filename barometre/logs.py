@@ -8,49 +8,32 @@ the route's pattern, e.g. `/api/v1/establishments/<slug>`.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, g, request, request_started
 from flask.logging import default_handler
 from werkzeug.wrappers import Response
 
+from .jsonline import json_line
 from .settings import Settings
 
 request_logger = logging.getLogger("barometre.request")
 MAX_PATH = 200
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colours: no place in a JSON line
-
-
-def event_and_detail(message: str) -> tuple[str, str]:
-    """A message as one event line (its first), the rest folded into one detail line: a
-    multi-line warning (Celery's, running as root) stays one readable JSON event."""
-    lines = [line.strip() for line in ANSI.sub("", message).splitlines() if line.strip()]
-    if not lines:
-        return "", ""
-    return lines[0], " ".join(" ".join(lines[1:]).split())
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        event, detail = event_and_detail(record.getMessage())
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "event": event,
-        }
-        if detail:
-            entry["detail"] = detail
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return json_line(
+            record.levelname.lower(),
+            record.name,
+            record.getMessage(),
+            getattr(record, "fields", {}),
+            record.created,
+            self.formatException(record.exc_info) if record.exc_info else "",
+        )
 
 
 class TextFormatter(logging.Formatter):

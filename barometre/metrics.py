@@ -166,18 +166,35 @@ class BarometreCollector(Collector):
             client = heartbeat.redis_client(url)
             try:
                 latencies.update(_shared_latencies(client))
-                age = heartbeat.heartbeat_age(client)
-                if age is not None:
-                    yield GaugeMetricFamily(
-                        "barometre_worker_heartbeat_age_seconds",
-                        "Secondes depuis le dernier signe de vie du worker",
-                        value=age,
-                    )
+                yield from self.queues(client)
             except RedisError:
                 pass  # /readyz names the broker as down; metrics stay partial
             finally:
                 client.close()
         yield task_latency_family(latencies)
+
+    def queues(self, client: Any) -> Iterator[Metric]:
+        """Each queue's waiting tasks, its oldest task's age and its live consumers."""
+        labels = ["queue"]
+        length = GaugeMetricFamily(
+            "barometre_queue_length", "Tâches en attente dans la file", labels=labels
+        )
+        oldest = GaugeMetricFamily(
+            "barometre_queue_oldest_age_seconds",
+            "Âge de la plus ancienne tâche en attente (0 si la file est vide)",
+            labels=labels,
+        )
+        consumers = GaugeMetricFamily(
+            "barometre_queue_consumers",
+            "Processus qui prennent les tâches de la file (signe de vie récent)",
+            labels=labels,
+        )
+        for queue in (self.settings.celery_queue, self.settings.delivery_queue):
+            backlog = heartbeat.queue_backlog(client, queue)
+            length.add_metric([queue], backlog.length)
+            oldest.add_metric([queue], backlog.oldest_age or 0.0)
+            consumers.add_metric([queue], heartbeat.queue_consumers(client, queue).live)
+        yield from (length, oldest, consumers)
 
     def notifications(self) -> Iterator[Metric]:
         """Notifications by state, when the alerts package has its table."""

@@ -13,11 +13,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from .addresses import MAX_CONTACT_NAME, clean_address, is_phone
+from .jsonline import json_line
 from .languages import LANGUAGES
 from .text import printable
 
@@ -26,6 +27,17 @@ DEFAULT_INSTANCE = Path.cwd() / "instance"
 
 class SettingsError(ValueError):
     """One or more settings are missing or wrong; the message says which."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("Configuration invalide\xa0:\n- " + "\n- ".join(problems))
+        self.problems = problems
+
+
+# Read by every process but checked only by those that send (`Settings.mail_problems`):
+# a wrong mail setting never stops migrate or the web site (issue 28).
+MAIL_PREFIXES = ("smtp_", "mail_")
+# Fields that are not environment variables.
+INTERNAL_FIELDS = ("extra", "unreadable_mail")
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,9 @@ class Settings:
     fidex_contact_phone: str = ""
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # A mail setting that could not be read (e.g. SMTP_PORT=abc): its default stands in,
+    # and `mail_problems` names it.
+    unreadable_mail: tuple[str, ...] = ()
 
     @property
     def production(self) -> bool:
@@ -135,8 +150,9 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         errors: list[str] = []
+        unreadable_mail: list[str] = []
         for f in fields(cls):
-            if f.name == "extra":
+            if f.name in INTERNAL_FIELDS:
                 continue
             name = f.metadata.get("env", f.name.upper())
             raw = environ.get(name)
@@ -145,11 +161,13 @@ class Settings:
             try:
                 values[f.name] = _parse(raw, f.type)
             except ValueError:
-                errors.append(f"{name}: {EXPECTED.get(str(f.type), 'valeur invalide')}")
-        settings = cls(**values)
+                problem = f"{name}: {EXPECTED.get(str(f.type), 'valeur invalide')}"
+                mail = f.name.startswith(MAIL_PREFIXES)
+                (unreadable_mail if mail else errors).append(problem)
+        settings = cls(**values, unreadable_mail=tuple(unreadable_mail))
         errors.extend(settings.problems())
         if errors:
-            raise SettingsError("Configuration invalide\xa0:\n- " + "\n- ".join(errors))
+            raise SettingsError(errors)
         return settings
 
     def problems(self) -> list[str]:
@@ -169,16 +187,23 @@ class Settings:
             )
         if not 0 <= self.digest_day <= 6 or not 0 <= self.digest_hour <= 23:
             found.append("DIGEST_DAY dans 0..6 (0 = lundi) et DIGEST_HOUR dans 0..23")
-        checks = (
-            _url_problems,
-            _mail_problems,
-            _limit_problems,
-            _fidex_contact_problems,
-            _production_problems,
-        )
-        for check in checks:
+        for check in (_url_problems, _limit_problems, _fidex_contact_problems):
             found.extend(check(self))
+        if self.production and self.sqlalchemy_url.startswith("sqlite"):
+            found.append(
+                "DATABASE_URL: PostgreSQL obligatoire en production "
+                "(postgresql://utilisateur:motdepasse@hôte:5432/base\xa0; SQLite sert à la démo)"
+            )
         return found
+
+    def mail_problems(self) -> list[str]:
+        """What keeps emails from leaving as they should, one French sentence each.
+
+        Checked by the processes that send (the delivery worker refuses to start; an
+        email is not sent, and retried, while one stands), shown by `/readyz` and the
+        console; never a reason for migrate or the web site to stop.
+        """
+        return [*self.unreadable_mail, *_mail_problems(self), *_backend_problems(self)]
 
 
 DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql", "postgresql+psycopg")
@@ -334,23 +359,23 @@ def _fidex_contact_problems(settings: Settings) -> list[str]:
     return found
 
 
-def _production_problems(settings: Settings) -> list[str]:
+def mail_problem(settings: Settings) -> str:
+    """« courriel mal configuré : … » with the mail settings' problems, or "" when they
+    are right: what `/readyz` says, and why an email is not sent (and retried)."""
+    problems = settings.mail_problems()
+    return "courriel mal configuré\xa0: " + "\xa0; ".join(problems) if problems else ""
+
+
+def _backend_problems(settings: Settings) -> list[str]:
     found = []
     if settings.mail_backend not in ("", "smtp", "outbox"):
         found.append("MAIL_BACKEND: 'smtp' ou 'outbox' (vide\xa0: selon SMTP_HOST)")
     elif settings.mail_backend == "smtp" and not settings.smtp_host:
         found.append("MAIL_BACKEND=smtp demande SMTP_HOST (le serveur SMTP qui envoie)")
-    if not settings.production:
-        return found
-    if not settings.smtp_host and settings.mail_backend != "outbox":
+    elif settings.production and not settings.smtp_host and settings.mail_backend != "outbox":
         found.append(
             "SMTP_HOST: obligatoire en production, sinon aucun courriel ne part "
             "(MAIL_BACKEND=outbox pour les écrire dans un dossier, à dessein)"
-        )
-    if settings.sqlalchemy_url.startswith("sqlite"):
-        found.append(
-            "DATABASE_URL: PostgreSQL obligatoire en production "
-            "(postgresql://utilisateur:motdepasse@hôte:5432/base\xa0; SQLite sert à la démo)"
         )
     return found
 
@@ -388,8 +413,26 @@ def settings_from_env_or_exit() -> Settings:
     try:
         return Settings.from_env()
     except SettingsError as error:
-        print(f"Baromètre ne démarre pas. {error}", file=sys.stderr)
-        raise SystemExit(4) from None
+        refuse_to_start(error.problems)
+
+
+REFUSAL = "Baromètre ne démarre pas."
+
+
+def refuse_to_start(problems: list[str], environ: Mapping[str, str] | None = None) -> NoReturn:
+    """Say why this process does not start, then exit 4.
+
+    In production (unless LOG_FORMAT=text) one JSON line, as every other line of the
+    process, its problems in a list; elsewhere the French sentences, one a line.
+    """
+    environ = os.environ if environ is None else environ
+    error = SettingsError(problems)
+    production = environ.get("BAROMETRE_ENV") == "production"
+    if production and environ.get("LOG_FORMAT", "json") != "text":
+        print(json_line("critical", __name__, REFUSAL, {"problems": problems}), file=sys.stderr)
+    else:
+        print(f"{REFUSAL} {error}", file=sys.stderr)
+    raise SystemExit(4)
 
 
 def normalise_database_url(url: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -49,6 +50,7 @@ from barometre.seed import seed_referentiel
 from barometre.services import ImpactedCondition, ReportInput, record_report
 from barometre.settings import Settings
 
+ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "mot-de-passe-solide"
 BREAKABLE_SPACES = re.compile(r"[^\S\xa0]+")
@@ -99,30 +101,57 @@ def _password_cost(request: pytest.FixtureRequest) -> Iterator[None]:
 # --- PostgreSQL databases --------------------------------------------------------
 
 
-def _create_pg_database(kind: str) -> str:
+def pg_database_url(kind: str) -> str:
+    """The address of a database of this test process's own (xdist worker and pid in
+    its name), not created."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"barometre_{kind}_{worker}_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/barometre_{kind}_{worker}_{os.getpid()}"
 
 
-def _drop_pg_database(url: str) -> None:
+def create_pg_database(kind: str) -> str:
+    url = pg_database_url(kind)
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url
+
+
+def drop_pg_database(url: str) -> None:
+    """Drop the database and the copies scripts/restore.sh made beside it
+    (NAME_restore_<time>, NAME_before_restore_<time>)."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        copies = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s OR datname LIKE %s",
+            (f"{name}\\_restore\\_%", f"{name}\\_before\\_restore\\_%"),
+        ).fetchall()
+        for (copy,) in copies:
+            conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_script(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """One of scripts/ run for real, with these environment variables added."""
+    return subprocess.run(
+        [str(ROOT / "scripts" / script), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")
 def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The suite's database: schema and référentiel built once, kept between tests."""
     global RESTART_SEQUENCES, EMPTY_SEQUENCES
-    url = _create_pg_database("test")
+    url = create_pg_database("test")
     with _seeded(tmp_path_factory.mktemp("pg-schema"), url) as conn:
         RESTART_SEQUENCES, EMPTY_SEQUENCES = _restart_sequences(conn)
     yield url
-    _drop_pg_database(url)
+    drop_pg_database(url)
 
 
 # One statement that puts every sequence back where the référentiel left it: sequences
@@ -146,9 +175,9 @@ def _restart_sequences(conn: Connection) -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def pg_empty_url() -> Iterator[str]:
     """A database of its own for tests that drop and rebuild the schema (migrations)."""
-    url = _create_pg_database("scratch")
+    url = create_pg_database("scratch")
     yield url
-    _drop_pg_database(url)
+    drop_pg_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -111,9 +111,9 @@ def test_every_service_checks_its_own_health(compose: dict[str, Any]) -> None:
     assert "redis-cli ping" in tests["redis"]
     assert "/mailpit readyz" in tests["mailpit"]
     assert "127.0.0.1:8000/healthz" in tests["web"]
-    assert tests["worker"] == "CMD python -m barometre.health worker"
-    assert tests["delivery"] == "CMD python -m barometre.health worker"
-    assert tests["beat"] == "CMD python -m barometre.health beat"
+    assert tests["worker"] == "CMD python -m barometre.heartbeat worker"
+    assert tests["delivery"] == "CMD python -m barometre.heartbeat worker"
+    assert tests["beat"] == "CMD python -m barometre.heartbeat beat"
     # The one-shot's exit code is its health; nothing inherits the web check.
     assert services["migrate"]["healthcheck"] == {"disable": True}
     assert not re.search(r"^HEALTHCHECK", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
@@ -141,6 +141,15 @@ def test_grace_periods_outlast_the_work_in_flight(compose: dict[str, Any]) -> No
     assert seconds(services["delivery"]["stop_grace_period"]) > delivery_tasks
     for name in ("db", "redis", "mailpit", "web", "worker", "beat"):
         assert seconds(services[name]["stop_grace_period"]) >= 10, name  # set, never below 10 s
+
+
+def test_a_stop_during_start_is_not_lost(compose: dict[str, Any]) -> None:
+    """As PID 1, a Python process ignores the SIGTERM that comes before Celery or
+    gunicorn set their handler, and `docker compose stop` (scripts/restore.sh) then
+    waits the whole grace period, 30 minutes for the worker: an init process is PID 1
+    and hands the signal over."""
+    for name in ("migrate", "web", "worker", "delivery", "beat"):
+        assert compose["services"][name].get("init") is True, name
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -172,9 +181,13 @@ def test_every_setting_reaches_the_app_containers(compose: dict[str, Any]) -> No
     """.env is no longer handed over whole: each setting is passed by name."""
     from dataclasses import fields
 
-    from barometre.settings import Settings
+    from barometre.settings import INTERNAL_FIELDS, Settings
 
-    names = {f.metadata.get("env", f.name.upper()) for f in fields(Settings) if f.name != "extra"}
+    names = {
+        f.metadata.get("env", f.name.upper())
+        for f in fields(Settings)
+        if f.name not in INTERNAL_FIELDS
+    }
     only_elsewhere = {
         "web": {"SMTP_PASSWORD"},
         "worker": {"METRICS_TOKEN"},

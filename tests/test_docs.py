@@ -26,7 +26,7 @@ from flask.cli import cli as flask_cli
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from barometre import create_app
-from barometre.settings import Settings, _parse
+from barometre.settings import INTERNAL_FIELDS, Settings, _parse
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -49,6 +49,9 @@ EXTERNAL_VARIABLES = {
     "BACKUP_KEEP_DAYS": "scripts/backup.sh",
     "BACKUP_DATABASE_URL": "scripts/backup.sh",
     "RESTORE_DATABASE_URL": "scripts/restore.sh",
+    "COMPOSE_PROJECT_NAME": "scripts/compose-smoke.sh",
+    "COMPOSE_FILE": "scripts/compose-smoke.sh",
+    "COMPOSE_ENV_FILES": "scripts/compose-smoke.sh",
     "SMOKE_STANDINS": "scripts/compose-smoke.sh",
     "AUDIT_REQUIRED": "scripts/audit.py",
     "FUZZ_CASES": "Makefile",
@@ -356,7 +359,11 @@ def test_every_page_exists(docs_app: Flask) -> None:
 
 
 def env_names() -> dict[str, Any]:
-    return {f.metadata.get("env", f.name.upper()): f for f in fields(Settings) if f.name != "extra"}
+    return {
+        f.metadata.get("env", f.name.upper()): f
+        for f in fields(Settings)
+        if f.name not in INTERNAL_FIELDS
+    }
 
 
 def test_every_variable_named_is_a_setting_or_read_where_the_docs_say() -> None:

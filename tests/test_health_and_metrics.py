@@ -1,4 +1,4 @@
-"""/healthz, /readyz (database, broker, worker heartbeat) and /metrics.
+"""/healthz, /readyz (database, broker, each queue's consumers, beat, mail) and /metrics.
 
 "Redis down" and "Redis frozen" use a redis-server of the test's own
 (tests/ownredis.py), never the shared one.
@@ -25,7 +25,15 @@ from sqlalchemy import Column, Integer, String, Table, insert
 
 from barometre import create_app
 from barometre.extensions import db
-from barometre.heartbeat import HEARTBEAT_KEY, record_heartbeat, record_worker_heartbeat
+from barometre.heartbeat import (
+    BEAT_HEARTBEAT_KEY,
+    Consumers,
+    consumers_key,
+    drop_consumer,
+    queue_consumers,
+    record_beat,
+    record_consumer,
+)
 from barometre.metrics import record_task_latency
 from barometre.models import User
 from tests.conftest import bearer, file_report, login, make_settings
@@ -48,7 +56,9 @@ def test_readyz_in_the_embedded_mode(client: FlaskClient) -> None:
             "database": "ok",
             "broker": "embedded",
             "worker": "embedded",
+            "delivery": "embedded",
             "beat": "embedded",
+            "mail": "ok",
         },
         "down": [],
     }
@@ -76,56 +86,84 @@ def readyz(app: Flask) -> tuple[int, dict[str, Any]]:
     return response.status_code, response.get_json()
 
 
-def both_beat(client: Any) -> None:
-    record_worker_heartbeat(client)
-    record_heartbeat(client, "beat", "beat-host")
+QUEUES = ["barometre", "barometre.delivery"]
 
 
-def test_readyz_needs_a_worker_and_a_beat_heartbeat(
+def all_beat(client: Any) -> None:
+    record_consumer(client, "worker@one", "one", QUEUES)
+    record_beat(client, "beat-host")
+
+
+def test_readyz_needs_a_consumer_of_each_queue_and_a_beat(
     redis_app: Flask, redis_server: OwnRedis
 ) -> None:
     status, body = readyz(redis_app)
     assert status == 503
-    checks = {"database": "ok", "broker": "ok", "worker": "missing", "beat": "missing"}
+    checks = {
+        "database": "ok",
+        "broker": "ok",
+        "worker": "missing",
+        "delivery": "missing",
+        "beat": "missing",
+        "mail": "ok",
+    }
     assert body["checks"] == checks
-    assert body["down"] == ["worker", "beat"]
-    record_worker_heartbeat(redis_server.client())
+    assert body["down"] == ["worker", "delivery", "beat"]
+    # The default queue's worker beats: the deliveries still have nobody.
+    record_consumer(redis_server.client(), "worker@one", "one", ["barometre"])
     status, body = readyz(redis_app)
-    assert (status, body["checks"]["worker"], body["down"]) == (503, "ok", ["beat"])
-    record_heartbeat(redis_server.client(), "beat", "beat-host")
+    assert (status, body["checks"]["worker"], body["down"]) == (503, "ok", ["delivery", "beat"])
+    record_consumer(redis_server.client(), "delivery@two", "two", ["barometre.delivery"])
+    record_beat(redis_server.client(), "beat-host")
     status, body = readyz(redis_app)
     assert status == 200 and body["checks"]["beat"] == "ok"
+    # The delivery process stops: withdrawn at once, named at once.
+    drop_consumer(redis_server.client(), "delivery@two", ["barometre.delivery"])
+    status, body = readyz(redis_app)
+    assert (status, body["checks"]["delivery"], body["down"]) == (503, "missing", ["delivery"])
 
 
-def test_a_stale_heartbeat_means_the_worker_is_gone(
+def test_a_consumer_three_beats_late_is_gone_a_beat_after_five_minutes(
     redis_app: Flask, redis_server: OwnRedis
 ) -> None:
     with freeze_time("2026-03-02 08:00:00"):
-        both_beat(redis_server.client())
-    with freeze_time("2026-03-02 08:04:30"):
+        all_beat(redis_server.client())
+    with freeze_time("2026-03-02 08:00:45"):
         assert readyz(redis_app)[0] == 200
+    with freeze_time("2026-03-02 08:00:46"):
+        status, body = readyz(redis_app)
+    assert (status, body["checks"]["worker"], body["checks"]["delivery"]) == (503, "stale", "stale")
+    assert body["checks"]["beat"] == "ok"
     with freeze_time("2026-03-02 08:05:01"):
         status, body = readyz(redis_app)
-    assert status == 503 and body["checks"]["worker"] == "stale"
-    assert body["down"] == ["worker", "beat"]
+    assert body["down"] == ["worker", "delivery", "beat"]
+    assert body["checks"]["beat"] == "stale"
+
+
+def test_a_queue_a_worker_stops_taking_is_withdrawn(redis_server: OwnRedis) -> None:
+    client = redis_server.client()
+    record_consumer(client, "w@h", "h", QUEUES)
+    record_consumer(client, "w@h", "h", ["barometre"], left=["barometre.delivery"])
+    assert queue_consumers(client, "barometre").live == 1
+    assert queue_consumers(client, "barometre.delivery") == Consumers(0, 0, None)
 
 
 def test_each_container_checks_its_own_heartbeat(
     redis_server: OwnRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`python -m barometre.health beat` reads this host's beat heartbeat, not a sibling's."""
+    """`python -m barometre.heartbeat beat` reads this host's beat heartbeat, not a sibling's."""
     import socket
 
-    from barometre import health
+    from barometre import heartbeat as health
 
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     monkeypatch.delenv("BAROMETRE_ENV", raising=False)
     monkeypatch.setattr(socket, "gethostname", lambda: "this-beat")
-    record_heartbeat(redis_server.client(), "beat", "another-beat")
-    record_worker_heartbeat(redis_server.client())
+    record_beat(redis_server.client(), "another-beat")
+    record_consumer(redis_server.client(), "w@another-worker", "another-worker", QUEUES)
     assert health.main(["beat"]) == 1  # a beat that waits for the lock never beats
     assert health.main(["worker"]) == 1
-    record_heartbeat(redis_server.client(), "beat", "this-beat")
+    record_beat(redis_server.client(), "this-beat")
     assert health.main(["beat"]) == 0
     with freeze_time(datetime.now(UTC) + timedelta(minutes=6)):
         assert health.main(["beat"]) == 1
@@ -133,12 +171,15 @@ def test_each_container_checks_its_own_heartbeat(
 
 
 def test_a_garbled_heartbeat_counts_as_missing(redis_app: Flask, redis_server: OwnRedis) -> None:
-    redis_server.client().set(HEARTBEAT_KEY, "pas un nombre")
-    assert readyz(redis_app)[1]["checks"]["worker"] == "missing"
+    redis_server.client().set(BEAT_HEARTBEAT_KEY, "pas un nombre")
+    redis_server.client().hset(consumers_key("barometre"), "w@h", "pas un nombre")
+    checks = readyz(redis_app)[1]["checks"]
+    assert (checks["beat"], checks["worker"]) == ("missing", "missing")
+    assert redis_server.client().hlen(consumers_key("barometre")) == 0  # cleared on the way
 
 
 def test_redis_down_is_named_and_answered_fast(redis_app: Flask, redis_server: OwnRedis) -> None:
-    both_beat(redis_server.client())
+    all_beat(redis_server.client())
     assert readyz(redis_app)[0] == 200
     redis_server.kill()
     started = time.monotonic()
@@ -149,9 +190,39 @@ def test_redis_down_is_named_and_answered_fast(redis_app: Flask, redis_server: O
         "database": "ok",
         "broker": "down",
         "worker": "unchecked",
+        "delivery": "unchecked",
         "beat": "unchecked",
+        "mail": "ok",
     }
     assert body["down"] == ["broker"]
+
+
+def test_a_wrong_ca_file_lets_the_site_serve_and_readyz_names_it(
+    tmp_path: Path, redis_server: OwnRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 28: a mail setting never takes the web site down; /readyz says what is wrong."""
+    missing = tmp_path / "absent-ca.pem"
+    settings = make_settings(
+        tmp_path,
+        redis_url=redis_server.url,
+        smtp_host="smtp.example.org",
+        smtp_starttls=True,
+        smtp_ca_file=str(missing),
+    )
+    with caplog.at_level("WARNING"):
+        application = create_app(settings)
+    assert any("SMTP_CA_FILE" in r.getMessage() for r in caplog.records)
+    with application.app_context():
+        db.create_all()
+        all_beat(redis_server.client())
+        client = application.test_client()
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/connexion").status_code == 200
+        status, body = readyz(application)
+        db.engine.dispose()
+    assert (status, body["down"], body["checks"]["mail"]) == (503, ["mail"], "down")
+    assert body["mail"].startswith("courriel mal configuré\xa0: SMTP_CA_FILE: fichier introuvable")
+    assert str(missing) not in body["mail"]
 
 
 def test_a_frozen_redis_does_not_hang_the_probe(redis_app: Flask, redis_server: OwnRedis) -> None:
@@ -267,12 +338,37 @@ def test_worker_latencies_and_heartbeat_come_through_redis(
         db.create_all()
         worker_side = redis_server.client()  # what the Celery worker process would hold
         record_task_latency("alerts.send_notification", 0.08, worker_side)
-        record_worker_heartbeat(worker_side)
+        record_consumer(worker_side, "w@h", "h", ["barometre.delivery"])
         text = scrape(application.test_client())
         db.engine.dispose()
     bucket = 'barometre_task_latency_seconds_bucket{le="0.1",task="alerts.send_notification"} 1.0'
     assert bucket in text
-    assert "barometre_worker_heartbeat_age_seconds" in text
+    assert 'barometre_queue_consumers{queue="barometre.delivery"} 1.0' in text
+    assert 'barometre_queue_consumers{queue="barometre"} 0.0' in text
+    assert 'barometre_queue_length{queue="barometre"} 0.0' in text
+
+
+def test_each_queue_says_its_length_and_its_oldest_tasks_age(
+    tmp_path: Path, redis_server: OwnRedis
+) -> None:
+    """Every published task carries its publication time: the oldest waiting one's age."""
+    from alerts.dispatch import publisher
+
+    settings = make_settings(tmp_path, redis_url=redis_server.url, metrics_token=METRICS_TOKEN)
+    application = create_app(settings)
+    with application.app_context():
+        db.create_all()
+        with freeze_time("2026-03-02 08:00:00"):
+            publisher(application).send_task("alerts.reconcile", queue="barometre")
+        with freeze_time("2026-03-02 08:01:30"):
+            publisher(application).send_task("alerts.reconcile", queue="barometre")
+        with freeze_time("2026-03-02 08:02:00"):
+            text = scrape(application.test_client())
+        db.engine.dispose()
+    assert 'barometre_queue_length{queue="barometre"} 2.0' in text
+    assert 'barometre_queue_oldest_age_seconds{queue="barometre"} 120.0' in text
+    assert 'barometre_queue_length{queue="barometre.delivery"} 0.0' in text
+    assert 'barometre_queue_oldest_age_seconds{queue="barometre.delivery"} 0.0' in text
 
 
 @pytest.mark.committing
@@ -299,7 +395,7 @@ def test_notifications_by_state_when_the_table_exists(client: FlaskClient) -> No
 
 
 def test_worker_container_health_check(tmp_path: Path, redis_server: OwnRedis) -> None:
-    """`python -m barometre.health worker`, the worker's health check in docker-compose.yml."""
+    """`python -m barometre.heartbeat worker`, the worker's health check in docker-compose.yml."""
     import socket
 
     def check() -> subprocess.CompletedProcess[str]:
@@ -309,7 +405,7 @@ def test_worker_container_health_check(tmp_path: Path, redis_server: OwnRedis) -
             "REDIS_URL": redis_server.url,
         }
         return subprocess.run(
-            [sys.executable, "-m", "barometre.health", "worker"],
+            [sys.executable, "-m", "barometre.heartbeat", "worker"],
             env=env,
             capture_output=True,
             text=True,
@@ -317,9 +413,9 @@ def test_worker_container_health_check(tmp_path: Path, redis_server: OwnRedis) -
         )
 
     assert check().returncode == 1
-    record_worker_heartbeat(redis_server.client())
+    record_consumer(redis_server.client(), "w@elsewhere", "elsewhere", QUEUES)
     assert check().returncode == 1  # another worker's beat: not this container's
-    record_heartbeat(redis_server.client(), "worker", socket.gethostname())
+    record_consumer(redis_server.client(), "w@here", socket.gethostname(), QUEUES)
     alive = check()
     assert alive.returncode == 0 and "worker alive" in alive.stdout
     redis_server.kill()

@@ -1,7 +1,12 @@
-"""Settings are checked at start: one clear French line per wrong value, then a stop."""
+"""Settings are checked at start: one clear French line per wrong value, then a stop.
+
+The mail settings are checked by the processes that send (issue 28): they never stop
+migrate or the web site, which say them on /readyz and in the console instead.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from barometre.settings import Settings, SettingsError
+from barometre.settings import INTERNAL_FIELDS, Settings, SettingsError
 
 GOOD_PRODUCTION = {
     "BAROMETRE_ENV": "production",
@@ -25,6 +30,11 @@ def problems_of(environ: dict[str, str]) -> str:
     with pytest.raises(SettingsError) as raised:
         Settings.from_env(environ)
     return str(raised.value)
+
+
+def mail_problems_of(environ: dict[str, str]) -> str:
+    """A wrong mail setting: every process reads the settings, the senders refuse them."""
+    return "\n".join(Settings.from_env(environ).mail_problems())
 
 
 def test_a_fidex_contact_as_people_write_it_passes() -> None:
@@ -52,9 +62,6 @@ def test_a_good_production_configuration_passes() -> None:
         ({**GOOD_PRODUCTION, "SECRET_KEY": "court"}, "SECRET_KEY"),
         ({**GOOD_PRODUCTION, "DATABASE_URL": ""}, "PostgreSQL obligatoire en production"),
         ({**GOOD_PRODUCTION, "DATABASE_URL": "sqlite:///x.db"}, "PostgreSQL obligatoire"),
-        ({**GOOD_PRODUCTION, "SMTP_HOST": ""}, "SMTP_HOST: obligatoire en production"),
-        ({"MAIL_BACKEND": "pigeon"}, "MAIL_BACKEND: 'smtp' ou 'outbox'"),
-        ({"MAIL_BACKEND": "smtp"}, "MAIL_BACKEND=smtp demande SMTP_HOST"),
         ({"DATABASE_URL": "mysql://h/db"}, "DATABASE_URL: schéma 'mysql'"),
         ({"DATABASE_URL": "postgresql://h:port/db"}, "DATABASE_URL: adresse illisible"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
@@ -62,14 +69,6 @@ def test_a_good_production_configuration_passes() -> None:
         ({"CELERY_BROKER_URL": "http://broker"}, "CELERY_BROKER_URL"),
         ({"BASE_URL": "barometre.example"}, "BASE_URL"),
         ({"BASE_URL": "ftp://barometre.example"}, "BASE_URL"),
-        ({"SMTP_PORT": "0"}, "SMTP_PORT"),
-        ({"SMTP_PORT": "70000"}, "SMTP_PORT"),
-        ({"SMTP_PORT": "vingt-cinq"}, "SMTP_PORT: nombre entier attendu"),
-        ({"SMTP_TIMEOUT": "0"}, "SMTP_TIMEOUT"),
-        ({"MAIL_FROM": "barometre@fidex.be\r\nBcc: x@y.z"}, "MAIL_FROM"),
-        ({"MAIL_FROM": "pas une adresse"}, "MAIL_FROM"),
-        ({"MAIL_FROM": "bar\u043emetre@fidex.be"}, "MAIL_FROM: une adresse en caractères ASCII"),
-        ({"SMTP_HOST": "smtp.example\nX"}, "SMTP_HOST"),
         ({"PUBLIC_BAROMETER": "peut-être"}, "PUBLIC_BAROMETER: valeur invalide"),
         ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS"),
         ({"AUDIT_RETENTION_DAYS": "-1"}, "AUDIT_RETENTION_DAYS"),
@@ -97,6 +96,26 @@ def test_a_good_production_configuration_passes() -> None:
         ({"FIDEX_CONTACT_PHONE": "+32 2 123 45 67\nBcc"}, "FIDEX_CONTACT_PHONE"),
         ({"FIDEX_CONTACT_NAME": "Aline\nBcc: x@y.z"}, "FIDEX_CONTACT_NAME: un nom sur une ligne"),
         ({"FIDEX_CONTACT_NAME": "A" * 201}, "FIDEX_CONTACT_NAME"),
+    ],
+)
+def test_each_wrong_value_is_named(environ: dict[str, str], expected: str) -> None:
+    assert expected in problems_of(environ)
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({**GOOD_PRODUCTION, "SMTP_HOST": ""}, "SMTP_HOST: obligatoire en production"),
+        ({"MAIL_BACKEND": "pigeon"}, "MAIL_BACKEND: 'smtp' ou 'outbox'"),
+        ({"MAIL_BACKEND": "smtp"}, "MAIL_BACKEND=smtp demande SMTP_HOST"),
+        ({"SMTP_PORT": "0"}, "SMTP_PORT"),
+        ({"SMTP_PORT": "70000"}, "SMTP_PORT"),
+        ({"SMTP_PORT": "vingt-cinq"}, "SMTP_PORT: nombre entier attendu"),
+        ({"SMTP_TIMEOUT": "0"}, "SMTP_TIMEOUT"),
+        ({"MAIL_FROM": "barometre@fidex.be\r\nBcc: x@y.z"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "pas une adresse"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "bar\u043emetre@fidex.be"}, "MAIL_FROM: une adresse en caractères ASCII"),
+        ({"SMTP_HOST": "smtp.example\nX"}, "SMTP_HOST"),
         (
             {**GOOD_PRODUCTION, "SMTP_USER": "u", "SMTP_PORT": "587"},
             "SMTP_STARTTLS=1 ou SMTP_SSL=1 requis avec SMTP_USER\xa0: le mot de passe circulerait",
@@ -115,24 +134,25 @@ def test_a_good_production_configuration_passes() -> None:
             {"SMTP_SSL": "1", "SMTP_CA_FILE": "/nonexistent/ca.pem"},
             "SMTP_CA_FILE: fichier introuvable ou illisible",
         ),
-        ({"SMTP_SSL": "oui-non"}, "SMTP_SSL: valeur invalide"),
     ],
 )
-def test_each_wrong_value_is_named(environ: dict[str, str], expected: str) -> None:
-    assert expected in problems_of(environ)
+def test_each_wrong_mail_value_is_named_by_the_senders_only(
+    environ: dict[str, str], expected: str
+) -> None:
+    assert expected in mail_problems_of(environ)
 
 
 def test_a_ca_file_without_certificates_is_refused(tmp_path: Path) -> None:
     garbage = tmp_path / "ca.pem"
     garbage.write_text("pas un certificat\n")
-    message = problems_of({"SMTP_STARTTLS": "1", "SMTP_CA_FILE": str(garbage)})
+    message = mail_problems_of({"SMTP_STARTTLS": "1", "SMTP_CA_FILE": str(garbage)})
     assert "SMTP_CA_FILE: aucun certificat PEM lisible dans ce fichier" in message
 
 
 def test_an_unreadable_ca_file_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "ca-folder"  # a folder cannot be read as a file, even by root
     folder.mkdir()
-    message = problems_of({"SMTP_STARTTLS": "1", "SMTP_CA_FILE": str(folder)})
+    message = mail_problems_of({"SMTP_STARTTLS": "1", "SMTP_CA_FILE": str(folder)})
     assert "SMTP_CA_FILE: fichier introuvable ou illisible" in message
 
 
@@ -164,9 +184,15 @@ def test_a_login_with_tls_or_the_explicit_opt_out_passes(environ: dict[str, str]
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    message = problems_of({"BAROMETRE_ENV": "production", "SMTP_PORT": "0", "LOG_FORMAT": "x"})
-    for name in ("SECRET_KEY", "DATABASE_URL", "SMTP_PORT", "LOG_FORMAT"):
+    environ = {"BAROMETRE_ENV": "production", "RED_THRESHOLD": "0", "LOG_FORMAT": "x"}
+    message = problems_of({**environ, "SMTP_PORT": "0"})
+    for name in ("SECRET_KEY", "DATABASE_URL", "RED_THRESHOLD", "LOG_FORMAT"):
         assert name in message
+    assert "SMTP" not in message  # the senders' business
+    mail = {**GOOD_PRODUCTION, "SMTP_PORT": "abc", "SMTP_SSL": "1", "SMTP_STARTTLS": "1"}
+    said = mail_problems_of({**mail, "SMTP_HOST": "", "MAIL_FROM": "x"})
+    for name in ("SMTP_PORT: nombre entier", "SMTP_STARTTLS et SMTP_SSL", "MAIL_FROM", "SMTP_HOST"):
+        assert name in said
 
 
 def test_messages_never_repeat_a_secret() -> None:
@@ -187,7 +213,7 @@ def test_every_setting_has_an_environment_name_documented() -> None:
     example = (root / ".env.example").read_text()
     manual = (root / "docs" / "operations.md").read_text()
     for f in fields(Settings):
-        if f.name == "extra":
+        if f.name in INTERNAL_FIELDS:
             continue
         name = f.metadata.get("env", f.name.upper())
         assert f"{name}=" in example, name
@@ -195,13 +221,14 @@ def test_every_setting_has_an_environment_name_documented() -> None:
 
 
 def _run(
-    command: list[str], tmp_path: Path, timeout: float = 60
+    command: list[str], tmp_path: Path, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ["PATH"],
         "INSTANCE_PATH": str(tmp_path),
         "BAROMETRE_ENV": "production",
         "SMTP_PORT": "99999",
+        **(env or {}),
     }
     # Run from elsewhere than the repository: gunicorn reads ./gunicorn.conf.py by itself.
     return subprocess.run(
@@ -210,11 +237,29 @@ def _run(
 
 
 def test_flask_stops_at_once_with_the_message(tmp_path: Path) -> None:
+    """In production the refusal is one JSON line, as every other line the process writes;
+    the wrong SMTP_PORT is not a reason for migrate to stop."""
     done = _run([sys.executable, "-m", "flask", "--app", "barometre", "db", "upgrade"], tmp_path)
     assert done.returncode == 4
-    assert "SECRET_KEY: obligatoire en production" in done.stderr
-    assert "SMTP_PORT" in done.stderr and "DATABASE_URL" in done.stderr
-    assert "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    entry = json.loads(line)
+    assert (entry["level"], entry["event"]) == ("critical", "Baromètre ne démarre pas.")
+    assert any(p.startswith("SECRET_KEY: obligatoire en production") for p in entry["problems"])
+    assert any(p.startswith("DATABASE_URL") for p in entry["problems"])
+    assert "SMTP_PORT" not in line
+
+
+def test_outside_production_the_refusal_is_read_in_a_terminal(tmp_path: Path) -> None:
+    env = {"RED_THRESHOLD": "0", "BAROMETRE_ENV": "development"}
+    done = _run([sys.executable, "-m", "flask", "--app", "barometre", "routes"], tmp_path, env=env)
+    assert done.returncode == 4
+    assert done.stderr.startswith("Baromètre ne démarre pas. Configuration invalide\xa0:\n- RED")
+    text = _run(
+        [sys.executable, "-m", "flask", "--app", "barometre", "routes"],
+        tmp_path,
+        env={"LOG_FORMAT": "text", "SECRET_KEY": ""},
+    )
+    assert text.returncode == 4 and text.stderr.startswith("Baromètre ne démarre pas. Config")
 
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")

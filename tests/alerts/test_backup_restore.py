@@ -7,8 +7,6 @@ a fresh empty database, and read back: the same rows, table by table.
 
 from __future__ import annotations
 
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +18,9 @@ from flask.testing import FlaskClient
 
 from barometre.extensions import db
 from barometre.services import record_report
-from tests.conftest import PG_ADMIN_URL, bearer, report_input
+from tests.conftest import bearer, create_pg_database, drop_pg_database, report_input, run_script
 
 from .conftest import notifications
-from .support import ROOT
 
 # What a restore must give back: levels, their history and the notifications.
 TABLES = ["establishment", "situation", "level_change", "report", "alert_event", "notification"]
@@ -41,30 +38,14 @@ def settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def empty_database() -> Iterator[str]:
-    name = f"barometre_restore_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = create_pg_database("restore")
+    yield url
+    drop_pg_database(url)
 
 
 def rows(url: str, table: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return list(conn.execute(f'SELECT * FROM "{table}" ORDER BY id'))
-
-
-def run(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [str(ROOT / "scripts" / script), *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.mark.committing
@@ -95,7 +76,7 @@ def test_a_backup_restored_into_an_empty_database_gives_back_levels_history_and_
     assert len(notifications()) == len(before["notification"])  # something to lose
     assert any(row for row in before["establishment"])
 
-    backup = run("backup.sh", str(tmp_path / "backups"), BACKUP_DATABASE_URL=pg_url)
+    backup = run_script("backup.sh", str(tmp_path / "backups"), BACKUP_DATABASE_URL=pg_url)
     assert backup.returncode == 0, backup.stderr
     dump = Path(backup.stdout.strip().splitlines()[-1])
     assert dump.exists() and dump.stat().st_size > 0
@@ -105,7 +86,7 @@ def test_a_backup_restored_into_an_empty_database_gives_back_levels_history_and_
         assert list(conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")) == [
             (0,)
         ]
-    restore = run("restore.sh", str(dump), RESTORE_DATABASE_URL=empty_database)
+    restore = run_script("restore.sh", str(dump), RESTORE_DATABASE_URL=empty_database)
     assert restore.returncode == 0, restore.stderr
 
     after = {table: rows(empty_database, table) for table in TABLES}
@@ -117,7 +98,9 @@ def test_a_backup_restored_into_an_empty_database_gives_back_levels_history_and_
 
 
 def test_restore_refuses_a_missing_dump(tmp_path: Path, empty_database: str) -> None:
-    result = run("restore.sh", str(tmp_path / "nothing.dump"), RESTORE_DATABASE_URL=empty_database)
+    result = run_script(
+        "restore.sh", str(tmp_path / "nothing.dump"), RESTORE_DATABASE_URL=empty_database
+    )
     assert result.returncode != 0 and "missing or empty" in result.stderr
 
 
@@ -129,7 +112,7 @@ def test_a_failed_restore_leaves_the_database_as_it_was(
         conn.execute("INSERT INTO kept VALUES (1)")
     broken = tmp_path / "broken.dump"
     broken.write_bytes(b"PGDMP not really a dump")
-    result = run("restore.sh", str(broken), RESTORE_DATABASE_URL=empty_database)
+    result = run_script("restore.sh", str(broken), RESTORE_DATABASE_URL=empty_database)
     assert result.returncode != 0
     with psycopg.connect(empty_database) as conn:
         assert list(conn.execute("SELECT id FROM kept")) == [(1,)]

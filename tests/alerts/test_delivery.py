@@ -433,7 +433,10 @@ def test_smtp_login_is_used_when_configured(app: Flask) -> None:
     controller.start()
     try:
         current_app.config["SETTINGS"] = settings().with_overrides(
-            smtp_port=port, smtp_user="barometre", smtp_password="mauvais"
+            smtp_port=port,
+            smtp_user="barometre",
+            smtp_password="mauvais",
+            smtp_allow_plain_login=True,  # a local relay: the documented opt-out
         )
         add_contact(ONLY)
         file_report()
@@ -451,3 +454,26 @@ def test_smtp_login_is_used_when_configured(app: Flask) -> None:
     assert {user for user, _ in logins} == {"barometre"}
     assert [p for _, p in logins] == ["mauvais"] * (len(logins) - 1) + ["mot-de-passe-smtp"]
     assert len(collector.to(ONLY)) == 1
+
+
+def test_production_without_smtp_host_sends_nothing_anywhere_and_the_email_waits(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    """Issue 28: production without SMTP_HOST recorded its alerts `sent` and wrote them
+    in the outbox. Now the email waits, its row says why, and leaves once mended."""
+    current_app.config["SETTINGS"] = settings().with_overrides(env="production", smtp_host="")
+    add_contact(ONLY)
+    with freeze_time(MONDAY_EARLY, real_asyncio=True) as frozen:
+        file_report()
+        row = one_notification()
+        assert (row.state, row.attempts) == ("pending", 1)
+        assert row.last_error.startswith(
+            "Courriel mal configuré\xa0: SMTP_HOST: obligatoire en production"
+        )
+        outbox = settings().outbox_path
+        assert not outbox.exists() or not any(outbox.iterdir())
+        current_app.config["SETTINGS"] = settings().with_overrides(smtp_host="127.0.0.1")
+        frozen.tick(75)
+        run_reconciler()
+    assert (one_notification().state, one_notification().attempts) == ("sent", 2)
+    assert len(smtp.collector.to(ONLY)) == 1

@@ -17,6 +17,7 @@ are global keys, never shared with the other tests.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -38,10 +39,11 @@ from alerts.reconcile import reconcile
 from barometre.console.exports import WORKER_LOST
 from barometre.console.models import Export
 from barometre.extensions import db
-from tests.conftest import file_report, make_user
+from barometre.heartbeat import HEARTBEAT_EVERY
+from tests.conftest import file_report, login, make_user, one_line
 
-from .conftest import SECRET
-from .support import ROOT, RedisServer, free_port, wait_until, worker_env
+from .conftest import SECRET, notifications
+from .support import ROOT, RedisServer, SmtpServer, free_port, wait_until, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -74,12 +76,19 @@ class Program:
     """`celery -A alerts <worker|beat>` in a subprocess, stdout and stderr in one file."""
 
     def __init__(
-        self, program: str, env: dict[str, str], folder: Path, *extra: str, app: str = "alerts"
+        self,
+        program: str,
+        env: dict[str, str],
+        folder: Path,
+        *extra: str,
+        app: str = "alerts",
+        queues: str = "",
     ) -> None:
         self.log = folder / f"{program}-{uuid.uuid4().hex[:6]}.log"
         command = [sys.executable, "-m", "celery", "-A", app, program, "--loglevel", "INFO"]
         if program == "worker":
-            command += ["--pool", "solo", "-Q", env.get("CELERY_QUEUE", "barometre")]
+            queues = queues or env.get("CELERY_QUEUE", "barometre")
+            command += ["--pool", "solo", "-Q", queues]
             command += ["-n", f"{uuid.uuid4().hex[:8]}@%h"]
         else:
             command += ["--schedule", str(folder / f"schedule-{uuid.uuid4().hex[:6]}")]
@@ -156,7 +165,6 @@ def connections(listener: socket.socket) -> int:
 
 
 WRONG = {
-    "smtp-port": ({"SMTP_PORT": "abc"}, "- SMTP_PORT: nombre entier attendu"),
     "production-without-secret-key": (
         {"BAROMETRE_ENV": "production", "SECRET_KEY": ""},
         "- SECRET_KEY: obligatoire en production (au moins 32 caractères)",
@@ -185,14 +193,48 @@ def test_a_wrong_setting_stops_the_process_before_it_connects(
     output = celery.output()
     assert code == 4, output
     assert time.monotonic() - started < START_LIMIT
-    assert output.startswith("Baromètre ne démarre pas. Configuration invalide\xa0:\n"), output
-    assert message in output
+    assert message.removeprefix("- ") in refusal(output, production="BAROMETRE_ENV" in changes)
     assert "Connected to" not in output and "amqp://" not in output
     assert connections(broker_listener) == 0
 
 
+def refusal(output: str, production: bool) -> str:
+    """The problems a refusal names: in production one JSON line, else French text."""
+    if production:
+        [line] = output.splitlines()
+        entry = json.loads(line)
+        assert (entry["level"], entry["event"]) == ("critical", "Baromètre ne démarre pas.")
+        return "\n".join(entry["problems"])
+    head = "Baromètre ne démarre pas. Configuration invalide\xa0:\n- "
+    assert output.startswith(head), output
+    return output.removeprefix(head).strip()
+
+
+@pytest.mark.parametrize("production", [False, True])
+def test_the_worker_that_sends_refuses_wrong_mail_settings(
+    production: bool, tmp_path: Path, broker_listener: socket.socket
+) -> None:
+    """Mail settings are checked by the processes that send, the workers (flask and
+    gunicorn start whatever they are: tests/test_settings_validation.py)."""
+    port = broker_listener.getsockname()[1]
+    env = {**base_env(tmp_path, f"redis://127.0.0.1:{port}/0"), "SMTP_PORT": "abc"}
+    if production:
+        env.update(BAROMETRE_ENV="production", DATABASE_URL="postgresql://h/db", SMTP_PORT="")
+        env.update(SMTP_HOST="")  # production without SMTP_HOST: no pretending
+    celery = Program("worker", env, tmp_path, queues="barometre.delivery")
+    try:
+        code = celery.process.wait(START_LIMIT)
+    finally:
+        celery.kill()
+    output = celery.output()
+    assert code == 4, output
+    expected = "SMTP_HOST: obligatoire en production" if production else "SMTP_PORT: nombre"
+    assert refusal(output, production).startswith(expected), output
+    assert connections(broker_listener) == 0
+
+
 def test_flask_refuses_the_same_setting_with_the_same_message(tmp_path: Path) -> None:
-    env = {**base_env(tmp_path, "redis://127.0.0.1:1/0"), "SMTP_PORT": "abc"}
+    env = {**base_env(tmp_path, "redis://127.0.0.1:1/0"), "RED_THRESHOLD": "abc"}
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "barometre", "routes"],
         cwd=ROOT,
@@ -202,8 +244,9 @@ def test_flask_refuses_the_same_setting_with_the_same_message(tmp_path: Path) ->
         timeout=60,
     )
     assert result.returncode == 4
-    assert "Baromètre ne démarre pas. Configuration invalide\xa0:\n- SMTP_PORT: nombre entier" in (
-        result.stderr
+    assert (
+        "Baromètre ne démarre pas. Configuration invalide\xa0:\n- RED_THRESHOLD: nombre entier"
+        in (result.stderr)
     )
 
 
@@ -232,7 +275,7 @@ def test_readyz_within_10_s_of_an_idle_worker_and_one_json_line_per_event(
         status, body = readyz(client)
         assert (status, body["checks"]["worker"]) == (503, "missing"), body
         started = time.monotonic()
-        worker = Program("worker", env, tmp_path)
+        worker = Program("worker", env, tmp_path, queues=f"{queue},{queue}.delivery")
         wait_until(lambda: readyz(client)[0] == 200, 10, "/readyz 200 after the worker started")
         assert time.monotonic() - started <= 10
         assert worker.says("ready.")  # and no task ran: the heartbeat came from the timer
@@ -256,6 +299,80 @@ def test_readyz_within_10_s_of_an_idle_worker_and_one_json_line_per_event(
     assert not any(e["level"] == "warning" and e["event"].startswith("{") for e in lines)
     assert len(events) == len({(e["time"], e["event"]) for e in lines})
     assert [e["event"] for e in beat.entries()][:1] == ["celery beat starting"]
+
+
+class TestNoDeliveryWorker:
+    """Issue 28: with the delivery worker stopped, `/readyz` names it within one heartbeat
+    period and the console says the emails wait; started again, every email leaves once."""
+
+    @pytest.fixture
+    def settings_overrides(
+        self, redis_server: RedisServer, queue: str, smtp_server: SmtpServer
+    ) -> dict[str, Any]:
+        return {
+            "redis_url": redis_server.url,
+            "celery_queue": queue,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_server.port,
+            "alert_group_wait": 0,
+            "mail_from": "barometre@fidex.test",
+        }
+
+    def test_readyz_names_delivery_and_the_emails_wait_none_lost(
+        self,
+        client: FlaskClient,
+        people: dict[str, Any],
+        smtp: SmtpServer,
+        pg_url: str,
+        redis_server: RedisServer,
+        queue: str,
+        tmp_path: Path,
+    ) -> None:
+        env = {
+            **base_env(tmp_path, redis_server.url, pg_url),
+            "CELERY_QUEUE": queue,
+            "SMTP_PORT": str(smtp.port),
+        }
+        programs = [Program("beat", env, tmp_path), Program("worker", env, tmp_path)]
+        delivery = Program("worker", env, tmp_path, queues=f"{queue}.delivery")
+        try:
+            wait_until(lambda: readyz(client)[0] == 200, 60, "beat, worker and delivery ready")
+            assert delivery.stop() == 0, delivery.output()
+            stopped = time.monotonic()
+            status, body = readyz(client)
+            assert time.monotonic() - stopped < HEARTBEAT_EVERY
+            # Stopped, it withdrew at once: no consumer at all, not a late one.
+            assert (status, body["down"]) == (503, ["delivery"])
+            assert body["checks"]["delivery"] == "missing"
+
+            login(client, people["coordinator"])
+            file_report(people["worker"], conditions=("SEC-01",))
+            rows = notifications()
+            assert rows and {row.state for row in rows} == {"pending"}
+            home = one_line(client.get("/coordination/").get_data(as_text=True))
+            assert f"Aucun processus de distribution\xa0: {len(rows)} courriels attendent" in home
+            metrics = client.get("/metrics").get_data(as_text=True)
+            waiting = re.search(
+                rf'barometre_queue_length{{queue="{queue}.delivery"}} (\d+)', metrics
+            )
+            assert waiting is not None and int(waiting.group(1)) >= 1, metrics
+            assert f'barometre_queue_consumers{{queue="{queue}.delivery"}} 0.0' in metrics
+            assert smtp.collector.count() == 0
+
+            programs.append(Program("worker", env, tmp_path, queues=f"{queue}.delivery"))
+            wait_until(lambda: readyz(client)[0] == 200, 30, "/readyz 200 with delivery back")
+            sent = wait_until(
+                lambda: (rows := notifications()) and all(r.state == "sent" for r in rows) and rows,
+                60,
+                "every waiting email sent",
+            )
+        finally:
+            for program in [*programs, delivery]:
+                program.stop()
+        received = sorted(a for r in smtp.collector.all() for a in r.recipients)
+        assert received == sorted(row.recipient for row in sent)  # each once, none lost
+        home = client.get("/coordination/").get_data(as_text=True)
+        assert "Aucun processus de distribution" not in home
 
 
 def publisher_task(app: Flask, queue: str) -> None:

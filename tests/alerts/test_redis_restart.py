@@ -23,7 +23,7 @@ from alerts import digest
 from alerts.models import DigestRun
 from alerts.process import BEAT_LOCK_KEY, BEAT_LOCK_TTL, BeatLock, host
 from barometre.extensions import db
-from barometre.heartbeat import BEAT_HEARTBEAT_KEY, HEARTBEAT_KEY
+from barometre.heartbeat import BEAT_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY
 
 from .conftest import SECRET, notifications, rise_recipients
 from .quickbeat import RECONCILE_EVERY
@@ -111,7 +111,8 @@ def test_pending_rows_are_delivered_with_no_action_after_redis_restarts_empty(
         )
         # Both processes run on and beat again in the new Redis (the worker's timer thread
         # writes the key under its host, every HEARTBEAT_EVERY s); the lock is the beat's.
-        wait_until(lambda: redis.get(f"{HEARTBEAT_KEY}:{host()}"), 30, "the worker's heartbeat")
+        mine = f"{WORKER_HEARTBEAT_KEY}:{host()}"
+        wait_until(lambda: redis.get(mine), 30, "the worker's heartbeat")
         assert redis.get(f"{BEAT_HEARTBEAT_KEY}:{host()}") is not None
         holder = redis.get(BEAT_LOCK_KEY)
         assert holder is not None and f":{beat.process.pid}:" in holder.decode()

@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -421,18 +422,19 @@ def fresh_notifications() -> list[Any]:
 
 
 def test_the_worker_beats_and_reports_task_latency(
-    client: FlaskClient, worker: Worker, people: dict[str, Any]
+    client: FlaskClient, worker: Worker, people: dict[str, Any], queue: str
 ) -> None:
     import redis
 
-    from barometre.heartbeat import HEARTBEAT_KEY
+    from barometre.heartbeat import consumers_key
 
     connection = redis.Redis.from_url(BROKER)
-    connection.delete(HEARTBEAT_KEY)
     report(client, people["worker"], ["OFF-07"])
-    wait_until(lambda: connection.get(HEARTBEAT_KEY), timeout=30, what="a worker heartbeat")
+    # One process takes both queues: it beats for each (its timer, every 15 s).
+    for key in (consumers_key(queue), consumers_key(f"{queue}.delivery")):
+        assert wait_until(partial(connection.hlen, key), 30, key) == 1
     ready = client.get("/readyz").get_json()
-    assert ready["checks"]["worker"] == "ok", ready
+    assert (ready["checks"]["worker"], ready["checks"]["delivery"]) == ("ok", "ok"), ready
     login(client, people["coordinator"])
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'task="alerts.send_notifications"' in metrics  # batches since the hand-over batches
