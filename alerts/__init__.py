@@ -34,6 +34,7 @@ def init_app(flask_app: Flask) -> None:
     receiver is a module-level function, connected once however many apps are made)."""
     signals.level_changed.connect(events.on_level_change)
     signals.account_email_wanted.connect(account.queue)
+    signals.signed_in_from_new_device.connect(account.queue_new_device)
     signals.job_asked.connect(dispatch.job_via_celery)
     signals.status_asked.connect(trouble.console_status)
     signals.work_committed.connect(dispatch.hand_over)

@@ -1,5 +1,5 @@
-"""Account emails (invitation, password reset, second step reset) as notifications:
-recording and hand-over.
+"""Account emails (invitation, password reset, second step reset, new device) as
+notifications: recording and hand-over.
 
 Intake asks for them (`barometre.password_links.email_link`, which sends
 `signals.account_email_wanted`); `queue`, connected by `alerts.init_app`, records
@@ -27,13 +27,13 @@ from sqlalchemy.orm import Session, SessionTransaction
 from barometre import clock
 from barometre.extensions import DbSession
 from barometre.languages import supported
-from barometre.models import User
+from barometre.models import User, UserSession
 from barometre.password_links import MAX_AGE, EmailState
 from barometre.settings import current as current_settings
 
 from . import dispatch, handoff
 from .account_emails import language_of
-from .models import ACCOUNT_KINDS, RESET, TO_USER, Notification, NotificationState
+from .models import ACCOUNT_KINDS, NEW_DEVICE, RESET, TO_USER, Notification, NotificationState
 
 # Retries stop after a day, or sooner when the link would be dead on arrival (a reset: 2 h).
 GIVE_UP_AFTER = timedelta(hours=24)
@@ -86,6 +86,28 @@ def queue(
     else:
         handoff.after_commit(session, [row.id])
     return QueuedAccountEmail(row.id, now)
+
+
+def queue_new_device(session: DbSession, user: User, user_session: UserSession) -> None:
+    """The receiver of `signals.signed_in_from_new_device`: the account holder's warning
+    « Nouvelle connexion à votre compte », recorded in this transaction, in the account's
+    language, handed over after commit. It names the session; its words are composed
+    when it is sent (`account_emails.new_device_content`)."""
+    now = clock.now()
+    row = Notification(
+        kind=NEW_DEVICE,
+        user_id=user.id,
+        user_session_id=user_session.id,
+        recipient=user.email,
+        recipient_kind=TO_USER,
+        language=language_of(user, current_settings()),
+        created_at=now,
+        next_attempt_at=now,
+        give_up_at=now + GIVE_UP_AFTER,
+    )
+    session.add(row)
+    session.flush()
+    handoff.after_commit(session, [row.id])
 
 
 # --- reset emails: handed over from a thread after commit ------------------------------------

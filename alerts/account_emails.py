@@ -1,4 +1,5 @@
-"""Account emails (invitation, password reset, second step reset): composed when sent.
+"""Account emails (invitation, password reset, second step reset, new device): composed
+when they are sent.
 
 The password link is signed then, from the notification's user id and dated by
 the row: it is stored nowhere and shown nowhere in the console. The words come
@@ -12,9 +13,10 @@ from __future__ import annotations
 from barometre import clock
 from barometre.extensions import DbSession
 from barometre.languages import LANGUAGES
-from barometre.models import User
+from barometre.models import User, UserSession
 from barometre.password_links import INVITE, MAX_AGE, link_url
 from barometre.settings import Settings
+from barometre.user_sessions import SESSIONS_PATH
 
 from .emails import Content, barometer_url
 from .models import Notification
@@ -70,6 +72,34 @@ def two_step_reset_content(
             "email": user.email,
             "lang": notification.language,
             "login_url": settings.base_url.rstrip("/") + "/connexion",
+            "barometer_url": barometer_url(settings),
+        }
+    )
+
+
+def new_device_content(
+    session: DbSession, notification: Notification, settings: Settings
+) -> Content:
+    """« Nouvelle connexion à votre compte »: the device, the time and the client of the
+    session it names, and the sessions page; never the session's cookie or its secret.
+    PermanentFailure when the account is gone or disabled, or the session row is gone."""
+    user = session.get(User, notification.user_id) if notification.user_id else None
+    if user is None or not user.is_active:
+        raise PermanentFailure("Compte introuvable ou désactivé\xa0: avertissement non envoyé.")
+    ident = notification.user_session_id
+    row = session.get(UserSession, ident) if ident else None
+    if row is None:
+        raise PermanentFailure("Session introuvable\xa0: avertissement non envoyé.")
+    return Content(
+        {
+            "name": user.name,
+            "email": user.email,
+            "browser": row.browser,
+            "system": row.system,
+            "when": row.created_at,
+            "address": row.client_address,
+            "url": settings.base_url.rstrip("/") + SESSIONS_PATH,
+            "lang": notification.language,
             "barometer_url": barometer_url(settings),
         }
     )

@@ -19,7 +19,7 @@ from flask_babel.speaklater import LazyString
 from barometre.extensions import DbSession
 from barometre.settings import Settings
 
-from .account_emails import account_content, two_step_reset_content
+from .account_emails import account_content, new_device_content, two_step_reset_content
 from .digest import digest_content
 from .emails import (
     TOPIC_ALERTS,
@@ -37,6 +37,7 @@ from .models import (
     FOLLOW,
     GREEN_AGAIN,
     INVITE,
+    NEW_DEVICE,
     RED,
     RED_LIFTED,
     REMINDER,
@@ -110,6 +111,14 @@ EMAIL_KINDS: dict[str, EmailKind] = {
         _l("Deuxième étape réinitialisée"),
         frozenset({TO_USER}),
         two_step_reset_content,
+        topic=None,
+    ),
+    # No password link, nothing the console's user page does not show: not private.
+    NEW_DEVICE: EmailKind(
+        "account_new_device",
+        _l("Nouvelle connexion à un compte"),
+        frozenset({TO_USER}),
+        new_device_content,
         topic=None,
     ),
 }

@@ -70,6 +70,8 @@ INVITE = "invite"
 RESET = "reset"
 TWO_STEP_RESET = "twostep"
 ACCOUNT_KINDS = (INVITE, RESET, TWO_STEP_RESET)
+# « Nouvelle connexion à votre compte »: a sign-in from a device the account had not used.
+NEW_DEVICE = "device"
 # The confirmation asked of an address that wants to follow an establishment (issue 19).
 FOLLOW = "follow"
 
@@ -198,6 +200,8 @@ class Notification(db.Model):  # type: ignore[name-defined]
     # A follow confirmation's request; no foreign key: the request is erased once
     # confirmed or expired, while this row stays in the log.
     follow_request_id: Mapped[int | None] = mapped_column(Integer)
+    # A new-device email's session (`user_session`); no foreign key: the log outlives it.
+    user_session_id: Mapped[int | None] = mapped_column(Integer)
     recipient: Mapped[str] = mapped_column(String(254))
     recipient_kind: Mapped[str] = mapped_column(String(12))
     language: Mapped[str] = mapped_column(String(2), default="fr")

@@ -11,21 +11,37 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy import update
 
-from . import clock
+from . import clock, user_sessions
 from .audit import audit
 from .errors import ValidationFailed
 from .extensions import DbSession
-from .models import ApiToken, User
+from .models import ApiToken, User, UserSession
 
 
-def end_sessions(session: DbSession, user: User) -> None:
-    """Every session of the user ends on the server (session_version).
+def end_sessions(session: DbSession, user: User, keep: UserSession | None = None) -> int:
+    """Every session of the user ends on the server: a new `session_version`, and every
+    live session row ended (`user_sessions`). How many rows ended.
 
     The session lives in a signed cookie; without this a copy of it taken before
-    would still open every page.
+    would still open every page. `keep`: the session of the request that asked (a
+    password change) goes on; it must sign in again with the new version
+    (`intake.signin.stay_signed_in`).
     """
     user.session_version = (user.session_version or 1) + 1
+    ended = user_sessions.end_all(session, user, keep)
     session.flush()
+    return ended
+
+
+def end_user_sessions(session: DbSession, actor: User | None, user: User) -> int:
+    """Someone else (a coordinator, the command line) ends every session of `user`;
+    how many were live. A coordinator's own sessions are theirs to end (their profile)."""
+    if actor is not None and actor.id == user.id:
+        refused = _("Vos propres sessions se terminent depuis la page Sessions de votre profil.")
+        raise ValidationFailed({"sessions": [refused]})
+    ended = end_sessions(session, user)
+    audit(session, actor, "session.end_all", user, sessions=ended)
+    return ended
 
 
 def revoke_tokens(session: DbSession, user: User) -> int:

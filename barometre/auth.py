@@ -21,9 +21,9 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import Select, bindparam, select
 
-from . import clock, two_step
+from . import clock, two_step, user_sessions
 from .extensions import DbSession, db, login_manager
-from .models import ROLE_COORDINATOR, ApiToken, User
+from .models import ROLE_COORDINATOR, ApiToken, User, UserSession
 
 # argon2 at its library's default cost; the test suite swaps in a cheap one
 # (tests/conftest.py) and keeps this one for the tests marked `argon2_full_cost`.
@@ -87,9 +87,47 @@ def _by_token_hash() -> Select[ApiToken, User]:
 
 
 @functools.cache
-def _user_by_id() -> Select[User]:
-    """Built once: every signed-in request runs it (`Session.get` builds its query each time)."""
-    return select(User).where(User.id == bindparam("id"))
+def _user_by_session() -> Select[User, UserSession]:
+    """Built once: every signed-in request runs it. The account and its live session whose
+    random value the cookie carries (`user_sessions`)."""
+    return (
+        select(User, UserSession)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            User.id == bindparam("id"),
+            UserSession.secret_hash == bindparam("secret_hash"),
+            UserSession.ended_at.is_(None),
+        )
+    )
+
+
+def current_session() -> UserSession | None:
+    """The session row of this request's signed-in browser (None: a token, or nobody)."""
+    current_user._get_current_object()  # the loader sets it
+    row: UserSession | None = g.get("user_session")
+    return row
+
+
+def load_session_user(user_id: str) -> User | None:
+    """Flask-Login's user loader: the cookie's account, if its session row is live and
+    the account's `session_version` is still the cookie's."""
+    ident, _, version = user_id.partition(":")
+    secret = cookie_session.get(user_sessions.SESSION_KEY)
+    if not ident.isdigit() or not isinstance(secret, str) or not 0 < len(secret) <= 100:
+        return None
+    params = {"id": int(ident), "secret_hash": user_sessions.digest(secret)}
+    found = db.session.execute(_user_by_session(), params).first()
+    if found is None:
+        return None
+    user, row = found
+    if str(user.session_version) != version:
+        return None
+    g.user_session = row
+    if user_sessions.seen(row):
+        # Its own commit: the row is read before the view does anything (`enforce_access`),
+        # and the page may well commit nothing. At most once a minute per session.
+        db.session.commit()
+    return user
 
 
 TOKEN_USE_PRECISION = timedelta(minutes=5)
@@ -178,7 +216,13 @@ def allowed(rule: str | None, user: Any) -> bool | None:
 
 
 def enforce_access() -> ResponseReturnValue | None:
-    """before_request: the one place where access is decided."""
+    """before_request: the one place where access is decided.
+
+    The signed-in user is loaded first, before the view runs, also on a public page:
+    the loader may commit (a session's last sight) and must never commit a view's work.
+    """
+    if request.endpoint != "static":
+        current_user._get_current_object()
     rule = rule_of(request.endpoint)
     if rule is None:
         abort(403)
@@ -222,15 +266,7 @@ def init_auth(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
 
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        ident, _, version = user_id.partition(":")
-        if not ident.isdigit():
-            return None
-        user = db.session.scalar(_user_by_id(), {"id": int(ident)})
-        if user is None or str(user.session_version) != version:
-            return None
-        return user
+    login_manager.user_loader(load_session_user)
 
     @login_manager.request_loader
     def load_from_token(_request: Any) -> User | None:
@@ -243,3 +279,4 @@ def init_auth(app: Flask) -> None:
     def forget_user(_error: BaseException | None) -> None:
         # The identity belongs to one request, even when an app context outlives it.
         g.pop("_login_user", None)
+        g.pop("user_session", None)

@@ -231,7 +231,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     # None until the user (or whoever created the account) chooses: the browser's is used.
     language: Mapped[str | None] = mapped_column(String(2), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Bumped on password change: every older session stops being valid.
+    # Bumped on password change, disabling, a role change: every older session stops
+    # being valid (`account_access.end_sessions`); one session ends with its own row.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
     # The second step (barometre.two_step): a TOTP secret (base32, stored as is: it is no
@@ -296,6 +297,32 @@ class PasskeyCredential(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class UserSession(db.Model):  # type: ignore[name-defined]
+    """One signed-in browser of an account (`barometre.user_sessions`).
+
+    The cookie carries a random value; the row keeps its sha256 only. A session is
+    accepted while its row is not ended and the account's `session_version` is the
+    one the cookie names: setting `ended_at` ends it at once, wherever its cookie is.
+    """
+
+    __tablename__ = "user_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    # Written at most once a minute (`user_sessions.SEEN_PRECISION`).
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=clock.now)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    # The device, read from the User-Agent at sign-in ("" when unknown): "Firefox", "Linux".
+    browser: Mapped[str] = mapped_column(String(40), default="")
+    system: Mapped[str] = mapped_column(String(40), default="")
+    # The client at sign-in, as the throttles count it (an IPv6 client is its /64).
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+
+    user: Mapped[User] = relationship()
 
 
 class ReportCondition(db.Model):  # type: ignore[name-defined]

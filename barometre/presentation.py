@@ -302,6 +302,15 @@ def datetime_words(value: datetime | None) -> str:
     )
 
 
+def device_words(browser: str, system: str) -> str:
+    """A session's device as its User-Agent named it: « Firefox sur Linux »."""
+    if browser and system:
+        return _("%(browser)s sur %(system)s", browser=browser, system=system)
+    if browser or system:
+        return browser or system
+    return _("Appareil inconnu")
+
+
 def local(value: datetime | None) -> datetime | None:
     """Naive UTC (as stored) to the time of TIMEZONE: the one way times are shown."""
     if value is None:
@@ -399,6 +408,7 @@ def init_presentation(app: Flask) -> None:
     app.add_template_global(type_level, "type_level")
     app.add_template_global(red_pending_sentence, "red_pending_sentence")
     app.add_template_global(duration_words, "duration_words")
+    app.add_template_global(device_words, "device_words")
     app.jinja_env.globals["level_colours"] = COLOURS
     # Stored names in XML (feed, badge): rows older than the text rule may hold controls.
     app.add_template_filter(printable_only, "printable")

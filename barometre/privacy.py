@@ -14,15 +14,25 @@ from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from . import clock, signals
+from . import clock, signals, user_sessions
 from .auth import COORDINATOR, access
 from .extensions import DbSession, db
-from .models import ApiToken, AuditEntry, Contact, PasskeyCredential, Report, Situation, User
+from .models import (
+    ApiToken,
+    AuditEntry,
+    Contact,
+    PasskeyCredential,
+    Report,
+    Situation,
+    User,
+    UserSession,
+)
 from .retention import description_cutoff
 from .settings import Settings
 from .settings import current as settings
 
 bp = Blueprint("privacy", __name__, url_prefix="/coordination/donnees")
+SESSION_DAYS = user_sessions.KNOWN_FOR.days
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,12 @@ def inventory(session: DbSession, current: Settings) -> Inventory:
             str(_l("Jusqu'à leur retrait par la personne ou leur réinitialisation")),
             _count(session, User.totp_confirmed_at.is_not(None), model=User)
             + _count(session, model=PasskeyCredential),
+        ),
+        Holding(
+            str(_l("Sessions (appareil, adresse du client, dates de connexion et d'activité)")),
+            str(_l("Le titulaire du compte et la coordination")),
+            str(_l("%(days)d jours après leur fin, puis supprimées", days=SESSION_DAYS)),
+            _count(session, model=UserSession),
         ),
         Holding(
             str(_l("Contacts des établissements (adresse électronique, nom, langue, préférences)")),

@@ -8,6 +8,8 @@
   after they were made, by the reconciler and by the daily purge; files left
   by an export that never finished go too, and so do uploaded history files
   left by an import job that never ran them (its job deletes them once run).
+- Ended sessions (device, client address) are deleted once they no longer make a
+  device known (`user_sessions.KNOWN_FOR`, 90 days after they ended).
 - Other packages erase theirs in the same purge (`signals.retention_due`):
   alerts erases a request to follow an establishment that was never confirmed
   once its link has expired, and a follower with nothing left to receive.
@@ -32,10 +34,10 @@ from celery import shared_task
 from flask import current_app
 from sqlalchemy import delete, select, update
 
-from . import clock, signals
+from . import clock, signals, user_sessions
 from .console.models import Export
 from .extensions import DbSession, db
-from .models import AuditEntry, Report
+from .models import AuditEntry, Report, UserSession
 from .services import audit
 from .settings import Settings, current
 
@@ -79,8 +81,14 @@ def purge_expired(session: DbSession, settings: Settings) -> Purged:
         .execution_options(synchronize_session="fetch")
     )
     deleted: Any = session.execute(delete(AuditEntry).where(AuditEntry.at < audit_cutoff(settings)))
+    sessions: Any = session.execute(
+        delete(UserSession).where(UserSession.ended_at < now - user_sessions.KNOWN_FOR)
+    )
     answers = signals.retention_due.send(session, settings=settings)
-    others = tuple(e for _receiver, erased_there in answers for e in erased_there)
+    others = (
+        *(e for _receiver, erased_there in answers for e in erased_there),
+        Erased("sessions", sessions.rowcount or 0, "Sessions terminées supprimées"),
+    )
     purged = Purged(erased.rowcount or 0, deleted.rowcount or 0, others)
     if purged.descriptions or purged.audit_entries or any(e.count for e in others):
         # Counts only; the others' counts when there were any (older entries lack them).

@@ -58,3 +58,11 @@ work_committed = signals.signal(
     doc="""A transaction that recorded emails to deliver (`alerts.handoff`) committed.
     Sender: the Flask app; `handoff`: what it recorded. The receiver hands it over.""",
 )
+
+signed_in_from_new_device = signals.signal(
+    "signed-in-from-new-device",
+    doc="""An account signed in from a device none of its live or recent sessions used
+    (`user_sessions.KNOWN_FOR`), and not for the first time. Sender: the session; `user`,
+    `user_session` (the new `UserSession`). The receiver that delivers emails records the
+    account holder's warning in this transaction.""",
+)

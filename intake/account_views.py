@@ -16,13 +16,13 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from barometre import account_access, two_step
 from barometre import password_links as links
-from barometre.auth import COORDINATOR, PUBLIC, USER, access
+from barometre import two_step
+from barometre.auth import COORDINATOR, PUBLIC, USER, access, current_session
 from barometre.errors import ValidationFailed
 from barometre.extensions import db
 from barometre.languages import LANGUAGES, supported
@@ -39,7 +39,7 @@ from .forms import (
     LoginForm,
     SetPasswordForm,
 )
-from .signin import sign_in
+from .signin import sign_in, sign_out, stay_signed_in
 
 LANG_COOKIE_AGE = 365 * 24 * 3600
 
@@ -100,11 +100,8 @@ def _after_password(user: User, target: str) -> ResponseReturnValue:
 @bp.post("/deconnexion")
 @access(PUBLIC, before_two_step=True)
 def logout() -> ResponseReturnValue:
-    if current_user.is_authenticated:
-        # A saved copy of the session cookie must not sign anyone in again.
-        account_access.end_sessions(db.session, current_user)
-        db.session.commit()
-    logout_user()
+    # This session ends on the server: a saved copy of its cookie signs no one in again.
+    sign_out()
     flash(_("Vous êtes déconnecté."), "info")
     return redirect(url_for("intake.login"), 303)
 
@@ -191,7 +188,11 @@ def profile_password() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             accounts.change_password(
-                db.session, current_user, form.current_password.data or "", form.password.data or ""
+                db.session,
+                current_user,
+                form.current_password.data or "",
+                form.password.data or "",
+                keep=current_session(),
             )
         except ValidationFailed as failed:
             db.session.rollback()
@@ -202,7 +203,7 @@ def profile_password() -> ResponseReturnValue:
         else:
             db.session.commit()
             # Other sessions end with the new session_version; this one goes on.
-            login_user(current_user._get_current_object())
+            stay_signed_in(current_user._get_current_object())
             flash(_("Mot de passe changé. Vos autres sessions sont fermées."), "success")
             return redirect(url_for("intake.profile"), 303)
     return _profile_page(language_form, form, 422)

@@ -18,7 +18,7 @@ from barometre.auth import check_password, hash_password
 from barometre.errors import ValidationFailed
 from barometre.extensions import DbSession
 from barometre.languages import LANGUAGES
-from barometre.models import ROLE_WORKER, ROLES, MemberService, User
+from barometre.models import ROLE_WORKER, ROLES, MemberService, User, UserSession
 from barometre.password_links import RESET, email_link
 
 from . import throttle
@@ -116,16 +116,21 @@ def invite(session: DbSession, actor: User, data: Invitation) -> User:
     return user
 
 
-def set_password(session: DbSession, user: User, password: str) -> None:
-    """New password; every other session of the user ends (session_version)."""
+def set_password(
+    session: DbSession, user: User, password: str, keep: UserSession | None = None
+) -> None:
+    """New password; every session of the user ends (session_version), `keep` excepted."""
     user.password_hash = hash_password(password)
-    end_sessions(session, user)
+    end_sessions(session, user, keep)
 
 
-def change_password(session: DbSession, user: User, current: str, new: str) -> None:
+def change_password(
+    session: DbSession, user: User, current: str, new: str, keep: UserSession | None = None
+) -> None:
+    """`keep`: the session that changes it goes on (it must sign in with the new version)."""
     if not check_password(user, current):
         raise ValidationFailed({"current_password": [_("Mot de passe actuel incorrect.")]})
-    set_password(session, user, new)
+    set_password(session, user, new, keep)
     services.audit(session, user, "user.password_change", user)
 
 

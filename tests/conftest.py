@@ -42,7 +42,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from barometre import auth, clock, create_app
+from barometre import auth, clock, create_app, user_sessions
 from barometre.auth import create_token, hash_password
 from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR, ROLE_WORKER, MemberService, User
@@ -489,8 +489,15 @@ def file_report(author: User | None = None, **kwargs: Any) -> Any:
     return outcome
 
 
-def login(client: FlaskClient, user: User) -> None:
-    """Sign a test client in as `user` (a real Flask-Login session cookie)."""
+def login(client: FlaskClient, user: User, secret: str | None = None) -> str:
+    """Sign a test client in as `user`: a session row (committed) and a real Flask-Login
+    session cookie carrying its random value, which it returns. `secret`: the value of a
+    session started before, signed in again without a new row."""
+    if secret is None:
+        secret = user_sessions.start(db.session, user, "Werkzeug test client", "127.0.0.1").secret
+        db.session.commit()
     with client.session_transaction() as session:
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
+        session[user_sessions.SESSION_KEY] = secret
+    return secret

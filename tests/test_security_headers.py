@@ -272,6 +272,7 @@ def test_database_down_with_a_signed_in_user_is_503(app_without_database: Flask)
     client = app_without_database.test_client()
     with client.session_transaction() as cookie_session:
         cookie_session["_user_id"] = "1:1"
+        cookie_session["_session"] = "a-session-secret"
     response = client.get("/coordination/donnees")
     assert response.status_code == 503
     assert "Service momentanément indisponible." in response.get_data(as_text=True)

@@ -51,6 +51,9 @@ KEY_WORDS = {
     "category": _l("catégorie"),
     "offer_type": _l("type d'offre"),
     "state": _l("état"),
+    "session_id": _l("session"),
+    "sessions": _l("sessions terminées"),
+    "new_device": _l("nouvel appareil"),
 }
 
 EXPORT_KIND_WORDS = {"reports": _l("signalements"), "situations": _l("situations")}

@@ -40,7 +40,7 @@ from .test_spamassassin import composed, one_of_each_kind
 ROOT = Path(__file__).resolve().parents[2]
 LANGS = ("fr", "nl", "en")
 KINDS = ("rise", "red", "lifted", "green", "digest", "trouble")
-OTHER_KINDS = ("reminder", "invite", "reset", "follow")
+OTHER_KINDS = ("reminder", "invite", "reset", "follow", "device")
 IND, COL = "individuel", "collectif"
 FIRST = ("ACC-01", "ACC-02", "SEC-01")
 LAST = ("OFF-01", "SEC-02")
@@ -362,7 +362,7 @@ def test_every_string_of_the_emails_is_translated(lang: str) -> None:
     assert not missing, f"{lang}: email strings without a translation: {missing}"
 
 
-# --- the other kinds: reminder, invitation, password reset, follow confirmation -------------
+# --- the other kinds: reminder, invitation, password reset, follow confirmation, new device -
 
 
 @pytest.mark.parametrize("lang", LANGS)

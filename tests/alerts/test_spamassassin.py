@@ -33,7 +33,7 @@ from alerts.models import (
     Notification,
     NotificationState,
 )
-from barometre import services, two_step
+from barometre import services, signals, two_step, user_sessions
 from barometre.extensions import db
 from barometre.languages import LANGUAGES as EMAIL_LANGUAGES
 from barometre.models import ROLE_COORDINATOR, Establishment, Situation
@@ -43,6 +43,11 @@ from tests.conftest import file_report, make_user
 from .conftest import add_contact
 
 KINDS = tuple(EMAIL_KINDS)
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 # Emails a person asked for themselves: nothing to unsubscribe from.
 TRANSACTIONAL = tuple(kind for kind, row in EMAIL_KINDS.items() if row.topic is None)
 MAIL_FROM = "barometre@fidex.be"
@@ -121,6 +126,11 @@ def one_of_each_kind() -> dict[str, Notification]:
         email_link(db.session, invited, INVITE)
         email_link(db.session, worker, RESET)
         two_step.reset(db.session, None, worker)  # the notice that a second step was reset
+        # A sign-in from a second device: the account holder's warning.
+        user_sessions.start(db.session, worker, FIREFOX, "192.0.2.1")
+        chrome = user_sessions.start(db.session, worker, CHROME, "203.0.113.9")
+        assert chrome.new_device
+        signals.signed_in_from_new_device.send(db.session, user=worker, user_session=chrome.row)
         haren = db.session.scalars(select(Establishment).where(Establishment.slug == "haren")).one()
         choice = follow.Choice(alerts=True, red_only=False, digest=True)
         follow.request_follow(db.session, haren, "voisine@example.be", "fr", choice, "client")

@@ -1,13 +1,15 @@
-"""Accounts: the list and one account (role, language, activation)."""
+"""Accounts: the list and one account (role, language, activation, its sessions)."""
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from barometre import account_access, user_sessions
 from barometre.auth import COORDINATOR, access
 from barometre.console import admin
 from barometre.console.forms import UserForm, options
@@ -54,7 +56,7 @@ def user_form(row: User, formdata: bool) -> UserForm:
 def user(ident: int) -> ResponseReturnValue:
     row = admin.user(db.session, ident)
     if request.method != "POST":  # GET, HEAD: the page; only a POST changes anything
-        return render_template("console/user.html", row=row, form=user_form(row, False))
+        return _user_page(row, user_form(row, False))
     form = user_form(row, True)
     if form.validate_on_submit():
         try:
@@ -71,4 +73,31 @@ def user(ident: int) -> ResponseReturnValue:
             failed(form, error)
         else:
             return done(_("Compte enregistré."), ".users")
-    return render_template("console/user.html", row=row, form=form), INVALID
+    return _user_page(row, form), INVALID
+
+
+def _user_page(row: User, form: UserForm) -> str:
+    sessions = user_sessions.live(db.session, row)
+    return render_template("console/user.html", row=row, form=form, sessions=sessions)
+
+
+@bp.post("/utilisateurs/<id:ident>/sessions/terminer")
+@access(COORDINATOR)
+def end_user_sessions(ident: int) -> ResponseReturnValue:
+    row = admin.user(db.session, ident)
+    try:
+        ended = account_access.end_user_sessions(db.session, actor(), row)
+    except ValidationFailed as error:
+        db.session.rollback()
+        for message in error.errors.get("sessions", []):
+            flash(message, "error")
+        return redirect(url_for(".user", ident=ident), 303)
+    db.session.commit()
+    message = ngettext(
+        "%(num)d session terminée pour %(email)s.",
+        "%(num)d sessions terminées pour %(email)s.",
+        ended,
+        email=row.email,
+    )
+    flash(message, "success")
+    return redirect(url_for(".user", ident=ident), 303)
