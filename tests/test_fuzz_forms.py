@@ -40,11 +40,13 @@ from barometre.models import (
     Report,
     Situation,
     User,
+    UserSession,
 )
 from barometre.services import MAX_COUNT, valid_submission_id
 from intake.models import ResetRequest, SecondStepFailure
 from tests.conftest import PASSWORD, file_report, login, make_user
 from tests.fuzz import (
+    HOSTILE_FRAGMENTS,
     LINE_BREAKS,
     MISSING,
     Field,
@@ -735,5 +737,41 @@ def test_the_passkey_sign_in_takes_any_json_without_a_5xx(app: Flask) -> None:
             response = client.post("/connexion/deuxieme-etape/cle", json=sent)
             assert 400 <= response.status_code < 500, response.status_code
         assert client.get("/profil").status_code != 200
+
+    check()
+
+
+def test_the_session_forms_take_anything_without_a_5xx(app: Flask) -> None:
+    """The sessions page's and the console's « Terminer » forms: any id (out of range,
+    someone else's), any extra field; never a 5xx, and a person's own forms never end
+    another account's session."""
+    worker = make_user(email="sessions-fuzz@example.org")
+    other = make_user(email="autre-fuzz@example.org")
+    coordinator = make_user(email="coord-fuzz@example.org", role="coordinator")
+    client = app.test_client()
+    login(client, worker)
+    console = app.test_client()
+    login(console, coordinator)
+    login(app.test_client(), other)
+    theirs = select(UserSession).filter_by(user_id=other.id, ended_at=None)
+
+    @fuzz_settings(400)
+    @given(
+        ident=st.one_of(st.integers(-(2**70), 2**70), st.sampled_from([0, 1, 2, 3, 2**31, 2**63])),
+        extra=st.one_of(printable_text(max_size=2000), st.sampled_from(HOSTILE_FRAGMENTS)),
+    )
+    def check(ident: int, extra: str) -> None:
+        for url in (
+            f"/profil/sessions/{ident}/terminer",
+            "/profil/sessions/terminer-les-autres",
+        ):
+            response = client.post(url, data={"x": extra})
+            assert response.status_code < 500, (url, response.status_code)
+        if ident != other.id:  # the coordinator's form ends that account's sessions: its job
+            response = console.post(
+                f"/coordination/utilisateurs/{ident}/sessions/terminer", data={"x": extra}
+            )
+            assert response.status_code < 500, response.status_code
+        assert db.session.scalars(theirs).first() is not None
 
     check()
