@@ -14,6 +14,7 @@ removes passkeys, and turns the second step off unless REQUIRE_TWO_STEP requires
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,8 +27,9 @@ from flask_login import current_user
 from barometre import clock, services, two_step
 from barometre.auth import PUBLIC, USER, access, check_password
 from barometre.errors import ValidationFailed
-from barometre.extensions import db
+from barometre.extensions import DbSession, db
 from barometre.models import PasskeyCredential, User
+from barometre.settings import Settings
 from barometre.settings import current as settings
 from barometre.text import refusal
 
@@ -296,18 +298,9 @@ def _refused(failed: ValidationFailed) -> ResponseReturnValue:
 @bp.post("/profil/deuxieme-etape/application/retirer")
 @access(USER, before_two_step=True)
 def two_step_remove_totp() -> ResponseReturnValue:
-    if not two_step.has_totp(current_user):
-        return redirect(url_for("intake.two_step_setup"), 303)
-    form = ConfirmPasswordForm()
-    if not _password_confirmed(form):
-        return _setup_page(password_form=form, status=422)
-    try:
-        two_step.remove_totp(db.session, current_user, settings())
-    except ValidationFailed as failed:
-        return _refused(failed)
-    db.session.commit()
-    flash(_("Application de codes retirée."), "success")
-    return redirect(url_for("intake.two_step_setup"), 303)
+    return _change_with_password(
+        two_step.has_totp(current_user), two_step.remove_totp, _("Application de codes retirée.")
+    )
 
 
 @bp.post("/profil/deuxieme-etape/codes")
@@ -326,17 +319,30 @@ def two_step_codes() -> ResponseReturnValue:
 @bp.post("/profil/deuxieme-etape/desactiver")
 @access(USER, before_two_step=True)
 def two_step_disable() -> ResponseReturnValue:
-    if not two_step.has_second_step(db.session, current_user):
+    return _change_with_password(
+        two_step.has_second_step(db.session, current_user),
+        two_step.disable,
+        _("Deuxième étape désactivée."),
+    )
+
+
+def _change_with_password(
+    applies: bool, change: Callable[[DbSession, User, Settings], object], done: str
+) -> ResponseReturnValue:
+    """A change of the second step that asks the password again: nothing to change sends
+    back to the setup page; a wrong password shows it again (422); a refused change says
+    why (`_refused`); a done one says so."""
+    if not applies:
         return redirect(url_for("intake.two_step_setup"), 303)
     form = ConfirmPasswordForm()
     if not _password_confirmed(form):
         return _setup_page(password_form=form, status=422)
     try:
-        two_step.disable(db.session, current_user, settings())
+        change(db.session, current_user, settings())
     except ValidationFailed as failed:
         return _refused(failed)
     db.session.commit()
-    flash(_("Deuxième étape désactivée."), "success")
+    flash(done, "success")
     return redirect(url_for("intake.two_step_setup"), 303)
 
 
