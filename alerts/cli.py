@@ -17,6 +17,7 @@ from barometre.models import Contact, Establishment
 from barometre.settings import current as settings
 
 from . import digest
+from .channels.cli import channels_group
 from .reconcile import reconcile
 
 
@@ -133,5 +134,5 @@ def send_digest_command() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for group in (services_group, contacts_group, alerts_group, digest_group):
+    for group in (services_group, contacts_group, alerts_group, digest_group, channels_group):
         app.cli.add_command(group)

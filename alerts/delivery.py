@@ -1,5 +1,8 @@
 """Deliver one notification: claim, render, send, record (R8, SPEC §7.3).
 
+An email goes through `Transport`; a webhook or chat channel's row (issue 30) through
+`alerts.channels.send`, which raises the same outcomes: everything else is shared.
+
 The claim is a conditional UPDATE (pending or uncertain, and due) committed
 before anything is sent: of two workers, or a task run twice, only one goes
 on. The Message-ID is derived from the notification id, so a resend after an
@@ -34,6 +37,7 @@ from barometre.services import audit
 from barometre.settings import Settings
 
 from . import account_emails, handoff
+from .channels import send as channels
 from .emails import AddressRefused
 from .kinds import EMAIL_KINDS, compose
 from .models import Notification, NotificationState
@@ -222,11 +226,14 @@ def _attempt(
     """Compose and send one claimed notification; the values its row takes afterwards."""
     notification_id = notification.id
     try:
-        message = compose(session, notification, settings)
-        # A password link is never on the console's outbox page.
-        private = EMAIL_KINDS[notification.kind].private
-        outbox = account_emails.outbox_name(notification_id) if private else ""
-        transport.send(message, notification_id, outbox)
+        if notification.channel_id is not None:
+            channels.deliver(session, notification, settings)
+        else:
+            message = compose(session, notification, settings)
+            # A password link is never on the console's outbox page.
+            private = EMAIL_KINDS[notification.kind].private
+            outbox = account_emails.outbox_name(notification_id) if private else ""
+            transport.send(message, notification_id, outbox)
     except (PermanentFailure, AddressRefused) as error:
         outcome = _failed(attempt, give_up_at, _describe(error), permanent=True)
     except UncertainDelivery as error:

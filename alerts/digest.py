@@ -231,6 +231,7 @@ class EstablishmentDigest:
     by_category: list[tuple[str, int]]
     by_offer_type: list[tuple[str, int]]
     url: str = ""
+    slug: str = ""  # what a webhook's payload names it by
     missing_offer_types: list[str] = field(default_factory=list)
     # « Rouge en attente : il faut des situations touchant au moins 2 types d'offre (manque :
     # collectif, cellulaire). » (R4), the pages' sentence.
@@ -430,6 +431,7 @@ def _one(
     colour_ago, step_ago = week_ago or (level.colour, level.step)
     return EstablishmentDigest(
         name=establishment.name_in(lang),
+        slug=establishment.slug,
         rank=level.rank,
         level=level_words(level.colour, level.step, "bare"),
         level_name=level_words(level.colour, level.step),

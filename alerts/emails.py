@@ -107,19 +107,29 @@ def render(name: str, lang: str, context: dict[str, Any]) -> Rendered:
     """Subject, text and HTML of one email in one language: one template set per email
     (`emails/<name>.*`, words through `_()` and `ngettext`) rendered in the recipient's
     locale."""
+    parts = render_templates(
+        {ext: f"emails/{name}.{ext}" for ext in ("subject.txt", "txt", "html")}, lang, context
+    )
+    subject = one_line(parts["subject.txt"])
+    text = re.sub(r"\n{3,}", "\n\n", parts["txt"]).strip() + "\n"
+    return Rendered(subject, text, parts["html"])
+
+
+def render_templates(
+    templates: dict[str, str], lang: str, context: dict[str, Any]
+) -> dict[str, str]:
+    """Each named template rendered in `lang`'s locale (an email's parts, a chat message)."""
     env = current_app.jinja_env
     lang = supported(lang)
     values = {**context, "lang": lang}
     with force_locale(lang):
-        parts = {
-            ext: env.get_template(f"emails/{name}.{ext}").render(values)
-            for ext in ("subject.txt", "txt", "html")
-        }
-    # One line, whatever the data held: a subject never spans headers. French
-    # typography's no-break spaces stay (« Baromètre : » never breaks before its colon).
-    subject = BREAKABLE_SPACE.sub(" ", parts["subject.txt"]).strip()
-    text = re.sub(r"\n{3,}", "\n\n", parts["txt"]).strip() + "\n"
-    return Rendered(subject, text, parts["html"])
+        return {part: env.get_template(name).render(values) for part, name in templates.items()}
+
+
+def one_line(text: str) -> str:
+    """One line, whatever the data held: a subject never spans headers. French
+    typography's no-break spaces stay (« Baromètre : » never breaks before its colon)."""
+    return BREAKABLE_SPACE.sub(" ", text).strip()
 
 
 # --- links -----------------------------------------------------------------------------

@@ -253,13 +253,18 @@ def new_notification(
     event_id: int | None = None,
     digest_run_id: int | None = None,
 ) -> Notification:
-    """A pending row, or a failed one at once for an address that cannot be sent to."""
-    try:
-        address, error = sendable(recipient.address), ""
-    except AddressRefused as refused:
-        address, error = None, refused.note
+    """A pending row, or a failed one at once for an address that cannot be sent to; a
+    channel's row is named by its channel (its URL was checked when it was saved)."""
+    if recipient.channel_id is not None:
+        address, error = recipient.address[:MAX_ADDRESS], ""
+    else:
+        try:
+            address, error = sendable(recipient.address), ""
+        except AddressRefused as refused:
+            address, error = None, refused.note
     shown = recipient.address.replace("\r", "\\r").replace("\n", "\\n")[:MAX_ADDRESS]
     return Notification(
+        channel_id=recipient.channel_id,
         kind=kind,
         event_id=event_id,
         digest_run_id=digest_run_id,

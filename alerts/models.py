@@ -81,6 +81,9 @@ TO_COORDINATOR = "coordinator"
 TO_SERVICE = "service"
 TO_USER = "user"
 TO_FOLLOWER = "follower"
+# The committee's own webhook and chat channels (issue 30): every alert, the whole digest,
+# and signed links (a chat's readers may have no account).
+TO_COMMITTEE = "committee"
 
 
 class AlertGroup(db.Model):  # type: ignore[name-defined]
@@ -182,7 +185,8 @@ class DeliveryWarning(db.Model):  # type: ignore[name-defined]
 
 
 class Notification(db.Model):  # type: ignore[name-defined]
-    """One email to one address, delivered exactly once as far as SMTP allows (R8)."""
+    """One email to one address, or one message to one webhook or chat channel, delivered
+    exactly once as far as SMTP (or HTTP) allows (R8)."""
 
     __tablename__ = "notification"
     __table_args__ = (
@@ -202,6 +206,8 @@ class Notification(db.Model):  # type: ignore[name-defined]
     follow_request_id: Mapped[int | None] = mapped_column(Integer)
     # A new-device email's session (`user_session`); no foreign key: the log outlives it.
     user_session_id: Mapped[int | None] = mapped_column(Integer)
+    # A webhook or chat channel's row (issue 30): `recipient` is then the channel's name.
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id"), index=True)
     recipient: Mapped[str] = mapped_column(String(254))
     recipient_kind: Mapped[str] = mapped_column(String(12))
     language: Mapped[str] = mapped_column(String(2), default="fr")

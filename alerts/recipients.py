@@ -1,5 +1,6 @@
-"""Who receives what (R10): member services, coordinators, establishment contacts, and
-the addresses that follow an establishment (issue 19).
+"""Who receives what (R10): member services, coordinators, establishment contacts, the
+addresses that follow an establishment (issue 19), and their webhook and chat channels
+(issue 30).
 
 Each address appears once per email (the first source wins: a contact's own
 language beats the default), and an address that opted out through its signed
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from barometre import clock
 from barometre.addresses import address_key, clean_address
@@ -26,10 +27,12 @@ from barometre.models import (
     User,
 )
 
+from .channels.models import Channel
 from .follow.models import Follower
 from .models import (
     GREEN_AGAIN,
     RED,
+    TO_COMMITTEE,
     TO_CONTACT,
     TO_COORDINATOR,
     TO_FOLLOWER,
@@ -47,6 +50,8 @@ class Recipient:
     kind: str
     # Digest only: the establishments it covers; None means all of them.
     establishment_ids: frozenset[int] | None = None
+    # A webhook or chat channel (issue 30): `address` is then the channel's name.
+    channel_id: int | None = None
 
 
 def email_language(language: str | None) -> str:
@@ -117,7 +122,42 @@ def alert_recipients(
     for follower in followers(session, establishment_id, alerts=True):
         if _wants_alert(follower, kind, was_red):
             collector.add(follower.email, follower.language, TO_FOLLOWER, chosen=True)
-    return list(collector.found.values())
+    return [*collector.found.values(), *channel_recipients(session, establishment_id)]
+
+
+def live_channels(session: DbSession) -> list[Channel]:
+    """Channels not removed, of active services and establishments, oldest first."""
+    query = (
+        select(Channel)
+        .outerjoin(Channel.establishment)
+        .outerjoin(Channel.service)
+        .where(
+            Channel.removed_at.is_(None),
+            or_(Channel.establishment_id.is_(None), Establishment.active.is_(True)),
+            or_(Channel.service_id.is_(None), MemberService.active.is_(True)),
+        )
+        .order_by(Channel.id)
+    )
+    return list(session.scalars(query))
+
+
+def channel_recipient(channel: Channel) -> Recipient:
+    """A channel as a recipient: its kind is its owner's (a contact's for an establishment's)."""
+    if channel.establishment_id is not None:
+        kind, scope = TO_CONTACT, frozenset({channel.establishment_id})
+    else:
+        kind, scope = (TO_SERVICE if channel.service_id is not None else TO_COMMITTEE), None
+    return Recipient(channel.name, email_language(channel.language), kind, scope, channel.id)
+
+
+def channel_recipients(session: DbSession, establishment_id: int | None = None) -> list[Recipient]:
+    """The live channels told of an establishment's alerts (its own, the services', the
+    committee's); `None`: every channel, for the digest, each with what it covers."""
+    return [
+        channel_recipient(channel)
+        for channel in live_channels(session)
+        if establishment_id is None or channel.establishment_id in (None, establishment_id)
+    ]
 
 
 def followers(
@@ -142,19 +182,28 @@ def event_recipients(session: DbSession, event_id: int) -> list[Recipient]:
         else set()
     )
     query = (
-        select(Notification.recipient, Notification.language, Notification.recipient_kind)
+        select(
+            Notification.recipient,
+            Notification.language,
+            Notification.recipient_kind,
+            Notification.channel_id,
+        )
         .where(Notification.event_id == event_id)
         .order_by(Notification.id)
     )
-    return [
-        Recipient(address, language, kind)
-        for address, language, kind in session.execute(query)
-        if (
+    channels = {c.id: c for c in live_channels(session)}
+    found = []
+    for address, language, kind, channel_id in session.execute(query):
+        if channel_id is not None:
+            if channel_id in channels:  # not removed since
+                found.append(channel_recipient(channels[channel_id]))
+        elif (
             address_key(address) in following
             if kind == TO_FOLLOWER
             else address_key(address) not in excluded
-        )
-    ]
+        ):
+            found.append(Recipient(address, language, kind))
+    return found
 
 
 def digest_recipients(session: DbSession) -> list[Recipient]:
@@ -180,7 +229,7 @@ def digest_recipients(session: DbSession) -> list[Recipient]:
     for follower in followers(session):
         if follower.establishment_id in active:  # chosen: the address's opt-out does not apply
             _scope(scoped, everything, follower, TO_FOLLOWER)
-    return [*scoped.values(), *everything.found.values()]
+    return [*scoped.values(), *everything.found.values(), *channel_recipients(session)]
 
 
 def _scope(

@@ -96,6 +96,9 @@ class Settings:
     # Who must sign in with a second step (issue 29): "coordinators", "all" or "none";
     # empty: by the mode, "coordinators" in production, "none" in development.
     require_two_step: str = ""
+    # Webhook and chat channels (issue 30) may reach loopback, link-local and private
+    # addresses: off, so that a channel is no way into the server's own network.
+    channels_allow_private: bool = False
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
     # A mail setting that could not be read (e.g. SMTP_PORT=abc): its default stands in,

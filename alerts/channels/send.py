@@ -1,0 +1,194 @@
+"""Sending to a channel, with the outcomes delivery knows (`alerts.transport`).
+
+A webhook is one POST of the JSON payload, signed as Standard Webhooks says
+(`webhook-id`, `webhook-timestamp`, `webhook-signature`, by the `standardwebhooks`
+library). Its `webhook-id` is derived from the notification, so every attempt of
+one notification carries the same one: a receiver deduplicates on it. No redirect
+is followed, at most `MAX_RESPONSE` bytes of the answer are read, within
+`CONNECT_TIMEOUT` and `READ_TIMEOUT`.
+
+- 2xx: sent;
+- 408, 429, 5xx, no connection, a timeout: temporary, retried for 24 h (a timeout
+  after the request went may mean the receiver has it: the retry carries the same
+  `webhook-id`);
+- any other answer (a 3xx, 400, 404, 410 Gone…) and a refused address: failed at once.
+
+A chat goes through Apprise, which tells only whether it worked: a failure is
+temporary, unless Apprise's own log names an HTTP 4xx answer (other than 408 and
+429), which fails at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from standardwebhooks import Webhook
+
+from barometre import clock
+from barometre.extensions import DbSession
+from barometre.settings import Settings
+
+from ..models import Notification
+from ..transport import MAX_ERROR, PermanentFailure, TemporaryFailure
+from .models import Channel, ChannelKind
+from .payloads import chat_message, webhook_payload
+from .targets import PrivateAddress, outgoing
+
+log = logging.getLogger(__name__)
+# Apprise's debug lines name the URL it posts to, tokens included: never in our logs.
+logging.getLogger("apprise").setLevel(logging.WARNING)
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+MAX_RESPONSE = 64 * 1024
+USER_AGENT = "Barometre-Webhooks/1"
+RETRIED_CODES = (408, 429)
+
+
+def deliver(session: DbSession, notification: Notification, settings: Settings) -> None:
+    """Send one claimed notification to its channel; raises as `Transport.send` does."""
+    channel = session.get(Channel, notification.channel_id)
+    if channel is None or channel.removed_at is not None:
+        raise PermanentFailure("Canal supprimé\xa0: rien n'est envoyé.")
+    if channel.kind == ChannelKind.WEBHOOK:
+        payload = webhook_payload(session, notification, settings)
+        post(channel, webhook_id(notification.id, settings), payload, settings)
+    else:
+        title, text = chat_message(session, notification, settings)
+        notify(channel, title, text, settings)
+
+
+def webhook_id(notification_id: int, settings: Settings) -> str:
+    """The same `webhook-id` at every attempt of one notification (like its Message-ID)."""
+    tag = hmac.new(
+        settings.secret_key.encode(), f"webhook:{notification_id}".encode(), "sha256"
+    ).hexdigest()[:24]
+    return f"msg_{notification_id}_{tag}"
+
+
+def signed_headers(secret: str, message_id: str, body: str, now: datetime) -> dict[str, str]:
+    """The three Standard Webhooks headers of one attempt."""
+    moment = now.replace(tzinfo=UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, moment, body),
+    }
+
+
+def post(channel: Channel, message_id: str, payload: dict[str, Any], settings: Settings) -> int:
+    """POST the payload to the webhook; its HTTP status when it is a success."""
+    import requests
+
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        **signed_headers(channel.secret, message_id, body, clock.now()),
+    }
+    with requests.Session() as http, outgoing(settings.channels_allow_private):
+        http.trust_env = False  # no proxy from the environment: the guard sees the real host
+        try:
+            response = http.post(
+                channel.url,
+                data=body.encode(),
+                headers=headers,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as error:
+            raise _network_failure(error) from error
+        try:
+            answer = _read_capped(response)
+        except requests.RequestException as error:
+            raise TemporaryFailure(_described(error)) from error
+        finally:
+            response.close()
+    status = response.status_code
+    if 200 <= status < 300:
+        return status
+    described = f"HTTP {status} {response.reason or ''}".strip()
+    if answer:
+        described += f"\xa0: {answer}"
+    described = described[:MAX_ERROR]
+    if status >= 500 or status in RETRIED_CODES:
+        raise TemporaryFailure(described)
+    if 300 <= status < 400:
+        raise PermanentFailure(f"Redirection refusée ({described})"[:MAX_ERROR])
+    raise PermanentFailure(described)
+
+
+def _read_capped(response: Any) -> str:
+    """At most MAX_RESPONSE bytes of the answer, as one short line for the log."""
+    read = b""
+    for chunk in response.iter_content(chunk_size=8192):
+        read += chunk
+        if len(read) >= MAX_RESPONSE:
+            break
+    text = read[:MAX_RESPONSE].decode("utf-8", errors="replace")
+    return " ".join(text.split())[:200]
+
+
+def _network_failure(error: BaseException) -> Exception:
+    if _find_private(error) is not None:
+        return PermanentFailure(_described(error))
+    return TemporaryFailure(_described(error))
+
+
+def _described(error: BaseException) -> str:
+    private = _find_private(error)
+    if private is not None:
+        return str(private)[:MAX_ERROR]
+    return f"{type(error).__name__}: {error}"[:MAX_ERROR]
+
+
+def _find_private(error: BaseException | None) -> PrivateAddress | None:
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, PrivateAddress):
+            return current
+        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+        stack.extend((current.__cause__, current.__context__))
+    return None
+
+
+# --- chat ------------------------------------------------------------------------------
+
+_STATUS = re.compile(r"error=(\d{3})")
+
+
+def notify(channel: Channel, title: str, text: str, settings: Settings) -> None:
+    """Send a chat message through Apprise."""
+    import apprise
+
+    asset = apprise.AppriseAsset(async_mode=False)
+    sender = apprise.Apprise(asset=asset)
+    if not sender.add(channel.url):
+        raise PermanentFailure("URL Apprise refusée par Apprise.")
+    with (
+        apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured,
+        outgoing(settings.channels_allow_private) as guard,
+    ):
+        sent = sender.notify(body=text, title=title)
+    if sent:
+        return
+    said = " ".join(captured.getvalue().split())[:MAX_ERROR] or "Apprise\xa0: échec de l'envoi."
+    if guard.refused:
+        raise PermanentFailure(
+            f"Adresse privée refusée\xa0: {guard.refused} (CHANNELS_ALLOW_PRIVATE)"[:MAX_ERROR]
+        )
+    codes = [int(code) for code in _STATUS.findall(said)]
+    if codes and all(400 <= c < 500 and c not in RETRIED_CODES for c in codes):
+        raise PermanentFailure(said)
+    raise TemporaryFailure(said)
