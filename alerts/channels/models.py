@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -53,3 +54,11 @@ class Channel(db.Model):  # type: ignore[name-defined]
     @property
     def committee(self) -> bool:
         return self.establishment_id is None and self.service_id is None
+
+
+def channel_words(channel: Channel) -> str:
+    """A channel as pages and warnings name it, in the reader's language: « Webhook n° 3 ·
+    https://h/… » (its masked URL, never its URL)."""
+    labels = ChannelKind.labels()
+    kind = labels[channel.kind] if channel.kind in labels else channel.kind
+    return _("%(kind)s n° %(id)d · %(shown)s", kind=kind, id=channel.id, shown=channel.shown)

@@ -131,6 +131,23 @@ def shown(url: str, kind: str) -> str:
     return f"{masked.scheme}://{masked.netloc}{rest}"[:200]
 
 
+def without_url(text: str, url: str) -> str:
+    """`text` (an error, a library's warning) without the parts of `url` that may hold a
+    token: the URL itself, its path and query, its credentials, a chat URL's host (Apprise
+    puts tokens there). A requests error quotes the path (« Max retries exceeded with url:
+    /hook/… »): it goes to the log, the banner and the coordinators' warning."""
+    if not url:
+        return text
+    parts = urlsplit(url)
+    query = f"?{parts.query}" if parts.query else ""
+    secret = [url, parts.path + query, parts.path, parts.query, parts.password, parts.username]
+    if parts.scheme.lower() not in WEB_SCHEMES:
+        secret.append(parts.netloc)
+    for part in sorted({p for p in secret if p and len(p) > 1}, key=len, reverse=True):
+        text = text.replace(part, "…")
+    return text
+
+
 # --- where requests may go ---------------------------------------------------------------
 
 
