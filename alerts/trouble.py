@@ -294,7 +294,7 @@ def _channel_status(session: DbSession) -> list[Status]:
     }
     lines = []
     for channel_id, count, last_id in found:
-        channel, row = named.get(channel_id), last[last_id]
+        channel, row = named.get(int(channel_id or 0)), last[last_id]
         if channel is None:
             continue
         error = " ".join((row.last_error or str(STATE_WORDS.get(row.state, row.state))).split())
@@ -303,7 +303,9 @@ def _channel_status(session: DbSession) -> list[Status]:
         said = (
             _("Canal en échec : %(name)s — %(error)s", name=channel_words(channel), error=error)
             if row.state == NotificationState.FAILED
-            else _("Canal incertain : %(name)s — %(error)s", name=channel_words(channel), error=error)
+            else _(
+                "Canal incertain : %(name)s — %(error)s", name=channel_words(channel), error=error
+            )
         )
         if channel.removed_at is None:
             url = url_for("alerts.addresses", _anchor=f"canal-{channel.id}")
@@ -467,9 +469,7 @@ def trouble_content(session: DbSession, notification: Notification, settings: Se
     return Content(context)
 
 
-def _items(
-    session: DbSession, rows: Iterable[Notification], lang: str
-) -> list[dict[str, Any]]:
+def _items(session: DbSession, rows: Iterable[Notification], lang: str) -> list[dict[str, Any]]:
     rows = list(rows)
     channel_ids = {row.channel_id for row in rows if row.channel_id is not None}
     named = {

@@ -41,8 +41,8 @@ from .emails import (
 )
 from .follow import service as follow
 from .models import (
-    TO_CONTACT,
     TO_COMMITTEE,
+    TO_CONTACT,
     TO_COORDINATOR,
     TO_FOLLOWER,
     TO_SERVICE,
@@ -58,7 +58,7 @@ bp = Blueprint("alerts", __name__)
 # Every template (the notification log, the coordinators' warning email) names a kind of
 # email as its row in `alerts.kinds` does.
 bp.add_app_template_global(kinds.label, "email_kind_label")
-# A channel as every page names it: « Webhook n° 3 · https://h/… », never its URL.
+# A channel as every page names it: « webhook n° 3 · https://h/… », never its URL.
 bp.add_app_template_global(channel_words, "channel_words")
 
 

@@ -58,7 +58,7 @@ class ChannelForm(Form):
         _l("Type"),
         choices=options(
             [
-                (AUTOMATIC, _l("Selon l'URL (http(s) : webhook ; sinon : messagerie)")),
+                (AUTOMATIC, _l("Selon l'URL (http:// ou https:// : webhook ; sinon : messagerie)")),
                 (ChannelKind.WEBHOOK.value, ChannelKind.WEBHOOK.label),
                 (ChannelKind.CHAT.value, ChannelKind.CHAT.label),
             ]
@@ -93,11 +93,14 @@ def owner_choices(session: DbSession, lang: str) -> list[SelectChoice]:
         [
             (COMMITTEE, _("Le comité (toutes les alertes, toute la synthèse)")),
             *[
-                (f"{ESTABLISHMENT_PREFIX}{e.id}", _("Établissement : %(name)s", name=e.name_in(lang)))
+                (
+                    f"{ESTABLISHMENT_PREFIX}{e.id}",
+                    _("%(name)s (établissement)", name=e.name_in(lang)),
+                )
                 for e in establishments
             ],
             *[
-                (f"{SERVICE_PREFIX}{s.id}", _("Service membre : %(name)s", name=s.name))
+                (f"{SERVICE_PREFIX}{s.id}", _("%(name)s (service membre)", name=s.name))
                 for s in services
             ],
         ]

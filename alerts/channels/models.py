@@ -20,6 +20,10 @@ class ChannelKind(Labelled):
     CHAT = "chat", _l("Messagerie")
 
 
+# What a channel is inside a sentence (« Canal en échec : webhook n° 3 · … »).
+CHANNEL_NOUNS = {ChannelKind.WEBHOOK.value: _l("webhook"), ChannelKind.CHAT.value: _l("messagerie")}
+
+
 class Channel(db.Model):  # type: ignore[name-defined]
     """Where one recipient's alerts and digest go besides email.
 
@@ -57,8 +61,7 @@ class Channel(db.Model):  # type: ignore[name-defined]
 
 
 def channel_words(channel: Channel) -> str:
-    """A channel as pages and warnings name it, in the reader's language: « Webhook n° 3 ·
+    """A channel as pages and warnings name it, in the reader's language: « webhook n° 3 ·
     https://h/… » (its masked URL, never its URL)."""
-    labels = ChannelKind.labels()
-    kind = labels[channel.kind] if channel.kind in labels else channel.kind
+    kind = CHANNEL_NOUNS.get(channel.kind, channel.kind)
     return _("%(kind)s n° %(id)d · %(shown)s", kind=kind, id=channel.id, shown=channel.shown)
