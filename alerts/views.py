@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload
 
 from barometre.addresses import AddressError, check_address
 from barometre.auth import COORDINATOR, PUBLIC, access
-from barometre.console.forms import ReviewForm
+from barometre.console.forms import LANGUAGE_LABELS, ReviewForm
 from barometre.extensions import csrf, db
 from barometre.languages import DEFAULT_LANGUAGE
 from barometre.presentation import lang
@@ -277,6 +277,7 @@ def addresses_page(
         action_form=ReviewForm(),
         added=added,
         kind_labels=ChannelKind.labels(),
+        language_labels=LANGUAGE_LABELS,
         state_labels=STATE_LABELS,
     )
     return page, status, NO_STORE

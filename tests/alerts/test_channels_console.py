@@ -7,13 +7,14 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from standardwebhooks import Webhook
@@ -22,7 +23,8 @@ from alerts import trouble
 from alerts.channels import service as channels
 from alerts.channels.models import Channel
 from alerts.kinds import compose
-from alerts.models import TROUBLE
+from alerts.models import TROUBLE, Notification, NotificationState
+from barometre import clock
 from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR, ROLE_WORKER, AuditEntry, Establishment, User
 from barometre.settings import Settings
@@ -32,6 +34,7 @@ from .conftest import notifications
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
 TOKEN = "jeton-tres-secret-42"  # what a webhook's path may hold: never shown once saved
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 class Receiver:
@@ -193,7 +196,7 @@ def test_a_webhook_added_without_secret_shows_its_secret_once(
     assert channel.secret not in later and TOKEN not in later
     listed = later.split(f'id="canal-{channel.id}"', 1)[1].split("</tr>", 1)[0]
     assert channel.shown in listed and "le comité" in listed and "Webhook" in listed
-    assert "aucun envoi pour l'instant" in listed
+    assert "aucun envoi pour l'instant" in listed and "Néerlandais" in listed
     entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "channel.add")).one()
     logged = json.dumps(entry.detail, default=str)
     assert TOKEN not in logged and channel.secret not in logged
@@ -399,3 +402,75 @@ def test_a_channel_that_fails_is_on_every_console_page_and_in_the_warning(
     assert client.post(f"/coordination/notifications/{failed.id}/ignorer").status_code == 302
     assert line not in page(client, "/coordination/")
     assert "en échec" in page(client).split(f'id="canal-{channel.id}"', 1)[1].split("</tr>")[0]
+
+
+def test_every_form_of_the_channels_carries_its_csrf_token(
+    app: Flask, signed_in: FlaskClient, receiver: Receiver
+) -> None:
+    channel = add_channel(receiver.url)
+    app.config["WTF_CSRF_ENABLED"] = True  # as in production
+    signed_in.environ_base["HTTP_REFERER"] = "https://localhost/coordination/adresses"
+
+    def fresh() -> FlaskClient:
+        g.pop("csrf_token", None)  # the test's app context outlives requests
+        return signed_in
+
+    data = {"owner": "comite", "url": receiver.url + "x", "language": "fr"}
+    for url, body in (
+        ("/coordination/canaux", data),
+        (f"/coordination/canaux/{channel.id}/test", {}),
+        (f"/coordination/canaux/{channel.id}/supprimer", {}),
+    ):
+        assert fresh().post(url, data=body).status_code == 400, url
+    assert receiver.received == [] and len(channels.listing(db.session)) == 1
+    tokens = CSRF_FIELD.findall(fresh().get("/coordination/adresses").get_data(as_text=True))
+    assert len(tokens) >= 2  # the add form and each channel's test button
+    added = fresh().post("/coordination/canaux", data={**data, "csrf_token": tokens[-1]})
+    assert added.status_code == 201
+    tested = fresh().post(f"/coordination/canaux/{channel.id}/test", data={"csrf_token": tokens[0]})
+    assert tested.status_code == 303 and len(receiver.received) == 1
+    confirm = fresh().get(f"/coordination/canaux/{channel.id}/supprimer").get_data(as_text=True)
+    token = CSRF_FIELD.findall(confirm)[-1]  # the confirmation's form, last on the page
+    removed = fresh().post(
+        f"/coordination/canaux/{channel.id}/supprimer", data={"csrf_token": token}
+    )
+    assert removed.status_code == 303 and channels.live(db.session, channel.id) is None
+
+
+def trouble_row(channel: Channel, state: str, error: str) -> Notification:
+    row = Notification(
+        kind="rise",
+        channel_id=channel.id,
+        recipient=channel.name,
+        recipient_kind="committee",
+        state=state,
+        last_error=error,
+        give_up_at=clock.now(),
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def test_each_failing_channel_has_its_line_and_its_advice(
+    signed_in: FlaskClient, receiver: Receiver
+) -> None:
+    failing, uncertain, removed = (add_channel(f"{receiver.url}{n}") for n in range(3))
+    for _ in range(2):
+        trouble_row(failing, NotificationState.FAILED, "HTTP 404 Not Found : " + "x" * 300)
+    trouble_row(uncertain, NotificationState.UNCERTAIN, "")
+    trouble_row(removed, NotificationState.FAILED, "Canal supprimé : rien n'est envoyé.")
+    channels.remove(db.session, None, removed.id)
+    db.session.commit()
+
+    home = page(signed_in, "/coordination/")
+    line = home.split(f"Canal en échec : webhook n° {failing.id}", 1)[1].split("</p>", 1)[0]
+    assert "HTTP 404 Not Found : xxx" in line and "x" * 200 not in line  # cut short
+    assert "relancez ou ignorez ses 2 échecs" in line
+    assert f"Canal incertain : webhook n° {uncertain.id} · {uncertain.shown} — incertain" in home
+    line = home.split(f"Canal en échec : webhook n° {removed.id}", 1)[1].split("</p>", 1)[0]
+    assert "ce canal est supprimé" in line
+    assert "1 courriel refusé" not in home and "1 courriel en échec" not in home
+    assert TOKEN not in home
+    listed = page(signed_in).split(f'id="canal-{uncertain.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "en échec" in listed  # uncertain: perhaps not delivered
