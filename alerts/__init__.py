@@ -19,6 +19,7 @@ from . import (
     trouble,
 )
 from .celery_app import celery_app
+from .channels import service as channels
 from .cli import register_cli
 from .embedded import start_ticker
 from .follow import service as follow
@@ -39,6 +40,7 @@ def init_app(flask_app: Flask) -> None:
     signals.status_asked.connect(trouble.console_status)
     signals.work_committed.connect(dispatch.hand_over)
     signals.holdings_asked.connect(follow.holdings)
+    signals.holdings_asked.connect(channels.holdings)
     signals.retention_due.connect(follow.purge)
     handoff.install_listeners()
     account.install_listeners()
