@@ -37,7 +37,7 @@ from ..models import Notification
 from ..transport import MAX_ERROR, PermanentFailure, TemporaryFailure
 from .models import Channel, ChannelKind
 from .payloads import chat_message, webhook_payload
-from .targets import PrivateAddress, outgoing
+from .targets import PrivateAddress, outgoing, scrub
 
 log = logging.getLogger(__name__)
 # Apprise's debug lines name the URL it posts to, tokens included: never in our logs.
@@ -103,11 +103,11 @@ def post(channel: Channel, message_id: str, payload: dict[str, Any], settings: S
                 stream=True,
             )
         except requests.RequestException as error:
-            raise _network_failure(error) from error
+            raise _network_failure(error, channel.url) from error
         try:
             answer = _read_capped(response)
         except requests.RequestException as error:
-            raise TemporaryFailure(_described(error)) from error
+            raise TemporaryFailure(_described(error, channel.url)) from error
         finally:
             response.close()
     status = response.status_code
@@ -116,7 +116,7 @@ def post(channel: Channel, message_id: str, payload: dict[str, Any], settings: S
     described = f"HTTP {status} {response.reason or ''}".strip()
     if answer:
         described += f"\xa0: {answer}"
-    described = described[:MAX_ERROR]
+    described = scrub(described, channel.url)[:MAX_ERROR]
     if status >= 500 or status in RETRIED_CODES:
         raise TemporaryFailure(described)
     if 300 <= status < 400:
@@ -135,17 +135,18 @@ def _read_capped(response: Any) -> str:
     return " ".join(text.split())[:200]
 
 
-def _network_failure(error: BaseException) -> Exception:
+def _network_failure(error: BaseException, url: str) -> Exception:
     if _find_private(error) is not None:
-        return PermanentFailure(_described(error))
-    return TemporaryFailure(_described(error))
+        return PermanentFailure(_described(error, url))
+    return TemporaryFailure(_described(error, url))
 
 
-def _described(error: BaseException) -> str:
+def _described(error: BaseException, url: str) -> str:
+    """The error in one line, never with the URL's path, query or credentials."""
     private = _find_private(error)
     if private is not None:
         return str(private)[:MAX_ERROR]
-    return f"{type(error).__name__}: {error}"[:MAX_ERROR]
+    return scrub(f"{type(error).__name__}: {error}", url)[:MAX_ERROR]
 
 
 def _find_private(error: BaseException | None) -> PrivateAddress | None:
@@ -183,7 +184,8 @@ def notify(channel: Channel, title: str, text: str, settings: Settings) -> None:
         sent = sender.notify(body=text, title=title)
     if sent:
         return
-    said = " ".join(captured.getvalue().split())[:MAX_ERROR] or "Apprise\xa0: échec de l'envoi."
+    said = scrub(" ".join(captured.getvalue().split()), channel.url)[:MAX_ERROR]
+    said = said or "Apprise\xa0: échec de l'envoi."
     if guard.refused:
         raise PermanentFailure(
             f"Adresse privée refusée\xa0: {guard.refused} (CHANNELS_ALLOW_PRIVATE)"[:MAX_ERROR]

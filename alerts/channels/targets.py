@@ -131,6 +131,19 @@ def shown(url: str, kind: str) -> str:
     return f"{masked.scheme}://{masked.netloc}{rest}"[:200]
 
 
+def scrub(text: str, url: str) -> str:
+    """`text` (an error, what Apprise logged) without the URL's secret parts: its path,
+    query and credentials, which often are the token. The host stays: it says where."""
+    parts = urlsplit(url)
+    secrets = [parts.path.rstrip("/"), parts.query, parts.password or "", parts.username or ""]
+    if parts.scheme.lower() not in WEB_SCHEMES and _network_host(parts) is None:
+        secrets.append(parts.netloc)  # tgram://<bot token>/…: the token is where a host is
+    secrets += [s.strip("/") for s in secrets]
+    for secret in sorted({s for s in secrets if len(s) > 1}, key=len, reverse=True):
+        text = text.replace(secret, "…")
+    return text
+
+
 # --- where requests may go ---------------------------------------------------------------
 
 
