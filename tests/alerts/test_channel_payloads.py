@@ -206,10 +206,14 @@ def test_every_kind_holds_to_its_schema_says_its_language_and_keeps_reports_priv
         assert TITLES[row.kind][row.language] in title, (row.kind, row.language, title)
         assert "\n" not in title and len(title) <= 120, title
         assert len(text.splitlines()) <= 12, text
-        if row.kind != DIGEST:
-            # The level, the cause and the link that opens the page without an account.
+        # The link that opens the page without an account: an alert's establishment, each
+        # establishment of a digest.
+        assert SIGNED.search(text), text
+        if row.kind == DIGEST:
+            for line in payload["data"]["establishments"]:
+                assert f"- {line['name']}" in text and line["url"] in text, text
+        else:
             assert HAREN[row.language] in title
-            assert SIGNED.search(text), text
             assert payload["data"]["establishment"]["slug"] == "haren"
             assert SIGNED.fullmatch(payload["data"]["establishment"]["url"])
     # What left, as the receivers got it: the same payloads, signed, and the chats.
