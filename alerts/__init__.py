@@ -19,6 +19,7 @@ from . import (
     trouble,
 )
 from .celery_app import celery_app
+from .channels import openapi as channels_openapi
 from .channels import service as channels
 from .cli import register_cli
 from .embedded import start_ticker
@@ -42,6 +43,7 @@ def init_app(flask_app: Flask) -> None:
     signals.holdings_asked.connect(follow.holdings)
     signals.holdings_asked.connect(channels.holdings)
     signals.retention_due.connect(follow.purge)
+    signals.openapi_asked.connect(channels_openapi.part)
     handoff.install_listeners()
     account.install_listeners()
     flask_app.register_blueprint(bp)

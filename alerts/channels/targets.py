@@ -72,7 +72,9 @@ def check_url(url: str, kind: str, allow_private: bool) -> str:
             )
         if chat_plugin(url) is None:
             raise ChannelRefused(
-                _("URL Apprise non reconnue (par exemple tgram://, matrix://, msteams://).")
+                _(
+                    "URL Apprise non reconnue (par exemple signal://, tgram://, matrix://, workflows://)."
+                )
             )
         host = _network_host(parts)
     else:
