@@ -19,6 +19,8 @@ from . import (
     trouble,
 )
 from .celery_app import celery_app
+from .channels import openapi as channels_openapi
+from .channels import service as channels
 from .cli import register_cli
 from .embedded import start_ticker
 from .follow import service as follow
@@ -39,7 +41,9 @@ def init_app(flask_app: Flask) -> None:
     signals.status_asked.connect(trouble.console_status)
     signals.work_committed.connect(dispatch.hand_over)
     signals.holdings_asked.connect(follow.holdings)
+    signals.holdings_asked.connect(channels.holdings)
     signals.retention_due.connect(follow.purge)
+    signals.openapi_asked.connect(channels_openapi.part)
     handoff.install_listeners()
     account.install_listeners()
     flask_app.register_blueprint(bp)

@@ -301,7 +301,10 @@ def mark_stuck(session: DbSession, now: datetime) -> int:
         .values(
             state=NotificationState.UNCERTAIN,
             claimed_at=None,
-            last_error="Envoi interrompu\xa0: peut-être reçu, renvoyé avec le même Message-ID.",
+            last_error=(
+                "Envoi interrompu\xa0: peut-être reçu, renvoyé avec le même identifiant "
+                "(Message-ID d'un courriel, webhook-id d'un webhook)."
+            ),
         )
         .execution_options(synchronize_session=False)
     )

@@ -168,4 +168,5 @@ def get_report() -> ResponseReturnValue:
 def openapi_document() -> ResponseReturnValue:
     # Built from the database each time: the enums are what a report may name now.
     choices = openapi.current_choices(db.session, settings().max_visit_age_days)
-    return jsonify(openapi.document(choices))
+    parts = openapi.contributed_parts(db.session)
+    return jsonify(openapi.document(choices, parts))

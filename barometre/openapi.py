@@ -7,18 +7,21 @@ a fuzzer, then writes reports that are stored. JSON Schema cannot compare dates
 (`formatMinimum` is no standard keyword), so the window is an `enum` of its days
 while it is short (MAX_VISIT_AGE_DAYS up to `DATE_ENUM_DAYS`), and otherwise the
 bare `format: date` with the window in words.
+
+The packages the app factory wires in add their own parts (`Part`), as their answers to
+`signals.openapi_asked`: alerts documents the webhooks a channel receives (issue 30).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
-from . import clock
+from . import clock, signals
 from .extensions import DbSession
 from .levels import OFFER_TYPES, ORANGE, ROUGE, VERT
 from .models import Condition, Establishment, OfferType
@@ -66,6 +69,20 @@ def current_choices(session: DbSession, max_visit_age_days: int) -> Choices:
         today=clock.today(),
         max_visit_age_days=max_visit_age_days,
     )
+
+
+@dataclass(frozen=True)
+class Part:
+    """What a package wired in adds to the document: schemas (`components.schemas`, each
+    name its own) and OpenAPI 3.1 `webhooks`, the requests it sends to others."""
+
+    schemas: Mapping[str, Any] = field(default_factory=dict)
+    webhooks: Mapping[str, Any] = field(default_factory=dict)
+
+
+def contributed_parts(session: DbSession) -> list[Part]:
+    """The parts the packages wired in answer to `signals.openapi_asked`."""
+    return [part for _receiver, part in signals.openapi_asked.send(session)]
 
 
 def _codes(values: Sequence[str], description: str) -> dict[str, Any]:
@@ -505,7 +522,8 @@ SLUG_PARAMETER = {
 }
 
 
-def document(choices: Choices) -> dict[str, Any]:
+def document(choices: Choices, parts: Sequence[Part] = ()) -> dict[str, Any]:
+    """The document; `parts`: what the packages wired in add (`contributed_parts`)."""
     listed = _json(ESTABLISHMENTS, "Établissements")
     listed["links"] = {
         "GetEstablishment": _link("getEstablishment", slug="$response.body#/establishments/0/slug")
@@ -519,12 +537,21 @@ def document(choices: Choices) -> dict[str, Any]:
         "RejectReport": _link("rejectReport", id="$response.body#/id"),
         "GetEstablishment": _link("getEstablishment", slug="$response.body#/establishment"),
     }
+    schemas = {**SCHEMAS, **input_schemas(choices)}
+    webhooks: dict[str, Any] = {}
+    for part in parts:
+        clash = (schemas.keys() & part.schemas.keys()) | (webhooks.keys() & part.webhooks.keys())
+        if clash:
+            raise ValueError(f"OpenAPI names given twice: {sorted(clash)}")
+        schemas.update(part.schemas)
+        webhooks.update(part.webhooks)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Baromètre API", "version": "1"},
         "servers": [{"url": "/"}],
+        **({"webhooks": webhooks} if webhooks else {}),
         "components": {
-            "schemas": {**SCHEMAS, **input_schemas(choices)},
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {

@@ -47,6 +47,12 @@ holdings_asked = signals.signal(
     its kinds of data (`privacy.Holding`).""",
 )
 
+openapi_asked = signals.signal(
+    "openapi-asked",
+    doc="""The OpenAPI document of /api/v1 is served. Sender: the session. Each receiver
+    answers its part (`openapi.Part`: schemas and webhooks).""",
+)
+
 retention_due = signals.signal(
     "retention-due",
     doc="""The retention purge runs. Sender: the session; `settings`. Each receiver erases

@@ -95,10 +95,7 @@ def alerts_worker(env: Mapping[str, str], queue: str) -> Iterator[AlertsWorker]:
     threads = ["--pool", "threads", "--concurrency", str(DELIVERY_CONCURRENCY)]
     shapes = [
         (queue, queue, ["--concurrency", str(CONCURRENCY)]),
-        *[
-            (delivery, f"{delivery}-{n}", threads)
-            for n in range(DELIVERY_PROCESSES)
-        ],
+        *[(delivery, f"{delivery}-{n}", threads) for n in range(DELIVERY_PROCESSES)],
     ]
     processes, log_paths = [], []
     for name, node, pool in shapes:

@@ -9,7 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from barometre import clock
+from alerts.channels import openapi as openapi_parts
+from barometre import clock, openapi
 from barometre.extensions import db
 from barometre.models import ROLE_WORKER, ApiToken, Report, Situation, User
 from tests.conftest import bearer, login, make_user
@@ -286,6 +287,18 @@ def test_openapi_document(client: FlaskClient) -> None:
     document = client.get("/api/v1/openapi.json").get_json()
     assert document["openapi"].startswith("3.")
     assert {"/api/v1/reports", "/api/v1/establishments/{slug}"} <= set(document["paths"])
+    # What alerts adds (issue 30): the webhooks a channel receives, their schemas.
+    assert set(document["webhooks"]) == set(openapi_parts.EVENT_SCHEMAS)
+    assert set(openapi_parts.SCHEMAS) <= set(document["components"]["schemas"])
+
+
+def test_a_part_may_not_take_a_name_the_document_has(client: FlaskClient) -> None:
+    choices = openapi.current_choices(db.session, 90)
+    with pytest.raises(ValueError, match="Error"):
+        openapi.document(choices, [openapi.Part(schemas={"Error": {}})])
+    twice = openapi.Part(webhooks={"level.changed": {}})
+    with pytest.raises(ValueError, match=r"level\.changed"):
+        openapi.document(choices, [twice, twice])
 
 
 @pytest.mark.parametrize(

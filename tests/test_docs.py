@@ -454,3 +454,39 @@ def test_every_docs_page_is_linked_from_the_readme() -> None:
     readme = text_of(README)
     unlinked = [where(p) for p in DOCS[1:] if f"]({where(p)})" not in readme]
     assert not unlinked, unlinked
+
+
+# --- channels -----------------------------------------------------------------------------
+
+
+def apprise_schemes() -> set[str]:
+    import apprise
+
+    found: set[str] = set()
+    for plugin in apprise.Apprise().details()["schemas"]:
+        for key in ("protocols", "secure_protocols"):
+            value = plugin.get(key) or ()
+            found.update([value] if isinstance(value, str) else value)
+    return found
+
+
+def test_every_chat_url_the_docs_and_the_refusal_give_is_one_apprise_knows(
+    docs_app: Flask,
+) -> None:
+    """The Apprise URLs docs/alerts.md gives are accepted as chats, and the schemes the
+    refusal of an unknown URL suggests exist (Apprise 2 has no `msteams://`)."""
+    from alerts.channels.models import ChannelKind
+    from alerts.channels.targets import ChannelRefused, chat_plugin, check_url
+
+    urls = [
+        span.split()[0].strip("'")
+        for code in code_texts(ROOT / "docs" / "alerts.md")
+        for span in re.findall(r"(?<![\w/])'?[a-z]+://[^\s`]+", code)
+        if not span.strip("'").startswith(("http://", "https://"))
+    ]
+    assert len(urls) >= 8, urls
+    assert [u for u in urls if chat_plugin(u) is None] == []
+    with docs_app.test_request_context(), pytest.raises(ChannelRefused) as refused:
+        check_url("nosuchchat://x/y", ChannelKind.CHAT, allow_private=True)
+    suggested = re.findall(r"([a-z]+)://", refused.value.reason)
+    assert suggested and set(suggested) <= apprise_schemes(), suggested

@@ -31,6 +31,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 from hypothesis import HealthCheck, given, settings
+from jsonschema import Draft202012Validator
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -39,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.specs.openapi.definitions import OPENAPI_31
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
@@ -94,6 +96,31 @@ def test_api_conforms_to_its_openapi_document(
     assert done.returncode == 0, summary
     assert "Tested: 7" in done.stdout, summary
     assert " passed" in done.stdout and "failed" not in done.stdout.split("SUMMARY")[-1], summary
+
+
+def test_the_document_is_valid_openapi_3_1_with_the_webhooks_of_channels(
+    client: FlaskClient,
+) -> None:
+    """The served document holds to the OpenAPI 3.1 schema (schemathesis' copy of the
+    official one), each of its schemas to JSON Schema 2020-12; the webhooks a channel
+    receives (issue 30) are there, each with its headers, its schema and the answers that
+    matter. Schemathesis calls paths only: the run above counts 7 operations, no webhook."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    errors = [e.message for e in Draft202012Validator(OPENAPI_31).iter_errors(document)]
+    assert errors == []
+    for schema in document["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+    webhooks = document["webhooks"]
+    assert set(webhooks) == {"level.changed", "level.reminder", "digest.weekly", "channel.test"}
+    for webhook in webhooks.values():
+        operation = webhook["post"]
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+        ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert ref.removeprefix("#/components/schemas/") in document["components"]["schemas"]
+        assert {"2XX", "408", "410", "429", "4XX", "5XX"} <= set(operation["responses"])
+    operations = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    assert len(operations) == 7  # what schemathesis tests ("Tested: 7")
 
 
 # --- the document's enums are what a report may name now (issue 24, item 11) ------------

@@ -37,7 +37,7 @@ from ..models import Notification
 from ..transport import MAX_ERROR, PermanentFailure, TemporaryFailure
 from .models import Channel, ChannelKind
 from .payloads import chat_message, webhook_payload
-from .targets import PrivateAddress, outgoing, without_url
+from .targets import PrivateAddress, outgoing, scrub
 
 log = logging.getLogger(__name__)
 # Apprise's debug lines name the URL it posts to, tokens included: never in our logs.
@@ -116,7 +116,7 @@ def post(channel: Channel, message_id: str, payload: dict[str, Any], settings: S
     described = f"HTTP {status} {response.reason or ''}".strip()
     if answer:
         described += f"\xa0: {answer}"
-    described = described[:MAX_ERROR]
+    described = scrub(described, channel.url)[:MAX_ERROR]
     if status >= 500 or status in RETRIED_CODES:
         raise TemporaryFailure(described)
     if 300 <= status < 400:
@@ -142,11 +142,11 @@ def _network_failure(error: BaseException, url: str) -> Exception:
 
 
 def _described(error: BaseException, url: str) -> str:
-    """The error in one line, without what the URL's path or query may hold (a token)."""
+    """The error in one line, never with the URL's path, query or credentials."""
     private = _find_private(error)
     if private is not None:
         return str(private)[:MAX_ERROR]
-    return without_url(f"{type(error).__name__}: {error}", url)[:MAX_ERROR]
+    return scrub(f"{type(error).__name__}: {error}", url)[:MAX_ERROR]
 
 
 def _find_private(error: BaseException | None) -> PrivateAddress | None:
@@ -184,7 +184,7 @@ def notify(channel: Channel, title: str, text: str, settings: Settings) -> None:
         sent = sender.notify(body=text, title=title)
     if sent:
         return
-    said = without_url(" ".join(captured.getvalue().split()), channel.url)[:MAX_ERROR]
+    said = scrub(" ".join(captured.getvalue().split()), channel.url)[:MAX_ERROR]
     said = said or "Apprise\xa0: échec de l'envoi."
     if guard.refused:
         raise PermanentFailure(

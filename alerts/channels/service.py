@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from barometre import clock
@@ -20,6 +21,7 @@ from barometre.audit import audit
 from barometre.extensions import DbSession
 from barometre.languages import DEFAULT_LANGUAGE, supported
 from barometre.models import Establishment, MemberService, User
+from barometre.privacy import Holding
 from barometre.settings import Settings
 
 from ..models import Notification, NotificationState
@@ -247,3 +249,23 @@ def send_test(session: DbSession, actor: User | None, channel: Channel, settings
         raise ChannelRefused(_("Échec du test : %(error)s", error=str(error))) from error
     audit(session, actor, "channel.test", channel, ok=True)
     return said
+
+
+def holdings(session: DbSession) -> list[Holding]:
+    """The receiver of `signals.holdings_asked`: what channels keep, for how long."""
+    count = session.scalar(
+        select(func.count()).select_from(Channel).where(Channel.removed_at.is_(None))
+    )
+    return [
+        Holding(
+            str(
+                _l(
+                    "Canaux webhook et messagerie (URL, secret de signature, langue ; une URL "
+                    "de messagerie peut contenir un numéro de téléphone)"
+                )
+            ),
+            str(_l("Personne en entier : les pages n'en montrent que le début")),
+            str(_l("Jusqu'à leur suppression (URL et secret effacés aussitôt)")),
+            count or 0,
+        )
+    ]

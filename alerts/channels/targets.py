@@ -72,7 +72,9 @@ def check_url(url: str, kind: str, allow_private: bool) -> str:
             )
         if chat_plugin(url) is None:
             raise ChannelRefused(
-                _("URL Apprise non reconnue (par exemple tgram://, matrix://, msteams://).")
+                _(
+                    "URL Apprise non reconnue (par exemple signal://, tgram://, matrix://, workflows://)."
+                )
             )
         host = _network_host(parts)
     else:
@@ -131,20 +133,16 @@ def shown(url: str, kind: str) -> str:
     return f"{masked.scheme}://{masked.netloc}{rest}"[:200]
 
 
-def without_url(text: str, url: str) -> str:
-    """`text` (an error, a library's warning) without the parts of `url` that may hold a
-    token: the URL itself, its path and query, its credentials, a chat URL's host (Apprise
-    puts tokens there). A requests error quotes the path (« Max retries exceeded with url:
-    /hook/… »): it goes to the log, the banner and the coordinators' warning."""
-    if not url:
-        return text
+def scrub(text: str, url: str) -> str:
+    """`text` (an error, what Apprise logged) without the URL's secret parts: its path,
+    query and credentials, which often are the token. The host stays: it says where."""
     parts = urlsplit(url)
-    query = f"?{parts.query}" if parts.query else ""
-    secret = [url, parts.path + query, parts.path, parts.query, parts.password, parts.username]
-    if parts.scheme.lower() not in WEB_SCHEMES:
-        secret.append(parts.netloc)
-    for part in sorted({p for p in secret if p and len(p) > 1}, key=len, reverse=True):
-        text = text.replace(part, "…")
+    secrets = [parts.path.rstrip("/"), parts.query, parts.password or "", parts.username or ""]
+    if parts.scheme.lower() not in WEB_SCHEMES and _network_host(parts) is None:
+        secrets.append(parts.netloc)  # tgram://<bot token>/…: the token is where a host is
+    secrets += [s.strip("/") for s in secrets]
+    for secret in sorted({s for s in secrets if len(s) > 1}, key=len, reverse=True):
+        text = text.replace(secret, "…")
     return text
 
 

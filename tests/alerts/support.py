@@ -1,4 +1,5 @@
-"""Real parts for the alert tests: an SMTP server, a private Redis, Celery workers.
+"""Real parts for the alert tests: an SMTP server, an HTTP receiver, a private Redis,
+Celery workers.
 
 Everything listens on loopback on a free port; nothing touches the shared
 PostgreSQL or Redis servers beyond a test database and a unique queue.
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +166,85 @@ class SmtpServer:
     def stop(self) -> None:
         self.collector.release.set()
         self.controller.stop()
+
+
+@dataclass(frozen=True)
+class Posted:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class HookReceiver:
+    """An HTTP server on loopback that answers 204 to every POST and keeps what it got:
+    webhooks (`http://127.0.0.1:port/…`) and Apprise's `json://127.0.0.1:port/…` chats."""
+
+    def __init__(self) -> None:
+        self.posted: list[Posted] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with receiver.lock:
+                    receiver.posted.append(Posted(self.path, headers, body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def start(self) -> HookReceiver:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+    def all(self, path: str | None = None) -> list[Posted]:
+        with self.lock:
+            return [p for p in self.posted if path is None or p.path == "/" + path.lstrip("/")]
+
+
+# --- privacy: what no email, webhook or chat message may hold (SPEC §4) -------------------
+
+SECRET_TEXT = "TEXTE-CONFIDENTIEL-42 le détenu Untel"
+AUTHOR_NAME = "Zéphyrin Secretnom"
+AUTHOR_EMAIL = "zephyrin@confidentiel.test"
+SERVICE_NAME = "Service Confidentiel Xyzzy"
+SERVICE_EMAIL = "alertes@confidentiel.test"
+# A coordinator's resolution note and rejection reason are theirs: never sent either.
+RESOLUTION_NOTE = "NOTE-DE-RESOLUTION-PRIVEE"
+REJECTION_REASON = "MOTIF-DE-REJET-PRIVE"
+PRIVATE_MARKERS = (
+    SECRET_TEXT,
+    "TEXTE-CONFIDENTIEL",
+    AUTHOR_NAME,
+    "Secretnom",
+    "zephyrin@",
+    SERVICE_NAME,
+    "Confidentiel Xyzzy",
+    RESOLUTION_NOTE,
+    REJECTION_REASON,
+)
+
+
+def assert_private(text: str, where: object) -> None:
+    """`text` holds none of the markers a report, its author or service, or a coordinator
+    wrote (with the tests' reports filed with them)."""
+    for marker in PRIVATE_MARKERS:
+        assert marker not in text, (marker, where)
 
 
 class Worker:

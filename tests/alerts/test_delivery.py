@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import threading
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from alerts import delivery, transport
+from alerts.channels import service as channels
 from alerts.emails import AddressRefused, Rendered, build_message, message_id
 from alerts.models import Notification
 from alerts.reconcile import reconcile
@@ -23,8 +25,19 @@ from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR, MemberService
 from tests.conftest import file_report, login, make_user
 
-from .conftest import add_contact, notifications, user
-from .support import SmtpServer, free_port
+from .conftest import add_contact, establishment, notifications, user
+from .support import (
+    AUTHOR_EMAIL,
+    AUTHOR_NAME,
+    REJECTION_REASON,
+    SECRET_TEXT,
+    SERVICE_EMAIL,
+    SERVICE_NAME,
+    HookReceiver,
+    SmtpServer,
+    assert_private,
+    free_port,
+)
 
 pytestmark = pytest.mark.committing  # other connections, threads or processes read its commits
 
@@ -354,10 +367,6 @@ def test_concurrent_deliveries_send_one_email(app: Flask, smtp: SmtpServer) -> N
 
 # --- privacy -----------------------------------------------------------------------------
 
-SECRET_TEXT = "TEXTE-CONFIDENTIEL-42 le détenu Untel"
-AUTHOR_NAME = "Zéphyrin Secretnom"
-SERVICE_NAME = "Service Confidentiel Xyzzy"
-
 
 def _all_text(raw: bytes) -> str:
     from email import message_from_bytes, policy
@@ -368,40 +377,52 @@ def _all_text(raw: bytes) -> str:
     return raw.decode(errors="replace") + "\n".join(parts)
 
 
-def test_no_email_carries_report_text_reporter_or_service(app: Flask, smtp: SmtpServer) -> None:
-    service = MemberService(name=SERVICE_NAME, alert_emails="alertes@confidentiel.test")
-    db.session.add(service)
-    author = user("zephyrin@confidentiel.test", "worker", service)
-    author.name = AUTHOR_NAME
-    coordinator = user("coordination@fidex.test", "coordinator")
-    add_contact("direction@haren.test", language="nl")
-    five = ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02")
-    red = file_report(
-        author,
-        conditions=five,
-        offer_types=("individuel", "collectif"),
-        description=SECRET_TEXT,
-        minutes_waited=120,
-    )
-    services.reject_report(db.session, red.report.id, coordinator, "Doublon", settings())
-    db.session.commit()
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["digest", "send"]).exit_code == 0
-    kinds = {n.kind for n in notifications()}
-    assert kinds == {"red", "green", "digest"}
-    assert smtp.collector.count() == len(notifications())
-    for received in smtp.collector.all():
-        text = _all_text(received.raw)
-        for secret in (
-            SECRET_TEXT,
-            "TEXTE-CONFIDENTIEL",
-            AUTHOR_NAME,
-            "Secretnom",
-            "zephyrin@",
-            SERVICE_NAME,
-            "Confidentiel Xyzzy",
+def test_no_email_webhook_or_chat_carries_report_text_reporter_or_service(
+    app: Flask, smtp: SmtpServer
+) -> None:
+    current_app.config["SETTINGS"] = settings().with_overrides(channels_allow_private=True)
+    receiver = HookReceiver().start()
+    try:
+        service = MemberService(name=SERVICE_NAME, alert_emails=SERVICE_EMAIL)
+        db.session.add(service)
+        author = user(AUTHOR_EMAIL, "worker", service)
+        author.name = AUTHOR_NAME
+        coordinator = user("coordination@fidex.test", "coordinator")
+        add_contact("direction@haren.test", language="nl")
+        haren = establishment("haren").id
+        for url, owner in (
+            (receiver.url("haren"), {"establishment_id": haren}),
+            (receiver.url("service", "json"), {"service_id": service.id}),
+            (receiver.url("comite"), {}),
         ):
-            assert secret not in text, (secret, received.recipients)
+            channels.add(db.session, None, settings(), url, **owner)  # type: ignore[arg-type]
+        db.session.commit()
+        five = ("ACC-01", "ACC-02", "ACC-03", "SEC-01", "SEC-02")
+        red = file_report(
+            author,
+            conditions=five,
+            offer_types=("individuel", "collectif"),
+            description=SECRET_TEXT,
+            minutes_waited=120,
+        )
+        services.reject_report(db.session, red.report.id, coordinator, REJECTION_REASON, settings())
+        db.session.commit()
+        runner = app.test_cli_runner()
+        assert runner.invoke(args=["digest", "send"]).exit_code == 0
+        kinds = {n.kind for n in notifications()}
+        assert kinds == {"red", "green", "digest"}
+        emails = [n for n in notifications() if n.channel_id is None]
+        assert smtp.collector.count() == len(emails)
+        for received in smtp.collector.all():
+            assert_private(_all_text(received.raw), received.recipients)
+        # What left for the channels: each channel got red, green and the digest.
+        posted = receiver.all()
+        assert len(posted) == len(notifications()) - len(emails) == 9
+        for each in posted:
+            assert_private(each.body.decode(), each.path)
+            assert_private(json.dumps(json.loads(each.body), ensure_ascii=False), each.path)
+    finally:
+        receiver.stop()
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
