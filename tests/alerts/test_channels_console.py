@@ -397,6 +397,12 @@ def test_a_channel_that_fails_is_on_every_console_page_and_in_the_warning(
     assert f"au canal webhook n° {channel.id} · {channel.shown} · échec" in said
     assert "Qui reçoit quoi" in said and "/coordination/adresses#canaux" in said
     assert "corrige" not in said and TOKEN not in said
+    rich = message.get_body(preferencelist=("html",))
+    assert rich is not None
+    shown = html.unescape(rich.get_content()).replace("\xa0", " ")
+    assert f"au canal webhook n° {channel.id}" in shown and "1 envoi non remis" in shown
+    assert "/coordination/adresses#canaux" in shown
+    assert "corrige" not in shown and TOKEN not in shown
 
     # Dismissed, the line goes; the channel still shows failing where it is set.
     assert client.post(f"/coordination/notifications/{failed.id}/ignorer").status_code == 302
