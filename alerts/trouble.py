@@ -37,6 +37,7 @@ from barometre.settings import Settings
 from barometre.unique import insert_unless_taken
 
 from . import handoff
+from .channels.models import Channel, channel_words
 from .digest import local
 from .emails import Content, common_context
 from .events import new_notification
@@ -106,11 +107,15 @@ def _refused_clause() -> ColumnElement[bool]:
     return or_(*(Notification.last_error.like(pattern) for pattern in patterns))
 
 
-def trouble_counts(session: DbSession) -> dict[str, int]:
-    """Open trouble by state."""
+# An email's row, not a webhook or chat channel's (issue 30): those are told per channel.
+EMAILS = Notification.channel_id.is_(None)
+
+
+def trouble_counts(session: DbSession, *where: ColumnElement[bool]) -> dict[str, int]:
+    """Open trouble by state (of the rows `where` keeps: every row by default)."""
     query = (
         select(Notification.state, func.count(Notification.id))
-        .where(*open_trouble())
+        .where(*open_trouble(), *where)
         .group_by(Notification.state)
     )
     return {state: int(n) for state, n in session.execute(query).all()}
@@ -120,16 +125,17 @@ def refused_count(session: DbSession) -> int:
     """Open failures whose address was refused: a correction, not a retry, mends them."""
     query = (
         select(func.count(Notification.id))
-        .where(*open_trouble(), Notification.state == NotificationState.FAILED)
+        .where(*open_trouble(), Notification.state == NotificationState.FAILED, EMAILS)
         .where(_refused_clause())
     )
     return int(session.scalar(query) or 0)
 
 
 def console_status(session: DbSession) -> list[Status]:
-    """The console's lines for undeliverable emails (home page and banner)."""
+    """The console's lines for undeliverable emails and failing channels (home page and
+    banner)."""
     found = _mail_settings_status() + _outbox_status() + _waiting_status(session)
-    return found + _delivery_status(session)
+    return found + _delivery_status(session) + _channel_status(session)
 
 
 def _mail_settings_status() -> list[Status]:
@@ -209,7 +215,7 @@ def _outbox_status() -> list[Status]:
 
 
 def _delivery_status(session: DbSession) -> list[Status]:
-    counts, refused = trouble_counts(session), refused_count(session)
+    counts, refused = trouble_counts(session, EMAILS), refused_count(session)
     failed, uncertain = (
         counts.get(NotificationState.FAILED, 0) - refused,
         counts.get(NotificationState.UNCERTAIN, 0),
@@ -257,6 +263,73 @@ def _delivery_status(session: DbSession) -> list[Status]:
     ]
 
 
+# How much of a channel's last error a console line shows (the log shows all of it).
+ERROR_SHOWN = 160
+
+
+def _channel_status(session: DbSession) -> list[Status]:
+    """One line per channel with open trouble (failed or uncertain, not dismissed): which
+    channel, in words, and its last error. A channel is mended where it is set, in « Qui
+    reçoit quoi » (tested, or removed), not by correcting an address."""
+    query = (
+        select(Notification.channel_id, func.count(Notification.id), func.max(Notification.id))
+        .where(*open_trouble(), Notification.channel_id.is_not(None))
+        .group_by(Notification.channel_id)
+        .order_by(Notification.channel_id)
+    )
+    found = session.execute(query).all()
+    if not found:
+        return []
+    last = {
+        row.id: row
+        for row in session.scalars(
+            select(Notification).where(Notification.id.in_([last_id for *_, last_id in found]))
+        )
+    }
+    named = {
+        channel.id: channel
+        for channel in session.scalars(
+            select(Channel).where(Channel.id.in_([channel_id for channel_id, *_ in found]))
+        )
+    }
+    lines = []
+    for channel_id, count, last_id in found:
+        channel, row = named.get(int(channel_id or 0)), last[last_id]
+        if channel is None:
+            continue
+        error = " ".join((row.last_error or str(STATE_WORDS.get(row.state, row.state))).split())
+        if len(error) > ERROR_SHOWN:
+            error = error[: ERROR_SHOWN - 1] + "…"
+        said = (
+            _("Canal en échec : %(name)s — %(error)s", name=channel_words(channel), error=error)
+            if row.state == NotificationState.FAILED
+            else _(
+                "Canal incertain : %(name)s — %(error)s", name=channel_words(channel), error=error
+            )
+        )
+        if channel.removed_at is None:
+            url = url_for("alerts.addresses", _anchor=f"canal-{channel.id}")
+            advice = ngettext(
+                "vérifiez ce canal dans « Qui reçoit quoi » (envoyez-lui un évènement de test, "
+                "ou supprimez-le), puis relancez ou ignorez son échec depuis le journal des "
+                "notifications.",
+                "vérifiez ce canal dans « Qui reçoit quoi » (envoyez-lui un évènement de test, "
+                "ou supprimez-le), puis relancez ou ignorez ses %(num)d échecs depuis le journal "
+                "des notifications.",
+                int(count),
+            )
+        else:
+            url = url_for("alerts.notifications", state=row.state)
+            advice = ngettext(
+                "ce canal est supprimé : ignorez son échec depuis le journal des notifications.",
+                "ce canal est supprimé : ignorez ses %(num)d échecs depuis le journal des "
+                "notifications.",
+                int(count),
+            )
+        lines.append(Status(said, int(count), url, trouble=True, advice=advice))
+    return lines
+
+
 def _retry_advice(count: int) -> str:
     return ngettext(
         "relancez-le ou ignorez-le depuis le journal des notifications.",
@@ -271,7 +344,9 @@ def corrections(session: DbSession, rows: Iterable[Notification]) -> dict[int, l
     refused = {
         row.id: address_key(row.recipient)
         for row in rows
-        if row.state == NotificationState.FAILED and address_refused(row.last_error or "")
+        if row.state == NotificationState.FAILED
+        and row.channel_id is None  # a channel is mended in « Qui reçoit quoi »
+        and address_refused(row.last_error or "")
     }
     if not refused:
         return {}
@@ -374,22 +449,43 @@ def trouble_content(session: DbSession, notification: Notification, settings: Se
         .options(joinedload(Notification.event).joinedload(AlertEvent.establishment))
         .order_by(Notification.id)
     )
+    # Some of them a webhook or chat channel's: the warning says « envois », and where
+    # a channel is mended.
+    to_channels = session.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.id.in_(ids), Notification.channel_id.is_not(None)
+        )
+    )
+    base = settings.base_url.rstrip("/")
     context = {
         **common_context(notification.recipient, settings),
         "count": len(ids),
-        "items": _items(session.scalars(query), lang),
+        "items": _items(session, session.scalars(query), lang),
         "more": max(len(ids) - LISTED, 0),
-        "console_url": settings.base_url.rstrip("/") + "/coordination/notifications",
+        "console_url": base + "/coordination/notifications",
+        "channels": bool(to_channels),
+        "channels_url": base + "/coordination/adresses#canaux",
     }
     return Content(context)
 
 
-def _items(rows: Iterable[Notification], lang: str) -> list[dict[str, Any]]:
+def _items(session: DbSession, rows: Iterable[Notification], lang: str) -> list[dict[str, Any]]:
+    rows = list(rows)
+    channel_ids = {row.channel_id for row in rows if row.channel_id is not None}
+    named = {
+        channel.id: channel
+        for channel in session.scalars(select(Channel).where(Channel.id.in_(channel_ids)))
+    }
     with force_locale(lang):
         return [
             {
                 "id": row.id,
-                "recipient": row.recipient,
+                "recipient": (
+                    channel_words(named[row.channel_id])
+                    if row.channel_id in named
+                    else row.recipient
+                ),
+                "channel": row.channel_id is not None,
                 "kind": row.kind,
                 "establishment": row.event.establishment.name_in(lang) if row.event else "",
                 "state": str(STATE_WORDS.get(row.state, row.state)),

@@ -19,12 +19,18 @@ from sqlalchemy.orm import joinedload
 
 from barometre.addresses import AddressError, check_address
 from barometre.auth import COORDINATOR, PUBLIC, access
+from barometre.console.forms import LANGUAGE_LABELS, ReviewForm
 from barometre.extensions import csrf, db
+from barometre.languages import DEFAULT_LANGUAGE
 from barometre.presentation import lang
 from barometre.settings import current as settings
 
 from . import delivery, digest, kinds, trouble
 from .addresses import address_book, change_choice, line_of
+from .channels import service as channels
+from .channels.forms import ChannelForm, channel_form
+from .channels.models import Channel, ChannelKind, channel_words
+from .channels.targets import ChannelRefused
 from .emails import (
     TOPIC_ALERTS,
     TOPICS,
@@ -35,6 +41,7 @@ from .emails import (
 )
 from .follow import service as follow
 from .models import (
+    TO_COMMITTEE,
     TO_CONTACT,
     TO_COORDINATOR,
     TO_FOLLOWER,
@@ -51,6 +58,8 @@ bp = Blueprint("alerts", __name__)
 # Every template (the notification log, the coordinators' warning email) names a kind of
 # email as its row in `alerts.kinds` does.
 bp.add_app_template_global(kinds.label, "email_kind_label")
+# A channel as every page names it: « webhook n° 3 · https://h/… », never its URL.
+bp.add_app_template_global(channel_words, "channel_words")
 
 
 @bp.app_template_global("digest_period")
@@ -73,7 +82,15 @@ RECIPIENT_LABELS = {
     TO_SERVICE: _l("service membre"),
     TO_USER: _l("compte"),
     TO_FOLLOWER: _l("abonné"),
+    TO_COMMITTEE: _l("comité"),
 }
+# A channel's row: whose channel it is (an establishment's is told what its contacts are).
+CHANNEL_RECIPIENT_LABELS = {
+    TO_CONTACT: _l("canal d'un établissement"),
+    TO_SERVICE: _l("canal d'un service membre"),
+    TO_COMMITTEE: _l("canal du comité"),
+}
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 @bp.get("/coordination/notifications")
@@ -97,9 +114,13 @@ def notifications() -> ResponseReturnValue:
         ).all()
     )
     rows = list(db.session.scalars(query))
+    channel_ids = {row.channel_id for row in rows if row.channel_id is not None}
+    named = db.session.scalars(select(Channel).where(Channel.id.in_(channel_ids)))
     return render_template(
         "alerts/notifications.html",
         rows=rows,
+        channels={channel.id: channel for channel in named},
+        channel_labels=CHANNEL_RECIPIENT_LABELS,
         corrections=trouble.corrections(db.session, rows),
         state=state if state in STATE_LABELS else "",
         states=tuple(NotificationState),
@@ -238,7 +259,100 @@ def choose(address: str, alerts: bool, digest: bool) -> None:
 @bp.get("/coordination/adresses")
 @access(COORDINATOR)
 def addresses() -> ResponseReturnValue:
-    return render_template("alerts/addresses.html", lines=address_book(db.session))
+    return addresses_page()
+
+
+def addresses_page(
+    form: ChannelForm | None = None, status: int = 200, added: channels.Added | None = None
+) -> ResponseReturnValue:
+    """The addresses and the channels; `added`: a webhook just added, its generated secret
+    shown in this answer only (never stored anywhere else, never cached)."""
+    listed = channels.listing(db.session)
+    page = render_template(
+        "alerts/addresses.html",
+        lines=address_book(db.session),
+        channels=listed,
+        health=channels.health(db.session, [channel.id for channel in listed]),
+        channel_form=form or channel_form(db.session, lang()),
+        action_form=ReviewForm(),
+        added=added,
+        kind_labels=ChannelKind.labels(),
+        language_labels=LANGUAGE_LABELS,
+        state_labels=STATE_LABELS,
+    )
+    return page, status, NO_STORE
+
+
+# --- webhook and chat channels (issue 30) ---------------------------------------------------
+
+
+@bp.post("/coordination/canaux")
+@access(COORDINATOR)
+def add_channel() -> ResponseReturnValue:
+    form = channel_form(db.session, lang())
+    if not form.validate_on_submit():
+        return addresses_page(form, 422)
+    establishment_id, service_id = form.owned_by()
+    try:
+        added = channels.add(
+            db.session,
+            current_user,
+            settings(),
+            form.url.data or "",
+            kind=form.kind.data or "",
+            establishment_id=establishment_id,
+            service_id=service_id,
+            secret=form.secret.data or "",
+            language=form.language.data or DEFAULT_LANGUAGE,
+        )
+    except ChannelRefused as refused:
+        db.session.rollback()
+        form.url.errors = [*form.url.errors, refused.reason]
+        return addresses_page(form, 422)
+    db.session.commit()
+    if added.generated_secret:
+        # Rendered, not redirected: the secret exists only in this answer.
+        return addresses_page(channel_form(db.session, lang(), formdata=None), 201, added)
+    flash(_("Canal ajouté : %(name)s.", name=channel_words(added.channel)), "success")
+    return redirect(url_for(".addresses", _anchor=f"canal-{added.channel.id}"), 303)
+
+
+def live_channel(channel_id: int) -> Channel:
+    channel = channels.live(db.session, channel_id)
+    if channel is None:
+        abort(404)
+    return channel
+
+
+@bp.post("/coordination/canaux/<id:channel_id>/test")
+@access(COORDINATOR)
+def test_channel(channel_id: int) -> ResponseReturnValue:
+    channel = live_channel(channel_id)
+    if not ReviewForm().validate_on_submit():
+        abort(400)
+    try:
+        flash(channels.send_test(db.session, current_user, channel, settings()), "success")
+    except ChannelRefused as refused:
+        flash(refused.reason, "error")
+    db.session.commit()  # the test's journal entry
+    return redirect(url_for(".addresses", _anchor=f"canal-{channel_id}"), 303)
+
+
+@bp.route("/coordination/canaux/<id:channel_id>/supprimer", methods=["GET", "POST"])
+@access(COORDINATOR)
+def remove_channel(channel_id: int) -> ResponseReturnValue:
+    """GET asks to confirm; only the POST of that page removes."""
+    channel = live_channel(channel_id)
+    form = ReviewForm()
+    if request.method != "POST":
+        return render_template("alerts/channel_remove.html", channel=channel, form=form)
+    if not form.validate_on_submit():
+        abort(400)
+    words = channel_words(channel)
+    channels.remove(db.session, current_user, channel_id)
+    db.session.commit()
+    flash(_("Canal supprimé : %(name)s.", name=words), "success")
+    return redirect(url_for(".addresses", _anchor="canaux"), 303)
 
 
 @bp.app_template_global()

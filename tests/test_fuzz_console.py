@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
+from alerts.channels.models import Channel
 from alerts.follow.models import Follower
 from alerts.models import Notification, NotificationState
 from barometre import clock, signals
@@ -147,6 +148,7 @@ class World:
     condition_id: int
     notification_id: int
     user_id: int
+    channel_id: int
 
 
 def taken(_app: Flask, task: str, job_id: int) -> bool:
@@ -174,7 +176,12 @@ def make_world() -> World:
         state=NotificationState.FAILED,
         give_up_at=clock.now() + timedelta(days=1),
     )
-    db.session.add_all([contact, notification])
+    # A webhook to a loopback address: without CHANNELS_ALLOW_PRIVATE its test is refused
+    # before any request leaves.
+    channel = Channel(
+        kind="webhook", url=CHANNEL_URL, secret=CHANNEL_SECRET, shown="http://127.0.0.1:9/…"
+    )
+    db.session.add_all([contact, notification, channel])
     db.session.commit()
     condition = db.session.scalars(select(Condition).order_by(Condition.id)).first()
     assert condition is not None and worker.service_id is not None
@@ -189,10 +196,13 @@ def make_world() -> World:
         condition_id=condition.id,
         notification_id=notification.id,
         user_id=worker.id,
+        channel_id=channel.id,
     )
 
 
 CONTACT = ("email", "name", "language", "alerts", "red_only", "digest")
+CHANNEL_URL = "http://127.0.0.1:9/hook"
+CHANNEL_SECRET = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3"
 WORDING = ("category", "label_fr", "label_nl", "label_en", "examples", "keywords")
 EMAILS = ("greffe@example.org", "a@b.example", "x@example.org, y@example.org")
 
@@ -273,6 +283,25 @@ FORMS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
             "language": ("fr", "nl", "en"),
         },
     ),
+    # Webhook and chat channels (issue 30); hosts under .test: nothing leaves the machine.
+    "channel-add": (
+        "/coordination/canaux",
+        {
+            "owner": ("comite", "etablissement-{establishment}", "service-{service}"),
+            "url": (
+                CHANNEL_URL,
+                "https://hooks.fidex.test/x",
+                "json://hooks.fidex.test/x",
+                "javascript:alert(1)",
+                "http://10.0.0.1/",
+            ),
+            "kind": ("", "webhook", "chat"),
+            "secret": (CHANNEL_SECRET, "whsec_abc", ""),
+            "language": ("fr", "nl", "en"),
+        },
+    ),
+    "channel-test": ("/coordination/canaux/{channel}/test", {}),
+    "channel-remove": ("/coordination/canaux/{channel}/supprimer", {}),
     "notification-retry": ("/coordination/notifications/{notification}/retry", {}),
     "notification-dismiss": ("/coordination/notifications/{notification}/ignorer", {}),
     "address-choice": (
@@ -323,6 +352,7 @@ def ids(world: World) -> dict[str, str]:
         "user": str(world.user_id),
         "condition": str(world.condition_id),
         "notification": str(world.notification_id),
+        "channel": str(world.channel_id),
         "today": clock.today().isoformat(),
     }
 
@@ -465,6 +495,7 @@ GARBAGE: tuple[Any, ...] = (
 URL_FOR_NAMES = ("endpoint", "_external", "_scheme", "_anchor", "_method", "values")
 # The segment before an id in a path, and the world's object of that kind.
 ID_KINDS = {
+    "canaux": "channel",
     "contacts": "contact",
     "etablissements": "establishment",
     "referentiel": "condition",

@@ -32,6 +32,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, PathConverter, Rule
 
+from alerts.channels.models import Channel
 from alerts.emails import TOPICS, preferences_token
 from alerts.follow.models import Follower, FollowRequest
 from alerts.follow.service import follow_token
@@ -95,6 +96,8 @@ def seed_world(app: Flask) -> World:
                 state=NotificationState.FAILED,
                 give_up_at=clock.now() + timedelta(days=1),
             ),
+            # A webhook channel (issue 30): its removal asks to confirm on a GET.
+            Channel(kind="webhook", url="http://127.0.0.1:9/hook", shown="http://127.0.0.1:9/…"),
             Export(
                 kind="reports",
                 format="csv",

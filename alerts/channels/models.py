@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -17,6 +18,10 @@ from barometre.states import Labelled
 class ChannelKind(Labelled):
     WEBHOOK = "webhook", _l("Webhook")
     CHAT = "chat", _l("Messagerie")
+
+
+# What a channel is inside a sentence (« Canal en échec : webhook n° 3 · … »).
+CHANNEL_NOUNS = {ChannelKind.WEBHOOK.value: _l("webhook"), ChannelKind.CHAT.value: _l("messagerie")}
 
 
 class Channel(db.Model):  # type: ignore[name-defined]
@@ -53,3 +58,10 @@ class Channel(db.Model):  # type: ignore[name-defined]
     @property
     def committee(self) -> bool:
         return self.establishment_id is None and self.service_id is None
+
+
+def channel_words(channel: Channel) -> str:
+    """A channel as pages and warnings name it, in the reader's language: « webhook n° 3 ·
+    https://h/… » (its masked URL, never its URL)."""
+    kind = CHANNEL_NOUNS.get(channel.kind, channel.kind)
+    return _("%(kind)s n° %(id)d · %(shown)s", kind=kind, id=channel.id, shown=channel.shown)

@@ -68,7 +68,7 @@ def check_url(url: str, kind: str, allow_private: bool) -> str:
     elif kind == ChannelKind.CHAT:
         if scheme in WEB_SCHEMES:
             raise ChannelRefused(
-                _("Une URL http(s) est un webhook ; une messagerie a une URL Apprise.")
+                _("Une URL http:// ou https:// est un webhook ; une messagerie a une URL Apprise.")
             )
         if chat_plugin(url) is None:
             raise ChannelRefused(
