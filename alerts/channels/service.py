@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -237,12 +238,10 @@ def send_test(session: DbSession, actor: User | None, channel: Channel, settings
             )
             said = _("Évènement de test reçu (HTTP %(status)d).", status=status)
         else:
-            notify(
-                channel,
-                _("Baromètre : message de test"),
-                _("Ce canal recevra les alertes du baromètre."),
-                settings,
-            )
+            with force_locale(channel.language):  # the channel's words, not the console's
+                title = _("Baromètre : message de test")
+                text = _("Ce canal recevra les alertes du baromètre.")
+            notify(channel, title, text, settings)
             said = _("Message de test envoyé.")
     except (PermanentFailure, TemporaryFailure) as error:
         audit(session, actor, "channel.test", channel, ok=False)

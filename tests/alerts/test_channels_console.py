@@ -480,3 +480,20 @@ def test_each_failing_channel_has_its_line_and_its_advice(
     assert TOKEN not in home
     listed = page(signed_in).split(f'id="canal-{uncertain.id}"', 1)[1].split("</tr>", 1)[0]
     assert "en échec" in listed  # uncertain: perhaps not delivered
+
+
+def test_a_chat_test_message_is_in_the_channels_language(
+    signed_in: FlaskClient, receiver: Receiver
+) -> None:
+    """Defect: a chat's test message was written in the console user's language."""
+    port = receiver.server.server_address[1]
+    added = channels.add(
+        db.session, None, settings(), f"json://127.0.0.1:{port}/chat", language="nl"
+    )
+    db.session.commit()
+    signed_in.post(f"/coordination/canaux/{added.channel.id}/test")
+    assert "Message de test envoyé." in page(signed_in)  # the console's own language
+    [(_headers, body)] = receiver.received
+    sent = json.loads(body)
+    assert sent["title"] == "Barometer: testbericht"
+    assert sent["message"] == "Dit kanaal zal de meldingen van de barometer ontvangen."
