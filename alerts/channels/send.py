@@ -24,10 +24,12 @@ import hmac
 import json
 import logging
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from standardwebhooks import Webhook
+from urllib3.exceptions import HTTPError
 
 from barometre import clock
 from barometre.extensions import DbSession
@@ -40,8 +42,10 @@ from .payloads import chat_message, webhook_payload
 from .targets import PrivateAddress, outgoing, scrub
 
 log = logging.getLogger(__name__)
-# Apprise's debug lines name the URL it posts to, tokens included: never in our logs.
+# Apprise's and urllib3's debug lines name the URL posted to (« POST /services/<token> »),
+# tokens included: never in our logs.
 logging.getLogger("apprise").setLevel(logging.WARNING)
+logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
@@ -106,7 +110,7 @@ def post(channel: Channel, message_id: str, payload: dict[str, Any], settings: S
             raise _network_failure(error, channel.url) from error
         try:
             answer = _read_capped(response)
-        except requests.RequestException as error:
+        except (requests.RequestException, HTTPError, OSError) as error:
             raise TemporaryFailure(_described(error, channel.url)) from error
         finally:
             response.close()
@@ -125,12 +129,16 @@ def post(channel: Channel, message_id: str, payload: dict[str, Any], settings: S
 
 
 def _read_capped(response: Any) -> str:
-    """At most MAX_RESPONSE bytes of the answer, as one short line for the log."""
+    """At most MAX_RESPONSE bytes of the answer, within READ_TIMEOUT in all (a read timeout
+    bounds one read: an answer trickling in byte by byte would hold the thread for hours),
+    as one short line for the log."""
     read = b""
-    for chunk in response.iter_content(chunk_size=8192):
-        read += chunk
-        if len(read) >= MAX_RESPONSE:
+    deadline = time.monotonic() + READ_TIMEOUT
+    while len(read) < MAX_RESPONSE and time.monotonic() < deadline:
+        chunk = response.raw.read1(8192, decode_content=True)
+        if not chunk:
             break
+        read += chunk
     text = read[:MAX_RESPONSE].decode("utf-8", errors="replace")
     return " ".join(text.split())[:200]
 

@@ -95,7 +95,7 @@ def check_url(url: str, kind: str, allow_private: bool) -> str:
     return url
 
 
-def _network_host(parts: Any, plugin: Any) -> str | None:
+def _network_host(parts: Any, plugin: Any = None) -> str | None:
     """A chat URL's host, when it names one: always for a plugin whose every URL form has
     a host (json://, form://, mmost://, signal://…: json://2130706433/ is 127.0.0.1);
     otherwise when it looks like one (an address, or a name with a dot), since Apprise

@@ -28,6 +28,10 @@ class Reply:
     delay: float = 0.0
     # The body's length announced and written in chunks: a huge answer sent for real.
     size: int = 0
+    # With `size`: one byte every `drip` seconds, for `drip_for` seconds at most (an
+    # answer that trickles in, each byte well within the read timeout).
+    drip: float = 0.0
+    drip_for: float = 0.0
 
 
 @dataclass
@@ -152,12 +156,27 @@ class HttpReceiver:
                 handler.send_header(name, value)
             handler.send_header("content-length", str(reply.size or len(reply.body)))
             handler.end_headers()
-            if reply.size:
+            if reply.drip:
+                self._write_drip(handler, reply)
+            elif reply.size:
                 self._write_big(handler, reply.size)
             else:
                 handler.wfile.write(reply.body)
         except OSError:
             handler.close_connection = True
+
+    def _write_drip(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        end, written = time.monotonic() + reply.drip_for, 0
+        try:
+            while written < reply.size and time.monotonic() < end:
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+                written += 1
+                time.sleep(reply.drip)
+        finally:
+            handler.close_connection = True
+            with self.lock:
+                self.written.append(written)
 
     def _write_big(self, handler: BaseHTTPRequestHandler, size: int) -> None:
         # A small send buffer of our own: what is written is what the client took, give or

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -240,6 +241,23 @@ def test_a_ten_megabyte_answer_is_read_no_further_than_64_kib(
     assert written <= 1024 * 1024, written  # 128 KiB here: our buffer and the client's
 
 
+def test_an_answer_that_trickles_in_is_read_no_longer_than_the_read_timeout(
+    app: Flask, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each byte comes well within the read timeout, which bounds one read, not the
+    answer: 64 KiB at one byte every 50 ms would hold the delivery thread for an hour."""
+    monkeypatch.setattr(send, "READ_TIMEOUT", 0.5)  # a knob: the answer's time is the same
+    add_channel(receiver.url())
+    receiver.answer(Reply(500, size=send.MAX_RESPONSE, drip=0.05, drip_for=4.0))
+    started = time.monotonic()
+    file_report()  # real time: the answer's deadline is a real clock's
+    elapsed = time.monotonic() - started
+    row = one_row()
+    assert (row.state, row.attempts) == ("pending", 1)
+    assert row.last_error.startswith("HTTP 500 Internal Server Error\xa0: x")
+    assert elapsed < 3.0, elapsed
+
+
 def test_failures_for_24_hours_end_failed(
     receiver: HttpReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
@@ -409,3 +427,48 @@ def test_one_row_per_event_and_channel(
     for row in rows:
         assert delivery.deliver(db.session, row.id, settings()) == "skipped"
     assert receiver.count() == 4
+
+
+# --- a channel's URL is never shown in full, nor logged -------------------------------------
+
+TOKEN, KEY = "JETON-SECRET-T000", "CLE-SECRETE-42"
+
+
+@pytest.mark.parametrize("down", ["refused", "unknown host"])
+def test_a_network_failure_never_carries_the_url_nor_logs_it(
+    receiver: HttpReceiver,
+    frozen: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    down: str,
+) -> None:
+    """requests names the URL in full when it cannot connect: its path and query may be
+    the receiver's token (https://hooks.example/services/T000/B000/<token>)."""
+    from .support import free_port
+
+    host = f"127.0.0.1:{free_port()}" if down == "refused" else "hote-inconnu.invalid"
+    add_channel(f"http://{host}/services/{TOKEN}?cle={KEY}")
+    with caplog.at_level("DEBUG"):
+        file_report()
+        row = one_row()
+        frozen.tick(75)
+        run_reconciler()
+    row = one_row()
+    assert (row.state, row.attempts) == ("pending", 2)
+    assert row.last_error.startswith("ConnectionError: ")
+    assert ("Connection refused" if down == "refused" else "Name or service") in row.last_error
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "notification 1 not sent" in logged
+    for secret in (TOKEN, KEY, "/services/"):
+        assert secret not in row.last_error and secret not in logged, secret
+
+
+def test_a_sent_webhook_logs_nothing_of_its_url(
+    receiver: HttpReceiver, frozen: FrozenDateTimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_channel(receiver.url(f"/services/{TOKEN}?cle={KEY}"))
+    with caplog.at_level("DEBUG"):
+        file_report()
+    assert one_row().state == "sent"
+    assert [r.path for r in receiver.all()] == [f"/services/{TOKEN}?cle={KEY}"]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert TOKEN not in logged and KEY not in logged
