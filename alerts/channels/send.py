@@ -185,14 +185,16 @@ def notify(channel: Channel, title: str, text: str, settings: Settings) -> None:
     sender = apprise.Apprise(asset=asset)
     if not sender.add(channel.url):
         raise PermanentFailure("URL Apprise refusée par Apprise.")
-    with (
-        apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured,
-        outgoing(settings.channels_allow_private) as guard,
-    ):
-        sent = sender.notify(body=text, title=title)
-    if sent:
-        return
-    said = scrub(" ".join(captured.getvalue().split()), channel.url)[:MAX_ERROR]
+    with outgoing(settings.channels_allow_private) as guard:
+        result = sender.notify(body=text, title=title)
+    with result:
+        if result:
+            return
+        # This call's own warnings, which Apprise keeps with its result: a capture of the
+        # "apprise" logger would also catch the other threads' sends (the delivery worker
+        # sends from several), one chat's 410 failing another's 503 for good.
+        words = " ".join(entry.message for entry in result.logs())
+    said = scrub(" ".join(words.split()), channel.url)[:MAX_ERROR]
     said = said or "Apprise\xa0: échec de l'envoi."
     if guard.refused:
         raise PermanentFailure(

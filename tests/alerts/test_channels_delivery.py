@@ -39,6 +39,7 @@ from alerts.models import (
     Notification,
 )
 from alerts.reconcile import reconcile
+from alerts.transport import PermanentFailure, TemporaryFailure
 from barometre import services
 from barometre.extensions import db
 from barometre.models import ROLE_COORDINATOR, MemberService, Situation
@@ -332,6 +333,40 @@ def test_an_apprise_chat_refused_fails_at_once_and_a_5xx_is_retried(
     frozen.tick(75)
     run_reconciler()
     assert one_row().state == ("sent" if state == "pending" else "failed")
+
+
+def test_two_chats_failing_at_once_are_each_judged_by_their_own_answer(
+    app: Flask, receiver: HttpReceiver
+) -> None:
+    """The delivery worker sends from several threads (`--pool threads`): one chat's 410
+    must not fail another's 503 for good, nor lend it its words."""
+    import threading
+
+    other = HttpReceiver().start()
+    try:
+        slow = Channel(id=1, kind="chat", url=receiver.url("/lent", "json"), shown="json://a")
+        gone = Channel(id=2, kind="chat", url=other.url("/parti", "json"), shown="json://b")
+        receiver.answer(Reply(503, b"Plus tard", delay=0.6))
+        other.answer(Reply(410, b"Parti"))
+        outcomes: dict[str, Exception] = {}
+        now = settings()
+
+        def run(name: str, channel: Channel) -> None:
+            try:
+                send.notify(channel, "Titre", "Texte", now)
+            except Exception as error:
+                outcomes[name] = error
+
+        first = threading.Thread(target=run, args=("slow", slow))
+        first.start()
+        receiver.wait_for(1)  # the slow one is waiting for its answer
+        run("gone", gone)
+        first.join(10)
+    finally:
+        other.stop()
+    assert isinstance(outcomes["gone"], PermanentFailure)
+    assert isinstance(outcomes["slow"], TemporaryFailure), outcomes["slow"]
+    assert "error=503" in str(outcomes["slow"]) and "410" not in str(outcomes["slow"])
 
 
 # --- who receives what -----------------------------------------------------------------------
