@@ -320,11 +320,19 @@ def test_an_apprise_chat_is_delivered(
     assert (row.state, row.attempts, row.recipient) == ("sent", 1, added.channel.name)
 
 
-@pytest.mark.parametrize(("status", "state"), [(410, "failed"), (404, "failed"), (503, "pending")])
+@pytest.mark.parametrize(
+    ("scheme", "status", "state"),
+    [
+        ("json", 410, "failed"),
+        ("form", 410, "failed"),
+        ("json", 404, "failed"),
+        ("json", 503, "pending"),
+    ],
+)
 def test_an_apprise_chat_refused_fails_at_once_and_a_5xx_is_retried(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory, status: int, state: str
+    receiver: HttpReceiver, frozen: FrozenDateTimeFactory, scheme: str, status: int, state: str
 ) -> None:
-    add_channel(receiver.url("/chat", "json"))
+    add_channel(receiver.url("/chat", scheme))
     receiver.answer(status)
     file_report()
     row = one_row()
@@ -420,10 +428,12 @@ def test_a_reminder_and_a_red_lifted_reach_the_channels_the_red_reached(
     receiver: HttpReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
     add_channel(receiver.url("/avant"))
+    removed = add_channel(receiver.url("/retire"), establishment_id=establishment("haren").id)
     file_report(conditions=FIVE, offer_types=("individuel", "collectif"))
-    assert [n.recipient_kind for n in notifications(kind=RED)] == [TO_COMMITTEE]
-    add_channel(receiver.url("/apres"))  # added after the red
-    add_channel(receiver.url("/retire"), establishment_id=establishment("haren").id)
+    assert sorted(n.recipient_kind for n in notifications(kind=RED)) == [TO_COMMITTEE, TO_CONTACT]
+    add_channel(receiver.url("/apres"))  # added after the red: it was not told of it
+    service.remove(db.session, None, removed.channel.id)  # removed since
+    db.session.commit()
     receiver.reset()
     frozen.move_to(MONDAY_EARLY + timedelta(days=7))
     run_reconciler()
@@ -437,7 +447,7 @@ def test_a_reminder_and_a_red_lifted_reach_the_channels_the_red_reached(
     services.resolve_situation(db.session, situation.id, None, "Réglé", settings())
     db.session.commit()
     [lifted] = notifications(kind=RED_LIFTED)
-    assert lifted.state == "sent"
+    assert (lifted.state, lifted.recipient_kind) == ("sent", TO_COMMITTEE)
     assert paths(receiver, "level.changed") == ["/avant"]
 
 
