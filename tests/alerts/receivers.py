@@ -32,6 +32,9 @@ class Reply:
     # answer that trickles in, each byte well within the read timeout).
     drip: float = 0.0
     drip_for: float = 0.0
+    # Instead of an answer: these bytes, one every `drip` seconds (a status line and
+    # headers that never end, each byte well within the read timeout).
+    raw: bytes = b""
 
 
 @dataclass
@@ -150,6 +153,9 @@ class HttpReceiver:
             self.release.wait(60)
         if reply.delay:
             time.sleep(reply.delay)
+        if reply.raw:
+            self._write_drip(handler, reply)
+            return
         try:
             handler.send_response(reply.status)
             for name, value in reply.headers.items():
@@ -167,9 +173,10 @@ class HttpReceiver:
 
     def _write_drip(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
         end, written = time.monotonic() + reply.drip_for, 0
+        content = reply.raw or b"x" * reply.size
         try:
-            while written < reply.size and time.monotonic() < end:
-                handler.wfile.write(b"x")
+            while written < len(content) and time.monotonic() < end:
+                handler.wfile.write(content[written : written + 1])
                 handler.wfile.flush()
                 written += 1
                 time.sleep(reply.drip)

@@ -259,6 +259,25 @@ def test_an_answer_that_trickles_in_is_read_no_longer_than_the_read_timeout(
     assert elapsed < 4.0, elapsed  # 8 s and more without the deadline
 
 
+def test_headers_that_trickle_in_are_given_up_on_in_time(
+    app: Flask, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status line and headers, byte by byte: a read timeout bounds one read, the
+    attempt as a whole is bounded by TOTAL_TIMEOUT (the threads pool that sends has no
+    time limit: a receiver must not hold a delivery thread)."""
+    monkeypatch.setattr(send, "TOTAL_TIMEOUT", 1.0)  # a knob: the same bound, shorter
+    add_channel(receiver.url())
+    endless = b"HTTP/1.1 200 OK\r\n" + b"x-lent: " + b"a" * 10_000
+    receiver.answer(Reply(raw=endless, drip=0.05, drip_for=8.0))
+    started = time.monotonic()
+    file_report()
+    elapsed = time.monotonic() - started
+    row = one_row()
+    assert (row.state, row.attempts) == ("pending", 1)
+    assert row.last_error.startswith("Pas de réponse complète de http://127.0.0.1:")
+    assert elapsed < 4.0, elapsed  # 8 s and more without the bound
+
+
 def test_failures_for_24_hours_end_failed(
     receiver: HttpReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
