@@ -1,6 +1,6 @@
 """Channels keep the email's delivery promise (issue 30), on real parts.
 
-A local HTTP server in a thread (`receivers.HttpReceiver`) is the webhook's receiver
+A local HTTP server in a thread (`receivers.HookReceiver`) is the webhook's receiver
 and the target of Apprise's `json://` and `form://` URLs; delivery runs in this
 process (no broker), the reconciler is run by hand under frozen time. Each webhook
 POST is verified with the library's own `Webhook.verify`.
@@ -46,7 +46,7 @@ from barometre.models import ROLE_COORDINATOR, MemberService, Situation
 from tests.conftest import file_report
 
 from .conftest import establishment, notifications, user
-from .receivers import HttpReceiver, Reply
+from .support import HookReceiver, Reply, free_port
 
 pytestmark = pytest.mark.committing  # the receiver's thread and the deliveries' sessions
 
@@ -60,14 +60,14 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def receiver_server() -> Iterator[HttpReceiver]:
-    server = HttpReceiver().start()
+def receiver_server() -> Iterator[HookReceiver]:
+    server = HookReceiver().start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def receiver(receiver_server: HttpReceiver) -> HttpReceiver:
+def receiver(receiver_server: HookReceiver) -> HookReceiver:
     receiver_server.reset()
     return receiver_server
 
@@ -109,7 +109,7 @@ def verified(added: service.Added, request: Any) -> dict[str, Any]:
 
 
 def test_a_webhook_gets_one_signed_post_the_library_verifies(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
     added = add_channel(receiver.url())
     file_report()
@@ -129,7 +129,7 @@ def test_a_webhook_gets_one_signed_post_the_library_verifies(
 
 
 def test_a_5xx_is_retried_after_its_backoff_with_the_same_webhook_id(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
     added = add_channel(receiver.url())
     receiver.answer(Reply(503, b"Service Unavailable: maintenance"))
@@ -153,7 +153,7 @@ def test_a_5xx_is_retried_after_its_backoff_with_the_same_webhook_id(
 
 @pytest.mark.parametrize("status", [408, 429])
 def test_408_and_429_are_retried(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory, status: int
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory, status: int
 ) -> None:
     add_channel(receiver.url())
     receiver.answer(status)
@@ -167,7 +167,7 @@ def test_408_and_429_are_retried(
 
 
 def test_a_410_fails_at_once_and_the_coordinators_are_warned_of_it(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
     coordinator = user("coordination@fidex.test", ROLE_COORDINATOR)
     added = add_channel(receiver.url())
@@ -196,7 +196,7 @@ def test_a_410_fails_at_once_and_the_coordinators_are_warned_of_it(
 
 
 def test_a_redirect_fails_at_once_and_is_not_followed(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
     add_channel(receiver.url())
     receiver.answer(Reply(301, headers={"location": receiver.url("/ailleurs")}))
@@ -208,7 +208,7 @@ def test_a_redirect_fails_at_once_and_is_not_followed(
 
 
 def test_a_receiver_slower_than_the_read_timeout_is_retried(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(send, "READ_TIMEOUT", 0.2)  # the knob, not a mock: a real timeout
     added = add_channel(receiver.url())
@@ -227,7 +227,7 @@ def test_a_receiver_slower_than_the_read_timeout_is_retried(
 
 @pytest.mark.parametrize("status", [200, 500])
 def test_a_ten_megabyte_answer_is_read_no_further_than_64_kib(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory, status: int
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory, status: int
 ) -> None:
     add_channel(receiver.url())
     size = 10 * 1024 * 1024
@@ -243,7 +243,7 @@ def test_a_ten_megabyte_answer_is_read_no_further_than_64_kib(
 
 
 def test_an_answer_that_trickles_in_is_read_no_longer_than_the_read_timeout(
-    app: Flask, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+    app: Flask, receiver: HookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each byte comes well within the read timeout, which bounds one read, not the
     answer: 64 KiB at one byte every 50 ms would hold the delivery thread for an hour."""
@@ -260,7 +260,7 @@ def test_an_answer_that_trickles_in_is_read_no_longer_than_the_read_timeout(
 
 
 def test_headers_that_trickle_in_are_given_up_on_in_time(
-    app: Flask, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+    app: Flask, receiver: HookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The status line and headers, byte by byte: a read timeout bounds one read, the
     attempt as a whole is bounded by TOTAL_TIMEOUT (the threads pool that sends has no
@@ -279,7 +279,7 @@ def test_headers_that_trickle_in_are_given_up_on_in_time(
 
 
 def test_failures_for_24_hours_end_failed(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
     add_channel(receiver.url())
     receiver.answer(*[502] * 200)
@@ -301,7 +301,7 @@ def test_failures_for_24_hours_end_failed(
 
 
 def test_a_removed_channel_fails_what_waits_and_gets_nothing_new(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
     added = add_channel(receiver.url())
     receiver.answer(503)
@@ -325,7 +325,7 @@ def test_a_removed_channel_fails_what_waits_and_gets_nothing_new(
 
 @pytest.mark.parametrize("scheme", ["json", "form"])
 def test_an_apprise_chat_is_delivered(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory, scheme: str
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory, scheme: str
 ) -> None:
     added = add_channel(receiver.url("/chat", scheme))
     assert added.generated_secret == ""
@@ -349,7 +349,7 @@ def test_an_apprise_chat_is_delivered(
     ],
 )
 def test_an_apprise_chat_refused_fails_at_once_and_a_5xx_is_retried(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory, scheme: str, status: int, state: str
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory, scheme: str, status: int, state: str
 ) -> None:
     add_channel(receiver.url("/chat", scheme))
     receiver.answer(status)
@@ -363,13 +363,13 @@ def test_an_apprise_chat_refused_fails_at_once_and_a_5xx_is_retried(
 
 
 def test_two_chats_failing_at_once_are_each_judged_by_their_own_answer(
-    app: Flask, receiver: HttpReceiver
+    app: Flask, receiver: HookReceiver
 ) -> None:
     """The delivery worker sends from several threads (`--pool threads`): one chat's 410
     must not fail another's 503 for good, nor lend it its words."""
     import threading
 
-    other = HttpReceiver().start()
+    other = HookReceiver().start()
     try:
         slow = Channel(id=1, kind="chat", url=receiver.url("/lent", "json"), shown="json://a")
         gone = Channel(id=2, kind="chat", url=other.url("/parti", "json"), shown="json://b")
@@ -399,7 +399,7 @@ def test_two_chats_failing_at_once_are_each_judged_by_their_own_answer(
 # --- who receives what -----------------------------------------------------------------------
 
 
-def paths(receiver: HttpReceiver, kind: str = "") -> list[str]:
+def paths(receiver: HookReceiver, kind: str = "") -> list[str]:
     found = []
     for request in receiver.all():
         payload = json.loads(request.body)
@@ -409,7 +409,7 @@ def paths(receiver: HttpReceiver, kind: str = "") -> list[str]:
 
 
 def test_an_establishment_channel_gets_its_own_alerts_and_digest_services_and_committee_all(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
     member = MemberService(name="Service des canaux")
     db.session.add(member)
@@ -444,7 +444,7 @@ def test_an_establishment_channel_gets_its_own_alerts_and_digest_services_and_co
 
 
 def test_a_reminder_and_a_red_lifted_reach_the_channels_the_red_reached(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
     add_channel(receiver.url("/avant"))
     removed = add_channel(receiver.url("/retire"), establishment_id=establishment("haren").id)
@@ -471,7 +471,7 @@ def test_a_reminder_and_a_red_lifted_reach_the_channels_the_red_reached(
 
 
 def test_one_row_per_event_and_channel(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory
 ) -> None:
     haren = establishment("haren").id
     # The same URL for two owners: two channels, two rows; never twice for one owner.
@@ -500,15 +500,13 @@ TOKEN, KEY = "JETON-SECRET-T000", "CLE-SECRETE-42"
 
 @pytest.mark.parametrize("down", ["refused", "unknown host"])
 def test_a_network_failure_never_carries_the_url_nor_logs_it(
-    receiver: HttpReceiver,
+    receiver: HookReceiver,
     frozen: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
     down: str,
 ) -> None:
     """requests names the URL in full when it cannot connect: its path and query may be
     the receiver's token (https://hooks.example/services/T000/B000/<token>)."""
-    from .support import free_port
-
     host = f"127.0.0.1:{free_port()}" if down == "refused" else "hote-inconnu.invalid"
     add_channel(f"http://{host}/services/{TOKEN}?cle={KEY}")
     with caplog.at_level("DEBUG"):
@@ -527,7 +525,7 @@ def test_a_network_failure_never_carries_the_url_nor_logs_it(
 
 
 def test_a_sent_webhook_logs_nothing_of_its_url(
-    receiver: HttpReceiver, frozen: FrozenDateTimeFactory, caplog: pytest.LogCaptureFixture
+    receiver: HookReceiver, frozen: FrozenDateTimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     add_channel(receiver.url(f"/services/{TOKEN}?cle={KEY}"))
     with caplog.at_level("DEBUG"):

@@ -3,7 +3,7 @@
 The web side runs in this process (reports filed here commit to a test PostgreSQL
 database and publish to Redis); a real `celery -A alerts worker` subprocess, with
 CHANNELS_ALLOW_PRIVATE=1 as the tests' local receivers need, takes the tasks and
-posts to local HTTP receivers (`receivers.HttpReceiver`): a Standard Webhooks
+posts to local HTTP receivers (`receivers.HookReceiver`): a Standard Webhooks
 receiver, verified with the library's own `Webhook.verify`, and Apprise's `json://`
 target. The reconciler is run here, as beat would run it.
 """
@@ -33,8 +33,16 @@ from barometre.models import ROLE_COORDINATOR
 from tests.conftest import file_report
 
 from .conftest import SECRET, notifications, user
-from .receivers import HttpReceiver
-from .support import SmtpServer, Worker, clear_queue, free_port, queued, wait_until, worker_env
+from .support import (
+    HookReceiver,
+    SmtpServer,
+    Worker,
+    clear_queue,
+    free_port,
+    queued,
+    wait_until,
+    worker_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -88,8 +96,8 @@ def settings_overrides(queue: str, smtp_server: SmtpServer) -> dict[str, Any]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[HttpReceiver]:
-    server = HttpReceiver().start()
+def receiver() -> Iterator[HookReceiver]:
+    server = HookReceiver().start()
     yield server
     server.stop()
 
@@ -125,7 +133,7 @@ def channel_rows() -> list[Notification]:
 
 
 def test_a_report_reaches_a_webhook_and_a_chat_once_each(
-    app: Flask, receiver: HttpReceiver, worker: Worker, queue: str
+    app: Flask, receiver: HookReceiver, worker: Worker, queue: str
 ) -> None:
     webhook = add_channel(receiver.url("/hook"))
     add_channel(receiver.url("/chat", "json"))
@@ -154,7 +162,7 @@ def test_a_receiver_down_then_up_is_retried_and_gets_it_once(
         "the refused attempt",
     )
     assert "Connection" in row.last_error and row.next_attempt_at > datetime.now()
-    receiver = HttpReceiver(port).start()
+    receiver = HookReceiver(port).start()
     try:
         # The backoff has passed (the worker's clock is its own: the row's time is moved).
         db.session.execute(
@@ -175,7 +183,7 @@ def test_a_receiver_down_then_up_is_retried_and_gets_it_once(
 
 
 def test_a_410_fails_at_once_and_the_coordinators_are_warned(
-    app: Flask, receiver: HttpReceiver, smtp: SmtpServer, worker: Worker, queue: str
+    app: Flask, receiver: HookReceiver, smtp: SmtpServer, worker: Worker, queue: str
 ) -> None:
     coordinator = user("coordination-canaux@fidex.test", ROLE_COORDINATOR)
     added = add_channel(receiver.url("/hook"))
@@ -219,7 +227,7 @@ class TestWorkerKilled:
     def test_killed_mid_post_the_row_ends_sent_with_one_webhook_id(
         self,
         app: Flask,
-        receiver: HttpReceiver,
+        receiver: HookReceiver,
         smtp_server: SmtpServer,
         pg_url: str,
         own_queue: str,

@@ -23,7 +23,7 @@ from barometre.extensions import db
 from tests.conftest import file_report
 
 from .conftest import notifications
-from .receivers import HttpReceiver
+from .support import HookReceiver
 
 PRIVATE = [
     "http://127.0.0.1/",
@@ -108,8 +108,8 @@ def test_public_urls_are_accepted_without_the_setting(app: Flask) -> None:
 
 
 @pytest.fixture
-def receiver() -> Iterator[HttpReceiver]:
-    server = HttpReceiver().start()
+def receiver() -> Iterator[HookReceiver]:
+    server = HookReceiver().start()
     yield server
     server.stop()
 
@@ -125,7 +125,7 @@ def receiver() -> Iterator[HttpReceiver]:
     ],
 )
 def test_a_channel_stored_while_allowed_is_refused_at_connection_time(
-    app: Flask, receiver: HttpReceiver, target: str
+    app: Flask, receiver: HookReceiver, target: str
 ) -> None:
     url = target.format(port=receiver.port)
     added = service.add(db.session, None, settings(channels_allow_private=True), url)
