@@ -13,6 +13,8 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -99,6 +101,14 @@ def one_row(kind: str = RISE) -> Notification:
     return row
 
 
+def plain_text(raw: bytes) -> str:
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
 def verified(added: service.Added, request: Any) -> dict[str, Any]:
     """The payload, once `Webhook.verify` accepted its signature (as a receiver does)."""
     payload: dict[str, Any] = Webhook(added.generated_secret).verify(request.body, request.headers)
@@ -183,14 +193,15 @@ def test_a_410_fails_at_once_and_the_coordinators_are_warned_of_it(
     assert warning.recipient == coordinator.email and warning.state == "sent"
     assert warning.warning.notification_ids == [row.id]
     [item] = trouble.trouble_content(db.session, warning, settings()).context["items"]
-    assert (item["recipient"], item["state"]) == (added.channel.name, "échec")
+    shown = f"webhook n° {added.channel.id} · {added.channel.shown}"
+    assert (item["recipient"], item["state"]) == (shown, "échec")
     assert item["error"].startswith("HTTP 410")
     [text] = [
-        email.read_bytes().decode(errors="replace")
+        body
         for email in settings().outbox_path.glob("*.eml")
-        if b"HTTP 410" in email.read_bytes()
+        if "HTTP 410" in (body := plain_text(email.read_bytes()))
     ]
-    assert added.channel.name.split(" · ")[0] in text and "HTTP 410" in text
+    assert shown in text
     assert "/hook" not in text  # never the URL in full
     assert service.health(db.session, [added.channel.id])[added.channel.id].failing
 

@@ -199,7 +199,8 @@ def test_a_410_fails_at_once_and_the_coordinators_are_warned(
     assert warning.state == "sent"
     [email] = [m for m in smtp.collector.to(coordinator.email) if "HTTP 410" in str(m)]
     text = email.get_body(("plain",)).get_content()
-    assert f"webhook {added.channel.id}" in text and "HTTP 410" in text
+    assert f"webhook n° {added.channel.id} · {added.channel.shown}" in text
+    assert "HTTP 410" in text
     assert receiver.count() == 1  # never retried
 
 
