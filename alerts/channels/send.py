@@ -5,7 +5,7 @@ A webhook is one POST of the JSON payload, signed as Standard Webhooks says
 library). Its `webhook-id` is derived from the notification, so every attempt of
 one notification carries the same one: a receiver deduplicates on it. No redirect
 is followed, at most `MAX_RESPONSE` bytes of the answer are read, within
-`CONNECT_TIMEOUT` and `READ_TIMEOUT`.
+`CONNECT_TIMEOUT` and `READ_TIMEOUT`, and `TOTAL_TIMEOUT` for the whole attempt.
 
 - 2xx: sent;
 - 408, 429, 5xx, no connection, a timeout: temporary, retried for 24 h (a timeout
@@ -20,14 +20,19 @@ temporary, unless Apprise's own log names an HTTP 4xx answer (other than 408 and
 
 from __future__ import annotations
 
+import contextvars
 import hmac
 import json
 import logging
 import re
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from standardwebhooks import Webhook
+from urllib3.exceptions import HTTPError
 
 from barometre import clock
 from barometre.extensions import DbSession
@@ -40,11 +45,16 @@ from .payloads import chat_message, webhook_payload
 from .targets import PrivateAddress, outgoing, scrub
 
 log = logging.getLogger(__name__)
-# Apprise's debug lines name the URL it posts to, tokens included: never in our logs.
+_T = TypeVar("_T")
+# Apprise's and urllib3's debug lines name the URL posted to (« POST /services/<token> »),
+# tokens included: never in our logs.
 logging.getLogger("apprise").setLevel(logging.WARNING)
+logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
+# One attempt in all, its answer's headers and body included (`_within`).
+TOTAL_TIMEOUT = CONNECT_TIMEOUT + 2 * READ_TIMEOUT
 MAX_RESPONSE = 64 * 1024
 USER_AGENT = "Barometre-Webhooks/1"
 RETRIED_CODES = (408, 429)
@@ -83,33 +93,16 @@ def signed_headers(secret: str, message_id: str, body: str, now: datetime) -> di
 
 def post(channel: Channel, message_id: str, payload: dict[str, Any], settings: Settings) -> int:
     """POST the payload to the webhook; its HTTP status when it is a success."""
-    import requests
-
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         **signed_headers(channel.secret, message_id, body, clock.now()),
     }
-    with requests.Session() as http, outgoing(settings.channels_allow_private):
-        http.trust_env = False  # no proxy from the environment: the guard sees the real host
-        try:
-            response = http.post(
-                channel.url,
-                data=body.encode(),
-                headers=headers,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.RequestException as error:
-            raise _network_failure(error, channel.url) from error
-        try:
-            answer = _read_capped(response)
-        except requests.RequestException as error:
-            raise TemporaryFailure(_described(error, channel.url)) from error
-        finally:
-            response.close()
+    with outgoing(settings.channels_allow_private):
+        response, answer = _within(
+            TOTAL_TIMEOUT, channel, lambda: _exchange(channel, body, headers)
+        )
     status = response.status_code
     if 200 <= status < 300:
         return status
@@ -124,13 +117,70 @@ def post(channel: Channel, message_id: str, payload: dict[str, Any], settings: S
     raise PermanentFailure(described)
 
 
+def _exchange(channel: Channel, body: str, headers: dict[str, str]) -> tuple[Any, str]:
+    """One POST and the start of its answer: the response and its text (64 KiB at most)."""
+    import requests
+
+    with requests.Session() as http:
+        http.trust_env = False  # no proxy from the environment: the guard sees the real host
+        try:
+            response = http.post(
+                channel.url,
+                data=body.encode(),
+                headers=headers,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as error:
+            raise _network_failure(error, channel.url) from error
+        try:
+            return response, _read_capped(response)
+        except (requests.RequestException, HTTPError, OSError) as error:
+            raise TemporaryFailure(_described(error, channel.url)) from error
+        finally:
+            response.close()
+
+
+def _within(seconds: float, channel: Channel, work: Callable[[], _T]) -> _T:
+    """`work()` in a thread of its own, waited for `seconds` at most.
+
+    A read timeout bounds one read: a status line and headers trickling in byte by byte
+    would hold the delivery thread for hours, and the threads pool that sends has no time
+    limit. The thread runs in a copy of this context: the `outgoing` guard goes with it.
+    One given up on ends with its socket's timeouts or the receiver; what it sent may
+    have arrived: the retry carries the same `webhook-id`.
+    """
+    outcome: dict[str, Any] = {}
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            outcome["value"] = context.run(work)
+        except BaseException as error:  # handed to the caller, whatever it is
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name="webhook-post", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TemporaryFailure(f"Pas de réponse complète de {channel.shown} en {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def _read_capped(response: Any) -> str:
-    """At most MAX_RESPONSE bytes of the answer, as one short line for the log."""
+    """At most MAX_RESPONSE bytes of the answer, within READ_TIMEOUT in all (a read timeout
+    bounds one read: an answer trickling in byte by byte would hold the thread for hours),
+    as one short line for the log."""
     read = b""
-    for chunk in response.iter_content(chunk_size=8192):
-        read += chunk
-        if len(read) >= MAX_RESPONSE:
+    deadline = time.monotonic() + READ_TIMEOUT
+    while len(read) < MAX_RESPONSE and time.monotonic() < deadline:
+        chunk = response.raw.read1(8192, decode_content=True)
+        if not chunk:
             break
+        read += chunk
     text = read[:MAX_RESPONSE].decode("utf-8", errors="replace")
     return " ".join(text.split())[:200]
 
@@ -177,14 +227,16 @@ def notify(channel: Channel, title: str, text: str, settings: Settings) -> None:
     sender = apprise.Apprise(asset=asset)
     if not sender.add(channel.url):
         raise PermanentFailure("URL Apprise refusée par Apprise.")
-    with (
-        apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured,
-        outgoing(settings.channels_allow_private) as guard,
-    ):
-        sent = sender.notify(body=text, title=title)
-    if sent:
-        return
-    said = scrub(" ".join(captured.getvalue().split()), channel.url)[:MAX_ERROR]
+    with outgoing(settings.channels_allow_private) as guard:
+        result = sender.notify(body=text, title=title)
+    with result:
+        if result:
+            return
+        # This call's own warnings, which Apprise keeps with its result: a capture of the
+        # "apprise" logger would also catch the other threads' sends (the delivery worker
+        # sends from several), one chat's 410 failing another's 503 for good.
+        words = " ".join(entry.message for entry in result.logs())
+    said = scrub(" ".join(words.split()), channel.url)[:MAX_ERROR]
     said = said or "Apprise\xa0: échec de l'envoi."
     if guard.refused:
         raise PermanentFailure(

@@ -15,6 +15,8 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -70,13 +72,14 @@ def check_url(url: str, kind: str, allow_private: bool) -> str:
             raise ChannelRefused(
                 _("Une URL http:// ou https:// est un webhook ; une messagerie a une URL Apprise.")
             )
-        if chat_plugin(url) is None:
+        plugin = chat_plugin(url)
+        if plugin is None:
             raise ChannelRefused(
                 _(
                     "URL Apprise non reconnue (par exemple signal://, tgram://, matrix://, workflows://)."
                 )
             )
-        host = _network_host(parts)
+        host = _network_host(parts, plugin)
     else:
         raise ChannelRefused(_("Type de canal inconnu."))
     if host and not allow_private:
@@ -92,8 +95,10 @@ def check_url(url: str, kind: str, allow_private: bool) -> str:
     return url
 
 
-def _network_host(parts: Any) -> str | None:
-    """A chat URL's host, when it names one (an address, or a name with a dot): Apprise
+def _network_host(parts: Any, plugin: Any = None) -> str | None:
+    """A chat URL's host, when it names one: always for a plugin whose every URL form has
+    a host (json://, form://, mmost://, signal://…: json://2130706433/ is 127.0.0.1);
+    otherwise when it looks like one (an address, or a name with a dot), since Apprise
     puts tokens where a URL has its host for some services (tgram://<bot token>/…)."""
     try:
         host = parts.hostname
@@ -101,6 +106,9 @@ def _network_host(parts: Any) -> str | None:
         return None
     if not host:
         return None
+    templates = getattr(plugin, "templates", ()) or ()
+    if templates and all("{host}" in template for template in templates):
+        return str(host)
     if host == "localhost" or "." in host or ":" in host:
         return str(host)
     return None
@@ -174,31 +182,47 @@ def private_address(host: str) -> str | None:
 
 
 _real_getaddrinfo = socket.getaddrinfo
-_guard = threading.local()
 _installed = threading.Lock()
+
+
+@dataclass
+class Guard:
+    """The rule of one `outgoing` block; `refused` names an address it refused."""
+
+    allow_private: bool
+    refused: str = ""
+
+
+# A context variable, not a thread-local: Apprise runs a plugin in a worker thread of its
+# own with a copy of the caller's context (`apprise.apprise.submit_with_context`), and the
+# guard must go there too. A block's guard is never switched off, only unset: a plugin
+# thread Apprise stopped waiting for keeps its guard while it runs on.
+_guard: ContextVar[Guard | None] = ContextVar("channels_outgoing_guard", default=None)
 
 
 def _guarded_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
     found = _real_getaddrinfo(host, port, *args, **kwargs)
-    if not getattr(_guard, "active", False):
+    guard = _guard.get()
+    if guard is None or guard.allow_private:
         return found
     kept = [entry for entry in found if is_global(str(entry[4][0]))]
     if not kept:
         refused = str(found[0][4][0]) if found else str(host)
-        _guard.refused = refused
+        guard.refused = refused
         raise PrivateAddress(f"Adresse privée refusée\xa0: {refused} (CHANNELS_ALLOW_PRIVATE)")
     return kept
 
 
 @contextmanager
-def outgoing(allow_private: bool) -> Iterator[threading.local]:
-    """Within: this thread's name resolutions keep only global addresses (unless
-    `allow_private`); `.refused` names an address that was refused."""
+def outgoing(allow_private: bool) -> Iterator[Guard]:
+    """Within (in this context, and the threads that run a copy of it): name resolutions
+    keep only global addresses, unless `allow_private`; `.refused` names a refused one."""
     with _installed:
         if socket.getaddrinfo is not _guarded_getaddrinfo:
             socket.getaddrinfo = _guarded_getaddrinfo
-    _guard.active, _guard.refused = not allow_private, ""
+    guard = Guard(allow_private)
+    token = _guard.set(guard)
     try:
-        yield _guard
+        yield guard
     finally:
-        _guard.active = False
+        _guard.reset(token)
