@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Browser, BrowserContext
 from werkzeug.routing import Rule
 
+from alerts.channels import service as channels
 from alerts.emails import preferences_token
 from alerts.follow import service as follow
 from alerts.follow.models import FollowRequest
@@ -99,6 +100,9 @@ class World:
         follow.confirm(db.session, requests[0])
         db.session.commit()
         self.follow_request = requests[1]
+        # A webhook channel of the committee (« Qui reçoit quoi », its removal page).
+        channels.add(db.session, None, settings, "https://hooks.example.org/barometre/hook")
+        db.session.commit()
 
     def outbox(self) -> list[Path]:
         folder: Path = self.app.config["SETTINGS"].outbox_path
