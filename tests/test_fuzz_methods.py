@@ -287,6 +287,7 @@ FULL = "FUZZ_CASES" in os.environ  # `make fuzz`
 ROUTED_ONLY = ("OPTIONS", "PUT", "PATCH", "DELETE")
 
 
+@pytest.mark.slow
 @pytest.mark.committing  # the snapshot reads the tables on a connection of its own
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_no_method_but_post_changes_anything(app: Flask, backend: str) -> None:
