@@ -63,7 +63,10 @@ load-test: install services
 # line coverage printed (its floor: pyproject.toml). The bytecode is compiled once first,
 # not by each test process and each worker it starts.
 TEST_PROCESSES ?= $(shell echo $$(( $$(nproc) * 2 )))
-test: install services lint audit
+# Lint and audit side by side (the audit mostly waits on the network), each one's
+# output in one piece; either failing stops `make test` before the tests.
+test: install services
+	$(MAKE) --no-print-directory -j 2 --output-sync=target lint audit
 	$(BIN)/python -m compileall -q barometre alerts intake bench
 	$(BIN)/pytest -n $(TEST_PROCESSES) --dist load --maxschedchunk 1 --cov --cov-report=term-missing
 
