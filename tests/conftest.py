@@ -77,13 +77,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests that wait (on a browser, a worker process, a commit) first: `make test`
-    deals the first quarter of the list to its processes in turn, so they overlap at the
-    start instead of one of them running last while the others are done."""
-    order = {"browser": 0, "integration": 0, "committing": 1}
+    """The longest tests first (marked `slow`), then those that wait (on a browser, a
+    worker process, a commit): `make test` hands the tests out in this order, one at a
+    time, to whichever process is free (--maxschedchunk 1), so that no long test is left
+    to run last, alone, while the other processes are done."""
+    order = {"slow": 0, "browser": 1, "integration": 1, "committing": 2}
     items.sort(
         key=lambda item: min(
-            (order[m.name] for m in item.iter_markers() if m.name in order), default=2
+            (order[m.name] for m in item.iter_markers() if m.name in order), default=3
         )
     )
 

@@ -105,6 +105,7 @@ def test_a_view_without_rule_answers_403(app: Flask) -> None:
     assert response.status_code == 403 and b"secret" not in response.data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite"])
 @pytest.mark.parametrize(
     "settings_overrides",

@@ -64,6 +64,7 @@ def server(app: Flask) -> Iterator[str]:
     thread.join(timeout=10)
 
 
+@pytest.mark.slow
 @pytest.mark.committing
 def test_api_conforms_to_its_openapi_document(
     server: str, worker: User, coordinator: User, tmp_path: Path

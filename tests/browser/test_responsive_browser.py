@@ -226,27 +226,29 @@ def axe_violations(page: Any) -> list[str]:
     return [f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}" for v in violations]
 
 
-@pytest.mark.parametrize("width", WIDTHS)  # one test a width: two processes share the walk
+@pytest.mark.slow
 def test_every_page_of_every_role_fits_a_phone_and_a_desktop(
-    app: Flask, live_server: str, browser: Browser, width: int
+    app: Flask, live_server: str, browser: Browser
 ) -> None:
+    """Both widths in one test: the world and the walk of the pages are built once."""
     world = World(app)
     pages = html_pages(app, world)
     assert len(pages) > 40  # the walk really covered the app
     problems = []
-    made = contexts(browser, app, live_server, world, width)
-    opened = {role: context.new_page() for role, context in made.items()}
-    for role, path in pages:
-        page = opened[role]
-        page.goto(live_server + path)
-        sideways = overflow(page)
-        if sideways:
-            problems.append(f"{width} px {role} {path}: {sideways}")
-        if width == 360:
-            problems += [f"{width} px {role} {path}: {v}" for v in axe_violations(page)]
-            problems += [f"{role} {path}: too small {t}" for t in small_targets(page)]
-    for context in made.values():
-        context.close()
+    for width in WIDTHS:
+        made = contexts(browser, app, live_server, world, width)
+        opened = {role: context.new_page() for role, context in made.items()}
+        for role, path in pages:
+            page = opened[role]
+            page.goto(live_server + path)
+            sideways = overflow(page)
+            if sideways:
+                problems.append(f"{width} px {role} {path}: {sideways}")
+            if width == 360:
+                problems += [f"{width} px {role} {path}: {v}" for v in axe_violations(page)]
+                problems += [f"{role} {path}: too small {t}" for t in small_targets(page)]
+        for context in made.values():
+            context.close()
     assert problems == [], "\n".join(problems)
 
 
