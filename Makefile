@@ -59,8 +59,8 @@ load-test: install services
 	$(BIN)/python bench/load_test.py
 
 # Tests on two processes a core (a test waiting on a worker, a browser or Redis leaves
-# its core to the others), handed out one at a time to whichever process is free, the
-# longest and the waiting ones first (tests/conftest.py);
+# its core to the others), dealt in turn, the longest and the waiting ones first
+# (tests/conftest.py);
 # line coverage printed (its floor: pyproject.toml). The bytecode is compiled once first,
 # not by each test process and each worker it starts.
 TEST_PROCESSES ?= $(shell echo $$(( $$(nproc) * 2 )))
@@ -69,7 +69,7 @@ TEST_PROCESSES ?= $(shell echo $$(( $$(nproc) * 2 )))
 test: install services
 	$(MAKE) --no-print-directory -j 2 --output-sync=target lint audit
 	$(BIN)/python -m compileall -q barometre alerts intake bench
-	$(BIN)/pytest -n $(TEST_PROCESSES) --dist load --maxschedchunk 1 --cov --cov-report=term-missing
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist load --cov --cov-report=term-missing
 
 # Not part of `make test`: every fuzz property at full depth (`make test` runs 2.5 % of
 # each): the console and questionnaire with 3 000 cases a form; every route × method ×

@@ -78,9 +78,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first (marked `slow`), then those that wait (on a browser, a
-    worker process, a commit): `make test` hands the tests out in this order, one at a
-    time, to whichever process is free (--maxschedchunk 1), so that no long test is left
-    to run last, alone, while the other processes are done."""
+    worker process, a commit): xdist deals the first quarter of the tests in turn, one
+    each, so the long ones start at once on every process and none is left to run last,
+    alone, while the others are done. (Handing out every test one at a time,
+    `--maxschedchunk 1`, cost more CPU for no shorter run: 540 s against 528 s.)"""
     order = {"slow": 0, "browser": 1, "integration": 1, "committing": 2}
     items.sort(
         key=lambda item: min(
