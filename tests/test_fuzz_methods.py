@@ -23,13 +23,14 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from werkzeug.routing import IntegerConverter, PathConverter, Rule
 
 from alerts.channels.models import Channel
@@ -198,30 +199,25 @@ NOT_COMPARED = {"user_session": {"last_seen_at"}}
 
 
 def snapshot() -> dict[str, list[str]]:
-    """Every row of every table, read on a connection of its own, through the driver's
-    own cursor: the rows as the database holds them, without the ORM's row objects
-    (read after each of some 700 requests)."""
+    """Every row of every table, read on a connection of its own (read after each of some
+    700 requests: the statements are built once, `snapshot_statements`)."""
     db.session.remove()
     with db.engine.connect() as connection:
-        cursor = connection.connection.cursor()
-        try:
-            found = {}
-            for table, query in snapshot_queries().items():
-                cursor.execute(query)
-                found[table] = sorted(repr(tuple(row)) for row in cursor.fetchall())
-            return found
-        finally:
-            cursor.close()
+        return {
+            name: sorted(repr(tuple(row)) for row in connection.execute(statement))
+            for name, statement in snapshot_statements().items()
+        }
 
 
-def snapshot_queries() -> dict[str, str]:
+@cache
+def snapshot_statements() -> dict[str, Select[Any]]:
     """One SELECT a table, of every column but those `NOT_COMPARED`."""
-    queries = {}
-    for table in db.metadata.sorted_tables:
-        skipped = NOT_COMPARED.get(table.name, ())
-        columns = ", ".join(f'"{c.name}"' for c in table.c if c.name not in skipped)
-        queries[table.name] = f'SELECT {columns} FROM "{table.name}"'
-    return queries
+    return {
+        table.name: table.select().with_only_columns(
+            *(c for c in table.c if c.name not in NOT_COMPARED.get(table.name, ()))
+        )
+        for table in db.metadata.sorted_tables
+    }
 
 
 def changes(before: dict[str, list[str]], after: dict[str, list[str]]) -> str:
