@@ -50,7 +50,7 @@ class ChannelForm(Form):
         _l("URL du canal"),
         description=_l(
             "Un webhook : une URL https://… ; une messagerie : une URL Apprise (tgram://…, "
-            "matrix://…, msteams://…, signal://…). Elle n'est plus jamais montrée en entier "
+            "matrix://…, workflows://…, signal://…). Elle n'est plus jamais montrée en entier "
             "une fois enregistrée."
         ),
     )

@@ -11,7 +11,7 @@ their JSON schemas are in the OpenAPI document (`webhooks`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from barometre.extensions import DbSession
@@ -163,7 +163,3 @@ def test_payload(channel_id: int, language: str, now: datetime) -> dict[str, Any
         "timestamp": timestamp(now),
         "data": {"language": language, "channel": channel_id},
     }
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
