@@ -214,6 +214,8 @@ class HookReceiver:
         self.port = port or free_port()
         self.posted: list[Posted] = []
         self.replies: deque[Reply] = deque()
+        # The reply when none is queued (`answer`).
+        self.default = Reply()
         self.lock = threading.Lock()
         self.hold_next = False
         self.held = threading.Event()
@@ -296,7 +298,7 @@ class HookReceiver:
         )
         with self.lock:
             self.posted.append(request)
-            reply = self.replies.popleft() if self.replies else Reply()
+            reply = self.replies.popleft() if self.replies else self.default
         if self.hold_next:
             self.hold_next = False
             self.held.set()

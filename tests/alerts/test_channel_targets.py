@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
@@ -17,7 +14,7 @@ from alerts.channels.targets import ChannelRefused, check_url, kind_of, scrub, s
 from alerts.transport import PermanentFailure, TemporaryFailure
 from barometre.settings import Settings
 
-from .support import free_port
+from .support import HookReceiver, Reply, free_port
 
 TOKEN = "s3cr3t-t0ken"
 
@@ -82,25 +79,13 @@ def test_requests_errors_name_the_url_and_the_scrub_takes_its_secret_parts_out()
     assert TOKEN not in scrub(f"Failed to send to 123456789:{TOKEN}", chat)
 
 
-class _Gone(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.send_response(410)
-        self.end_headers()
-        self.wfile.write(f"no such hook {self.path}".encode())
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def gone_server() -> Iterator[int]:
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Gone)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    """A receiver answering 410 with a body that echoes the path, token included."""
+    gone = HookReceiver().start()
+    gone.default = Reply(410, f"no such hook /hook/{TOKEN}".encode())
+    yield gone.port
+    gone.stop()
 
 
 def test_no_failure_of_a_channel_carries_its_token(app: Flask, gone_server: int) -> None:

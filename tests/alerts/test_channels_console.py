@@ -8,9 +8,7 @@ import base64
 import html
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -31,51 +29,31 @@ from barometre.settings import Settings
 from tests.conftest import file_report, login, make_user
 
 from .conftest import notifications
+from .support import HookReceiver, Reply, free_port
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
 TOKEN = "jeton-tres-secret-42"  # what a webhook's path may hold: never shown once saved
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
-class Receiver:
-    """A local webhook receiver answering `status`; what it was sent is kept."""
+HOOK_PATH = f"hook/{TOKEN}?cle={TOKEN}"
 
-    def __init__(self, status: int = 200) -> None:
-        self.status = status
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                receiver.received.append((dict(self.headers.items()), body))
-                self.send_response(receiver.status)
-                self.send_header("content-length", "0")
-                self.end_headers()
+def hook(receiver: HookReceiver) -> str:
+    """The receiver's webhook URL, whose path and query hold a token."""
+    return receiver.url(HOOK_PATH)
 
-            def log_message(self, *args: Any) -> None:
-                pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook/{TOKEN}?cle={TOKEN}"
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def received(receiver: HookReceiver) -> list[tuple[dict[str, str], bytes]]:
+    return [(posted.headers, posted.body) for posted in receiver.all()]
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as running:
-        yield running
+def receiver() -> Iterator[HookReceiver]:
+    running = HookReceiver().start()
+    running.default = Reply(200)
+    yield running
+    running.stop()
 
 
 @pytest.fixture
@@ -139,8 +117,8 @@ ROUTES = (
 )
 
 
-def test_only_coordinators_reach_the_channels(app: Flask, receiver: Receiver) -> None:
-    channel = add_channel(receiver.url)
+def test_only_coordinators_reach_the_channels(app: Flask, receiver: HookReceiver) -> None:
+    channel = add_channel(hook(receiver))
     worker, coordinator = make_user(ROLE_WORKER), make_user(ROLE_COORDINATOR)
     served = {
         (method, rule.rule.replace("<id:channel_id>", "{id}"))
@@ -165,7 +143,7 @@ def test_only_coordinators_reach_the_channels(app: Flask, receiver: Receiver) ->
         login(as_worker, worker)
         assert as_worker.open(url, method=method, data={"url": "x"}).status_code == 403
     assert channels.live(db.session, channel.id) is not None  # nothing was removed
-    assert receiver.received == []  # nor tested
+    assert received(receiver) == []  # nor tested
     as_coordinator = app.test_client()
     login(as_coordinator, coordinator)
     for method in ("PUT", "DELETE", "PATCH"):
@@ -177,11 +155,11 @@ def test_only_coordinators_reach_the_channels(app: Flask, receiver: Receiver) ->
 
 
 def test_a_webhook_added_without_secret_shows_its_secret_once(
-    signed_in: FlaskClient, receiver: Receiver
+    signed_in: FlaskClient, receiver: HookReceiver
 ) -> None:
     response = signed_in.post(
         "/coordination/canaux",
-        data={"owner": "comite", "url": receiver.url, "kind": "", "language": "nl"},
+        data={"owner": "comite", "url": hook(receiver), "kind": "", "language": "nl"},
     )
     assert response.status_code == 201
     assert response.headers["Cache-Control"] == "no-store"
@@ -190,7 +168,7 @@ def test_a_webhook_added_without_secret_shows_its_secret_once(
     assert channel.secret.startswith("whsec_")
     text = words(response)
     assert channel.secret in text and "il ne sera plus jamais montré" in text
-    assert TOKEN not in text and receiver.url not in text
+    assert TOKEN not in text and hook(receiver) not in text
 
     later = console_pages(signed_in)
     assert channel.secret not in later and TOKEN not in later
@@ -205,7 +183,7 @@ def test_a_webhook_added_without_secret_shows_its_secret_once(
 
 
 def test_a_webhook_with_its_own_secret_and_a_chat_are_added_and_never_shown_in_full(
-    signed_in: FlaskClient, receiver: Receiver
+    signed_in: FlaskClient, receiver: HookReceiver
 ) -> None:
     haren = db.session.scalar(select(Establishment).where(Establishment.slug == "haren"))
     assert haren is not None
@@ -213,7 +191,7 @@ def test_a_webhook_with_its_own_secret_and_a_chat_are_added_and_never_shown_in_f
         "/coordination/canaux",
         data={
             "owner": f"etablissement-{haren.id}",
-            "url": receiver.url,
+            "url": hook(receiver),
             "kind": "webhook",
             "secret": SECRET,
             "language": "fr",
@@ -223,7 +201,7 @@ def test_a_webhook_with_its_own_secret_and_a_chat_are_added_and_never_shown_in_f
     assert response.headers["Location"].endswith("/coordination/adresses#canal-1") or (
         "#canal-" in response.headers["Location"]
     )
-    chat_url = f"json://127.0.0.1:{receiver.server.server_address[1]}/chat/{TOKEN}"
+    chat_url = f"json://127.0.0.1:{receiver.port}/chat/{TOKEN}"
     response = signed_in.post(
         "/coordination/canaux",
         data={"owner": "comite", "url": chat_url, "kind": "", "language": "en"},
@@ -270,9 +248,9 @@ def test_a_refused_url_says_why_in_french_next_to_the_field(
 
 
 def test_a_bad_secret_or_owner_is_refused_on_its_field(
-    signed_in: FlaskClient, receiver: Receiver
+    signed_in: FlaskClient, receiver: HookReceiver
 ) -> None:
-    data = {"owner": "comite", "url": receiver.url, "kind": "", "language": "fr"}
+    data = {"owner": "comite", "url": hook(receiver), "kind": "", "language": "fr"}
     response = signed_in.post("/coordination/canaux", data={**data, "secret": "whsec_abc"})
     assert response.status_code == 422
     error = field_error(words(response), "secret")
@@ -307,26 +285,25 @@ def test_a_private_address_is_refused_without_the_setting(signed_in: FlaskClient
 
 
 def test_the_test_button_says_what_the_receiver_answered(
-    signed_in: FlaskClient, receiver: Receiver
+    signed_in: FlaskClient, receiver: HookReceiver
 ) -> None:
-    channel = add_channel(receiver.url)
+    channel = add_channel(hook(receiver))
     response = signed_in.post(f"/coordination/canaux/{channel.id}/test")
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"#canal-{channel.id}")
     text = page(signed_in)
     assert "Évènement de test reçu (HTTP 200)." in text
-    [(headers, body)] = receiver.received
+    [(headers, body)] = received(receiver)
     assert Webhook(SECRET).verify(body, headers)["type"] == "channel.test"
 
-    receiver.status = 410
+    receiver.default = Reply(410)
     signed_in.post(f"/coordination/canaux/{channel.id}/test")
     text = page(signed_in)
     assert "Échec du test : HTTP 410 Gone" in text and TOKEN not in text
 
 
 def test_a_receiver_that_is_down_is_told_without_the_url(signed_in: FlaskClient) -> None:
-    with Receiver() as gone:
-        url = gone.url
+    url = f"http://127.0.0.1:{free_port()}/{HOOK_PATH}"  # nobody listens there
     channel = add_channel(url)
     signed_in.post(f"/coordination/canaux/{channel.id}/test")
     text = page(signed_in)
@@ -334,8 +311,8 @@ def test_a_receiver_that_is_down_is_told_without_the_url(signed_in: FlaskClient)
     assert TOKEN not in text
 
 
-def test_a_removed_channel_is_gone(signed_in: FlaskClient, receiver: Receiver) -> None:
-    channel = add_channel(receiver.url)
+def test_a_removed_channel_is_gone(signed_in: FlaskClient, receiver: HookReceiver) -> None:
+    channel = add_channel(hook(receiver))
     confirm = page(signed_in, f"/coordination/canaux/{channel.id}/supprimer")
     assert f"Supprimer le canal webhook n° {channel.id}" in confirm and TOKEN not in confirm
     response = signed_in.post(f"/coordination/canaux/{channel.id}/supprimer")
@@ -352,7 +329,7 @@ def test_a_removed_channel_is_gone(signed_in: FlaskClient, receiver: Receiver) -
         ("GET", "/coordination/canaux/987654/supprimer"),
     ):
         assert signed_in.open(url, method=method).status_code == 404, (method, url)
-    assert receiver.received == []
+    assert received(receiver) == []
     assert f'id="canal-{channel.id}"' not in page(signed_in)
 
 
@@ -361,13 +338,13 @@ def test_a_removed_channel_is_gone(signed_in: FlaskClient, receiver: Receiver) -
 
 @pytest.mark.committing  # delivery claims and records on connections of its own
 def test_a_channel_that_fails_is_on_every_console_page_and_in_the_warning(
-    app: Flask, receiver: Receiver
+    app: Flask, receiver: HookReceiver
 ) -> None:
     coordinator = make_user(ROLE_COORDINATOR)
     client = app.test_client()
     login(client, coordinator)
-    channel = add_channel(receiver.url)
-    receiver.status = 410
+    channel = add_channel(hook(receiver))
+    receiver.default = Reply(410)
     file_report()  # a rise at Haren: the committee's webhook is told, and answers 410
     [failed] = notifications(channel_id=channel.id)
     assert failed.state == "failed" and failed.last_error.startswith("HTTP 410 Gone")
@@ -411,9 +388,9 @@ def test_a_channel_that_fails_is_on_every_console_page_and_in_the_warning(
 
 
 def test_every_form_of_the_channels_carries_its_csrf_token(
-    app: Flask, signed_in: FlaskClient, receiver: Receiver
+    app: Flask, signed_in: FlaskClient, receiver: HookReceiver
 ) -> None:
-    channel = add_channel(receiver.url)
+    channel = add_channel(hook(receiver))
     app.config["WTF_CSRF_ENABLED"] = True  # as in production
     signed_in.environ_base["HTTP_REFERER"] = "https://localhost/coordination/adresses"
 
@@ -421,20 +398,20 @@ def test_every_form_of_the_channels_carries_its_csrf_token(
         g.pop("csrf_token", None)  # the test's app context outlives requests
         return signed_in
 
-    data = {"owner": "comite", "url": receiver.url + "x", "language": "fr"}
+    data = {"owner": "comite", "url": hook(receiver) + "x", "language": "fr"}
     for url, body in (
         ("/coordination/canaux", data),
         (f"/coordination/canaux/{channel.id}/test", {}),
         (f"/coordination/canaux/{channel.id}/supprimer", {}),
     ):
         assert fresh().post(url, data=body).status_code == 400, url
-    assert receiver.received == [] and len(channels.listing(db.session)) == 1
+    assert received(receiver) == [] and len(channels.listing(db.session)) == 1
     tokens = CSRF_FIELD.findall(fresh().get("/coordination/adresses").get_data(as_text=True))
     assert len(tokens) >= 2  # the add form and each channel's test button
     added = fresh().post("/coordination/canaux", data={**data, "csrf_token": tokens[-1]})
     assert added.status_code == 201
     tested = fresh().post(f"/coordination/canaux/{channel.id}/test", data={"csrf_token": tokens[0]})
-    assert tested.status_code == 303 and len(receiver.received) == 1
+    assert tested.status_code == 303 and len(received(receiver)) == 1
     confirm = fresh().get(f"/coordination/canaux/{channel.id}/supprimer").get_data(as_text=True)
     token = CSRF_FIELD.findall(confirm)[-1]  # the confirmation's form, last on the page
     removed = fresh().post(
@@ -459,9 +436,9 @@ def trouble_row(channel: Channel, state: str, error: str) -> Notification:
 
 
 def test_each_failing_channel_has_its_line_and_its_advice(
-    signed_in: FlaskClient, receiver: Receiver
+    signed_in: FlaskClient, receiver: HookReceiver
 ) -> None:
-    failing, uncertain, removed = (add_channel(f"{receiver.url}{n}") for n in range(3))
+    failing, uncertain, removed = (add_channel(f"{hook(receiver)}{n}") for n in range(3))
     for _ in range(2):
         trouble_row(failing, NotificationState.FAILED, "HTTP 404 Not Found : " + "x" * 300)
     trouble_row(uncertain, NotificationState.UNCERTAIN, "")
@@ -483,17 +460,17 @@ def test_each_failing_channel_has_its_line_and_its_advice(
 
 
 def test_a_chat_test_message_is_in_the_channels_language(
-    signed_in: FlaskClient, receiver: Receiver
+    signed_in: FlaskClient, receiver: HookReceiver
 ) -> None:
     """Defect: a chat's test message was written in the console user's language."""
-    port = receiver.server.server_address[1]
+    port = receiver.port
     added = channels.add(
         db.session, None, settings(), f"json://127.0.0.1:{port}/chat", language="nl"
     )
     db.session.commit()
     signed_in.post(f"/coordination/canaux/{added.channel.id}/test")
     assert "Message de test envoyé." in page(signed_in)  # the console's own language
-    [(_headers, body)] = receiver.received
+    [(_headers, body)] = received(receiver)
     sent = json.loads(body)
     assert sent["title"] == "Barometer: testbericht"
     assert sent["message"] == "Dit kanaal zal de meldingen van de barometer ontvangen."
